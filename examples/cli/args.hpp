@@ -1,0 +1,133 @@
+// Command-line parsing for the lockstep program: flags override environment.
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lockstep::cli {
+
+struct Args {
+  std::string command;  // migrate | status | help | version
+  std::string dir = "migrations";
+  std::string url;
+  std::optional<std::int64_t> expect;
+  std::string deploy_version;
+  std::chrono::milliseconds timeout = std::chrono::minutes{5};
+  std::string lock_name;
+  std::string lock = "try";  // try | blocking
+  std::string host;
+  bool json = false;
+  std::string error;  // non-empty: usage error
+};
+
+// "300s", "5m", "1500ms", "2h" or a bare number of seconds. Zero and negative
+// values are rejected: a deadline that has already passed is a mistake.
+[[nodiscard]] inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
+  std::int64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc{} || n <= 0) return std::nullopt;
+  const std::string_view unit{ptr, static_cast<std::size_t>(s.data() + s.size() - ptr)};
+  if (unit.empty() || unit == "s") return std::chrono::seconds{n};
+  if (unit == "ms") return std::chrono::milliseconds{n};
+  if (unit == "m") return std::chrono::minutes{n};
+  if (unit == "h") return std::chrono::hours{n};
+  return std::nullopt;
+}
+
+[[nodiscard]] inline Args parse_args(const std::vector<std::string>& argv) {
+  Args a;
+  if (argv.empty()) {
+    a.error = "missing command";
+    return a;
+  }
+  a.command = argv[0];
+  if (a.command == "--help" || a.command == "-h") a.command = "help";
+  if (a.command == "--version") a.command = "version";
+  if (a.command != "migrate" && a.command != "status" && a.command != "help" && a.command != "version") {
+    a.error = "unknown command '" + a.command + "'";
+    return a;
+  }
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& flag = argv[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= argv.size()) {
+        a.error = flag + " needs a value";
+        return std::nullopt;
+      }
+      return argv[++i];
+    };
+    if (flag == "--json") {
+      a.json = true;
+      continue;
+    }
+    if (flag == "--help" || flag == "-h") {
+      a.command = "help";
+      continue;
+    }
+    auto v = value();
+    if (!v) return a;
+    if (flag == "--dir") {
+      a.dir = *v;
+    } else if (flag == "--url") {
+      a.url = *v;
+    } else if (flag == "--expect") {
+      std::int64_t n = 0;
+      const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc{} || ptr != v->data() + v->size() || n < 0) {
+        a.error = "--expect takes a non-negative version number, not '" + *v + "'";
+        return a;
+      }
+      a.expect = n;
+    } else if (flag == "--deploy-version") {
+      a.deploy_version = *v;
+    } else if (flag == "--timeout") {
+      auto d = parse_duration(*v);
+      if (!d) {
+        a.error = "--timeout takes a positive duration such as 300s, 5m or 1500ms, not '" + *v + "'";
+        return a;
+      }
+      a.timeout = *d;
+    } else if (flag == "--lock-name") {
+      a.lock_name = *v;
+    } else if (flag == "--lock") {
+      if (*v != "try" && *v != "blocking") {
+        a.error = "--lock takes 'try' or 'blocking', not '" + *v + "'";
+        return a;
+      }
+      a.lock = *v;
+    } else if (flag == "--host") {
+      a.host = *v;
+    } else {
+      a.error = "unknown option '" + flag + "'";
+      return a;
+    }
+  }
+  return a;
+}
+
+inline constexpr std::string_view usage_text =
+    "usage: lockstep migrate --dir DIR [options]   bring the schema to the expected version\n"
+    "       lockstep status  --dir DIR [options]   show schema version, applied and pending migrations\n"
+    "\n"
+    "options:\n"
+    "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"
+    "  --url URL             connection URL (default: $DATABASE_URL_MIGRATION, then $DATABASE_URL)\n"
+    "  --expect VERSION      schema version this deploy needs (default: newest migration in DIR)\n"
+    "  --deploy-version V    recorded in the ledger (default: $LOCKSTEP_DEPLOY_VERSION, else 'unknown')\n"
+    "  --timeout DURATION    hard deadline for the whole run, e.g. 300s, 5m (default: 5m)\n"
+    "  --lock-name NAME      advisory-lock name (default: derived from database and ledger)\n"
+    "  --lock try|blocking   lock policy (default: try; followers never block)\n"
+    "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
+    "  --json                status: print JSON instead of a table\n"
+    "\n"
+    "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"
+    "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"
+    "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
+    "            10 deadline exceeded, 11 schema behind, 12 database error\n";
+
+}  // namespace lockstep::cli

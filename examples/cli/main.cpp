@@ -1,0 +1,128 @@
+// The lockstep program: the library's startup path as a command, for teams
+// that migrate from a pre-deploy job or an init container.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "exit_codes.hpp"
+#include "lockstep/detail/json.hpp"
+#include "lockstep/lockstep.hpp"
+
+namespace {
+
+using namespace lockstep;
+
+Settings settings_from(const cli::Args& a) {
+  Settings s;
+  s.database_url = a.url;
+  s.expected_version = a.expect;
+  s.deploy_version = a.deploy_version;
+  s.lock_name = a.lock_name;
+  s.host = a.host;
+  s.on_event = stdout_sink();
+  return s;
+}
+
+int fail(const Error& e) {
+  std::cerr << "lockstep: " << e.to_string() << '\n';
+  return cli::exit_code(e.code);
+}
+
+template <class Lock>
+int migrate(const cli::Args& a) {
+  Migrator<Lock> m{settings_from(a), DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  auto report = m.run();
+  return report ? cli::exit_ok : fail(report.error());
+}
+
+void print_status_table(const Status& s) {
+  std::printf("schema version: %lld (expected %lld)%s\n", static_cast<long long>(s.schema_version),
+              static_cast<long long>(s.expected_version),
+              s.schema_version > s.expected_version ? "  [schema ahead of this binary]" : "");
+  std::printf("\napplied (%zu):\n", s.applied.size());
+  for (const auto& m : s.applied) {
+    std::printf("  %-16lld %-36s %s %6lld ms  deploy=%s by=%s\n", static_cast<long long>(m.version), m.name.c_str(),
+                m.applied_at.c_str(), static_cast<long long>(m.duration_ms), m.deploy_version.c_str(),
+                m.applied_by.c_str());
+  }
+  std::printf("\npending (%zu):\n", s.pending.size());
+  for (const auto& m : s.pending) {
+    std::printf("  %-16lld %s\n", static_cast<long long>(m.version), m.origin.c_str());
+  }
+  for (auto v : s.drifted) std::printf("\nDRIFT: applied migration %lld's file has changed\n", static_cast<long long>(v));
+  for (auto v : s.unknown_versions) {
+    std::printf("\napplied migration %lld is not in this source (schema ahead)\n", static_cast<long long>(v));
+  }
+  if (!s.deploys.empty()) {
+    std::printf("\nrecent deploys:\n");
+    for (const auto& d : s.deploys) {
+      std::printf("  %-24s schema %-16lld first booted %s by %s\n", d.deploy_version.c_str(),
+                  static_cast<long long>(d.schema_version), d.first_booted_at.c_str(), d.booted_by.c_str());
+    }
+  }
+}
+
+void print_status_json(const Status& s) {
+  auto array = [](const auto& items, auto&& fill) {
+    std::string out = "[";
+    for (const auto& item : items) {
+      if (out.size() > 1) out += ',';
+      detail::JsonObject o;
+      fill(o, item);
+      out += o.str();
+    }
+    return out + "]";
+  };
+  auto numbers = [](const std::vector<std::int64_t>& v) {
+    std::string out = "[";
+    for (auto n : v) out += (out.size() > 1 ? "," : "") + std::to_string(n);
+    return out + "]";
+  };
+  detail::JsonObject o;
+  o.add("ledger_exists", s.ledger_exists).add("schema_version", s.schema_version).add("expected_version", s.expected_version);
+  o.add_raw("applied", array(s.applied, [](detail::JsonObject& j, const AppliedMigration& m) {
+    j.add("version", m.version).add("name", m.name).add("checksum", m.checksum).add("applied_at", m.applied_at);
+    j.add("duration_ms", m.duration_ms).add("deploy_version", m.deploy_version).add("applied_by", m.applied_by);
+  }));
+  o.add_raw("pending", array(s.pending, [](detail::JsonObject& j, const PendingMigration& m) {
+    j.add("version", m.version).add("name", m.name).add("file", m.origin);
+  }));
+  o.add_raw("drifted", numbers(s.drifted)).add_raw("unknown_versions", numbers(s.unknown_versions));
+  o.add_raw("deploys", array(s.deploys, [](detail::JsonObject& j, const DeployRecord& d) {
+    j.add("deploy_version", d.deploy_version).add("schema_version", d.schema_version);
+    j.add("first_booted_at", d.first_booted_at).add("booted_by", d.booted_by);
+  }));
+  std::printf("%s\n", o.str().c_str());
+}
+
+int status(const cli::Args& a) {
+  auto settings = settings_from(a);
+  settings.on_event = null_sink();
+  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  auto s = m.status();
+  if (!s) return fail(s.error());
+  a.json ? print_status_json(s.value()) : print_status_table(s.value());
+  return cli::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const cli::Args a = cli::parse_args(std::vector<std::string>(argv + 1, argv + argc));
+  if (!a.error.empty()) {
+    std::cerr << "lockstep: " << a.error << "\n\n" << cli::usage_text;
+    return cli::exit_usage;
+  }
+  if (a.command == "help") {
+    std::cout << cli::usage_text;
+    return cli::exit_ok;
+  }
+  if (a.command == "version") {
+    std::cout << "lockstep " << LOCKSTEP_VERSION_STRING << '\n';
+    return cli::exit_ok;
+  }
+  if (a.command == "status") return status(a);
+  return a.lock == "blocking" ? migrate<BlockingLock>(a) : migrate<TryLock>(a);
+}

@@ -1,0 +1,66 @@
+// The contract of each policy family. Migrator static_asserts each one, so a
+// wrong policy fails with one line naming the concept; the concept's own
+// diagnostics follow for the details.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/migration.hpp"
+
+namespace lockstep {
+
+// Leadership. try_acquire returns true when this session now holds the lock;
+// it may wait, but never longer than `budget`. release must be safe to call on
+// every exit path. A session lock vanishes with its connection, which is what
+// lets a follower take over from a dead leader.
+template <class L>
+concept LockPolicy = requires(L& lock, Connection& conn, std::int64_t key, std::chrono::milliseconds budget) {
+  { lock.try_acquire(conn, key, budget) } -> std::same_as<result<bool>>;
+  { lock.release(conn, key) } -> std::same_as<result<void>>;
+};
+
+// How long a follower waits before polling again; `attempt` counts from 0.
+template <class W>
+concept WaitPolicy = requires(W& wait, unsigned attempt) {
+  { wait.next_delay(attempt) } -> std::convertible_to<std::chrono::milliseconds>;
+};
+
+// The run's time budget and the clock it is measured on. Injecting the clock
+// (now/sleep_for) is what lets unit tests run deadlines without sleeping.
+template <class T>
+concept TimeoutPolicy = requires(T& t, std::chrono::milliseconds d) {
+  { t.budget() } -> std::convertible_to<std::chrono::milliseconds>;
+  { t.now() } -> std::same_as<std::chrono::steady_clock::time_point>;
+  t.sleep_for(d);
+};
+
+// Where migrations come from. load() returns them sorted by version, with
+// unique positive versions and checksums filled in, or an error naming the file.
+template <class S>
+concept SourcePolicy = requires(S& source) {
+  { source.load() } -> std::same_as<result<std::vector<Migration>>>;
+};
+
+// Where applied migrations are recorded. read_state is the every-boot fast
+// path and must cost one round trip; record_applied runs inside the caller's
+// migration transaction so the row commits or rolls back with the migration.
+template <class L>
+concept LedgerPolicy = requires(L& ledger, const L& cledger, Connection& conn, std::string_view deploy_version,
+                                const AppliedMigration& applied, const DeployRecord& deploy) {
+  { cledger.identity() } -> std::convertible_to<std::string>;
+  { ledger.read_state(conn, deploy_version) } -> std::same_as<result<LedgerState>>;
+  { ledger.ensure(conn) } -> std::same_as<result<void>>;
+  { ledger.read_applied(conn) } -> std::same_as<result<std::vector<AppliedMigration>>>;
+  { ledger.record_applied(conn, applied) } -> std::same_as<result<void>>;
+  { ledger.record_deploy(conn, deploy) } -> std::same_as<result<void>>;
+  { ledger.read_deploys(conn) } -> std::same_as<result<std::vector<DeployRecord>>>;
+};
+
+}  // namespace lockstep

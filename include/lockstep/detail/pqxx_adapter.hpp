@@ -1,0 +1,258 @@
+// The only file in lockstep that calls libpqxx.
+//
+// libpqxx changed between 6.4 (Debian bookworm), 7.x and 8.x (Conan, vcpkg):
+// parameterised exec, result/row iterators, the exception hierarchy and
+// connection close all moved. Keeping every call here, and copying results
+// into plain vectors, lets the rest of the library compile against all three.
+// Every libpqxx exception is caught here and turned into a lockstep::Error.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "lockstep/error.hpp"
+
+namespace lockstep {
+
+using Field = std::optional<std::string>;
+using Row = std::vector<Field>;
+using Rows = std::vector<Row>;
+
+namespace detail {
+
+// libpq formats server errors as
+//   ERROR:  <primary>\nLINE 3: <text>\n        ^\nDETAIL:  ...\nHINT:  ...
+// Pull the structured parts back out; libpqxx does not expose PQresultErrorField.
+inline void parse_server_message(std::string_view text, Error& e) {
+  std::size_t start = 0;
+  std::string_view line_text;
+  bool first = true;
+  while (start <= text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view ln = text.substr(start, end - start);
+    auto strip = [&](std::string_view prefix) -> std::optional<std::string_view> {
+      if (ln.starts_with(prefix)) {
+        auto rest = ln.substr(prefix.size());
+        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+        return rest;
+      }
+      return std::nullopt;
+    };
+    if (first) {
+      for (auto sev : {"ERROR:", "FATAL:", "PANIC:"}) {
+        if (auto r = strip(sev)) {
+          ln = *r;
+          break;
+        }
+      }
+      e.server_message = std::string{ln};
+      first = false;
+    } else if (auto d = strip("DETAIL:")) {
+      e.detail = std::string{*d};
+    } else if (auto h = strip("HINT:")) {
+      e.hint = std::string{*h};
+    } else if (ln.starts_with("LINE ")) {
+      const auto colon = ln.find(':');
+      if (colon != std::string_view::npos) {
+        try {
+          e.line = std::stoi(std::string{ln.substr(5, colon - 5)});
+        } catch (...) {
+        }
+        line_text = ln;
+      }
+    } else if (!line_text.empty() && ln.find('^') != std::string_view::npos && !e.column) {
+      // The caret sits under the offending character of the quoted line; a
+      // truncated line ("...") makes the column unknowable, so leave it unset.
+      const auto prefix_len = line_text.find(':') + 2;
+      const auto caret = ln.find('^');
+      if (caret >= prefix_len && line_text.substr(prefix_len, 3) != "...") {
+        e.column = static_cast<int>(caret - prefix_len) + 1;
+      }
+    }
+    if (end == text.size()) break;
+    start = end + 1;
+  }
+  while (!e.server_message.empty() && (e.server_message.back() == '\n' || e.server_message.back() == ' ')) {
+    e.server_message.pop_back();
+  }
+}
+
+// Connection failures carry no SQLSTATE through libpqxx; recognise the
+// server's FATAL messages so callers can tell "retry" from "fix your config".
+inline std::string classify_connect_failure(std::string_view text) {
+  if (text.find("password authentication failed") != std::string_view::npos) return "28P01";
+  if (text.find("no password supplied") != std::string_view::npos) return "28P01";
+  if (text.find("database \"") != std::string_view::npos &&
+      text.find("does not exist") != std::string_view::npos)
+    return "3D000";
+  if (text.find("role \"") != std::string_view::npos && text.find("does not exist") != std::string_view::npos)
+    return "28000";
+  if (text.find("no pg_hba.conf entry") != std::string_view::npos) return "28000";
+  if (text.find("the database system is starting up") != std::string_view::npos) return "57P03";
+  if (text.find("the database system is shutting down") != std::string_view::npos) return "57P03";
+  if (text.find("too many clients") != std::string_view::npos ||
+      text.find("remaining connection slots") != std::string_view::npos)
+    return "53300";
+  return {};
+}
+
+inline Error from_sql_error(const pqxx::sql_error& ex) {
+  Error e;
+  e.code = errc::database_error;
+  e.sqlstate = ex.sqlstate();
+  parse_server_message(ex.what(), e);
+  e.message = e.server_message;
+  return e;
+}
+
+inline Error from_broken_connection(std::string_view what) {
+  Error e;
+  e.code = errc::connection_failed;
+  e.sqlstate = classify_connect_failure(what);
+  std::string text{what};
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  e.server_message = text;
+  e.message = text;
+  return e;
+}
+
+}  // namespace detail
+
+// A database session. Move-only; closes on destruction (the server then drops
+// every session-level advisory lock it held).
+class Connection {
+ public:
+  Connection() = default;
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+  ~Connection() { close(); }
+
+  [[nodiscard]] static result<Connection> open(const std::string& conninfo) {
+    try {
+      Connection c;
+      c.conn_ = std::make_unique<pqxx::connection>(conninfo);
+      return c;
+    } catch (const pqxx::broken_connection& ex) {
+      return detail::from_broken_connection(ex.what());
+    } catch (const pqxx::sql_error& ex) {
+      auto e = detail::from_sql_error(ex);
+      e.code = errc::connection_failed;
+      return e;
+    } catch (const std::exception& ex) {
+      return detail::from_broken_connection(ex.what());
+    }
+  }
+
+  // Runs `sql` with the simple query protocol: it may hold several statements,
+  // which the server runs in order (inside the caller's BEGIN if there is one).
+  [[nodiscard]] result<Rows> query(std::string_view sql) {
+    return guarded([&](pqxx::nontransaction& tx) { return tx.exec(std::string{sql}); });
+  }
+
+  // One statement with $1..$n parameters, sent as text; one round trip.
+  template <class... Params>
+  [[nodiscard]] result<Rows> query(std::string_view sql, const Params&... params) {
+    return guarded([&](pqxx::nontransaction& tx) {
+#if PQXX_VERSION_MAJOR >= 8
+      return tx.exec(std::string{sql}, pqxx::params{params...});
+#else
+      return tx.exec_params(std::string{sql}, params...);
+#endif
+    });
+  }
+
+  [[nodiscard]] result<void> execute(std::string_view sql) {
+    LOCKSTEP_TRYV(query(sql));
+    return outcome::success();
+  }
+
+  // Safe to call from another thread while a query runs: asks the server to
+  // cancel it. The main thread's query then fails with SQLSTATE 57014.
+  void cancel() noexcept {
+    if (!conn_) return;
+    try {
+      conn_->cancel_query();
+    } catch (...) {
+      // Best effort: sever() follows and does not depend on the server.
+    }
+  }
+
+  // Safe to call from another thread: shuts the socket down so a query blocked
+  // on a silent network returns at once. The connection is unusable afterwards.
+  void sever() noexcept {
+    if (!conn_) return;
+    const int fd = conn_->sock();
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+
+  void close() noexcept {
+    if (!conn_) return;
+    try {
+#if PQXX_VERSION_MAJOR >= 7
+      conn_->close();
+#else
+      conn_->disconnect();
+#endif
+    } catch (...) {
+    }
+    conn_.reset();
+  }
+
+  [[nodiscard]] bool is_open() const noexcept { return conn_ != nullptr && conn_->is_open(); }
+  [[nodiscard]] std::string database_name() const { return conn_ ? std::string{conn_->dbname()} : std::string{}; }
+  [[nodiscard]] int server_version() const noexcept { return conn_ ? conn_->server_version() : 0; }
+  [[nodiscard]] int backend_pid() const noexcept { return conn_ ? conn_->backendpid() : 0; }
+
+ private:
+  template <class Exec>
+  [[nodiscard]] result<Rows> guarded(Exec&& exec) {
+    if (!conn_) return make_error(errc::connection_failed, "the connection is closed");
+    try {
+      pqxx::nontransaction tx{*conn_};
+      const pqxx::result r = exec(tx);
+      Rows rows;
+      rows.reserve(static_cast<std::size_t>(r.size()));
+      for (auto i = r.begin(); i != r.end(); ++i) {
+        Row row;
+        const auto& tuple = *i;
+        row.reserve(static_cast<std::size_t>(tuple.size()));
+        for (const auto& field : tuple) {
+          if (field.is_null()) {
+            row.emplace_back(std::nullopt);
+          } else {
+            row.emplace_back(field.template as<std::string>());
+          }
+        }
+        rows.push_back(std::move(row));
+      }
+      return rows;
+    } catch (const pqxx::broken_connection& ex) {
+      return detail::from_broken_connection(ex.what());
+    } catch (const pqxx::sql_error& ex) {
+      auto e = detail::from_sql_error(ex);
+      // After a cancel or a severed socket libpq may report either; callers
+      // decide from their own state (deadline) what it means.
+      if (!is_open()) e.code = errc::connection_failed;
+      return e;
+    } catch (const std::exception& ex) {
+      auto e = detail::from_broken_connection(ex.what());
+      if (is_open()) e.code = errc::database_error;
+      return e;
+    }
+  }
+
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace lockstep

@@ -1,0 +1,198 @@
+// The default ledger: two tables in a dedicated schema (names configurable,
+// always quoted).
+//
+//   <schema>.<table>          one row per applied migration
+//   <schema>.<deploys_table>  which deploy version booted against which schema version
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/migration.hpp"
+
+namespace lockstep {
+
+namespace detail {
+
+[[nodiscard]] inline std::string quote_ident(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+[[nodiscard]] inline std::int64_t to_int64(const Field& f) {
+  return f ? std::stoll(*f) : 0;
+}
+
+[[nodiscard]] inline std::string to_text(const Field& f) { return f ? *f : std::string{}; }
+
+}  // namespace detail
+
+class TableLedger {
+ public:
+  TableLedger() = default;
+  TableLedger(std::string schema, std::string table, std::string deploys_table = "deploys")
+      : schema_{std::move(schema)}, table_{std::move(table)}, deploys_{std::move(deploys_table)} {}
+
+  [[nodiscard]] std::string identity() const { return schema_ + "." + table_; }
+  [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
+  [[nodiscard]] std::string qualified_table() const {
+    return detail::quote_ident(schema_) + "." + detail::quote_ident(table_);
+  }
+  [[nodiscard]] std::string qualified_deploys() const {
+    return detail::quote_ident(schema_) + "." + detail::quote_ident(deploys_);
+  }
+
+  // The every-boot query: version, count, digest and "has this deploy booted
+  // against this version" in one round trip.
+  [[nodiscard]] result<LedgerState> read_state(Connection& conn, std::string_view deploy_version) {
+    const std::string t = qualified_table();
+    const std::string sql =
+        "SELECT coalesce(max(version), 0), count(*), "
+        "coalesce(encode(sha256(convert_to(string_agg(version::text || ':' || checksum || E'\\n', '' "
+        "ORDER BY version), 'UTF8')), 'hex'), ''), "
+        "EXISTS (SELECT 1 FROM " + qualified_deploys() +
+        " d WHERE d.deploy_version = $1 AND d.schema_version = (SELECT coalesce(max(version), 0) FROM " + t +
+        ")) FROM " + t;
+    auto rows = conn.query(sql, std::string{deploy_version});
+    if (!rows) {
+      const auto& state = rows.error().sqlstate;
+      if (state == "42P01" || state == "3F000") return LedgerState{};  // no ledger yet: fresh database
+      return shape_error(std::move(rows).error());
+    }
+    const auto& r = rows.value().at(0);
+    LedgerState s;
+    s.exists = true;
+    s.version = detail::to_int64(r[0]);
+    s.count = detail::to_int64(r[1]);
+    s.digest = detail::to_text(r[2]);
+    s.deploy_recorded = detail::to_text(r[3]) == "t";
+    return s;
+  }
+
+  [[nodiscard]] result<void> ensure(Connection& conn) {
+    const std::string sql =
+        "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n"
+        "CREATE TABLE IF NOT EXISTS " + qualified_table() + " (\n"
+        "  version bigint PRIMARY KEY CHECK (version > 0),\n"
+        "  name text NOT NULL,\n"
+        "  checksum text NOT NULL,\n"
+        "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "  duration_ms bigint NOT NULL,\n"
+        "  deploy_version text NOT NULL,\n"
+        "  applied_by text NOT NULL);\n"
+        "CREATE TABLE IF NOT EXISTS " + qualified_deploys() + " (\n"
+        "  deploy_version text NOT NULL,\n"
+        "  schema_version bigint NOT NULL,\n"
+        "  first_booted_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "  booted_by text NOT NULL,\n"
+        "  PRIMARY KEY (deploy_version, schema_version))";
+    auto r = conn.execute(sql);
+    if (!r) {
+      auto e = std::move(r).error();
+      e.code = errc::ledger_invalid;
+      e.message = "cannot create the ledger " + identity() + ": " + e.server_message +
+                  "; the migration user needs CREATE on the database (or create the schema for it)";
+      return e;
+    }
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<std::vector<AppliedMigration>> read_applied(Connection& conn) {
+    auto rows = conn.query(
+        "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, deploy_version, applied_by FROM " +
+        qualified_table() + " ORDER BY version");
+    if (!rows) {
+      const auto& state = rows.error().sqlstate;
+      if (state == "42P01" || state == "3F000") return std::vector<AppliedMigration>{};
+      return shape_error(std::move(rows).error());
+    }
+    std::vector<AppliedMigration> out;
+    out.reserve(rows.value().size());
+    for (const auto& r : rows.value()) {
+      out.push_back(AppliedMigration{detail::to_int64(r[0]), detail::to_text(r[1]), detail::to_text(r[2]),
+                                     detail::to_text(r[3]), detail::to_int64(r[4]), detail::to_text(r[5]),
+                                     detail::to_text(r[6])});
+    }
+    return out;
+  }
+
+  // Runs inside the caller's migration transaction. The primary key makes a
+  // double apply impossible even if two leaders ever raced.
+  [[nodiscard]] result<void> record_applied(Connection& conn, const AppliedMigration& m) {
+    auto r = conn.query("INSERT INTO " + qualified_table() +
+                            " (version, name, checksum, duration_ms, deploy_version, applied_by)"
+                            " VALUES ($1, $2, $3, $4, $5, $6)",
+                        std::to_string(m.version), m.name, m.checksum, std::to_string(m.duration_ms),
+                        m.deploy_version, m.applied_by);
+    if (!r) {
+      auto e = std::move(r).error();
+      if (e.sqlstate == "23505") {
+        e.code = errc::ledger_invalid;
+        e.message = "migration " + std::to_string(m.version) +
+                    " is already recorded in the ledger by another process; two leaders ran at once, which "
+                    "means the advisory lock was not exclusive (is the migration URL going through a "
+                    "transaction-pooling proxy?). Its transaction was rolled back.";
+      } else {
+        e = shape_error(std::move(e));
+      }
+      e.version = m.version;
+      return e;
+    }
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<void> record_deploy(Connection& conn, const DeployRecord& d) {
+    auto r = conn.query("INSERT INTO " + qualified_deploys() +
+                            " (deploy_version, schema_version, booted_by) VALUES ($1, $2, $3)"
+                            " ON CONFLICT DO NOTHING",
+                        d.deploy_version, std::to_string(d.schema_version), d.booted_by);
+    if (!r) return shape_error(std::move(r).error());
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<std::vector<DeployRecord>> read_deploys(Connection& conn) {
+    auto rows = conn.query(
+        "SELECT deploy_version, schema_version, to_char(first_booted_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), booted_by FROM " +
+        qualified_deploys() + " ORDER BY first_booted_at DESC, deploy_version LIMIT 20");
+    if (!rows) {
+      const auto& state = rows.error().sqlstate;
+      if (state == "42P01" || state == "3F000") return std::vector<DeployRecord>{};
+      return shape_error(std::move(rows).error());
+    }
+    std::vector<DeployRecord> out;
+    for (const auto& r : rows.value()) {
+      out.push_back(DeployRecord{detail::to_text(r[0]), detail::to_int64(r[1]), detail::to_text(r[2]),
+                                 detail::to_text(r[3])});
+    }
+    return out;
+  }
+
+ private:
+  // Undefined column / wrong type: someone else's table, or an older layout.
+  [[nodiscard]] Error shape_error(Error e) const {
+    if (e.sqlstate == "42703" || e.sqlstate == "42804" || e.sqlstate == "42883") {
+      e.code = errc::ledger_invalid;
+      e.message = "the ledger table " + identity() + " does not have lockstep's layout (" + e.server_message +
+                  "); point lockstep at its own ledger (a different schema or table name) or fix the table";
+    }
+    return e;
+  }
+
+  std::string schema_ = "lockstep";
+  std::string table_ = "migrations";
+  std::string deploys_ = "deploys";
+};
+
+}  // namespace lockstep

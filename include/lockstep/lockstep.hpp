@@ -1,0 +1,21 @@
+// Everything a user needs: the Migrator and every ready-made policy.
+#pragma once
+
+#include "lockstep/concepts.hpp"
+#include "lockstep/connection.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/events.hpp"
+#include "lockstep/ledger/table_ledger.hpp"
+#include "lockstep/lock/blocking_lock.hpp"
+#include "lockstep/lock/lock_key.hpp"
+#include "lockstep/lock/no_lock.hpp"
+#include "lockstep/lock/try_lock.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/migrator.hpp"
+#include "lockstep/report.hpp"
+#include "lockstep/settings.hpp"
+#include "lockstep/source/directory_source.hpp"
+#include "lockstep/source/memory_source.hpp"
+#include "lockstep/timeout/deadline.hpp"
+#include "lockstep/version.hpp"
+#include "lockstep/wait/exponential_backoff.hpp"

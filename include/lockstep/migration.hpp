@@ -1,0 +1,51 @@
+// What a source yields and what a ledger records.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace lockstep {
+
+// One forward-only migration as the source holds it.
+struct Migration {
+  std::int64_t version = 0;  // positive; unique within a source
+  std::string name;          // the part of the file name after "<version>_"
+  std::string sql;           // the file's bytes, unmodified
+  std::string origin;        // where it came from: a file path, or "memory:<version>"
+  std::string checksum;      // SHA-256 of `sql`, lowercase hex
+};
+
+// One row of the ledger: a migration that was applied and committed.
+struct AppliedMigration {
+  std::int64_t version = 0;
+  std::string name;
+  std::string checksum;
+  std::string applied_at;  // server timestamp, ISO 8601
+  std::int64_t duration_ms = 0;
+  std::string deploy_version;
+  std::string applied_by;
+};
+
+// Which deploy (application) version booted against which schema version.
+struct DeployRecord {
+  std::string deploy_version;
+  std::int64_t schema_version = 0;
+  std::string first_booted_at;
+  std::string booted_by;
+};
+
+}  // namespace lockstep
+
+namespace lockstep {
+
+// What the every-boot fast path reads from the ledger in one round trip.
+struct LedgerState {
+  bool exists = false;          // false: no ledger yet (fresh database)
+  std::int64_t version = 0;     // highest applied version, 0 if none
+  std::int64_t count = 0;       // applied migrations
+  std::string digest;           // ledger_digest() of every applied (version, checksum)
+  bool deploy_recorded = false; // this deploy version already booted against `version`
+};
+
+}  // namespace lockstep

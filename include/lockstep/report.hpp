@@ -1,0 +1,65 @@
+// What run() and status() return on success.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lockstep/migration.hpp"
+
+namespace lockstep {
+
+enum class Role {
+  current,   // fast path: the schema was already at the expected version
+  leader,    // this process held the lock and applied migrations
+  follower,  // another process applied them; this one waited
+};
+
+[[nodiscard]] constexpr std::string_view to_string(Role r) noexcept {
+  switch (r) {
+    case Role::current: return "current";
+    case Role::leader: return "leader";
+    case Role::follower: return "follower";
+  }
+  return "unknown";
+}
+
+struct AppliedStep {
+  std::int64_t version = 0;
+  std::string name;
+  std::chrono::milliseconds duration{0};
+};
+
+struct Report {
+  Role role = Role::current;
+  std::int64_t schema_version = 0;
+  std::int64_t expected_version = 0;
+  // The schema is newer than this binary (e.g. the app was rolled back):
+  // allowed, and reported so operators see it.
+  bool schema_ahead = false;
+  std::vector<std::int64_t> unknown_versions;  // applied versions this binary has no migration for
+  std::vector<AppliedStep> applied;            // what this process applied
+  unsigned wait_attempts = 0;
+  std::chrono::milliseconds duration{0};
+};
+
+struct PendingMigration {
+  std::int64_t version = 0;
+  std::string name;
+  std::string origin;
+};
+
+struct Status {
+  bool ledger_exists = false;
+  std::int64_t schema_version = 0;
+  std::int64_t expected_version = 0;
+  std::vector<AppliedMigration> applied;
+  std::vector<PendingMigration> pending;
+  std::vector<std::int64_t> drifted;           // applied, but the file's checksum changed
+  std::vector<std::int64_t> unknown_versions;  // applied, but not in this source
+  std::vector<DeployRecord> deploys;           // newest first
+};
+
+}  // namespace lockstep

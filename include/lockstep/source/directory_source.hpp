@@ -1,0 +1,111 @@
+// Migrations from files named <version>_<name>.sql in one directory.
+//
+// The version is a positive integer (0001, 20261120093000); leading zeros do
+// not matter, so 0001_a.sql and 1_b.sql are duplicates. Files that do not end
+// in .sql, and hidden files, are ignored; a .sql file whose name does not parse
+// is an error, because a typo must not silently skip a migration.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "lockstep/error.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/source/validate.hpp"
+
+namespace lockstep {
+
+namespace detail {
+
+struct ParsedName {
+  std::int64_t version = 0;
+  std::string name;
+};
+
+// "<digits>_<name>.sql" -> {version, name}; empty optional-like (version 0) on failure.
+[[nodiscard]] inline result<ParsedName> parse_migration_file_name(const std::string& file_name) {
+  auto bad = [&](const std::string& why) {
+    auto e = make_error(errc::source_invalid,
+                        "cannot use migration file '" + file_name + "': " + why +
+                            "; name it <version>_<name>.sql, e.g. 0001_create_users.sql");
+    e.file = file_name;
+    return e;
+  };
+  if (file_name.size() < 4 || file_name.compare(file_name.size() - 4, 4, ".sql") != 0) return bad("not a .sql file");
+  const std::string stem = file_name.substr(0, file_name.size() - 4);
+  std::size_t digits = 0;
+  while (digits < stem.size() && stem[digits] >= '0' && stem[digits] <= '9') ++digits;
+  if (digits == 0) return bad("the name does not start with a version number");
+  if (digits == stem.size() || stem[digits] != '_') return bad("the version must be followed by '_' and a name");
+  if (digits + 1 == stem.size()) return bad("the name after the version is empty");
+  ParsedName p;
+  const auto [ptr, ec] = std::from_chars(stem.data(), stem.data() + digits, p.version);
+  if (ec != std::errc{} || ptr != stem.data() + digits) return bad("the version does not fit in a 64-bit integer");
+  if (p.version <= 0) return bad("the version must be positive");
+  p.name = stem.substr(digits + 1);
+  return p;
+}
+
+}  // namespace detail
+
+class DirectorySource {
+ public:
+  DirectorySource() = default;
+  explicit DirectorySource(std::filesystem::path directory) : directory_{std::move(directory)} {}
+
+  [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
+
+  [[nodiscard]] result<std::vector<Migration>> load() const {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(directory_, ec)) {
+      auto e = make_error(errc::source_invalid, "migration directory '" + directory_.string() +
+                                                    "' does not exist or is not a directory; pass the directory "
+                                                    "that holds the <version>_<name>.sql files");
+      e.file = directory_.string();
+      return e;
+    }
+    std::vector<Migration> out;
+    std::filesystem::directory_iterator it{directory_, ec};
+    if (ec) return unreadable(directory_, ec.message());
+    for (const auto& entry : it) {
+      const std::string file_name = entry.path().filename().string();
+      if (file_name.empty() || file_name[0] == '.') continue;
+      if (entry.path().extension() != ".sql") continue;
+      auto parsed = detail::parse_migration_file_name(file_name);
+      if (!parsed) {
+        auto e = std::move(parsed).error();
+        e.file = entry.path().string();
+        return e;
+      }
+      std::ifstream in{entry.path(), std::ios::binary};
+      if (!in) return unreadable(entry.path(), "cannot open for reading");
+      std::string sql{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+      if (in.bad()) return unreadable(entry.path(), "read error");
+      Migration m;
+      m.version = parsed.value().version;
+      m.name = parsed.value().name;
+      m.sql = std::move(sql);
+      m.origin = entry.path().string();
+      out.push_back(std::move(m));
+    }
+    return detail::finalize_source(std::move(out));
+  }
+
+ private:
+  [[nodiscard]] static Error unreadable(const std::filesystem::path& p, const std::string& why) {
+    auto e = make_error(errc::source_invalid,
+                        "cannot read '" + p.string() + "': " + why + "; check the path and its permissions");
+    e.file = p.string();
+    return e;
+  }
+
+  std::filesystem::path directory_ = "migrations";
+};
+
+}  // namespace lockstep

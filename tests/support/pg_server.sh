@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL for tests and the demo.
+#
+#   pg_server.sh start STATE_DIR   initdb + start; writes STATE_DIR/url
+#   pg_server.sh stop  STATE_DIR   stop and delete the cluster
+#
+# The cluster runs as a non-root user (PostgreSQL refuses root), listens on
+# 127.0.0.1 at a port below 32768 (above it is the kernel's ephemeral range,
+# where a herd's client sockets could take the port) and on a Unix socket in
+# its own temp dir. If LOCKSTEP_TEST_URL is set, that server is used instead.
+set -euo pipefail
+
+cmd=${1:?usage: pg_server.sh start|stop STATE_DIR}
+state=${2:?usage: pg_server.sh start|stop STATE_DIR}
+mkdir -p "$state"
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [[ -n "$d" && -x "$d/initdb" ]] || { echo "pg_server.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
+  echo "$d"
+}
+
+run_as() {  # run a command as the cluster's owner
+  if [[ $(id -u) -eq 0 ]]; then runuser -u "$owner" -- "$@"; else "$@"; fi
+}
+
+owner=$(id -un)
+if [[ $(id -u) -eq 0 ]]; then
+  owner=postgres
+  id -u "$owner" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$owner"
+fi
+
+case "$cmd" in
+start)
+  if [[ -n "${LOCKSTEP_TEST_URL:-}" ]]; then
+    printf '%s\n' "$LOCKSTEP_TEST_URL" > "$state/url"
+    echo "pg_server.sh: using LOCKSTEP_TEST_URL"
+    exit 0
+  fi
+  if [[ -f "$state/datadir" ]]; then "$0" stop "$state" || true; fi
+  bin=$(pg_bindir)
+  root=$(mktemp -d /tmp/lockstep-pg.XXXXXX)
+  chmod 755 "$root"
+  [[ $(id -u) -eq 0 ]] && chown "$owner" "$root"
+  printf '%s\n' "$root" > "$state/datadir"
+  run_as "$bin/initdb" -D "$root/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$root/initdb.log" 2>&1 ||
+    { cat "$root/initdb.log" >&2; exit 1; }
+  cat >> "$root/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$root'
+max_connections = 300
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] %a '
+CONF
+  for attempt in $(seq 1 20); do
+    port=$(( 20000 + (RANDOM % 12000) ))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    if run_as "$bin/pg_ctl" -D "$root/data" -l "$root/server.log" -o "-p $port" -w -t 30 start >/dev/null 2>&1; then
+      printf '%s\n' "$port" > "$state/port"
+      printf 'postgresql://postgres@127.0.0.1:%s/postgres\n' "$port" > "$state/url"
+      printf '%s\n' "$root" > "$state/socketdir"
+      echo "pg_server.sh: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data $root/data)"
+      exit 0
+    fi
+  done
+  echo "pg_server.sh: could not start PostgreSQL; log:" >&2
+  cat "$root/server.log" >&2 || true
+  exit 1
+  ;;
+stop)
+  [[ -f "$state/datadir" ]] || exit 0
+  root=$(cat "$state/datadir")
+  bin=$(pg_bindir)
+  run_as "$bin/pg_ctl" -D "$root/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$root"
+  rm -f "$state/datadir" "$state/url" "$state/port" "$state/socketdir"
+  ;;
+*)
+  echo "usage: pg_server.sh start|stop STATE_DIR" >&2
+  exit 2
+  ;;
+esac
