@@ -1,0 +1,93 @@
+// The lockstep program: exit codes per error class, event lines, status,
+// and no password in any output.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "cli.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+namespace {
+Child run_cli(const std::vector<std::string>& args, const std::string& tag) {
+  static TempDir out{"cli-out"};
+  Herd h{out.path() / tag};
+  std::vector<std::string> argv{cli_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  h.spawn(1, argv);
+  h.release();
+  h.wait_all(60s);
+  return h.children().at(0);
+}
+
+std::string with_password(const std::string& url, const std::string& password) {
+  const auto at = url.find('@');
+  return url.substr(0, at) + ":" + password + url.substr(at);
+}
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("lockstep program") {
+    TestDatabase db{"cli"};
+    TempDir dir{"cli-migrations"};
+    write_table_migrations(dir, 3);
+    const std::string d = dir.path().string();
+
+    SUBCASE("migrate exits 0 and prints one JSON object per line") {
+      auto c = run_cli({"migrate", "--dir", d, "--url", db.url()}, "ok");
+      CHECK(c.exit_code == 0);
+      for (const auto& line : c.lines()) {
+        CHECK(line.front() == '{');
+        CHECK(line.back() == '}');
+        CHECK(line.find("\"event\":") != std::string::npos);
+      }
+      CHECK(count_substr(c.out(), "\"event\":\"migration_applied\"") == 3);
+      CHECK(c.out().find("\"duration_ms\":") != std::string::npos);
+
+      auto s = run_cli({"status", "--dir", d, "--url", db.url()}, "status");
+      CHECK(s.exit_code == 0);
+      CHECK(s.out().find("schema version: 3 (expected 3)") != std::string::npos);
+      CHECK(s.out().find("pending (0)") != std::string::npos);
+      auto j = run_cli({"status", "--dir", d, "--url", db.url(), "--json"}, "status-json");
+      CHECK(j.exit_code == 0);
+      CHECK(j.out().find("\"schema_version\":3") != std::string::npos);
+    }
+    SUBCASE("schema behind exits 11") {
+      auto c = run_cli({"migrate", "--dir", d, "--url", db.url(), "--expect", "99"}, "behind");
+      CHECK(c.exit_code == 11);
+      CHECK(c.err().find("schema_behind") != std::string::npos);
+      CHECK(c.out().find("\"event\":\"error\"") != std::string::npos);
+    }
+    SUBCASE("a failing migration exits 8 with a compiler-style position") {
+      dir.write("0004_broken.sql", "CREATE TABLE fine (id int);\nSELECT * FROM no_such_table;\n");
+      auto c = run_cli({"migrate", "--dir", d, "--url", db.url()}, "broken");
+      CHECK(c.exit_code == 8);
+      CHECK(c.err().find("0004_broken.sql:2:15: migration_failed [42P01]") != std::string::npos);
+      CHECK(db.scalar("SELECT to_regclass('public.fine')").empty());
+    }
+    SUBCASE("bad input exits with its own code before touching the database") {
+      CHECK(run_cli({"migrate", "--dir", d + "/missing", "--url", db.url()}, "nodir").exit_code == 4);
+      CHECK(run_cli({"migrate", "--dir", d, "--timeout", "0s"}, "zero").exit_code == 2);
+      CHECK(run_cli({"migrate", "--bogus"}, "usage").exit_code == 2);
+      CHECK(db.scalar("SELECT to_regclass('lockstep.migrations')").empty());
+    }
+    SUBCASE("a password in the URL never appears in any output") {
+      const std::string secret = "Sup3rS3cretPw";
+      auto ok = run_cli({"migrate", "--dir", d, "--url", with_password(db.url(), secret)}, "pw-ok");
+      CHECK(ok.exit_code == 0);
+      auto bad = run_cli({"migrate", "--dir", d, "--url",
+                          with_password(url_for_database(server_url(), "no_such_db"), secret)},
+                         "pw-bad");
+      CHECK(bad.exit_code == 5);
+      CHECK(bad.err().find("no_such_db") != std::string::npos);
+      for (const auto& c : {ok, bad}) {
+        CHECK(c.out().find(secret) == std::string::npos);
+        CHECK(c.err().find(secret) == std::string::npos);
+      }
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// Concurrency claims, proven with real processes started at the same instant.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+
+#include "cli.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+TEST_SUITE("integration") {
+  TEST_CASE("herd of 16 processes") {
+    TestDatabase db{"herd"};
+    TempDir migrations{"herd-migrations"};
+    TempDir out{"herd-out"};
+    constexpr int kMigrations = 60;
+    constexpr int kProcesses = 16;
+    write_table_migrations(migrations, kMigrations);
+
+    Herd herd{out.path()};
+    herd.spawn(kProcesses, {cli_path(), "migrate", "--dir", migrations.path().string(), "--url", db.url(),
+                            "--deploy-version", "herd-1", "--timeout", "120s"});
+    herd.release();
+    herd.wait_all(150s);
+    REQUIRE_FALSE(herd.hung());
+
+    int leaders = 0, followers = 0;
+    for (const auto& c : herd.children()) {
+      CAPTURE(c.err());
+      CHECK(c.exit_code == 0);
+      const auto text = c.out();
+      const auto applied = count_substr(text, "\"event\":\"migration_applied\"");
+      if (applied > 0) {
+        ++leaders;
+        CHECK(applied == kMigrations);
+        CHECK(text.find("\"role\":\"leader\"") != std::string::npos);
+      } else {
+        ++followers;
+      }
+      const auto lines = c.lines();
+      REQUIRE_FALSE(lines.empty());
+      CHECK(lines.back().find("\"event\":\"ready\"") != std::string::npos);
+      CHECK(lines.back().find("\"schema_version\":60") != std::string::npos);
+    }
+    CHECK(leaders == 1);
+    CHECK(followers == kProcesses - 1);
+
+    // The database, not the processes' word, decides.
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == kMigrations);
+    CHECK(db.number("SELECT count(DISTINCT version) FROM lockstep.migrations") == kMigrations);
+    CHECK(db.number("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^t[0-9]+$'") ==
+          kMigrations);
+    CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname ~ '_note$'") ==
+          kMigrations);
+    CHECK(db.number("SELECT count(*) FROM t1") + db.number("SELECT count(*) FROM t60") == 2);
+    CHECK(db.number("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0);
+  }
+
+  TEST_CASE("leader killed mid-migration") {
+    TestDatabase db{"leaderdeath"};
+    TempDir migrations{"death-migrations"};
+    TempDir out{"death-out"};
+    write_table_migrations(migrations, 3);
+    migrations.write("0004_slow.sql",
+                     "CREATE TABLE slow (id int);\nINSERT INTO slow VALUES (1);\nSELECT pg_sleep(5);\n"
+                     "INSERT INTO slow VALUES (2);\n");
+    write_table_migrations(migrations, 2, 5);
+
+    Herd herd{out.path()};
+    herd.spawn(4, {cli_path(), "migrate", "--dir", migrations.path().string(), "--url", db.url(), "--timeout", "60s"});
+    herd.release();
+    const int leader = herd.wait_for_output("\"event\":\"migration_started\"", 30s);
+    REQUIRE(leader >= 0);
+    const int slow_leader = herd.wait_for_output("\"version\":4,\"name\":\"slow\"", 30s);
+    REQUIRE(slow_leader == leader);
+    std::this_thread::sleep_for(500ms);  // well inside pg_sleep(5)
+    ::kill(herd.children()[static_cast<std::size_t>(leader)].pid, SIGKILL);
+    herd.wait_all(90s);
+    REQUIRE_FALSE(herd.hung());
+
+    int takeovers = 0;
+    for (std::size_t i = 0; i < herd.children().size(); ++i) {
+      const auto& c = herd.children()[i];
+      if (static_cast<int>(i) == leader) {
+        CHECK(c.signal == SIGKILL);
+        continue;
+      }
+      CAPTURE(c.err());
+      CHECK(c.exit_code == 0);
+      if (c.out().find("\"event\":\"migration_applied\"") != std::string::npos) {
+        ++takeovers;
+        CHECK(count_substr(c.out(), "\"name\":\"slow\",\"file\"") >= 1);
+      }
+    }
+    CHECK(takeovers == 1);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 6);
+    CHECK(db.number("SELECT count(DISTINCT version) FROM lockstep.migrations") == 6);
+    // Applied exactly once, whole: both rows of the slow migration, once each.
+    CHECK(db.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM slow") == "1,2");
+    CHECK(db.number("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0);
+  }
+}

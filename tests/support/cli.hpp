@@ -1,0 +1,31 @@
+// Helpers for tests that run the lockstep program.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "temp_dir.hpp"
+
+namespace lockstep::test {
+
+inline std::string cli_path() { return LOCKSTEP_CLI_PATH; }
+
+// N migrations, each a table with an index and one row: enough work that a
+// double apply or a half-applied migration shows up in the schema.
+inline void write_table_migrations(const TempDir& dir, int n, int first = 1) {
+  for (int i = first; i < first + n; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%04d_table_%d.sql", i, i);
+    dir.write(name, "CREATE TABLE t" + std::to_string(i) + " (id int PRIMARY KEY, note text);\n" +
+                        "CREATE INDEX t" + std::to_string(i) + "_note ON t" + std::to_string(i) + " (note);\n" +
+                        "INSERT INTO t" + std::to_string(i) + " VALUES (" + std::to_string(i) + ", 'row');\n");
+  }
+}
+
+inline std::size_t count_substr(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace lockstep::test

@@ -1,0 +1,54 @@
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "args.hpp"
+#include "exit_codes.hpp"
+
+using namespace lockstep;
+using namespace std::chrono_literals;
+
+TEST_SUITE("unit") {
+  TEST_CASE("parse_duration") {
+    CHECK(cli::parse_duration("300s") == 300s);
+    CHECK(cli::parse_duration("300") == 300s);
+    CHECK(cli::parse_duration("5m") == 5min);
+    CHECK(cli::parse_duration("1500ms") == 1500ms);
+    CHECK_FALSE(cli::parse_duration("0s"));
+    CHECK_FALSE(cli::parse_duration("-5s"));
+    CHECK_FALSE(cli::parse_duration("5 minutes"));
+    CHECK_FALSE(cli::parse_duration(""));
+  }
+
+  TEST_CASE("parse_args") {
+    SUBCASE("migrate with every flag") {
+      auto a = cli::parse_args({"migrate", "--dir", "db", "--url", "postgresql://x/y", "--expect", "42",
+                                "--deploy-version", "v1.2.3", "--timeout", "90s", "--lock-name", "n", "--lock",
+                                "blocking", "--host", "pod-1"});
+      CHECK(a.error.empty());
+      CHECK(a.command == "migrate");
+      CHECK(a.dir == "db");
+      CHECK(a.expect == 42);
+      CHECK(a.timeout == 90s);
+      CHECK(a.lock == "blocking");
+      CHECK(a.host == "pod-1");
+    }
+    SUBCASE("mistakes are usage errors that say what is wrong") {
+      CHECK(cli::parse_args({}).error == "missing command");
+      CHECK(cli::parse_args({"migrat"}).error.find("unknown command") != std::string::npos);
+      CHECK(cli::parse_args({"migrate", "--timeout", "0"}).error.find("--timeout") != std::string::npos);
+      CHECK(cli::parse_args({"migrate", "--expect", "x"}).error.find("--expect") != std::string::npos);
+      CHECK(cli::parse_args({"migrate", "--lock", "sometimes"}).error.find("--lock") != std::string::npos);
+      CHECK(cli::parse_args({"migrate", "--dir"}).error.find("needs a value") != std::string::npos);
+      CHECK(cli::parse_args({"migrate", "--frobnicate", "1"}).error.find("unknown option") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("exit_code") {
+    std::set<int> seen{cli::exit_ok, cli::exit_usage};
+    for (int e = 1; e <= static_cast<int>(errc::database_error); ++e) {
+      CAPTURE(e);
+      CHECK(seen.insert(cli::exit_code(static_cast<errc>(e))).second);  // distinct per class
+    }
+  }
+}
