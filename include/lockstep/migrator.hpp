@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "lockstep/detail/conninfo.hpp"
 #include "lockstep/detail/emitter.hpp"
 #include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/watchdog.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/ledger/table_ledger.hpp"
@@ -107,6 +109,7 @@ class Migrator {
     std::string phase = "starting";
     std::vector<AppliedStep> applied;
     unsigned wait_attempts = 0;
+    std::unordered_map<std::int64_t, detail::PreparedMigration> prepared;
   };
 
   template <class P>
@@ -138,7 +141,8 @@ class Migrator {
           0,
           "starting",
           {},
-          0};
+          0,
+          {}};
     return r;
   }
 
@@ -273,6 +277,7 @@ class Migrator {
     LedgerState state = first;
     LOCKSTEP_TRY(unknown, check(conn, r, state));
     if (state.version >= r.expected) return finish(r, conn, state, Role::current, unknown);
+    LOCKSTEP_TRYV(preflight(r, conn, state.version));
 
     r.lock_name = settings_.lock_name.empty() ? default_lock_name(conn.database_name(), ledger_.identity())
                                               : settings_.lock_name;
@@ -367,56 +372,142 @@ class Migrator {
     return finish(r, conn, state, p.pending.empty() ? Role::follower : Role::leader, p.unknown_versions);
   }
 
+  // Split, read directives and lint every migration this run may apply,
+  // before any of them runs: a bad file stops the deploy untouched.
+  [[nodiscard]] result<void> preflight(Run& r, const Connection& conn, std::int64_t applied_version) {
+    r.phase = "checking migrations";
+    for (const auto& m : r.migrations) {
+      if (m.version <= applied_version || m.version > r.expected) continue;
+      LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
+      for (const auto& w : p.warnings) {
+        emit(r, "lint", [&](detail::JsonObject& o) {
+          o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
+          o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
+        });
+      }
+      r.prepared.insert_or_assign(m.version, std::move(p));
+    }
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<const detail::PreparedMigration*> prepared_for(Run& r, const Connection& conn,
+                                                                       const Migration& m) {
+    auto it = r.prepared.find(m.version);
+    if (it == r.prepared.end()) {
+      LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
+      it = r.prepared.insert_or_assign(m.version, std::move(p)).first;
+    }
+    return &it->second;
+  }
+
+  // Places a server error inside the file: `sent_at` is where the text that
+  // was sent starts in the file (statement by statement, or the whole file).
+  [[nodiscard]] static Error migration_error(Error e, const Migration& m, sql::Position sent_at) {
+    if (e.line) {
+      if (*e.line == 1 && e.column) e.column = *e.column + sent_at.column - 1;
+      e.line = *e.line + sent_at.line - 1;
+    }
+    e.code = errc::migration_failed;
+    e.version = m.version;
+    e.migration_name = m.name;
+    e.file = m.origin;
+    return e;
+  }
+
+  [[nodiscard]] static std::string timeout_settings(const sql::Directives& d, const char* scope) {
+    std::string out;
+    if (d.lock_timeout) out += std::string{"; SET "} + scope + "lock_timeout = " + std::to_string(d.lock_timeout->count());
+    if (d.statement_timeout)
+      out += std::string{"; SET "} + scope + "statement_timeout = " + std::to_string(d.statement_timeout->count());
+    return out;
+  }
+
   [[nodiscard]] result<void> apply(Run& r, Connection& conn, const Migration& m) {
     r.phase = "applying migration " + std::to_string(m.version) + " (" + m.origin + ")";
+    LOCKSTEP_TRY(prepared, prepared_for(r, conn, m));
+    const detail::PreparedMigration& p = *prepared;
     emit(r, "migration_started", [&](detail::JsonObject& o) {
       o.add("version", m.version).add("name", m.name).add("file", m.origin);
+      o.add("transaction", !p.directives.no_transaction)
+          .add("statements", static_cast<std::int64_t>(p.statements.size()));
     });
     const auto t0 = timeout_.now();
-    LOCKSTEP_TRYV(conn.execute("BEGIN"));
-    auto ran = conn.execute(m.sql);
+    auto ran = p.directives.no_transaction ? run_statements(conn, m, p) : run_transaction(conn, m, p);
     if (!ran) {
-      (void)conn.execute("ROLLBACK");
       auto e = std::move(ran).error();
-      e.code = errc::migration_failed;
-      e.version = m.version;
-      e.migration_name = m.name;
-      e.file = m.origin;
-      e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ") failed: " + e.server_message +
-                  "; it was rolled back and nothing of it was applied. Fix it (it never ran to completion, so "
-                  "editing it is safe) and deploy again";
       emit(r, "migration_failed", [&](detail::JsonObject& o) {
         o.add("version", m.version).add("name", m.name).add("file", m.origin).add("sqlstate", e.sqlstate);
-        o.add("message", e.server_message);
+        if (e.line) o.add("line", *e.line);
+        o.add("message", e.server_message.empty() ? e.message : e.server_message);
       });
       return e;
     }
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.now() - t0);
-    auto recorded = ledger_.record_applied(
-        conn, AppliedMigration{m.version, m.name, m.checksum, {}, duration.count(), r.deploy_version, r.host});
+    const AppliedMigration row{m.version, m.name, m.checksum, {}, duration.count(), r.deploy_version, r.host};
+    auto recorded = ledger_.record_applied(conn, row);
     if (!recorded) {
-      (void)conn.execute("ROLLBACK");
+      if (!p.directives.no_transaction) (void)conn.execute("ROLLBACK");
       auto e = std::move(recorded).error();
       e.file = m.origin;
       return e;
     }
-    auto committed = conn.execute("COMMIT");
-    if (!committed) {
-      auto e = std::move(committed).error();
-      e.code = errc::migration_failed;
-      e.version = m.version;
-      e.file = m.origin;
-      e.message = "committing migration " + std::to_string(m.version) + " (" + m.origin +
-                  ") failed: " + e.message + "; the ledger tells whether it committed (lockstep status)";
-      return e;
+    if (!p.directives.no_transaction) {
+      auto committed = conn.execute("COMMIT");
+      if (!committed) {
+        auto e = std::move(committed).error();
+        e.code = errc::migration_failed;
+        e.version = m.version;
+        e.file = m.origin;
+        e.message = "committing migration " + std::to_string(m.version) + " (" + m.origin +
+                    ") failed: " + e.message + "; the ledger tells whether it committed (lockstep status)";
+        return e;
+      }
     }
     emit(r, "migration_applied", [&](detail::JsonObject& o) {
       o.add("version", m.version)
           .add("name", m.name)
           .add("file", m.origin)
+          .add("statements", static_cast<std::int64_t>(p.statements.size()))
           .add("duration_ms", static_cast<std::int64_t>(duration.count()));
     });
     r.applied.push_back(AppliedStep{m.version, m.name, duration});
+    return outcome::success();
+  }
+
+  // The whole file in one transaction, sent as it is, so the server's error
+  // positions are file positions. The ledger row joins the same transaction.
+  [[nodiscard]] result<void> run_transaction(Connection& conn, const Migration& m, const detail::PreparedMigration& p) {
+    LOCKSTEP_TRYV(conn.execute("BEGIN" + timeout_settings(p.directives, "LOCAL ")));
+    auto ran = conn.execute(m.sql);
+    if (ran) return outcome::success();
+    (void)conn.execute("ROLLBACK");
+    auto e = migration_error(std::move(ran).error(), m, sql::Position{});
+    e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ") failed: " + e.server_message +
+                "; it was rolled back and nothing of it was applied. Fix it (it never ran to completion, so "
+                "editing it is safe) and deploy again";
+    return e;
+  }
+
+  // No transaction: each statement alone, in order (CREATE INDEX CONCURRENTLY
+  // and friends). A failure leaves the earlier statements committed.
+  [[nodiscard]] result<void> run_statements(Connection& conn, const Migration& m, const detail::PreparedMigration& p) {
+    const std::string settings = timeout_settings(p.directives, "");
+    if (!settings.empty()) LOCKSTEP_TRYV(conn.execute(settings.substr(2)));
+    for (std::size_t k = 0; k < p.statements.size(); ++k) {
+      const auto& st = p.statements[k];
+      auto ran = conn.execute(st.text(m.sql));
+      if (!ran) {
+        auto e = migration_error(std::move(ran).error(), m, st.position);
+        e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ", no transaction) failed at "
+                    "statement " + std::to_string(k + 1) + " of " + std::to_string(p.statements.size()) + ": " +
+                    e.server_message + "; the " + std::to_string(k) +
+                    " statement(s) before it stay committed and the migration is not recorded, so the next boot "
+                    "re-runs it from its first statement (which is why it must be safe to re-run)";
+        if (!settings.empty()) (void)conn.execute("RESET lock_timeout; RESET statement_timeout");
+        return e;
+      }
+    }
+    if (!settings.empty()) LOCKSTEP_TRYV(conn.execute("RESET lock_timeout; RESET statement_timeout"));
     return outcome::success();
   }
 

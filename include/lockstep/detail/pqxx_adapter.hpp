@@ -33,9 +33,16 @@ namespace detail {
 // libpq formats server errors as
 //   ERROR:  <primary>\nLINE 3: <text>\n        ^\nDETAIL:  ...\nHINT:  ...
 // Pull the structured parts back out; libpqxx does not expose PQresultErrorField.
-inline void parse_server_message(std::string_view text, Error& e) {
+// `context` receives the quoted line (after "LINE n: ") and the caret's offset in it.
+struct ErrorContext {
+  std::string snippet;
+  std::optional<std::size_t> caret;
+};
+
+inline void parse_server_message(std::string_view text, Error& e, ErrorContext* context = nullptr) {
   std::size_t start = 0;
   std::string_view line_text;
+  std::size_t prefix_len = 0;
   bool first = true;
   while (start <= text.size()) {
     auto end = text.find('\n', start);
@@ -62,7 +69,7 @@ inline void parse_server_message(std::string_view text, Error& e) {
       e.detail = std::string{*d};
     } else if (auto h = strip("HINT:")) {
       e.hint = std::string{*h};
-    } else if (ln.starts_with("LINE ")) {
+    } else if (ln.starts_with("LINE ") && line_text.empty()) {
       const auto colon = ln.find(':');
       if (colon != std::string_view::npos) {
         try {
@@ -70,14 +77,16 @@ inline void parse_server_message(std::string_view text, Error& e) {
         } catch (...) {
         }
         line_text = ln;
+        prefix_len = colon + 2;
+        if (context) context->snippet = std::string{ln.substr(std::min(prefix_len, ln.size()))};
       }
     } else if (!line_text.empty() && ln.find('^') != std::string_view::npos && !e.column) {
-      // The caret sits under the offending character of the quoted line; a
-      // truncated line ("...") makes the column unknowable, so leave it unset.
-      const auto prefix_len = line_text.find(':') + 2;
       const auto caret = ln.find('^');
-      if (caret >= prefix_len && line_text.substr(prefix_len, 3) != "...") {
-        e.column = static_cast<int>(caret - prefix_len) + 1;
+      if (caret >= prefix_len) {
+        if (context) context->caret = caret - prefix_len;
+        // Without the query text, the column is only certain when libpq did
+        // not truncate the line (a leading "...").
+        if (line_text.substr(prefix_len, 3) != "...") e.column = static_cast<int>(caret - prefix_len) + 1;
       }
     }
     if (end == text.size()) break;
@@ -86,6 +95,34 @@ inline void parse_server_message(std::string_view text, Error& e) {
   while (!e.server_message.empty() && (e.server_message.back() == '\n' || e.server_message.back() == ' ')) {
     e.server_message.pop_back();
   }
+}
+
+// With the query text, the column is exact even for long lines: libpq shows a
+// window of the line ("...text..."), so find that window in the real line.
+inline void resolve_column(Error& e, const ErrorContext& context, std::string_view sql) {
+  if (!e.line || !context.caret || context.snippet.empty()) return;
+  std::size_t pos = 0;
+  for (int l = 1; l < *e.line; ++l) {
+    pos = sql.find('\n', pos);
+    if (pos == std::string_view::npos) return;
+    ++pos;
+  }
+  auto eol = sql.find('\n', pos);
+  std::string line{sql.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos)};
+  for (auto& c : line) {
+    if (c == '\t' || c == '\r') c = ' ';  // libpq shows tabs as spaces
+  }
+  std::string_view window = context.snippet;
+  std::size_t caret = *context.caret;
+  if (window.starts_with("...")) {
+    window.remove_prefix(3);
+    if (caret < 3) return;
+    caret -= 3;
+  }
+  if (window.ends_with("...")) window.remove_suffix(3);
+  const auto at = line.find(window);
+  if (at == std::string::npos) return;
+  e.column = static_cast<int>(at + caret) + 1;
 }
 
 // Connection failures carry no SQLSTATE through libpqxx; recognise the
@@ -107,11 +144,13 @@ inline std::string classify_connect_failure(std::string_view text) {
   return {};
 }
 
-inline Error from_sql_error(const pqxx::sql_error& ex) {
+inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}) {
   Error e;
   e.code = errc::database_error;
   e.sqlstate = ex.sqlstate();
-  parse_server_message(ex.what(), e);
+  ErrorContext context;
+  parse_server_message(ex.what(), e, &context);
+  if (!sql.empty()) resolve_column(e, context, sql);
   e.message = e.server_message;
   return e;
 }
@@ -157,13 +196,13 @@ class Connection {
   // Runs `sql` with the simple query protocol: it may hold several statements,
   // which the server runs in order (inside the caller's BEGIN if there is one).
   [[nodiscard]] result<Rows> query(std::string_view sql) {
-    return guarded([&](pqxx::nontransaction& tx) { return tx.exec(std::string{sql}); });
+    return guarded(sql, [&](pqxx::nontransaction& tx) { return tx.exec(std::string{sql}); });
   }
 
   // One statement with $1..$n parameters, sent as text; one round trip.
   template <class... Params>
   [[nodiscard]] result<Rows> query(std::string_view sql, const Params&... params) {
-    return guarded([&](pqxx::nontransaction& tx) {
+    return guarded(sql, [&](pqxx::nontransaction& tx) {
 #if PQXX_VERSION_MAJOR >= 8
       return tx.exec(std::string{sql}, pqxx::params{params...});
 #else
@@ -216,7 +255,7 @@ class Connection {
 
  private:
   template <class Exec>
-  [[nodiscard]] result<Rows> guarded(Exec&& exec) {
+  [[nodiscard]] result<Rows> guarded(std::string_view sql, Exec&& exec) {
     if (!conn_) return make_error(errc::connection_failed, "the connection is closed");
     try {
       pqxx::nontransaction tx{*conn_};
@@ -240,7 +279,7 @@ class Connection {
     } catch (const pqxx::broken_connection& ex) {
       return detail::from_broken_connection(ex.what());
     } catch (const pqxx::sql_error& ex) {
-      auto e = detail::from_sql_error(ex);
+      auto e = detail::from_sql_error(ex, sql);
       // After a cancel or a severed socket libpq may report either; callers
       // decide from their own state (deadline) what it means.
       if (!is_open()) e.code = errc::connection_failed;

@@ -1,0 +1,94 @@
+// Per-migration directives, written as comments before the first statement:
+//
+//   -- lockstep:no-transaction         run outside a transaction, statement by statement
+//   -- lockstep:lock-timeout=5s        SET lock_timeout for this migration
+//   -- lockstep:statement-timeout=10min
+//
+// Durations take ms, s, min or h (0 disables the timeout). Any other comment
+// starting with "lockstep" is an error, so a typo cannot silently turn a
+// directive into a plain comment.
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lockstep/error.hpp"
+#include "lockstep/sql/splitter.hpp"
+
+namespace lockstep::sql {
+
+struct Directives {
+  bool no_transaction = false;
+  std::optional<std::chrono::milliseconds> lock_timeout;
+  std::optional<std::chrono::milliseconds> statement_timeout;
+};
+
+namespace detail {
+
+[[nodiscard]] inline std::optional<std::chrono::milliseconds> parse_pg_duration(std::string_view v) {
+  long long n = 0;
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || n < 0) return std::nullopt;
+  const std::string_view unit{ptr, static_cast<std::size_t>(v.data() + v.size() - ptr)};
+  if (unit == "ms") return std::chrono::milliseconds{n};
+  if (unit == "s") return std::chrono::seconds{n};
+  if (unit == "min") return std::chrono::minutes{n};
+  if (unit == "h") return std::chrono::hours{n};
+  if (unit.empty() && n == 0) return std::chrono::milliseconds{0};
+  return std::nullopt;
+}
+
+inline std::string_view trim(std::string_view s) {
+  while (!s.empty() && detail::space(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && detail::space(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace detail
+
+inline constexpr std::string_view known_directives =
+    "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>";
+
+// `prefix_end`: where the first statement starts (directives may only come before it).
+[[nodiscard]] inline result<Directives> parse_directives(std::string_view sql, std::size_t prefix_end) {
+  Directives d;
+  const LineIndex lines{sql};
+  std::size_t pos = 0;
+  while (pos < prefix_end) {
+    auto eol = sql.find('\n', pos);
+    if (eol == std::string_view::npos) eol = sql.size();
+    const std::string_view line = detail::trim(sql.substr(pos, eol - pos));
+    const std::size_t line_at = pos;
+    pos = eol + 1;
+    if (!line.starts_with("--")) continue;
+    const std::string_view body = detail::trim(line.substr(2));
+    if (body.size() < 8 || !detail::iequals(body.substr(0, 8), "lockstep")) continue;
+    auto bad = [&](const std::string& why) {
+      auto e = make_error(errc::source_invalid, why + "; known directives: " + std::string{known_directives});
+      const auto p = lines.at(line_at);
+      e.line = p.line;
+      e.column = 1;
+      return e;
+    };
+    if (body.size() < 9 || body[8] != ':') return bad("'" + std::string{body} + "' looks like a lockstep directive but is not one");
+    const std::string_view spec = detail::trim(body.substr(9));
+    const auto eq = spec.find('=');
+    const std::string_view key = detail::trim(spec.substr(0, eq));
+    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : detail::trim(spec.substr(eq + 1));
+    if (key == "no-transaction" && eq == std::string_view::npos) {
+      d.no_transaction = true;
+    } else if (key == "lock-timeout" || key == "statement-timeout") {
+      const auto dur = detail::parse_pg_duration(value);
+      if (!dur) return bad("lockstep:" + std::string{key} + " needs a duration such as 5s, 500ms or 2min, not '" + std::string{value} + "'");
+      (key == "lock-timeout" ? d.lock_timeout : d.statement_timeout) = *dur;
+    } else {
+      return bad("unknown directive 'lockstep:" + std::string{spec} + "'");
+    }
+  }
+  return d;
+}
+
+}  // namespace lockstep::sql

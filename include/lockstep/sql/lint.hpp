@@ -1,0 +1,141 @@
+// Pre-flight lint: runs before any migration SQL, so a file that cannot work
+// stops the deploy before it touches the schema.
+//
+// Errors (in a transactional migration):
+//   non_transactional  statements PostgreSQL refuses inside a transaction block
+//   transaction_control BEGIN/COMMIT/ROLLBACK/...: lockstep owns the transaction
+// Warnings (in a no-transaction migration, which a retry re-runs from the top):
+//   not_idempotent     statements that fail or misbehave when run twice
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/splitter.hpp"
+
+namespace lockstep::sql {
+
+struct Finding {
+  enum class Severity { error, warning };
+  Severity severity = Severity::error;
+  std::string rule;
+  std::string message;
+  Position position;
+};
+
+namespace detail {
+
+inline bool starts(const std::vector<std::string>& t, std::initializer_list<const char*> words) {
+  std::size_t i = 0;
+  for (const char* w : words) {
+    if (i >= t.size() || t[i] != w) return false;
+    ++i;
+  }
+  return true;
+}
+
+inline bool has(const std::vector<std::string>& t, const char* w) { return std::find(t.begin(), t.end(), w) != t.end(); }
+
+inline bool has_seq(const std::vector<std::string>& t, std::initializer_list<const char*> words) {
+  const std::vector<std::string> seq(words.begin(), words.end());
+  return std::search(t.begin(), t.end(), seq.begin(), seq.end()) != t.end();
+}
+
+// Skips CREATE's modifiers: CREATE [OR REPLACE] [UNIQUE|TEMP|TEMPORARY|UNLOGGED|GLOBAL|LOCAL] <object>.
+inline std::string created_object(const std::vector<std::string>& t) {
+  if (t.empty() || t[0] != "CREATE") return {};
+  for (std::size_t i = 1; i < t.size(); ++i) {
+    const auto& w = t[i];
+    if (w == "OR" || w == "REPLACE" || w == "UNIQUE" || w == "TEMP" || w == "TEMPORARY" || w == "UNLOGGED" ||
+        w == "GLOBAL" || w == "LOCAL" || w == "MATERIALIZED" || w == "RECURSIVE" || w == "TRUSTED" ||
+        w == "PROCEDURAL")
+      continue;
+    return w;
+  }
+  return {};
+}
+
+// Why the statement cannot run inside a transaction block, or "".
+inline std::string non_transactional(const std::vector<std::string>& t, int server_version) {
+  if (t.empty()) return {};
+  const std::string object = created_object(t);
+  if (object == "INDEX" && has(t, "CONCURRENTLY")) return "CREATE INDEX CONCURRENTLY";
+  if (starts(t, {"DROP", "INDEX", "CONCURRENTLY"})) return "DROP INDEX CONCURRENTLY";
+  if (t[0] == "REINDEX" && has(t, "CONCURRENTLY")) return "REINDEX CONCURRENTLY";
+  if (t[0] == "ALTER" && has_seq(t, {"DETACH", "PARTITION"}) && has(t, "CONCURRENTLY"))
+    return "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY";
+  if (t[0] == "VACUUM") return "VACUUM";
+  if (object == "DATABASE" || starts(t, {"DROP", "DATABASE"})) return t[0] + " DATABASE";
+  if (object == "TABLESPACE" || starts(t, {"DROP", "TABLESPACE"})) return t[0] + " TABLESPACE";
+  if (object == "SUBSCRIPTION" || starts(t, {"DROP", "SUBSCRIPTION"})) return t[0] + " SUBSCRIPTION";
+  if (starts(t, {"ALTER", "SYSTEM"})) return "ALTER SYSTEM";
+  if (server_version > 0 && server_version < 120000 && starts(t, {"ALTER", "TYPE"}) && has_seq(t, {"ADD", "VALUE"}))
+    return "ALTER TYPE ... ADD VALUE (before PostgreSQL 12)";
+  return {};
+}
+
+inline bool transaction_control(const std::vector<std::string>& t) {
+  if (t.empty()) return false;
+  const auto& w = t[0];
+  if (w == "BEGIN" || w == "COMMIT" || w == "END" || w == "ABORT") return true;
+  if (w == "START" && t.size() > 1 && t[1] == "TRANSACTION") return true;
+  if (w == "ROLLBACK") return !(t.size() > 1 && (t[1] == "TO" || t[1] == "PREPARED"));
+  return false;
+}
+
+// Why running the statement twice is unsafe, or "".
+inline std::string not_idempotent(const std::vector<std::string>& t) {
+  if (t.empty()) return {};
+  const std::string object = created_object(t);
+  const bool if_not_exists = has_seq(t, {"IF", "NOT", "EXISTS"});
+  const bool or_replace = has_seq(t, {"OR", "REPLACE"});
+  if (object == "INDEX") {
+    if (!if_not_exists) return "CREATE INDEX without IF NOT EXISTS fails when re-run";
+    if (has(t, "CONCURRENTLY"))
+      return "a failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS then skips; "
+             "drop it first (DROP INDEX CONCURRENTLY IF EXISTS ...) so a retry rebuilds it";
+    return {};
+  }
+  if ((object == "TABLE" || object == "SCHEMA" || object == "SEQUENCE" || object == "EXTENSION") && !if_not_exists)
+    return "CREATE " + object + " without IF NOT EXISTS fails when re-run";
+  if ((object == "VIEW" || object == "FUNCTION" || object == "PROCEDURE" || object == "TRIGGER") && !or_replace)
+    return "CREATE " + object + " without OR REPLACE fails when re-run";
+  if (object == "TYPE") return "CREATE TYPE fails when re-run; wrap it in a DO block that checks pg_type first";
+  if (t[0] == "DROP" && !has_seq(t, {"IF", "EXISTS"})) return "DROP without IF EXISTS fails when re-run";
+  if (t[0] == "ALTER" && has_seq(t, {"ADD", "COLUMN"}) && !if_not_exists)
+    return "ADD COLUMN without IF NOT EXISTS fails when re-run";
+  return {};
+}
+
+}  // namespace detail
+
+[[nodiscard]] inline std::vector<Finding> lint(const std::vector<Statement>& statements, const Directives& d,
+                                               int server_version = 0) {
+  std::vector<Finding> out;
+  for (const auto& s : statements) {
+    if (!d.no_transaction) {
+      if (auto why = detail::non_transactional(s.tokens, server_version); !why.empty()) {
+        out.push_back({Finding::Severity::error, "non_transactional",
+                       why + " cannot run inside a transaction block; put it in its own migration whose first "
+                             "line is `-- lockstep:no-transaction` (statements there run one by one and must be "
+                             "safe to re-run)",
+                       s.position});
+      } else if (detail::transaction_control(s.tokens)) {
+        out.push_back({Finding::Severity::error, "transaction_control",
+                       s.tokens[0] + " inside a migration: lockstep runs each migration in its own transaction "
+                                     "together with its ledger row; remove it (or mark the file "
+                                     "`-- lockstep:no-transaction` to manage transactions yourself)",
+                       s.position});
+      }
+    } else if (auto why = detail::not_idempotent(s.tokens); !why.empty()) {
+      out.push_back({Finding::Severity::warning, "not_idempotent",
+                     why + "; a no-transaction migration that fails part-way is re-run from its first statement",
+                     s.position});
+    }
+  }
+  return out;
+}
+
+}  // namespace lockstep::sql

@@ -1,0 +1,118 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "lockstep/detail/prepare.hpp"
+#include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/lint.hpp"
+
+using namespace lockstep;
+using namespace std::chrono_literals;
+
+namespace {
+result<sql::Directives> directives(const std::string& s) {
+  auto st = sql::split(s);
+  REQUIRE(st);
+  return sql::parse_directives(s, st.value().empty() ? s.size() : st.value().front().begin);
+}
+std::vector<sql::Finding> lint(const std::string& s, bool no_tx = false, int server = 150000) {
+  auto st = sql::split(s);
+  REQUIRE(st);
+  sql::Directives d;
+  d.no_transaction = no_tx;
+  return sql::lint(st.value(), d, server);
+}
+}  // namespace
+
+TEST_SUITE("unit") {
+  TEST_CASE("parse_directives") {
+    SUBCASE("known directives") {
+      auto d = directives("-- lockstep:no-transaction\n--lockstep:lock-timeout=5s\n-- lockstep: statement-timeout = 2min\n"
+                          "CREATE INDEX CONCURRENTLY i ON t (a);");
+      REQUIRE(d);
+      CHECK(d.value().no_transaction);
+      CHECK(d.value().lock_timeout == 5s);
+      CHECK(d.value().statement_timeout == 2min);
+    }
+    SUBCASE("no directives, and directives after the first statement are plain comments") {
+      auto d = directives("-- just a comment\nSELECT 1;\n-- lockstep:no-transaction\n");
+      REQUIRE(d);
+      CHECK_FALSE(d.value().no_transaction);
+    }
+    SUBCASE("typos are errors with the line, never silently ignored") {
+      auto typo = directives("-- header\n-- lockstep:no-transactoin\nSELECT 1;");
+      REQUIRE_FALSE(typo);
+      CHECK(typo.error().code == errc::source_invalid);
+      CHECK(typo.error().line == 2);
+      CHECK(typo.error().message.find("unknown directive") != std::string::npos);
+      CHECK(typo.error().message.find("lockstep:no-transaction") != std::string::npos);
+      CHECK_FALSE(directives("-- lockstep no-transaction\nSELECT 1;"));
+      CHECK_FALSE(directives("-- lockstep:lock-timeout=soon\nSELECT 1;"));
+      CHECK_FALSE(directives("-- lockstep:lock-timeout=5 seconds\nSELECT 1;"));
+    }
+  }
+
+  TEST_CASE("lint") {
+    SUBCASE("statements that cannot run in a transaction block are errors naming the directive") {
+      for (const char* bad : {"CREATE INDEX CONCURRENTLY i ON t (a)", "create unique index concurrently i on t (a)",
+                              "DROP INDEX CONCURRENTLY i", "REINDEX (VERBOSE) TABLE CONCURRENTLY t", "VACUUM t",
+                              "CREATE DATABASE x", "ALTER SYSTEM SET work_mem = '1MB'",
+                              "ALTER TABLE p DETACH PARTITION c CONCURRENTLY"}) {
+        CAPTURE(bad);
+        auto f = lint(std::string{"SELECT 1;\n"} + bad + ";");
+        REQUIRE(f.size() == 1);
+        CHECK(f[0].severity == sql::Finding::Severity::error);
+        CHECK(f[0].rule == "non_transactional");
+        CHECK(f[0].position.line == 2);
+        CHECK(f[0].message.find("-- lockstep:no-transaction") != std::string::npos);
+      }
+    }
+    SUBCASE("ALTER TYPE ... ADD VALUE only before PostgreSQL 12") {
+      CHECK(lint("ALTER TYPE mood ADD VALUE 'meh';", false, 110000).size() == 1);
+      CHECK(lint("ALTER TYPE mood ADD VALUE 'meh';", false, 150000).empty());
+    }
+    SUBCASE("transaction control is an error; savepoints and BEGIN ATOMIC are not") {
+      for (const char* bad : {"BEGIN", "COMMIT", "ROLLBACK", "END", "START TRANSACTION", "ABORT"}) {
+        CAPTURE(bad);
+        auto f = lint(std::string{bad} + ";");
+        REQUIRE(f.size() == 1);
+        CHECK(f[0].rule == "transaction_control");
+      }
+      CHECK(lint("SAVEPOINT a; ROLLBACK TO a; RELEASE a;").empty());
+      CHECK(lint("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;").empty());
+      CHECK(lint("DO $$ BEGIN PERFORM 1; END $$;").empty());
+    }
+    SUBCASE("no-transaction migrations: CONCURRENTLY is fine, re-run hazards are warnings") {
+      CHECK(lint("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", true).size() == 1);  // invalid-index hint
+      auto f = lint("CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nDROP TABLE u;\nALTER TABLE t ADD COLUMN b int;",
+                    true);
+      REQUIRE(f.size() == 4);
+      for (const auto& w : f) CHECK(w.severity == sql::Finding::Severity::warning);
+      CHECK(f[1].position.line == 2);
+      CHECK(lint("CREATE TABLE IF NOT EXISTS t (a int); DROP TABLE IF EXISTS u; "
+                 "ALTER TABLE t ADD COLUMN IF NOT EXISTS b int; CREATE OR REPLACE VIEW v AS SELECT 1;",
+                 true)
+                .empty());
+    }
+  }
+
+  TEST_CASE("prepare_migration") {
+    SUBCASE("errors name the migration, file and position") {
+      Migration m{7, "idx", "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);\n", "db/0007_idx.sql", "x"};
+      auto p = detail::prepare_migration(m, 150000);
+      REQUIRE_FALSE(p);
+      CHECK(p.error().version == 7);
+      CHECK(p.error().file == "db/0007_idx.sql");
+      CHECK(p.error().line == 2);
+      CHECK(p.error().to_string().rfind("db/0007_idx.sql:2:1: source_invalid: migration 7", 0) == 0);
+    }
+    SUBCASE("the same file marked no-transaction is prepared statement by statement") {
+      Migration m{7, "idx", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);\n",
+                  "db/0007_idx.sql", "x"};
+      auto p = detail::prepare_migration(m, 150000);
+      REQUIRE(p);
+      CHECK(p.value().directives.no_transaction);
+      CHECK(p.value().statements.size() == 1);
+    }
+  }
+}
