@@ -15,6 +15,7 @@
 #include "lockstep/report.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/source/directory_source.hpp"
+#include "lockstep/source/embedded_source.hpp"
 #include "lockstep/source/memory_source.hpp"
 #include "lockstep/timeout/deadline.hpp"
 #include "lockstep/version.hpp"

@@ -13,16 +13,18 @@ using namespace lockstep::test;
 using namespace std::chrono_literals;
 
 namespace {
-Child run_cli(const std::vector<std::string>& args, const std::string& tag) {
+Child run_cli_path(const std::string& program, const std::vector<std::string>& args, const std::string& tag) {
   static TempDir out{"cli-out"};
   Herd h{out.path() / tag};
-  std::vector<std::string> argv{cli_path()};
+  std::vector<std::string> argv{program};
   argv.insert(argv.end(), args.begin(), args.end());
   h.spawn(1, argv);
   h.release();
   h.wait_all(60s);
   return h.children().at(0);
 }
+
+Child run_cli(const std::vector<std::string>& args, const std::string& tag) { return run_cli_path(cli_path(), args, tag); }
 
 std::string with_password(const std::string& url, const std::string& password) {
   const auto at = url.find('@');
@@ -89,5 +91,18 @@ TEST_SUITE("integration") {
         CHECK(c.err().find(secret) == std::string::npos);
       }
     }
+  }
+}
+
+TEST_SUITE("integration") {
+  TEST_CASE("embedded example") {
+    TestDatabase db{"embedex"};
+    ::setenv("DATABASE_URL_MIGRATION", db.url().c_str(), 1);
+    auto c = run_cli_path(LOCKSTEP_EMBEDDED_EXAMPLE_PATH, {}, "embedded-example");
+    ::unsetenv("DATABASE_URL_MIGRATION");
+    CAPTURE(c.err());
+    CHECK(c.exit_code == 0);
+    CHECK(c.out().find("schema at version 2 with 2 embedded migrations") != std::string::npos);
+    CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE indexname = 'events_kind_idx'") == 1);
   }
 }

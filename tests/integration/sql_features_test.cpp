@@ -134,3 +134,31 @@ TEST_SUITE("integration") {
     }
   }
 }
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "fixture_migrations.hpp"
+#include "lockstep/detail/sha256.hpp"
+
+TEST_SUITE("integration") {
+  TEST_CASE("EmbeddedSource applied") {
+    TestDatabase db{"embedded"};
+    EventLog log;
+    auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, EmbeddedSource>{settings_for(db, log), fixture::source()}
+                 .run();
+    REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+    CHECK(r.value().applied.size() == 3);
+    // The bytes reached the server intact: UTF-8, backslashes and a tab.
+    CHECK(db.scalar("SELECT body FROM notes WHERE id = 2") == "caf\xc3\xa9 \\ tab\there");
+    CHECK(db.scalar("SELECT body FROM notes WHERE id = 1") == "caf\xc3\xa9 \\ \"quoted\"");
+    // The ledger's checksum for each embedded migration is that of the file on disk.
+    for (const auto& m : fixture::migrations) {
+      std::ifstream in{std::filesystem::path{LOCKSTEP_FIXTURES} / "embedded" / std::string{m.file}, std::ios::binary};
+      const std::string bytes{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+      CHECK(db.scalar("SELECT checksum FROM lockstep.migrations WHERE version = " + std::to_string(m.version)) ==
+            detail::sha256_hex(bytes));
+    }
+  }
+}
