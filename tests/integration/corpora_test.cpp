@@ -1,0 +1,166 @@
+// Real migration sets from open-source projects (../shared/corpora), applied
+// with lockstep on one fresh database and with psql on another: the schemas
+// (pg_dump --schema-only) must be identical, and a second lockstep run must
+// be a no-op. Staging follows the corpus README: a prelude per set, template
+// placeholders substituted, and the files APPLY.tsv marks as autocommit get
+// `-- lockstep:no-transaction` (and run without psql -1).
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "corpora.hpp"
+#include "events.hpp"
+#include "lockstep/lockstep.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Corpus {
+  std::string name;
+  std::string prelude;
+  std::vector<std::pair<std::string, std::string>> substitutions;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in{p, std::ios::binary};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string{"'\\''"} : std::string(1, c);
+  return out + "'";
+}
+
+std::string run_capture(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[65536];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int rc = ::pclose(p);
+  REQUIRE_MESSAGE(rc == 0, "command failed: " << cmd);
+  return out;
+}
+
+// file -> true when the corpus maintainers applied it outside a transaction.
+std::map<std::string, bool> autocommit_files(const fs::path& apply_tsv) {
+  std::map<std::string, bool> out;
+  std::ifstream in{apply_tsv};
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#' || line.rfind("file\t", 0) == 0) continue;
+    std::istringstream cols{line};
+    std::string file, mode;
+    std::getline(cols, file, '\t');
+    std::getline(cols, mode, '\t');
+    out[file] = mode != "single-tx";
+  }
+  return out;
+}
+
+void apply_corpus(const Corpus& corpus) {
+  const fs::path src = corpora_dir() / corpus.name;
+  if (!fs::exists(src / "APPLY.tsv")) {
+    if (in_ci()) FAIL("corpus not found at " << src.string());
+    WARN_MESSAGE(false, "corpus " << corpus.name << " not found; skipping");
+    return;
+  }
+  const auto autocommit = autocommit_files(src / "APPLY.tsv");
+  TempDir staged{"corpus-" + corpus.name};
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator{src}) {
+    if (e.path().extension() == ".sql") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() == autocommit.size());
+  for (const auto& f : files) {
+    std::string sql = slurp(f);
+    for (const auto& [from, to] : corpus.substitutions) {
+      for (auto p = sql.find(from); p != std::string::npos; p = sql.find(from, p + to.size())) sql.replace(p, from.size(), to);
+    }
+    staged.write(f.filename().string(), sql);
+  }
+
+  TestDatabase with_psql{"corpus_psql"};
+  TestDatabase with_lockstep{"corpus_lockstep"};
+  if (!corpus.prelude.empty()) {
+    must(with_psql.connect().query(corpus.prelude));
+    must(with_lockstep.connect().query(corpus.prelude));
+  }
+
+  // Reference: psql, one process per file, as the corpus README validated it.
+  for (const auto& f : files) {
+    const std::string name = f.filename().string();
+    const std::string cmd = "psql -X -q -v ON_ERROR_STOP=1 " + std::string{autocommit.at(name) ? "" : "-1 "} +
+                            "-d " + shell_quote(with_psql.url()) + " -f " + shell_quote((staged.path() / name).string()) +
+                            " >/dev/null 2>&1";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "psql failed on " << name);
+  }
+
+  // lockstep: the same files, autocommit ones marked no-transaction.
+  for (const auto& f : files) {
+    const std::string name = f.filename().string();
+    if (autocommit.at(name)) staged.write(name, "-- lockstep:no-transaction\n" + slurp(staged.path() / name));
+  }
+  EventLog log;
+  Settings settings;
+  settings.database_url = with_lockstep.url();
+  settings.on_event = log.sink();
+  auto first = Migrator<>{settings, DirectorySource{staged.path()}}.run();
+  REQUIRE_MESSAGE(first, (first ? "" : first.error().to_string()));
+  CHECK(first.value().applied.size() == files.size());
+  CHECK(with_lockstep.number("SELECT count(*) FROM lockstep.migrations") == static_cast<long long>(files.size()));
+
+  // pg_dump >= 15.14 brackets its output with \restrict/\unrestrict and a
+  // random key per run; those two lines are not schema.
+  auto dump = [](const TestDatabase& db) {
+    std::istringstream in{run_capture("pg_dump --schema-only --exclude-schema=lockstep -d " + shell_quote(db.url()))};
+    std::string out;
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("\\restrict ", 0) == 0 || line.rfind("\\unrestrict ", 0) == 0) continue;
+      out += line + '\n';
+    }
+    return out;
+  };
+  const std::string expected = dump(with_psql);
+  const std::string actual = dump(with_lockstep);
+  CHECK(expected.size() > 1000);
+  CHECK_MESSAGE(actual == expected, "pg_dump --schema-only differs for corpus " << corpus.name);
+
+  EventLog again_log;
+  settings.on_event = again_log.sink();
+  auto again = Migrator<>{settings, DirectorySource{staged.path()}}.run();
+  REQUIRE(again);
+  CHECK(again.value().role == Role::current);
+  CHECK(again.value().applied.empty());
+  CHECK(dump(with_lockstep) == expected);
+  if (actual == expected) MESSAGE(corpus.name << ": " << files.size() << " files applied; schema identical to psql's");
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("corpus harbor") {
+    apply_corpus({"harbor",
+                  "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
+                  {}});
+  }
+  TEST_CASE("corpus ory-kratos") { apply_corpus({"ory-kratos", "", {}}); }
+  TEST_CASE("corpus supabase-auth") {
+    apply_corpus({"supabase-auth",
+                  "CREATE SCHEMA IF NOT EXISTS auth",
+                  {{"{{ index .Options \"Namespace\" }}", "auth"}, {"{{index .Options \"Namespace\" }}", "auth"}}});
+  }
+}
