@@ -29,7 +29,7 @@ inline std::size_t skip_trivia(std::string_view s, std::size_t i) {
   for (;;) {
     while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f' || s[i] == '\v')) ++i;
     if (i + 1 < s.size() && s[i] == '-' && s[i + 1] == '-') {
-      while (i < s.size() && s[i] != '\n') ++i;
+      while (i < s.size() && s[i] != '\n' && s[i] != '\r') ++i;
       continue;
     }
     if (i + 1 < s.size() && s[i] == '/' && s[i + 1] == '*') {

@@ -28,6 +28,10 @@ TEST_SUITE("unit") {
       CHECK(texts("SELECT 'a;''b'; SELECT \"x;\"\"y\"; SELECT 1 -- ;\n; /* ; /* ; */ ; */ SELECT 2") ==
             std::vector<std::string>{"SELECT 'a;''b'", "SELECT \"x;\"\"y\"", "SELECT 1", "SELECT 2"});
     }
+    SUBCASE("a -- comment ends at a carriage return too, as in PostgreSQL's lexer") {
+      CHECK(texts("SELECT 1 --c\rSELECT 2; SELECT 3") == std::vector<std::string>{"SELECT 1 --c\rSELECT 2", "SELECT 3"});
+      CHECK(texts("SELECT 1; --c\r; SELECT 2").size() == 2);
+    }
     SUBCASE("E'' strings honour backslash escapes, plain strings do not") {
       CHECK(texts(R"(SELECT E'it\'s;'; SELECT 'c:\'; SELECT 1)") ==
             std::vector<std::string>{R"(SELECT E'it\'s;')", R"(SELECT 'c:\')", "SELECT 1"});
@@ -35,6 +39,9 @@ TEST_SUITE("unit") {
     SUBCASE("U&, B, X and N prefixes only apply directly before the quote") {
       CHECK(texts("SELECT U&'a;', U&\"b;\", B'1;', X'1;', N'x;'; SELECT 2").size() == 2);
       CHECK(texts("SELECT fe'x;'; SELECT 2").size() == 2);  // identifier fe, then a plain string
+      // A number ends before a letter that does not start an exponent: 1e'\';' is 1, then an E-string.
+      CHECK(texts("SELECT 1e'\\';'; SELECT 2").size() == 2);
+      CHECK(texts("SELECT 1.5e-3, .5, 1e5; SELECT 2").size() == 2);
     }
     SUBCASE("dollar quotes: tags must match, other tags are plain text") {
       CHECK(texts("DO $body$ BEGIN RAISE NOTICE '$$;'; END $body$; SELECT $1, a$b$c; SELECT 3").size() == 3);

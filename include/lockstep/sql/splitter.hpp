@@ -139,10 +139,7 @@ class Splitter {
       LOCKSTEP_TRYV(word());
     } else if (std::isdigit(c) != 0 || (c == '.' && std::isdigit(static_cast<unsigned char>(peek(1))) != 0)) {
       note_token(i_, "0");
-      while (i_ < s_.size() &&
-             (std::isalnum(static_cast<unsigned char>(s_[i_])) != 0 || s_[i_] == '.' || s_[i_] == '_')) {
-        ++i_;
-      }
+      number();
     } else {
       if (c == '(') ++paren_;
       if (c == ')' && paren_ > 0) --paren_;
@@ -150,6 +147,27 @@ class Splitter {
       ++i_;
     }
     return outcome::success();
+  }
+
+  // PostgreSQL 15's numbers: digits, an optional fraction, and an exponent
+  // only when a digit follows it. Anything after is a new token, which
+  // matters: in 1e'x' the e'x' is an E-string.
+  void number() {
+    auto digits = [&] {
+      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_])) != 0) ++i_;
+    };
+    digits();
+    if (i_ < s_.size() && s_[i_] == '.' && peek(1) != '.') {
+      ++i_;
+      digits();
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      const std::size_t sign = (peek(1) == '+' || peek(1) == '-') ? 1 : 0;
+      if (std::isdigit(static_cast<unsigned char>(peek(1 + sign))) != 0) {
+        i_ += 1 + sign;
+        digits();
+      }
+    }
   }
 
   [[nodiscard]] char peek(std::size_t k) const noexcept { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
@@ -162,8 +180,9 @@ class Splitter {
     return e;
   }
 
+  // A -- comment runs to the end of the line, and PostgreSQL ends lines at \n or \r.
   void skip_line_comment() {
-    while (i_ < s_.size() && s_[i_] != '\n') ++i_;
+    while (i_ < s_.size() && s_[i_] != '\n' && s_[i_] != '\r') ++i_;
   }
 
   result<void> skip_block_comment() {
@@ -299,7 +318,7 @@ class Splitter {
     for (;;) {
       while (j < s_.size() && space(static_cast<unsigned char>(s_[j]))) ++j;
       if (j + 1 < s_.size() && s_[j] == '-' && s_[j + 1] == '-') {
-        while (j < s_.size() && s_[j] != '\n') ++j;
+        while (j < s_.size() && s_[j] != '\n' && s_[j] != '\r') ++j;
         continue;
       }
       if (j + 1 < s_.size() && s_[j] == '/' && s_[j + 1] == '*') {

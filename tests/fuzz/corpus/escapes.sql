@@ -1,0 +1,1 @@
+SELECT E'x\';'; SELECT $t$ ; $t$;

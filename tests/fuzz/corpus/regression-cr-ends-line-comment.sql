@@ -1,0 +1,13 @@
+;
+
+SELECT ;
+
+SELECT 
+--ENLECT ;
+
+SELECT Z$tZ$t$;
+
+SELECT 
+LECT ;
+
+SELECT Z 
