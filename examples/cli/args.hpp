@@ -12,7 +12,7 @@
 namespace lockstep::cli {
 
 struct Args {
-  std::string command;  // migrate | status | help | version
+  std::string command;  // migrate | status | lint | help | version
   std::string dir = "migrations";
   std::string url;
   std::optional<std::int64_t> expect;
@@ -48,7 +48,8 @@ struct Args {
   a.command = argv[0];
   if (a.command == "--help" || a.command == "-h") a.command = "help";
   if (a.command == "--version") a.command = "version";
-  if (a.command != "migrate" && a.command != "status" && a.command != "help" && a.command != "version") {
+  if (a.command != "migrate" && a.command != "status" && a.command != "lint" && a.command != "help" &&
+      a.command != "version") {
     a.error = "unknown command '" + a.command + "'";
     return a;
   }
@@ -113,6 +114,7 @@ struct Args {
 inline constexpr std::string_view usage_text =
     "usage: lockstep migrate --dir DIR [options]   bring the schema to the expected version\n"
     "       lockstep status  --dir DIR [options]   show schema version, applied and pending migrations\n"
+    "       lockstep lint    --dir DIR             check every migration without a database\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"

@@ -8,6 +8,7 @@
 #include "args.hpp"
 #include "exit_codes.hpp"
 #include "lockstep/detail/json.hpp"
+#include "lockstep/detail/prepare.hpp"
 #include "lockstep/lockstep.hpp"
 
 namespace {
@@ -107,6 +108,28 @@ int status(const cli::Args& a) {
   return cli::exit_ok;
 }
 
+// Every check the Migrator's pre-flight makes, without a database: for CI.
+int lint(const cli::Args& a) {
+  auto migrations = DirectorySource{a.dir}.load();
+  if (!migrations) return fail(migrations.error());
+  int errors = 0, warnings = 0;
+  for (const auto& m : migrations.value()) {
+    auto p = detail::prepare_migration(m, 0);
+    if (!p) {
+      std::cerr << p.error().to_string() << '\n';
+      ++errors;
+      continue;
+    }
+    for (const auto& w : p.value().warnings) {
+      std::cerr << m.origin << ':' << w.position.line << ':' << w.position.column << ": warning [" << w.rule
+                << "]: " << w.message << '\n';
+      ++warnings;
+    }
+  }
+  std::cerr << migrations.value().size() << " migrations, " << errors << " errors, " << warnings << " warnings\n";
+  return errors == 0 ? cli::exit_ok : cli::exit_code(errc::source_invalid);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,5 +147,6 @@ int main(int argc, char** argv) {
     return cli::exit_ok;
   }
   if (a.command == "status") return status(a);
+  if (a.command == "lint") return lint(a);
   return a.lock == "blocking" ? migrate<BlockingLock>(a) : migrate<TryLock>(a);
 }

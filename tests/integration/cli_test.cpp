@@ -77,6 +77,16 @@ TEST_SUITE("integration") {
       CHECK(run_cli({"migrate", "--bogus"}, "usage").exit_code == 2);
       CHECK(db.scalar("SELECT to_regclass('lockstep.migrations')").empty());
     }
+    SUBCASE("lint checks files without a database, like a compiler") {
+      CHECK(run_cli({"lint", "--dir", d}, "lint-ok").exit_code == 0);
+      dir.write("0004_idx.sql", "CREATE TABLE x (a int);\nCREATE INDEX CONCURRENTLY x_a ON x (a);\n");
+      dir.write("0005_notx.sql", "-- lockstep:no-transaction\nCREATE TABLE y (a int);\n");
+      auto c = run_cli({"lint", "--dir", d}, "lint-bad");
+      CHECK(c.exit_code == 4);
+      CHECK(c.err().find("0004_idx.sql:2:1: source_invalid: migration 4") != std::string::npos);
+      CHECK(c.err().find("0005_notx.sql:2:1: warning [not_idempotent]") != std::string::npos);
+      CHECK(c.err().find("5 migrations, 1 errors, 1 warnings") != std::string::npos);
+    }
     SUBCASE("a password in the URL never appears in any output") {
       const std::string secret = "Sup3rS3cretPw";
       auto ok = run_cli({"migrate", "--dir", d, "--url", with_password(db.url(), secret)}, "pw-ok");
