@@ -22,6 +22,7 @@ inline constexpr int exit_usage = 2;
     case errc::deadline_exceeded: return 10;
     case errc::schema_behind: return 11;
     case errc::database_error: return 12;
+    case errc::lock_lost: return 13;
   }
   return 1;
 }

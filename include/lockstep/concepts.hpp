@@ -53,7 +53,8 @@ concept SourcePolicy = requires(S& source) {
 // migration transaction so the row commits or rolls back with the migration.
 template <class L>
 concept LedgerPolicy = requires(L& ledger, const L& cledger, Connection& conn, std::string_view deploy_version,
-                                const AppliedMigration& applied, const DeployRecord& deploy) {
+                                const AppliedMigration& applied, const DeployRecord& deploy,
+                                const FailureRecord& failure, std::int64_t version) {
   { cledger.identity() } -> std::convertible_to<std::string>;
   { ledger.read_state(conn, deploy_version) } -> std::same_as<result<LedgerState>>;
   { ledger.ensure(conn) } -> std::same_as<result<void>>;
@@ -61,6 +62,9 @@ concept LedgerPolicy = requires(L& ledger, const L& cledger, Connection& conn, s
   { ledger.record_applied(conn, applied) } -> std::same_as<result<void>>;
   { ledger.record_deploy(conn, deploy) } -> std::same_as<result<void>>;
   { ledger.read_deploys(conn) } -> std::same_as<result<std::vector<DeployRecord>>>;
+  { ledger.record_failure(conn, failure) } -> std::same_as<result<void>>;
+  { ledger.read_failures(conn) } -> std::same_as<result<std::vector<FailureRecord>>>;  // unresolved ones
+  { ledger.resolve_failures(conn, version) } -> std::same_as<result<std::int64_t>>;   // how many resolved
 };
 
 }  // namespace lockstep

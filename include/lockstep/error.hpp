@@ -25,6 +25,7 @@ enum class errc {
   deadline_exceeded,      // the run's deadline expired; connection cancelled and closed
   schema_behind,          // the gate: schema older than this binary expects
   database_error,         // any other server error outside a migration
+  lock_lost,              // the session lock is not (or no longer) exclusive: a pooler is in between
 };
 
 namespace detail {
@@ -44,6 +45,7 @@ class ErrorCategory final : public std::error_category {
       case errc::deadline_exceeded: return "deadline exceeded";
       case errc::schema_behind: return "schema behind";
       case errc::database_error: return "database error";
+      case errc::lock_lost: return "lock lost";
     }
     return "unknown lockstep error";
   }
@@ -73,6 +75,7 @@ class ErrorCategory final : public std::error_category {
     case errc::deadline_exceeded: return "deadline_exceeded";
     case errc::schema_behind: return "schema_behind";
     case errc::database_error: return "database_error";
+    case errc::lock_lost: return "lock_lost";
   }
   return "unknown";
 }

@@ -9,6 +9,7 @@
 #include "lockstep/lock/blocking_lock.hpp"
 #include "lockstep/lock/lock_key.hpp"
 #include "lockstep/lock/no_lock.hpp"
+#include "lockstep/lock/transaction_lock.hpp"
 #include "lockstep/lock/try_lock.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/migrator.hpp"

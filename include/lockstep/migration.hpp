@@ -39,6 +39,23 @@ struct DeployRecord {
 
 namespace lockstep {
 
+// A failed attempt, kept in the ledger's failure log (written in its own
+// transaction, after the migration's was rolled back).
+struct FailureRecord {
+  std::int64_t id = 0;
+  std::int64_t version = 0;
+  std::string name;
+  std::string sqlstate;
+  std::string message;
+  std::string position;            // "file:line:column" when known
+  std::string deploy_version;
+  std::string host;
+  std::string failed_at;           // server timestamp, ISO 8601
+  bool partial = false;            // no-transaction migration that stopped part-way
+  std::int64_t statements_completed = 0;
+  std::int64_t statements_total = 0;
+};
+
 // What the every-boot fast path reads from the ledger in one round trip.
 struct LedgerState {
   bool exists = false;          // false: no ledger yet (fresh database)

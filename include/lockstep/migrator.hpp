@@ -1,6 +1,6 @@
 // Migrator<Lock, Wait, Timeout, Source, Ledger>: the startup sequence.
 //
-//   connect -> fast path (one query) -> [try-lock -> lead | wait and poll] -> gate
+//   connect -> fast path (one query) -> preflight -> [lock -> lead | wait and poll] -> gate
 //
 // Every policy is a template parameter so the composition is fixed at compile
 // time and a wrong policy is a compile error, not a runtime surprise.
@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -21,6 +23,7 @@
 #include "lockstep/detail/emitter.hpp"
 #include "lockstep/detail/plan.hpp"
 #include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/session_sql.hpp"
 #include "lockstep/detail/watchdog.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/ledger/table_ledger.hpp"
@@ -34,6 +37,18 @@
 #include "lockstep/wait/exponential_backoff.hpp"
 
 namespace lockstep {
+
+namespace detail {
+// A lock policy whose lock lives inside each migration's transaction.
+template <class L>
+constexpr bool transaction_scoped = requires { requires L::transaction_scoped; };
+
+// A lock policy that can prove, inside a transaction, that it still holds the lock.
+template <class L>
+constexpr bool has_held_check = requires(std::int64_t key) {
+  { L::held_check_sql(key) } -> std::convertible_to<std::string>;
+};
+}  // namespace detail
 
 template <class Lock = TryLock, class Wait = ExponentialBackoff, class Timeout = Deadline<>,
           class Source = DirectorySource, class Ledger = TableLedger>
@@ -81,15 +96,28 @@ class Migrator {
   // to), then applies the gate. Never throws; never runs past the deadline.
   [[nodiscard]] result<Report> run() {
     Run r = start();
-    auto out = run_all(r);
+    auto out = with_connection(r, [&](Connection& conn) { return migrate(r, conn); });
     if (!out) emit_error(r, out.error());
     return out;
   }
 
-  // Read-only: what is applied, what is pending, what drifted.
+  // Read-only: what is applied, pending, drifted or failed.
   [[nodiscard]] result<Status> status() {
     Run r = start();
-    auto out = status_all(r);
+    auto out = with_connection(r, [&](Connection& conn) { return status_of(r, conn); });
+    if (!out) emit_error(r, out.error());
+    return out;
+  }
+
+  // Marks the failed attempts of `version` as handled by a human, so a
+  // PartialPolicy::refuse run will apply it again. Returns how many it cleared.
+  [[nodiscard]] result<std::int64_t> resolve(std::int64_t version) {
+    Run r = start();
+    auto out = with_connection(r, [&](Connection& conn) -> result<std::int64_t> {
+      LOCKSTEP_TRY(count, ledger_.resolve_failures(conn, version));
+      emit(r, "resolved", [&](detail::JsonObject& o) { o.add("version", version).add("failures", count); });
+      return count;
+    });
     if (!out) emit_error(r, out.error());
     return out;
   }
@@ -102,6 +130,7 @@ class Migrator {
     std::string url;
     std::string deploy_version;
     std::string host;
+    BootMode mode = BootMode::migrate;
     std::string lock_name;
     std::int64_t key = 0;
     std::vector<Migration> migrations;
@@ -111,6 +140,9 @@ class Migrator {
     unsigned wait_attempts = 0;
     std::unordered_map<std::int64_t, detail::PreparedMigration> prepared;
   };
+
+  // What one attempt at a migration came to.
+  enum class Outcome { applied, lock_busy };
 
   template <class P>
   void assign(P&& p) {
@@ -126,23 +158,13 @@ class Migrator {
   }
 
   [[nodiscard]] Run start() {
-    const auto now = timeout_.now();
-    const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
-    std::string host = detail::resolve_host(settings_);
-    Run r{now,
-          now + budget,
-          detail::Emitter{settings_.on_event ? settings_.on_event : stderr_sink(), host},
-          detail::resolve_url(settings_),
-          detail::resolve_deploy_version(settings_),
-          host,
-          {},
-          0,
-          {},
-          0,
-          "starting",
-          {},
-          0,
-          {}};
+    Run r;
+    r.started = timeout_.now();
+    r.deadline = r.started + std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
+    r.host = detail::resolve_host(settings_);
+    r.events = detail::Emitter{settings_.on_event ? settings_.on_event : stderr_sink(), r.host};
+    r.url = detail::resolve_url(settings_);
+    r.deploy_version = detail::resolve_deploy_version(settings_);
     return r;
   }
 
@@ -152,6 +174,7 @@ class Migrator {
   [[nodiscard]] std::chrono::milliseconds remaining(const Run& r) const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(r.deadline - timeout_.now());
   }
+  [[nodiscard]] bool expired(const Run& r) const { return remaining(r) <= std::chrono::milliseconds{0}; }
 
   template <class Fill>
   void emit(const Run& r, std::string_view name, Fill&& fill) const {
@@ -173,18 +196,21 @@ class Migrator {
 
   [[nodiscard]] Error deadline_error(const Run& r) const {
     const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
-    auto e = make_error(errc::deadline_exceeded,
-                        "deadline of " + std::to_string(budget.count()) + " ms exceeded while " + r.phase +
-                            "; the in-flight query was cancelled and the connection closed, so the server "
-                            "released the migration lock and committed nothing unfinished. Raise the timeout, "
-                            "or find what blocks the migration (pg_stat_activity, pg_locks)");
-    return e;
+    return make_error(errc::deadline_exceeded,
+                      "deadline of " + std::to_string(budget.count()) + " ms exceeded while " + r.phase +
+                          "; the in-flight query was cancelled and the connection closed, so the server "
+                          "released the migration lock and committed nothing unfinished. Raise the timeout, "
+                          "or find what blocks the migration (pg_stat_activity, pg_locks)");
   }
+
+  // ---- setup ----------------------------------------------------------------
 
   [[nodiscard]] result<void> prepare(Run& r) {
     if (timeout_.budget() <= std::chrono::milliseconds{0}) {
       return make_error(errc::invalid_argument, "the timeout must be positive");
     }
+    LOCKSTEP_TRY(mode, detail::resolve_mode(settings_));
+    r.mode = mode;
     if (r.url.empty()) {
       return make_error(errc::invalid_argument,
                         "no database URL: set DATABASE_URL_MIGRATION (a direct connection to the primary, not "
@@ -195,7 +221,8 @@ class Migrator {
     r.migrations = std::move(migrations);
     r.expected = settings_.expected_version.value_or(detail::newest_version(r.migrations));
     emit(r, "boot", [&](detail::JsonObject& o) {
-      o.add("expected_version", r.expected)
+      o.add("mode", to_string(r.mode))
+          .add("expected_version", r.expected)
           .add("deploy_version", r.deploy_version)
           .add("migrations", static_cast<std::int64_t>(r.migrations.size()))
           .add("budget_ms", static_cast<std::int64_t>(
@@ -210,19 +237,20 @@ class Migrator {
     std::string c = r.url;
     c = detail::with_option(std::move(c), "connect_timeout", std::to_string(rem_s));
     c = detail::with_option(std::move(c), "application_name", settings_.application_name);
-    // A leader whose node vanished must not keep the lock for hours: detect a
-    // dead peer in ~30 s instead of Linux's 2 h default.
+    // The client side of dead-peer detection (the server side is set once
+    // this process leads): keepalives and an unacknowledged-data timeout.
     c = detail::with_option(std::move(c), "keepalives", "1");
-    c = detail::with_option(std::move(c), "keepalives_idle", "10");
-    c = detail::with_option(std::move(c), "keepalives_interval", "5");
+    c = detail::with_option(std::move(c), "keepalives_idle", "5");
+    c = detail::with_option(std::move(c), "keepalives_interval", "2");
     c = detail::with_option(std::move(c), "keepalives_count", "3");
+    c = detail::with_option(std::move(c), "tcp_user_timeout", "10000");
     return c;
   }
 
   [[nodiscard]] result<Connection> connect(Run& r) {
     r.phase = "connecting to " + detail::redact(r.url);
     for (unsigned attempt = 0;; ++attempt) {
-      if (remaining(r) <= std::chrono::milliseconds{0}) return deadline_error(r);
+      if (expired(r)) return deadline_error(r);
       auto conn = Connection::open(conninfo_for(r));
       if (conn) return conn;
       auto e = std::move(conn).error();
@@ -234,26 +262,26 @@ class Migrator {
       }
       const auto delay = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(attempt)),
                                   remaining(r));
-      if (delay <= std::chrono::milliseconds{0} && remaining(r) <= std::chrono::milliseconds{0}) return e;
       emit(r, "connect_retry", [&](detail::JsonObject& o) {
         o.add("attempt", static_cast<std::int64_t>(attempt))
             .add("message", e.message)
             .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
       });
       timeout_.sleep_for(delay);
-      if (remaining(r) <= std::chrono::milliseconds{0}) {
-        e.code = errc::connection_failed;
+      if (expired(r)) {
         e.message += " (gave up at the deadline)";
         return e;
       }
     }
   }
 
-  [[nodiscard]] result<Report> run_all(Run& r) {
+  // prepare, connect, and run `body` under the deadline watchdog.
+  template <class Body>
+  [[nodiscard]] auto with_connection(Run& r, Body&& body) -> decltype(body(std::declval<Connection&>())) {
     LOCKSTEP_TRYV(prepare(r));
     LOCKSTEP_TRY(conn, connect(r));
     detail::Watchdog watchdog{conn, remaining(r)};
-    auto out = migrate(r, conn);
+    auto out = body(conn);
     watchdog.disarm();
     if (!out && watchdog.fired()) {
       conn.close();
@@ -261,6 +289,8 @@ class Migrator {
     }
     return out;
   }
+
+  // ---- the run ----------------------------------------------------------------
 
   // Reads the ledger and checks it against the source. The common case costs
   // the one fast-path query; only a digest mismatch reads the whole ledger.
@@ -276,8 +306,9 @@ class Migrator {
     LOCKSTEP_TRY(first, ledger_.read_state(conn, r.deploy_version));
     LedgerState state = first;
     LOCKSTEP_TRY(unknown, check(conn, r, state));
-    if (state.version >= r.expected) return finish(r, conn, state, Role::current, unknown);
-    LOCKSTEP_TRYV(preflight(r, conn, state.version));
+    if (state.version >= r.expected) return finish(r, conn, state, Role::current, std::move(unknown));
+    if (r.mode == BootMode::dry_run) return dry_run(r, conn, state);
+    if (r.mode == BootMode::migrate) LOCKSTEP_TRYV(preflight(r, conn, state.version));
 
     r.lock_name = settings_.lock_name.empty() ? default_lock_name(conn.database_name(), ledger_.identity())
                                               : settings_.lock_name;
@@ -285,31 +316,42 @@ class Migrator {
     for (unsigned attempt = 0;; ++attempt) {
       r.phase = "waiting for the schema to reach version " + std::to_string(r.expected) + " (at " +
                 std::to_string(state.version) + ")";
-      if (remaining(r) <= std::chrono::milliseconds{0}) return deadline_error(r);
-      auto acquired = lock_.try_acquire(conn, r.key, remaining(r));
-      if (!acquired) return lock_error(std::move(acquired).error());
-      if (acquired.value()) return lead(r, conn);
-      if (attempt == 0) {
-        emit(r, "lock_busy", [&](detail::JsonObject& o) { o.add("lock", r.lock_name).add("key", r.key); });
+      if (expired(r)) return deadline_error(r);
+      if (r.mode == BootMode::migrate) {
+        if constexpr (detail::transaction_scoped<Lock>) {
+          LOCKSTEP_TRY(done, lead_per_transaction(r, conn));
+          if (done) return std::move(*done);
+        } else {
+          auto acquired = lock_.try_acquire(conn, r.key, remaining(r));
+          if (!acquired) return lock_error(std::move(acquired).error());
+          if (acquired.value()) return lead(r, conn);
+        }
+        if (attempt == 0) {
+          emit(r, "lock_busy", [&](detail::JsonObject& o) { o.add("lock", r.lock_name).add("key", r.key); });
+        }
       }
-      const auto delay = std::max(std::chrono::milliseconds{0},
-                                  std::min(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                               wait_.next_delay(attempt)),
-                                           remaining(r)));
-      emit(r, "waiting", [&](detail::JsonObject& o) {
-        o.add("attempt", static_cast<std::int64_t>(attempt))
-            .add("schema_version", state.version)
-            .add("expected_version", r.expected)
-            .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-      });
-      timeout_.sleep_for(delay);
-      r.wait_attempts = attempt + 1;
-      if (remaining(r) <= std::chrono::milliseconds{0}) return deadline_error(r);
-      LOCKSTEP_TRY(polled, ledger_.read_state(conn, r.deploy_version));
+      LOCKSTEP_TRY(polled, wait_and_poll(r, conn, state, attempt));
       state = polled;
       LOCKSTEP_TRY(seen_unknown, check(conn, r, state));
-      if (state.version >= r.expected) return finish(r, conn, state, Role::follower, seen_unknown);
+      if (state.version >= r.expected) return finish(r, conn, state, Role::follower, std::move(seen_unknown));
     }
+  }
+
+  [[nodiscard]] result<LedgerState> wait_and_poll(Run& r, Connection& conn, const LedgerState& state,
+                                                  unsigned attempt) {
+    const auto delay = std::max(
+        std::chrono::milliseconds{0},
+        std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(attempt)), remaining(r)));
+    emit(r, "waiting", [&](detail::JsonObject& o) {
+      o.add("attempt", static_cast<std::int64_t>(attempt))
+          .add("schema_version", state.version)
+          .add("expected_version", r.expected)
+          .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+    });
+    timeout_.sleep_for(delay);
+    r.wait_attempts = attempt + 1;
+    if (expired(r)) return deadline_error(r);
+    return ledger_.read_state(conn, r.deploy_version);
   }
 
   [[nodiscard]] static Error lock_error(Error e) {
@@ -319,6 +361,48 @@ class Migrator {
     }
     return e;
   }
+
+  // Split, read directives and lint every migration this run may apply,
+  // before any of them runs: a bad file stops the deploy untouched.
+  [[nodiscard]] result<void> preflight(Run& r, const Connection& conn, std::int64_t applied_version) {
+    r.phase = "checking migrations";
+    for (const auto& m : r.migrations) {
+      if (m.version <= applied_version || m.version > r.expected) continue;
+      LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
+      if constexpr (detail::transaction_scoped<Lock>) {
+        if (p.directives.no_transaction) {
+          auto e = make_error(errc::invalid_argument,
+                              "migration " + std::to_string(m.version) + " (" + m.origin +
+                                  ") is marked no-transaction, and a transaction-scoped lock cannot protect it "
+                                  "(the lock ends with each transaction); apply it over a direct connection "
+                                  "(DATABASE_URL_MIGRATION) with TryLock (--lock try)");
+          e.version = m.version;
+          e.file = m.origin;
+          return e;
+        }
+      }
+      for (const auto& w : p.warnings) {
+        emit(r, "lint", [&](detail::JsonObject& o) {
+          o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
+          o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
+        });
+      }
+      r.prepared.insert_or_assign(m.version, std::move(p));
+    }
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<const detail::PreparedMigration*> prepared_for(Run& r, const Connection& conn,
+                                                                       const Migration& m) {
+    auto it = r.prepared.find(m.version);
+    if (it == r.prepared.end()) {
+      LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
+      it = r.prepared.insert_or_assign(m.version, std::move(p)).first;
+    }
+    return &it->second;
+  }
+
+  // ---- leading with a session lock ---------------------------------------------
 
   // Releases the lock on every exit path. If the connection is already gone the
   // release fails, which is fine: the server dropped the lock with the session.
@@ -356,49 +440,100 @@ class Migrator {
   [[nodiscard]] result<Report> lead(Run& r, Connection& conn) {
     emit(r, "lock_acquired", [&](detail::JsonObject& o) { o.add("lock", r.lock_name).add("key", r.key); });
     LockGuard guard{*this, r, conn};
-    if (conn.server_version() >= 140000) {
-      // A backend busy in a long statement notices its vanished client within
-      // a second instead of finishing the statement first; the lock goes with it.
-      (void)conn.execute("SET client_connection_check_interval = 1000");
-    }
+    r.phase = "preparing the leader's session";
+    LOCKSTEP_TRYV(conn.execute(detail::leader_session_sql(conn.server_version(), idle_in_transaction_limit(r))));
     r.phase = "preparing the ledger";
     LOCKSTEP_TRYV(ledger_.ensure(conn));
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
     LOCKSTEP_TRY(p, detail::plan(r.migrations, applied, r.expected));
-    for (const Migration* m : p.pending) LOCKSTEP_TRYV(apply(r, conn, *m));
+    std::vector<FailureRecord> failures;
+    if (settings_.on_partial == PartialPolicy::refuse) {
+      LOCKSTEP_TRY(unresolved, ledger_.read_failures(conn));
+      failures = std::move(unresolved);
+    }
+    for (const Migration* m : p.pending) {
+      LOCKSTEP_TRYV(refuse_unresolved_partial(*m, failures));
+      LOCKSTEP_TRY(outcome, apply(r, conn, *m, false));
+      (void)outcome;  // a session lock is held throughout: never busy here
+    }
     r.phase = "reading the ledger";
     LOCKSTEP_TRY(state, ledger_.read_state(conn, r.deploy_version));
     guard.release();
     return finish(r, conn, state, p.pending.empty() ? Role::follower : Role::leader, p.unknown_versions);
   }
 
-  // Split, read directives and lint every migration this run may apply,
-  // before any of them runs: a bad file stops the deploy untouched.
-  [[nodiscard]] result<void> preflight(Run& r, const Connection& conn, std::int64_t applied_version) {
-    r.phase = "checking migrations";
-    for (const auto& m : r.migrations) {
-      if (m.version <= applied_version || m.version > r.expected) continue;
-      LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
-      for (const auto& w : p.warnings) {
-        emit(r, "lint", [&](detail::JsonObject& o) {
-          o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
-          o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
-        });
+  // A stalled leader's open transaction must not hold locks for long; the
+  // deadline is the natural bound.
+  [[nodiscard]] std::chrono::milliseconds idle_in_transaction_limit(const Run& r) const {
+    return std::max(std::chrono::milliseconds{1000}, remaining(r));
+  }
+
+  [[nodiscard]] result<void> refuse_unresolved_partial(const Migration& m, const std::vector<FailureRecord>& failures) {
+    for (const auto& f : failures) {
+      if (f.version == m.version && f.partial) {
+        auto e = make_error(errc::migration_failed,
+                            "migration " + std::to_string(m.version) + " (" + m.origin + ") stopped part-way at " +
+                                f.failed_at + " (" + std::to_string(f.statements_completed) + " of " +
+                                std::to_string(f.statements_total) +
+                                " statements committed) and the partial policy is refuse: check the schema by hand, "
+                                "then run `lockstep resolve " + std::to_string(m.version) + "` and deploy again");
+        e.version = m.version;
+        e.file = m.origin;
+        return e;
       }
-      r.prepared.insert_or_assign(m.version, std::move(p));
     }
     return outcome::success();
   }
 
-  [[nodiscard]] result<const detail::PreparedMigration*> prepared_for(Run& r, const Connection& conn,
-                                                                       const Migration& m) {
-    auto it = r.prepared.find(m.version);
-    if (it == r.prepared.end()) {
-      LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
-      it = r.prepared.insert_or_assign(m.version, std::move(p)).first;
+  // ---- leading with a transaction-scoped lock ----------------------------------
+
+  // One migration per transaction, each taking the lock and re-reading the
+  // ledger under it. Returns the report when nothing is left, or nullopt when
+  // another process holds the lock (the caller waits and polls).
+  [[nodiscard]] result<std::optional<Report>> lead_per_transaction(Run& r, Connection& conn) {
+    bool ensured = false;
+    for (;;) {
+      if (expired(r)) return deadline_error(r);
+      r.phase = "taking the transaction lock";
+      LOCKSTEP_TRYV(conn.execute("BEGIN"));
+      auto acquired = lock_.try_acquire(conn, r.key, remaining(r));
+      if (!acquired || !acquired.value()) {
+        (void)conn.execute("ROLLBACK");
+        if (!acquired) return lock_error(std::move(acquired).error());
+        return std::optional<Report>{};
+      }
+      if (!ensured) {
+        auto ok = ledger_.ensure(conn);
+        if (!ok) {
+          (void)conn.execute("ROLLBACK");
+          return std::move(ok).error();
+        }
+        ensured = true;
+      }
+      auto state = ledger_.read_state(conn, r.deploy_version);
+      if (!state) {
+        (void)conn.execute("ROLLBACK");
+        return std::move(state).error();
+      }
+      const Migration* next = nullptr;
+      for (const auto& m : r.migrations) {
+        if (m.version > state.value().version && m.version <= r.expected) {
+          next = &m;
+          break;
+        }
+      }
+      if (next == nullptr) {
+        LOCKSTEP_TRYV(conn.execute("COMMIT"));
+        LOCKSTEP_TRY(unknown, check(conn, r, state.value()));
+        return std::optional<Report>{finish(r, conn, state.value(),
+                                            r.applied.empty() ? Role::follower : Role::leader, std::move(unknown))};
+      }
+      LOCKSTEP_TRY(outcome, apply(r, conn, *next, true));
+      if (outcome == Outcome::lock_busy) return std::optional<Report>{};
     }
-    return &it->second;
   }
+
+  // ---- applying one migration ---------------------------------------------------
 
   // Places a server error inside the file: `sent_at` is where the text that
   // was sent starts in the file (statement by statement, or the whole file).
@@ -414,15 +549,20 @@ class Migrator {
     return e;
   }
 
-  [[nodiscard]] static std::string timeout_settings(const sql::Directives& d, const char* scope) {
-    std::string out;
-    if (d.lock_timeout) out += std::string{"; SET "} + scope + "lock_timeout = " + std::to_string(d.lock_timeout->count());
-    if (d.statement_timeout)
-      out += std::string{"; SET "} + scope + "statement_timeout = " + std::to_string(d.statement_timeout->count());
-    return out;
+  [[nodiscard]] std::chrono::milliseconds lock_timeout_for(const detail::PreparedMigration& p) const {
+    return p.directives.lock_timeout.value_or(settings_.lock_timeout);
+  }
+  [[nodiscard]] std::chrono::milliseconds statement_timeout_for(const Run& r,
+                                                                const detail::PreparedMigration& p) const {
+    if (p.directives.statement_timeout) return *p.directives.statement_timeout;
+    if (settings_.statement_timeout) return *settings_.statement_timeout;
+    return std::max(std::chrono::milliseconds{1}, remaining(r));
   }
 
-  [[nodiscard]] result<void> apply(Run& r, Connection& conn, const Migration& m) {
+  // Runs `m`, retrying after lock_timeout (55P03) with backoff. With a
+  // transaction-scoped lock, the caller has already opened the transaction
+  // and taken the lock; a retry must take it again, and may find it busy.
+  [[nodiscard]] result<Outcome> apply(Run& r, Connection& conn, const Migration& m, bool in_transaction) {
     r.phase = "applying migration " + std::to_string(m.version) + " (" + m.origin + ")";
     LOCKSTEP_TRY(prepared, prepared_for(r, conn, m));
     const detail::PreparedMigration& p = *prepared;
@@ -432,52 +572,108 @@ class Migrator {
           .add("statements", static_cast<std::int64_t>(p.statements.size()));
     });
     const auto t0 = timeout_.now();
-    auto ran = p.directives.no_transaction ? run_statements(conn, m, p) : run_transaction(conn, m, p);
-    if (!ran) {
+    unsigned retries = 0;
+    for (;;) {
+      if (!in_transaction && !p.directives.no_transaction) {
+        LOCKSTEP_TRY(opened, begin_session_locked(r, conn, m, p));
+        (void)opened;
+      } else if (in_transaction) {
+        LOCKSTEP_TRYV(conn.execute(detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), true)));
+      }
+      std::int64_t completed = 0;
+      auto ran = p.directives.no_transaction ? run_statements(r, conn, m, p, completed) : run_body(conn, m);
+      if (ran) {
+        const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.now() - t0);
+        LOCKSTEP_TRYV(record_and_commit(r, conn, m, p, duration));
+        emit(r, "migration_applied", [&](detail::JsonObject& o) {
+          o.add("version", m.version)
+              .add("name", m.name)
+              .add("file", m.origin)
+              .add("statements", static_cast<std::int64_t>(p.statements.size()))
+              .add("retries", static_cast<std::int64_t>(retries))
+              .add("duration_ms", static_cast<std::int64_t>(duration.count()));
+        });
+        r.applied.push_back(AppliedStep{m.version, m.name, duration});
+        return Outcome::applied;
+      }
       auto e = std::move(ran).error();
+      const bool lock_timeout = e.sqlstate == "55P03";
+      if (lock_timeout && retries < settings_.lock_retries && !expired(r)) {
+        ++retries;
+        const auto delay = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(retries)),
+                                    remaining(r));
+        emit(r, "migration_retry", [&](detail::JsonObject& o) {
+          o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
+          o.add("sqlstate", e.sqlstate).add("message", e.server_message);
+          o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+        });
+        timeout_.sleep_for(delay);
+        if (in_transaction) {
+          // The rollback released the transaction lock: take it again.
+          LOCKSTEP_TRYV(conn.execute("BEGIN"));
+          auto again = lock_.try_acquire(conn, r.key, remaining(r));
+          if (!again || !again.value()) {
+            (void)conn.execute("ROLLBACK");
+            if (!again) return lock_error(std::move(again).error());
+            return Outcome::lock_busy;
+          }
+          auto state = ledger_.read_state(conn, r.deploy_version);
+          if (!state) {
+            (void)conn.execute("ROLLBACK");
+            return std::move(state).error();
+          }
+          if (state.value().version >= m.version) {  // someone else applied it meanwhile
+            LOCKSTEP_TRYV(conn.execute("COMMIT"));
+            return Outcome::applied;
+          }
+        }
+        continue;
+      }
+      if (lock_timeout) {
+        e.message += "; gave up after " + std::to_string(retries) +
+                     " retries: another session holds a conflicting lock (look in pg_locks / pg_stat_activity)";
+      }
+      record_failure(r, conn, m, p, e, completed);
       emit(r, "migration_failed", [&](detail::JsonObject& o) {
         o.add("version", m.version).add("name", m.name).add("file", m.origin).add("sqlstate", e.sqlstate);
         if (e.line) o.add("line", *e.line);
+        o.add("retries", static_cast<std::int64_t>(retries));
         o.add("message", e.server_message.empty() ? e.message : e.server_message);
       });
       return e;
     }
-    const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.now() - t0);
-    const AppliedMigration row{m.version, m.name, m.checksum, {}, duration.count(), r.deploy_version, r.host};
-    auto recorded = ledger_.record_applied(conn, row);
-    if (!recorded) {
-      if (!p.directives.no_transaction) (void)conn.execute("ROLLBACK");
-      auto e = std::move(recorded).error();
-      e.file = m.origin;
-      return e;
-    }
-    if (!p.directives.no_transaction) {
-      auto committed = conn.execute("COMMIT");
-      if (!committed) {
-        auto e = std::move(committed).error();
-        e.code = errc::migration_failed;
-        e.version = m.version;
-        e.file = m.origin;
-        e.message = "committing migration " + std::to_string(m.version) + " (" + m.origin +
-                    ") failed: " + e.message + "; the ledger tells whether it committed (lockstep status)";
-        return e;
-      }
-    }
-    emit(r, "migration_applied", [&](detail::JsonObject& o) {
-      o.add("version", m.version)
-          .add("name", m.name)
-          .add("file", m.origin)
-          .add("statements", static_cast<std::int64_t>(p.statements.size()))
-          .add("duration_ms", static_cast<std::int64_t>(duration.count()));
-    });
-    r.applied.push_back(AppliedStep{m.version, m.name, duration});
-    return outcome::success();
   }
 
-  // The whole file in one transaction, sent as it is, so the server's error
-  // positions are file positions. The ledger row joins the same transaction.
-  [[nodiscard]] result<void> run_transaction(Connection& conn, const Migration& m, const detail::PreparedMigration& p) {
-    LOCKSTEP_TRYV(conn.execute("BEGIN" + timeout_settings(p.directives, "LOCAL ")));
+  // BEGIN with this migration's timeouts and, for session locks, the proof
+  // that this session still holds the lock, in one round trip.
+  [[nodiscard]] result<bool> begin_session_locked(Run& r, Connection& conn, const Migration& m,
+                                                  const detail::PreparedMigration& p) {
+    std::string sql = "BEGIN; " + detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), true);
+    if constexpr (detail::has_held_check<Lock>) {
+      sql += "; " + Lock::held_check_sql(r.key);
+      LOCKSTEP_TRY(rows, conn.query(sql));
+      if (rows.empty() || !rows[0][0] || *rows[0][0] != "t") {
+        (void)conn.execute("ROLLBACK");
+        auto e = make_error(errc::lock_lost,
+                            "before migration " + std::to_string(m.version) + " (" + m.origin +
+                                ") this session no longer holds the migration lock, so another process may be "
+                                "migrating; nothing of it ran. This happens behind a transaction-pooling proxy "
+                                "(PgBouncer pool_mode=transaction): point DATABASE_URL_MIGRATION at PostgreSQL "
+                                "directly, or use lockstep::TransactionLock");
+        e.version = m.version;
+        e.file = m.origin;
+        return e;
+      }
+      return true;
+    } else {
+      LOCKSTEP_TRYV(conn.execute(sql));
+      return true;
+    }
+  }
+
+  // The whole file in the open transaction, sent as it is, so the server's
+  // error positions are file positions. Rolls back on failure.
+  [[nodiscard]] result<void> run_body(Connection& conn, const Migration& m) {
     auto ran = conn.execute(m.sql);
     if (ran) return outcome::success();
     (void)conn.execute("ROLLBACK");
@@ -489,32 +685,195 @@ class Migrator {
   }
 
   // No transaction: each statement alone, in order (CREATE INDEX CONCURRENTLY
-  // and friends). A failure leaves the earlier statements committed.
-  [[nodiscard]] result<void> run_statements(Connection& conn, const Migration& m, const detail::PreparedMigration& p) {
-    const std::string settings = timeout_settings(p.directives, "");
-    if (!settings.empty()) LOCKSTEP_TRYV(conn.execute(settings.substr(2)));
+  // and friends). A failure leaves the earlier statements committed;
+  // `completed` says how many. A statement that hits lock_timeout is the one
+  // retried: the ones before it stay done.
+  [[nodiscard]] result<void> run_statements(Run& r, Connection& conn, const Migration& m,
+                                            const detail::PreparedMigration& p, std::int64_t& completed) {
+    LOCKSTEP_TRYV(conn.execute(detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), false)));
+    auto reset = [&] { (void)conn.execute("RESET lock_timeout; RESET statement_timeout"); };
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
       const auto& st = p.statements[k];
-      auto ran = conn.execute(st.text(m.sql));
-      if (!ran) {
+      unsigned retries = 0;
+      for (;;) {
+        auto ran = conn.execute(st.text(m.sql));
+        if (ran) break;
         auto e = migration_error(std::move(ran).error(), m, st.position);
+        if (e.sqlstate == "55P03" && retries < settings_.lock_retries && !expired(r)) {
+          ++retries;
+          const auto delay = std::min(
+              std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(retries)), remaining(r));
+          emit(r, "migration_retry", [&](detail::JsonObject& o) {
+            o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
+            o.add("statement", static_cast<std::int64_t>(k + 1)).add("sqlstate", e.sqlstate);
+            o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+          });
+          timeout_.sleep_for(delay);
+          continue;
+        }
+        completed = static_cast<std::int64_t>(k);
         e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ", no transaction) failed at "
                     "statement " + std::to_string(k + 1) + " of " + std::to_string(p.statements.size()) + ": " +
                     e.server_message + "; the " + std::to_string(k) +
                     " statement(s) before it stay committed and the migration is not recorded, so the next boot "
                     "re-runs it from its first statement (which is why it must be safe to re-run)";
-        if (!settings.empty()) (void)conn.execute("RESET lock_timeout; RESET statement_timeout");
+        reset();
         return e;
       }
     }
-    if (!settings.empty()) LOCKSTEP_TRYV(conn.execute("RESET lock_timeout; RESET statement_timeout"));
+    reset();
+    completed = static_cast<std::int64_t>(p.statements.size());
     return outcome::success();
   }
 
+  [[nodiscard]] result<void> record_and_commit(Run& r, Connection& conn, const Migration& m,
+                                               const detail::PreparedMigration& p,
+                                               std::chrono::milliseconds duration) {
+    const bool transactional = !p.directives.no_transaction;
+    const AppliedMigration row{m.version, m.name, m.checksum, {}, duration.count(), r.deploy_version, r.host};
+    auto recorded = ledger_.record_applied(conn, row);
+    if (!recorded) {
+      if (transactional) (void)conn.execute("ROLLBACK");
+      auto e = std::move(recorded).error();
+      e.file = m.origin;
+      return e;
+    }
+    if (!transactional) return outcome::success();
+    auto committed = conn.execute("COMMIT");
+    if (committed) return outcome::success();
+    auto e = std::move(committed).error();
+    e.code = errc::migration_failed;
+    e.version = m.version;
+    e.file = m.origin;
+    e.message = "committing migration " + std::to_string(m.version) + " (" + m.origin + ") failed: " + e.message +
+                "; the ledger tells whether it committed (lockstep status)";
+    return e;
+  }
+
+  // The failure log is written in its own statement after the rollback; if
+  // even that fails (connection gone), the event stream still has it.
+  void record_failure(Run& r, Connection& conn, const Migration& m, const detail::PreparedMigration& p,
+                      const Error& e, std::int64_t completed) {
+    if (!conn.is_open()) return;
+    FailureRecord f;
+    f.version = m.version;
+    f.name = m.name;
+    f.sqlstate = e.sqlstate;
+    f.message = e.server_message.empty() ? e.message : e.server_message;
+    if (e.line) f.position = m.origin + ":" + std::to_string(*e.line) + (e.column ? ":" + std::to_string(*e.column) : "");
+    f.deploy_version = r.deploy_version;
+    f.host = r.host;
+    f.partial = p.directives.no_transaction && completed > 0;
+    f.statements_completed = completed;
+    f.statements_total = static_cast<std::int64_t>(p.statements.size());
+    auto recorded = ledger_.record_failure(conn, f);
+    if (!recorded) {
+      emit(r, "warning", [&](detail::JsonObject& o) {
+        o.add("message", "could not record the failure in the ledger: " + recorded.error().message);
+      });
+    }
+  }
+
+  // ---- dry run ------------------------------------------------------------------
+
+  [[nodiscard]] result<Report> dry_run(Run& r, Connection& conn, const LedgerState& state) {
+    r.phase = "planning";
+    LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
+    LOCKSTEP_TRY(p, detail::plan(r.migrations, applied, r.expected));
+    std::vector<PlannedMigration> plan;
+    for (const Migration* m : p.pending) {
+      LOCKSTEP_TRY(prepared, prepared_for(r, conn, *m));
+      for (const auto& w : prepared->warnings) {
+        emit(r, "lint", [&](detail::JsonObject& o) {
+          o.add("severity", "warning").add("rule", w.rule).add("version", m->version).add("file", m->origin);
+          o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
+        });
+      }
+      plan.push_back(PlannedMigration{m->version, m->name, m->origin, !prepared->directives.no_transaction,
+                                      prepared->statements.size(), prepared->warnings.size(), false,
+                                      std::chrono::milliseconds{0}, {}});
+    }
+    if (settings_.rehearse) LOCKSTEP_TRYV(rehearse(r, conn, p.pending, plan));
+    for (const auto& step : plan) {
+      emit(r, "plan", [&](detail::JsonObject& o) {
+        o.add("version", step.version).add("name", step.name).add("file", step.origin);
+        o.add("transaction", step.transaction).add("statements", static_cast<std::int64_t>(step.statements));
+        o.add("warnings", static_cast<std::int64_t>(step.warnings)).add("rehearsed", step.rehearsed);
+        if (step.rehearsed) {
+          o.add("duration_ms", static_cast<std::int64_t>(step.rehearsal_duration.count()));
+          std::string locks = "[";
+          for (const auto& l : step.locks) {
+            if (locks.size() > 1) locks += ',';
+            detail::JsonObject j;
+            j.add("relation", l.relation).add("mode", l.mode);
+            locks += j.str();
+          }
+          o.add_raw("locks", locks + "]");
+        }
+      });
+    }
+    Report rep;
+    rep.role = Role::dry_run;
+    rep.schema_version = state.version;
+    rep.expected_version = r.expected;
+    rep.unknown_versions = std::move(p.unknown_versions);
+    rep.duration = std::chrono::milliseconds{elapsed_ms(r)};
+    rep.plan = std::move(plan);
+    emit(r, "ready", [&](detail::JsonObject& o) {
+      o.add("role", to_string(rep.role)).add("schema_version", rep.schema_version);
+      o.add("expected_version", rep.expected_version).add("pending", static_cast<std::int64_t>(rep.plan.size()));
+      o.add("duration_ms", static_cast<std::int64_t>(rep.duration.count()));
+    });
+    return rep;
+  }
+
+  // Every pending transactional migration, in order, in one transaction that
+  // is rolled back: later ones see earlier ones' effects, nothing persists.
+  // A no-transaction migration cannot be rehearsed, and what follows it may
+  // depend on it, so rehearsal stops there.
+  [[nodiscard]] result<void> rehearse(Run& r, Connection& conn, const std::vector<const Migration*>& pending,
+                                      std::vector<PlannedMigration>& plan) {
+    r.phase = "rehearsing";
+    LOCKSTEP_TRYV(conn.execute("BEGIN; " + detail::timeout_sql(settings_.lock_timeout,
+                                                               std::max(std::chrono::milliseconds{1}, remaining(r)),
+                                                               true)));
+    std::set<std::pair<std::string, std::string>> seen;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      const Migration& m = *pending[i];
+      if (!plan[i].transaction) break;
+      const auto t0 = timeout_.now();
+      auto ran = conn.execute(m.sql);
+      if (!ran) {
+        (void)conn.execute("ROLLBACK");
+        auto e = migration_error(std::move(ran).error(), m, sql::Position{});
+        e.message = "rehearsal of migration " + std::to_string(m.version) + " (" + m.origin +
+                    ") failed: " + e.server_message + "; it was rolled back, nothing was changed";
+        return e;
+      }
+      plan[i].rehearsal_duration = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.now() - t0);
+      auto locks = conn.query(detail::own_relation_locks_sql);
+      if (!locks) {
+        (void)conn.execute("ROLLBACK");
+        return std::move(locks).error();
+      }
+      for (const auto& row : locks.value()) {
+        auto entry = std::make_pair(row[0].value_or(""), row[1].value_or(""));
+        if (seen.insert(entry).second) plan[i].locks.push_back(RelationLock{entry.first, entry.second});
+      }
+      plan[i].rehearsed = true;
+    }
+    LOCKSTEP_TRYV(conn.execute("ROLLBACK"));
+    return outcome::success();
+  }
+
+  // ---- the end --------------------------------------------------------------------
+
   [[nodiscard]] result<Report> finish(Run& r, Connection& conn, const LedgerState& state, Role role,
                                       std::vector<std::int64_t> unknown) {
-    LOCKSTEP_TRYV(detail::gate(state.version, r.expected, detail::newest_version(r.migrations)));
-    if (state.exists && !state.deploy_recorded) {
+    if (r.mode != BootMode::dry_run) {
+      LOCKSTEP_TRYV(detail::gate(state.version, r.expected, detail::newest_version(r.migrations)));
+    }
+    if (state.exists && !state.deploy_recorded && r.mode != BootMode::dry_run) {
       auto recorded = ledger_.record_deploy(conn, DeployRecord{r.deploy_version, state.version, {}, r.host});
       if (!recorded) {
         // Not worth refusing to start over: the schema is right, only the
@@ -525,7 +884,7 @@ class Migrator {
       }
     }
     Report rep;
-    rep.role = role;
+    rep.role = r.mode == BootMode::dry_run ? Role::dry_run : role;
     rep.schema_version = state.version;
     rep.expected_version = r.expected;
     rep.schema_ahead = state.version > r.expected;
@@ -534,7 +893,7 @@ class Migrator {
     rep.wait_attempts = r.wait_attempts;
     rep.duration = std::chrono::milliseconds{elapsed_ms(r)};
     emit(r, "ready", [&](detail::JsonObject& o) {
-      o.add("role", to_string(role))
+      o.add("role", to_string(rep.role))
           .add("schema_version", state.version)
           .add("expected_version", r.expected)
           .add("schema_ahead", rep.schema_ahead)
@@ -545,40 +904,35 @@ class Migrator {
     return rep;
   }
 
-  [[nodiscard]] result<Status> status_all(Run& r) {
-    LOCKSTEP_TRYV(prepare(r));
-    LOCKSTEP_TRY(conn, connect(r));
-    detail::Watchdog watchdog{conn, remaining(r)};
+  [[nodiscard]] result<Status> status_of(Run& r, Connection& conn) {
     r.phase = "reading the ledger";
-    auto out = [&]() -> result<Status> {
-      LOCKSTEP_TRY(state, ledger_.read_state(conn, r.deploy_version));
-      LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
-      LOCKSTEP_TRY(deploys, ledger_.read_deploys(conn));
-      Status s;
-      s.ledger_exists = state.exists;
-      s.schema_version = state.version;
-      s.expected_version = r.expected;
-      s.deploys = std::move(deploys);
-      for (const auto& a : applied) {
-        const auto it = std::find_if(r.migrations.begin(), r.migrations.end(),
-                                     [&](const Migration& m) { return m.version == a.version; });
-        if (it == r.migrations.end()) {
-          s.unknown_versions.push_back(a.version);
-        } else if (it->checksum != a.checksum) {
-          s.drifted.push_back(a.version);
-        }
+    LOCKSTEP_TRY(state, ledger_.read_state(conn, r.deploy_version));
+    LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
+    LOCKSTEP_TRY(deploys, ledger_.read_deploys(conn));
+    LOCKSTEP_TRY(failures, ledger_.read_failures(conn));
+    Status s;
+    s.ledger_exists = state.exists;
+    s.schema_version = state.version;
+    s.expected_version = r.expected;
+    s.deploys = std::move(deploys);
+    s.failures = std::move(failures);
+    std::unordered_map<std::int64_t, const Migration*> by_version;
+    for (const auto& m : r.migrations) by_version.emplace(m.version, &m);
+    std::set<std::int64_t> done;
+    for (const auto& a : applied) {
+      done.insert(a.version);
+      const auto it = by_version.find(a.version);
+      if (it == by_version.end()) {
+        s.unknown_versions.push_back(a.version);
+      } else if (it->second->checksum != a.checksum) {
+        s.drifted.push_back(a.version);
       }
-      for (const auto& m : r.migrations) {
-        const bool done = std::any_of(applied.begin(), applied.end(),
-                                      [&](const AppliedMigration& a) { return a.version == m.version; });
-        if (!done) s.pending.push_back(PendingMigration{m.version, m.name, m.origin});
-      }
-      s.applied = std::move(applied);
-      return s;
-    }();
-    watchdog.disarm();
-    if (!out && watchdog.fired()) return deadline_error(r);
-    return out;
+    }
+    for (const auto& m : r.migrations) {
+      if (done.count(m.version) == 0) s.pending.push_back(PendingMigration{m.version, m.name, m.origin});
+    }
+    s.applied = std::move(applied);
+    return s;
   }
 
   Settings settings_;

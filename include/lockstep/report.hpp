@@ -15,6 +15,7 @@ enum class Role {
   current,   // fast path: the schema was already at the expected version
   leader,    // this process held the lock and applied migrations
   follower,  // another process applied them; this one waited
+  dry_run,   // nothing was changed; Report::plan says what would run
 };
 
 [[nodiscard]] constexpr std::string_view to_string(Role r) noexcept {
@@ -22,6 +23,7 @@ enum class Role {
     case Role::current: return "current";
     case Role::leader: return "leader";
     case Role::follower: return "follower";
+    case Role::dry_run: return "dry-run";
   }
   return "unknown";
 }
@@ -30,6 +32,25 @@ struct AppliedStep {
   std::int64_t version = 0;
   std::string name;
   std::chrono::milliseconds duration{0};
+};
+
+// A relation lock a rehearsed migration took, from pg_locks before rollback.
+struct RelationLock {
+  std::string relation;
+  std::string mode;  // e.g. AccessExclusiveLock
+};
+
+// One pending migration in a dry run.
+struct PlannedMigration {
+  std::int64_t version = 0;
+  std::string name;
+  std::string origin;
+  bool transaction = true;
+  std::size_t statements = 0;
+  std::size_t warnings = 0;
+  bool rehearsed = false;  // ran in a rolled-back transaction
+  std::chrono::milliseconds rehearsal_duration{0};
+  std::vector<RelationLock> locks;  // locks it added
 };
 
 struct Report {
@@ -43,6 +64,7 @@ struct Report {
   std::vector<AppliedStep> applied;            // what this process applied
   unsigned wait_attempts = 0;
   std::chrono::milliseconds duration{0};
+  std::vector<PlannedMigration> plan;  // dry-run only
 };
 
 struct PendingMigration {
@@ -60,6 +82,7 @@ struct Status {
   std::vector<std::int64_t> drifted;           // applied, but the file's checksum changed
   std::vector<std::int64_t> unknown_versions;  // applied, but not in this source
   std::vector<DeployRecord> deploys;           // newest first
+  std::vector<FailureRecord> failures;         // unresolved failed attempts, oldest first
 };
 
 }  // namespace lockstep

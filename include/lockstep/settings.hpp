@@ -10,10 +10,43 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <string_view>
 
+#include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
 
 namespace lockstep {
+
+// MIGRATE_ON_BOOT: what this process does about pending migrations.
+enum class BootMode {
+  migrate,  // "true": lead if it wins the lock, else wait (the default)
+  wait,     // "false": never migrate; wait for another process, then apply the gate
+  dry_run,  // "dry-run": change nothing; report the plan (and rehearse it if asked)
+};
+
+[[nodiscard]] constexpr std::string_view to_string(BootMode m) noexcept {
+  switch (m) {
+    case BootMode::migrate: return "migrate";
+    case BootMode::wait: return "wait";
+    case BootMode::dry_run: return "dry-run";
+  }
+  return "unknown";
+}
+
+// Accepts the MIGRATE_ON_BOOT spellings (true/false/dry-run) and the mode names.
+[[nodiscard]] inline result<BootMode> parse_boot_mode(std::string_view v) {
+  if (v == "true" || v == "migrate") return BootMode::migrate;
+  if (v == "false" || v == "wait") return BootMode::wait;
+  if (v == "dry-run" || v == "dry_run") return BootMode::dry_run;
+  return make_error(errc::invalid_argument, "MIGRATE_ON_BOOT='" + std::string{v} +
+                                                "' is not a boot mode: use true (migrate), false (wait for another "
+                                                "process to migrate) or dry-run");
+}
+
+// After a no-transaction migration failed part-way: run it again from the
+// top on the next boot (it must be idempotent), or refuse until a human has
+// looked (`lockstep resolve VERSION`).
+enum class PartialPolicy { rerun, refuse };
 
 struct Settings {
   // Connection string (URI or key=value) of a *direct* session to the primary.
@@ -39,6 +72,25 @@ struct Settings {
 
   std::string application_name = "lockstep";
 
+  // Empty: MIGRATE_ON_BOOT (true | false | dry-run), else migrate. An invalid value is an error.
+  std::optional<BootMode> mode;
+
+  // dry-run only: run each pending transactional migration in a transaction
+  // that is rolled back, reporting its duration and the locks it took.
+  bool rehearse = false;
+
+  // Every migration runs with this lock_timeout, so DDL waiting for a lock
+  // never queues the application's queries behind it for long; on
+  // lock_not_available (55P03) the migration is retried with backoff, up to
+  // lock_retries times. 0 disables. A migration's lock-timeout directive wins.
+  std::chrono::milliseconds lock_timeout{2000};
+  unsigned lock_retries = 10;
+
+  // Empty: whatever is left of the run's deadline. A directive wins.
+  std::optional<std::chrono::milliseconds> statement_timeout;
+
+  PartialPolicy on_partial = PartialPolicy::rerun;
+
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;
 };
@@ -58,6 +110,13 @@ namespace detail {
 [[nodiscard]] inline std::string resolve_deploy_version(const Settings& s) {
   if (!s.deploy_version.empty()) return s.deploy_version;
   return env_or("LOCKSTEP_DEPLOY_VERSION", "unknown");
+}
+
+[[nodiscard]] inline result<BootMode> resolve_mode(const Settings& s) {
+  if (s.mode) return *s.mode;
+  const std::string v = env_or("MIGRATE_ON_BOOT");
+  if (v.empty()) return BootMode::migrate;
+  return parse_boot_mode(v);
 }
 
 [[nodiscard]] inline std::string resolve_host(const Settings& s) {

@@ -256,7 +256,7 @@ TEST_SUITE("integration") {
     }};
     auto source = three_tables();
     // Records the session's lock_timeout as the migration saw it: the slices'
-    // SET lock_timeout must not leak into migrations.
+    // SET lock_timeout must not leak into migrations (they get Settings::lock_timeout).
     source.add({4, "seen", "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout;"});
     auto r = Migrator<BlockingLock, ExponentialBackoff, Deadline<>, MemorySource>{
         settings_for(db, log), source, BlockingLock{300ms}, ExponentialBackoff{10ms, 50ms}}
@@ -265,7 +265,7 @@ TEST_SUITE("integration") {
     REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
     CHECK(r.value().role == Role::leader);
     CHECK(r.value().wait_attempts >= 2);  // waited in bounded slices, not one unbounded call
-    CHECK(db.scalar("SELECT lock_timeout FROM seen") == "0");
+    CHECK(db.scalar("SELECT lock_timeout FROM seen") == "2s");  // the migration default, not the 300 ms slice
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 4);
   }
 

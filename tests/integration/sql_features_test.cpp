@@ -104,12 +104,14 @@ TEST_SUITE("integration") {
         {3, "notx", "-- lockstep:no-transaction\n-- lockstep:lock-timeout=2s\n"
                     "CREATE TABLE IF NOT EXISTS seen_notx AS SELECT current_setting('lock_timeout') AS lt;"},
         {4, "after_notx", "CREATE TABLE seen_after_notx AS SELECT current_setting('lock_timeout') AS lt;"}};
-    auto r = MemMigrator{settings_for(db, log), source}.run();
+    auto settings = settings_for(db, log);
+    settings.lock_timeout = std::chrono::milliseconds{750};
+    auto r = MemMigrator{settings, source}.run();
     REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-    CHECK(db.scalar("SELECT lt || ' ' || st FROM seen_tx") == "1500ms 1min");
-    CHECK(db.scalar("SELECT lt FROM seen_after") == "0");  // SET LOCAL ended with its transaction
+    CHECK(db.scalar("SELECT lt || ' ' || st FROM seen_tx") == "1500ms 1min");  // directives win
+    CHECK(db.scalar("SELECT lt FROM seen_after") == "750ms");  // the setting, not the previous directive
     CHECK(db.scalar("SELECT lt FROM seen_notx") == "2s");
-    CHECK(db.scalar("SELECT lt FROM seen_after_notx") == "0");  // reset after the no-transaction migration
+    CHECK(db.scalar("SELECT lt FROM seen_after_notx") == "750ms");
   }
 
   TEST_CASE("error positions") {

@@ -28,6 +28,7 @@ namespace lockstep::detail {
 
 class Emitter {
  public:
+  Emitter() = default;
   Emitter(EventSink sink, std::string host) : sink_{std::move(sink)}, host_{std::move(host)} {}
 
   // `fields` is filled by the caller; common fields go first so lines read alike.

@@ -3,6 +3,7 @@
 //
 //   <schema>.<table>          one row per applied migration
 //   <schema>.<deploys_table>  which deploy version booted against which schema version
+//   <schema>.<failures_table> failed attempts, until a human resolves them
 #pragma once
 
 #include <cstdint>
@@ -40,8 +41,12 @@ namespace detail {
 class TableLedger {
  public:
   TableLedger() = default;
-  TableLedger(std::string schema, std::string table, std::string deploys_table = "deploys")
-      : schema_{std::move(schema)}, table_{std::move(table)}, deploys_{std::move(deploys_table)} {}
+  TableLedger(std::string schema, std::string table, std::string deploys_table = "deploys",
+              std::string failures_table = "failures")
+      : schema_{std::move(schema)},
+        table_{std::move(table)},
+        deploys_{std::move(deploys_table)},
+        failures_{std::move(failures_table)} {}
 
   [[nodiscard]] std::string identity() const { return schema_ + "." + table_; }
   [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
@@ -50,6 +55,9 @@ class TableLedger {
   }
   [[nodiscard]] std::string qualified_deploys() const {
     return detail::quote_ident(schema_) + "." + detail::quote_ident(deploys_);
+  }
+  [[nodiscard]] std::string qualified_failures() const {
+    return detail::quote_ident(schema_) + "." + detail::quote_ident(failures_);
   }
 
   // The every-boot query: version, count, digest and "has this deploy booted
@@ -95,7 +103,21 @@ class TableLedger {
         "  schema_version bigint NOT NULL,\n"
         "  first_booted_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
         "  booted_by text NOT NULL,\n"
-        "  PRIMARY KEY (deploy_version, schema_version))";
+        "  PRIMARY KEY (deploy_version, schema_version));\n"
+        "CREATE TABLE IF NOT EXISTS " + qualified_failures() + " (\n"
+        "  id bigserial PRIMARY KEY,\n"
+        "  version bigint NOT NULL,\n"
+        "  name text NOT NULL,\n"
+        "  sqlstate text NOT NULL,\n"
+        "  message text NOT NULL,\n"
+        "  position text NOT NULL,\n"
+        "  deploy_version text NOT NULL,\n"
+        "  host text NOT NULL,\n"
+        "  failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+        "  partial boolean NOT NULL,\n"
+        "  statements_completed integer NOT NULL,\n"
+        "  statements_total integer NOT NULL,\n"
+        "  resolved_at timestamptz)";
     auto r = conn.execute(sql);
     if (!r) {
       auto e = std::move(r).error();
@@ -179,6 +201,63 @@ class TableLedger {
     return out;
   }
 
+  // Its own statement (autocommit): the migration's transaction is already
+  // rolled back, and the record must survive it.
+  [[nodiscard]] result<void> record_failure(Connection& conn, const FailureRecord& f) {
+    auto r = conn.query("INSERT INTO " + qualified_failures() +
+                            " (version, name, sqlstate, message, position, deploy_version, host, partial,"
+                            " statements_completed, statements_total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        std::to_string(f.version), f.name, f.sqlstate, f.message, f.position, f.deploy_version,
+                        f.host, std::string{f.partial ? "t" : "f"}, std::to_string(f.statements_completed),
+                        std::to_string(f.statements_total));
+    if (!r) return shape_error(std::move(r).error());
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<std::vector<FailureRecord>> read_failures(Connection& conn) {
+    auto rows = conn.query(
+        "SELECT id, version, name, sqlstate, message, position, deploy_version, host, "
+        "to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), partial, "
+        "statements_completed, statements_total FROM " +
+        qualified_failures() + " WHERE resolved_at IS NULL ORDER BY id");
+    if (!rows) {
+      const auto& state = rows.error().sqlstate;
+      if (state == "42P01" || state == "3F000") return std::vector<FailureRecord>{};
+      return shape_error(std::move(rows).error());
+    }
+    std::vector<FailureRecord> out;
+    for (const auto& r : rows.value()) {
+      FailureRecord f;
+      f.id = detail::to_int64(r[0]);
+      f.version = detail::to_int64(r[1]);
+      f.name = detail::to_text(r[2]);
+      f.sqlstate = detail::to_text(r[3]);
+      f.message = detail::to_text(r[4]);
+      f.position = detail::to_text(r[5]);
+      f.deploy_version = detail::to_text(r[6]);
+      f.host = detail::to_text(r[7]);
+      f.failed_at = detail::to_text(r[8]);
+      f.partial = detail::to_text(r[9]) == "t";
+      f.statements_completed = detail::to_int64(r[10]);
+      f.statements_total = detail::to_int64(r[11]);
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+
+  [[nodiscard]] result<std::int64_t> resolve_failures(Connection& conn, std::int64_t version) {
+    auto rows = conn.query("WITH done AS (UPDATE " + qualified_failures() +
+                               " SET resolved_at = clock_timestamp() WHERE version = $1 AND resolved_at IS NULL"
+                               " RETURNING 1) SELECT count(*) FROM done",
+                           std::to_string(version));
+    if (!rows) {
+      const auto& state = rows.error().sqlstate;
+      if (state == "42P01" || state == "3F000") return std::int64_t{0};
+      return shape_error(std::move(rows).error());
+    }
+    return detail::to_int64(rows.value().at(0)[0]);
+  }
+
  private:
   // Undefined column / wrong type: someone else's table, or an older layout.
   [[nodiscard]] Error shape_error(Error e) const {
@@ -193,6 +272,7 @@ class TableLedger {
   std::string schema_ = "lockstep";
   std::string table_ = "migrations";
   std::string deploys_ = "deploys";
+  std::string failures_ = "failures";
 };
 
 }  // namespace lockstep

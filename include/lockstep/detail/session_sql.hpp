@@ -1,0 +1,45 @@
+// SQL the Migrator sends to set up sessions and transactions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace lockstep::detail {
+
+// Makes the server drop a leader that vanished (node lost, network cut)
+// within seconds instead of Linux's ~2 h keepalive default, so its session
+// lock frees and a follower takes over:
+//  - an idle socket: keepalive probes after 5 s, every 2 s, 3 misses (~11 s);
+//  - unacknowledged data: tcp_user_timeout 10 s (PostgreSQL 12+);
+//  - a backend busy in a long statement notices a dead client within 1 s
+//    (client_connection_check_interval, PostgreSQL 14+);
+//  - idle_session_timeout must not kill the leader; idle_in_transaction_session_timeout
+//    bounds a transaction left open by a stalled leader.
+// On a Unix socket the TCP settings are ignored by the server.
+[[nodiscard]] inline std::string leader_session_sql(int server_version,
+                                                    std::chrono::milliseconds idle_in_transaction) {
+  std::string sql = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3";
+  if (server_version >= 120000) sql += "; SET tcp_user_timeout = 10000";
+  if (server_version >= 140000) sql += "; SET client_connection_check_interval = 1000; SET idle_session_timeout = 0";
+  sql += "; SET idle_in_transaction_session_timeout = " + std::to_string(idle_in_transaction.count());
+  return sql;
+}
+
+// "SET [LOCAL] lock_timeout = ...; SET [LOCAL] statement_timeout = ..." (no leading ';').
+[[nodiscard]] inline std::string timeout_sql(std::chrono::milliseconds lock_timeout,
+                                             std::chrono::milliseconds statement_timeout, bool local) {
+  const std::string set = local ? "SET LOCAL " : "SET ";
+  return set + "lock_timeout = " + std::to_string(lock_timeout.count()) + "; " + set +
+         "statement_timeout = " + std::to_string(statement_timeout.count());
+}
+
+// Relation locks the current backend holds, for dry-run rehearsals.
+inline constexpr const char* own_relation_locks_sql =
+    "SELECT coalesce(n.nspname || '.' || c.relname, l.relation::text), l.mode FROM pg_locks l "
+    "LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted "
+    "AND coalesce(n.nspname, '') NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2";
+
+}  // namespace lockstep::detail
