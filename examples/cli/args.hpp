@@ -12,14 +12,20 @@
 namespace lockstep::cli {
 
 struct Args {
-  std::string command;  // migrate | status | lint | help | version
+  std::string command;  // migrate | status | lint | resolve | help | version
   std::string dir = "migrations";
   std::string url;
   std::optional<std::int64_t> expect;
   std::string deploy_version;
   std::chrono::milliseconds timeout = std::chrono::minutes{5};
   std::string lock_name;
-  std::string lock = "try";  // try | blocking
+  std::string lock = "try";  // try | blocking | transaction
+  std::string mode;          // empty: MIGRATE_ON_BOOT; else true|false|dry-run|migrate|wait
+  bool rehearse = false;
+  std::optional<std::chrono::milliseconds> lock_timeout;
+  std::optional<unsigned> lock_retries;
+  std::string on_partial = "rerun";  // rerun | refuse
+  std::optional<std::int64_t> resolve_version;
   std::string host;
   bool json = false;
   std::string error;  // non-empty: usage error
@@ -48,12 +54,24 @@ struct Args {
   a.command = argv[0];
   if (a.command == "--help" || a.command == "-h") a.command = "help";
   if (a.command == "--version") a.command = "version";
-  if (a.command != "migrate" && a.command != "status" && a.command != "lint" && a.command != "help" &&
-      a.command != "version") {
+  if (a.command != "migrate" && a.command != "status" && a.command != "lint" && a.command != "resolve" &&
+      a.command != "help" && a.command != "version") {
     a.error = "unknown command '" + a.command + "'";
     return a;
   }
-  for (std::size_t i = 1; i < argv.size(); ++i) {
+  std::size_t first_flag = 1;
+  if (a.command == "resolve") {
+    std::int64_t v = 0;
+    const std::string arg = argv.size() > 1 ? argv[1] : "";
+    const auto [ptr, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), v);
+    if (arg.empty() || ec != std::errc{} || ptr != arg.data() + arg.size() || v <= 0) {
+      a.error = "resolve takes the version whose failures a human has dealt with, e.g. lockstep resolve 42";
+      return a;
+    }
+    a.resolve_version = v;
+    first_flag = 2;
+  }
+  for (std::size_t i = first_flag; i < argv.size(); ++i) {
     const std::string& flag = argv[i];
     auto value = [&]() -> std::optional<std::string> {
       if (i + 1 >= argv.size()) {
@@ -64,6 +82,10 @@ struct Args {
     };
     if (flag == "--json") {
       a.json = true;
+      continue;
+    }
+    if (flag == "--rehearse") {
+      a.rehearse = true;
       continue;
     }
     if (flag == "--help" || flag == "-h") {
@@ -96,11 +118,38 @@ struct Args {
     } else if (flag == "--lock-name") {
       a.lock_name = *v;
     } else if (flag == "--lock") {
-      if (*v != "try" && *v != "blocking") {
-        a.error = "--lock takes 'try' or 'blocking', not '" + *v + "'";
+      if (*v != "try" && *v != "blocking" && *v != "transaction") {
+        a.error = "--lock takes 'try', 'blocking' or 'transaction', not '" + *v + "'";
         return a;
       }
       a.lock = *v;
+    } else if (flag == "--mode") {
+      if (*v != "true" && *v != "false" && *v != "dry-run" && *v != "migrate" && *v != "wait") {
+        a.error = "--mode takes true (migrate), false (wait) or dry-run, not '" + *v + "'";
+        return a;
+      }
+      a.mode = *v;
+    } else if (flag == "--lock-timeout") {
+      auto d = *v == "0" ? std::optional<std::chrono::milliseconds>{std::chrono::milliseconds{0}} : parse_duration(*v);
+      if (!d) {
+        a.error = "--lock-timeout takes a duration such as 2s or 500ms (0 disables), not '" + *v + "'";
+        return a;
+      }
+      a.lock_timeout = *d;
+    } else if (flag == "--lock-retries") {
+      unsigned n = 0;
+      const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc{} || ptr != v->data() + v->size()) {
+        a.error = "--lock-retries takes a count, not '" + *v + "'";
+        return a;
+      }
+      a.lock_retries = n;
+    } else if (flag == "--on-partial") {
+      if (*v != "rerun" && *v != "refuse") {
+        a.error = "--on-partial takes 'rerun' or 'refuse', not '" + *v + "'";
+        return a;
+      }
+      a.on_partial = *v;
     } else if (flag == "--host") {
       a.host = *v;
     } else {
@@ -115,6 +164,7 @@ inline constexpr std::string_view usage_text =
     "usage: lockstep migrate --dir DIR [options]   bring the schema to the expected version\n"
     "       lockstep status  --dir DIR [options]   show schema version, applied and pending migrations\n"
     "       lockstep lint    --dir DIR             check every migration without a database\n"
+    "       lockstep resolve VERSION [options]     clear VERSION's failure records after fixing it by hand\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"
@@ -123,13 +173,21 @@ inline constexpr std::string_view usage_text =
     "  --deploy-version V    recorded in the ledger (default: $LOCKSTEP_DEPLOY_VERSION, else 'unknown')\n"
     "  --timeout DURATION    hard deadline for the whole run, e.g. 300s, 5m (default: 5m)\n"
     "  --lock-name NAME      advisory-lock name (default: derived from database and ledger)\n"
-    "  --lock try|blocking   lock policy (default: try; followers never block)\n"
+    "  --lock POLICY         try (default; followers never block), blocking, or transaction\n"
+    "                        (pg_try_advisory_xact_lock per migration: safe through PgBouncer\n"
+    "                        transaction pooling; refuses no-transaction migrations)\n"
+    "  --mode MODE           true|migrate, false|wait (never migrate; wait for the schema), or\n"
+    "                        dry-run (change nothing, print the plan) (default: $MIGRATE_ON_BOOT, else true)\n"
+    "  --rehearse            dry-run: run pending migrations in a rolled-back transaction, report locks\n"
+    "  --lock-timeout D      lock_timeout of every migration (default 2s; 0 disables)\n"
+    "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
+    "  --on-partial P        after a no-transaction migration failed part-way: rerun (default) or refuse\n"
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --json                status: print JSON instead of a table\n"
     "\n"
     "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"
     "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"
     "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
-    "            10 deadline exceeded, 11 schema behind, 12 database error\n";
+    "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost\n";
 
 }  // namespace lockstep::cli

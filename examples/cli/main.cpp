@@ -23,6 +23,11 @@ Settings settings_from(const cli::Args& a) {
   s.lock_name = a.lock_name;
   s.host = a.host;
   s.on_event = stdout_sink();
+  if (!a.mode.empty()) s.mode = parse_boot_mode(a.mode).value();  // validated by parse_args
+  s.rehearse = a.rehearse;
+  if (a.lock_timeout) s.lock_timeout = *a.lock_timeout;
+  if (a.lock_retries) s.lock_retries = *a.lock_retries;
+  s.on_partial = a.on_partial == "refuse" ? PartialPolicy::refuse : PartialPolicy::rerun;
   return s;
 }
 
@@ -55,6 +60,20 @@ void print_status_table(const Status& s) {
   for (auto v : s.drifted) std::printf("\nDRIFT: applied migration %lld's file has changed\n", static_cast<long long>(v));
   for (auto v : s.unknown_versions) {
     std::printf("\napplied migration %lld is not in this source (schema ahead)\n", static_cast<long long>(v));
+  }
+  if (!s.failures.empty()) {
+    std::printf("\nunresolved failures (%zu):\n", s.failures.size());
+    for (const auto& f : s.failures) {
+      std::printf("  %-16lld %s%s [%s] %s\n    at %s deploy=%s by=%s\n", static_cast<long long>(f.version),
+                  f.partial ? "PARTIAL " : "", f.position.empty() ? f.name.c_str() : f.position.c_str(),
+                  f.sqlstate.c_str(), f.message.c_str(), f.failed_at.c_str(), f.deploy_version.c_str(),
+                  f.host.c_str());
+      if (f.partial) {
+        std::printf("    %lld of %lld statements committed; after fixing by hand: lockstep resolve %lld\n",
+                    static_cast<long long>(f.statements_completed), static_cast<long long>(f.statements_total),
+                    static_cast<long long>(f.version));
+      }
+    }
   }
   if (!s.deploys.empty()) {
     std::printf("\nrecent deploys:\n");
@@ -91,6 +110,11 @@ void print_status_json(const Status& s) {
     j.add("version", m.version).add("name", m.name).add("file", m.origin);
   }));
   o.add_raw("drifted", numbers(s.drifted)).add_raw("unknown_versions", numbers(s.unknown_versions));
+  o.add_raw("failures", array(s.failures, [](detail::JsonObject& j, const FailureRecord& f) {
+    j.add("version", f.version).add("name", f.name).add("sqlstate", f.sqlstate).add("message", f.message);
+    j.add("position", f.position).add("failed_at", f.failed_at).add("partial", f.partial);
+    j.add("statements_completed", f.statements_completed).add("statements_total", f.statements_total);
+  }));
   o.add_raw("deploys", array(s.deploys, [](detail::JsonObject& j, const DeployRecord& d) {
     j.add("deploy_version", d.deploy_version).add("schema_version", d.schema_version);
     j.add("first_booted_at", d.first_booted_at).add("booted_by", d.booted_by);
@@ -130,6 +154,15 @@ int lint(const cli::Args& a) {
   return errors == 0 ? cli::exit_ok : cli::exit_code(errc::source_invalid);
 }
 
+int resolve(const cli::Args& a) {
+  auto settings = settings_from(a);
+  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  auto n = m.resolve(*a.resolve_version);
+  if (!n) return fail(n.error());
+  std::cerr << "resolved " << n.value() << " failure record(s) of migration " << *a.resolve_version << '\n';
+  return cli::exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,5 +181,8 @@ int main(int argc, char** argv) {
   }
   if (a.command == "status") return status(a);
   if (a.command == "lint") return lint(a);
-  return a.lock == "blocking" ? migrate<BlockingLock>(a) : migrate<TryLock>(a);
+  if (a.command == "resolve") return resolve(a);
+  if (a.lock == "blocking") return migrate<BlockingLock>(a);
+  if (a.lock == "transaction") return migrate<TransactionLock>(a);
+  return migrate<TryLock>(a);
 }

@@ -525,8 +525,9 @@ class Migrator {
       if (next == nullptr) {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
         LOCKSTEP_TRY(unknown, check(conn, r, state.value()));
-        return std::optional<Report>{finish(r, conn, state.value(),
-                                            r.applied.empty() ? Role::follower : Role::leader, std::move(unknown))};
+        LOCKSTEP_TRY(report, finish(r, conn, state.value(), r.applied.empty() ? Role::follower : Role::leader,
+                                    std::move(unknown)));
+        return std::optional<Report>{std::move(report)};
       }
       LOCKSTEP_TRY(outcome, apply(r, conn, *next, true));
       if (outcome == Outcome::lock_busy) return std::optional<Report>{};

@@ -35,6 +35,23 @@ inline std::string server_url() {
   return url;
 }
 
+// The PgBouncer (transaction pooling) in front of the test server, for the
+// database "postgres"; use url_for_database() for another one.
+inline std::string pgbouncer_url() {
+  std::string state;
+  if (const char* s = std::getenv("LOCKSTEP_TEST_PGBOUNCER_STATE"); s != nullptr && *s != '\0') {
+    state = s;
+  } else {
+#ifdef LOCKSTEP_TEST_PGBOUNCER_STATE_DIR
+    state = LOCKSTEP_TEST_PGBOUNCER_STATE_DIR;
+#endif
+  }
+  std::ifstream in{state + "/url"};
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
 inline bool in_ci() {
   const char* ci = std::getenv("CI");
   return ci != nullptr && std::string{ci} == "true";
