@@ -8,6 +8,8 @@
 # 127.0.0.1 at a port below 32768 (above it is the kernel's ephemeral range,
 # where a herd's client sockets could take the port) and on a Unix socket in
 # its own temp dir. If LOCKSTEP_TEST_URL is set, that server is used instead.
+# LOCKSTEP_PG_EXTRA_LISTEN=ADDR and LOCKSTEP_PG_EXTRA_HBA=CIDR add a listen
+# address and a trusted network (the network-namespace test's veth link).
 set -euo pipefail
 
 cmd=${1:?usage: pg_server.sh start|stop STATE_DIR}
@@ -33,7 +35,7 @@ fi
 
 case "$cmd" in
 start)
-  if [[ -n "${LOCKSTEP_TEST_URL:-}" ]]; then
+  if [[ -n "${LOCKSTEP_TEST_URL:-}" && -z "${LOCKSTEP_PG_EXTRA_LISTEN:-}" ]]; then
     printf '%s\n' "$LOCKSTEP_TEST_URL" > "$state/url"
     echo "pg_server.sh: using LOCKSTEP_TEST_URL"
     exit 0
@@ -47,7 +49,7 @@ start)
   run_as "$bin/initdb" -D "$root/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$root/initdb.log" 2>&1 ||
     { cat "$root/initdb.log" >&2; exit 1; }
   cat >> "$root/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1${LOCKSTEP_PG_EXTRA_LISTEN:+,$LOCKSTEP_PG_EXTRA_LISTEN}'
 unix_socket_directories = '$root'
 max_connections = 300
 fsync = off
@@ -56,6 +58,9 @@ full_page_writes = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %a '
 CONF
+  if [[ -n "${LOCKSTEP_PG_EXTRA_HBA:-}" ]]; then
+    printf 'host all all %s trust\n' "$LOCKSTEP_PG_EXTRA_HBA" >> "$root/data/pg_hba.conf"
+  fi
   for attempt in $(seq 1 20); do
     port=$(( 20000 + (RANDOM % 12000) ))
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
