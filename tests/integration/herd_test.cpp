@@ -4,9 +4,12 @@
 #include <signal.h>
 
 #include <chrono>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "cli.hpp"
+#include "json.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -57,6 +60,43 @@ TEST_SUITE("integration") {
     }
     CHECK(leaders == 1);
     CHECK(followers == kProcesses - 1);
+
+    // Every line of every process is one JSON object with the documented
+    // fields; the event stream tells the whole story of the run.
+    const std::map<std::string, std::vector<std::string>> required{
+        {"boot", {"mode", "expected_version", "deploy_version", "migrations", "budget_ms"}},
+        {"lock_acquired", {"lock", "key"}},
+        {"lock_busy", {"lock", "key"}},
+        {"waiting", {"attempt", "schema_version", "expected_version", "next_delay_ms"}},
+        {"migration_started", {"version", "name", "file", "transaction", "statements"}},
+        {"migration_applied", {"version", "name", "file", "statements", "retries", "duration_ms"}},
+        {"lock_released", {"lock", "held_ms", "clean"}},
+        {"ready", {"role", "schema_version", "expected_version", "schema_ahead", "applied", "wait_attempts",
+                   "duration_ms"}}};
+    std::map<std::string, int> seen;
+    for (const auto& c : herd.children()) {
+      double pid = -1;
+      for (const auto& line : c.lines()) {
+        CAPTURE(line);
+        Json e;
+        REQUIRE_NOTHROW(e = parse_json(line));
+        REQUIRE(e.is_object());
+        for (const char* common : {"event", "ts", "elapsed_ms", "pid", "host"}) REQUIRE(e.has(common));
+        CHECK(e["ts"].str().size() == 24);  // 2026-11-21T15:14:29.348Z
+        if (pid < 0) pid = e["pid"].num();
+        CHECK(e["pid"].num() == pid);
+        const std::string name = e["event"].str();
+        ++seen[name];
+        REQUIRE_MESSAGE(required.count(name) == 1, "undocumented event " << name);
+        for (const auto& field : required.at(name)) CHECK_MESSAGE(e.has(field), name << " lacks " << field);
+        if (name == "migration_applied") CHECK(e["duration_ms"].num() >= 0);
+        if (name == "ready") CHECK(e["schema_version"].num() == kMigrations);
+      }
+    }
+    CHECK(seen["boot"] == kProcesses);
+    CHECK(seen["ready"] == kProcesses);
+    CHECK(seen["migration_applied"] == kMigrations);
+    CHECK(seen["lock_released"] >= 1);
 
     // The database, not the processes' word, decides.
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == kMigrations);
