@@ -381,15 +381,19 @@ class Migrator {
           return e;
         }
       }
-      for (const auto& w : p.warnings) {
-        emit(r, "lint", [&](detail::JsonObject& o) {
-          o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
-          o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
-        });
-      }
+      emit_lint(r, m, p);
       r.prepared.insert_or_assign(m.version, std::move(p));
     }
     return outcome::success();
+  }
+
+  void emit_lint(const Run& r, const Migration& m, const detail::PreparedMigration& p) const {
+    for (const auto& w : p.warnings) {
+      emit(r, "lint", [&](detail::JsonObject& o) {
+        o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
+        o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
+      });
+    }
   }
 
   [[nodiscard]] result<const detail::PreparedMigration*> prepared_for(Run& r, const Connection& conn,
@@ -784,12 +788,7 @@ class Migrator {
     std::vector<PlannedMigration> plan;
     for (const Migration* m : p.pending) {
       LOCKSTEP_TRY(prepared, prepared_for(r, conn, *m));
-      for (const auto& w : prepared->warnings) {
-        emit(r, "lint", [&](detail::JsonObject& o) {
-          o.add("severity", "warning").add("rule", w.rule).add("version", m->version).add("file", m->origin);
-          o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
-        });
-      }
+      emit_lint(r, *m, *prepared);
       plan.push_back(PlannedMigration{m->version, m->name, m->origin, !prepared->directives.no_transaction,
                                       prepared->statements.size(), prepared->warnings.size(), false,
                                       std::chrono::milliseconds{0}, {}});

@@ -19,37 +19,32 @@
 
 namespace lockstep::test {
 
-inline std::string server_url() {
-  if (const char* u = std::getenv("LOCKSTEP_TEST_URL"); u != nullptr && *u != '\0') return u;
-  std::string state;
-  if (const char* s = std::getenv("LOCKSTEP_TEST_STATE"); s != nullptr && *s != '\0') {
-    state = s;
-  } else {
-#ifdef LOCKSTEP_TEST_STATE_DIR
-    state = LOCKSTEP_TEST_STATE_DIR;
-#endif
-  }
+// First line of `<state dir>/url`; the state dir comes from `env`, else `compiled`.
+inline std::string url_from_state(const char* env, const char* compiled) {
+  std::string state = compiled;
+  if (const char* s = std::getenv(env); s != nullptr && *s != '\0') state = s;
   std::ifstream in{state + "/url"};
   std::string url;
   std::getline(in, url);
   return url;
 }
 
+#ifndef LOCKSTEP_TEST_STATE_DIR
+#define LOCKSTEP_TEST_STATE_DIR ""
+#endif
+#ifndef LOCKSTEP_TEST_PGBOUNCER_STATE_DIR
+#define LOCKSTEP_TEST_PGBOUNCER_STATE_DIR ""
+#endif
+
+inline std::string server_url() {
+  if (const char* u = std::getenv("LOCKSTEP_TEST_URL"); u != nullptr && *u != '\0') return u;
+  return url_from_state("LOCKSTEP_TEST_STATE", LOCKSTEP_TEST_STATE_DIR);
+}
+
 // The PgBouncer (transaction pooling) in front of the test server, for the
 // database "postgres"; use url_for_database() for another one.
 inline std::string pgbouncer_url() {
-  std::string state;
-  if (const char* s = std::getenv("LOCKSTEP_TEST_PGBOUNCER_STATE"); s != nullptr && *s != '\0') {
-    state = s;
-  } else {
-#ifdef LOCKSTEP_TEST_PGBOUNCER_STATE_DIR
-    state = LOCKSTEP_TEST_PGBOUNCER_STATE_DIR;
-#endif
-  }
-  std::ifstream in{state + "/url"};
-  std::string url;
-  std::getline(in, url);
-  return url;
+  return url_from_state("LOCKSTEP_TEST_PGBOUNCER_STATE", LOCKSTEP_TEST_PGBOUNCER_STATE_DIR);
 }
 
 inline bool in_ci() {

@@ -36,6 +36,9 @@ namespace detail {
 
 [[nodiscard]] inline std::string to_text(const Field& f) { return f ? *f : std::string{}; }
 
+// undefined_table / invalid_schema_name: a fresh database, before the first leader.
+[[nodiscard]] inline bool no_ledger_yet(const Error& e) { return e.sqlstate == "42P01" || e.sqlstate == "3F000"; }
+
 }  // namespace detail
 
 class TableLedger {
@@ -73,8 +76,7 @@ class TableLedger {
         ")) FROM " + t;
     auto rows = conn.query(sql, std::string{deploy_version});
     if (!rows) {
-      const auto& state = rows.error().sqlstate;
-      if (state == "42P01" || state == "3F000") return LedgerState{};  // no ledger yet: fresh database
+      if (detail::no_ledger_yet(rows.error())) return LedgerState{};
       return shape_error(std::move(rows).error());
     }
     const auto& r = rows.value().at(0);
@@ -135,8 +137,7 @@ class TableLedger {
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, deploy_version, applied_by FROM " +
         qualified_table() + " ORDER BY version");
     if (!rows) {
-      const auto& state = rows.error().sqlstate;
-      if (state == "42P01" || state == "3F000") return std::vector<AppliedMigration>{};
+      if (detail::no_ledger_yet(rows.error())) return std::vector<AppliedMigration>{};
       return shape_error(std::move(rows).error());
     }
     std::vector<AppliedMigration> out;
@@ -189,8 +190,7 @@ class TableLedger {
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), booted_by FROM " +
         qualified_deploys() + " ORDER BY first_booted_at DESC, deploy_version LIMIT 20");
     if (!rows) {
-      const auto& state = rows.error().sqlstate;
-      if (state == "42P01" || state == "3F000") return std::vector<DeployRecord>{};
+      if (detail::no_ledger_yet(rows.error())) return std::vector<DeployRecord>{};
       return shape_error(std::move(rows).error());
     }
     std::vector<DeployRecord> out;
@@ -221,8 +221,7 @@ class TableLedger {
         "statements_completed, statements_total FROM " +
         qualified_failures() + " WHERE resolved_at IS NULL ORDER BY id");
     if (!rows) {
-      const auto& state = rows.error().sqlstate;
-      if (state == "42P01" || state == "3F000") return std::vector<FailureRecord>{};
+      if (detail::no_ledger_yet(rows.error())) return std::vector<FailureRecord>{};
       return shape_error(std::move(rows).error());
     }
     std::vector<FailureRecord> out;
@@ -251,8 +250,7 @@ class TableLedger {
                                " RETURNING 1) SELECT count(*) FROM done",
                            std::to_string(version));
     if (!rows) {
-      const auto& state = rows.error().sqlstate;
-      if (state == "42P01" || state == "3F000") return std::int64_t{0};
+      if (detail::no_ledger_yet(rows.error())) return std::int64_t{0};
       return shape_error(std::move(rows).error());
     }
     return detail::to_int64(rows.value().at(0)[0]);
