@@ -6,9 +6,10 @@
 #   <ns>::source()    (a lockstep::EmbeddedSource over them)
 # <ns> defaults to <target>_migrations. A bad file name or a duplicate version
 # fails the build, naming the files.
-set(LOCKSTEP_EMBED_GENERATOR "${CMAKE_CURRENT_LIST_DIR}/lockstepEmbedGenerate.cmake")
-
 function(lockstep_embed_migrations target)
+  # Where this file lives, whichever directory scope calls the function
+  # (add_subdirectory, FetchContent, an installed package).
+  set(generator "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/lockstepEmbedGenerate.cmake")
   cmake_parse_arguments(ARG "" "DIRECTORY;NAMESPACE;HEADER" "" ${ARGN})
   if(NOT ARG_DIRECTORY)
     message(FATAL_ERROR "lockstep_embed_migrations(${target}): DIRECTORY is required")
@@ -27,8 +28,8 @@ function(lockstep_embed_migrations target)
   add_custom_command(
     OUTPUT "${out}"
     COMMAND "${CMAKE_COMMAND}" "-DLOCKSTEP_DIR=${dir}" "-DLOCKSTEP_OUT=${out}"
-            "-DLOCKSTEP_NAMESPACE=${ARG_NAMESPACE}" -P "${LOCKSTEP_EMBED_GENERATOR}"
-    DEPENDS ${files} "${LOCKSTEP_EMBED_GENERATOR}"
+            "-DLOCKSTEP_NAMESPACE=${ARG_NAMESPACE}" -P "${generator}"
+    DEPENDS ${files} "${generator}"
     COMMENT "lockstep: embedding migrations from ${dir}"
     VERBATIM)
   target_sources(${target} PRIVATE "${out}")

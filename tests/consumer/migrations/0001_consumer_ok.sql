@@ -1,0 +1,1 @@
+CREATE TABLE consumer_ok (id int);
