@@ -1,0 +1,119 @@
+// The examples, run for real against the test server.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Status code of GET path on 127.0.0.1:port, or 0 when nothing answers.
+int http_status(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
+  (void)::write(fd, req.data(), req.size());
+  char buf[64] = {};
+  const auto n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  const std::string head{buf, n > 0 ? static_cast<std::size_t>(n) : 0};
+  return head.size() > 12 ? std::atoi(head.substr(9, 3).c_str()) : 0;
+}
+
+bool port_free(int port) { return http_status(port, "/") == 0; }
+
+Child run_example(const std::string& program, std::vector<std::string> args, const std::string& url,
+                  const std::string& tag) {
+  static TempDir out{"examples-out"};
+  ::setenv("DATABASE_URL_MIGRATION", url.c_str(), 1);
+  Herd h{out.path() / tag};
+  args.insert(args.begin(), program);
+  h.spawn(1, args);
+  h.release();
+  h.wait_all(90s);
+  ::unsetenv("DATABASE_URL_MIGRATION");
+  return h.children().at(0);
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("service example") {
+    TestDatabase db{"service"};
+    std::mt19937 rng{std::random_device{}()};
+    std::vector<int> ports;
+    while (ports.size() < 5) {
+      const int p = 20000 + static_cast<int>(rng() % 12000);  // below the ephemeral range
+      if (port_free(p)) ports.push_back(p);
+    }
+    TempDir out{"service-out"};
+    ::setenv("DATABASE_URL_MIGRATION", db.url().c_str(), 1);
+    ::setenv("LISTEN_ADDR", "127.0.0.1", 1);
+    Herd herd{out.path()};
+    for (int p : ports) herd.spawn(1, {LOCKSTEP_SERVICE_EXAMPLE_PATH, std::to_string(p), LOCKSTEP_SERVICE_MIGRATIONS});
+    herd.release();  // all 5 start at the same instant
+    ::unsetenv("DATABASE_URL_MIGRATION");
+    ::unsetenv("LISTEN_ADDR");
+
+    std::vector<bool> saw_503(ports.size(), false), saw_200(ports.size(), false);
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < until &&
+           std::find(saw_200.begin(), saw_200.end(), false) != saw_200.end()) {
+      for (std::size_t i = 0; i < ports.size(); ++i) {
+        const int status = http_status(ports[i], "/readyz");
+        if (status == 503 && !saw_200[i]) saw_503[i] = true;
+        if (status == 200) saw_200[i] = true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+      CAPTURE(herd.children()[i].err());
+      CHECK(saw_200[i]);
+      CHECK(saw_503[i]);  // not ready while the migration (with its 1.5 s step) ran
+      CHECK(http_status(ports[i], "/healthz") == 200);
+    }
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
+    CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_placed_at_idx'") == 1);
+  }
+
+  TEST_CASE("minimal example") {
+    TestDatabase db{"minimal"};
+    auto c = run_example(LOCKSTEP_MINIMAL_EXAMPLE_PATH, {LOCKSTEP_DEMO_MIGRATIONS}, db.url(), "minimal");
+    CAPTURE(c.err());
+    CHECK(c.exit_code == 0);
+    CHECK(c.out().find("schema 5, role leader") != std::string::npos);
+  }
+
+  TEST_CASE("custom policies example") {
+    TestDatabase db{"custom"};
+    auto c = run_example(LOCKSTEP_CUSTOM_POLICIES_EXAMPLE_PATH, {}, db.url(), "custom");
+    CAPTURE(c.err());
+    CHECK(c.exit_code == 0);
+    CHECK(c.out().find("schema at version 13") != std::string::npos);
+    CHECK(c.err().find("this replica leads") != std::string::npos);
+    CHECK(db.number("SELECT count(*) FROM ops.schema_history") == 13);  // the ledger moved schemas
+    CHECK(db.number("SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass") == 12);
+  }
+}
