@@ -11,9 +11,11 @@ int main() {
   lockstep::Settings settings;  // DATABASE_URL_MIGRATION, then DATABASE_URL
   settings.on_event = lockstep::stdout_sink();
 
+  // [snippet:embedded]
   using Migrator = lockstep::Migrator<lockstep::TryLock, lockstep::ExponentialBackoff, lockstep::Deadline<>,
                                       lockstep::EmbeddedSource>;
   auto report = Migrator{settings, app_migrations::source()}.run();
+  // [/snippet:embedded]
   if (!report) {
     std::fprintf(stderr, "%s\n", report.error().to_string().c_str());
     return 1;
