@@ -30,3 +30,9 @@ check installed -DLOCKSTEP_CONSUME=find_package -DCMAKE_PREFIX_PATH="$work/prefi
 check build_tree -DLOCKSTEP_CONSUME=find_package -Dlockstep_DIR="$build"
 check subdirectory -DLOCKSTEP_CONSUME=add_subdirectory -DLOCKSTEP_SOURCE="$src"
 check fetchcontent -DLOCKSTEP_CONSUME=FetchContent -DLOCKSTEP_SOURCE="$src"
+
+# The Conan test_package, built the way `conan create` would, but against the installed tree.
+cmake -S "$src/test_package" -B "$work/test_package" -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/tp.log" 2>&1 &&
+  cmake --build "$work/test_package" >>"$work/tp.log" 2>&1 || { cat "$work/tp.log"; echo "test_package: build failed"; exit 1; }
+"$work/test_package/test_package"
+echo "test_package: ok"
