@@ -10,6 +10,8 @@
 # its own temp dir. If LOCKSTEP_TEST_URL is set, that server is used instead.
 # LOCKSTEP_PG_EXTRA_LISTEN=ADDR and LOCKSTEP_PG_EXTRA_HBA=CIDR add a listen
 # address and a trusted network (the network-namespace test's veth link).
+# LOCKSTEP_PG_DURABLE=1 keeps PostgreSQL's default durability (fsync on), for
+# benchmarks; tests turn it off for speed.
 set -euo pipefail
 
 cmd=${1:?usage: pg_server.sh start|stop STATE_DIR}
@@ -52,12 +54,12 @@ start)
 listen_addresses = '127.0.0.1${LOCKSTEP_PG_EXTRA_LISTEN:+,$LOCKSTEP_PG_EXTRA_LISTEN}'
 unix_socket_directories = '$root'
 max_connections = 300
-fsync = off
-synchronous_commit = off
-full_page_writes = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %a '
 CONF
+  if [[ "${LOCKSTEP_PG_DURABLE:-0}" != 1 ]]; then
+    printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >> "$root/data/postgresql.conf"
+  fi
   if [[ -n "${LOCKSTEP_PG_EXTRA_HBA:-}" ]]; then
     printf 'host all all %s trust\n' "$LOCKSTEP_PG_EXTRA_HBA" >> "$root/data/pg_hba.conf"
   fi

@@ -1,0 +1,384 @@
+// lockstep's benchmark suite. Every scenario is measured against its floor
+// from the same run, on the same server, and reported as a ratio.
+//
+//   bench STATE_DIR CLI FLOOR OUT_DIR [--quick]
+//
+// STATE_DIR is a pg_server.sh state directory (url, datadir); the server must
+// run with default durability (LOCKSTEP_PG_DURABLE=1).
+#include <libpq-fe.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lockstep/detail/json.hpp"
+#include "lockstep/lockstep.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+using lockstep::detail::JsonObject;
+
+namespace {
+
+std::string state_dir, cli, floor_bin, out_dir, server_url;
+bool quick = false;
+
+std::string read_line(const fs::path& p) {
+  std::ifstream in{p};
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+std::string db_url(const std::string& db) { return server_url.substr(0, server_url.rfind('/')) + "/" + db; }
+
+void sql(const std::string& url, const std::string& q) {
+  auto c = lockstep::Connection::open(url);
+  if (!c || !c.value().execute(q)) {
+    std::cerr << "bench: query failed: " << q << '\n';
+    std::exit(1);
+  }
+}
+
+long long scalar(const std::string& url, const std::string& q) {
+  auto c = lockstep::Connection::open(url);
+  auto r = c.value().query(q);
+  return std::stoll(r.value().at(0).at(0).value_or("0"));
+}
+
+void fresh_db(const std::string& name) {
+  sql(server_url, "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+  sql(server_url, "CREATE DATABASE " + name);
+}
+
+void write_migrations(const fs::path& dir, int n) {
+  fs::create_directories(dir);
+  for (int i = 1; i <= n; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%05d_t%d.sql", i, i);
+    std::ofstream{dir / name} << "CREATE TABLE t" << i << " (id bigint PRIMARY KEY, note text);\nCREATE INDEX t" << i
+                              << "_note ON t" << i << " (note);\n";
+  }
+}
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+// Runs a program to completion; returns wall ms, or -1 on failure.
+double time_process(const std::vector<std::string>& argv) {
+  const auto t0 = clock_type::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const double ms = ms_since(t0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
+}
+
+struct Stats {
+  double median = 0, p90 = 0, min = 0;
+  static Stats of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    Stats s;
+    if (v.empty()) return s;
+    s.median = v[v.size() / 2];
+    s.p90 = v[std::min(v.size() - 1, v.size() * 9 / 10)];
+    s.min = v.front();
+    return s;
+  }
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+std::vector<double> repeat(int n, const std::function<double()>& f) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) {
+    const double ms = f();
+    if (ms < 0) {
+      std::cerr << "bench: a timed run failed\n";
+      std::exit(1);
+    }
+    v.push_back(ms);
+  }
+  return v;
+}
+
+// "2026-11-21T15:14:29.348Z" -> ms since the epoch.
+double event_ms(const std::string& ts) {
+  std::tm tm{};
+  int ms = 0;
+  std::sscanf(ts.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+              &tm.tm_sec, &ms);
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(::timegm(&tm)) * 1000.0 + ms;
+}
+
+std::string field(const std::string& line, const std::string& key) {
+  const auto at = line.find("\"" + key + "\":");
+  if (at == std::string::npos) return {};
+  auto from = at + key.size() + 3;
+  if (line[from] == '"') {
+    ++from;
+    return line.substr(from, line.find('"', from) - from);
+  }
+  return line.substr(from, line.find_first_of(",}", from) - from);
+}
+
+std::vector<std::string> rows;  // Markdown table rows
+JsonObject results;
+
+void row(const std::string& scenario, const std::string& measure, double value, const std::string& floor_name,
+         double floor_value, const std::string& goal) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "| %s | %s | %.1f | %s | %.1f | %.2fx | %s |", scenario.c_str(), measure.c_str(),
+                value, floor_name.c_str(), floor_value, floor_value > 0 ? value / floor_value : 0.0, goal.c_str());
+  rows.emplace_back(buf);
+  std::cout << buf << std::endl;
+}
+
+// ---- scenarios ------------------------------------------------------------------
+
+void noop_boot(const fs::path& work) {
+  const int n_mig = 200, reps = quick ? 10 : 40;
+  fresh_db("bench_noop");
+  const fs::path dir = work / "noop";
+  write_migrations(dir, n_mig);
+  const std::string url = db_url("bench_noop");
+  if (time_process({cli, "migrate", "--dir", dir.string(), "--url", url}) < 0) std::exit(1);  // apply once
+
+  // Process: the lockstep program vs the raw libpq floor program, interleaved.
+  std::vector<double> lock_ms, floor_ms;
+  for (int i = 0; i < reps; ++i) {
+    lock_ms.push_back(time_process({cli, "migrate", "--dir", dir.string(), "--url", url}));
+    floor_ms.push_back(time_process({floor_bin, url}));
+  }
+  const auto l = Stats::of(lock_ms), f = Stats::of(floor_ms);
+  row("no-op boot (200 applied)", "lockstep program, median ms", l.median, "libpq connect+SELECT 1 program",
+      f.median, "<= 1.2x");
+
+  // In process: Migrator::run() vs PQconnectdb + SELECT 1 + PQfinish.
+  lockstep::Settings s;
+  s.database_url = url;
+  s.on_event = lockstep::null_sink();
+  std::vector<double> lib_ms, raw_ms;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = clock_type::now();
+    auto r = lockstep::Migrator<>{s, lockstep::DirectorySource{dir}}.run();
+    lib_ms.push_back(r ? ms_since(t0) : -1);
+    t0 = clock_type::now();
+    PGconn* c = PQconnectdb(url.c_str());
+    PQclear(PQexec(c, "SELECT 1"));
+    PQfinish(c);
+    raw_ms.push_back(ms_since(t0));
+  }
+  const auto lib = Stats::of(lib_ms), raw = Stats::of(raw_ms);
+  row("no-op boot (200 applied)", "Migrator::run(), median ms", lib.median, "PQconnectdb+SELECT 1", raw.median,
+      "<= 1.2x");
+
+  // Statements after connecting: count them in the server log for one boot.
+  sql(server_url, "ALTER SYSTEM SET log_statement = 'all'");
+  sql(server_url, "SELECT pg_reload_conf()");
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  const fs::path log = fs::path{read_line(fs::path{state_dir} / "datadir")} / "server.log";
+  const auto before = fs::file_size(log);
+  time_process({cli, "migrate", "--dir", dir.string(), "--url", url + "?application_name=bench_count"});
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  sql(server_url, "ALTER SYSTEM RESET log_statement");
+  sql(server_url, "SELECT pg_reload_conf()");
+  std::ifstream in{log};
+  in.seekg(static_cast<std::streamoff>(before));
+  int statements = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" bench_count ") != std::string::npos &&
+        (line.find("statement: ") != std::string::npos || line.find("execute ") != std::string::npos)) {
+      ++statements;
+    }
+  }
+  row("no-op boot (200 applied)", "statements sent after connecting", statements, "goal", 1, "exactly 1");
+
+  JsonObject o;
+  o.add("cli_median_ms", static_cast<std::int64_t>(l.median * 1000) / 1000)
+      .add("floor_program_median_ms", static_cast<std::int64_t>(f.median * 1000) / 1000)
+      .add("library_median_us", static_cast<std::int64_t>(lib.median * 1000))
+      .add("floor_library_median_us", static_cast<std::int64_t>(raw.median * 1000))
+      .add("statements_after_connect", static_cast<std::int64_t>(statements))
+      .add("repetitions", static_cast<std::int64_t>(reps));
+  results.add_raw("noop_boot", o.str());
+}
+
+void apply(const fs::path& work, int n) {
+  const fs::path dir = work / ("apply" + std::to_string(n));
+  write_migrations(dir, n);
+  fresh_db("bench_apply");
+  const double lock_ms = time_process({cli, "migrate", "--dir", dir.string(), "--url", db_url("bench_apply")});
+  fresh_db("bench_apply");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator{dir}) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  auto t0 = clock_type::now();
+  for (const auto& f : files) {
+    if (time_process({"psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", db_url("bench_apply"), "-f", f.string()}) < 0)
+      std::exit(1);
+  }
+  const double psql_ms = ms_since(t0);
+  fresh_db("bench_apply");
+  std::vector<std::string> one{"psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", db_url("bench_apply")};
+  for (const auto& f : files) {
+    one.push_back("-f");
+    one.push_back(f.string());
+  }
+  const double psql1_ms = time_process(one);
+  const std::string name = "apply " + std::to_string(n) + " migrations";
+  row(name, "lockstep program, ms", lock_ms, "psql per file (-1 each)", psql_ms, "<= 1.1x");
+  row(name, "lockstep program, ms", lock_ms, "reference: psql -1 all files", psql1_ms, "-");
+  JsonObject o;
+  o.add("lockstep_ms", static_cast<std::int64_t>(lock_ms))
+      .add("psql_per_file_ms", static_cast<std::int64_t>(psql_ms))
+      .add("psql_single_transaction_ms", static_cast<std::int64_t>(psql1_ms))
+      .add("per_migration_ms_x1000", static_cast<std::int64_t>(lock_ms * 1000 / n));
+  results.add_raw("apply_" + std::to_string(n), o.str());
+}
+
+void herd(const fs::path& work, int n) {
+  const fs::path dir = work / "herd";
+  if (!fs::exists(dir)) write_migrations(dir, 200);
+  fresh_db("bench_herd");
+  const std::string url = db_url("bench_herd");
+  std::atomic<bool> stop{false};
+  std::atomic<long long> peak{0};
+  std::thread monitor{[&] {
+    while (!stop) {
+      peak = std::max(peak.load(), scalar(server_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bench_herd'"));
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+  }};
+  lockstep::test::TempDir out{"bench-herd"};
+  lockstep::test::Herd h{out.path()};
+  h.spawn(n, {cli, "migrate", "--dir", dir.string(), "--url", url, "--timeout", "300s"});
+  const auto t0 = clock_type::now();
+  h.release();
+  h.wait_all(std::chrono::minutes{6});
+  const double wall = ms_since(t0);
+  stop = true;
+  monitor.join();
+
+  int failed = 0;
+  double leader_first = 0, leader_last = 0, commit_ms = 0;
+  std::vector<double> ready_at;
+  long long follower_queries = 0;
+  for (auto& c : h.children()) {
+    if (c.exit_code != 0) ++failed;
+    bool is_leader = false;
+    for (const auto& line : c.lines()) {
+      const std::string ev = field(line, "event");
+      if (ev == "migration_started" && leader_first == 0) leader_first = event_ms(field(line, "ts"));
+      if (ev == "migration_applied") {
+        is_leader = true;
+        leader_last = event_ms(field(line, "ts"));
+      }
+      if (ev == "lock_released" && is_leader) commit_ms = event_ms(field(line, "ts"));
+      if (ev == "ready" && !is_leader) {
+        ready_at.push_back(event_ms(field(line, "ts")));
+        // The fast path read, then per wait: one try-lock and one ledger poll.
+        follower_queries += 1 + 2 * std::stoll(field(line, "wait_attempts"));
+      }
+    }
+  }
+  std::vector<double> wake;
+  for (double r : ready_at) wake.push_back(std::max(0.0, r - commit_ms));
+
+  // Floor: the same number of floor programs at once, plus the leader's apply time.
+  lockstep::test::TempDir fout{"bench-floor"};
+  lockstep::test::Herd fh{fout.path()};
+  fh.spawn(n, {floor_bin, url});
+  const auto f0 = clock_type::now();
+  fh.release();
+  fh.wait_all(std::chrono::minutes{1});
+  const double floor_wall = ms_since(f0) + (leader_last - leader_first);
+
+  const std::string name = "herd " + std::to_string(n) + " x 200 pending";
+  row(name, "wall until the last is ready, ms", wall, n == 0 ? "" : "floor programs + leader apply", floor_wall, "-");
+  row(name, "wake latency p99 (p50 " + std::to_string(static_cast<int>(percentile(wake, 0.5))) + "), ms",
+      percentile(wake, 0.99), "backoff cap (plain polling)", 2000, "p99 <= cap");
+  JsonObject o;
+  o.add("processes", static_cast<std::int64_t>(n))
+      .add("failed", static_cast<std::int64_t>(failed))
+      .add("wall_ms", static_cast<std::int64_t>(wall))
+      .add("floor_ms", static_cast<std::int64_t>(floor_wall))
+      .add("leader_apply_ms", static_cast<std::int64_t>(leader_last - leader_first))
+      .add("follower_queries", static_cast<std::int64_t>(follower_queries))
+      .add("peak_connections", static_cast<std::int64_t>(peak.load()))
+      .add("wake_p50_ms", static_cast<std::int64_t>(percentile(wake, 0.5)))
+      .add("wake_p99_ms", static_cast<std::int64_t>(percentile(wake, 0.99)));
+  results.add_raw("herd_" + std::to_string(n), o.str());
+  std::cout << "  herd " << n << ": failed " << failed << ", follower queries " << follower_queries
+            << ", peak connections " << peak.load() << std::endl;
+  if (failed != 0) std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::cerr << "usage: bench STATE_DIR CLI FLOOR OUT_DIR [--quick]\n";
+    return 2;
+  }
+  state_dir = argv[1];
+  cli = fs::absolute(argv[2]).string();
+  floor_bin = fs::absolute(argv[3]).string();
+  out_dir = argv[4];
+  quick = argc > 5 && std::string{argv[5]} == "--quick";
+  server_url = read_line(fs::path{state_dir} / "url");
+  lockstep::test::TempDir work{"bench"};
+
+  std::cout << "| scenario | measure | lockstep | floor | floor value | ratio | goal |\n|---|---|---|---|---|---|---|\n";
+  noop_boot(work.path());
+  apply(work.path(), 200);
+  if (!quick) apply(work.path(), 1000);
+  for (int n : quick ? std::vector<int>{16} : std::vector<int>{16, 64, 200}) herd(work.path(), n);
+
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  results.add("machine", std::to_string(std::thread::hardware_concurrency()) + " cores")
+      .add("server", "PostgreSQL " + std::to_string(scalar(server_url, "SHOW server_version_num")))
+      .add("durability", "fsync on (defaults)")
+      .add("quick", quick);
+  fs::create_directories(out_dir);
+  std::ofstream{fs::path{out_dir} / "latest.json"} << results.str() << '\n';
+  std::ofstream md{fs::path{out_dir} / "latest.md"};
+  md << "| scenario | measure | lockstep | floor | floor value | ratio | goal |\n|---|---|---|---|---|---|---|\n";
+  for (const auto& r : rows) md << r << '\n';
+  std::cout << "wrote " << out_dir << "/latest.json and latest.md\n";
+  return 0;
+}
