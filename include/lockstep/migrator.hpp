@@ -371,14 +371,12 @@ class Migrator {
       LOCKSTEP_TRY(p, detail::prepare_migration(m, conn.server_version()));
       if constexpr (detail::transaction_scoped<Lock>) {
         if (p.directives.no_transaction) {
-          auto e = make_error(errc::invalid_argument,
-                              "migration " + std::to_string(m.version) + " (" + m.origin +
-                                  ") is marked no-transaction, and a transaction-scoped lock cannot protect it "
-                                  "(the lock ends with each transaction); apply it over a direct connection "
-                                  "(DATABASE_URL_MIGRATION) with TryLock (--lock try)");
-          e.version = m.version;
-          e.file = m.origin;
-          return e;
+          return detail::at_migration(
+              make_error(errc::invalid_argument,
+                         "it is marked no-transaction, and a transaction-scoped lock cannot protect it (the lock "
+                         "ends with each transaction); apply it over a direct connection (DATABASE_URL_MIGRATION) "
+                         "with TryLock (--lock try)"),
+              m);
         }
       }
       emit_lint(r, m, p);
@@ -475,15 +473,13 @@ class Migrator {
   [[nodiscard]] result<void> refuse_unresolved_partial(const Migration& m, const std::vector<FailureRecord>& failures) {
     for (const auto& f : failures) {
       if (f.version == m.version && f.partial) {
-        auto e = make_error(errc::migration_failed,
-                            "migration " + std::to_string(m.version) + " (" + m.origin + ") stopped part-way at " +
-                                f.failed_at + " (" + std::to_string(f.statements_completed) + " of " +
-                                std::to_string(f.statements_total) +
-                                " statements committed) and the partial policy is refuse: check the schema by hand, "
-                                "then run `lockstep resolve " + std::to_string(m.version) + "` and deploy again");
-        e.version = m.version;
-        e.file = m.origin;
-        return e;
+        return detail::at_migration(
+            make_error(errc::migration_failed,
+                       "it stopped part-way at " + f.failed_at + " (" + std::to_string(f.statements_completed) +
+                           " of " + std::to_string(f.statements_total) +
+                           " statements committed) and the partial policy is refuse: check the schema by hand, "
+                           "then run `lockstep resolve " + std::to_string(m.version) + "` and deploy again"),
+            m);
       }
     }
     return outcome::success();
@@ -659,15 +655,13 @@ class Migrator {
       LOCKSTEP_TRY(rows, conn.query(sql));
       if (rows.empty() || !rows[0][0] || *rows[0][0] != "t") {
         (void)conn.execute("ROLLBACK");
-        auto e = make_error(errc::lock_lost,
-                            "before migration " + std::to_string(m.version) + " (" + m.origin +
-                                ") this session no longer holds the migration lock, so another process may be "
-                                "migrating; nothing of it ran. This happens behind a transaction-pooling proxy "
-                                "(PgBouncer pool_mode=transaction): point DATABASE_URL_MIGRATION at PostgreSQL "
-                                "directly, or use lockstep::TransactionLock");
-        e.version = m.version;
-        e.file = m.origin;
-        return e;
+        return detail::at_migration(
+            make_error(errc::lock_lost,
+                       "before it ran, this session no longer held the migration lock, so another process may be "
+                       "migrating; nothing of it ran. This happens behind a transaction-pooling proxy (PgBouncer "
+                       "pool_mode=transaction): point DATABASE_URL_MIGRATION at PostgreSQL directly, or use "
+                       "lockstep::TransactionLock"),
+            m);
       }
       return true;
     } else {
