@@ -60,6 +60,9 @@ CONF
   if [[ "${LOCKSTEP_PG_DURABLE:-0}" != 1 ]]; then
     printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >> "$root/data/postgresql.conf"
   fi
+  # One role must prove its password (the wrong-password test); first match wins.
+  { printf 'host all lockstep_pw 127.0.0.1/32 scram-sha-256\n'; cat "$root/data/pg_hba.conf"; } > "$root/hba.tmp"
+  cat "$root/hba.tmp" > "$root/data/pg_hba.conf" && rm -f "$root/hba.tmp"
   if [[ -n "${LOCKSTEP_PG_EXTRA_HBA:-}" ]]; then
     printf 'host all all %s trust\n' "$LOCKSTEP_PG_EXTRA_HBA" >> "$root/data/pg_hba.conf"
   fi

@@ -106,6 +106,24 @@ TEST_SUITE("unit") {
       CHECK(p.error().line == 2);
       CHECK(p.error().to_string().rfind("db/0007_idx.sql:2:1: source_invalid: migration 7", 0) == 0);
     }
+    SUBCASE("NUL bytes and invalid UTF-8 are refused with their position") {
+      using namespace std::string_literals;
+      Migration nul{3, "nul", "SELECT 1;\nSELECT '\0';"s, "db/0003_nul.sql", "x"};
+      REQUIRE(nul.sql.size() == 21);
+      auto a = detail::prepare_migration(nul, 150000);
+      REQUIRE_FALSE(a);
+      CHECK(a.error().line == 2);
+      CHECK(a.error().column == 9);
+      CHECK(a.error().message.find("NUL byte") != std::string::npos);
+      for (const char* bytes : {"SELECT '\xff';", "SELECT '\xc3';", "SELECT '\xc0\xaf';", "SELECT '\xed\xa0\x80';"}) {
+        CAPTURE(bytes);
+        auto b = detail::prepare_migration(Migration{4, "latin1", bytes, "db/0004.sql", "x"}, 150000);
+        REQUIRE_FALSE(b);
+        CHECK(b.error().message.find("not valid UTF-8") != std::string::npos);
+        CHECK(b.error().column == 9);
+      }
+      CHECK(detail::prepare_migration(Migration{5, "utf8", "SELECT 'caf\xc3\xa9 \xf0\x9f\x98\x80';", "f", "x"}, 150000));
+    }
     SUBCASE("the same file marked no-transaction is prepared statement by statement") {
       Migration m{7, "idx", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);\n",
                   "db/0007_idx.sql", "x"};
