@@ -27,6 +27,7 @@
 
 #include "lockstep/detail/json.hpp"
 #include "lockstep/lockstep.hpp"
+#include "files.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 
@@ -38,13 +39,6 @@ namespace {
 
 std::string state_dir, cli, floor_bin, out_dir, server_url;
 bool quick = false;
-
-std::string read_line(const fs::path& p) {
-  std::ifstream in{p};
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
 
 std::string db_url(const std::string& db) { return server_url.substr(0, server_url.rfind('/')) + "/" + db; }
 
@@ -210,7 +204,7 @@ void noop_boot(const fs::path& work) {
   sql(server_url, "ALTER SYSTEM SET log_statement = 'all'");
   sql(server_url, "SELECT pg_reload_conf()");
   std::this_thread::sleep_for(std::chrono::milliseconds{300});
-  const fs::path log = fs::path{read_line(fs::path{state_dir} / "datadir")} / "server.log";
+  const fs::path log = fs::path{lockstep::test::read_first_line(fs::path{state_dir} / "datadir")} / "server.log";
   const auto before = fs::file_size(log);
   time_process({cli, "migrate", "--dir", dir.string(), "--url", url + "?application_name=bench_count"});
   std::this_thread::sleep_for(std::chrono::milliseconds{300});
@@ -359,7 +353,7 @@ int main(int argc, char** argv) {
   floor_bin = fs::absolute(argv[3]).string();
   out_dir = argv[4];
   quick = argc > 5 && std::string{argv[5]} == "--quick";
-  server_url = read_line(fs::path{state_dir} / "url");
+  server_url = lockstep::test::read_first_line(fs::path{state_dir} / "url");
   lockstep::test::TempDir work{"bench"};
 
   std::cout << "| scenario | measure | lockstep | floor | floor value | ratio | goal |\n|---|---|---|---|---|---|---|\n";

@@ -494,44 +494,46 @@ class Migrator {
     bool ensured = false;
     for (;;) {
       if (expired(r)) return deadline_error(r);
-      r.phase = "taking the transaction lock";
-      LOCKSTEP_TRYV(conn.execute("BEGIN"));
-      auto acquired = lock_.try_acquire(conn, r.key, remaining(r));
-      if (!acquired || !acquired.value()) {
-        (void)conn.execute("ROLLBACK");
-        if (!acquired) return lock_error(std::move(acquired).error());
-        return std::optional<Report>{};
-      }
-      if (!ensured) {
-        auto ok = ledger_.ensure(conn);
-        if (!ok) {
-          (void)conn.execute("ROLLBACK");
-          return std::move(ok).error();
-        }
-        ensured = true;
-      }
-      auto state = ledger_.read_state(conn, r.deploy_version);
-      if (!state) {
-        (void)conn.execute("ROLLBACK");
-        return std::move(state).error();
-      }
+      LOCKSTEP_TRY(locked, begin_transaction_locked(r, conn, !ensured));
+      if (!locked) return std::optional<Report>{};
+      ensured = true;
+      const LedgerState state = *locked;
       const Migration* next = nullptr;
       for (const auto& m : r.migrations) {
-        if (m.version > state.value().version && m.version <= r.expected) {
+        if (m.version > state.version && m.version <= r.expected) {
           next = &m;
           break;
         }
       }
       if (next == nullptr) {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
-        LOCKSTEP_TRY(unknown, check(conn, r, state.value()));
-        LOCKSTEP_TRY(report, finish(r, conn, state.value(), r.applied.empty() ? Role::follower : Role::leader,
+        LOCKSTEP_TRY(unknown, check(conn, r, state));
+        LOCKSTEP_TRY(report, finish(r, conn, state, r.applied.empty() ? Role::follower : Role::leader,
                                     std::move(unknown)));
         return std::optional<Report>{std::move(report)};
       }
       LOCKSTEP_TRY(outcome, apply(r, conn, *next, true));
       if (outcome == Outcome::lock_busy) return std::optional<Report>{};
     }
+  }
+
+  // BEGIN, take the transaction-scoped lock, (create the ledger,) and read
+  // the ledger under the lock. nullopt: another process holds the lock; the
+  // transaction is rolled back then, and on any error.
+  [[nodiscard]] result<std::optional<LedgerState>> begin_transaction_locked(Run& r, Connection& conn,
+                                                                           bool ensure_ledger) {
+    r.phase = "taking the transaction lock";
+    LOCKSTEP_TRYV(conn.execute("BEGIN"));
+    auto locked = [&]() -> result<std::optional<LedgerState>> {
+      auto acquired = lock_.try_acquire(conn, r.key, remaining(r));
+      if (!acquired) return lock_error(std::move(acquired).error());
+      if (!acquired.value()) return std::optional<LedgerState>{};
+      if (ensure_ledger) LOCKSTEP_TRYV(ledger_.ensure(conn));
+      LOCKSTEP_TRY(state, ledger_.read_state(conn, r.deploy_version));
+      return std::optional<LedgerState>{state};
+    }();
+    if (!locked || !locked.value()) (void)conn.execute("ROLLBACK");
+    return locked;
   }
 
   // ---- applying one migration ---------------------------------------------------
@@ -611,19 +613,9 @@ class Migrator {
         timeout_.sleep_for(delay);
         if (in_transaction) {
           // The rollback released the transaction lock: take it again.
-          LOCKSTEP_TRYV(conn.execute("BEGIN"));
-          auto again = lock_.try_acquire(conn, r.key, remaining(r));
-          if (!again || !again.value()) {
-            (void)conn.execute("ROLLBACK");
-            if (!again) return lock_error(std::move(again).error());
-            return Outcome::lock_busy;
-          }
-          auto state = ledger_.read_state(conn, r.deploy_version);
-          if (!state) {
-            (void)conn.execute("ROLLBACK");
-            return std::move(state).error();
-          }
-          if (state.value().version >= m.version) {  // someone else applied it meanwhile
+          LOCKSTEP_TRY(again, begin_transaction_locked(r, conn, false));
+          if (!again) return Outcome::lock_busy;
+          if (again->version >= m.version) {  // someone else applied it meanwhile
             LOCKSTEP_TRYV(conn.execute("COMMIT"));
             return Outcome::applied;
           }

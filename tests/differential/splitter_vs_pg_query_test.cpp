@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "corpora.hpp"
+#include "files.hpp"
 #include "lockstep/sql/splitter.hpp"
 #include "pg_query_oracle.hpp"
 #include "test_db.hpp"
@@ -42,11 +43,6 @@ std::map<std::string, Meta> read_meta(const fs::path& file) {
   return out;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
-
 }  // namespace
 
 TEST_SUITE("unit") {
@@ -69,7 +65,7 @@ TEST_SUITE("unit") {
       const std::string name = path.filename().string();
       CAPTURE(name);
       REQUIRE(meta.count(name) == 1);
-      const std::string sql = slurp(path);
+      const std::string sql = test::read_file(path);
       // psql's "\;" (joins statements; corpus README) is psql syntax too.
       if (meta.at(name).psql_syntax || sql.find("\\;") != std::string::npos) {
         // Not SQL, so the splitter must refuse it rather than guess.

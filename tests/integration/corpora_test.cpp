@@ -17,6 +17,7 @@
 
 #include "corpora.hpp"
 #include "events.hpp"
+#include "files.hpp"
 #include "lockstep/lockstep.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -32,11 +33,6 @@ struct Corpus {
   std::string prelude;
   std::vector<std::pair<std::string, std::string>> substitutions;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -86,7 +82,7 @@ void apply_corpus(const Corpus& corpus) {
   std::sort(files.begin(), files.end());
   REQUIRE(files.size() == autocommit.size());
   for (const auto& f : files) {
-    std::string sql = slurp(f);
+    std::string sql = read_file(f);
     for (const auto& [from, to] : corpus.substitutions) {
       for (auto p = sql.find(from); p != std::string::npos; p = sql.find(from, p + to.size())) sql.replace(p, from.size(), to);
     }
@@ -112,7 +108,7 @@ void apply_corpus(const Corpus& corpus) {
   // lockstep: the same files, autocommit ones marked no-transaction.
   for (const auto& f : files) {
     const std::string name = f.filename().string();
-    if (autocommit.at(name)) staged.write(name, "-- lockstep:no-transaction\n" + slurp(staged.path() / name));
+    if (autocommit.at(name)) staged.write(name, "-- lockstep:no-transaction\n" + read_file(staged.path() / name));
   }
   EventLog log;
   Settings settings;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "files.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep::test;
@@ -24,8 +25,7 @@ TEST_SUITE("integration") {
     }
     int ran = 0;
     for (const auto& doc : docs) {
-      std::ifstream in{doc};
-      const std::string text{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+      const std::string text = read_file(doc);
       const std::regex block{R"(```sql\n([\s\S]*?)```)"};
       for (auto it = std::sregex_iterator{text.begin(), text.end(), block}; it != std::sregex_iterator{}; ++it) {
         std::string sql = (*it)[1].str();

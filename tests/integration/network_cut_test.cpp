@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "files.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -62,13 +63,6 @@ class NetnsHost {
   bool ok_ = false;
 };
 
-std::string read_line(const std::string& path) {
-  std::ifstream in{path};
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
 }  // namespace
 
 TEST_SUITE("integration") {
@@ -90,8 +84,8 @@ TEST_SUITE("integration") {
       std::string cmd;
       ~Stop() { run(cmd); }
     } stop{script + " stop " + state.path().string()};
-    const std::string loopback = read_line((state.path() / "url").string());
-    const std::string port = read_line((state.path() / "port").string());
+    const std::string loopback = read_first_line(state.path() / "url");
+    const std::string port = read_first_line(state.path() / "port");
     REQUIRE(run("psql -X -q -d '" + loopback + "' -c 'CREATE DATABASE cut'"));
     const std::string db_loopback = url_for_database(loopback, "cut");
     const std::string db_veth = "postgresql://postgres@" + netns.host_ip_ + ":" + port + "/cut";

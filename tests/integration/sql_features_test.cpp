@@ -141,6 +141,7 @@ TEST_SUITE("integration") {
 #include <fstream>
 #include <iterator>
 
+#include "files.hpp"
 #include "fixture_migrations.hpp"
 #include "lockstep/detail/sha256.hpp"
 
@@ -157,8 +158,7 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT body FROM notes WHERE id = 1") == "caf\xc3\xa9 \\ \"quoted\"");
     // The ledger's checksum for each embedded migration is that of the file on disk.
     for (const auto& m : fixture::migrations) {
-      std::ifstream in{std::filesystem::path{LOCKSTEP_FIXTURES} / "embedded" / std::string{m.file}, std::ios::binary};
-      const std::string bytes{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+      const std::string bytes = read_file(std::filesystem::path{LOCKSTEP_FIXTURES} / "embedded" / std::string{m.file});
       CHECK(db.scalar("SELECT checksum FROM lockstep.migrations WHERE version = " + std::to_string(m.version)) ==
             detail::sha256_hex(bytes));
     }

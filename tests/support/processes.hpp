@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "files.hpp"
+
 namespace lockstep::test {
 
 struct Child {
@@ -30,17 +32,13 @@ struct Child {
   int signal = 0;       // non-zero when killed by a signal
   bool finished = false;
 
-  [[nodiscard]] std::string out() const { return slurp(out_path); }
-  [[nodiscard]] std::string err() const { return slurp(err_path); }
+  [[nodiscard]] std::string out() const { return read_file(out_path); }
+  [[nodiscard]] std::string err() const { return read_file(err_path); }
   [[nodiscard]] std::vector<std::string> lines() const {
     std::vector<std::string> v;
     std::istringstream in{out()};
     for (std::string l; std::getline(in, l);) v.push_back(l);
     return v;
-  }
-  static std::string slurp(const std::filesystem::path& p) {
-    std::ifstream in{p, std::ios::binary};
-    return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
   }
 };
 

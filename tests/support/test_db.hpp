@@ -15,6 +15,8 @@
 
 #include <doctest/doctest.h>
 
+#include "files.hpp"
+
 #include "lockstep/connection.hpp"
 
 namespace lockstep::test {
@@ -23,10 +25,7 @@ namespace lockstep::test {
 inline std::string url_from_state(const char* env, const char* compiled) {
   std::string state = compiled;
   if (const char* s = std::getenv(env); s != nullptr && *s != '\0') state = s;
-  std::ifstream in{state + "/url"};
-  std::string url;
-  std::getline(in, url);
-  return url;
+  return read_first_line(state + "/url");
 }
 
 #ifndef LOCKSTEP_TEST_STATE_DIR

@@ -46,10 +46,6 @@ class LineIndex {
     const auto line = static_cast<std::size_t>(it - starts_.begin());
     return Position{static_cast<int>(line), static_cast<int>(offset - starts_[line - 1]) + 1};
   }
-  [[nodiscard]] std::size_t line_start(int line) const {
-    return line >= 1 && static_cast<std::size_t>(line) <= starts_.size() ? starts_[static_cast<std::size_t>(line) - 1]
-                                                                          : std::string_view::npos;
-  }
 
  private:
   std::vector<std::size_t> starts_;
@@ -180,26 +176,38 @@ class Splitter {
     return e;
   }
 
-  // A -- comment runs to the end of the line, and PostgreSQL ends lines at \n or \r.
-  void skip_line_comment() {
-    while (i_ < s_.size() && s_[i_] != '\n' && s_[i_] != '\r') ++i_;
+  // Comment ends, defined once for the scan and for next_word(): a --
+  // comment runs to the end of the line (PostgreSQL ends lines at \n or \r);
+  // /* */ comments nest. block_comment_end() is npos when unterminated.
+  [[nodiscard]] std::size_t line_comment_end(std::size_t j) const noexcept {
+    while (j < s_.size() && s_[j] != '\n' && s_[j] != '\r') ++j;
+    return j;
   }
-
-  result<void> skip_block_comment() {
-    const std::size_t open = i_;
+  [[nodiscard]] std::size_t block_comment_end(std::size_t j) const noexcept {
     int depth = 0;
-    while (i_ < s_.size()) {
-      if (s_[i_] == '/' && peek(1) == '*') {
+    while (j < s_.size()) {
+      if (s_[j] == '/' && j + 1 < s_.size() && s_[j + 1] == '*') {
         ++depth;
-        i_ += 2;
-      } else if (s_[i_] == '*' && peek(1) == '/') {
-        i_ += 2;
-        if (--depth == 0) return outcome::success();
+        j += 2;
+      } else if (s_[j] == '*' && j + 1 < s_.size() && s_[j + 1] == '/') {
+        j += 2;
+        if (--depth == 0) return j;
       } else {
-        ++i_;
+        ++j;
       }
     }
-    return fail(open, "unterminated /* comment (comments nest in PostgreSQL: every /* needs its own */)");
+    return std::string_view::npos;
+  }
+
+  void skip_line_comment() { i_ = line_comment_end(i_); }
+
+  result<void> skip_block_comment() {
+    const std::size_t end = block_comment_end(i_);
+    if (end == std::string_view::npos) {
+      return fail(i_, "unterminated /* comment (comments nest in PostgreSQL: every /* needs its own */)");
+    }
+    i_ = end;
+    return outcome::success();
   }
 
   // A quoted run starting at `from` (the opening quote). A doubled quote is an
@@ -318,25 +326,12 @@ class Splitter {
     for (;;) {
       while (j < s_.size() && space(static_cast<unsigned char>(s_[j]))) ++j;
       if (j + 1 < s_.size() && s_[j] == '-' && s_[j + 1] == '-') {
-        while (j < s_.size() && s_[j] != '\n' && s_[j] != '\r') ++j;
-        continue;
+        j = line_comment_end(j);
+      } else if (j + 1 < s_.size() && s_[j] == '/' && s_[j + 1] == '*') {
+        j = std::min(block_comment_end(j), s_.size());
+      } else {
+        break;
       }
-      if (j + 1 < s_.size() && s_[j] == '/' && s_[j + 1] == '*') {
-        int depth = 0;
-        while (j < s_.size()) {
-          if (s_[j] == '/' && j + 1 < s_.size() && s_[j + 1] == '*') {
-            ++depth;
-            j += 2;
-          } else if (s_[j] == '*' && j + 1 < s_.size() && s_[j + 1] == '/') {
-            j += 2;
-            if (--depth == 0) break;
-          } else {
-            ++j;
-          }
-        }
-        continue;
-      }
-      break;
     }
     const std::size_t from = j;
     while (j < s_.size() && ident_cont(static_cast<unsigned char>(s_[j]))) ++j;

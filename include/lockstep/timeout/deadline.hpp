@@ -22,7 +22,6 @@ class Deadline {
   [[nodiscard]] std::chrono::milliseconds budget() const noexcept { return budget_; }
   [[nodiscard]] std::chrono::steady_clock::time_point now() const { return clock_.now(); }
   void sleep_for(std::chrono::milliseconds d) { clock_.sleep_for(d); }
-  [[nodiscard]] Clock& clock() noexcept { return clock_; }
 
  private:
   std::chrono::milliseconds budget_ = default_budget;
