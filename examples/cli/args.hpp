@@ -24,6 +24,7 @@ struct Args {
   bool rehearse = false;
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<unsigned> lock_retries;
+  std::optional<std::chrono::milliseconds> stall_timeout;
   std::string on_partial = "rerun";  // rerun | refuse
   std::optional<std::int64_t> resolve_version;
   std::string host;
@@ -136,6 +137,13 @@ struct Args {
         return a;
       }
       a.lock_timeout = *d;
+    } else if (flag == "--stall-timeout") {
+      auto d = parse_duration(*v);
+      if (!d) {
+        a.error = "--stall-timeout takes a positive duration such as 15s or 5000ms, not '" + *v + "'";
+        return a;
+      }
+      a.stall_timeout = *d;
     } else if (flag == "--lock-retries") {
       unsigned n = 0;
       const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -181,6 +189,8 @@ inline constexpr std::string_view usage_text =
     "  --rehearse            dry-run: run pending migrations in a rolled-back transaction, report locks\n"
     "  --lock-timeout D      lock_timeout of every migration (default 2s; 0 disables)\n"
     "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
+    "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"
+    "                        so another replica takes over (default 15s)\n"
     "  --on-partial P        after a no-transaction migration failed part-way: rerun (default) or refuse\n"
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --json                status: print JSON instead of a table\n"

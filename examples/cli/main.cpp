@@ -27,6 +27,7 @@ Settings settings_from(const cli::Args& a) {
   s.rehearse = a.rehearse;
   if (a.lock_timeout) s.lock_timeout = *a.lock_timeout;
   if (a.lock_retries) s.lock_retries = *a.lock_retries;
+  if (a.stall_timeout) s.stall_timeout = *a.stall_timeout;
   s.on_partial = a.on_partial == "refuse" ? PartialPolicy::refuse : PartialPolicy::rerun;
   return s;
 }

@@ -96,7 +96,7 @@ class Migrator {
   // to), then applies the gate. Never throws; never runs past the deadline.
   [[nodiscard]] result<Report> run() {
     Run r = start();
-    auto out = with_connection(r, [&](Connection& conn) { return migrate(r, conn); });
+    auto out = run_reconnecting(r);
     if (!out) emit_error(r, out.error());
     return out;
   }
@@ -292,6 +292,41 @@ class Migrator {
 
   // ---- the run ----------------------------------------------------------------
 
+  // A connection that breaks mid-run (server restart or failover, a
+  // terminated backend, a cut link) ends that session and with it any lock
+  // and open transaction, so starting over from the ledger is always safe: a
+  // committed migration is in the ledger, an uncommitted one left nothing
+  // behind, a no-transaction one re-runs from the top (it must be idempotent).
+  // The replica reconnects and starts over, as leader or follower, until the
+  // deadline, instead of failing a rollout because the database blinked.
+  [[nodiscard]] result<Report> run_reconnecting(Run& r) {
+    LOCKSTEP_TRYV(prepare(r));
+    for (unsigned attempt = 0;; ++attempt) {
+      LOCKSTEP_TRY(conn, connect(r));
+      detail::Watchdog watchdog{conn, remaining(r)};
+      auto out = migrate(r, conn);
+      watchdog.disarm();
+      if (out) return out;
+      if (watchdog.fired()) {
+        conn.close();
+        return deadline_error(r);
+      }
+      auto e = std::move(out).error();
+      if (e.code != errc::connection_failed || conn.is_open() || expired(r)) return e;
+      conn.close();
+      const auto delay = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(attempt)),
+                                  remaining(r));
+      emit(r, "reconnecting", [&](detail::JsonObject& o) {
+        o.add("attempt", static_cast<std::int64_t>(attempt))
+            .add("while", r.phase)
+            .add("message", detail::redact(e.message))
+            .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+      });
+      timeout_.sleep_for(delay);
+      if (expired(r)) return deadline_error(r);
+    }
+  }
+
   // Reads the ledger and checks it against the source. The common case costs
   // the one fast-path query; only a digest mismatch reads the whole ledger.
   [[nodiscard]] result<std::vector<std::int64_t>> check(Connection& conn, const Run& r, const LedgerState& state) {
@@ -443,7 +478,7 @@ class Migrator {
     emit(r, "lock_acquired", [&](detail::JsonObject& o) { o.add("lock", r.lock_name).add("key", r.key); });
     LockGuard guard{*this, r, conn};
     r.phase = "preparing the leader's session";
-    LOCKSTEP_TRYV(conn.execute(detail::leader_session_sql(conn.server_version(), idle_in_transaction_limit(r))));
+    LOCKSTEP_TRYV(conn.execute(detail::leader_session_sql(conn.server_version(), settings_.stall_timeout)));
     r.phase = "preparing the ledger";
     LOCKSTEP_TRYV(ledger_.ensure(conn));
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
@@ -462,12 +497,6 @@ class Migrator {
     LOCKSTEP_TRY(state, ledger_.read_state(conn, r.deploy_version));
     guard.release();
     return finish(r, conn, state, p.pending.empty() ? Role::follower : Role::leader, p.unknown_versions);
-  }
-
-  // A stalled leader's open transaction must not hold locks for long; the
-  // deadline is the natural bound.
-  [[nodiscard]] std::chrono::milliseconds idle_in_transaction_limit(const Run& r) const {
-    return std::max(std::chrono::milliseconds{1000}, remaining(r));
   }
 
   [[nodiscard]] result<void> refuse_unresolved_partial(const Migration& m, const std::vector<FailureRecord>& failures) {
@@ -523,7 +552,7 @@ class Migrator {
   [[nodiscard]] result<std::optional<LedgerState>> begin_transaction_locked(Run& r, Connection& conn,
                                                                            bool ensure_ledger) {
     r.phase = "taking the transaction lock";
-    LOCKSTEP_TRYV(conn.execute("BEGIN"));
+    LOCKSTEP_TRYV(conn.execute(detail::begin_bounded_sql(settings_.stall_timeout)));
     auto locked = [&]() -> result<std::optional<LedgerState>> {
       auto acquired = lock_.try_acquire(conn, r.key, remaining(r));
       if (!acquired) return lock_error(std::move(acquired).error());
@@ -600,6 +629,7 @@ class Migrator {
         return Outcome::applied;
       }
       auto e = std::move(ran).error();
+      if (!conn.is_open()) return connection_lost(m, std::move(e));
       const bool lock_timeout = e.sqlstate == "55P03";
       if (lock_timeout && retries < settings_.lock_retries && !expired(r)) {
         ++retries;
@@ -635,6 +665,19 @@ class Migrator {
       });
       return e;
     }
+  }
+
+  // The session died under the migration: the server rolled back whatever
+  // was open, so this is not the migration's fault and nothing is recorded.
+  [[nodiscard]] static Error connection_lost(const Migration& m, Error e) {
+    e.code = errc::connection_failed;
+    e.version = m.version;
+    e.migration_name = m.name;
+    e.file = m.origin;
+    e.message = "the connection broke while applying migration " + std::to_string(m.version) + " (" + m.origin +
+                "): " + e.server_message + "; the server rolled back its open transaction (a no-transaction "
+                "migration keeps the statements that finished and re-runs from the top)";
+    return e;
   }
 
   // BEGIN with this migration's timeouts and, for session locks, the proof
@@ -733,6 +776,9 @@ class Migrator {
     auto committed = conn.execute("COMMIT");
     if (committed) return outcome::success();
     auto e = std::move(committed).error();
+    // Whether it committed is unknown; the ledger row is in the same
+    // transaction, so the restart after reconnecting reads the answer.
+    if (!conn.is_open()) return connection_lost(m, std::move(e));
     e.code = errc::migration_failed;
     e.version = m.version;
     e.file = m.origin;

@@ -91,6 +91,12 @@ struct Settings {
 
   PartialPolicy on_partial = PartialPolicy::rerun;
 
+  // A leader whose session sits idle this long (in or out of a transaction)
+  // is presumed stalled (paused process, CPU-starved container, hung client)
+  // and the server ends its session, freeing the lock for a follower. A
+  // healthy leader is idle only for a round trip between statements.
+  std::chrono::milliseconds stall_timeout{15000};
+
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;
 };

@@ -33,6 +33,11 @@ TEST_SUITE("unit") {
       CHECK(a.lock == "blocking");
       CHECK(a.host == "pod-1");
     }
+    SUBCASE("stall timeout") {
+      CHECK(cli::parse_args({"migrate", "--stall-timeout", "4s"}).stall_timeout == 4s);
+      CHECK_FALSE(cli::parse_args({"migrate"}).stall_timeout);
+      CHECK(cli::parse_args({"migrate", "--stall-timeout", "0"}).error.find("--stall-timeout") != std::string::npos);
+    }
     SUBCASE("mistakes are usage errors that say what is wrong") {
       CHECK(cli::parse_args({}).error == "missing command");
       CHECK(cli::parse_args({"migrat"}).error.find("unknown command") != std::string::npos);

@@ -1,6 +1,7 @@
 // SQL the Migrator sends to set up sessions and transactions.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -15,16 +16,27 @@ namespace lockstep::detail {
 //  - unacknowledged data: tcp_user_timeout 10 s (PostgreSQL 12+);
 //  - a backend busy in a long statement notices a dead client within 1 s
 //    (client_connection_check_interval, PostgreSQL 14+);
-//  - idle_session_timeout must not kill the leader; idle_in_transaction_session_timeout
-//    bounds a transaction left open by a stalled leader.
+//  - a leader that is alive on the network but stalled (SIGSTOP, a frozen
+//    container) keeps its socket healthy, so only idleness reveals it:
+//    idle_session_timeout (PostgreSQL 14+) and idle_in_transaction_session_timeout
+//    end a session idle for `stall`; its lock frees and a follower takes over,
+//    and when the stalled process wakes its connection is gone, so it can
+//    apply nothing more.
 // On a Unix socket the TCP settings are ignored by the server.
-[[nodiscard]] inline std::string leader_session_sql(int server_version,
-                                                    std::chrono::milliseconds idle_in_transaction) {
+[[nodiscard]] inline std::string leader_session_sql(int server_version, std::chrono::milliseconds stall) {
+  const std::string ms = std::to_string(std::max<std::int64_t>(1, stall.count()));
   std::string sql = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3";
   if (server_version >= 120000) sql += "; SET tcp_user_timeout = 10000";
-  if (server_version >= 140000) sql += "; SET client_connection_check_interval = 1000; SET idle_session_timeout = 0";
-  sql += "; SET idle_in_transaction_session_timeout = " + std::to_string(idle_in_transaction.count());
+  if (server_version >= 140000) sql += "; SET client_connection_check_interval = 1000; SET idle_session_timeout = " + ms;
+  sql += "; SET idle_in_transaction_session_timeout = " + ms;
   return sql;
+}
+
+// The transaction-scoped lock's leader has no session of its own (a pooler
+// may own it), so the stall bound travels with each transaction.
+[[nodiscard]] inline std::string begin_bounded_sql(std::chrono::milliseconds stall) {
+  return "BEGIN; SET LOCAL idle_in_transaction_session_timeout = " +
+         std::to_string(std::max<std::int64_t>(1, stall.count()));
 }
 
 // "SET [LOCAL] lock_timeout = ...; SET [LOCAL] statement_timeout = ..." (no leading ';').

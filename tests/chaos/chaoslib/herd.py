@@ -1,0 +1,236 @@
+"""Runs one round's herd of `lockstep migrate` processes, released together,
+and strikes the round's faults at the moments the processes' own events say
+the leader is at work."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+from .servers import psql, url_for
+
+# How long after its own deadline a process may take to exit: the watchdog
+# cancels, closes and the process prints its error; a little scheduling slack.
+EXIT_MARGIN_S = 5.0
+
+
+class Proc:
+    def __init__(self, spec, argv, out_path):
+        self.spec = spec
+        self.argv = argv
+        self.out_path = out_path
+        self.popen = None
+        self.events = []
+        self._buf = ""
+        self._offset = 0
+        self.started = self.ended = None
+        self.code = None
+        self.killed = False           # SIGKILLed by the harness
+        self.stopped_at = self.continued_at = None
+        self.cut_at = None
+        self.hung = False
+
+    @property
+    def alive(self):
+        return self.code is None
+
+    def read_events(self):
+        try:
+            with open(self.out_path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(chunk)
+        self._buf += chunk.decode("utf-8", "replace")
+        *lines, self._buf = self._buf.split("\n")
+        now = time.monotonic()
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                ev = {"event": "unparsable", "text": line}
+            ev["_seen"] = now
+            self.events.append(ev)
+
+    def named(self, name):
+        return [e for e in self.events if e.get("event") == name]
+
+    def deadline_s(self):
+        """Latest moment (monotonic) by which the process must have exited."""
+        base = self.started + self.spec.timeout_s
+        if self.continued_at is not None:
+            base = max(base, self.continued_at)
+        return base + EXIT_MARGIN_S
+
+
+def spawn(procs):
+    """Starts `procs`, each blocked reading one pipe; returns the function
+    that releases them all at once (by closing the pipe's write end). The
+    wait happens in a shell that then execs the program, so the pid stays."""
+    r, w = os.pipe()
+    for p in procs:
+        out = open(p.out_path, "wb")
+        p.popen = subprocess.Popen(["/bin/sh", "-c", 'read _ <&3; exec 3<&-; exec "$@"', "sh"] + p.argv,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   close_fds=True, pass_fds=(r,))
+        out.close()
+    os.close(r)
+
+    def release():
+        now = time.monotonic()
+        for p in procs:
+            p.started = now
+        os.close(w)
+    return release
+
+
+class Runner:
+    def __init__(self, rnd, servers, cli, workdir, migrations_dir, db, log):
+        self.rnd = rnd
+        self.servers = servers
+        self.cli = cli
+        self.workdir = workdir
+        self.migrations_dir = migrations_dir
+        self.db = db
+        self.log = log
+        self.rng = random.Random(rnd.seed * 7919 + 1)
+        self.procs = []
+        self.fired = []       # (fault, detail) actually struck
+        self.missed = []      # faults whose moment never came (the work was done first)
+
+    def argv(self, spec):
+        r = self.rnd
+        url = {"direct": self.servers.url, "bouncer": self.servers.bouncer_url,
+               "veth": self.servers.veth_url}[spec.route]
+        argv = [self.cli, "migrate", "--dir", self.migrations_dir, "--url", url_for(url, self.db),
+                "--timeout", f"{int(spec.timeout_s)}s", "--lock", spec.lock, "--mode", spec.mode,
+                "--stall-timeout", f"{r.stall_s}s", "--on-partial", r.on_partial,
+                "--host", f"p{spec.index}", "--deploy-version", f"chaos-{r.seed}"]
+        if spec.route == "veth":
+            argv = ["ip", "netns", "exec", self.servers.netns.name] + argv
+        return argv
+
+    def leader(self):
+        """The live process that most recently started a migration."""
+        best = None
+        for p in self.procs:
+            if not p.alive or p.killed or p.stopped_at is not None and p.continued_at is None:
+                continue
+            started = p.named("migration_started")
+            if started and (best is None or started[-1]["_seen"] > best[1]):
+                best = (p, started[-1]["_seen"])
+        return best[0] if best else None
+
+    def trigger_time(self):
+        """When the round's leader fault strikes: after the trigger version started."""
+        for p in self.procs:
+            for e in p.named("migration_started"):
+                if e.get("version", 0) >= self.rnd.trigger_version:
+                    return e["_seen"] + self.rnd.delay_s
+        return None
+
+    # ---- faults ---------------------------------------------------------------
+
+    def strike(self, fault):
+        if fault == "kill_follower":
+            leader = self.leader()
+            victims = [p for p in self.procs if p.alive and p is not leader and not p.killed]
+            if not victims:
+                return False
+            victim = self.rng.choice(victims)
+            victim.popen.send_signal(signal.SIGKILL)
+            victim.killed = True
+            self.fired.append((fault, f"p{victim.spec.index}"))
+            return True
+        if fault in ("kill_leader", "stop_leader", "netcut_leader"):
+            leader = self.leader()
+            if fault == "netcut_leader":
+                leader = self.procs[0] if self.procs[0].alive else None
+            if leader is None:
+                return False
+            if fault == "kill_leader":
+                leader.popen.send_signal(signal.SIGKILL)
+                leader.killed = True
+            elif fault == "stop_leader":
+                leader.popen.send_signal(signal.SIGSTOP)
+                leader.stopped_at = time.monotonic()
+            else:
+                self.servers.netns.cut()
+                leader.cut_at = time.monotonic()
+            self.fired.append((fault, f"p{leader.spec.index}"))
+            return True
+        if fault in ("pg_restart", "pg_crash"):
+            self.servers.restart(crash=fault == "pg_crash")
+            self.fired.append((fault, ""))
+            return True
+        if fault == "terminate_leader":
+            rows = psql(self.servers.url,
+                        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                        f"WHERE l.locktype = 'advisory' AND l.granted AND d.datname = '{self.db}'", check=False)
+            if not rows:
+                return False
+            self.fired.append((fault, f"{len(rows)} backend(s)"))
+            return True
+        raise ValueError(fault)
+
+    # ---- the round ----------------------------------------------------------------
+
+    def run(self):
+        out_dir = os.path.join(self.workdir, "out")
+        os.makedirs(out_dir, exist_ok=True)
+        self.procs = [Proc(s, self.argv(s), os.path.join(out_dir, f"p{s.index}.jsonl")) for s in self.rnd.procs]
+        pending = [f for f in self.rnd.faults if not f.startswith("pgbouncer") and f != "none"]
+        first = self.procs[:1] if "netcut_leader" in pending else []
+        rest = self.procs[len(first):]
+        if first:
+            # The leader-to-be starts alone inside the namespace and takes the lock.
+            spawn(first)()
+            end = time.monotonic() + 15
+            while time.monotonic() < end and not first[0].named("migration_started") and first[0].popen.poll() is None:
+                first[0].read_events()
+                time.sleep(0.02)
+        release = spawn(rest)
+        release()
+        t0 = time.monotonic()
+        leader_faults = [f for f in pending if f != "kill_follower"]
+        follower_faults = [f for f in pending if f == "kill_follower"]
+        while True:
+            now = time.monotonic()
+            for p in self.procs:
+                p.read_events()
+                if p.alive:
+                    code = p.popen.poll()
+                    if code is not None:
+                        p.code, p.ended = code, time.monotonic()
+                        p.read_events()
+                    elif now > p.deadline_s() and (p.stopped_at is None or p.continued_at is not None):
+                        p.hung = True
+                        p.popen.send_signal(signal.SIGKILL)
+            for p in self.procs:
+                if p.stopped_at is not None and p.continued_at is None and now >= p.stopped_at + self.rnd.pause_s:
+                    p.popen.send_signal(signal.SIGCONT)
+                    p.continued_at = time.monotonic()
+            if follower_faults and now >= t0 + self.rnd.follower_kill_at_s:
+                f = follower_faults.pop(0)
+                if not self.strike(f):
+                    self.missed.append(f)
+            if leader_faults:
+                at = self.trigger_time()
+                if at is not None and now >= at:
+                    f = leader_faults.pop(0)
+                    if not self.strike(f):
+                        self.missed.append(f)
+                    # A second leader fault strikes the next leader, a moment later.
+                    self.rnd.delay_s += 0.5
+            if not any(p.alive for p in self.procs):
+                break
+            time.sleep(0.02)
+        self.missed += leader_faults + follower_faults
+        if self.servers.netns.ok:
+            self.servers.netns.mend()
+        return self.procs

@@ -1,0 +1,137 @@
+"""What must hold after every round. The database is asked directly; the
+processes' own events are used only to find out what they claim, and the
+claims are then checked against the database."""
+
+import hashlib
+import os
+import time
+
+from .servers import psql
+
+# The CLI's documented exit codes for a migrate run that did not succeed.
+EXIT_CODES = {"connection_failed": 5, "migration_failed": 8, "lock_failed": 9, "deadline_exceeded": 10,
+              "schema_behind": 11, "database_error": 12, "lock_lost": 13}
+
+
+def check_processes(rnd, procs):
+    v = []
+    expected = len(rnd.migrations)
+    strict = not rnd.planned_failure and rnd.faults[0] != "pgbouncer_session"
+    applied_by = {}
+    for p in procs:
+        name = f"p{p.spec.index}"
+        for e in p.named("migration_applied"):
+            applied_by.setdefault(e["version"], []).append(name)
+        if p.hung:
+            v.append(f"{name} was still running {p.spec.timeout_s:.0f} s + margin after its start: it hung")
+            continue
+        if p.killed:
+            continue
+        if p.code < 0:
+            v.append(f"{name} died of signal {-p.code}")
+            continue
+        if p.code == 0:
+            ready = p.named("ready")
+            if not ready or ready[-1].get("schema_version", -1) < expected:
+                v.append(f"{name} exited 0 without a ready event at schema version >= {expected}")
+        else:
+            errors = p.named("error")
+            if p.code not in EXIT_CODES.values():
+                v.append(f"{name} exited {p.code}, not a documented code for this run")
+            elif not errors or EXIT_CODES.get(errors[-1].get("class")) != p.code:
+                v.append(f"{name} exited {p.code} without a matching error event (got {errors[-1:] or 'none'})")
+        if rnd.faults[0] == "pgbouncer_session" and p.code not in (EXIT_CODES["lock_lost"],):
+            v.append(f"{name} exited {p.code} through PgBouncer with a session lock; it must refuse (lock_lost)")
+        healthy = p.spec.patient and p.stopped_at is None and p.cut_at is None
+        if strict and healthy and p.code != 0:
+            last = (p.named("error") or [{}])[-1]
+            v.append(f"{name} (patient, unharmed) exited {p.code}: {last.get('class')}: {last.get('message')}")
+        # A leader paused past the stall timeout lost its session: on waking it
+        # must not apply anything before it has reconnected (or given up).
+        if p.stopped_at is not None and p.continued_at is not None and \
+                p.continued_at - p.stopped_at > rnd.stall_s + 1.5:
+            for e in p.events:
+                if e["_seen"] <= p.continued_at:
+                    continue
+                if e.get("event") in ("reconnecting", "error"):
+                    break
+                if e.get("event") == "migration_applied":
+                    v.append(f"{name} applied migration {e['version']} right after waking from a "
+                             f"{p.continued_at - p.stopped_at:.1f} s pause, in the session it had lost")
+                    break
+    for version, who in applied_by.items():
+        if len(who) > 1:
+            v.append(f"migration {version} reported applied by {', '.join(who)}")
+    return v
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def poll_quiet(url, db, seconds=40):
+    """No lockstep advisory lock and no lockstep session idle in a transaction
+    may outlive the herd (a dead link's backend is reaped within ~15 s)."""
+    end = time.monotonic() + seconds
+    while True:
+        locks = psql(url, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                          f"WHERE l.locktype = 'advisory' AND d.datname = '{db}'")[0][0]
+        idle = psql(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lockstep%' "
+                         f"AND datname = '{db}' AND state LIKE 'idle in transaction%'")[0][0]
+        if locks == "0" and idle == "0":
+            return []
+        if time.monotonic() > end:
+            return [f"{locks} advisory lock(s) and {idle} idle-in-transaction lockstep session(s) still there "
+                    f"{seconds} s after the herd ended"]
+        time.sleep(0.25)
+
+
+def check_database(rnd, url, migrations_dir, complete=False, untouched=False):
+    v = []
+    exists = psql(url, "SELECT to_regclass('lockstep.migrations') IS NOT NULL")[0][0] == "t"
+    rows = psql(url, "SELECT version, checksum FROM lockstep.migrations ORDER BY applied_at, version") if exists else []
+    versions = [int(r[0]) for r in rows]
+    if versions != sorted(versions):
+        v.append(f"ledger order by time is not version order: {versions}")
+    if sorted(versions) != list(range(1, len(versions) + 1)):
+        v.append(f"ledger is not a gap-free prefix: {sorted(versions)}")
+    if len(set(versions)) != len(versions):
+        v.append(f"a version is recorded twice: {versions}")
+    by_version = {m.version: m for m in rnd.migrations}
+    for version, checksum in ((int(r[0]), r[1]) for r in rows):
+        m = by_version.get(version)
+        if m is None:
+            v.append(f"ledger has version {version}, which no file has")
+        elif _sha256(os.path.join(migrations_dir, m.filename)) != checksum:
+            v.append(f"ledger checksum of {version} differs from the file")
+    if complete and sorted(versions) != list(by_version):
+        v.append(f"after the re-run the ledger has {sorted(versions)}, not all of 1..{len(by_version)}")
+
+    recorded = set(versions)
+    if untouched:
+        applied = psql(url, "SELECT count(*) FROM chaos.applied")[0][0]
+        if versions or applied != "0":
+            v.append(f"the herd was refused, yet the ledger has {versions} and {applied} migration statement(s) ran")
+    tx_runs = {}
+    for version, count in psql(url, "SELECT version, count(*) FROM chaos.applied WHERE kind = 'tx' GROUP BY 1"):
+        tx_runs[int(version)] = int(count)
+    tables = {r[0] for r in psql(url, "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                      "WHERE n.nspname = 'public' AND c.relkind = 'r'")}
+    valid = {r[0]: r[1] == "t" for r in psql(
+        url, "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'")}
+    for m in rnd.migrations:
+        table, index = f"m_{m.version}", f"m_{m.version}_note"
+        if m.transactional:
+            runs = tx_runs.get(m.version, 0)
+            if runs > 1:
+                v.append(f"transactional migration {m.version} committed {runs} times")
+            if (m.version in recorded) != (runs == 1):
+                v.append(f"migration {m.version}: recorded={m.version in recorded} but committed {runs} time(s)")
+            if (m.version in recorded) != (table in tables):
+                v.append(f"migration {m.version}: recorded={m.version in recorded} but table exists={table in tables}")
+        elif m.version in recorded:
+            if table not in tables or not valid.get(index, False):
+                v.append(f"no-transaction migration {m.version} is recorded but its table/valid index is missing")
+    return v
