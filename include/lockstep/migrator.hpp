@@ -652,6 +652,13 @@ class Migrator {
         }
         continue;
       }
+      // The deadline, lock_timeout and statement_timeout (which defaults to
+      // what is left of the deadline) can expire together; then the deadline
+      // is the reason, whichever error the server sent first.
+      if ((lock_timeout || e.sqlstate == "57014") && expired(r)) {
+        record_failure(r, conn, m, p, e, completed);
+        return deadline_error(r);
+      }
       if (lock_timeout) {
         e.message += "; gave up after " + std::to_string(retries) +
                      " retries: another session holds a conflicting lock (look in pg_locks / pg_stat_activity)";

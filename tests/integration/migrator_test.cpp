@@ -218,7 +218,7 @@ TEST_SUITE("integration") {
                    .run();
       const auto took = std::chrono::steady_clock::now() - t0;
       REQUIRE_FALSE(r);
-      CHECK(r.error().code == errc::deadline_exceeded);
+      CHECK_MESSAGE(r.error().code == errc::deadline_exceeded, r.error().to_string());
       CHECK(r.error().message.find("applying migration 2") != std::string::npos);
       CHECK(took < 3s);  // deadline + 1 s
       CHECK(advisory_locks_settled(db) == 0);
