@@ -20,6 +20,7 @@ struct Args {
   std::chrono::milliseconds timeout = std::chrono::minutes{5};
   std::string lock_name;
   std::string lock = "try";  // try | blocking | transaction
+  std::string wait = "notify";  // notify | poll
   std::string mode;          // empty: MIGRATE_ON_BOOT; else true|false|dry-run|migrate|wait
   bool rehearse = false;
   std::optional<std::chrono::milliseconds> lock_timeout;
@@ -124,6 +125,12 @@ struct Args {
         return a;
       }
       a.lock = *v;
+    } else if (flag == "--wait") {
+      if (*v != "notify" && *v != "poll") {
+        a.error = "--wait takes 'notify' or 'poll', not '" + *v + "'";
+        return a;
+      }
+      a.wait = *v;
     } else if (flag == "--mode") {
       if (*v != "true" && *v != "false" && *v != "dry-run" && *v != "migrate" && *v != "wait") {
         a.error = "--mode takes true (migrate), false (wait) or dry-run, not '" + *v + "'";
@@ -184,6 +191,7 @@ inline constexpr std::string_view usage_text =
     "  --lock POLICY         try (default; followers never block), blocking, or transaction\n"
     "                        (pg_try_advisory_xact_lock per migration: safe through PgBouncer\n"
     "                        transaction pooling; refuses no-transaction migrations)\n"
+    "  --wait POLICY         notify (default: wake on the leader's NOTIFY, poll as a fallback) or poll\n"
     "  --mode MODE           true|migrate, false|wait (never migrate; wait for the schema), or\n"
     "                        dry-run (change nothing, print the plan) (default: $MIGRATE_ON_BOOT, else true)\n"
     "  --rehearse            dry-run: run pending migrations in a rolled-back transaction, report locks\n"

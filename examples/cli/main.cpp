@@ -37,9 +37,9 @@ int fail(const Error& e) {
   return cli::exit_code(e.code);
 }
 
-template <class Lock>
+template <class Lock, class Wait>
 int migrate(const cli::Args& a) {
-  Migrator<Lock> m{settings_from(a), DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  Migrator<Lock, Wait> m{settings_from(a), DirectorySource{a.dir}, Deadline<>{a.timeout}};
   auto report = m.run();
   return report ? cli::exit_ok : fail(report.error());
 }
@@ -164,6 +164,13 @@ int resolve(const cli::Args& a) {
   return cli::exit_ok;
 }
 
+template <class Wait>
+int migrate_with(const cli::Args& a) {
+  if (a.lock == "blocking") return migrate<BlockingLock, Wait>(a);
+  if (a.lock == "transaction") return migrate<TransactionLock, Wait>(a);
+  return migrate<TryLock, Wait>(a);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -183,7 +190,5 @@ int main(int argc, char** argv) {
   if (a.command == "status") return status(a);
   if (a.command == "lint") return lint(a);
   if (a.command == "resolve") return resolve(a);
-  if (a.lock == "blocking") return migrate<BlockingLock>(a);
-  if (a.lock == "transaction") return migrate<TransactionLock>(a);
-  return migrate<TryLock>(a);
+  return a.wait == "poll" ? migrate_with<ExponentialBackoff>(a) : migrate_with<NotifyBackoff>(a);
 }

@@ -21,3 +21,4 @@
 #include "lockstep/timeout/deadline.hpp"
 #include "lockstep/version.hpp"
 #include "lockstep/wait/exponential_backoff.hpp"
+#include "lockstep/wait/notify_backoff.hpp"

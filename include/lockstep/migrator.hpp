@@ -35,6 +35,7 @@
 #include "lockstep/source/directory_source.hpp"
 #include "lockstep/timeout/deadline.hpp"
 #include "lockstep/wait/exponential_backoff.hpp"
+#include "lockstep/wait/notify_backoff.hpp"
 
 namespace lockstep {
 
@@ -43,6 +44,10 @@ namespace detail {
 template <class L>
 constexpr bool transaction_scoped = requires { requires L::transaction_scoped; };
 
+// A wait policy that wakes on the leader's NOTIFY (see NotifyBackoff).
+template <class W>
+constexpr bool listens = requires { requires W::listens; };
+
 // A lock policy that can prove, inside a transaction, that it still holds the lock.
 template <class L>
 constexpr bool has_held_check = requires(std::int64_t key) {
@@ -50,7 +55,7 @@ constexpr bool has_held_check = requires(std::int64_t key) {
 };
 }  // namespace detail
 
-template <class Lock = TryLock, class Wait = ExponentialBackoff, class Timeout = Deadline<>,
+template <class Lock = TryLock, class Wait = NotifyBackoff, class Timeout = Deadline<>,
           class Source = DirectorySource, class Ledger = TableLedger>
 class Migrator {
   static_assert(LockPolicy<Lock>,
@@ -135,6 +140,9 @@ class Migrator {
     std::int64_t key = 0;
     std::vector<Migration> migrations;
     std::int64_t expected = 0;
+    std::int64_t final_version = 0;  // the newest migration this run may apply
+    bool listening = false;          // LISTENing for the leader's NOTIFY
+    bool woken = false;              // a notification arrived: poll again at once
     std::string phase = "starting";
     std::vector<AppliedStep> applied;
     unsigned wait_attempts = 0;
@@ -220,6 +228,9 @@ class Migrator {
     LOCKSTEP_TRY(migrations, source_.load());
     r.migrations = std::move(migrations);
     r.expected = settings_.expected_version.value_or(detail::newest_version(r.migrations));
+    for (const auto& m : r.migrations) {
+      if (m.version <= r.expected) r.final_version = std::max(r.final_version, m.version);
+    }
     emit(r, "boot", [&](detail::JsonObject& o) {
       o.add("mode", to_string(r.mode))
           .add("expected_version", r.expected)
@@ -365,6 +376,9 @@ class Migrator {
           emit(r, "lock_busy", [&](detail::JsonObject& o) { o.add("lock", r.lock_name).add("key", r.key); });
         }
       }
+      if constexpr (detail::listens<Wait>) {
+        if (attempt == 0) LOCKSTEP_TRYV(start_listening(r, conn));
+      }
       LOCKSTEP_TRY(polled, wait_and_poll(r, conn, state, attempt));
       state = polled;
       LOCKSTEP_TRY(seen_unknown, check(conn, r, state));
@@ -374,19 +388,44 @@ class Migrator {
 
   [[nodiscard]] result<LedgerState> wait_and_poll(Run& r, Connection& conn, const LedgerState& state,
                                                   unsigned attempt) {
-    const auto delay = std::max(
-        std::chrono::milliseconds{0},
-        std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(attempt)), remaining(r)));
+    const auto delay = r.woken ? std::chrono::milliseconds{0}
+                               : std::max(std::chrono::milliseconds{0},
+                                          std::min(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       wait_.next_delay(attempt)),
+                                                   remaining(r)));
     emit(r, "waiting", [&](detail::JsonObject& o) {
       o.add("attempt", static_cast<std::int64_t>(attempt))
           .add("schema_version", state.version)
           .add("expected_version", r.expected)
-          .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+          .add("next_delay_ms", static_cast<std::int64_t>(delay.count()))
+          .add("listening", r.listening);
     });
-    timeout_.sleep_for(delay);
+    r.woken = false;
+    if (r.listening) {
+      LOCKSTEP_TRY(woke, conn.await_notification(delay));
+      (void)woke;  // early or on time, the ledger decides
+    } else {
+      timeout_.sleep_for(delay);
+    }
     r.wait_attempts = attempt + 1;
     if (expired(r)) return deadline_error(r);
-    return ledger_.read_state(conn, r.deploy_version);
+    LOCKSTEP_TRY(polled, ledger_.read_state(conn, r.deploy_version));
+    if (r.listening) {
+      // A NOTIFY that arrived while that query ran may announce a commit it
+      // did not see: poll again at once rather than sleep through it.
+      LOCKSTEP_TRY(during, conn.take_notifications());
+      r.woken = during > 0;
+    }
+    return polled;
+  }
+
+  // LISTEN once, before the first wait. A commit may land between the lock
+  // attempt and the LISTEN, so the first poll after it does not wait.
+  [[nodiscard]] result<void> start_listening(Run& r, Connection& conn) {
+    LOCKSTEP_TRY(rows, conn.query(detail::listen_sql(r.key, conn.backend_pid())));
+    r.listening = !rows.empty() && rows[0][0].value_or("f") == "t";
+    r.woken = r.listening;
+    return outcome::success();
   }
 
   [[nodiscard]] static Error lock_error(Error e) {
@@ -455,6 +494,8 @@ class Migrator {
       bool ok = false;
       try {
         ok = static_cast<bool>(m_.lock_.release(conn_, r_.key));
+        // Wakes waiting replicas at once, so one takes over if this leader failed.
+        if (ok) (void)conn_.execute(detail::notify_sql(r_.key, "released"));
       } catch (...) {
       }
       const auto held = std::chrono::duration_cast<std::chrono::milliseconds>(m_.timeout_.now() - since_).count();
@@ -779,8 +820,14 @@ class Migrator {
       e.file = m.origin;
       return e;
     }
-    if (!transactional) return outcome::success();
-    auto committed = conn.execute("COMMIT");
+    // Waiting replicas wake on this (NotifyBackoff); NOTIFY is delivered at commit.
+    const bool last = m.version == r.final_version;
+    if (!transactional) {
+      if (last) (void)conn.execute(detail::notify_sql(r.key, std::to_string(m.version)));
+      return outcome::success();
+    }
+    auto committed = conn.execute(last ? detail::notify_sql(r.key, std::to_string(m.version)) + "; COMMIT"
+                                       : std::string{"COMMIT"});
     if (committed) return outcome::success();
     auto e = std::move(committed).error();
     // Whether it committed is unknown; the ledger row is in the same

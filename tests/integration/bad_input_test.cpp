@@ -148,7 +148,7 @@ TEST_SUITE("integration") {
       for (const auto& [name, sql] : c.files) dir.write(name, sql);
       c.tweak(db, settings);
       if (!c.env_name.empty()) ::setenv(c.env_name.c_str(), c.env_value.c_str(), 1);
-      auto r = Migrator<>{settings, DirectorySource{dir.path()}, Deadline<>{3s}, ExponentialBackoff{50ms, 300ms}}.run();
+      auto r = Migrator<>{settings, DirectorySource{dir.path()}, Deadline<>{3s}, NotifyBackoff{50ms, 300ms}}.run();
       if (!c.env_name.empty()) ::unsetenv(c.env_name.c_str());
 
       if (!c.expected) {

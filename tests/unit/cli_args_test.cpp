@@ -33,6 +33,11 @@ TEST_SUITE("unit") {
       CHECK(a.lock == "blocking");
       CHECK(a.host == "pod-1");
     }
+    SUBCASE("wait policy") {
+      CHECK(cli::parse_args({"migrate"}).wait == "notify");
+      CHECK(cli::parse_args({"migrate", "--wait", "poll"}).wait == "poll");
+      CHECK(cli::parse_args({"migrate", "--wait", "sleep"}).error.find("--wait") != std::string::npos);
+    }
     SUBCASE("stall timeout") {
       CHECK(cli::parse_args({"migrate", "--stall-timeout", "4s"}).stall_timeout == 4s);
       CHECK_FALSE(cli::parse_args({"migrate"}).stall_timeout);

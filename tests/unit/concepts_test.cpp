@@ -41,7 +41,7 @@ TEST_SUITE("unit") {
   TEST_CASE("Migrator policies") {
     SUBCASE("defaults are the recommended setup") {
       CHECK(std::is_same_v<Migrator<>::lock_type, TryLock>);
-      CHECK(std::is_same_v<Migrator<>::wait_type, ExponentialBackoff>);
+      CHECK(std::is_same_v<Migrator<>::wait_type, NotifyBackoff>);
       CHECK(std::is_same_v<Migrator<>::timeout_type, Deadline<>>);
       CHECK(std::is_same_v<Migrator<>::source_type, DirectorySource>);
       CHECK(std::is_same_v<Migrator<>::ledger_type, TableLedger>);

@@ -7,9 +7,11 @@
 // Every libpqxx exception is caught here and turned into a lockstep::Error.
 #pragma once
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -233,6 +235,32 @@ class Connection {
     if (!conn_) return;
     const int fd = conn_->sock();
     if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+
+  // Drains the notifications libpq has read (during earlier queries, or just
+  // now from the socket) and returns how many there were.
+  [[nodiscard]] result<int> take_notifications() {
+    if (!conn_) return make_error(errc::connection_failed, "the connection is closed");
+    try {
+      return conn_->get_notifs();
+    } catch (const pqxx::broken_connection& ex) {
+      return detail::from_broken_connection(ex.what());
+    } catch (const std::exception& ex) {
+      return detail::from_broken_connection(ex.what());
+    }
+  }
+
+  // Waits up to `timeout` for the server to send something (a NOTIFY on a
+  // channel this session LISTENs to) and drains it. true: woken early.
+  [[nodiscard]] result<bool> await_notification(std::chrono::milliseconds timeout) {
+    LOCKSTEP_TRY(queued, take_notifications());
+    if (queued > 0) return true;
+    pollfd fd{conn_->sock(), POLLIN, 0};
+    const int ready = ::poll(&fd, 1, static_cast<int>(std::max<std::int64_t>(0, timeout.count())));
+    if (ready <= 0) return false;  // timed out (or a signal): the caller polls anyway
+    LOCKSTEP_TRY(arrived, take_notifications());
+    (void)arrived;  // readable without a notification: a notice, or a broken link the next query reports
+    return true;
   }
 
   void close() noexcept {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace lockstep::detail {
 
@@ -45,6 +46,30 @@ namespace lockstep::detail {
   const std::string set = local ? "SET LOCAL " : "SET ";
   return set + "lock_timeout = " + std::to_string(lock_timeout.count()) + "; " + set +
          "statement_timeout = " + std::to_string(statement_timeout.count());
+}
+
+// The NOTIFY channel of a migration lock: followers LISTEN, the leader
+// NOTIFYs. Derived from the key, so every replica agrees without config.
+[[nodiscard]] inline std::string notify_channel(std::int64_t key) {
+  static constexpr char hex[] = "0123456789abcdef";
+  auto k = static_cast<std::uint64_t>(key);
+  std::string name = "\"lockstep_0000000000000000\"";
+  for (std::size_t i = 0; i < 16; ++i, k >>= 4) name[name.size() - 2 - i] = hex[k & 0xF];
+  return name;
+}
+
+[[nodiscard]] inline std::string notify_sql(std::int64_t key, std::string_view payload) {
+  return "NOTIFY " + notify_channel(key) + ", '" + std::string{payload} + "'";
+}
+
+// LISTEN only on a session of our own: behind a transaction-pooling proxy
+// (the server pid differs from the one libpq was given) LISTEN would register
+// a pooled server connection that other clients then share. Returns whether
+// this session now listens, in one round trip.
+[[nodiscard]] inline std::string listen_sql(std::int64_t key, int client_side_pid) {
+  const std::string pid = std::to_string(client_side_pid);
+  return "DO $lockstep$ BEGIN IF pg_backend_pid() = " + pid + " THEN LISTEN " + notify_channel(key) +
+         "; END IF; END $lockstep$; SELECT pg_backend_pid() = " + pid;
 }
 
 // Relation locks the current backend holds, for dry-run rehearsals.

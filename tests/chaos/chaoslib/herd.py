@@ -108,7 +108,7 @@ class Runner:
         url = {"direct": self.servers.url, "bouncer": self.servers.bouncer_url,
                "veth": self.servers.veth_url}[spec.route]
         argv = [self.cli, "migrate", "--dir", self.migrations_dir, "--url", url_for(url, self.db),
-                "--timeout", f"{int(spec.timeout_s)}s", "--lock", spec.lock, "--mode", spec.mode,
+                "--timeout", f"{int(spec.timeout_s)}s", "--lock", spec.lock, "--wait", spec.wait, "--mode", spec.mode,
                 "--stall-timeout", f"{r.stall_s}s", "--on-partial", r.on_partial,
                 "--host", f"p{spec.index}", "--deploy-version", f"chaos-{r.seed}"]
         if spec.route == "veth":

@@ -66,6 +66,7 @@ class ProcSpec:
     mode: str            # true | false
     timeout_s: float
     route: str           # direct | veth | bouncer
+    wait: str = "notify"  # notify | poll
 
     @property
     def patient(self):
@@ -98,8 +99,9 @@ class Round:
         kinds = "".join("t" if m.transactional else "n" for m in self.migrations)
         fails = [m.version for m in self.migrations if m.planned_failure]
         locks = sorted({p.lock for p in self.procs})
+        waits = sorted({p.wait for p in self.procs})
         return (f"seed={self.seed} faults={'+'.join(self.faults)} migrations={len(self.migrations)}[{kinds}]"
-                f" fail={fails or '-'} procs={len(self.procs)} locks={','.join(locks)}"
+                f" fail={fails or '-'} procs={len(self.procs)} locks={','.join(locks)} waits={','.join(waits)}"
                 f" stall={self.stall_s}s partial={self.on_partial}")
 
 
@@ -140,14 +142,18 @@ def draw(seed, max_procs=64, netns=True):
             lock, route = rng.choice(choices), "direct"
         # Most replicas migrate; a few only wait (MIGRATE_ON_BOOT=false).
         mode = "false" if (i > 0 and rng.random() < 0.1) else "true"
+        wait = rng.choice(["notify", "notify", "poll"])
         timeout = PATIENT_TIMEOUT_S if rng.random() < 0.85 else rng.choice([2, 4, 8])
-        procs.append(ProcSpec(i, lock, mode, timeout, route))
+        procs.append(ProcSpec(i, lock, mode, timeout, route, wait))
     if main == "netcut_leader":
         procs[0].route, procs[0].lock, procs[0].mode, procs[0].timeout_s = "veth", "try", "true", 20
         # The leader starts first, alone; its takeover needs a patient follower.
         if len(procs) == 1:
-            procs.append(ProcSpec(1, "try", "true", PATIENT_TIMEOUT_S, "direct"))
+            procs.append(ProcSpec(1, "try", "true", PATIENT_TIMEOUT_S, "direct", "notify"))
         procs[1].timeout_s, procs[1].mode = PATIENT_TIMEOUT_S, "true"
+    if any(m.planned_failure for m in migrations):
+        for p in procs:  # nobody will ever reach the version: waiting-only replicas would sit out 60 s
+            p.mode = "true"
     if not any(p.patient and p.mode == "true" for p in procs):
         procs[-1].timeout_s, procs[-1].mode = PATIENT_TIMEOUT_S, "true"
     return Round(
