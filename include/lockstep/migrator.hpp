@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -213,7 +214,7 @@ class Migrator {
 
   // ---- setup ----------------------------------------------------------------
 
-  [[nodiscard]] result<void> prepare(Run& r) {
+  [[nodiscard]] result<void> check_settings(Run& r) {
     if (timeout_.budget() <= std::chrono::milliseconds{0}) {
       return make_error(errc::invalid_argument, "the timeout must be positive");
     }
@@ -224,8 +225,17 @@ class Migrator {
                         "no database URL: set DATABASE_URL_MIGRATION (a direct connection to the primary, not "
                         "through a transaction-pooling proxy) or DATABASE_URL, or Settings::database_url");
     }
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<void> prepare(Run& r) {
+    LOCKSTEP_TRYV(check_settings(r));
     r.phase = "loading migrations";
     LOCKSTEP_TRY(migrations, source_.load());
+    return loaded(r, std::move(migrations));
+  }
+
+  [[nodiscard]] result<void> loaded(Run& r, std::vector<Migration> migrations) {
     r.migrations = std::move(migrations);
     r.expected = settings_.expected_version.value_or(detail::newest_version(r.migrations));
     for (const auto& m : r.migrations) {
@@ -311,9 +321,17 @@ class Migrator {
   // The replica reconnects and starts over, as leader or follower, until the
   // deadline, instead of failing a rollout because the database blinked.
   [[nodiscard]] result<Report> run_reconnecting(Run& r) {
-    LOCKSTEP_TRYV(prepare(r));
+    LOCKSTEP_TRYV(check_settings(r));
+    // Reading and hashing the files overlaps the first connection attempt:
+    // on the every-boot path that hides the source's whole cost. Retries
+    // wait for the source, so a bad file is reported without them.
+    auto loading = std::async(std::launch::async, [this] { return source_.load(); });
+    auto first = Connection::open(conninfo_for(r));
+    r.phase = "loading migrations";
+    LOCKSTEP_TRY(migrations, loading.get());
+    LOCKSTEP_TRYV(loaded(r, std::move(migrations)));
     for (unsigned attempt = 0;; ++attempt) {
-      LOCKSTEP_TRY(conn, connect(r));
+      LOCKSTEP_TRY(conn, attempt == 0 && first ? std::move(first) : connect(r));
       detail::Watchdog watchdog{conn, remaining(r)};
       auto out = migrate(r, conn);
       watchdog.disarm();

