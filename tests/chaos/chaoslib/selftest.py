@@ -1,0 +1,113 @@
+"""The invariant checks must be able to fail: a clean round is applied, then
+broken on purpose one way at a time, and every break must be reported."""
+
+import os
+import shutil
+import subprocess
+
+from . import invariants
+from .herd import Proc
+from .scenario import MigrationSpec, ProcSpec, Round
+from .servers import psql, url_for
+
+
+def _round():
+    migrations = [MigrationSpec(1, True, 0, False), MigrationSpec(2, False, 0, False), MigrationSpec(3, True, 0, False)]
+    procs = [ProcSpec(0, "try", "true", 60, "direct")]
+    return Round(seed=0, faults=["none"], migrations=migrations, procs=procs, stall_s=3, on_partial="rerun",
+                 trigger_version=1, delay_s=0, pause_s=0, follower_kill_at_s=0)
+
+
+def _fake_proc(code, events, hung=False):
+    p = Proc(ProcSpec(0, "try", "true", 60, "direct"), [], "/dev/null")
+    p.code, p.events, p.hung = code, events, hung
+    p.started = p.ended = 0.0
+    return p
+
+
+def run(servers, cli, workdir):
+    """Returns the list of breaks the checks failed to report (empty: good)."""
+    rnd = _round()
+    db = "chaos_selftest"
+    shutil.rmtree(workdir, ignore_errors=True)
+    mdir = os.path.join(workdir, "migrations")
+    os.makedirs(mdir)
+    for m in rnd.migrations:
+        with open(os.path.join(mdir, m.filename), "w") as f:
+            f.write(m.sql())
+    psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql(servers.url, f"CREATE DATABASE {db}")
+    url = url_for(servers.url, db)
+    psql(url, "CREATE SCHEMA chaos; CREATE TABLE chaos.ctl (version int); "
+              "CREATE TABLE chaos.applied (version int, kind text, pid int DEFAULT pg_backend_pid(), "
+              "at timestamptz DEFAULT clock_timestamp())")
+    subprocess.run([cli, "migrate", "--dir", mdir, "--url", url], check=True, stdout=subprocess.DEVNULL)
+
+    missed = []
+    if invariants.check_database(rnd, url, mdir, complete=True):
+        missed.append("a clean database was reported broken")
+
+    def expect(label, sql, undo, needle):
+        psql(url, sql)
+        found = invariants.check_database(rnd, url, mdir, complete=True)
+        psql(url, undo)
+        if not any(needle in v for v in found):
+            missed.append(f"{label}: not reported (got {found})")
+
+    expect("a transactional migration committed twice",
+           "INSERT INTO chaos.applied (version, kind) VALUES (1, 'tx')",
+           "DELETE FROM chaos.applied WHERE ctid = (SELECT max(ctid) FROM chaos.applied WHERE version = 1)",
+           "committed 2 times")
+    expect("applied but not recorded",
+           "CREATE TABLE keep3 AS SELECT * FROM lockstep.migrations WHERE version = 3; "
+           "DELETE FROM lockstep.migrations WHERE version = 3",
+           "INSERT INTO lockstep.migrations SELECT * FROM keep3; DROP TABLE keep3",
+           "recorded=False")
+    expect("a drifted checksum", "UPDATE lockstep.migrations SET checksum = 'x' || checksum WHERE version = 2",
+           "UPDATE lockstep.migrations SET checksum = substr(checksum, 2) WHERE version = 2", "checksum of 2")
+    expect("a gap in the ledger",
+           "CREATE TABLE keep2 AS SELECT * FROM lockstep.migrations WHERE version = 2; "
+           "DELETE FROM lockstep.migrations WHERE version = 2",
+           "INSERT INTO lockstep.migrations SELECT * FROM keep2; DROP TABLE keep2", "gap-free")
+    expect("a recorded no-transaction migration with an invalid index",
+           "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'public.m_2_note'::regclass",
+           "UPDATE pg_index SET indisvalid = true WHERE indexrelid = 'public.m_2_note'::regclass",
+           "valid index is missing")
+
+    # A lock left behind by a session that never ends.
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", url, "-c",
+                               "SELECT pg_advisory_lock(42); SELECT pg_sleep(30)"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if psql(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")[0][0] != "0":
+                break
+            subprocess.run(["sleep", "0.05"])
+        if not invariants.poll_quiet(servers.url, db, seconds=1):
+            missed.append("a held advisory lock: not reported")
+    finally:
+        holder.kill()
+        holder.wait()
+
+    ready = {"event": "ready", "schema_version": 3, "_seen": 0}
+    cases = [
+        ("exit 0 without reaching the version", _fake_proc(0, [dict(ready, schema_version=2)]), "without a ready"),
+        ("an undocumented exit code", _fake_proc(1, []), "not a documented code"),
+        ("an error exit without an error event", _fake_proc(8, []), "without a matching error event"),
+        ("a hung process", _fake_proc(None, [], hung=True), "hung"),
+        ("a healthy patient process that failed", _fake_proc(5, [{"event": "error", "class": "connection_failed",
+                                                                  "_seen": 0}]), "patient, unharmed"),
+        ("one migration applied by two processes", None, "reported applied by"),
+    ]
+    for label, proc, needle in cases:
+        procs = [proc] if proc else [
+            _fake_proc(0, [{"event": "migration_applied", "version": 1, "_seen": 0}, ready]),
+            _fake_proc(0, [{"event": "migration_applied", "version": 1, "_seen": 0}, ready])]
+        found = invariants.check_processes(rnd, procs)
+        if not any(needle in v for v in found):
+            missed.append(f"{label}: not reported (got {found})")
+
+    psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return missed
+
