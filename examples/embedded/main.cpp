@@ -12,7 +12,7 @@ int main() {
   settings.on_event = lockstep::stdout_sink();
 
   // [snippet:embedded]
-  using Migrator = lockstep::Migrator<lockstep::TryLock, lockstep::ExponentialBackoff, lockstep::Deadline<>,
+  using Migrator = lockstep::Migrator<lockstep::TryLock, lockstep::NotifyBackoff, lockstep::Deadline<>,
                                       lockstep::EmbeddedSource>;
   auto report = Migrator{settings, app_migrations::source()}.run();
   // [/snippet:embedded]
