@@ -53,8 +53,9 @@ def _rerun(rnd, servers, cli, migrations_dir, db):
     return v, code
 
 
-def run_round(rnd, servers, cli, workdir, log):
-    db = f"chaos_{rnd.seed}"
+def prepare(rnd, servers, workdir, db):
+    """The round's files and a fresh database with the harness's control schema.
+    Returns (migrations_dir, database url)."""
     shutil.rmtree(workdir, ignore_errors=True)
     migrations_dir = os.path.join(workdir, "migrations")
     os.makedirs(migrations_dir)
@@ -70,6 +71,12 @@ def run_round(rnd, servers, cli, workdir, log):
     for m in rnd.migrations:
         if m.planned_failure:
             psql(url, f"INSERT INTO chaos.ctl VALUES ({m.version})")
+    return migrations_dir, url
+
+
+def run_round(rnd, servers, cli, workdir, log):
+    db = f"chaos_{rnd.seed}"
+    migrations_dir, url = prepare(rnd, servers, workdir, db)
 
     t0 = time.monotonic()
     runner = Runner(rnd, servers, cli, workdir, migrations_dir, db, log)

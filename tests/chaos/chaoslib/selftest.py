@@ -1,14 +1,14 @@
 """The invariant checks must be able to fail: a clean round is applied, then
 broken on purpose one way at a time, and every break must be reported."""
 
-import os
 import shutil
 import subprocess
 
 from . import invariants
 from .herd import Proc
 from .scenario import MigrationSpec, ProcSpec, Round
-from .servers import psql, url_for
+from .round import prepare
+from .servers import psql
 
 
 def _round():
@@ -29,18 +29,7 @@ def run(servers, cli, workdir):
     """Returns the list of breaks the checks failed to report (empty: good)."""
     rnd = _round()
     db = "chaos_selftest"
-    shutil.rmtree(workdir, ignore_errors=True)
-    mdir = os.path.join(workdir, "migrations")
-    os.makedirs(mdir)
-    for m in rnd.migrations:
-        with open(os.path.join(mdir, m.filename), "w") as f:
-            f.write(m.sql())
-    psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    psql(servers.url, f"CREATE DATABASE {db}")
-    url = url_for(servers.url, db)
-    psql(url, "CREATE SCHEMA chaos; CREATE TABLE chaos.ctl (version int); "
-              "CREATE TABLE chaos.applied (version int, kind text, pid int DEFAULT pg_backend_pid(), "
-              "at timestamptz DEFAULT clock_timestamp())")
+    mdir, url = prepare(rnd, servers, workdir, db)
     subprocess.run([cli, "migrate", "--dir", mdir, "--url", url], check=True, stdout=subprocess.DEVNULL)
 
     missed = []
