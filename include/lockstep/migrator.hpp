@@ -844,6 +844,7 @@ class Migrator {
       if (last) (void)conn.execute(detail::notify_sql(r.key, std::to_string(m.version)));
       return outcome::success();
     }
+    if (last) record_deploy_in_transaction(r, conn, m.version);
     auto committed = conn.execute(last ? detail::notify_sql(r.key, std::to_string(m.version)) + "; COMMIT"
                                        : std::string{"COMMIT"});
     if (committed) return outcome::success();
@@ -857,6 +858,15 @@ class Migrator {
     e.message = "committing migration " + std::to_string(m.version) + " (" + m.origin + ") failed: " + e.message +
                 "; the ledger tells whether it committed (lockstep status)";
     return e;
+  }
+
+  // The replicas the final commit wakes would otherwise each try to record
+  // this deploy at once. Under a savepoint, so bookkeeping can never fail the
+  // migration; if it does not stick, finish() records it as usual.
+  void record_deploy_in_transaction(Run& r, Connection& conn, std::int64_t version) {
+    if (!conn.execute("SAVEPOINT lockstep_deploy")) return;
+    auto recorded = ledger_.record_deploy(conn, DeployRecord{r.deploy_version, version, {}, r.host});
+    (void)conn.execute(recorded ? "RELEASE SAVEPOINT lockstep_deploy" : "ROLLBACK TO SAVEPOINT lockstep_deploy");
   }
 
   // The failure log is written in its own statement after the rollback; if
