@@ -296,11 +296,10 @@ class Migrator {
     }
   }
 
-  // prepare, connect, and run `body` under the deadline watchdog.
+  // Runs `body` under the deadline watchdog; its failure after the watchdog
+  // fired is the deadline, whatever the severed connection reported.
   template <class Body>
-  [[nodiscard]] auto with_connection(Run& r, Body&& body) -> decltype(body(std::declval<Connection&>())) {
-    LOCKSTEP_TRYV(prepare(r));
-    LOCKSTEP_TRY(conn, connect(r));
+  [[nodiscard]] auto watched(Run& r, Connection& conn, Body&& body) -> decltype(body(conn)) {
     detail::Watchdog watchdog{conn, remaining(r)};
     auto out = body(conn);
     watchdog.disarm();
@@ -309,6 +308,14 @@ class Migrator {
       return deadline_error(r);
     }
     return out;
+  }
+
+  // prepare, connect, and run `body` under the deadline watchdog.
+  template <class Body>
+  [[nodiscard]] auto with_connection(Run& r, Body&& body) -> decltype(body(std::declval<Connection&>())) {
+    LOCKSTEP_TRYV(prepare(r));
+    LOCKSTEP_TRY(conn, connect(r));
+    return watched(r, conn, std::forward<Body>(body));
   }
 
   // ---- the run ----------------------------------------------------------------
@@ -332,14 +339,8 @@ class Migrator {
     LOCKSTEP_TRYV(loaded(r, std::move(migrations)));
     for (unsigned attempt = 0;; ++attempt) {
       LOCKSTEP_TRY(conn, attempt == 0 && first ? std::move(first) : connect(r));
-      detail::Watchdog watchdog{conn, remaining(r)};
-      auto out = migrate(r, conn);
-      watchdog.disarm();
+      auto out = watched(r, conn, [&](Connection& c) { return migrate(r, c); });
       if (out) return out;
-      if (watchdog.fired()) {
-        conn.close();
-        return deadline_error(r);
-      }
       auto e = std::move(out).error();
       if (e.code != errc::connection_failed || conn.is_open() || expired(r)) return e;
       conn.close();
