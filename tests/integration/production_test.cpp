@@ -217,6 +217,18 @@ TEST_SUITE("integration") {
     }
   }
 
+  TEST_CASE("ledger commits are durable even where the server acknowledges early") {
+    // The test server runs with synchronous_commit = off, as some tuned
+    // production servers do: a crash could lose a commit already reported.
+    TestDatabase db{"durable"};
+    EventLog log;
+    REQUIRE(db.scalar("SHOW synchronous_commit") == "off");
+    const MemorySource source{{1, "seen", "CREATE TABLE seen AS SELECT current_setting('synchronous_commit') AS v;"}};
+    SUBCASE("session lock") { REQUIRE(Mem<TryLock>{settings_for(db.url(), log), source}.run()); }
+    SUBCASE("transaction lock") { REQUIRE(Mem<TransactionLock>{settings_for(db.url(), log), source}.run()); }
+    CHECK(db.scalar("SELECT v FROM seen") == "on");
+  }
+
   TEST_CASE("lock_timeout with retries") {
     TestDatabase db{"locktimeout"};
     EventLog log;

@@ -24,9 +24,16 @@ namespace lockstep::detail {
 //    and when the stalled process wakes its connection is gone, so it can
 //    apply nothing more.
 // On a Unix socket the TCP settings are ignored by the server.
+//
+// synchronous_commit = on: a server tuned with synchronous_commit = off
+// acknowledges commits it can still lose in a crash. Replicas then start
+// against a version that vanishes with the crash (the chaos suite saw a
+// recorded migration disappear after a crash and run again). The ledger's
+// commits must be durable before anyone is told "ready".
 [[nodiscard]] inline std::string leader_session_sql(int server_version, std::chrono::milliseconds stall) {
   const std::string ms = std::to_string(std::max<std::int64_t>(1, stall.count()));
-  std::string sql = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3";
+  std::string sql = "SET synchronous_commit = on; SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+                    "SET tcp_keepalives_count = 3";
   if (server_version >= 120000) sql += "; SET tcp_user_timeout = 10000";
   if (server_version >= 140000) sql += "; SET client_connection_check_interval = 1000; SET idle_session_timeout = " + ms;
   sql += "; SET idle_in_transaction_session_timeout = " + ms;
@@ -36,7 +43,7 @@ namespace lockstep::detail {
 // The transaction-scoped lock's leader has no session of its own (a pooler
 // may own it), so the stall bound travels with each transaction.
 [[nodiscard]] inline std::string begin_bounded_sql(std::chrono::milliseconds stall) {
-  return "BEGIN; SET LOCAL idle_in_transaction_session_timeout = " +
+  return "BEGIN; SET LOCAL synchronous_commit = on; SET LOCAL idle_in_transaction_session_timeout = " +
          std::to_string(std::max<std::int64_t>(1, stall.count()));
 }
 
