@@ -90,14 +90,13 @@ def spawn(procs):
 
 
 class Runner:
-    def __init__(self, rnd, servers, cli, workdir, migrations_dir, db, log):
+    def __init__(self, rnd, servers, cli, workdir, migrations_dir, db):
         self.rnd = rnd
         self.servers = servers
         self.cli = cli
         self.workdir = workdir
         self.migrations_dir = migrations_dir
         self.db = db
-        self.log = log
         self.rng = random.Random(rnd.seed * 7919 + 1)
         self.procs = []
         self.fired = []       # (fault, detail) actually struck

@@ -74,12 +74,12 @@ def prepare(rnd, servers, workdir, db):
     return migrations_dir, url
 
 
-def run_round(rnd, servers, cli, workdir, log):
+def run_round(rnd, servers, cli, workdir):
     db = f"chaos_{rnd.seed}"
     migrations_dir, url = prepare(rnd, servers, workdir, db)
 
     t0 = time.monotonic()
-    runner = Runner(rnd, servers, cli, workdir, migrations_dir, db, log)
+    runner = Runner(rnd, servers, cli, workdir, migrations_dir, db)
     procs = runner.run()
     herd_s = time.monotonic() - t0
     violations = invariants.check_processes(rnd, procs)

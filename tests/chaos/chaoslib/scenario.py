@@ -3,7 +3,7 @@ faults. The same seed always gives the same round (the timing of the real
 processes is the only thing a seed does not fix)."""
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Faults and how often a round draws each (as its main fault).
 FAULTS = {
@@ -85,7 +85,6 @@ class Round:
     delay_s: float           # ... this long after it started
     pause_s: float           # stop_leader: SIGSTOP for this long
     follower_kill_at_s: float
-    notes: list = field(default_factory=list)
 
     @property
     def planned_failure(self):
