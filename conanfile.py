@@ -36,6 +36,9 @@ class LockstepConan(ConanFile):
         # libpqxx 7.x and 8.x (Conan Center ships both); lockstep's adapter also
         # supports 6.4, which Conan Center no longer offers.
         self.requires("libpqxx/[>=7.8 <9]", transitive_headers=True)
+        # libpq itself: lockstep calls it directly where libpqxx exposes nothing
+        # (parsing connection strings, the SQLSTATE of a refused connection).
+        self.requires("libpq/[>=13]", transitive_headers=True)
         # Boost.Outcome is header-only; 1.74 through the newest 1.x.
         self.requires("boost/[>=1.74 <2]", transitive_headers=True, libs=False)
 
@@ -59,6 +62,6 @@ class LockstepConan(ConanFile):
         # lockstep_embed_migrations() for consumers.
         self.cpp_info.set_property("cmake_build_modules", [os.path.join("lib", "cmake", "lockstep", "lockstepEmbed.cmake")])
         self.cpp_info.builddirs = [os.path.join("lib", "cmake", "lockstep")]
-        self.cpp_info.requires = ["libpqxx::pqxx", "boost::headers"]
+        self.cpp_info.requires = ["libpqxx::pqxx", "libpq::libpq", "boost::headers"]
         if self.settings.os in ["Linux", "FreeBSD"]:
             self.cpp_info.system_libs = ["pthread"]

@@ -2,9 +2,15 @@
 #   libpqxx::pqxx   - from libpqxx's CMake config (Conan, vcpkg, source builds)
 #                     or, where none exists (Debian's libpqxx-dev), pkg-config
 #   Boost::headers  - Boost.Outcome is header-only
+#   PostgreSQL::PostgreSQL - libpq itself: lockstep calls it directly for
+#                     what libpqxx does not expose (libpq_adapter.hpp), and
+#                     libpqxx's own CMake target keeps it private
 #   Threads::Threads
 include(GNUInstallDirs)
 find_package(Threads REQUIRED)
+if(NOT TARGET PostgreSQL::PostgreSQL)
+  find_package(PostgreSQL REQUIRED)
+endif()
 find_package(Boost 1.74 REQUIRED)
 if(NOT TARGET Boost::headers)
   add_library(Boost::headers INTERFACE IMPORTED)

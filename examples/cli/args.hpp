@@ -27,6 +27,7 @@ struct Args {
   std::optional<unsigned> lock_retries;
   std::optional<std::chrono::milliseconds> stall_timeout;
   std::string on_partial = "rerun";  // rerun | refuse
+  std::string on_failure = "stop";   // stop | retry
   std::optional<std::int64_t> resolve_version;
   std::string host;
   bool json = false;
@@ -165,6 +166,12 @@ struct Args {
         return a;
       }
       a.on_partial = *v;
+    } else if (flag == "--on-failure") {
+      if (*v != "stop" && *v != "retry") {
+        a.error = "--on-failure takes 'stop' or 'retry', not '" + *v + "'";
+        return a;
+      }
+      a.on_failure = *v;
     } else if (flag == "--host") {
       a.host = *v;
     } else {
@@ -200,12 +207,15 @@ inline constexpr std::string_view usage_text =
     "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"
     "                        so another replica takes over (default 15s)\n"
     "  --on-partial P        after a no-transaction migration failed part-way: rerun (default) or refuse\n"
+    "  --on-failure P        after the server rejected a migration: stop (default: no other replica of\n"
+    "                        the same deploy runs the same file again) or retry\n"
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --json                status: print JSON instead of a table\n"
     "\n"
     "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"
     "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"
     "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
-    "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost\n";
+    "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost,\n"
+    "            14 internal error\n";
 
 }  // namespace lockstep::cli

@@ -26,6 +26,7 @@ enum class errc {
   schema_behind,          // the gate: schema older than this binary expects
   database_error,         // any other server error outside a migration
   lock_lost,              // the session lock is not (or no longer) exclusive: a pooler is in between
+  internal_error,         // an exception reached lockstep's boundary (a policy threw, out of memory, no threads)
 };
 
 namespace detail {
@@ -46,6 +47,7 @@ class ErrorCategory final : public std::error_category {
       case errc::schema_behind: return "schema behind";
       case errc::database_error: return "database error";
       case errc::lock_lost: return "lock lost";
+      case errc::internal_error: return "internal error";
     }
     return "unknown lockstep error";
   }
@@ -76,6 +78,7 @@ class ErrorCategory final : public std::error_category {
     case errc::schema_behind: return "schema_behind";
     case errc::database_error: return "database_error";
     case errc::lock_lost: return "lock_lost";
+    case errc::internal_error: return "internal_error";
   }
   return "unknown";
 }

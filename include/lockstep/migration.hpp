@@ -54,6 +54,13 @@ struct FailureRecord {
   bool partial = false;            // no-transaction migration that stopped part-way
   std::int64_t statements_completed = 0;
   std::int64_t statements_total = 0;
+  std::string checksum;            // of the file that failed: a changed file is a new attempt
+  // Why it failed: "error" (the server rejected it: every replica of the
+  // deploy would fail the same way, so none tries again), or a cause that
+  // may pass on another try: "lock_timeout" (retries exhausted behind
+  // another session's lock) or "deadline" (the run's budget ran out).
+  std::string cause = "error";
+  [[nodiscard]] bool retryable() const noexcept { return cause == "lock_timeout" || cause == "deadline"; }
 };
 
 // What the every-boot fast path reads from the ledger in one round trip.

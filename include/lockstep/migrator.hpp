@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/connect_attempt.hpp"
 #include "lockstep/detail/conninfo.hpp"
 #include "lockstep/detail/emitter.hpp"
 #include "lockstep/detail/plan.hpp"
@@ -100,32 +100,26 @@ class Migrator {
 
   // Brings the schema to the expected version (or waits for another replica
   // to), then applies the gate. Never throws; never runs past the deadline.
-  [[nodiscard]] result<Report> run() {
-    Run r = start();
-    auto out = run_reconnecting(r);
-    if (!out) emit_error(r, out.error());
-    return out;
+  [[nodiscard]] result<Report> run() noexcept {
+    return boundary<Report>([&](Run& r) { return run_reconnecting(r); });
   }
 
   // Read-only: what is applied, pending, drifted or failed.
-  [[nodiscard]] result<Status> status() {
-    Run r = start();
-    auto out = with_connection(r, [&](Connection& conn) { return status_of(r, conn); });
-    if (!out) emit_error(r, out.error());
-    return out;
+  [[nodiscard]] result<Status> status() noexcept {
+    return boundary<Status>(
+        [&](Run& r) { return with_connection(r, [&](Connection& conn) { return status_of(r, conn); }); });
   }
 
   // Marks the failed attempts of `version` as handled by a human, so a
   // PartialPolicy::refuse run will apply it again. Returns how many it cleared.
-  [[nodiscard]] result<std::int64_t> resolve(std::int64_t version) {
-    Run r = start();
-    auto out = with_connection(r, [&](Connection& conn) -> result<std::int64_t> {
-      LOCKSTEP_TRY(count, ledger_.resolve_failures(conn, version));
-      emit(r, "resolved", [&](detail::JsonObject& o) { o.add("version", version).add("failures", count); });
-      return count;
+  [[nodiscard]] result<std::int64_t> resolve(std::int64_t version) noexcept {
+    return boundary<std::int64_t>([&](Run& r) {
+      return with_connection(r, [&](Connection& conn) -> result<std::int64_t> {
+        LOCKSTEP_TRY(count, ledger_.resolve_failures(conn, version));
+        emit(r, "resolved", [&](detail::JsonObject& o) { o.add("version", version).add("failures", count); });
+        return count;
+      });
     });
-    if (!out) emit_error(r, out.error());
-    return out;
   }
 
  private:
@@ -148,7 +142,45 @@ class Migrator {
     std::vector<AppliedStep> applied;
     unsigned wait_attempts = 0;
     std::unordered_map<std::int64_t, detail::PreparedMigration> prepared;
+    detail::Redactor redact;    // every secret of the URL, for anything printed
+    detail::Conninfo conninfo;  // the URL as libpq reads it (check_settings)
   };
+
+  // Nothing escapes run(), status() or resolve(): an exception from a policy
+  // or the standard library (no memory, no thread) becomes internal_error,
+  // and no returned or emitted text carries a secret of the URL.
+  template <class T, class Body>
+  [[nodiscard]] result<T> boundary(Body&& body) noexcept {
+    try {
+      Run r = start();
+      auto out = [&]() -> result<T> {
+        try {
+          return body(r);
+        } catch (const std::exception& ex) {
+          return make_error(errc::internal_error, std::string{"unexpected exception while "} + r.phase + ": " +
+                                                      ex.what() + "; nothing more was run (report this)");
+        } catch (...) {
+          return make_error(errc::internal_error,
+                            "unexpected exception while " + r.phase + "; nothing more was run (report this)");
+        }
+      }();
+      if (out) return out;
+      Error e = std::move(out).error();
+      r.redact.scrub(e);
+      try {
+        emit_error(r, e);
+      } catch (...) {
+        // The sink threw: the error is still returned.
+      }
+      return e;
+    } catch (...) {
+      try {
+        return make_error(errc::internal_error, "out of memory before the run started");
+      } catch (...) {
+        std::terminate();  // not even an error can be built
+      }
+    }
+  }
 
   // What one attempt at a migration came to.
   enum class Outcome { applied, lock_busy };
@@ -171,8 +203,9 @@ class Migrator {
     r.started = timeout_.now();
     r.deadline = r.started + std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
     r.host = detail::resolve_host(settings_);
-    r.events = detail::Emitter{settings_.on_event ? settings_.on_event : stderr_sink(), r.host};
     r.url = detail::resolve_url(settings_);
+    r.redact = detail::Redactor{detail::secrets_in(r.url)};
+    r.events = detail::Emitter{settings_.on_event ? settings_.on_event : stderr_sink(), r.host, r.redact};
     r.deploy_version = detail::resolve_deploy_version(settings_);
     return r;
   }
@@ -192,7 +225,7 @@ class Migrator {
 
   void emit_error(const Run& r, const Error& e) const {
     emit(r, "error", [&](detail::JsonObject& o) {
-      o.add("class", to_string(e.code)).add("message", detail::redact(e.message));
+      o.add("class", to_string(e.code)).add("message", e.message);
       if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
       if (e.version) o.add("version", *e.version);
       if (!e.file.empty()) o.add("file", e.file);
@@ -225,6 +258,8 @@ class Migrator {
                         "no database URL: set DATABASE_URL_MIGRATION (a direct connection to the primary, not "
                         "through a transaction-pooling proxy) or DATABASE_URL, or Settings::database_url");
     }
+    LOCKSTEP_TRY(conninfo, detail::Conninfo::parse(r.url));
+    r.conninfo = std::move(conninfo);
     return outcome::success();
   }
 
@@ -252,33 +287,60 @@ class Migrator {
     return outcome::success();
   }
 
-  [[nodiscard]] std::string conninfo_for(const Run& r) const {
+  // The user's options win; lockstep adds the rest. connect_timeout is per
+  // host; the attempt as a whole is bounded by the deadline (ConnectAttempt).
+  [[nodiscard]] std::string conninfo_for(const Run& r, std::chrono::seconds connect_timeout) const {
     const auto rem_s = std::max<std::int64_t>(
-        2, std::min<std::int64_t>(settings_.connect_timeout.count(), (remaining(r).count() + 999) / 1000));
-    std::string c = r.url;
-    c = detail::with_option(std::move(c), "connect_timeout", std::to_string(rem_s));
-    c = detail::with_option(std::move(c), "application_name", settings_.application_name);
+        2, std::min<std::int64_t>(connect_timeout.count(), (remaining(r).count() + 999) / 1000));
+    detail::Conninfo c = r.conninfo;
+    c.set_default("connect_timeout", std::to_string(rem_s));
+    c.set_default("application_name", settings_.application_name);
     // The client side of dead-peer detection (the server side is set once
     // this process leads): keepalives and an unacknowledged-data timeout.
-    c = detail::with_option(std::move(c), "keepalives", "1");
-    c = detail::with_option(std::move(c), "keepalives_idle", "5");
-    c = detail::with_option(std::move(c), "keepalives_interval", "2");
-    c = detail::with_option(std::move(c), "keepalives_count", "3");
-    c = detail::with_option(std::move(c), "tcp_user_timeout", "10000");
-    return c;
+    c.set_default("keepalives", "1");
+    c.set_default("keepalives_idle", "5");
+    c.set_default("keepalives_interval", "2");
+    c.set_default("keepalives_count", "3");
+    c.set_default("tcp_user_timeout", "10000");
+    return c.str();
+  }
+  [[nodiscard]] std::string conninfo_for(const Run& r) const { return conninfo_for(r, settings_.connect_timeout); }
+
+  // SQLSTATEs of connection refusals that no retry can cure; anything else
+  // (unreachable, starting up, too many clients) is retried until the deadline.
+  [[nodiscard]] static bool permanent_refusal(std::string_view sqlstate) noexcept {
+    return sqlstate == "28P01" || sqlstate == "28000" || sqlstate == "3D000" || sqlstate == "42501";
   }
 
-  [[nodiscard]] result<Connection> connect(Run& r) {
-    r.phase = "connecting to " + detail::redact(r.url);
+  // One attempt, bounded by what is left of the deadline (DNS included).
+  [[nodiscard]] result<Connection> open_bounded(Run& r, std::optional<detail::ConnectAttempt> started = {}) {
+    if (!started) {
+      LOCKSTEP_TRY(attempt, detail::ConnectAttempt::start(conninfo_for(r)));
+      started.emplace(std::move(attempt));
+    }
+    auto done = started->wait(remaining(r));
+    if (!done) return deadline_error(r);
+    return std::move(*done);
+  }
+
+  [[nodiscard]] result<Connection> connect(Run& r, std::optional<detail::ConnectAttempt> first = {}) {
+    r.phase = "connecting to " + r.redact(r.url);
     for (unsigned attempt = 0;; ++attempt) {
       if (expired(r)) return deadline_error(r);
-      auto conn = Connection::open(conninfo_for(r));
+      auto conn = open_bounded(r, attempt == 0 ? std::move(first) : std::nullopt);
       if (conn) return conn;
       auto e = std::move(conn).error();
-      e.message = "cannot connect to " + detail::redact(r.url) + ": " + detail::redact(e.message);
-      const bool permanent = e.sqlstate == "28P01" || e.sqlstate == "28000" || e.sqlstate == "3D000";
-      if (permanent) {
-        e.message += "; check the user, password and database name in the migration URL";
+      if (e.code != errc::connection_failed) return e;  // the deadline, or no thread
+      if (e.sqlstate.empty()) {
+        // libpqxx reports no SQLSTATE for a refused connection, and the
+        // server's words may be in any language: ask libpq, briefly.
+        e.sqlstate = detail::connect_failure_sqlstate(
+            conninfo_for(r, std::chrono::seconds{2}), std::min(remaining(r), std::chrono::milliseconds{2000}));
+      }
+      e.message = "cannot connect to " + r.redact(r.url) + ": " + r.redact(e.message);
+      if (permanent_refusal(e.sqlstate)) {
+        e.message += "; the server refused this user, password or database, which no retry can change: check "
+                     "them in the migration URL (and the role's CONNECT privilege and pg_hba.conf)";
         return e;
       }
       const auto delay = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait_.next_delay(attempt)),
@@ -287,6 +349,7 @@ class Migrator {
         o.add("attempt", static_cast<std::int64_t>(attempt))
             .add("message", e.message)
             .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+        if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
       });
       timeout_.sleep_for(delay);
       if (expired(r)) {
@@ -300,7 +363,12 @@ class Migrator {
   // fired is the deadline, whatever the severed connection reported.
   template <class Body>
   [[nodiscard]] auto watched(Run& r, Connection& conn, Body&& body) -> decltype(body(conn)) {
-    detail::Watchdog watchdog{conn, remaining(r)};
+    detail::Watchdog watchdog{conn, remaining(r), conninfo_for(r, std::chrono::seconds{2})};
+    if (!watchdog.started()) {
+      return make_error(errc::internal_error,
+                        "cannot start the deadline watchdog thread: the process is at its thread or pid limit "
+                        "(ulimit -u, the container's pids.max); nothing was run");
+    }
     auto out = body(conn);
     watchdog.disarm();
     if (!out && watchdog.fired()) {
@@ -330,15 +398,16 @@ class Migrator {
   [[nodiscard]] result<Report> run_reconnecting(Run& r) {
     LOCKSTEP_TRYV(check_settings(r));
     // Reading and hashing the files overlaps the first connection attempt:
-    // on the every-boot path that hides the source's whole cost. Retries
-    // wait for the source, so a bad file is reported without them.
-    auto loading = std::async(std::launch::async, [this] { return source_.load(); });
-    auto first = Connection::open(conninfo_for(r));
+    // on the every-boot path that hides the source's whole cost. A bad file
+    // is reported before any connection retry.
+    LOCKSTEP_TRY(connecting, detail::ConnectAttempt::start(conninfo_for(r)));
     r.phase = "loading migrations";
-    LOCKSTEP_TRY(migrations, loading.get());
+    LOCKSTEP_TRY(migrations, source_.load());
     LOCKSTEP_TRYV(loaded(r, std::move(migrations)));
+    std::optional<detail::ConnectAttempt> first{std::move(connecting)};
     for (unsigned attempt = 0;; ++attempt) {
-      LOCKSTEP_TRY(conn, attempt == 0 && first ? std::move(first) : connect(r));
+      LOCKSTEP_TRY(conn, connect(r, std::move(first)));
+      first.reset();
       auto out = watched(r, conn, [&](Connection& c) { return migrate(r, c); });
       if (out) return out;
       auto e = std::move(out).error();
@@ -349,7 +418,7 @@ class Migrator {
       emit(r, "reconnecting", [&](detail::JsonObject& o) {
         o.add("attempt", static_cast<std::int64_t>(attempt))
             .add("while", r.phase)
-            .add("message", detail::redact(e.message))
+            .add("message", e.message)
             .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
       });
       timeout_.sleep_for(delay);
@@ -507,11 +576,18 @@ class Migrator {
     LockGuard(const LockGuard&) = delete;
     LockGuard& operator=(const LockGuard&) = delete;
     ~LockGuard() { release(); }
+    // The leader's last transaction is committed: nothing to roll back.
+    void mark_committed() noexcept { committed_ = true; }
+
     void release() noexcept {
       if (released_) return;
       released_ = true;
       bool ok = false;
       try {
+        // On an error path the session may sit in an aborted transaction
+        // (a failed BEGIN batch, a file's own BEGIN), where the unlock and
+        // the NOTIFY would fail too and the waiters would sleep on.
+        if (!committed_) (void)conn_.execute("ROLLBACK");
         ok = static_cast<bool>(m_.lock_.release(conn_, r_.key));
         // Wakes waiting replicas at once, so one takes over if this leader failed.
         if (ok) (void)conn_.execute(detail::notify_sql(r_.key, "released"));
@@ -532,6 +608,7 @@ class Migrator {
     Connection& conn_;
     std::chrono::steady_clock::time_point since_;
     bool released_ = false;
+    bool committed_ = false;
   };
 
   [[nodiscard]] result<Report> lead(Run& r, Connection& conn) {
@@ -544,22 +621,56 @@ class Migrator {
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
     LOCKSTEP_TRY(p, detail::plan(r.migrations, applied, r.expected));
     std::vector<FailureRecord> failures;
-    if (settings_.on_partial == PartialPolicy::refuse) {
+    if (!p.pending.empty()) {
       LOCKSTEP_TRY(unresolved, ledger_.read_failures(conn));
       failures = std::move(unresolved);
     }
     for (const Migration* m : p.pending) {
-      LOCKSTEP_TRYV(refuse_unresolved_partial(*m, failures));
+      LOCKSTEP_TRYV(refuse_recorded_failure(r, *m, failures));
       LOCKSTEP_TRY(outcome, apply(r, conn, *m, false));
       (void)outcome;  // a session lock is held throughout: never busy here
     }
     r.phase = "reading the ledger";
     LOCKSTEP_TRY(state, ledger_.read_state(conn, r.deploy_version));
+    guard.mark_committed();
     guard.release();
     return finish(r, conn, state, p.pending.empty() ? Role::follower : Role::leader, p.unknown_versions);
   }
 
-  [[nodiscard]] result<void> refuse_unresolved_partial(const Migration& m, const std::vector<FailureRecord>& failures) {
+  // One failure cannot wedge a rollout: a migration the server rejected in
+  // this deploy is not run again by its other replicas (each would hold the
+  // same locks for as long, then fail the same way). A changed file, a new
+  // deploy version or `lockstep resolve` allows a new attempt; failures that
+  // may pass on another try (FailureRecord::retryable) never stop it.
+  [[nodiscard]] result<void> refuse_recorded_failure(const Run& r, const Migration& m,
+                                                     const std::vector<FailureRecord>& failures) const {
+    if (settings_.on_partial == PartialPolicy::refuse) LOCKSTEP_TRYV(refuse_unresolved_partial(m, failures));
+    if (settings_.on_failure != FailurePolicy::stop_deploy) return outcome::success();
+    for (auto f = failures.rbegin(); f != failures.rend(); ++f) {
+      if (f->version != m.version || f->checksum != m.checksum || f->deploy_version != r.deploy_version ||
+          f->retryable()) {
+        continue;
+      }
+      auto e = detail::at_migration(
+          make_error(errc::migration_failed,
+                     "it already failed in this deploy (" + r.deploy_version + ") on " + f->host + " at " +
+                         f->failed_at + ": " + (f->position.empty() ? m.origin : f->position) + ": [" +
+                         f->sqlstate + "] " + f->message +
+                         ". The server rejected it, so it would fail the same way here: lockstep does not run "
+                         "it again in the same deploy. Fix the file and deploy again (a changed file is a new "
+                         "attempt), or fix the cause outside it (a privilege, an extension, the data), then run "
+                         "`lockstep resolve " + std::to_string(m.version) + "` (docs/operations.md)"),
+          m);
+      e.sqlstate = f->sqlstate;
+      e.server_message = f->message;
+      detail::read_position(f->position, e);
+      return e;
+    }
+    return outcome::success();
+  }
+
+  [[nodiscard]] static result<void> refuse_unresolved_partial(const Migration& m,
+                                                              const std::vector<FailureRecord>& failures) {
     for (const auto& f : failures) {
       if (f.version == m.version && f.partial) {
         return detail::at_migration(
@@ -600,6 +711,15 @@ class Migrator {
         LOCKSTEP_TRY(report, finish(r, conn, state, r.applied.empty() ? Role::follower : Role::leader,
                                     std::move(unknown)));
         return std::optional<Report>{std::move(report)};
+      }
+      auto failures = ledger_.read_failures(conn);
+      if (!failures) {
+        (void)conn.execute("ROLLBACK");
+        return std::move(failures).error();
+      }
+      if (auto refused = refuse_recorded_failure(r, *next, failures.value()); !refused) {
+        (void)conn.execute("ROLLBACK");
+        return std::move(refused).error();
       }
       LOCKSTEP_TRY(outcome, apply(r, conn, *next, true));
       if (outcome == Outcome::lock_busy) return std::optional<Report>{};
@@ -716,14 +836,14 @@ class Migrator {
       // what is left of the deadline) can expire together; then the deadline
       // is the reason, whichever error the server sent first.
       if ((lock_timeout || e.sqlstate == "57014") && expired(r)) {
-        record_failure(r, conn, m, p, e, completed);
+        record_failure(r, conn, m, p, e, completed, "deadline");
         return deadline_error(r);
       }
       if (lock_timeout) {
         e.message += "; gave up after " + std::to_string(retries) +
                      " retries: another session holds a conflicting lock (look in pg_locks / pg_stat_activity)";
       }
-      record_failure(r, conn, m, p, e, completed);
+      record_failure(r, conn, m, p, e, completed, lock_timeout ? "lock_timeout" : "error");
       emit(r, "migration_failed", [&](detail::JsonObject& o) {
         o.add("version", m.version).add("name", m.name).add("file", m.origin).add("sqlstate", e.sqlstate);
         if (e.line) o.add("line", *e.line);
@@ -751,7 +871,9 @@ class Migrator {
   // that this session still holds the lock, in one round trip.
   [[nodiscard]] result<bool> begin_session_locked(Run& r, Connection& conn, const Migration& m,
                                                   const detail::PreparedMigration& p) {
-    std::string sql = "BEGIN; " + detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), true);
+    // The previous migration's reset took back the session settings too.
+    std::string sql = detail::leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; BEGIN; " +
+                      detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), true);
     if constexpr (detail::has_held_check<Lock>) {
       sql += "; " + Lock::held_check_sql(r.key);
       LOCKSTEP_TRY(rows, conn.query(sql));
@@ -775,7 +897,9 @@ class Migrator {
   // The whole file in the open transaction, sent as it is, so the server's
   // error positions are file positions. Rolls back on failure.
   [[nodiscard]] result<void> run_body(Connection& conn, const Migration& m) {
-    auto ran = conn.execute(m.sql);
+    // The reset follows the file on a line of its own, so the server's error
+    // positions are still the file's.
+    auto ran = conn.execute(m.sql + "\n;" + detail::reset_after_body_sql(settings_.stall_timeout));
     if (ran) return outcome::success();
     (void)conn.execute("ROLLBACK");
     auto e = migration_error(std::move(ran).error(), m, sql::Position{});
@@ -792,7 +916,9 @@ class Migrator {
   [[nodiscard]] result<void> run_statements(Run& r, Connection& conn, const Migration& m,
                                             const detail::PreparedMigration& p, std::int64_t& completed) {
     LOCKSTEP_TRYV(conn.execute(detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), false)));
-    auto reset = [&] { (void)conn.execute("RESET lock_timeout; RESET statement_timeout"); };
+    auto reset = [&](bool failed) {
+      (void)conn.execute(detail::reset_session_sql(failed, conn.server_version(), settings_.stall_timeout));
+    };
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
       const auto& st = p.statements[k];
       unsigned retries = 0;
@@ -818,11 +944,11 @@ class Migrator {
                     e.server_message + "; the " + std::to_string(k) +
                     " statement(s) before it stay committed and the migration is not recorded, so the next boot "
                     "re-runs it from its first statement (which is why it must be safe to re-run)";
-        reset();
+        reset(true);
         return e;
       }
     }
-    reset();
+    reset(false);
     completed = static_cast<std::int64_t>(p.statements.size());
     return outcome::success();
   }
@@ -873,9 +999,11 @@ class Migrator {
   // The failure log is written in its own statement after the rollback; if
   // even that fails (connection gone), the event stream still has it.
   void record_failure(Run& r, Connection& conn, const Migration& m, const detail::PreparedMigration& p,
-                      const Error& e, std::int64_t completed) {
+                      const Error& e, std::int64_t completed, std::string cause) {
     if (!conn.is_open()) return;
     FailureRecord f;
+    f.checksum = m.checksum;
+    f.cause = std::move(cause);
     f.version = m.version;
     f.name = m.name;
     f.sqlstate = e.sqlstate;

@@ -48,6 +48,15 @@ enum class BootMode {
 // looked (`lockstep resolve VERSION`).
 enum class PartialPolicy { rerun, refuse };
 
+// After the server rejected a migration: stop the deploy (the default: the
+// other replicas of the same deploy do not run the same file again, since it
+// would fail the same way after holding its locks again; a new deploy
+// version, a changed file or `lockstep resolve VERSION` allows a new
+// attempt), or let every replica try again. Failures that may pass on
+// another try (lock_timeout retries exhausted, the deadline, a lost
+// connection) never stop the deploy.
+enum class FailurePolicy { stop_deploy, retry };
+
 struct Settings {
   // Connection string (URI or key=value) of a *direct* session to the primary.
   // Empty: DATABASE_URL_MIGRATION, then DATABASE_URL.
@@ -90,6 +99,7 @@ struct Settings {
   std::optional<std::chrono::milliseconds> statement_timeout;
 
   PartialPolicy on_partial = PartialPolicy::rerun;
+  FailurePolicy on_failure = FailurePolicy::stop_deploy;
 
   // A leader whose session sits idle this long (in or out of a transaction)
   // is presumed stalled (paused process, CPU-starved container, hung client)

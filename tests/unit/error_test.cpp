@@ -2,6 +2,7 @@
 
 #include <system_error>
 
+#include "lockstep/detail/libpq_adapter.hpp"
 #include "lockstep/detail/pqxx_adapter.hpp"
 #include "lockstep/error.hpp"
 
@@ -81,10 +82,24 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("classify_connect_failure") {
-    CHECK(detail::classify_connect_failure("FATAL:  password authentication failed for user \"x\"") == "28P01");
-    CHECK(detail::classify_connect_failure("FATAL:  database \"nope\" does not exist") == "3D000");
-    CHECK(detail::classify_connect_failure("FATAL:  the database system is starting up") == "57P03");
-    CHECK(detail::classify_connect_failure("Connection refused").empty());
+  TEST_CASE("parse_server_message in another language") {
+    // The severity comes in the server's lc_messages, the LINE label in the
+    // client's: neither may be needed to find the message and the position.
+    Error e;
+    detail::parse_server_message(
+        "FEHLER:  Spalte \u00bbnme\u00ab existiert nicht\nZEILE 2: SELECT nme FROM t;\n                ^\n", e);
+    CHECK(e.server_message.starts_with("Spalte"));
+    CHECK(e.line == 2);
+    CHECK(e.column == 8);
+  }
+
+  TEST_CASE("sqlstate_in_verbose_message") {
+    CHECK(detail::sqlstate_in_verbose_message(
+              "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  28P01: "
+              "Passwort-Authentifizierung f\u00fcr Benutzer \u00bbx\u00ab fehlgeschlagen\nLOCATION:  auth.c:326\n") ==
+          "28P01");
+    CHECK(detail::sqlstate_in_verbose_message("FATAL:  3D000: la base de donn\u00e9es n'existe pas") == "3D000");
+    CHECK(detail::sqlstate_in_verbose_message("connection refused\n\tIs the server running?").empty());
+    CHECK(detail::sqlstate_in_verbose_message("ERROR:  ab: not a code").empty());
   }
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "lockstep/detail/conninfo.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/events.hpp"
 
@@ -29,7 +30,8 @@ namespace lockstep::detail {
 class Emitter {
  public:
   Emitter() = default;
-  Emitter(EventSink sink, std::string host) : sink_{std::move(sink)}, host_{std::move(host)} {}
+  Emitter(EventSink sink, std::string host, const Redactor& redact = {})
+      : sink_{std::move(sink)}, host_{std::move(host)}, redact_{json_forms(redact)} {}
 
   // `fields` is filled by the caller; common fields go first so lines read alike.
   template <class Fill>
@@ -39,12 +41,26 @@ class Emitter {
     o.add("event", name).add("ts", utc_timestamp()).add("elapsed_ms", elapsed_ms);
     o.add("pid", static_cast<std::int64_t>(::getpid())).add("host", host_);
     fill(o);
-    sink_(Event{std::string{name}, o.str()});
+    // Redacted as a whole line: whatever a field holds (libpq's or the
+    // server's text included), no secret reaches the sink.
+    sink_(Event{std::string{name}, redact_(o.str())});
   }
 
  private:
+  // Secrets as they appear inside a JSON string, besides as they are.
+  [[nodiscard]] static Redactor json_forms(const Redactor& r) {
+    std::vector<std::string> all = r.secrets();
+    for (const auto& s : r.secrets()) {
+      std::string quoted;
+      append_json_string(quoted, s);
+      all.push_back(quoted.substr(1, quoted.size() - 2));
+    }
+    return Redactor{std::move(all)};
+  }
+
   EventSink sink_;
   std::string host_;
+  Redactor redact_;
 };
 
 }  // namespace lockstep::detail

@@ -41,6 +41,28 @@ struct ErrorContext {
   std::optional<std::size_t> caret;
 };
 
+[[nodiscard]] inline std::string_view next_line(std::string_view text, std::size_t end) {
+  if (end >= text.size()) return {};
+  const auto from = end + 1;
+  const auto to = text.find('\n', from);
+  return text.substr(from, to == std::string_view::npos ? std::string_view::npos : to - from);
+}
+
+// "<word> <n>: ..." followed by a line of spaces and one '^': the number n.
+[[nodiscard]] inline std::optional<int> line_label(std::string_view ln, std::string_view below) {
+  const auto caret = below.find('^');
+  if (caret == std::string_view::npos || below.find_first_not_of(' ') != caret) return std::nullopt;
+  const auto colon = ln.find(": ");
+  const auto space = ln.rfind(' ', colon);
+  if (colon == std::string_view::npos || space == std::string_view::npos || space + 1 >= colon) return std::nullopt;
+  int n = 0;
+  for (char c : ln.substr(space + 1, colon - space - 1)) {
+    if (c < '0' || c > '9' || n > 100000000) return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 inline void parse_server_message(std::string_view text, Error& e, ErrorContext* context = nullptr) {
   std::size_t start = 0;
   std::string_view line_text;
@@ -59,29 +81,23 @@ inline void parse_server_message(std::string_view text, Error& e, ErrorContext* 
       return std::nullopt;
     };
     if (first) {
-      for (auto sev : {"ERROR:", "FATAL:", "PANIC:"}) {
-        if (auto r = strip(sev)) {
-          ln = *r;
-          break;
-        }
-      }
+      // "<severity>:  <message>": the severity is in the server's language
+      // (FEHLER, ERREUR, ...), the two spaces after its colon are not.
+      if (const auto sep = ln.find(":  "); sep != std::string_view::npos && sep < 24) ln.remove_prefix(sep + 3);
       e.server_message = std::string{ln};
       first = false;
     } else if (auto d = strip("DETAIL:")) {
       e.detail = std::string{*d};
     } else if (auto h = strip("HINT:")) {
       e.hint = std::string{*h};
-    } else if (ln.starts_with("LINE ") && line_text.empty()) {
-      const auto colon = ln.find(':');
-      if (colon != std::string_view::npos) {
-        try {
-          e.line = std::stoi(std::string{ln.substr(5, colon - 5)});
-        } catch (...) {
-        }
-        line_text = ln;
-        prefix_len = colon + 2;
-        if (context) context->snippet = std::string{ln.substr(std::min(prefix_len, ln.size()))};
-      }
+    } else if (auto n = line_label(ln, next_line(text, end)); n && line_text.empty()) {
+      // "LINE 3: <text>" above a caret line; the label is libpq's, in the
+      // client's language, so it is recognised by shape, not by word.
+      e.line = *n;
+      const auto colon = ln.find(": ");
+      line_text = ln;
+      prefix_len = colon + 2;
+      if (context) context->snippet = std::string{ln.substr(std::min(prefix_len, ln.size()))};
     } else if (!line_text.empty() && ln.find('^') != std::string_view::npos && !e.column) {
       const auto caret = ln.find('^');
       if (caret >= prefix_len) {
@@ -127,25 +143,6 @@ inline void resolve_column(Error& e, const ErrorContext& context, std::string_vi
   e.column = static_cast<int>(at + caret) + 1;
 }
 
-// Connection failures carry no SQLSTATE through libpqxx; recognise the
-// server's FATAL messages so callers can tell "retry" from "fix your config".
-inline std::string classify_connect_failure(std::string_view text) {
-  if (text.find("password authentication failed") != std::string_view::npos) return "28P01";
-  if (text.find("no password supplied") != std::string_view::npos) return "28P01";
-  if (text.find("database \"") != std::string_view::npos &&
-      text.find("does not exist") != std::string_view::npos)
-    return "3D000";
-  if (text.find("role \"") != std::string_view::npos && text.find("does not exist") != std::string_view::npos)
-    return "28000";
-  if (text.find("no pg_hba.conf entry") != std::string_view::npos) return "28000";
-  if (text.find("the database system is starting up") != std::string_view::npos) return "57P03";
-  if (text.find("the database system is shutting down") != std::string_view::npos) return "57P03";
-  if (text.find("too many clients") != std::string_view::npos ||
-      text.find("remaining connection slots") != std::string_view::npos)
-    return "53300";
-  return {};
-}
-
 inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}) {
   Error e;
   e.code = errc::database_error;
@@ -160,7 +157,8 @@ inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}
 inline Error from_broken_connection(std::string_view what) {
   Error e;
   e.code = errc::connection_failed;
-  e.sqlstate = classify_connect_failure(what);
+  // libpqxx carries no SQLSTATE for a failed connection, and the text may
+  // be in the server's language: the caller asks libpq (libpq_adapter.hpp).
   std::string text{what};
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   e.server_message = text;
@@ -205,7 +203,8 @@ class Connection {
   template <class... Params>
   [[nodiscard]] result<Rows> query(std::string_view sql, const Params&... params) {
     return guarded(sql, [&](pqxx::nontransaction& tx) {
-#if PQXX_VERSION_MAJOR >= 8
+#if PQXX_VERSION_MAJOR >= 8 || (PQXX_VERSION_MAJOR == 7 && PQXX_VERSION_MINOR >= 10)
+      // exec(query, params) arrives, and exec_params is deprecated, in 7.10.
       return tx.exec(std::string{sql}, pqxx::params{params...});
 #else
       return tx.exec_params(std::string{sql}, params...);
@@ -216,17 +215,6 @@ class Connection {
   [[nodiscard]] result<void> execute(std::string_view sql) {
     LOCKSTEP_TRYV(query(sql));
     return outcome::success();
-  }
-
-  // Safe to call from another thread while a query runs: asks the server to
-  // cancel it. The main thread's query then fails with SQLSTATE 57014.
-  void cancel() noexcept {
-    if (!conn_) return;
-    try {
-      conn_->cancel_query();
-    } catch (...) {
-      // Best effort: sever() follows and does not depend on the server.
-    }
   }
 
   // Safe to call from another thread: shuts the socket down so a query blocked

@@ -2,6 +2,9 @@
 // directives, and the lint verdict. Any error names the file and position.
 #pragma once
 
+#include <optional>
+#include <string_view>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +22,30 @@ struct PreparedMigration {
   sql::Directives directives;
   std::vector<sql::Finding> warnings;
 };
+
+// "file:line[:column]" as recorded in a failure row -> line and column.
+inline void read_position(std::string_view position, Error& e) {
+  auto number_after = [](std::string_view s, std::size_t colon) -> std::optional<int> {
+    if (colon == std::string_view::npos || colon + 1 >= s.size()) return std::nullopt;
+    int n = 0;
+    for (char c : s.substr(colon + 1)) {
+      if (c < '0' || c > '9' || n > 100000000) return std::nullopt;
+      n = n * 10 + (c - '0');
+    }
+    return n;
+  };
+  const auto last = position.rfind(':');
+  const auto last_n = number_after(position, last);
+  if (!last_n) return;
+  const auto before = position.substr(0, last);
+  const auto prev = before.rfind(':');
+  if (const auto line = number_after(before, prev)) {
+    e.line = *line;
+    e.column = *last_n;
+  } else {
+    e.line = *last_n;
+  }
+}
 
 [[nodiscard]] inline Error at_migration(Error e, const Migration& m) {
   e.version = m.version;

@@ -47,6 +47,27 @@ namespace lockstep::detail {
          std::to_string(std::max<std::int64_t>(1, stall.count()));
 }
 
+// A migration may change its session (SET search_path, SET ROLE, SET
+// SESSION AUTHORIZATION, a GUC) on purpose; none of it may reach the ledger
+// writes or the next migration. Sent after a transactional body, in the
+// same round trip: RESET ALL is transactional, so it takes back only what
+// the committed migration did, and the guarantees the ledger commit needs
+// are set again.
+[[nodiscard]] inline std::string reset_after_body_sql(std::chrono::milliseconds stall) {
+  return "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; SET LOCAL synchronous_commit = on; "
+         "SET LOCAL idle_in_transaction_session_timeout = " +
+         std::to_string(std::max<std::int64_t>(1, stall.count()));
+}
+
+// The same outside a transaction, after a no-transaction migration (and
+// after a failure, ROLLBACK first: a file with its own BEGIN may have left
+// the session in an aborted transaction, where nothing else would run).
+[[nodiscard]] inline std::string reset_session_sql(bool rollback_first, int server_version,
+                                                   std::chrono::milliseconds stall) {
+  return std::string{rollback_first ? "ROLLBACK; " : ""} + "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; " +
+         leader_session_sql(server_version, stall);
+}
+
 // "SET [LOCAL] lock_timeout = ...; SET [LOCAL] statement_timeout = ..." (no leading ';').
 [[nodiscard]] inline std::string timeout_sql(std::chrono::milliseconds lock_timeout,
                                              std::chrono::milliseconds statement_timeout, bool local) {

@@ -1,13 +1,21 @@
-// Enforces the hard deadline while a query is in flight. At expiry it asks the
-// server to cancel the query and then shuts the socket down, so even a query
-// stuck on a silent network returns at once, and the server ends the session
-// (dropping its advisory lock) instead of holding it until TCP gives up.
+// Enforces the hard deadline while a query is in flight. At expiry it first
+// shuts the socket down, so the query returns at once even on a silent
+// network or behind a proxy that lost the server: nothing on the caller's
+// side waits on the peer. Only then does it ask the server to end the
+// session, from a fresh connection with a short connect timeout
+// (pg_terminate_backend, which drops the advisory lock and rolls back at
+// once; libpq's PQcancel would block without a timeout). That request runs
+// on the watchdog's thread, which is left to finish on its own if the
+// server does not answer quickly.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 
 #include "lockstep/connection.hpp"
@@ -16,37 +24,105 @@ namespace lockstep::detail {
 
 class Watchdog {
  public:
-  Watchdog(Connection& conn, std::chrono::milliseconds after) : conn_{conn} {
-    thread_ = std::thread{[this, after] {
-      std::unique_lock lk{mutex_};
-      if (cv_.wait_for(lk, after, [this] { return stop_; })) return;
-      fired_.store(true);
-      conn_.cancel();
-      conn_.sever();
-    }};
+  // How long disarm() waits for the server to confirm it ended the session
+  // before leaving the request to finish in the background.
+  static constexpr std::chrono::milliseconds confirm_wait{300};
+
+  // `reaper_conninfo` reaches the same server with a short connect_timeout;
+  // empty: only the socket is shut (the server notices the dead client).
+  Watchdog(Connection& conn, std::chrono::milliseconds after, std::string reaper_conninfo = {})
+      : state_{std::make_shared<State>()} {
+    state_->reaper_conninfo = std::move(reaper_conninfo);
+    state_->backend_pid = conn.backend_pid();
+    try {
+      thread_ = std::thread{[s = state_, &conn, after] { watch(s, conn, after); }};
+    } catch (const std::system_error&) {
+      started_ = false;  // see started()
+    }
   }
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
   ~Watchdog() { disarm(); }
 
+  // false: no thread could be started (a pid limit), so nothing bounds the
+  // query; the caller must not run it.
+  [[nodiscard]] bool started() const noexcept { return started_; }
+
   void disarm() noexcept {
-    {
-      std::lock_guard lk{mutex_};
-      stop_ = true;
+    if (!thread_.joinable()) return;
+    std::unique_lock lk{state_->mutex};
+    state_->stop = true;
+    state_->cv.notify_all();
+    // Until the socket is shut, the thread uses the connection: wait for that.
+    state_->cv.wait(lk, [this] { return !state_->severing; });
+    const bool fired = state_->fired.load();
+    if (fired) state_->cv.wait_for(lk, confirm_wait, [this] { return state_->reaped; });
+    const bool done = !fired || state_->reaped;
+    lk.unlock();
+    if (done) {
+      thread_.join();
+    } else {
+      thread_.detach();  // holds only its own shared state
     }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
   }
 
-  [[nodiscard]] bool fired() const noexcept { return fired_.load(); }
+  [[nodiscard]] bool fired() const noexcept { return state_->fired.load(); }
 
  private:
-  Connection& conn_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::atomic<bool> fired_{false};
+  struct State {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool stop = false;
+    bool severing = false;
+    bool reaped = false;
+    std::atomic<bool> fired{false};
+    std::string reaper_conninfo;
+    int backend_pid = 0;
+  };
+
+  static void watch(const std::shared_ptr<State>& s, Connection& conn, std::chrono::milliseconds after) noexcept {
+    try {
+      watch_and_reap(s, conn, after);
+    } catch (...) {
+      // Out of memory in the reaper: the socket is shut already, which is
+      // what bounds the caller; the server notices the dead client itself.
+    }
+    std::lock_guard lk{s->mutex};
+    s->severing = false;
+    s->reaped = true;
+    s->cv.notify_all();
+  }
+
+  static void watch_and_reap(const std::shared_ptr<State>& s, Connection& conn, std::chrono::milliseconds after) {
+    {
+      std::unique_lock lk{s->mutex};
+      if (s->cv.wait_for(lk, after, [&] { return s->stop; })) return;
+      s->severing = true;
+      s->fired.store(true);
+    }
+    conn.sever();
+    {
+      std::lock_guard lk{s->mutex};
+      s->severing = false;
+    }
+    s->cv.notify_all();
+    if (!s->reaper_conninfo.empty() && s->backend_pid != 0) {
+      auto reaper = Connection::open(s->reaper_conninfo);
+      if (reaper) {
+        (void)reaper.value().query("SET statement_timeout = 2000; SELECT pg_terminate_backend(" +
+                                   std::to_string(s->backend_pid) + ")");
+      }
+    }
+    {
+      std::lock_guard lk{s->mutex};
+      s->reaped = true;
+    }
+    s->cv.notify_all();
+  }
+
+  std::shared_ptr<State> state_;
   std::thread thread_;
+  bool started_ = true;
 };
 
 }  // namespace lockstep::detail

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,8 +33,15 @@ namespace detail {
   return out;
 }
 
-[[nodiscard]] inline std::int64_t to_int64(const Field& f) {
-  return f ? std::stoll(*f) : 0;
+// A foreign or damaged ledger may hold anything; a value that is not a
+// 64-bit integer reads as 0 here and is caught by the plan's checks (version
+// must be positive), never thrown.
+[[nodiscard]] inline std::int64_t to_int64(const Field& f) noexcept {
+  if (!f) return 0;
+  std::int64_t v = 0;
+  const auto* end = f->data() + f->size();
+  const auto [ptr, ec] = std::from_chars(f->data(), end, v);
+  return ec == std::errc{} && ptr == end ? v : 0;
 }
 
 [[nodiscard]] inline std::string to_text(const Field& f) { return f ? *f : std::string{}; }
@@ -46,12 +54,16 @@ namespace detail {
 class TableLedger {
  public:
   TableLedger() = default;
-  TableLedger(std::string schema, std::string table, std::string deploys_table = "deploys",
-              std::string failures_table = "failures")
+  // Two ledgers in one schema (one per service) must not share their deploy
+  // and failure records: by default those tables are named after the ledger
+  // table ("svc_a_deploys", "svc_a_failures"), except for the default
+  // ledger table "migrations", whose companions are "deploys" and "failures".
+  TableLedger(std::string schema, std::string table, std::string deploys_table = {},
+              std::string failures_table = {})
       : schema_{std::move(schema)},
         table_{std::move(table)},
-        deploys_{std::move(deploys_table)},
-        failures_{std::move(failures_table)} {}
+        deploys_{deploys_table.empty() ? companion(table_, "deploys") : std::move(deploys_table)},
+        failures_{failures_table.empty() ? companion(table_, "failures") : std::move(failures_table)} {}
 
   [[nodiscard]] std::string identity() const { return schema_ + "." + table_; }
   [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
@@ -99,43 +111,64 @@ class TableLedger {
     return s;
   }
 
+  // The DDL that creates the ledger: what ensure() runs when anything is
+  // missing, and what a DBA runs in advance for a migration role without
+  // CREATE on the database (`lockstep ledger-sql`, docs/operations.md).
+  [[nodiscard]] std::string create_sql() const {
+    return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n"
+           "CREATE TABLE IF NOT EXISTS " + qualified_table() + " (\n"
+           "  version bigint PRIMARY KEY CHECK (version > 0),\n"
+           "  name text NOT NULL,\n"
+           "  checksum text NOT NULL,\n"
+           "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  duration_ms bigint NOT NULL,\n"
+           "  deploy_version text NOT NULL,\n"
+           "  applied_by text NOT NULL);\n"
+           "CREATE TABLE IF NOT EXISTS " + qualified_deploys() + " (\n"
+           "  deploy_version text NOT NULL,\n"
+           "  schema_version bigint NOT NULL,\n"
+           "  first_booted_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  booted_by text NOT NULL,\n"
+           "  PRIMARY KEY (deploy_version, schema_version));\n"
+           "CREATE TABLE IF NOT EXISTS " + qualified_failures() + " (\n"
+           "  id bigserial PRIMARY KEY,\n"
+           "  version bigint NOT NULL,\n"
+           "  name text NOT NULL,\n"
+           "  sqlstate text NOT NULL,\n"
+           "  message text NOT NULL,\n"
+           "  position text NOT NULL,\n"
+           "  deploy_version text NOT NULL,\n"
+           "  host text NOT NULL,\n"
+           "  failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  partial boolean NOT NULL,\n"
+           "  statements_completed integer NOT NULL,\n"
+           "  statements_total integer NOT NULL,\n"
+           "  resolved_at timestamptz,\n"
+           "  checksum text NOT NULL DEFAULT '',\n"
+           "  cause text NOT NULL DEFAULT 'error');\n" +
+           upgrade_sql();
+  }
+
+  // Creates what is missing, and only then: PostgreSQL checks the CREATE
+  // privilege before IF NOT EXISTS, so a role that may only use a ledger a
+  // DBA created must never send the DDL.
   [[nodiscard]] result<void> ensure(Connection& conn) {
-    const std::string sql =
-        "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n"
-        "CREATE TABLE IF NOT EXISTS " + qualified_table() + " (\n"
-        "  version bigint PRIMARY KEY CHECK (version > 0),\n"
-        "  name text NOT NULL,\n"
-        "  checksum text NOT NULL,\n"
-        "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
-        "  duration_ms bigint NOT NULL,\n"
-        "  deploy_version text NOT NULL,\n"
-        "  applied_by text NOT NULL);\n"
-        "CREATE TABLE IF NOT EXISTS " + qualified_deploys() + " (\n"
-        "  deploy_version text NOT NULL,\n"
-        "  schema_version bigint NOT NULL,\n"
-        "  first_booted_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
-        "  booted_by text NOT NULL,\n"
-        "  PRIMARY KEY (deploy_version, schema_version));\n"
-        "CREATE TABLE IF NOT EXISTS " + qualified_failures() + " (\n"
-        "  id bigserial PRIMARY KEY,\n"
-        "  version bigint NOT NULL,\n"
-        "  name text NOT NULL,\n"
-        "  sqlstate text NOT NULL,\n"
-        "  message text NOT NULL,\n"
-        "  position text NOT NULL,\n"
-        "  deploy_version text NOT NULL,\n"
-        "  host text NOT NULL,\n"
-        "  failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
-        "  partial boolean NOT NULL,\n"
-        "  statements_completed integer NOT NULL,\n"
-        "  statements_total integer NOT NULL,\n"
-        "  resolved_at timestamptz)";
-    auto r = conn.execute(sql);
+    auto present = conn.query(
+        "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL"
+        " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
+        " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2",
+        qualified_table(), qualified_deploys(), qualified_failures());
+    if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
+      return outcome::success();
+    }
+    auto r = conn.execute(create_sql());
     if (!r) {
       auto e = std::move(r).error();
       e.code = errc::ledger_invalid;
       e.message = "cannot create the ledger " + identity() + ": " + e.server_message +
-                  "; the migration user needs CREATE on the database (or create the schema for it)";
+                  "; the migration user needs CREATE on the database, or a DBA creates the ledger in advance "
+                  "with the SQL that `lockstep ledger-sql` prints and grants the migration role what "
+                  "docs/operations.md lists";
       return e;
     }
     return outcome::success();
@@ -216,42 +249,24 @@ class TableLedger {
   [[nodiscard]] result<void> record_failure(Connection& conn, const FailureRecord& f) {
     auto r = conn.query("INSERT INTO " + qualified_failures() +
                             " (version, name, sqlstate, message, position, deploy_version, host, partial,"
-                            " statements_completed, statements_total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                            " statements_completed, statements_total, checksum, cause)"
+                            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                         std::to_string(f.version), f.name, f.sqlstate, f.message, f.position, f.deploy_version,
                         f.host, std::string{f.partial ? "t" : "f"}, std::to_string(f.statements_completed),
-                        std::to_string(f.statements_total));
+                        std::to_string(f.statements_total), f.checksum, f.cause);
     if (!r) return shape_error(std::move(r).error());
     return outcome::success();
   }
 
   [[nodiscard]] result<std::vector<FailureRecord>> read_failures(Connection& conn) {
-    auto rows = conn.query(
-        "SELECT id, version, name, sqlstate, message, position, deploy_version, host, "
-        "to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), partial, "
-        "statements_completed, statements_total FROM " +
-        qualified_failures() + " WHERE resolved_at IS NULL ORDER BY id");
+    auto rows = query_failures(conn, "checksum, cause");
+    // A ledger from before those columns, not yet upgraded by a leader.
+    if (!rows && rows.error().sqlstate == "42703") rows = query_failures(conn, "''::text, 'error'::text");
     if (!rows) {
       if (detail::no_ledger_yet(rows.error())) return std::vector<FailureRecord>{};
       return shape_error(std::move(rows).error());
     }
-    std::vector<FailureRecord> out;
-    for (const auto& r : rows.value()) {
-      FailureRecord f;
-      f.id = detail::to_int64(r[0]);
-      f.version = detail::to_int64(r[1]);
-      f.name = detail::to_text(r[2]);
-      f.sqlstate = detail::to_text(r[3]);
-      f.message = detail::to_text(r[4]);
-      f.position = detail::to_text(r[5]);
-      f.deploy_version = detail::to_text(r[6]);
-      f.host = detail::to_text(r[7]);
-      f.failed_at = detail::to_text(r[8]);
-      f.partial = detail::to_text(r[9]) == "t";
-      f.statements_completed = detail::to_int64(r[10]);
-      f.statements_total = detail::to_int64(r[11]);
-      out.push_back(std::move(f));
-    }
-    return out;
+    return failures_from(rows.value());
   }
 
   [[nodiscard]] result<std::int64_t> resolve_failures(Connection& conn, std::int64_t version) {
@@ -267,6 +282,37 @@ class TableLedger {
   }
 
  private:
+  [[nodiscard]] result<Rows> query_failures(Connection& conn, const std::string& newer_columns) {
+    return conn.query(
+        "SELECT id, version, name, sqlstate, message, position, deploy_version, host, "
+        "to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), partial, "
+        "statements_completed, statements_total, " + newer_columns + " FROM " +
+        qualified_failures() + " WHERE resolved_at IS NULL ORDER BY id");
+  }
+
+  [[nodiscard]] static std::vector<FailureRecord> failures_from(const Rows& rows) {
+    std::vector<FailureRecord> out;
+    for (const auto& r : rows) {
+      FailureRecord f;
+      f.id = detail::to_int64(r[0]);
+      f.version = detail::to_int64(r[1]);
+      f.name = detail::to_text(r[2]);
+      f.sqlstate = detail::to_text(r[3]);
+      f.message = detail::to_text(r[4]);
+      f.position = detail::to_text(r[5]);
+      f.deploy_version = detail::to_text(r[6]);
+      f.host = detail::to_text(r[7]);
+      f.failed_at = detail::to_text(r[8]);
+      f.partial = detail::to_text(r[9]) == "t";
+      f.statements_completed = detail::to_int64(r[10]);
+      f.statements_total = detail::to_int64(r[11]);
+      f.checksum = detail::to_text(r[12]);
+      f.cause = detail::to_text(r[13]);
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+
   // Undefined column / wrong type: someone else's table, or an older layout.
   [[nodiscard]] Error shape_error(Error e) const {
     if (e.sqlstate == "42703" || e.sqlstate == "42804" || e.sqlstate == "42883") {
@@ -275,6 +321,16 @@ class TableLedger {
                   "); point lockstep at its own ledger (a different schema or table name) or fix the table";
     }
     return e;
+  }
+
+  // Columns added after the first release: ledgers created by it get them.
+  [[nodiscard]] std::string upgrade_sql() const {
+    return "ALTER TABLE " + qualified_failures() + " ADD COLUMN IF NOT EXISTS checksum text NOT NULL DEFAULT '', "
+           "ADD COLUMN IF NOT EXISTS cause text NOT NULL DEFAULT 'error'";
+  }
+
+  [[nodiscard]] static std::string companion(const std::string& table, const char* what) {
+    return table == "migrations" ? std::string{what} : table + "_" + what;
   }
 
   std::string schema_ = "lockstep";

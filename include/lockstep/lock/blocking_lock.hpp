@@ -28,20 +28,18 @@ struct BlockingLock {
   [[nodiscard]] result<bool> try_acquire(Connection& conn, std::int64_t key, std::chrono::milliseconds budget) {
     const auto wait = std::max<std::chrono::milliseconds::rep>(1, std::min(slice, budget).count());
     // The key and pid are integers we produced, so inlining them is safe.
-    const std::string sql = "SET lock_timeout = " + std::to_string(wait) +
+    // SET LOCAL inside the query's implicit transaction: the timeout ends
+    // with it, so no session (not even a pooled one, handed to other
+    // clients next) keeps it.
+    const std::string sql = "SET LOCAL lock_timeout = " + std::to_string(wait) +
                             "; SELECT CASE WHEN pg_backend_pid() = " + std::to_string(conn.backend_pid()) +
                             " THEN pg_advisory_lock(" + std::to_string(key) + ")::text END IS NOT NULL, pg_backend_pid()";
     auto r = conn.query(sql);
-    auto reset = conn.execute("RESET lock_timeout");
     if (!r) {
       // lock_not_available: the slice ran out; deadlock_detected: we stepped aside.
-      if (r.error().sqlstate == "55P03" || r.error().sqlstate == "40P01") {
-        LOCKSTEP_TRYV(std::move(reset));
-        return false;
-      }
+      if (r.error().sqlstate == "55P03" || r.error().sqlstate == "40P01") return false;
       return std::move(r).error();
     }
-    LOCKSTEP_TRYV(std::move(reset));
     const auto& row = r.value().at(0);
     if (row[0].value_or("f") != "t") return detail::pooled_connection_error(row[1].value_or("?"), conn.backend_pid());
     return true;

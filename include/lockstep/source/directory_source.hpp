@@ -71,9 +71,14 @@ class DirectorySource {
       return e;
     }
     std::vector<Migration> out;
+    // Every filesystem call reports through an error_code: an entry that
+    // vanishes, a permission change or an I/O error mid-listing is a
+    // source_invalid error naming the path, never an exception.
     std::filesystem::directory_iterator it{directory_, ec};
     if (ec) return unreadable(directory_, ec.message());
-    for (const auto& entry : it) {
+    for (const std::filesystem::directory_iterator end; it != end; it.increment(ec)) {
+      if (ec) return unreadable(directory_, ec.message());
+      const auto& entry = *it;
       const std::string file_name = entry.path().filename().string();
       if (file_name.empty() || file_name[0] == '.') continue;
       if (entry.path().extension() != ".sql") continue;
@@ -83,21 +88,36 @@ class DirectorySource {
         e.file = entry.path().string();
         return e;
       }
-      std::ifstream in{entry.path(), std::ios::binary};
-      if (!in) return unreadable(entry.path(), "cannot open for reading");
-      std::string sql{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-      if (in.bad()) return unreadable(entry.path(), "read error");
+      // A directory (or socket, or dangling link) named like a migration is
+      // a mistake to report, not a file to skip: a migration would vanish.
+      if (!std::filesystem::is_regular_file(entry.path(), ec)) {
+        return unreadable(entry.path(), ec ? ec.message()
+                                           : "it is not a regular file (a directory or a dangling link?); a "
+                                             "migration must be a file");
+      }
+      auto sql = read_whole(entry.path());
+      if (!sql) return std::move(sql).error();
       Migration m;
       m.version = parsed.value().version;
       m.name = parsed.value().name;
-      m.sql = std::move(sql);
+      m.sql = std::move(sql).value();
       m.origin = entry.path().string();
       out.push_back(std::move(m));
     }
+    if (ec) return unreadable(directory_, ec.message());
     return detail::finalize_source(std::move(out));
   }
 
  private:
+  // Streams without exceptions; a read that fails part-way is an error.
+  [[nodiscard]] static result<std::string> read_whole(const std::filesystem::path& p) {
+    std::ifstream in{p, std::ios::binary};
+    if (!in) return unreadable(p, "cannot open for reading");
+    std::string sql{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+    if (in.bad()) return unreadable(p, "read error");
+    return sql;
+  }
+
   [[nodiscard]] static Error unreadable(const std::filesystem::path& p, const std::string& why) {
     auto e = make_error(errc::source_invalid,
                         "cannot read '" + p.string() + "': " + why + "; check the path and its permissions");

@@ -9,6 +9,8 @@
 // directive into a plain comment.
 #pragma once
 
+#include <algorithm>
+
 #include <charconv>
 #include <chrono>
 #include <optional>
@@ -32,6 +34,7 @@ namespace detail {
   long long n = 0;
   const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc{} || n < 0) return std::nullopt;
+  n = std::min(n, 1'000'000'000'000LL);  // no overflow below; still "too long" for PostgreSQL
   const std::string_view unit{ptr, static_cast<std::size_t>(v.data() + v.size() - ptr)};
   if (unit == "ms") return std::chrono::milliseconds{n};
   if (unit == "s") return std::chrono::seconds{n};
@@ -83,6 +86,13 @@ inline constexpr std::string_view known_directives =
     } else if (key == "lock-timeout" || key == "statement-timeout") {
       const auto dur = detail::parse_pg_duration(value);
       if (!dur) return bad("lockstep:" + std::string{key} + " needs a duration such as 5s, 500ms or 2min, not '" + std::string{value} + "'");
+      // PostgreSQL takes at most INT_MAX ms (about 24.8 days); a larger value
+      // would pass here and fail mid-deploy, after earlier migrations ran.
+      if (dur->count() > 2147483647) {
+        return bad("lockstep:" + std::string{key} + "=" + std::string{value} +
+                   " is longer than PostgreSQL allows (2147483647 ms, about 24 days); use a shorter duration, "
+                   "or 0 for none");
+      }
       (key == "lock-timeout" ? d.lock_timeout : d.statement_timeout) = *dur;
     } else {
       return bad("unknown directive 'lockstep:" + std::string{spec} + "'");

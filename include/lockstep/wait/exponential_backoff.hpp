@@ -7,13 +7,31 @@
 #include <cstdint>
 #include <random>
 
+#include <unistd.h>
+
 namespace lockstep {
+
+namespace detail {
+// std::random_device may throw (no entropy source in a locked-down
+// sandbox); the jitter only has to differ between replicas, so the pid,
+// the clock and an address do when it does.
+[[nodiscard]] inline std::uint64_t jitter_seed() noexcept {
+  try {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+  } catch (...) {
+    const auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    int local = 0;
+    return t ^ (static_cast<std::uint64_t>(::getpid()) << 40) ^ reinterpret_cast<std::uintptr_t>(&local);
+  }
+}
+}  // namespace detail
 
 class ExponentialBackoff {
  public:
   ExponentialBackoff() : ExponentialBackoff(std::chrono::milliseconds{50}, std::chrono::milliseconds{2000}) {}
   ExponentialBackoff(std::chrono::milliseconds initial, std::chrono::milliseconds cap,
-                     std::uint64_t seed = std::random_device{}())
+                     std::uint64_t seed = detail::jitter_seed())
       : initial_{std::max(initial, std::chrono::milliseconds{1})}, cap_{std::max(cap, initial_)}, rng_{seed} {}
 
   // The upper bound for `attempt`, before jitter.
