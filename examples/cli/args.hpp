@@ -28,6 +28,7 @@ struct Args {
   std::optional<std::chrono::milliseconds> stall_timeout;
   std::string on_partial = "rerun";  // rerun | refuse
   std::string on_failure = "stop";   // stop | retry
+  std::string role;                  // ledger-sql: the migration role to grant
   std::optional<std::int64_t> resolve_version;
   std::string host;
   bool json = false;
@@ -58,7 +59,7 @@ struct Args {
   if (a.command == "--help" || a.command == "-h") a.command = "help";
   if (a.command == "--version") a.command = "version";
   if (a.command != "migrate" && a.command != "status" && a.command != "lint" && a.command != "resolve" &&
-      a.command != "help" && a.command != "version") {
+      a.command != "ledger-sql" && a.command != "help" && a.command != "version") {
     a.error = "unknown command '" + a.command + "'";
     return a;
   }
@@ -172,6 +173,8 @@ struct Args {
         return a;
       }
       a.on_failure = *v;
+    } else if (flag == "--role") {
+      a.role = *v;
     } else if (flag == "--host") {
       a.host = *v;
     } else {
@@ -187,6 +190,7 @@ inline constexpr std::string_view usage_text =
     "       lockstep status  --dir DIR [options]   show schema version, applied and pending migrations\n"
     "       lockstep lint    --dir DIR             check every migration without a database\n"
     "       lockstep resolve VERSION [options]     clear VERSION's failure records after fixing it by hand\n"
+    "       lockstep ledger-sql [--role ROLE]      print the SQL that creates the ledger (for a DBA)\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"
@@ -210,6 +214,7 @@ inline constexpr std::string_view usage_text =
     "  --on-failure P        after the server rejected a migration: stop (default: no other replica of\n"
     "                        the same deploy runs the same file again) or retry\n"
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
+    "  --role ROLE           ledger-sql: also print the grants the migration role ROLE needs\n"
     "  --json                status: print JSON instead of a table\n"
     "\n"
     "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"

@@ -165,6 +165,16 @@ int resolve(const cli::Args& a) {
   return cli::exit_ok;
 }
 
+// For a DBA who creates the ledger in advance, so the migration role needs
+// no CREATE on the database (docs/operations.md, "Least privilege").
+int ledger_sql(const cli::Args& a) {
+  const TableLedger ledger;
+  std::cout << "-- lockstep " << LOCKSTEP_VERSION_STRING << ": the ledger " << ledger.identity() << "\n"
+            << ledger.create_sql() << ";\n";
+  if (!a.role.empty()) std::cout << ledger.grant_sql(a.role) << ";\n";
+  return cli::exit_ok;
+}
+
 template <class Wait>
 int migrate_with(const cli::Args& a) {
   if (a.lock == "blocking") return migrate<BlockingLock, Wait>(a);
@@ -191,5 +201,6 @@ int main(int argc, char** argv) {
   if (a.command == "status") return status(a);
   if (a.command == "lint") return lint(a);
   if (a.command == "resolve") return resolve(a);
+  if (a.command == "ledger-sql") return ledger_sql(a);
   return a.wait == "poll" ? migrate_with<ExponentialBackoff>(a) : migrate_with<NotifyBackoff>(a);
 }

@@ -444,8 +444,14 @@ class Migrator {
     if (r.mode == BootMode::dry_run) return dry_run(r, conn, state);
     if (r.mode == BootMode::migrate) LOCKSTEP_TRYV(preflight(r, conn, state.version));
 
-    r.lock_name = settings_.lock_name.empty() ? default_lock_name(conn.database_name(), ledger_.identity())
-                                              : settings_.lock_name;
+    if (settings_.lock_name.empty()) {
+      // The server's name for the database, not the client's: a PgBouncer
+      // alias and a direct URL must derive the same key.
+      LOCKSTEP_TRY(db, conn.query("SELECT current_database()"));
+      r.lock_name = default_lock_name(db.empty() ? conn.database_name() : db[0][0].value_or(""), ledger_.identity());
+    } else {
+      r.lock_name = settings_.lock_name;
+    }
     r.key = lock_key(r.lock_name);
     for (unsigned attempt = 0;; ++attempt) {
       r.phase = "waiting for the schema to reach version " + std::to_string(r.expected) + " (at " +
@@ -486,7 +492,8 @@ class Migrator {
           .add("schema_version", state.version)
           .add("expected_version", r.expected)
           .add("next_delay_ms", static_cast<std::int64_t>(delay.count()))
-          .add("listening", r.listening);
+          .add("listening", r.listening)
+          .add("lock", r.lock_name);
     });
     r.woken = false;
     if (r.listening) {
@@ -587,7 +594,7 @@ class Migrator {
         // On an error path the session may sit in an aborted transaction
         // (a failed BEGIN batch, a file's own BEGIN), where the unlock and
         // the NOTIFY would fail too and the waiters would sleep on.
-        if (!committed_) (void)conn_.execute("ROLLBACK");
+        if (!committed_ && conn_.is_open()) (void)conn_.execute("ROLLBACK");
         ok = static_cast<bool>(m_.lock_.release(conn_, r_.key));
         // Wakes waiting replicas at once, so one takes over if this leader failed.
         if (ok) (void)conn_.execute(detail::notify_sql(r_.key, "released"));

@@ -10,6 +10,8 @@
 # its own temp dir. If LOCKSTEP_TEST_URL is set, that server is used instead.
 # LOCKSTEP_PG_EXTRA_LISTEN=ADDR and LOCKSTEP_PG_EXTRA_HBA=CIDR add a listen
 # address and a trusted network (the network-namespace test's veth link).
+# LOCKSTEP_PG_LC_MESSAGES=LOCALE makes the server speak another language
+# (errors must be understood by SQLSTATE, not by their words).
 # LOCKSTEP_PG_DURABLE=1 keeps PostgreSQL's default durability (fsync on), for
 # benchmarks; tests turn it off for speed.
 set -euo pipefail
@@ -57,6 +59,9 @@ max_connections = 300
 log_min_messages = warning
 log_line_prefix = '%m [%p] %a '
 CONF
+  if [[ -n "${LOCKSTEP_PG_LC_MESSAGES:-}" ]]; then
+    printf "lc_messages = '%s'\n" "$LOCKSTEP_PG_LC_MESSAGES" >> "$root/data/postgresql.conf"
+  fi
   if [[ "${LOCKSTEP_PG_DURABLE:-0}" != 1 ]]; then
     printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >> "$root/data/postgresql.conf"
   fi

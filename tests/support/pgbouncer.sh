@@ -33,6 +33,8 @@ start)
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
     cat > "$dir/pgbouncer.ini" <<INI
 [databases]
+; An alias whose client-side name differs from the server's (the lock-key test).
+lockstep_alias = host=$pg_host port=$pg_port dbname=lockstep_alias_target
 * = host=$pg_host port=$pg_port
 
 [pgbouncer]

@@ -25,6 +25,7 @@ class TempDir {
   }
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
   void write(const std::string& name, const std::string& content) const {
+    std::filesystem::create_directories((path_ / name).parent_path());
     std::ofstream out{path_ / name, std::ios::binary};
     out << content;
   }

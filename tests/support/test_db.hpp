@@ -46,6 +46,15 @@ inline std::string pgbouncer_url() {
   return url_from_state("LOCKSTEP_TEST_PGBOUNCER_STATE", LOCKSTEP_TEST_PGBOUNCER_STATE_DIR);
 }
 
+#ifndef LOCKSTEP_TEST_DE_STATE_DIR
+#define LOCKSTEP_TEST_DE_STATE_DIR ""
+#endif
+
+// The second server, whose lc_messages is German ("" when not started).
+inline std::string german_server_url() {
+  return url_from_state("LOCKSTEP_TEST_DE_STATE", LOCKSTEP_TEST_DE_STATE_DIR);
+}
+
 inline bool in_ci() {
   const char* ci = std::getenv("CI");
   return ci != nullptr && std::string{ci} == "true";
@@ -74,9 +83,9 @@ inline Rows must(result<Rows> r) {
 // A fresh database, dropped (with its sessions) when the test ends.
 class TestDatabase {
  public:
-  explicit TestDatabase(const std::string& tag) {
+  explicit TestDatabase(const std::string& tag, std::string server = server_url()) {
     static std::atomic<int> counter{0};
-    server_ = server_url();
+    server_ = std::move(server);
     if (server_.empty()) {
       if (in_ci()) FAIL("no test PostgreSQL server (CI=true requires one): run the tests through ctest");
       throw std::runtime_error("no test PostgreSQL server: run through ctest or set LOCKSTEP_TEST_URL");

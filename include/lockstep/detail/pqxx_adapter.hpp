@@ -181,6 +181,15 @@ class Connection {
     try {
       Connection c;
       c.conn_ = std::make_unique<pqxx::connection>(conninfo);
+#if PQXX_VERSION_MAJOR < 7
+      // libpqxx 6 silently reconnects a broken connection on its next use:
+      // a new session, without the lock, the settings or the transaction
+      // the caller believes it has. A broken session must stay broken.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      c.conn_->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+#endif
       return c;
     } catch (const pqxx::broken_connection& ex) {
       return detail::from_broken_connection(ex.what());
@@ -232,6 +241,7 @@ class Connection {
     try {
       return conn_->get_notifs();
     } catch (const pqxx::broken_connection& ex) {
+      broken_ = true;
       return detail::from_broken_connection(ex.what());
     } catch (const std::exception& ex) {
       return detail::from_broken_connection(ex.what());
@@ -264,7 +274,8 @@ class Connection {
     conn_.reset();
   }
 
-  [[nodiscard]] bool is_open() const noexcept { return conn_ != nullptr && conn_->is_open(); }
+  // false once any call found the session broken, whatever libpq says.
+  [[nodiscard]] bool is_open() const noexcept { return conn_ != nullptr && !broken_ && conn_->is_open(); }
   [[nodiscard]] std::string database_name() const { return conn_ ? std::string{conn_->dbname()} : std::string{}; }
   [[nodiscard]] int server_version() const noexcept { return conn_ ? conn_->server_version() : 0; }
   [[nodiscard]] int backend_pid() const noexcept { return conn_ ? conn_->backendpid() : 0; }
@@ -293,6 +304,7 @@ class Connection {
       }
       return rows;
     } catch (const pqxx::broken_connection& ex) {
+      broken_ = true;
       return detail::from_broken_connection(ex.what());
     } catch (const pqxx::sql_error& ex) {
       auto e = detail::from_sql_error(ex, sql);
@@ -308,6 +320,7 @@ class Connection {
   }
 
   std::unique_ptr<pqxx::connection> conn_;
+  bool broken_ = false;
 };
 
 }  // namespace lockstep

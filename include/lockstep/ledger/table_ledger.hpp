@@ -149,6 +149,16 @@ class TableLedger {
            upgrade_sql();
   }
 
+  // What a migration role needs on a ledger that a DBA created with
+  // create_sql(), and nothing more: no CREATE on the database or schema.
+  [[nodiscard]] std::string grant_sql(std::string_view role) const {
+    const std::string r = detail::quote_ident(role);
+    return "GRANT USAGE ON SCHEMA " + detail::quote_ident(schema_) + " TO " + r + ";\n" +
+           "GRANT SELECT, INSERT ON " + qualified_table() + ", " + qualified_deploys() + " TO " + r + ";\n" +
+           "GRANT SELECT, INSERT, UPDATE ON " + qualified_failures() + " TO " + r + ";\n" +
+           "GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + detail::quote_ident(schema_) + " TO " + r;
+  }
+
   // Creates what is missing, and only then: PostgreSQL checks the CREATE
   // privilege before IF NOT EXISTS, so a role that may only use a ledger a
   // DBA created must never send the DDL.

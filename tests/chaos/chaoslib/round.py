@@ -29,8 +29,10 @@ def _rerun(rnd, servers, cli, migrations_dir, db):
     v = []
     url = url_for(servers.url, db)
     psql(url, "DELETE FROM chaos.ctl")  # the planned failures are "fixed"
+    # A new deploy: in the storm's own deploy a planned failure that the
+    # server rejected stops the deploy by design (FailurePolicy::stop_deploy).
     common = ["--dir", migrations_dir, "--url", url, "--timeout", "60s", "--on-partial", rnd.on_partial,
-              "--host", "rerun"]
+              "--host", "rerun", "--deploy-version", f"chaos-{rnd.seed}-rerun"]
     code, events, text = _cli(cli, ["migrate"] + common)
     if code == 8 and rnd.on_partial == "refuse":
         # Refused a no-transaction migration that stopped part-way: the

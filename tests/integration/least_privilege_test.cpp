@@ -1,0 +1,56 @@
+// The hardened setup: a DBA creates the ledger in advance (lockstep
+// ledger-sql) and the migration role has only what it needs, with no CREATE
+// on the database. A whole herd runs as that role.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <unistd.h>
+
+#include "cli.hpp"
+#include "lockstep/lockstep.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+TEST_SUITE("integration") {
+  TEST_CASE("least privilege: a herd as a role without CREATE on the database") {
+    const std::string role = "ls_least_" + std::to_string(::getpid());
+    TestDatabase db{"least"};
+    auto admin = db.connect();
+    must(admin.query("DROP ROLE IF EXISTS " + role));
+    must(admin.query("CREATE ROLE " + role + " LOGIN"));
+    must(admin.query("GRANT CONNECT ON DATABASE " + db.name() + " TO " + role));
+    // What the migrations themselves create goes in a schema the role may use.
+    must(admin.query("CREATE SCHEMA app; GRANT USAGE, CREATE ON SCHEMA app TO " + role));
+    const TableLedger ledger;
+    must(admin.query(ledger.create_sql()));
+    must(admin.query(ledger.grant_sql(role)));
+    REQUIRE(db.scalar("SELECT has_database_privilege('" + role + "', current_database(), 'CREATE')") == "f");
+
+    TempDir dir{"least"};
+    dir.write("0001_t.sql", "CREATE TABLE app.t (id int);\n");
+    dir.write("0002_u.sql", "SET search_path = app;\nCREATE TABLE u (id int);\n");
+    dir.write("0003_ix.sql", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS u_id ON app.u (id);\n");
+    TempDir out{"least-out"};
+    std::string url = db.url();
+    url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, role);
+    Herd herd{out.path()};
+    herd.spawn(6, {cli_path(), "migrate", "--dir", dir.path().string(), "--url", url, "--deploy-version", "lp-1",
+                   "--timeout", "60s"});
+    herd.release();
+    herd.wait_all(90s);
+    REQUIRE_FALSE(herd.hung());
+    for (const auto& c : herd.children()) {
+      CAPTURE(c.err());
+      CHECK(c.exit_code == 0);
+    }
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
+    CHECK(db.scalar("SELECT string_agg(DISTINCT deploy_version, ',') FROM lockstep.deploys") == "lp-1");
+    CHECK(db.scalar("SELECT to_regclass('app.u') IS NOT NULL") == "t");
+    must(admin.query("DROP OWNED BY " + role));
+  }
+}
