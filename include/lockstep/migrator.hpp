@@ -922,7 +922,10 @@ class Migrator {
   // retried: the ones before it stay done.
   [[nodiscard]] result<void> run_statements(Run& r, Connection& conn, const Migration& m,
                                             const detail::PreparedMigration& p, std::int64_t& completed) {
-    LOCKSTEP_TRYV(conn.execute(detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), false)));
+    // The previous migration's reset took back the leader's session settings
+    // (dead-peer detection, stall bounds) too: set them again first.
+    LOCKSTEP_TRYV(conn.execute(detail::leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; " +
+                               detail::timeout_sql(lock_timeout_for(p), statement_timeout_for(r, p), false)));
     auto reset = [&](bool failed) {
       (void)conn.execute(detail::reset_session_sql(failed, conn.server_version(), settings_.stall_timeout));
     };

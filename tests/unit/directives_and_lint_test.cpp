@@ -20,7 +20,7 @@ std::vector<sql::Finding> lint(const std::string& s, bool no_tx = false, int ser
   REQUIRE(st);
   sql::Directives d;
   d.no_transaction = no_tx;
-  return sql::lint(st.value(), d, server);
+  return sql::lint(st.value(), d, server, s);
 }
 }  // namespace
 
@@ -94,6 +94,47 @@ TEST_SUITE("unit") {
                  true)
                 .empty());
     }
+  }
+
+  TEST_CASE("lint: the forms it recommends pass, what it missed is caught") {
+    SUBCASE("drop-then-create concurrently is the idempotent form") {
+      CHECK(lint("DROP INDEX CONCURRENTLY IF EXISTS ix;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON t (a);", true)
+                .empty());
+      // A different index name is not covered.
+      CHECK(lint("DROP INDEX CONCURRENTLY IF EXISTS other;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON t (a);", true)
+                .size() == 1);
+    }
+    SUBCASE("materialized views have IF NOT EXISTS, not OR REPLACE") {
+      CHECK(lint("CREATE MATERIALIZED VIEW IF NOT EXISTS mv AS SELECT 1;", true).empty());
+      auto f = lint("CREATE MATERIALIZED VIEW mv AS SELECT 1;", true);
+      REQUIRE(f.size() == 1);
+      CHECK(f[0].message.find("IF NOT EXISTS") != std::string::npos);
+      CHECK(f[0].message.find("OR REPLACE") == std::string::npos);
+    }
+    SUBCASE("REINDEX of a database, schema or the system catalogs cannot run in a transaction") {
+      for (const char* bad : {"REINDEX DATABASE app;", "REINDEX SCHEMA public;", "REINDEX SYSTEM app;"}) {
+        CAPTURE(bad);
+        auto f = lint(bad);
+        REQUIRE(f.size() == 1);
+        CHECK(f[0].rule == "non_transactional");
+      }
+      CHECK(lint("REINDEX TABLE t;").empty());
+    }
+    SUBCASE("a new enum value used in the same transaction") {
+      auto f = lint("ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET m = 'meh' WHERE m IS NULL;");
+      REQUIRE(f.size() == 1);
+      CHECK(f[0].rule == "enum_value_in_same_transaction");
+      CHECK(f[0].position.line == 2);
+      CHECK(lint("ALTER TYPE mood ADD VALUE 'meh';\nCREATE TABLE x (id int);").empty());
+    }
+  }
+
+  TEST_CASE("parse_directives: durations PostgreSQL cannot take") {
+    auto d = directives("-- lockstep:statement-timeout=1000h\nSELECT 1;");
+    REQUIRE_FALSE(d);
+    CHECK(d.error().message.find("longer than PostgreSQL allows") != std::string::npos);
+    CHECK(directives("-- lockstep:statement-timeout=596h\nSELECT 1;"));
+    CHECK_FALSE(directives("-- lockstep:lock-timeout=99999999999999999h\nSELECT 1;"));
   }
 
   TEST_CASE("prepare_migration") {

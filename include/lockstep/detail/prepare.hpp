@@ -94,7 +94,7 @@ inline void read_position(std::string_view position, Error& e) {
   auto directives = sql::parse_directives(m.sql, prefix_end);
   if (!directives) return at_migration(std::move(directives).error(), m);
   p.directives = directives.value();
-  for (auto& f : sql::lint(p.statements, p.directives, server_version)) {
+  for (auto& f : sql::lint(p.statements, p.directives, server_version, m.sql)) {
     if (f.severity == sql::Finding::Severity::error) {
       auto e = make_error(errc::source_invalid, f.message);
       e.line = f.position.line;

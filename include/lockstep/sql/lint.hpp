@@ -9,6 +9,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -64,6 +66,8 @@ inline std::string non_transactional(const std::vector<std::string>& t, int serv
   if (object == "INDEX" && has(t, "CONCURRENTLY")) return "CREATE INDEX CONCURRENTLY";
   if (starts(t, {"DROP", "INDEX", "CONCURRENTLY"})) return "DROP INDEX CONCURRENTLY";
   if (t[0] == "REINDEX" && has(t, "CONCURRENTLY")) return "REINDEX CONCURRENTLY";
+  if (t[0] == "REINDEX" && t.size() > 1 && (t[1] == "DATABASE" || t[1] == "SCHEMA" || t[1] == "SYSTEM"))
+    return "REINDEX " + t[1];
   if (t[0] == "ALTER" && has_seq(t, {"DETACH", "PARTITION"}) && has(t, "CONCURRENTLY"))
     return "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY";
   if (t[0] == "VACUUM") return "VACUUM";
@@ -85,14 +89,25 @@ inline bool transaction_control(const std::vector<std::string>& t) {
   return false;
 }
 
-// Why running the statement twice is unsafe, or "".
-inline std::string not_idempotent(const std::vector<std::string>& t) {
+// The name after IF [NOT] EXISTS (or "" when it is quoted or absent).
+inline std::string name_after_exists(const std::vector<std::string>& t) {
+  const auto it = std::find(t.begin(), t.end(), "EXISTS");
+  return it == t.end() || it + 1 == t.end() ? std::string{} : *(it + 1);
+}
+
+// Why running the statement twice is unsafe, or "". `dropped` holds the
+// indexes an earlier statement of the file drops with IF EXISTS.
+inline std::string not_idempotent(const std::vector<std::string>& t, const std::vector<std::string>& dropped = {}) {
   if (t.empty()) return {};
   const std::string object = created_object(t);
   const bool if_not_exists = has_seq(t, {"IF", "NOT", "EXISTS"});
   const bool or_replace = has_seq(t, {"OR", "REPLACE"});
   if (object == "INDEX") {
     if (!if_not_exists) return "CREATE INDEX without IF NOT EXISTS fails when re-run";
+    // DROP INDEX CONCURRENTLY IF EXISTS x; CREATE INDEX CONCURRENTLY IF NOT
+    // EXISTS x: the form this rule asks for, so it must be quiet.
+    const auto name = name_after_exists(t);
+    if (!name.empty() && name != "\"" && std::find(dropped.begin(), dropped.end(), name) != dropped.end()) return {};
     if (has(t, "CONCURRENTLY"))
       return "a failed CREATE INDEX CONCURRENTLY leaves an INVALID index that IF NOT EXISTS then skips; "
              "drop it first (DROP INDEX CONCURRENTLY IF EXISTS ...) so a retry rebuilds it";
@@ -100,6 +115,10 @@ inline std::string not_idempotent(const std::vector<std::string>& t) {
   }
   if ((object == "TABLE" || object == "SCHEMA" || object == "SEQUENCE" || object == "EXTENSION") && !if_not_exists)
     return "CREATE " + object + " without IF NOT EXISTS fails when re-run";
+  if (object == "VIEW" && has(t, "MATERIALIZED")) {
+    // There is no CREATE OR REPLACE MATERIALIZED VIEW.
+    return if_not_exists ? std::string{} : "CREATE MATERIALIZED VIEW without IF NOT EXISTS fails when re-run";
+  }
   if ((object == "VIEW" || object == "FUNCTION" || object == "PROCEDURE" || object == "TRIGGER") && !or_replace)
     return "CREATE " + object + " without OR REPLACE fails when re-run";
   if (object == "TYPE") return "CREATE TYPE fails when re-run; wrap it in a DO block that checks pg_type first";
@@ -111,10 +130,45 @@ inline std::string not_idempotent(const std::vector<std::string>& t) {
 
 }  // namespace detail
 
+namespace detail {
+// ALTER TYPE t ADD VALUE 'v' commits nothing until the transaction does, and
+// PostgreSQL refuses to use the new value before that ("unsafe use of new
+// value"): a later statement of the same transaction that names the value
+// fails mid-deploy. Returns the literal ('v', quotes included) or "".
+inline std::string added_enum_value(const Statement& s, std::string_view sql) {
+  if (!starts(s.tokens, {"ALTER", "TYPE"}) || !has_seq(s.tokens, {"ADD", "VALUE"})) return {};
+  const auto text = s.text(sql);
+  const auto q = text.find('\'');
+  if (q == std::string_view::npos) return {};
+  const auto e = text.find('\'', q + 1);
+  return e == std::string_view::npos ? std::string{} : std::string{text.substr(q, e - q + 1)};
+}
+}  // namespace detail
+
+// `sql` is the file the statements came from (for rules that read literals).
 [[nodiscard]] inline std::vector<Finding> lint(const std::vector<Statement>& statements, const Directives& d,
-                                               int server_version = 0) {
+                                               int server_version = 0, std::string_view sql = {}) {
   std::vector<Finding> out;
+  std::vector<std::string> dropped_indexes;
+  std::vector<std::string> new_enum_values;
   for (const auto& s : statements) {
+    if (!d.no_transaction && !sql.empty()) {
+      const std::string text{s.text(sql)};
+      for (const auto& v : new_enum_values) {
+        if (text.find(v) != std::string::npos) {
+          out.push_back({Finding::Severity::error, "enum_value_in_same_transaction",
+                         "this statement uses the enum value " + v + " that ALTER TYPE ... ADD VALUE adds earlier in "
+                         "the same transaction, which PostgreSQL refuses (unsafe use of new value); put the ADD "
+                         "VALUE in a migration of its own, before this one",
+                         s.position});
+          break;
+        }
+      }
+      if (auto v = detail::added_enum_value(s, sql); !v.empty()) new_enum_values.push_back(v);
+    }
+    if (detail::starts(s.tokens, {"DROP", "INDEX"}) && detail::has_seq(s.tokens, {"IF", "EXISTS"})) {
+      dropped_indexes.push_back(detail::name_after_exists(s.tokens));
+    }
     if (!d.no_transaction) {
       if (auto why = detail::non_transactional(s.tokens, server_version); !why.empty()) {
         out.push_back({Finding::Severity::error, "non_transactional",
@@ -129,7 +183,7 @@ inline std::string not_idempotent(const std::vector<std::string>& t) {
                                      "`-- lockstep:no-transaction` to manage transactions yourself)",
                        s.position});
       }
-    } else if (auto why = detail::not_idempotent(s.tokens); !why.empty()) {
+    } else if (auto why = detail::not_idempotent(s.tokens, dropped_indexes); !why.empty()) {
       out.push_back({Finding::Severity::warning, "not_idempotent",
                      why + "; a no-transaction migration that fails part-way is re-run from its first statement",
                      s.position});
