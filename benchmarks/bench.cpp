@@ -115,19 +115,6 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
-std::vector<double> repeat(int n, const std::function<double()>& f) {
-  std::vector<double> v;
-  for (int i = 0; i < n; ++i) {
-    const double ms = f();
-    if (ms < 0) {
-      std::cerr << "bench: a timed run failed\n";
-      std::exit(1);
-    }
-    v.push_back(ms);
-  }
-  return v;
-}
-
 // "2026-11-21T15:14:29.348Z" -> ms since the epoch.
 double event_ms(const std::string& ts) {
   std::tm tm{};

@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
     return cli::exit_ok;
   }
   if (a.command == "version") {
-    std::cout << "lockstep " << LOCKSTEP_VERSION_STRING << '\n';
+    std::cout << "lockstep " << LOCKSTEP_VERSION_STRING << " (" << built_with() << ")\n";
     return cli::exit_ok;
   }
   if (a.command == "status") return status(a);

@@ -16,5 +16,7 @@ int main() {
     return 1;
   }
   std::printf("consumer: schema at version %lld\n", static_cast<long long>(report.value().schema_version));
+  // run.sh compares this with the build it consumes: same libpqxx and Boost.
+  std::printf("consumer: built with %s\n", lockstep::built_with().c_str());
   return report.value().schema_version == 1 ? 0 : 1;
 }

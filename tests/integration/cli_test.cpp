@@ -96,7 +96,17 @@ TEST_SUITE("integration") {
                          "pw-bad");
       CHECK(bad.exit_code == 5);
       CHECK(bad.err().find("no_such_db") != std::string::npos);
-      for (const auto& c : {ok, bad}) {
+      // libpq quotes a URI it cannot parse whole; it can never work, so exit 3 at once.
+      auto malformed = run_cli({"migrate", "--dir", d, "--url", "postgresql://app:" + secret + "@[2001:db8::1/app"},
+                               "pw-malformed");
+      CHECK(malformed.exit_code == 3);
+      CHECK(malformed.err().find("cannot be parsed") != std::string::npos);
+      auto tabbed = run_cli({"migrate", "--dir", d, "--url",
+                             "host=127.0.0.1 port=1 dbname=x\tpassword=" + secret + " sslpassword=" + secret,
+                             "--timeout", "1s"},
+                            "pw-tab");
+      CHECK(tabbed.exit_code != 0);
+      for (const auto& c : {ok, bad, malformed, tabbed}) {
         CHECK(c.out().find(secret) == std::string::npos);
         CHECK(c.err().find(secret) == std::string::npos);
       }

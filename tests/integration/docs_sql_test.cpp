@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "files.hpp"
+#include "lockstep/lockstep.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep::test;
@@ -19,6 +20,13 @@ TEST_SUITE("integration") {
   TEST_CASE("documented SQL runs") {
     TestDatabase db{"docsql"};
     auto conn = db.connect();
+    // What the documented least-privilege setup starts from: the ledger a DBA
+    // created and the role it names.
+    must(conn.query(lockstep::TableLedger{}.create_sql()));
+    must(conn.query("DO $$ BEGIN CREATE ROLE app_migrator; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
+    // The grants the docs list are exactly what `lockstep ledger-sql --role` prints.
+    CHECK(read_file(fs::path{LOCKSTEP_SOURCE_DIR} / "docs" / "operations.md")
+              .find(lockstep::TableLedger{}.grant_sql("app_migrator") + ";\n") != std::string::npos);
     std::vector<fs::path> docs{fs::path{LOCKSTEP_SOURCE_DIR} / "README.md"};
     for (const auto& e : fs::directory_iterator{fs::path{LOCKSTEP_SOURCE_DIR} / "docs"}) {
       if (e.path().extension() == ".md") docs.push_back(e.path());

@@ -90,4 +90,7 @@ struct ParsedConninfo {
   return code;
 }
 
+// The libpq the process runs with, e.g. 150018 (15.18).
+[[nodiscard]] inline int libpq_version() noexcept { return PQlibVersion(); }
+
 }  // namespace lockstep::detail

@@ -143,6 +143,9 @@ inline void resolve_column(Error& e, const ErrorContext& context, std::string_vi
   e.column = static_cast<int>(at + caret) + 1;
 }
 
+// The libpqxx headers this was compiled with.
+[[nodiscard]] inline const char* pqxx_version() noexcept { return PQXX_VERSION; }
+
 inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}) {
   Error e;
   e.code = errc::database_error;
