@@ -96,6 +96,7 @@ r.requires = lambda ref, **kw: calls["requires"].append((ref, kw))
 r.requirements()
 refs = dict(calls["requires"])
 check(any(re.fullmatch(r"libpqxx/\[>=7\.\d+ <9\]", k) for k in refs), "requires libpqxx with a 7.x-8.x range")
+check(any(k.startswith("libpq/") for k in refs), "requires libpq (lockstep calls it directly)")
 check(any(re.fullmatch(r"boost/\[>=1\.74 <2\]", k) for k in refs), "requires boost with a >=1.74 range")
 check(all(kw.get("transitive_headers") for kw in refs.values()), "dependencies' headers are transitive")
 r.validate()
@@ -148,6 +149,7 @@ for field in ("description", "homepage", "license"):
     check(bool(manifest.get(field)), f"vcpkg.json declares {field}")
 deps = {d if isinstance(d, str) else d["name"]: d for d in manifest.get("dependencies", [])}
 check("libpqxx" in deps and "boost-outcome" in deps, "vcpkg depends on libpqxx and boost-outcome")
+check("libpq" in deps, "vcpkg depends on libpq (lockstep calls it directly)")
 for host in ("vcpkg-cmake", "vcpkg-cmake-config"):
     check(isinstance(deps.get(host), dict) and deps[host].get("host") is True, f"{host} is a host dependency")
 portfile = open(os.path.join(port, "portfile.cmake")).read()
