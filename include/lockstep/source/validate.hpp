@@ -11,8 +11,12 @@
 namespace lockstep::detail {
 
 [[nodiscard]] inline result<std::vector<Migration>> finalize_source(std::vector<Migration> migrations) {
-  std::stable_sort(migrations.begin(), migrations.end(),
-                   [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  // By version, then origin: deterministic whatever order the directory
+  // listed the files in (and std::sort, not stable_sort, whose libstdc++ 12
+  // implementation warns as deprecated under clang).
+  std::sort(migrations.begin(), migrations.end(), [](const Migration& a, const Migration& b) {
+    return a.version != b.version ? a.version < b.version : a.origin < b.origin;
+  });
   for (std::size_t i = 1; i < migrations.size(); ++i) {
     if (migrations[i].version == migrations[i - 1].version) {
       auto e = make_error(errc::source_invalid,
