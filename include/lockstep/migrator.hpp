@@ -240,7 +240,7 @@ class Migrator {
     const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
     return make_error(errc::deadline_exceeded,
                       "deadline of " + std::to_string(budget.count()) + " ms exceeded while " + r.phase +
-                          "; the in-flight query was cancelled and the connection closed, so the server "
+                          "; the connection was shut and the server asked to end the session, so it "
                           "released the migration lock and committed nothing unfinished. Raise the timeout, "
                           "or find what blocks the migration (pg_stat_activity, pg_locks)");
   }
