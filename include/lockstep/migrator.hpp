@@ -628,7 +628,7 @@ class Migrator {
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
     LOCKSTEP_TRY(p, detail::plan(r.migrations, applied, r.expected));
     std::vector<FailureRecord> failures;
-    if (!p.pending.empty()) {
+    if (!p.pending.empty() && failures_matter()) {
       LOCKSTEP_TRY(unresolved, ledger_.read_failures(conn));
       failures = std::move(unresolved);
     }
@@ -642,6 +642,12 @@ class Migrator {
     guard.mark_committed();
     guard.release();
     return finish(r, conn, state, p.pending.empty() ? Role::follower : Role::leader, p.unknown_versions);
+  }
+
+  // Whether a recorded failure can stop a pending migration (else the leader
+  // need not read them).
+  [[nodiscard]] bool failures_matter() const noexcept {
+    return settings_.on_failure == FailurePolicy::stop_deploy || settings_.on_partial == PartialPolicy::refuse;
   }
 
   // One failure cannot wedge a rollout: a migration the server rejected in
@@ -719,7 +725,8 @@ class Migrator {
                                     std::move(unknown)));
         return std::optional<Report>{std::move(report)};
       }
-      auto failures = ledger_.read_failures(conn);
+      auto failures =
+          failures_matter() ? ledger_.read_failures(conn) : result<std::vector<FailureRecord>>{std::vector<FailureRecord>{}};
       if (!failures) {
         (void)conn.execute("ROLLBACK");
         return std::move(failures).error();

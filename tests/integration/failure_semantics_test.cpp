@@ -33,7 +33,7 @@ result<Report> run_once(const TestDatabase& db, const TempDir& dir, const std::s
   s.database_url = db.url();
   s.deploy_version = deploy;
   s.on_failure = policy;
-  s.on_event = [](const Event&) {};
+  s.on_event = null_sink();
   return Migrator<>{s, DirectorySource{dir.path()}, Deadline<>{30s}}.run();
 }
 
@@ -113,7 +113,7 @@ TEST_SUITE("integration") {
     SUBCASE("lockstep resolve tries again") {
       Settings s;
       s.database_url = db.url();
-      s.on_event = [](const Event&) {};
+      s.on_event = null_sink();
       auto n = Migrator<>{s, DirectorySource{dir.path()}}.resolve(2);
       REQUIRE(n);
       CHECK(n.value() == 1);
@@ -133,7 +133,7 @@ TEST_SUITE("integration") {
     Settings s;
     s.database_url = db.url();
     s.deploy_version = "d1";
-    s.on_event = [](const Event&) {};
+    s.on_event = null_sink();
     REQUIRE(Migrator<>{s, DirectorySource{dir.path()}}.run());
     dir.write("0002_alter.sql", "ALTER TABLE t ADD COLUMN x int;\n");
     auto blocker = db.connect();
@@ -157,7 +157,7 @@ TEST_SUITE("integration") {
     Settings s;
     s.database_url = db.url();
     s.deploy_version = "d1";
-    s.on_event = [](const Event&) {};
+    s.on_event = null_sink();
     CHECK_FALSE(Migrator<>{s, DirectorySource{a.path()}, TableLedger{"lockstep", "svc_a"}}.run());
     auto rb = Migrator<>{s, DirectorySource{b.path()}, TableLedger{"lockstep", "svc_b"}}.run();
     CHECK_MESSAGE(rb, (rb ? "" : rb.error().to_string()));

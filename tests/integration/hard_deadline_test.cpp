@@ -73,7 +73,7 @@ TEST_SUITE("integration") {
     dir.write("0001_slow.sql", "SELECT pg_sleep(30);\n");
     Settings s;
     s.database_url = db.url();
-    s.on_event = [](const Event&) {};
+    s.on_event = null_sink();
     auto r = Migrator<>{s, DirectorySource{dir.path()}, Deadline<>{2s}}.run();
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::deadline_exceeded);

@@ -34,7 +34,7 @@ TEST_SUITE("integration") {
     REQUIRE(probe.error().server_message.find("existiert nicht") != std::string::npos);
     TempDir dir{"deutsch"};
     Settings s;
-    s.on_event = [](const Event&) {};
+    s.on_event = null_sink();
 
     SUBCASE("a wrong password is refused at once, by SQLSTATE") {
       (void)db.connect().query("CREATE ROLE lockstep_pw LOGIN PASSWORD 'right-one'");

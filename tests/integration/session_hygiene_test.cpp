@@ -25,7 +25,7 @@ namespace {
 Settings quiet(const TestDatabase& db, EventLog* log = nullptr) {
   Settings s;
   s.database_url = db.url();
-  s.on_event = log != nullptr ? log->sink() : EventSink{[](const Event&) {}};
+  s.on_event = log != nullptr ? log->sink() : null_sink();
   return s;
 }
 }  // namespace

@@ -23,7 +23,7 @@ struct ThrowingSource {
 Settings unreachable() {
   Settings s;
   s.database_url = "host=127.0.0.1 port=1 user=x dbname=y password=never-printed";
-  s.on_event = [](const Event&) {};
+  s.on_event = null_sink();
   return s;
 }
 }  // namespace

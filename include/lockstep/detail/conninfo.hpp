@@ -18,10 +18,6 @@
 
 namespace lockstep::detail {
 
-[[nodiscard]] inline bool is_uri(std::string_view conninfo) noexcept {
-  return conninfo.starts_with("postgresql://") || conninfo.starts_with("postgres://");
-}
-
 // Keys whose values are secrets, in connection strings and in any text.
 [[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
   return key == "password" || key == "sslpassword";
@@ -252,8 +248,9 @@ class Conninfo {
   // Fails (invalid_argument) on anything libpq would refuse without ever
   // reaching a server; the message never holds a secret.
   [[nodiscard]] static result<Conninfo> parse(const std::string& text) {
-    const Redactor redact{secrets_in(text)};
     auto parsed = libpq_parse_conninfo(text);
+    // Only an error message needs the secrets: the every-boot path skips it.
+    auto redact = [&](std::string_view t) { return Redactor{secrets_in(text)}(t); };
     if (!parsed.error.empty()) {
       return make_error(errc::invalid_argument, "the database URL " + redact(text) + " cannot be parsed: " +
                                                     redact(parsed.error) +
