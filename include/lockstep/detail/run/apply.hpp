@@ -1,0 +1,146 @@
+// Applying one migration as the leader: open its transaction under the lock,
+// send it (execute.hpp), record and commit it (record.hpp), retry after
+// lock_timeout with backoff, and record a failure for the replicas after it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/run/begin.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/execute.hpp"
+#include "lockstep/detail/run/preflight.hpp"
+#include "lockstep/detail/run/record.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/report.hpp"
+#include "lockstep/settings.hpp"
+
+namespace lockstep::detail {
+
+// What one attempt at a migration came to.
+enum class Attempt { applied, lock_busy };
+
+template <class Lock, class Wait, class Timeout, class Ledger>
+class Applier {
+ public:
+  Applier(Context<Timeout>& ctx, const Settings& settings, Wait& wait, Opener<Lock, Timeout, Ledger>& opener,
+          Recorder<Timeout, Ledger>& recorder, Prepared& prepared, std::vector<AppliedStep>& applied)
+      : ctx_{ctx}, settings_{settings}, wait_{wait}, opener_{opener}, recorder_{recorder}, executor_{ctx, settings, wait},
+        prepared_{prepared}, applied_{applied} {}
+
+  // Runs `m`. With a transaction-scoped lock (`in_transaction`), the caller
+  // has already opened the transaction and taken the lock; a retry must take
+  // it again, and may find it busy.
+  [[nodiscard]] result<Attempt> apply(Connection& conn, const Migration& m, bool in_transaction) {
+    ctx_.phase = "applying migration " + std::to_string(m.version) + " (" + m.origin + ")";
+    LOCKSTEP_TRY(prepared, prepared_.get(conn, m));
+    const PreparedMigration& p = *prepared;
+    ctx_.emit("migration_started", [&](JsonObject& o) {
+      o.add("version", m.version).add("name", m.name).add("file", m.origin);
+      o.add("transaction", !p.directives.no_transaction)
+          .add("statements", static_cast<std::int64_t>(p.statements.size()));
+    });
+    const auto t0 = ctx_.now();
+    for (unsigned retries = 0;;) {
+      LOCKSTEP_TRYV(open(conn, m, p, in_transaction));
+      std::int64_t completed = 0;
+      auto ran = p.directives.no_transaction ? executor_.statements(conn, m, p, completed) : executor_.body(conn, m);
+      if (ran) return committed(conn, m, p, t0, retries);
+      auto e = std::move(ran).error();
+      if (!conn.is_open()) return connection_lost(m, std::move(e));
+      if (e.sqlstate != "55P03" || retries >= settings_.lock_retries || ctx_.expired()) {
+        return failed(conn, m, p, std::move(e), completed, retries);
+      }
+      ++retries;
+      LOCKSTEP_TRY(settled, back_off(conn, m, e, retries, in_transaction));
+      if (settled) return *settled;
+    }
+  }
+
+ private:
+  [[nodiscard]] result<void> open(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                  bool in_transaction) {
+    if (in_transaction) return conn.execute(executor_.timeouts_sql(p, true));
+    if (p.directives.no_transaction) return outcome::success();
+    return opener_.session_locked(conn, m, executor_.timeouts_sql(p, true));
+  }
+
+  [[nodiscard]] result<Attempt> committed(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                          std::chrono::steady_clock::time_point t0, unsigned retries) {
+    const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now() - t0);
+    LOCKSTEP_TRYV(recorder_.commit(conn, m, p, duration));
+    ctx_.emit("migration_applied", [&](JsonObject& o) {
+      o.add("version", m.version)
+          .add("name", m.name)
+          .add("file", m.origin)
+          .add("statements", static_cast<std::int64_t>(p.statements.size()))
+          .add("retries", static_cast<std::int64_t>(retries))
+          .add("duration_ms", static_cast<std::int64_t>(duration.count()));
+    });
+    applied_.push_back(AppliedStep{m.version, m.name, duration});
+    return Attempt::applied;
+  }
+
+  // Waits before retry `retries`. A value ends the attempt: with a
+  // transaction-scoped lock the rollback released the lock, so it is taken
+  // again, and may be busy or show that another process applied `m`.
+  [[nodiscard]] result<std::optional<Attempt>> back_off(Connection& conn, const Migration& m, const Error& e,
+                                                        unsigned retries, bool in_transaction) {
+    const auto delay = ctx_.backoff(wait_, retries);
+    ctx_.emit("migration_retry", [&](JsonObject& o) {
+      o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
+      o.add("sqlstate", e.sqlstate).add("message", e.server_message);
+      o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+    });
+    ctx_.sleep_for(delay);
+    if (!in_transaction) return std::optional<Attempt>{};
+    LOCKSTEP_TRY(again, opener_.transaction_locked(conn, false));
+    if (!again) return std::optional<Attempt>{Attempt::lock_busy};
+    if (again->version >= m.version) {  // someone else applied it meanwhile
+      LOCKSTEP_TRYV(conn.execute("COMMIT"));
+      return std::optional<Attempt>{Attempt::applied};
+    }
+    return std::optional<Attempt>{};
+  }
+
+  [[nodiscard]] Error failed(Connection& conn, const Migration& m, const PreparedMigration& p, Error e,
+                             std::int64_t completed, unsigned retries) {
+    const bool lock_timeout = e.sqlstate == "55P03";
+    // The deadline, lock_timeout and statement_timeout (which defaults to
+    // what is left of the deadline) can expire together; then the deadline
+    // is the reason, whichever error the server sent first.
+    if ((lock_timeout || e.sqlstate == "57014") && ctx_.expired()) {
+      recorder_.failure(conn, m, p, e, completed, "deadline");
+      return ctx_.deadline_error();
+    }
+    if (lock_timeout) {
+      e.message += "; gave up after " + std::to_string(retries) +
+                   " retries: another session holds a conflicting lock (look in pg_locks / pg_stat_activity)";
+    }
+    recorder_.failure(conn, m, p, e, completed, lock_timeout ? "lock_timeout" : "error");
+    ctx_.emit("migration_failed", [&](JsonObject& o) {
+      o.add("version", m.version).add("name", m.name).add("file", m.origin).add("sqlstate", e.sqlstate);
+      if (e.line) o.add("line", *e.line);
+      o.add("retries", static_cast<std::int64_t>(retries));
+      o.add("message", e.server_message.empty() ? e.message : e.server_message);
+    });
+    return e;
+  }
+
+  Context<Timeout>& ctx_;
+  const Settings& settings_;
+  Wait& wait_;
+  Opener<Lock, Timeout, Ledger>& opener_;
+  Recorder<Timeout, Ledger>& recorder_;
+  Executor<Wait, Timeout> executor_;
+  Prepared& prepared_;
+  std::vector<AppliedStep>& applied_;
+};
+
+}  // namespace lockstep::detail

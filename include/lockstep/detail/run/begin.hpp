@@ -1,0 +1,85 @@
+// Opening a migration's transaction under the migration lock: with a session
+// lock, BEGIN plus the proof that this session still holds it; with a
+// transaction-scoped lock, BEGIN plus taking the lock and re-reading the
+// ledger under it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/elect.hpp"
+#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/settings.hpp"
+
+namespace lockstep::detail {
+
+// A lock policy that can prove, inside a transaction, that it still holds the lock.
+template <class L>
+constexpr bool has_held_check = requires(std::int64_t key) {
+  { L::held_check_sql(key) } -> std::convertible_to<std::string>;
+};
+
+template <class Lock, class Timeout, class Ledger>
+class Opener {
+ public:
+  Opener(Context<Timeout>& ctx, const Settings& settings, Lock& lock, Ledger& ledger, std::int64_t key)
+      : ctx_{ctx}, settings_{settings}, lock_{lock}, ledger_{ledger}, key_{key} {}
+
+  // BEGIN with this migration's timeouts and, for session locks, the proof
+  // that this session still holds the lock, in one round trip.
+  [[nodiscard]] result<void> session_locked(Connection& conn, const Migration& m, const std::string& timeouts) {
+    // The previous migration's reset took back the session settings too.
+    std::string sql =
+        leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; BEGIN; " + timeouts;
+    if constexpr (has_held_check<Lock>) {
+      sql += "; " + Lock::held_check_sql(key_);
+      LOCKSTEP_TRY(rows, conn.query(sql));
+      if (rows.empty() || !rows[0][0] || *rows[0][0] != "t") {
+        (void)conn.execute("ROLLBACK");
+        return at_migration(
+            make_error(errc::lock_lost,
+                       "before it ran, this session no longer held the migration lock, so another process may be "
+                       "migrating; nothing of it ran. This happens behind a transaction-pooling proxy (PgBouncer "
+                       "pool_mode=transaction): point DATABASE_URL_MIGRATION at PostgreSQL directly, or use "
+                       "lockstep::TransactionLock"),
+            m);
+      }
+      return outcome::success();
+    } else {
+      return conn.execute(sql);
+    }
+  }
+
+  // BEGIN, take the transaction-scoped lock, (create the ledger,) and read
+  // the ledger under the lock. nullopt: another process holds the lock; the
+  // transaction is rolled back then, and on any error.
+  [[nodiscard]] result<std::optional<LedgerState>> transaction_locked(Connection& conn, bool ensure_ledger) {
+    ctx_.phase = "taking the transaction lock";
+    LOCKSTEP_TRYV(conn.execute(begin_bounded_sql(settings_.stall_timeout)));
+    auto locked = [&]() -> result<std::optional<LedgerState>> {
+      auto acquired = lock_.try_acquire(conn, key_, ctx_.remaining());
+      if (!acquired) return lock_error(std::move(acquired).error());
+      if (!acquired.value()) return std::optional<LedgerState>{};
+      if (ensure_ledger) LOCKSTEP_TRYV(ledger_.ensure(conn));
+      LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx_.deploy_version()));
+      return std::optional<LedgerState>{state};
+    }();
+    if (!locked || !locked.value()) (void)conn.execute("ROLLBACK");
+    return locked;
+  }
+
+ private:
+  Context<Timeout>& ctx_;
+  const Settings& settings_;
+  Lock& lock_;
+  Ledger& ledger_;
+  std::int64_t key_;
+};
+
+}  // namespace lockstep::detail

@@ -1,0 +1,99 @@
+// What every phase of a run shares: the clock and the deadline (from the
+// Timeout policy), this replica's identity, the event stream and the phase
+// name the deadline error reports. Nothing about the schema lives here: each
+// phase gets that as its own input and returns its own output.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "lockstep/detail/conninfo.hpp"
+#include "lockstep/detail/emitter.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/events.hpp"
+#include "lockstep/settings.hpp"
+
+namespace lockstep::detail {
+
+template <class Timeout>
+class Context {
+ public:
+  Context(Timeout& timeout, const Settings& settings)
+      : timeout_{timeout},
+        started_{timeout.now()},
+        deadline_{started_ + budget()},
+        host_{resolve_host(settings)},
+        url_{resolve_url(settings)},
+        deploy_version_{resolve_deploy_version(settings)},
+        redact_{secrets_in(url_)},
+        events_{settings.on_event ? settings.on_event : stderr_sink(), host_, redact_} {}
+
+  // What the run is doing now, for the deadline error and the reconnect event.
+  std::string phase = "starting";
+
+  [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  [[nodiscard]] const std::string& url() const noexcept { return url_; }
+  [[nodiscard]] const std::string& deploy_version() const noexcept { return deploy_version_; }
+  [[nodiscard]] const Redactor& redact() const noexcept { return redact_; }
+
+  [[nodiscard]] std::chrono::milliseconds budget() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
+  }
+  [[nodiscard]] std::chrono::steady_clock::time_point now() const { return timeout_.now(); }
+  [[nodiscard]] std::int64_t elapsed_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_).count();
+  }
+  [[nodiscard]] std::chrono::milliseconds remaining() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now());
+  }
+  [[nodiscard]] bool expired() const { return remaining() <= std::chrono::milliseconds{0}; }
+  void sleep_for(std::chrono::milliseconds d) { timeout_.sleep_for(d); }
+
+  // The wait policy's delay for `attempt`, never past the deadline.
+  template <class Wait>
+  [[nodiscard]] std::chrono::milliseconds backoff(Wait& wait, unsigned attempt) const {
+    return std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait.next_delay(attempt)), remaining());
+  }
+
+  template <class Fill>
+  void emit(std::string_view name, Fill&& fill) const {
+    events_.emit(name, elapsed_ms(), std::forward<Fill>(fill));
+  }
+
+  void emit_error(const Error& e) const {
+    emit("error", [&](JsonObject& o) {
+      o.add("class", to_string(e.code)).add("message", e.message);
+      if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
+      if (e.version) o.add("version", *e.version);
+      if (!e.file.empty()) o.add("file", e.file);
+      if (e.line) o.add("line", *e.line);
+      if (e.column) o.add("column", *e.column);
+      if (!e.detail.empty()) o.add("detail", e.detail);
+      if (!e.hint.empty()) o.add("hint", e.hint);
+    });
+  }
+
+  [[nodiscard]] Error deadline_error() const {
+    return make_error(errc::deadline_exceeded,
+                      "deadline of " + std::to_string(budget().count()) + " ms exceeded while " + phase +
+                          "; the connection was shut and the server asked to end the session, so it "
+                          "released the migration lock and committed nothing unfinished. Raise the timeout, "
+                          "or find what blocks the migration (pg_stat_activity, pg_locks)");
+  }
+
+ private:
+  Timeout& timeout_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::string host_;
+  std::string url_;
+  std::string deploy_version_;
+  Redactor redact_;
+  Emitter events_;
+};
+
+}  // namespace lockstep::detail

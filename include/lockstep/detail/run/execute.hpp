@@ -1,0 +1,136 @@
+// Sending one migration's SQL: a transactional file as one query (so the
+// server's error positions are file positions), a no-transaction file
+// statement by statement, and the server's errors placed inside the file.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/settings.hpp"
+#include "lockstep/sql/splitter.hpp"
+
+namespace lockstep::detail {
+
+// Places a server error inside the file: `sent_at` is where the text that
+// was sent starts in the file (statement by statement, or the whole file).
+[[nodiscard]] inline Error migration_error(Error e, const Migration& m, sql::Position sent_at) {
+  if (e.line) {
+    if (*e.line == 1 && e.column) e.column = *e.column + sent_at.column - 1;
+    e.line = *e.line + sent_at.line - 1;
+  }
+  e.code = errc::migration_failed;
+  e.version = m.version;
+  e.migration_name = m.name;
+  e.file = m.origin;
+  return e;
+}
+
+// The session died under the migration: the server rolled back whatever
+// was open, so this is not the migration's fault and nothing is recorded.
+[[nodiscard]] inline Error connection_lost(const Migration& m, Error e) {
+  e.code = errc::connection_failed;
+  e.version = m.version;
+  e.migration_name = m.name;
+  e.file = m.origin;
+  e.message = "the connection broke while applying migration " + std::to_string(m.version) + " (" + m.origin +
+              "): " + e.server_message + "; the server rolled back its open transaction (a no-transaction "
+              "migration keeps the statements that finished and re-runs from the top)";
+  return e;
+}
+
+template <class Wait, class Timeout>
+class Executor {
+ public:
+  Executor(Context<Timeout>& ctx, const Settings& settings, Wait& wait) : ctx_{ctx}, settings_{settings}, wait_{wait} {}
+
+  // SET LOCAL (in a transaction) or SET of this migration's lock_timeout and
+  // statement_timeout; the latter defaults to what is left of the deadline.
+  [[nodiscard]] std::string timeouts_sql(const PreparedMigration& p, bool local) const {
+    const auto statement = p.directives.statement_timeout ? *p.directives.statement_timeout
+                           : settings_.statement_timeout ? *settings_.statement_timeout
+                                                         : std::max(std::chrono::milliseconds{1}, ctx_.remaining());
+    return timeout_sql(p.directives.lock_timeout.value_or(settings_.lock_timeout), statement, local);
+  }
+
+  // The whole file in the open transaction, sent as it is. Rolls back on failure.
+  [[nodiscard]] result<void> body(Connection& conn, const Migration& m) const {
+    // The reset follows the file on a line of its own, so the server's error
+    // positions are still the file's.
+    auto ran = conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout));
+    if (ran) return outcome::success();
+    (void)conn.execute("ROLLBACK");
+    auto e = migration_error(std::move(ran).error(), m, sql::Position{});
+    e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ") failed: " + e.server_message +
+                "; it was rolled back and nothing of it was applied. Fix it (it never ran to completion, so "
+                "editing it is safe) and deploy again";
+    return e;
+  }
+
+  // No transaction: each statement alone, in order (CREATE INDEX CONCURRENTLY
+  // and friends). A failure leaves the earlier statements committed;
+  // `completed` says how many. A statement that hits lock_timeout is the one
+  // retried: the ones before it stay done.
+  [[nodiscard]] result<void> statements(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                        std::int64_t& completed) {
+    // The previous migration's reset took back the leader's session settings
+    // (dead-peer detection, stall bounds) too: set them again first.
+    LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; " +
+                               timeouts_sql(p, false)));
+    for (std::size_t k = 0; k < p.statements.size(); ++k) {
+      auto ran = statement(conn, m, p, k);
+      if (ran) continue;
+      completed = static_cast<std::int64_t>(k);
+      auto e = std::move(ran).error();
+      e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ", no transaction) failed at "
+                  "statement " + std::to_string(k + 1) + " of " + std::to_string(p.statements.size()) + ": " +
+                  e.server_message + "; the " + std::to_string(k) +
+                  " statement(s) before it stay committed and the migration is not recorded, so the next boot "
+                  "re-runs it from its first statement (which is why it must be safe to re-run)";
+      reset(conn, true);
+      return e;
+    }
+    reset(conn, false);
+    completed = static_cast<std::int64_t>(p.statements.size());
+    return outcome::success();
+  }
+
+ private:
+  // Statement `k`, retried after lock_timeout (55P03) with backoff.
+  [[nodiscard]] result<void> statement(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                       std::size_t k) {
+    const auto& st = p.statements[k];
+    for (unsigned retries = 0;;) {
+      auto ran = conn.execute(st.text(m.sql));
+      if (ran) return outcome::success();
+      auto e = migration_error(std::move(ran).error(), m, st.position);
+      if (e.sqlstate != "55P03" || retries >= settings_.lock_retries || ctx_.expired()) return e;
+      ++retries;
+      const auto delay = ctx_.backoff(wait_, retries);
+      ctx_.emit("migration_retry", [&](JsonObject& o) {
+        o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
+        o.add("statement", static_cast<std::int64_t>(k + 1)).add("sqlstate", e.sqlstate);
+        o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
+      });
+      ctx_.sleep_for(delay);
+    }
+  }
+
+  void reset(Connection& conn, bool failed) const {
+    (void)conn.execute(reset_session_sql(failed, conn.server_version(), settings_.stall_timeout));
+  }
+
+  Context<Timeout>& ctx_;
+  const Settings& settings_;
+  Wait& wait_;
+};
+
+}  // namespace lockstep::detail

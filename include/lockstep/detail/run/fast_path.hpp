@@ -1,0 +1,29 @@
+// Phase 3, the fast path: the ledger's state in one query, checked against
+// the source. The common case costs that one query; only a digest mismatch
+// reads the whole ledger, to say exactly what is wrong.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/run/target.hpp"
+#include "lockstep/migration.hpp"
+
+namespace lockstep::detail {
+
+// The applied versions this source has no migration for (a schema ahead
+// after a rollback); an error for drift or a migration out of order.
+template <class Ledger>
+[[nodiscard]] result<std::vector<std::int64_t>> unknown_versions(Connection& conn, Ledger& ledger,
+                                                                 const Target& target, const LedgerState& state) {
+  if (matches_prefix(state, target.migrations)) return std::vector<std::int64_t>{};
+  LOCKSTEP_TRY(applied, ledger.read_applied(conn));
+  LOCKSTEP_TRY(p, plan(target.migrations, applied, target.expected));
+  return std::move(p.unknown_versions);
+}
+
+}  // namespace lockstep::detail

@@ -1,0 +1,85 @@
+// Phase 6b, follow: another replica holds the lock. Wait with the wait
+// policy (woken early by the leader's NOTIFY when the policy listens), then
+// read the ledger's state again. Never blocks on the lock itself.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/elect.hpp"
+#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/migration.hpp"
+
+namespace lockstep::detail {
+
+// A wait policy that wakes on the leader's NOTIFY (see NotifyBackoff).
+template <class W>
+constexpr bool listens = requires { requires W::listens; };
+
+template <class Wait, class Timeout, class Ledger>
+class Follower {
+ public:
+  // `attempts` counts the waits, for the report.
+  Follower(Context<Timeout>& ctx, Wait& wait, Ledger& ledger, const LockIdentity& lock, std::int64_t expected,
+           unsigned& attempts)
+      : ctx_{ctx}, wait_{wait}, ledger_{ledger}, lock_{lock}, expected_{expected}, attempts_{attempts} {}
+
+  // Waits once and reads the ledger's state again.
+  [[nodiscard]] result<LedgerState> wait_and_poll(Connection& conn, const LedgerState& state, unsigned attempt) {
+    if constexpr (listens<Wait>) {
+      if (attempt == 0) LOCKSTEP_TRYV(start_listening(conn));
+    }
+    const auto delay = woken_ ? std::chrono::milliseconds{0}
+                              : std::max(std::chrono::milliseconds{0}, ctx_.backoff(wait_, attempt));
+    ctx_.emit("waiting", [&](JsonObject& o) {
+      o.add("attempt", static_cast<std::int64_t>(attempt))
+          .add("schema_version", state.version)
+          .add("expected_version", expected_)
+          .add("next_delay_ms", static_cast<std::int64_t>(delay.count()))
+          .add("listening", listening_)
+          .add("lock", lock_.name);
+    });
+    woken_ = false;
+    if (listening_) {
+      LOCKSTEP_TRY(woke, conn.await_notification(delay));
+      (void)woke;  // early or on time, the ledger decides
+    } else {
+      ctx_.sleep_for(delay);
+    }
+    attempts_ = attempt + 1;
+    if (ctx_.expired()) return ctx_.deadline_error();
+    LOCKSTEP_TRY(polled, ledger_.read_state(conn, ctx_.deploy_version()));
+    if (listening_) {
+      // A NOTIFY that arrived while that query ran may announce a commit it
+      // did not see: poll again at once rather than sleep through it.
+      LOCKSTEP_TRY(during, conn.take_notifications());
+      woken_ = during > 0;
+    }
+    return polled;
+  }
+
+ private:
+  // LISTEN once, before the first wait. A commit may land between the lock
+  // attempt and the LISTEN, so the first poll after it does not wait.
+  [[nodiscard]] result<void> start_listening(Connection& conn) {
+    LOCKSTEP_TRY(rows, conn.query(listen_sql(lock_.key, conn.backend_pid())));
+    listening_ = !rows.empty() && rows[0][0].value_or("f") == "t";
+    woken_ = listening_;
+    return outcome::success();
+  }
+
+  Context<Timeout>& ctx_;
+  Wait& wait_;
+  Ledger& ledger_;
+  const LockIdentity& lock_;
+  std::int64_t expected_;
+  bool listening_ = false;  // LISTENing for the leader's NOTIFY
+  bool woken_ = false;      // a notification arrived: poll again at once
+  unsigned& attempts_;
+};
+
+}  // namespace lockstep::detail

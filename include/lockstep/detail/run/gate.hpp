@@ -1,0 +1,71 @@
+// Phase 7, the gate: refuse a schema older than this image expects, record
+// the deploy once per (deploy, schema version), and report.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/target.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/report.hpp"
+
+namespace lockstep::detail {
+
+// Where a connection's part of the run left the schema.
+struct Reached {
+  LedgerState state;
+  Role role = Role::current;
+  std::vector<std::int64_t> unknown;  // applied versions this source does not have
+};
+
+// What this process did over the whole run, across reconnects.
+struct Progress {
+  std::vector<AppliedStep> applied;
+  unsigned wait_attempts = 0;
+};
+
+template <class Timeout, class Ledger>
+[[nodiscard]] result<Report> gate_and_report(Context<Timeout>& ctx, Ledger& ledger, Connection& conn, const Target& target,
+                                             Reached reached, const Progress& progress) {
+  const LedgerState& state = reached.state;
+  if (target.mode != BootMode::dry_run) {
+    LOCKSTEP_TRYV(gate(state.version, target.expected, newest_version(target.migrations)));
+  }
+  if (state.exists && !state.deploy_recorded && target.mode != BootMode::dry_run) {
+    auto recorded = ledger.record_deploy(conn, DeployRecord{ctx.deploy_version(), state.version, {}, ctx.host()});
+    if (!recorded) {
+      // Not worth refusing to start over: the schema is right, only the
+      // bookkeeping failed (e.g. a read-only user). Say so and go on.
+      ctx.emit("warning", [&](JsonObject& o) {
+        o.add("message", "could not record the deploy version: " + recorded.error().message);
+      });
+    }
+  }
+  Report rep;
+  rep.role = target.mode == BootMode::dry_run ? Role::dry_run : reached.role;
+  rep.schema_version = state.version;
+  rep.expected_version = target.expected;
+  rep.schema_ahead = state.version > target.expected;
+  rep.unknown_versions = std::move(reached.unknown);
+  rep.applied = progress.applied;
+  rep.wait_attempts = progress.wait_attempts;
+  rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
+  ctx.emit("ready", [&](JsonObject& o) {
+    o.add("role", to_string(rep.role))
+        .add("schema_version", state.version)
+        .add("expected_version", target.expected)
+        .add("schema_ahead", rep.schema_ahead)
+        .add("applied", static_cast<std::int64_t>(rep.applied.size()))
+        .add("wait_attempts", static_cast<std::int64_t>(rep.wait_attempts))
+        .add("duration_ms", static_cast<std::int64_t>(rep.duration.count()));
+  });
+  return rep;
+}
+
+}  // namespace lockstep::detail

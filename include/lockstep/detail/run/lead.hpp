@@ -1,0 +1,137 @@
+// Phase 6a, lead: this replica took the lock. With a session lock it holds
+// it for the whole run and applies every pending migration; with a
+// transaction-scoped lock it takes the lock once per migration and re-reads
+// the ledger under it. Both stop at the first migration a recorded failure
+// refuses (failure_gate.hpp).
+#pragma once
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/run/apply.hpp"
+#include "lockstep/detail/run/begin.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/elect.hpp"
+#include "lockstep/detail/run/failure_gate.hpp"
+#include "lockstep/detail/run/fast_path.hpp"
+#include "lockstep/detail/run/gate.hpp"
+#include "lockstep/detail/run/lock_guard.hpp"
+#include "lockstep/detail/run/preflight.hpp"
+#include "lockstep/detail/run/record.hpp"
+#include "lockstep/detail/run/target.hpp"
+#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/settings.hpp"
+
+namespace lockstep::detail {
+
+template <class Lock, class Wait, class Timeout, class Ledger>
+class Leader {
+ public:
+  Leader(Context<Timeout>& ctx, const Settings& settings, Lock& lock, Wait& wait, Ledger& ledger,
+         const Target& target, const LockIdentity& id, Prepared& prepared, std::vector<AppliedStep>& applied)
+      : ctx_{ctx},
+        settings_{settings},
+        lock_{lock},
+        ledger_{ledger},
+        target_{target},
+        id_{id},
+        applied_{applied},
+        opener_{ctx, settings, lock, ledger, id.key},
+        recorder_{ctx, ledger, id.key, target.final_version},
+        applier_{ctx, settings, wait, opener_, recorder_, prepared, applied} {}
+
+  // Where the schema stands once this process led, or nullopt when another
+  // process holds the lock (the caller follows).
+  [[nodiscard]] result<std::optional<Reached>> try_lead(Connection& conn) {
+    if constexpr (transaction_scoped<Lock>) {
+      return per_transaction(conn);
+    } else {
+      auto acquired = lock_.try_acquire(conn, id_.key, ctx_.remaining());
+      if (!acquired) return lock_error(std::move(acquired).error());
+      if (!acquired.value()) return std::optional<Reached>{};
+      LOCKSTEP_TRY(reached, with_session_lock(conn));
+      return std::optional<Reached>{std::move(reached)};
+    }
+  }
+
+ private:
+  [[nodiscard]] result<Reached> with_session_lock(Connection& conn) {
+    ctx_.emit("lock_acquired", [&](JsonObject& o) { o.add("lock", id_.name).add("key", id_.key); });
+    LockGuard<Lock, Timeout> guard{ctx_, lock_, id_, conn};
+    ctx_.phase = "preparing the leader's session";
+    LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout)));
+    ctx_.phase = "preparing the ledger";
+    LOCKSTEP_TRYV(ledger_.ensure(conn));
+    LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
+    LOCKSTEP_TRY(p, plan(target_.migrations, applied, target_.expected));
+    std::vector<FailureRecord> failures;
+    if (!p.pending.empty() && failures_matter(settings_)) {
+      LOCKSTEP_TRY(unresolved, ledger_.read_failures(conn));
+      failures = std::move(unresolved);
+    }
+    for (const Migration* m : p.pending) {
+      LOCKSTEP_TRYV(refuse_recorded_failure(settings_, ctx_.deploy_version(), *m, failures));
+      LOCKSTEP_TRY(attempt, applier_.apply(conn, *m, false));
+      (void)attempt;  // a session lock is held throughout: never busy here
+    }
+    ctx_.phase = "reading the ledger";
+    LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx_.deploy_version()));
+    guard.mark_committed();
+    guard.release();
+    return Reached{state, p.pending.empty() ? Role::follower : Role::leader, std::move(p.unknown_versions)};
+  }
+
+  // One migration per transaction, each taking the lock and re-reading the
+  // ledger under it, until nothing is left or another process has the lock.
+  [[nodiscard]] result<std::optional<Reached>> per_transaction(Connection& conn) {
+    for (bool ensured = false;; ensured = true) {
+      if (ctx_.expired()) return ctx_.deadline_error();
+      LOCKSTEP_TRY(locked, opener_.transaction_locked(conn, !ensured));
+      if (!locked) return std::optional<Reached>{};
+      const LedgerState state = *locked;
+      const Migration* next = next_after(state.version);
+      if (next == nullptr) {
+        LOCKSTEP_TRYV(conn.execute("COMMIT"));
+        LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger_, target_, state));
+        return std::optional<Reached>{
+            Reached{state, applied_.empty() ? Role::follower : Role::leader, std::move(unknown)}};
+      }
+      if (auto refused = refuse_if_failed(conn, *next); !refused) {
+        (void)conn.execute("ROLLBACK");
+        return std::move(refused).error();
+      }
+      LOCKSTEP_TRY(attempt, applier_.apply(conn, *next, true));
+      if (attempt == Attempt::lock_busy) return std::optional<Reached>{};
+    }
+  }
+
+  [[nodiscard]] const Migration* next_after(std::int64_t version) const {
+    for (const auto& m : target_.migrations) {
+      if (target_.in_window(m, version)) return &m;
+    }
+    return nullptr;
+  }
+
+  [[nodiscard]] result<void> refuse_if_failed(Connection& conn, const Migration& m) {
+    if (!failures_matter(settings_)) return outcome::success();
+    LOCKSTEP_TRY(failures, ledger_.read_failures(conn));
+    return refuse_recorded_failure(settings_, ctx_.deploy_version(), m, failures);
+  }
+
+  Context<Timeout>& ctx_;
+  const Settings& settings_;
+  Lock& lock_;
+  Ledger& ledger_;
+  const Target& target_;
+  const LockIdentity& id_;
+  const std::vector<AppliedStep>& applied_;
+  Opener<Lock, Timeout, Ledger> opener_;
+  Recorder<Timeout, Ledger> recorder_;
+  Applier<Lock, Wait, Timeout, Ledger> applier_;
+};
+
+}  // namespace lockstep::detail

@@ -1,0 +1,51 @@
+// lockstep status: what is applied, pending, drifted or failed. Read-only.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/target.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/report.hpp"
+
+namespace lockstep::detail {
+
+template <class Timeout, class Ledger>
+[[nodiscard]] result<Status> status_report(Context<Timeout>& ctx, Ledger& ledger, Connection& conn,
+                                           const Target& target) {
+  ctx.phase = "reading the ledger";
+  LOCKSTEP_TRY(state, ledger.read_state(conn, ctx.deploy_version()));
+  LOCKSTEP_TRY(applied, ledger.read_applied(conn));
+  LOCKSTEP_TRY(deploys, ledger.read_deploys(conn));
+  LOCKSTEP_TRY(failures, ledger.read_failures(conn));
+  Status s;
+  s.ledger_exists = state.exists;
+  s.schema_version = state.version;
+  s.expected_version = target.expected;
+  s.deploys = std::move(deploys);
+  s.failures = std::move(failures);
+  std::unordered_map<std::int64_t, const Migration*> by_version;
+  for (const auto& m : target.migrations) by_version.emplace(m.version, &m);
+  std::set<std::int64_t> done;
+  for (const auto& a : applied) {
+    done.insert(a.version);
+    const auto it = by_version.find(a.version);
+    if (it == by_version.end()) {
+      s.unknown_versions.push_back(a.version);
+    } else if (it->second->checksum != a.checksum) {
+      s.drifted.push_back(a.version);
+    }
+  }
+  for (const auto& m : target.migrations) {
+    if (done.count(m.version) == 0) s.pending.push_back(PendingMigration{m.version, m.name, m.origin});
+  }
+  s.applied = std::move(applied);
+  return s;
+}
+
+}  // namespace lockstep::detail

@@ -1,0 +1,76 @@
+// Phase 1, load: the settings checked (nothing is sent before they are) and
+// the source read into the Target this run works towards.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "lockstep/detail/conninfo.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/run/context.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/settings.hpp"
+
+namespace lockstep::detail {
+
+// What the settings say, checked.
+struct Checked {
+  BootMode mode = BootMode::migrate;
+  Conninfo conninfo;  // the URL as libpq reads it
+};
+
+template <class Timeout>
+[[nodiscard]] result<Checked> check_settings(const Context<Timeout>& ctx, const Settings& settings) {
+  if (ctx.budget() <= std::chrono::milliseconds{0}) {
+    return make_error(errc::invalid_argument, "the timeout must be positive");
+  }
+  Checked c;
+  LOCKSTEP_TRY(mode, resolve_mode(settings));
+  c.mode = mode;
+  if (ctx.url().empty()) {
+    return make_error(errc::invalid_argument,
+                      "no database URL: set DATABASE_URL_MIGRATION (a direct connection to the primary, not "
+                      "through a transaction-pooling proxy) or DATABASE_URL, or Settings::database_url");
+  }
+  LOCKSTEP_TRY(conninfo, Conninfo::parse(ctx.url()));
+  c.conninfo = std::move(conninfo);
+  return c;
+}
+
+// The migrations and the version this image expects.
+struct Target {
+  BootMode mode = BootMode::migrate;
+  std::vector<Migration> migrations;
+  std::int64_t expected = 0;
+  std::int64_t final_version = 0;  // the newest migration this run may apply
+
+  [[nodiscard]] bool in_window(const Migration& m, std::int64_t applied_version) const noexcept {
+    return m.version > applied_version && m.version <= expected;
+  }
+};
+
+template <class Timeout, class Source>
+[[nodiscard]] result<Target> load(Context<Timeout>& ctx, const Settings& settings, Source& source, BootMode mode) {
+  ctx.phase = "loading migrations";
+  LOCKSTEP_TRY(migrations, source.load());
+  Target t;
+  t.mode = mode;
+  t.migrations = std::move(migrations);
+  t.expected = settings.expected_version.value_or(newest_version(t.migrations));
+  for (const auto& m : t.migrations) {
+    if (m.version <= t.expected) t.final_version = std::max(t.final_version, m.version);
+  }
+  ctx.emit("boot", [&](JsonObject& o) {
+    o.add("mode", to_string(t.mode))
+        .add("expected_version", t.expected)
+        .add("deploy_version", ctx.deploy_version())
+        .add("migrations", static_cast<std::int64_t>(t.migrations.size()))
+        .add("budget_ms", static_cast<std::int64_t>(ctx.budget().count()));
+  });
+  return t;
+}
+
+}  // namespace lockstep::detail
