@@ -12,7 +12,7 @@
 namespace lockstep::cli {
 
 struct Args {
-  std::string command;  // migrate | status | lint | resolve | help | version
+  std::string command;  // migrate | replica | status | lint | resolve | ledger-sql | help | version
   std::string dir = "migrations";
   std::string url;
   std::optional<std::int64_t> expect;
@@ -32,6 +32,8 @@ struct Args {
   std::optional<std::int64_t> resolve_version;
   std::string host;
   bool json = false;
+  std::chrono::milliseconds heartbeat = std::chrono::seconds{10};  // replica
+  std::chrono::milliseconds lease = std::chrono::seconds{30};      // replica
   std::string error;  // non-empty: usage error
 };
 
@@ -58,7 +60,7 @@ struct Args {
   a.command = argv[0];
   if (a.command == "--help" || a.command == "-h") a.command = "help";
   if (a.command == "--version") a.command = "version";
-  if (a.command != "migrate" && a.command != "status" && a.command != "lint" && a.command != "resolve" &&
+  if (a.command != "migrate" && a.command != "replica" && a.command != "status" && a.command != "lint" && a.command != "resolve" &&
       a.command != "ledger-sql" && a.command != "help" && a.command != "version") {
     a.error = "unknown command '" + a.command + "'";
     return a;
@@ -173,6 +175,13 @@ struct Args {
         return a;
       }
       a.on_failure = *v;
+    } else if (flag == "--heartbeat" || flag == "--lease") {
+      auto d = parse_duration(*v);
+      if (!d) {
+        a.error = flag + " takes a positive duration such as 10s or 500ms, not '" + *v + "'";
+        return a;
+      }
+      (flag == "--lease" ? a.lease : a.heartbeat) = *d;
     } else if (flag == "--role") {
       a.role = *v;
     } else if (flag == "--host") {
@@ -187,7 +196,9 @@ struct Args {
 
 inline constexpr std::string_view usage_text =
     "usage: lockstep migrate --dir DIR [options]   bring the schema to the expected version\n"
-    "       lockstep status  --dir DIR [options]   show schema version, applied and pending migrations\n"
+    "       lockstep replica --dir DIR [options]   migrate, then stay registered as a running replica\n"
+    "                                              (heartbeat) until SIGTERM: a sidecar, or a stand-in app\n"
+    "       lockstep status  --dir DIR [options]   show schema version, migrations, live replicas\n"
     "       lockstep lint    --dir DIR             check every migration without a database\n"
     "       lockstep resolve VERSION [options]     clear VERSION's failure records after fixing it by hand\n"
     "       lockstep ledger-sql [--role ROLE]      print the SQL that creates the ledger (for a DBA)\n"
@@ -216,11 +227,13 @@ inline constexpr std::string_view usage_text =
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --role ROLE           ledger-sql: also print the grants the migration role ROLE needs\n"
     "  --json                status: print JSON instead of a table\n"
+    "  --heartbeat D         replica: time between heartbeats (default 10s)\n"
+    "  --lease D             replica: how long one heartbeat keeps it alive (default 30s)\n"
     "\n"
     "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"
     "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"
     "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
     "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost,\n"
-    "            14 internal error\n";
+    "            14 internal error, 15 schema contracted (a contract migration this image lacks)\n";
 
 }  // namespace lockstep::cli

@@ -24,6 +24,7 @@ inline constexpr int exit_usage = 2;
     case errc::database_error: return 12;
     case errc::lock_lost: return 13;
     case errc::internal_error: return 14;
+    case errc::schema_contracted: return 15;
   }
   return 1;
 }

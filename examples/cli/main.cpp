@@ -1,8 +1,11 @@
 // The lockstep program: the library's startup path as a command, for teams
 // that migrate from a pre-deploy job or an init container.
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "args.hpp"
@@ -38,11 +41,35 @@ int fail(const Error& e) {
   return cli::exit_code(e.code);
 }
 
+volatile std::sig_atomic_t stop_requested = 0;
+extern "C" void request_stop(int) { stop_requested = 1; }
+
+// migrate, then hold a heartbeat until SIGTERM/SIGINT, like an app replica.
+template <class M>
+int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+  auto beat = m.heartbeat(report, HeartbeatOptions{a.heartbeat, a.lease});
+  if (!beat) return fail(beat.error());
+  while (stop_requested == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    if (!beat.value().state().compatible) {
+      const std::string why = beat.value().state().last_error;
+      beat.value().stop();
+      std::cerr << "lockstep: schema_contracted: " << why << '\n';
+      return cli::exit_code(errc::schema_contracted);
+    }
+  }
+  beat.value().stop();
+  return cli::exit_ok;
+}
+
 template <class Lock, class Wait>
 int migrate(const cli::Args& a) {
   Migrator<Lock, Wait> m{settings_from(a), DirectorySource{a.dir}, Deadline<>{a.timeout}};
   auto report = m.run();
-  return report ? cli::exit_ok : fail(report.error());
+  if (!report) return fail(report.error());
+  return a.command == "replica" ? serve_as_replica(m, report.value(), a) : cli::exit_ok;
 }
 
 void print_status_table(const Status& s) {
@@ -57,7 +84,28 @@ void print_status_table(const Status& s) {
   }
   std::printf("\npending (%zu):\n", s.pending.size());
   for (const auto& m : s.pending) {
-    std::printf("  %-16lld %s\n", static_cast<long long>(m.version), m.origin.c_str());
+    std::printf("  %-16lld %s%s\n", static_cast<long long>(m.version), m.origin.c_str(), m.contract ? "  [contract]" : "");
+  }
+  for (const auto& w : s.contracts_waiting) {
+    if (w.waiting_for.empty()) {
+      std::printf("\ncontract %lld (%s) waits for no live replica: the next boot or heartbeat applies it\n",
+                  static_cast<long long>(w.version), w.name.c_str());
+      continue;
+    }
+    std::printf("\ncontract %lld (%s) waits for %zu live replica(s) of older images:\n",
+                static_cast<long long>(w.version), w.name.c_str(), w.waiting_for.size());
+    for (const auto& r : w.waiting_for) {
+      std::printf("  %-40s deploy=%s knows=%lld last seen %s\n", r.replica_id.c_str(), r.deploy_version.c_str(),
+                  static_cast<long long>(r.knows_version), r.last_seen.c_str());
+    }
+  }
+  if (!s.replicas.empty()) {
+    std::printf("\nreplicas (live, and gone in the last hour):\n");
+    for (const auto& r : s.replicas) {
+      std::printf("  %-40s %-5s deploy=%-16s knows=%-8lld runs on >= %-8lld last seen %s\n", r.replica_id.c_str(),
+                  r.alive ? "live" : "gone", r.deploy_version.c_str(), static_cast<long long>(r.knows_version),
+                  static_cast<long long>(r.expected_version), r.last_seen.c_str());
+    }
   }
   for (auto v : s.drifted) std::printf("\nDRIFT: applied migration %lld's file has changed\n", static_cast<long long>(v));
   for (auto v : s.unknown_versions) {
@@ -109,7 +157,17 @@ void print_status_json(const Status& s) {
     j.add("duration_ms", m.duration_ms).add("deploy_version", m.deploy_version).add("applied_by", m.applied_by);
   }));
   o.add_raw("pending", array(s.pending, [](detail::JsonObject& j, const PendingMigration& m) {
-    j.add("version", m.version).add("name", m.name).add("file", m.origin);
+    j.add("version", m.version).add("name", m.name).add("file", m.origin).add("contract", m.contract);
+  }));
+  auto replica = [](detail::JsonObject& j, const ReplicaRecord& r) {
+    j.add("replica_id", r.replica_id).add("deploy_version", r.deploy_version).add("knows_version", r.knows_version);
+    j.add("expected_version", r.expected_version).add("host", r.host).add("pid", r.pid);
+    j.add("started_at", r.started_at).add("last_seen", r.last_seen).add("expires_at", r.expires_at).add("alive", r.alive);
+  };
+  o.add_raw("replicas", array(s.replicas, replica));
+  o.add_raw("contracts_waiting", array(s.contracts_waiting, [&](detail::JsonObject& j, const WaitingContract& w) {
+    j.add("version", w.version).add("name", w.name).add("file", w.origin);
+    j.add_raw("waiting_for", array(w.waiting_for, replica));
   }));
   o.add_raw("drifted", numbers(s.drifted)).add_raw("unknown_versions", numbers(s.unknown_versions));
   o.add_raw("failures", array(s.failures, [](detail::JsonObject& j, const FailureRecord& f) {

@@ -12,6 +12,7 @@
 
 #include "lockstep/connection.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep {
@@ -65,6 +66,14 @@ concept LedgerPolicy = requires(L& ledger, const L& cledger, Connection& conn, s
   { ledger.record_failure(conn, failure) } -> std::same_as<result<void>>;
   { ledger.read_failures(conn) } -> std::same_as<result<std::vector<FailureRecord>>>;  // unresolved ones
   { ledger.resolve_failures(conn, version) } -> std::same_as<result<std::int64_t>>;   // how many resolved
+};
+
+// A ledger that also keeps the replica registry (TableLedger does): what
+// contract migrations and the heartbeat need. A ledger without one still
+// runs expand migrations; a contract migration then stops at pre-flight.
+template <class L>
+concept RegistryLedger = LedgerPolicy<L> && requires(L& ledger) {
+  { ledger.registry() } -> std::same_as<ReplicaRegistry&>;
 };
 
 }  // namespace lockstep

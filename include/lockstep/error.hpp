@@ -27,6 +27,7 @@ enum class errc {
   database_error,         // any other server error outside a migration
   lock_lost,              // the session lock is not (or no longer) exclusive: a pooler is in between
   internal_error,         // an exception reached lockstep's boundary (a policy threw, out of memory, no threads)
+  schema_contracted,      // a contract migration this image does not know was applied: it must not start
 };
 
 namespace detail {
@@ -48,6 +49,7 @@ class ErrorCategory final : public std::error_category {
       case errc::database_error: return "database error";
       case errc::lock_lost: return "lock lost";
       case errc::internal_error: return "internal error";
+      case errc::schema_contracted: return "schema contracted";
     }
     return "unknown lockstep error";
   }
@@ -79,6 +81,7 @@ class ErrorCategory final : public std::error_category {
     case errc::database_error: return "database_error";
     case errc::lock_lost: return "lock_lost";
     case errc::internal_error: return "internal_error";
+    case errc::schema_contracted: return "schema_contracted";
   }
   return "unknown";
 }

@@ -6,6 +6,8 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
+#include "lockstep/heartbeat.hpp"
+#include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/ledger/table_ledger.hpp"
 #include "lockstep/lock/blocking_lock.hpp"
 #include "lockstep/lock/lock_key.hpp"

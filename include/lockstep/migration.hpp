@@ -14,6 +14,11 @@ struct Migration {
   std::string sql;           // the file's bytes, unmodified
   std::string origin;        // where it came from: a file path, or "memory:<version>"
   std::string checksum;      // SHA-256 of `sql`, lowercase hex
+  // `-- lockstep:phase=contract`: it removes what older app code still uses
+  // (a column, a table), so it runs only once no replica of an older image
+  // is alive, and the gate does not wait for it. Set when the source is
+  // loaded (sql::declares_contract); sources leave it false.
+  bool contract = false;
 };
 
 // One row of the ledger: a migration that was applied and committed.
@@ -25,6 +30,7 @@ struct AppliedMigration {
   std::int64_t duration_ms = 0;
   std::string deploy_version;
   std::string applied_by;
+  bool contract = false;  // applied as a contract migration: images without it must not start
 };
 
 // Which deploy (application) version booted against which schema version.
@@ -33,6 +39,23 @@ struct DeployRecord {
   std::int64_t schema_version = 0;
   std::string first_booted_at;
   std::string booted_by;
+};
+
+// A running replica, as the registry knows it (TableLedger's `replicas`
+// table). It counts as alive until `expires_at`, which each heartbeat moves
+// forward by the lease; a replica that vanishes without unregistering stops
+// counting one lease after its last heartbeat.
+struct ReplicaRecord {
+  std::string replica_id;          // host:pid:start, unique per process
+  std::string deploy_version;
+  std::int64_t knows_version = 0;  // the newest migration in its image
+  std::int64_t expected_version = 0;  // the oldest schema it runs on (its gate)
+  std::string host;
+  std::int64_t pid = 0;
+  std::string started_at;          // server timestamps, ISO 8601
+  std::string last_seen;
+  std::string expires_at;
+  bool alive = true;               // the lease had not expired when read
 };
 
 }  // namespace lockstep

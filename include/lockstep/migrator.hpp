@@ -8,15 +8,21 @@
 // only puts them in order (docs/architecture.md, "The run").
 #pragma once
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/run/boundary.hpp"
 #include "lockstep/detail/run/connect.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/dry_run.hpp"
 #include "lockstep/detail/run/elect.hpp"
@@ -28,6 +34,7 @@
 #include "lockstep/detail/run/status.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/heartbeat.hpp"
 #include "lockstep/ledger/table_ledger.hpp"
 #include "lockstep/lock/try_lock.hpp"
 #include "lockstep/migration.hpp"
@@ -109,6 +116,30 @@ class Migrator {
     });
   }
 
+  // Registers this replica in the ledger's replica registry and keeps it
+  // there while the application runs (heartbeat.hpp). Call it after run()
+  // succeeded, with its report. Fails with schema_contracted if a contract
+  // migration this image lacks was applied since the gate: do not start.
+  // Events of the beats go to Settings::on_event from the heartbeat's thread.
+  [[nodiscard]] result<Heartbeat<Migrator>> heartbeat(const Report& report, HeartbeatOptions options = {}) noexcept {
+    static_assert(RegistryLedger<Ledger>,
+                  "lockstep::Migrator::heartbeat: the Ledger keeps no replica registry (see RegistryLedger)");
+    try {
+      ReplicaRecord me;
+      me.host = detail::resolve_host(settings_);
+      me.replica_id = detail::replica_id(me.host);
+      me.deploy_version = detail::resolve_deploy_version(settings_);
+      me.knows_version = report.knows_version;
+      me.expected_version = report.expected_version;
+      me.pid = static_cast<std::int64_t>(::getpid());
+      std::vector<std::int64_t> waiting;
+      for (const auto& w : report.contracts_waiting) waiting.push_back(w.version);
+      return Heartbeat<Migrator>::start(*this, std::move(me), options, std::move(waiting));
+    } catch (...) {
+      return make_error(errc::internal_error, "out of memory before the heartbeat started");
+    }
+  }
+
   // Marks the failed attempts of `version` as handled by a human, so the
   // leader will apply it again. Returns how many it cleared.
   [[nodiscard]] result<std::int64_t> resolve(std::int64_t version) noexcept {
@@ -122,6 +153,80 @@ class Migrator {
   }
 
  private:
+  friend class Heartbeat<Migrator>;
+
+  // A short session of its own for the registry: its own deadline
+  // (`budget`), so a beat against a database that is down cannot keep
+  // stop() waiting for the run's whole budget.
+  template <class T, class Body>
+  [[nodiscard]] result<T> registry_session(std::chrono::milliseconds budget, Body&& body) noexcept {
+    Deadline<> deadline{budget};
+    return detail::boundary<T>(deadline, settings_, [&](detail::Context<Deadline<>>& ctx) -> result<T> {
+      LOCKSTEP_TRY(checked, detail::check_settings(ctx, settings_));
+      detail::Connector<Wait, Deadline<>> connector{ctx, settings_, wait_, std::move(checked.conninfo)};
+      LOCKSTEP_TRY(conn, connector.connect());
+      return connector.watched(conn, [&](Connection& c) { return body(ctx, c); });
+    });
+  }
+
+  template <class Ctx>
+  [[nodiscard]] result<void> enroll(Ctx& ctx, Connection& conn, const ReplicaRecord& me,
+                                    std::chrono::milliseconds lease, bool again) {
+    ctx.phase = "registering this replica";
+    auto refused = ledger_.registry().enroll(conn, me, lease);
+    if (!refused && detail::no_ledger_yet(refused.error())) {
+      // A ledger from before the registry, or a database no leader has
+      // touched yet (every replica here waits): create what is missing.
+      LOCKSTEP_TRYV(ledger_.ensure(conn));
+      refused = ledger_.registry().enroll(conn, me, lease);
+    }
+    if (!refused) return std::move(refused).error();
+    if (refused.value()) return detail::contracted_error(*refused.value(), me.knows_version, me.deploy_version);
+    ctx.emit(again ? "replica_reregistered" : "replica_registered", [&](detail::JsonObject& o) {
+      o.add("replica_id", me.replica_id).add("deploy_version", me.deploy_version);
+      o.add("knows_version", me.knows_version).add("lease_ms", static_cast<std::int64_t>(lease.count()));
+    });
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<void> enroll_replica(const ReplicaRecord& me, std::chrono::milliseconds lease, bool again) {
+    return registry_session<void>(std::max(lease, std::chrono::milliseconds{10000}), [&](auto& ctx, Connection& conn) {
+      return enroll(ctx, conn, me, lease, again);
+    });
+  }
+
+  // One beat. A value: contract migrations were run, and this is what still
+  // waits.
+  [[nodiscard]] result<std::optional<std::vector<std::int64_t>>> renew_replica(const ReplicaRecord& me,
+                                                                              const HeartbeatOptions& options,
+                                                                              std::int64_t contract) {
+    LOCKSTEP_TRY(blockers, registry_session<std::int64_t>(options.interval, [&](auto& ctx, Connection& conn)
+                                                                                -> result<std::int64_t> {
+      ctx.phase = "renewing this replica's lease";
+      LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me.replica_id, options.lease, contract));
+      // The lease lapsed (a long pause, the database away): enroll again,
+      // which refuses if a contract this image lacks ran meanwhile.
+      if (!renewal.renewed) LOCKSTEP_TRYV(enroll(ctx, conn, me, options.lease, true));
+      return renewal.blockers;
+    }));
+    if (contract == 0 || blockers > 0) return std::optional<std::vector<std::int64_t>>{};
+    // The replicas contract `contract` waited for are gone: run again,
+    // which applies what is now clear under the lock (or finds it done).
+    LOCKSTEP_TRY(report, run());
+    std::vector<std::int64_t> waiting;
+    for (const auto& w : report.contracts_waiting) waiting.push_back(w.version);
+    return std::optional<std::vector<std::int64_t>>{std::move(waiting)};
+  }
+
+  void withdraw_replica(const std::string& replica_id, std::chrono::milliseconds budget) noexcept {
+    (void)registry_session<void>(budget, [&](auto& ctx, Connection& conn) -> result<void> {
+      ctx.phase = "removing this replica from the registry";
+      LOCKSTEP_TRYV(ledger_.registry().withdraw(conn, replica_id));
+      ctx.emit("replica_withdrawn", [&](detail::JsonObject& o) { o.add("replica_id", replica_id); });
+      return outcome::success();
+    });
+  }
+
   template <class P>
   void assign(P&& p) {
     using T = std::remove_cvref_t<P>;
@@ -172,21 +277,25 @@ class Migrator {
     // Fast path: one query, and the schema is usually current.
     ctx.phase = "reading the ledger";
     LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx.deploy_version()));
-    LOCKSTEP_TRY(unknown, detail::unknown_versions(conn, ledger_, target, state));
-    if (state.version >= target.expected) return gate(ctx, target, conn, {state, Role::current, std::move(unknown)}, progress);
+    LOCKSTEP_TRY(unknown, detail::unknown_versions(conn, ledger_, target, state, ctx.deploy_version()));
+    if (state.version >= target.expected) {
+      LOCKSTEP_TRY(contracted, settle_contracts(ctx, target, conn, state, progress));
+      if (contracted) return gate(ctx, target, conn, std::move(*contracted), progress);
+      return gate(ctx, target, conn, {state, Role::current, std::move(unknown)}, progress);
+    }
     if (target.mode == BootMode::dry_run) return detail::dry_run(ctx, settings_, ledger_, conn, target, state);
 
     // Pre-flight: a bad file stops the deploy before anything runs.
     detail::Prepared prepared;
     if (target.mode == BootMode::migrate) {
-      LOCKSTEP_TRY(checked, detail::preflight<Lock>(ctx, target, conn, state.version));
+      LOCKSTEP_TRY(checked, detail::preflight<Lock>(ctx, target, conn, state.version, RegistryLedger<Ledger>));
       prepared = std::move(checked);
     }
 
     // Elect, then lead or follow until the schema reaches the target.
     LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
     detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,
-                                                       target, id, prepared, progress.applied};
+                                                       target, id, prepared, progress};
     detail::Follower<Wait, Timeout, Ledger> follower{ctx, wait_, ledger_, id, target.expected, progress.wait_attempts};
     for (unsigned attempt = 0;; ++attempt) {
       ctx.phase = "waiting for the schema to reach version " + std::to_string(target.expected) + " (at " +
@@ -201,11 +310,41 @@ class Migrator {
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));
       state = polled;
-      LOCKSTEP_TRY(seen_unknown, detail::unknown_versions(conn, ledger_, target, state));
+      LOCKSTEP_TRY(seen_unknown, detail::unknown_versions(conn, ledger_, target, state, ctx.deploy_version()));
       if (state.version >= target.expected) {
         return gate(ctx, target, conn, {state, Role::follower, std::move(seen_unknown)}, progress);
       }
     }
+  }
+
+  // The schema is where the gate wants it; contract migrations of this
+  // image may still be pending. If the older replicas they waited for are
+  // gone, lead once more to apply them (the leader checks again under the
+  // lock); if another process holds the lock, it will. The gate never waits
+  // for them. nullopt: nothing was led.
+  [[nodiscard]] result<std::optional<detail::Reached>> settle_contracts(Context& ctx, const detail::Target& target,
+                                                                        Connection& conn, const LedgerState& state,
+                                                                        detail::Progress& progress) {
+    if (target.mode != BootMode::migrate || !target.has_contracts()) return std::optional<detail::Reached>{};
+    std::vector<AppliedMigration> applied;
+    const bool prefix = detail::matches_prefix(state, target.migrations);
+    if (!prefix) {
+      LOCKSTEP_TRY(read, ledger_.read_applied(conn));
+      applied = std::move(read);
+    }
+    const auto pending = detail::pending_contracts(target, state, prefix ? nullptr : &applied);
+    ctx.phase = "checking which replicas contract migrations wait for";
+    LOCKSTEP_TRY(waiting, detail::who_blocks(conn, ledger_, pending));
+    if (!detail::any_runnable(waiting)) {
+      detail::emit_waiting(ctx, waiting);
+      progress.contracts_waiting = std::move(waiting);
+      return std::optional<detail::Reached>{};
+    }
+    LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
+    detail::Prepared prepared;
+    detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,
+                                                       target, id, prepared, progress};
+    return leader.try_lead(conn);
   }
 
   [[nodiscard]] result<Report> gate(Context& ctx, const detail::Target& target, Connection& conn,

@@ -53,6 +53,16 @@ struct PlannedMigration {
   std::vector<RelationLock> locks;  // locks it added
 };
 
+// A contract migration this image has, not yet applied because replicas of
+// older images are alive. The gate does not wait for it: a later boot's
+// leader or a running replica's heartbeat applies it once they are gone.
+struct WaitingContract {
+  std::int64_t version = 0;
+  std::string name;
+  std::string origin;
+  std::vector<ReplicaRecord> waiting_for;  // the live replicas whose image does not have it
+};
+
 struct Report {
   Role role = Role::current;
   std::int64_t schema_version = 0;
@@ -65,12 +75,16 @@ struct Report {
   unsigned wait_attempts = 0;
   std::chrono::milliseconds duration{0};
   std::vector<PlannedMigration> plan;  // dry-run only
+  std::vector<WaitingContract> contracts_waiting;
+  // What this image knows, for the replica registry (heartbeat.hpp).
+  std::int64_t knows_version = 0;
 };
 
 struct PendingMigration {
   std::int64_t version = 0;
   std::string name;
   std::string origin;
+  bool contract = false;
 };
 
 struct Status {
@@ -83,6 +97,8 @@ struct Status {
   std::vector<std::int64_t> unknown_versions;  // applied, but not in this source
   std::vector<DeployRecord> deploys;           // newest first
   std::vector<FailureRecord> failures;         // unresolved failed attempts, oldest first
+  std::vector<ReplicaRecord> replicas;         // live, and gone in the last hour
+  std::vector<WaitingContract> contracts_waiting;
 };
 
 }  // namespace lockstep

@@ -15,7 +15,7 @@
 namespace lockstep::detail {
 
 struct Plan {
-  std::vector<const Migration*> pending;       // to apply, in version order
+  std::vector<const Migration*> pending;       // to apply, in version order (contract ones included)
   std::vector<std::int64_t> unknown_versions;  // applied, newer than anything in the source
   std::int64_t applied_max = 0;
 };
@@ -72,7 +72,10 @@ struct Plan {
   for (const auto& a : applied) is_applied.emplace(a.version, true);
   for (const auto& m : source) {
     if (is_applied.count(m.version) != 0) continue;
-    if (m.version < p.applied_max) {
+    // A contract migration waits for the older replicas to leave while later
+    // expand migrations go ahead, so it alone may be pending below the
+    // schema version (later migrations must not depend on it).
+    if (m.version < p.applied_max && !m.contract) {
       auto e = make_error(errc::ledger_invalid,
                           "migration " + std::to_string(m.version) + " (" + m.origin +
                               ") is not applied but the schema is already at version " +

@@ -94,6 +94,14 @@ inline void read_position(std::string_view position, Error& e) {
   auto directives = sql::parse_directives(m.sql, prefix_end);
   if (!directives) return at_migration(std::move(directives).error(), m);
   p.directives = directives.value();
+  // The source is loaded on every boot and reads the phase from the leading
+  // comment lines alone (sql::declares_contract); both readings must agree.
+  if (p.directives.contract != sql::declares_contract(m.sql)) {
+    return at_migration(make_error(errc::source_invalid,
+                                   "its lockstep:phase directive must be among the comment lines (-- ...) at the "
+                                   "top of the file, before any block comment or statement"),
+                        m);
+  }
   for (auto& f : sql::lint(p.statements, p.directives, server_version, m.sql)) {
     if (f.severity == sql::Finding::Severity::error) {
       auto e = make_error(errc::source_invalid, f.message);

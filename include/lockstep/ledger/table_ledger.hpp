@@ -4,6 +4,7 @@
 //   <schema>.<table>          one row per applied migration
 //   <schema>.<deploys_table>  which deploy version booted against which schema version
 //   <schema>.<failures_table> failed attempts, until a human resolves them
+//   <schema>.<replicas_table> the running replicas and their leases (replica_registry.hpp)
 #pragma once
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "lockstep/detail/digest.hpp"
 #include "lockstep/detail/ledger_fields.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep {
@@ -29,11 +31,17 @@ class TableLedger {
   // table ("svc_a_deploys", "svc_a_failures"), except for the default
   // ledger table "migrations", whose companions are "deploys" and "failures".
   TableLedger(std::string schema, std::string table, std::string deploys_table = {},
-              std::string failures_table = {})
+              std::string failures_table = {}, std::string replicas_table = {})
       : schema_{std::move(schema)},
         table_{std::move(table)},
         deploys_{deploys_table.empty() ? companion(table_, "deploys") : std::move(deploys_table)},
-        failures_{failures_table.empty() ? companion(table_, "failures") : std::move(failures_table)} {}
+        failures_{failures_table.empty() ? companion(table_, "failures") : std::move(failures_table)},
+        registry_{detail::quote_ident(schema_) + "." +
+                      detail::quote_ident(replicas_table.empty() ? companion(table_, "replicas") : replicas_table),
+                  qualified_table()} {}
+
+  // Which replicas run which image (the heartbeat and contract migrations).
+  [[nodiscard]] ReplicaRegistry& registry() noexcept { return registry_; }
 
   [[nodiscard]] std::string identity() const { return schema_ + "." + table_; }
   [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
@@ -116,7 +124,7 @@ class TableLedger {
            "  resolved_at timestamptz,\n"
            "  checksum text NOT NULL DEFAULT '',\n"
            "  cause text NOT NULL DEFAULT 'error');\n" +
-           upgrade_sql();
+           registry_.create_sql() + ";\n" + upgrade_sql();
   }
 
   // What a migration role needs on a ledger that a DBA created with
@@ -126,6 +134,7 @@ class TableLedger {
     return "GRANT USAGE ON SCHEMA " + detail::quote_ident(schema_) + " TO " + r + ";\n" +
            "GRANT SELECT, INSERT ON " + qualified_table() + ", " + qualified_deploys() + " TO " + r + ";\n" +
            "GRANT SELECT, INSERT, UPDATE ON " + qualified_failures() + " TO " + r + ";\n" +
+           "GRANT SELECT, INSERT, UPDATE, DELETE ON " + registry_.qualified_table() + " TO " + r + ";\n" +
            "GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + detail::quote_ident(schema_) + " TO " + r;
   }
 
@@ -135,9 +144,12 @@ class TableLedger {
   [[nodiscard]] result<void> ensure(Connection& conn) {
     auto present = conn.query(
         "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL"
+        " AND to_regclass($4) IS NOT NULL"
         " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
-        " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2",
-        qualified_table(), qualified_deploys(), qualified_failures());
+        " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2"
+        " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'contract'"
+        " AND NOT attisdropped)",
+        qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table());
     if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
       return outcome::success();
     }
@@ -155,10 +167,9 @@ class TableLedger {
   }
 
   [[nodiscard]] result<std::vector<AppliedMigration>> read_applied(Connection& conn) {
-    auto rows = conn.query(
-        "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, deploy_version, applied_by FROM " +
-        qualified_table() + " ORDER BY version");
+    auto rows = query_applied(conn, "contract");
+    // A ledger from before contract migrations, not yet upgraded by a leader.
+    if (!rows && rows.error().sqlstate == "42703") rows = query_applied(conn, "false");
     if (!rows) {
       if (detail::no_ledger_yet(rows.error())) return std::vector<AppliedMigration>{};
       return shape_error(std::move(rows).error());
@@ -168,7 +179,7 @@ class TableLedger {
     for (const auto& r : rows.value()) {
       out.push_back(AppliedMigration{detail::to_int64(r[0]), detail::to_text(r[1]), detail::to_text(r[2]),
                                      detail::to_text(r[3]), detail::to_int64(r[4]), detail::to_text(r[5]),
-                                     detail::to_text(r[6])});
+                                     detail::to_text(r[6]), detail::to_text(r[7]) == "t"});
     }
     return out;
   }
@@ -177,10 +188,10 @@ class TableLedger {
   // double apply impossible even if two leaders ever raced.
   [[nodiscard]] result<void> record_applied(Connection& conn, const AppliedMigration& m) {
     auto r = conn.query("INSERT INTO " + qualified_table() +
-                            " (version, name, checksum, duration_ms, deploy_version, applied_by)"
-                            " VALUES ($1, $2, $3, $4, $5, $6)",
+                            " (version, name, checksum, duration_ms, deploy_version, applied_by, contract)"
+                            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
                         std::to_string(m.version), m.name, m.checksum, std::to_string(m.duration_ms),
-                        m.deploy_version, m.applied_by);
+                        m.deploy_version, m.applied_by, std::string{m.contract ? "t" : "f"});
     if (!r) {
       auto e = std::move(r).error();
       if (e.sqlstate == "23505") {
@@ -262,6 +273,13 @@ class TableLedger {
   }
 
  private:
+  [[nodiscard]] result<Rows> query_applied(Connection& conn, const char* contract_column) {
+    return conn.query(
+        "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, deploy_version, applied_by, " +
+        std::string{contract_column} + " FROM " + qualified_table() + " ORDER BY version");
+  }
+
   [[nodiscard]] result<Rows> query_failures(Connection& conn, const std::string& newer_columns) {
     return conn.query(
         "SELECT id, version, name, sqlstate, message, position, deploy_version, host, "
@@ -306,7 +324,8 @@ class TableLedger {
   // Columns added after the first release: ledgers created by it get them.
   [[nodiscard]] std::string upgrade_sql() const {
     return "ALTER TABLE " + qualified_failures() + " ADD COLUMN IF NOT EXISTS checksum text NOT NULL DEFAULT '', "
-           "ADD COLUMN IF NOT EXISTS cause text NOT NULL DEFAULT 'error'";
+           "ADD COLUMN IF NOT EXISTS cause text NOT NULL DEFAULT 'error';\n"
+           "ALTER TABLE " + qualified_table() + " ADD COLUMN IF NOT EXISTS contract boolean NOT NULL DEFAULT false";
   }
 
   [[nodiscard]] static std::string companion(const std::string& table, const char* what) {
@@ -317,6 +336,7 @@ class TableLedger {
   std::string table_ = "migrations";
   std::string deploys_ = "deploys";
   std::string failures_ = "failures";
+  ReplicaRegistry registry_;
 };
 
 }  // namespace lockstep

@@ -3,6 +3,9 @@
 //   -- lockstep:no-transaction         run outside a transaction, statement by statement
 //   -- lockstep:lock-timeout=5s        SET lock_timeout for this migration
 //   -- lockstep:statement-timeout=10min
+//   -- lockstep:phase=contract         removes what older app code uses: runs only
+//                                      once no replica of an older image is alive
+//                                      (the default, phase=expand, runs at boot)
 //
 // Durations take ms, s, min or h (0 disables the timeout). Any other comment
 // starting with "lockstep" is an error, so a typo cannot silently turn a
@@ -26,6 +29,7 @@ struct Directives {
   bool no_transaction = false;
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
+  bool contract = false;
 };
 
 namespace detail {
@@ -53,7 +57,8 @@ inline std::string_view trim(std::string_view s) {
 }  // namespace detail
 
 inline constexpr std::string_view known_directives =
-    "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>";
+    "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
+    "lockstep:phase=expand|contract";
 
 // `prefix_end`: where the first statement starts (directives may only come before it).
 [[nodiscard]] inline result<Directives> parse_directives(std::string_view sql, std::size_t prefix_end) {
@@ -94,11 +99,41 @@ inline constexpr std::string_view known_directives =
                    "or 0 for none");
       }
       (key == "lock-timeout" ? d.lock_timeout : d.statement_timeout) = *dur;
+    } else if (key == "phase") {
+      if (value != "expand" && value != "contract") {
+        return bad("lockstep:phase takes expand (the default: runs at boot) or contract (runs once no replica "
+                   "of an older image is alive), not '" + std::string{value} + "'");
+      }
+      d.contract = value == "contract";
     } else {
       return bad("unknown directive 'lockstep:" + std::string{spec} + "'");
     }
   }
   return d;
+}
+
+// Whether the file declares phase=contract, read from its leading comment
+// lines only: the source is loaded on every boot, so this must not split
+// the file. Pre-flight parses the directives in full and must agree
+// (preflight.hpp), so a directive this misses cannot silently change phase.
+[[nodiscard]] inline bool declares_contract(std::string_view sql) {
+  std::size_t pos = 0;
+  while (pos < sql.size()) {
+    auto eol = sql.find('\n', pos);
+    if (eol == std::string_view::npos) eol = sql.size();
+    const std::string_view line = detail::trim(sql.substr(pos, eol - pos));
+    pos = eol + 1;
+    if (line.empty()) continue;
+    if (!line.starts_with("--")) return false;
+    const std::string_view body = detail::trim(line.substr(2));
+    if (body.size() < 9 || !detail::iequals(body.substr(0, 9), "lockstep:")) continue;
+    const std::string_view spec = detail::trim(body.substr(9));
+    const auto eq = spec.find('=');
+    if (eq != std::string_view::npos && detail::trim(spec.substr(0, eq)) == "phase") {
+      return detail::trim(spec.substr(eq + 1)) == "contract";
+    }
+  }
+  return false;
 }
 
 }  // namespace lockstep::sql

@@ -14,7 +14,9 @@
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/run/begin.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/execute.hpp"
+#include "lockstep/detail/run/gate.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/record.hpp"
 #include "lockstep/migration.hpp"
@@ -23,16 +25,17 @@
 
 namespace lockstep::detail {
 
-// What one attempt at a migration came to.
-enum class Attempt { applied, lock_busy };
+// What one attempt at a migration came to. `deferred`: a contract migration
+// that older replicas still stand in the way of; nothing of it ran.
+enum class Attempt { applied, lock_busy, deferred };
 
 template <class Lock, class Wait, class Timeout, class Ledger>
 class Applier {
  public:
   Applier(Context<Timeout>& ctx, const Settings& settings, Wait& wait, Opener<Lock, Timeout, Ledger>& opener,
-          Recorder<Timeout, Ledger>& recorder, Prepared& prepared, std::vector<AppliedStep>& applied)
+          Recorder<Timeout, Ledger>& recorder, Prepared& prepared, Progress& progress)
       : ctx_{ctx}, settings_{settings}, wait_{wait}, opener_{opener}, recorder_{recorder}, executor_{ctx, settings, wait},
-        prepared_{prepared}, applied_{applied} {}
+        prepared_{prepared}, progress_{progress} {}
 
   // Runs `m`. With a transaction-scoped lock (`in_transaction`), the caller
   // has already opened the transaction and taken the lock; a retry must take
@@ -41,6 +44,10 @@ class Applier {
     ctx_.phase = "applying migration " + std::to_string(m.version) + " (" + m.origin + ")";
     LOCKSTEP_TRY(prepared, prepared_.get(conn, m));
     const PreparedMigration& p = *prepared;
+    if (m.contract) {
+      LOCKSTEP_TRY(clear, contract_clear(conn, m, p, in_transaction));
+      if (!clear) return Attempt::deferred;
+    }
     ctx_.emit("migration_started", [&](JsonObject& o) {
       o.add("version", m.version).add("name", m.name).add("file", m.origin);
       o.add("transaction", !p.directives.no_transaction)
@@ -49,6 +56,10 @@ class Applier {
     const auto t0 = ctx_.now();
     for (unsigned retries = 0;;) {
       LOCKSTEP_TRYV(open(conn, m, p, in_transaction));
+      if (m.contract) {
+        LOCKSTEP_TRY(still_clear, blockers_gone(conn, m, p));
+        if (!still_clear) return Attempt::deferred;
+      }
       std::int64_t completed = 0;
       auto ran = p.directives.no_transaction ? executor_.statements(conn, m, p, completed) : executor_.body(conn, m);
       if (ran) return committed(conn, m, p, t0, retries);
@@ -64,6 +75,28 @@ class Applier {
   }
 
  private:
+  // Before anything is sent: is any replica of an older image alive? (In
+  // the transaction it will run in, when it has one: see blockers_gone.)
+  [[nodiscard]] result<bool> contract_clear(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                            bool in_transaction) {
+    if (in_transaction || !p.directives.no_transaction) return true;  // checked inside its transaction
+    return blockers_gone(conn, m, p);
+  }
+
+  [[nodiscard]] result<bool> blockers_gone(Connection& conn, const Migration& m, const PreparedMigration& p) {
+    const bool transactional = !p.directives.no_transaction;
+    auto blockers = opener_.contract_blockers(conn, m, transactional);
+    if (blockers && blockers.value().empty()) return true;
+    if (transactional && conn.is_open()) (void)conn.execute("ROLLBACK");
+    if (!blockers) return std::move(blockers).error();
+    WaitingContract w{m.version, m.name, m.origin, std::move(blockers).value()};
+    emit_waiting(ctx_, {w});
+    auto& waiting = progress_.contracts_waiting;
+    std::erase_if(waiting, [&](const WaitingContract& c) { return c.version == m.version; });
+    waiting.push_back(std::move(w));
+    return false;
+  }
+
   [[nodiscard]] result<void> open(Connection& conn, const Migration& m, const PreparedMigration& p,
                                   bool in_transaction) {
     if (in_transaction) return conn.execute(executor_.timeouts_sql(p, true));
@@ -83,7 +116,8 @@ class Applier {
           .add("retries", static_cast<std::int64_t>(retries))
           .add("duration_ms", static_cast<std::int64_t>(duration.count()));
     });
-    applied_.push_back(AppliedStep{m.version, m.name, duration});
+    progress_.applied.push_back(AppliedStep{m.version, m.name, duration});
+    std::erase_if(progress_.contracts_waiting, [&](const WaitingContract& c) { return c.version == m.version; });
     return Attempt::applied;
   }
 
@@ -140,7 +174,7 @@ class Applier {
   Recorder<Timeout, Ledger>& recorder_;
   Executor<Wait, Timeout> executor_;
   Prepared& prepared_;
-  std::vector<AppliedStep>& applied_;
+  Progress& progress_;
 };
 
 }  // namespace lockstep::detail

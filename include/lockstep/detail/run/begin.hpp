@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/prepare.hpp"
@@ -72,6 +74,20 @@ class Opener {
     }();
     if (!locked || !locked.value()) (void)conn.execute("ROLLBACK");
     return locked;
+  }
+
+  // A contract migration's last check, right before it runs: the live
+  // replicas whose image does not have it. In a transaction, the registry
+  // then stays locked until COMMIT (replica_registry.hpp), so no old image
+  // can register in between; a no-transaction migration cannot hold that
+  // lock, so an old image that registers while it runs is not refused.
+  [[nodiscard]] result<std::vector<ReplicaRecord>> contract_blockers(Connection& conn, const Migration& m,
+                                                                     bool in_transaction) {
+    if constexpr (RegistryLedger<Ledger>) {
+      return ledger_.registry().older_than(conn, m.version, in_transaction);
+    } else {
+      return std::vector<ReplicaRecord>{};  // pre-flight refuses contract migrations without a registry
+    }
   }
 
  private:

@@ -88,7 +88,7 @@ template <class Timeout, class Ledger>
                                      Connection& conn, const Target& target, const LedgerState& state) {
   ctx.phase = "planning";
   LOCKSTEP_TRY(applied, ledger.read_applied(conn));
-  LOCKSTEP_TRY(p, plan(target.migrations, applied, target.expected));
+  LOCKSTEP_TRY(p, plan(target.migrations, applied, target.bound));
   Prepared prepared;
   std::vector<PlannedMigration> steps;
   for (const Migration* m : p.pending) {

@@ -2,6 +2,7 @@
 // the deploy once per (deploy, schema version), and report.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <utility>
@@ -28,6 +29,7 @@ struct Reached {
 struct Progress {
   std::vector<AppliedStep> applied;
   unsigned wait_attempts = 0;
+  std::vector<WaitingContract> contracts_waiting;  // as last seen
 };
 
 template <class Timeout, class Ledger>
@@ -51,10 +53,13 @@ template <class Timeout, class Ledger>
   rep.role = target.mode == BootMode::dry_run ? Role::dry_run : reached.role;
   rep.schema_version = state.version;
   rep.expected_version = target.expected;
-  rep.schema_ahead = state.version > target.expected;
+  // A contract migration of this image, applied, is not "ahead" of it.
+  rep.schema_ahead = state.version > std::max(target.expected, target.newest_contract());
   rep.unknown_versions = std::move(reached.unknown);
   rep.applied = progress.applied;
   rep.wait_attempts = progress.wait_attempts;
+  rep.contracts_waiting = progress.contracts_waiting;
+  rep.knows_version = newest_version(target.migrations);
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
   ctx.emit("ready", [&](JsonObject& o) {
     o.add("role", to_string(rep.role))
@@ -63,6 +68,7 @@ template <class Timeout, class Ledger>
         .add("schema_ahead", rep.schema_ahead)
         .add("applied", static_cast<std::int64_t>(rep.applied.size()))
         .add("wait_attempts", static_cast<std::int64_t>(rep.wait_attempts))
+        .add("contracts_waiting", static_cast<std::int64_t>(rep.contracts_waiting.size()))
         .add("duration_ms", static_cast<std::int64_t>(rep.duration.count()));
   });
   return rep;

@@ -5,6 +5,7 @@
 // refuses (failure_gate.hpp).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "lockstep/detail/plan.hpp"
 #include "lockstep/detail/run/apply.hpp"
 #include "lockstep/detail/run/begin.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/elect.hpp"
 #include "lockstep/detail/run/failure_gate.hpp"
@@ -32,17 +34,17 @@ template <class Lock, class Wait, class Timeout, class Ledger>
 class Leader {
  public:
   Leader(Context<Timeout>& ctx, const Settings& settings, Lock& lock, Wait& wait, Ledger& ledger,
-         const Target& target, const LockIdentity& id, Prepared& prepared, std::vector<AppliedStep>& applied)
+         const Target& target, const LockIdentity& id, Prepared& prepared, Progress& progress)
       : ctx_{ctx},
         settings_{settings},
         lock_{lock},
         ledger_{ledger},
         target_{target},
         id_{id},
-        applied_{applied},
+        progress_{progress},
         opener_{ctx, settings, lock, ledger, id.key},
         recorder_{ctx, ledger, id.key, target.final_version},
-        applier_{ctx, settings, wait, opener_, recorder_, prepared, applied} {}
+        applier_{ctx, settings, wait, opener_, recorder_, prepared, progress} {}
 
   // Where the schema stands once this process led, or nullopt when another
   // process holds the lock (the caller follows).
@@ -67,7 +69,9 @@ class Leader {
     ctx_.phase = "preparing the ledger";
     LOCKSTEP_TRYV(ledger_.ensure(conn));
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
-    LOCKSTEP_TRY(p, plan(target_.migrations, applied, target_.expected));
+    LOCKSTEP_TRY(p, plan(target_.migrations, applied, target_.bound));
+    if (!p.unknown_versions.empty()) LOCKSTEP_TRYV(refuse_contracted(applied, target_, ctx_.deploy_version()));
+    const std::size_t applied_before = progress_.applied.size();
     std::vector<FailureRecord> failures;
     if (!p.pending.empty() && failures_matter(settings_)) {
       LOCKSTEP_TRY(unresolved, ledger_.read_failures(conn));
@@ -76,13 +80,15 @@ class Leader {
     for (const Migration* m : p.pending) {
       LOCKSTEP_TRYV(refuse_recorded_failure(settings_, ctx_.deploy_version(), *m, failures));
       LOCKSTEP_TRY(attempt, applier_.apply(conn, *m, false));
-      (void)attempt;  // a session lock is held throughout: never busy here
+      (void)attempt;  // a session lock is held throughout: never busy; a deferred contract is reported
     }
     ctx_.phase = "reading the ledger";
     LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx_.deploy_version()));
     guard.mark_committed();
     guard.release();
-    return Reached{state, p.pending.empty() ? Role::follower : Role::leader, std::move(p.unknown_versions)};
+    const bool led = progress_.applied.size() > applied_before;
+    return Reached{state, led ? Role::leader : p.pending.empty() ? Role::follower : Role::current,
+                   std::move(p.unknown_versions)};
   }
 
   // One migration per transaction, each taking the lock and re-reading the
@@ -96,9 +102,12 @@ class Leader {
       const Migration* next = next_after(state.version);
       if (next == nullptr) {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
-        LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger_, target_, state));
+        LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger_, target_, state, ctx_.deploy_version()));
+        LOCKSTEP_TRY(contracts_done, contracts_per_transaction(conn));
+        if (!contracts_done) return std::optional<Reached>{};
+        LOCKSTEP_TRY(after, ledger_.read_state(conn, ctx_.deploy_version()));
         return std::optional<Reached>{
-            Reached{state, applied_.empty() ? Role::follower : Role::leader, std::move(unknown)}};
+            Reached{after, progress_.applied.empty() ? Role::follower : Role::leader, std::move(unknown)}};
       }
       if (auto refused = refuse_if_failed(conn, *next); !refused) {
         (void)conn.execute("ROLLBACK");
@@ -109,11 +118,38 @@ class Leader {
     }
   }
 
+  // The next expand migration; contract ones go after them (below).
   [[nodiscard]] const Migration* next_after(std::int64_t version) const {
     for (const auto& m : target_.migrations) {
-      if (target_.in_window(m, version)) return &m;
+      if (!m.contract && target_.in_window(m, version)) return &m;
     }
     return nullptr;
+  }
+
+  // Each pending contract migration in a transaction of its own, taking the
+  // lock and re-reading the ledger under it like the expand ones. False:
+  // another process holds the lock (it will see to them).
+  [[nodiscard]] result<bool> contracts_per_transaction(Connection& conn) {
+    if (!target_.has_contracts()) return true;
+    LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
+    for (const Migration* m : pending_contracts(target_, LedgerState{}, &applied)) {
+      LOCKSTEP_TRY(locked, opener_.transaction_locked(conn, false));
+      if (!locked) return false;
+      LOCKSTEP_TRY(now_applied, ledger_.read_applied(conn));
+      const bool done = std::any_of(now_applied.begin(), now_applied.end(),
+                                    [&](const AppliedMigration& a) { return a.version == m->version; });
+      if (done) {
+        LOCKSTEP_TRYV(conn.execute("COMMIT"));
+        continue;
+      }
+      if (auto refused = refuse_if_failed(conn, *m); !refused) {
+        (void)conn.execute("ROLLBACK");
+        return std::move(refused).error();
+      }
+      LOCKSTEP_TRY(attempt, applier_.apply(conn, *m, true));
+      if (attempt == Attempt::lock_busy) return false;
+    }
+    return true;
   }
 
   [[nodiscard]] result<void> refuse_if_failed(Connection& conn, const Migration& m) {
@@ -128,7 +164,7 @@ class Leader {
   Ledger& ledger_;
   const Target& target_;
   const LockIdentity& id_;
-  const std::vector<AppliedStep>& applied_;
+  Progress& progress_;
   Opener<Lock, Timeout, Ledger> opener_;
   Recorder<Timeout, Ledger> recorder_;
   Applier<Lock, Wait, Timeout, Ledger> applier_;

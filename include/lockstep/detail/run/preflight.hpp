@@ -49,14 +49,22 @@ void emit_lint(const Context<Timeout>& ctx, const Migration& m, const PreparedMi
   }
 }
 
+// `registry`: the ledger keeps the replica registry contract migrations wait on.
 template <class Lock, class Timeout>
 [[nodiscard]] result<Prepared> preflight(Context<Timeout>& ctx, const Target& target, const Connection& conn,
-                                         std::int64_t applied_version) {
+                                         std::int64_t applied_version, bool registry) {
   ctx.phase = "checking migrations";
   Prepared out;
   for (const auto& m : target.migrations) {
     if (!target.in_window(m, applied_version)) continue;
     LOCKSTEP_TRY(p, prepare_migration(m, conn.server_version()));
+    if (m.contract && !registry) {
+      return at_migration(make_error(errc::invalid_argument,
+                                     "it is a contract migration, and this Ledger keeps no replica registry to "
+                                     "tell when older replicas are gone; use lockstep::TableLedger, or drop the "
+                                     "lockstep:phase=contract directive"),
+                          m);
+    }
     if constexpr (transaction_scoped<Lock>) {
       if (p.directives.no_transaction) {
         return at_migration(

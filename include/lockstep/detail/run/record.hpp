@@ -30,7 +30,7 @@ class Recorder {
                                     std::chrono::milliseconds duration) {
     const bool transactional = !p.directives.no_transaction;
     const AppliedMigration row{m.version, m.name, m.checksum, {}, duration.count(), ctx_.deploy_version(),
-                               ctx_.host()};
+                               ctx_.host(), m.contract};
     auto recorded = ledger_.record_applied(conn, row);
     if (!recorded) {
       if (transactional) (void)conn.execute("ROLLBACK");

@@ -5,7 +5,9 @@
 #include <set>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
@@ -41,10 +43,24 @@ template <class Timeout, class Ledger>
       s.drifted.push_back(a.version);
     }
   }
+  std::vector<const Migration*> contracts;
   for (const auto& m : target.migrations) {
-    if (done.count(m.version) == 0) s.pending.push_back(PendingMigration{m.version, m.name, m.origin});
+    if (done.count(m.version) != 0) continue;
+    s.pending.push_back(PendingMigration{m.version, m.name, m.origin, m.contract});
+    if (m.contract) contracts.push_back(&m);
   }
   s.applied = std::move(applied);
+  if constexpr (RegistryLedger<Ledger>) {
+    LOCKSTEP_TRY(replicas, ledger.registry().recent(conn));
+    s.replicas = std::move(replicas);
+    for (const Migration* m : contracts) {
+      WaitingContract w{m->version, m->name, m->origin, {}};
+      for (const auto& r : s.replicas) {
+        if (r.alive && r.knows_version < m->version) w.waiting_for.push_back(r);
+      }
+      s.contracts_waiting.push_back(std::move(w));
+    }
+  }
   return s;
 }
 

@@ -13,6 +13,7 @@
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
+#include "lockstep/sql/directives.hpp"
 
 namespace lockstep::detail {
 
@@ -44,13 +45,41 @@ template <class Timeout>
 struct Target {
   BootMode mode = BootMode::migrate;
   std::vector<Migration> migrations;
+  // The gate's threshold: the newest expand migration up to `bound`.
+  // Contract migrations are not waited for, so a deploy that ships one
+  // starts while older replicas still run.
   std::int64_t expected = 0;
-  std::int64_t final_version = 0;  // the newest migration this run may apply
+  std::int64_t final_version = 0;  // the newest expand migration this run may apply (its commit wakes the waiters)
+  std::int64_t bound = 0;          // the newest migration of either phase this run may apply
 
   [[nodiscard]] bool in_window(const Migration& m, std::int64_t applied_version) const noexcept {
-    return m.version > applied_version && m.version <= expected;
+    return m.version > applied_version && m.version <= (m.contract ? bound : expected);
+  }
+  [[nodiscard]] bool has_contracts() const noexcept {
+    return std::any_of(migrations.begin(), migrations.end(),
+                       [&](const Migration& m) { return m.contract && m.version <= bound; });
+  }
+  // The newest contract migration this image knows: a schema that has it
+  // applied is not "ahead" of this image.
+  [[nodiscard]] std::int64_t newest_contract() const noexcept {
+    std::int64_t v = 0;
+    for (const auto& m : migrations) {
+      if (m.contract && m.version <= bound) v = m.version;
+    }
+    return v;
   }
 };
+
+// `bound`: Settings::expected_version, else the newest migration. Beyond the
+// source it stays the threshold, so the gate says what is missing.
+[[nodiscard]] inline std::int64_t expand_threshold(const std::vector<Migration>& migrations, std::int64_t bound) {
+  if (bound > newest_version(migrations)) return bound;
+  std::int64_t expected = 0;
+  for (const auto& m : migrations) {
+    if (!m.contract && m.version <= bound) expected = m.version;
+  }
+  return expected;
+}
 
 template <class Timeout, class Source>
 [[nodiscard]] result<Target> load(Context<Timeout>& ctx, const Settings& settings, Source& source, BootMode mode) {
@@ -59,9 +88,11 @@ template <class Timeout, class Source>
   Target t;
   t.mode = mode;
   t.migrations = std::move(migrations);
-  t.expected = settings.expected_version.value_or(newest_version(t.migrations));
+  for (auto& m : t.migrations) m.contract = sql::declares_contract(m.sql);
+  t.bound = settings.expected_version.value_or(newest_version(t.migrations));
+  t.expected = expand_threshold(t.migrations, t.bound);
   for (const auto& m : t.migrations) {
-    if (m.version <= t.expected) t.final_version = std::max(t.final_version, m.version);
+    if (!m.contract && m.version <= t.expected) t.final_version = std::max(t.final_version, m.version);
   }
   ctx.emit("boot", [&](JsonObject& o) {
     o.add("mode", to_string(t.mode))

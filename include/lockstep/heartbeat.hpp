@@ -1,0 +1,185 @@
+// Heartbeat<M>: this replica's entry in the replica registry, kept alive
+// while the application runs. What contract migrations wait on
+// (docs/expand-contract.md).
+//
+//   auto report = migrator.run();              // the gate
+//   auto beat = migrator.heartbeat(*report);   // register; refuses a contracted schema
+//   ...                                        // serve; beat->state() for /readyz
+//   beat->stop();                              // on shutdown (the destructor does it too)
+//
+// Each beat opens a short connection, moves the lease forward with one
+// UPDATE and closes it: no connection is held between beats (200 replicas
+// would otherwise hold 200 server backends for nothing). A replica that
+// vanishes without stop() (SIGKILL, a lost node) stops counting once its
+// lease expires: at most `lease` after its last beat.
+//
+// When a contract migration of this image waits only for replicas that are
+// gone, the beat that sees it runs the Migrator again (a copy: same
+// settings and policies), which applies it under the migration lock, once.
+#pragma once
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "lockstep/error.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/report.hpp"
+
+namespace lockstep {
+
+struct HeartbeatOptions {
+  std::chrono::milliseconds interval{10000};  // between beats
+  std::chrono::milliseconds lease{30000};     // how long one beat keeps the replica alive; > interval
+};
+
+// What the heartbeat knows now, for a readiness endpoint.
+struct HeartbeatState {
+  std::string replica_id;
+  bool registered = false;  // the last beat renewed the lease
+  // False once the schema has a contract migration this image lacks (it
+  // was applied while this replica's lease had lapsed): stop serving.
+  bool compatible = true;
+  std::int64_t beats = 0;
+  std::int64_t failed_beats = 0;  // in a row; the lease lapses after lease / interval of them
+  std::string last_error;
+  std::vector<std::int64_t> contracts_waiting;  // this image's contract migrations not yet applied
+};
+
+template <class M>
+class Heartbeat {
+ public:
+  Heartbeat() = default;
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+  Heartbeat(Heartbeat&&) noexcept = default;
+  Heartbeat& operator=(Heartbeat&& other) noexcept {
+    if (this != &other) {
+      stop();
+      shared_ = std::move(other.shared_);
+      thread_ = std::move(other.thread_);
+    }
+    return *this;
+  }
+  ~Heartbeat() { stop(); }
+
+  // Ends the beats and removes this replica from the registry, so a
+  // contract migration waiting for it can run without waiting out the lease.
+  // Returns once the thread has ended (a contract migration it is applying
+  // finishes first). Idempotent.
+  void stop() noexcept {
+    if (!shared_) return;
+    {
+      std::lock_guard lock{shared_->mutex};
+      shared_->stopping = true;
+    }
+    shared_->wake.notify_all();
+    if (thread_.joinable()) thread_.join();
+    shared_.reset();
+  }
+
+  [[nodiscard]] HeartbeatState state() const {
+    if (!shared_) return {};
+    std::lock_guard lock{shared_->mutex};
+    return shared_->state;
+  }
+
+ private:
+  friend M;
+
+  struct Shared {
+    Shared(M m, ReplicaRecord r, HeartbeatOptions o) : migrator{std::move(m)}, me{std::move(r)}, options{o} {}
+    M migrator;  // used by the beat thread only
+    ReplicaRecord me;
+    HeartbeatOptions options;
+    std::mutex mutex;  // guards stopping and state
+    std::condition_variable wake;
+    bool stopping = false;
+    HeartbeatState state;
+  };
+
+  // Registers (in the caller's thread, so a refusal stops the start), then
+  // starts the beats.
+  [[nodiscard]] static result<Heartbeat> start(M migrator, ReplicaRecord me, HeartbeatOptions options,
+                                               std::vector<std::int64_t> waiting) noexcept {
+    try {
+      if (options.interval <= std::chrono::milliseconds{0} || options.lease <= options.interval) {
+        return make_error(errc::invalid_argument,
+                          "HeartbeatOptions: the interval must be positive and the lease longer than it (about "
+                          "three intervals, so one slow beat does not drop the replica)");
+      }
+      Heartbeat hb;
+      hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(me), options);
+      Shared& s = *hb.shared_;
+      LOCKSTEP_TRYV(s.migrator.enroll_replica(s.me, options.lease, false));
+      s.state.replica_id = s.me.replica_id;
+      s.state.registered = true;
+      s.state.contracts_waiting = std::move(waiting);
+      hb.thread_ = std::thread{[&s] { beat_until_stopped(s); }};
+      return hb;
+    } catch (...) {
+      return make_error(errc::internal_error,
+                        "cannot start the heartbeat thread (out of memory, or at the thread limit); the replica "
+                        "is not registered");
+    }
+  }
+
+  static void beat_until_stopped(Shared& s) noexcept {
+    for (;;) {
+      {
+        std::unique_lock lock{s.mutex};
+        if (s.wake.wait_for(lock, s.options.interval, [&] { return s.stopping; })) break;
+        if (!s.state.compatible) continue;  // nothing more to keep alive; stop() ends it
+      }
+      beat(s);
+    }
+    s.migrator.withdraw_replica(s.me.replica_id, std::min(s.options.interval, std::chrono::milliseconds{5000}));
+  }
+
+  static void beat(Shared& s) noexcept {
+    std::int64_t lowest = 0;
+    {
+      std::lock_guard lock{s.mutex};
+      if (!s.state.contracts_waiting.empty()) lowest = s.state.contracts_waiting.front();
+    }
+    auto renewal = s.migrator.renew_replica(s.me, s.options, lowest);
+    std::lock_guard lock{s.mutex};
+    ++s.state.beats;
+    if (!renewal) {
+      ++s.state.failed_beats;
+      s.state.registered = false;
+      s.state.last_error = renewal.error().message;
+      if (renewal.error().code == errc::schema_contracted) s.state.compatible = false;
+      return;
+    }
+    s.state.failed_beats = 0;
+    s.state.registered = true;
+    s.state.last_error.clear();
+    if (renewal.value()) s.state.contracts_waiting = std::move(*renewal.value());
+  }
+
+  std::unique_ptr<Shared> shared_;
+  std::thread thread_;
+};
+
+namespace detail {
+
+// host:pid:start: unique per process, readable in `lockstep status`.
+[[nodiscard]] inline std::string replica_id(const std::string& host) {
+  const auto start = std::chrono::system_clock::now().time_since_epoch();
+  return host + ":" + std::to_string(::getpid()) + ":" +
+         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(start).count());
+}
+
+}  // namespace detail
+
+}  // namespace lockstep

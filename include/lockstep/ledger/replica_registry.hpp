@@ -1,0 +1,173 @@
+// The replica registry: which app images are running, so a contract
+// migration can wait for the older ones to leave. One table next to the
+// ledger; each replica keeps its row's lease alive with a heartbeat (one
+// short connection and one UPDATE per beat), and a replica that vanishes
+// stops counting when its lease expires.
+//
+// What makes it safe is one table lock: a contract migration's transaction
+// takes SHARE ROW EXCLUSIVE on the registry while it checks that no older
+// replica is alive and until it commits, and a registration takes ROW
+// EXCLUSIVE before it checks the ledger for a contract it does not know. So
+// an old image either registers first (and the contract waits for it) or
+// sees the contract and refuses to start; never both miss each other.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/ledger_fields.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/migration.hpp"
+
+namespace lockstep {
+
+// What one heartbeat learned.
+struct Renewal {
+  bool renewed = false;     // false: the lease had expired (or the row is gone): register again
+  std::int64_t blockers = 0;  // live replicas older than the contract asked about
+};
+
+class ReplicaRegistry {
+ public:
+  ReplicaRegistry() = default;
+  ReplicaRegistry(std::string qualified_table, std::string qualified_ledger)
+      : table_{std::move(qualified_table)}, ledger_{std::move(qualified_ledger)} {}
+
+  [[nodiscard]] const std::string& qualified_table() const noexcept { return table_; }
+
+  [[nodiscard]] std::string create_sql() const {
+    return "CREATE TABLE IF NOT EXISTS " + table_ + " (\n"
+           "  replica_id text PRIMARY KEY,\n"
+           "  deploy_version text NOT NULL,\n"
+           "  knows_version bigint NOT NULL,\n"
+           "  expected_version bigint NOT NULL,\n"
+           "  host text NOT NULL,\n"
+           "  pid integer NOT NULL,\n"
+           "  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  last_seen timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  expires_at timestamptz NOT NULL)";
+  }
+
+  // Registers `r` for `lease`, unless the ledger has a contract migration
+  // newer than anything `r`'s image knows: then nothing is written and that
+  // migration is returned, for the caller to refuse to start.
+  [[nodiscard]] result<std::optional<AppliedMigration>> enroll(Connection& conn, const ReplicaRecord& r,
+                                                               std::chrono::milliseconds lease) {
+    // A separate statement, so the check below reads the ledger after any
+    // contract transaction holding the registry lock has committed.
+    LOCKSTEP_TRYV(conn.execute("BEGIN; LOCK TABLE " + table_ + " IN ROW EXCLUSIVE MODE"));
+    auto done = [&]() -> result<std::optional<AppliedMigration>> {
+      LOCKSTEP_TRY(contracted, conn.query("SELECT version, name, deploy_version, to_char(applied_at AT TIME ZONE "
+                                          "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), applied_by FROM " +
+                                              ledger_ + " WHERE contract AND version > $1 ORDER BY version LIMIT 1",
+                                          std::to_string(r.knows_version)));
+      if (!contracted.empty()) {
+        const auto& row = contracted[0];
+        AppliedMigration m;
+        m.version = detail::to_int64(row[0]);
+        m.name = detail::to_text(row[1]);
+        m.deploy_version = detail::to_text(row[2]);
+        m.applied_at = detail::to_text(row[3]);
+        m.applied_by = detail::to_text(row[4]);
+        m.contract = true;
+        return std::optional<AppliedMigration>{std::move(m)};
+      }
+      // Rows of replicas gone for a day only make `status` longer.
+      LOCKSTEP_TRYV(conn.execute("DELETE FROM " + table_ + " WHERE expires_at < clock_timestamp() - interval '1 day'"));
+      LOCKSTEP_TRYV(conn.query(
+          "INSERT INTO " + table_ +
+              " (replica_id, deploy_version, knows_version, expected_version, host, pid, expires_at)"
+              " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + $7 * interval '1 millisecond')"
+              " ON CONFLICT (replica_id) DO UPDATE SET last_seen = clock_timestamp(), expires_at = EXCLUDED.expires_at",
+          r.replica_id, r.deploy_version, std::to_string(r.knows_version), std::to_string(r.expected_version),
+          r.host, std::to_string(r.pid), std::to_string(lease.count())));
+      return std::optional<AppliedMigration>{};
+    }();
+    if (!done || done.value()) {
+      (void)conn.execute("ROLLBACK");
+      return done;
+    }
+    LOCKSTEP_TRYV(conn.execute("COMMIT"));
+    return done;
+  }
+
+  // One heartbeat, one statement: move the lease forward (only while it
+  // holds: an expired replica must enroll again, which checks the ledger),
+  // and count the live replicas older than `contract_version` (0: none asked).
+  [[nodiscard]] result<Renewal> renew(Connection& conn, const std::string& replica_id, std::chrono::milliseconds lease,
+                                      std::int64_t contract_version) {
+    LOCKSTEP_TRY(rows, conn.query("WITH r AS (UPDATE " + table_ +
+                                      " SET last_seen = clock_timestamp(), expires_at = clock_timestamp() + $2 * "
+                                      "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > "
+                                      "clock_timestamp() RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT "
+                                      "count(*) FROM " + table_ +
+                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3)",
+                                  replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
+    Renewal out;
+    if (!rows.empty()) {
+      out.renewed = detail::to_int64(rows[0][0]) > 0;
+      out.blockers = contract_version > 0 ? detail::to_int64(rows[0][1]) : 0;
+    }
+    return out;
+  }
+
+  [[nodiscard]] result<void> withdraw(Connection& conn, const std::string& replica_id) {
+    LOCKSTEP_TRYV(conn.query("DELETE FROM " + table_ + " WHERE replica_id = $1", replica_id));
+    return outcome::success();
+  }
+
+  // The live replicas whose image does not know `version`. Inside a
+  // contract migration's transaction (`in_transaction`), the registry stays
+  // locked against new registrations and renewals until it commits.
+  [[nodiscard]] result<std::vector<ReplicaRecord>> older_than(Connection& conn, std::int64_t version,
+                                                              bool in_transaction) {
+    if (in_transaction) LOCKSTEP_TRYV(conn.execute("LOCK TABLE " + table_ + " IN SHARE ROW EXCLUSIVE MODE"));
+    return read(conn, " WHERE expires_at > clock_timestamp() AND knows_version < " + std::to_string(version));
+  }
+
+  // Live replicas and those whose lease ran out in the last hour, for status.
+  [[nodiscard]] result<std::vector<ReplicaRecord>> recent(Connection& conn) {
+    auto rows = read(conn, " WHERE expires_at > clock_timestamp() - interval '1 hour'");
+    if (!rows && detail::no_ledger_yet(rows.error())) return std::vector<ReplicaRecord>{};
+    return rows;
+  }
+
+ private:
+  [[nodiscard]] result<std::vector<ReplicaRecord>> read(Connection& conn, const std::string& where) {
+    const char* ts = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
+    LOCKSTEP_TRY(rows, conn.query(std::string{"SELECT replica_id, deploy_version, knows_version, expected_version, "
+                                              "host, pid, to_char(started_at AT TIME ZONE 'UTC', "} + ts +
+                                  "), to_char(last_seen AT TIME ZONE 'UTC', " + ts +
+                                  "), to_char(expires_at AT TIME ZONE 'UTC', " + ts +
+                                  "), expires_at > clock_timestamp() FROM " + table_ + where +
+                                  " ORDER BY knows_version, deploy_version, started_at"));
+    std::vector<ReplicaRecord> out;
+    out.reserve(rows.size());
+    for (const auto& r : rows) {
+      ReplicaRecord rec;
+      rec.replica_id = detail::to_text(r[0]);
+      rec.deploy_version = detail::to_text(r[1]);
+      rec.knows_version = detail::to_int64(r[2]);
+      rec.expected_version = detail::to_int64(r[3]);
+      rec.host = detail::to_text(r[4]);
+      rec.pid = detail::to_int64(r[5]);
+      rec.started_at = detail::to_text(r[6]);
+      rec.last_seen = detail::to_text(r[7]);
+      rec.expires_at = detail::to_text(r[8]);
+      rec.alive = detail::to_text(r[9]) == "t";
+      out.push_back(std::move(rec));
+    }
+    return out;
+  }
+
+  std::string table_ = "\"lockstep\".\"replicas\"";
+  std::string ledger_ = "\"lockstep\".\"migrations\"";
+};
+
+}  // namespace lockstep
