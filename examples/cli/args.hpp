@@ -26,6 +26,7 @@ struct Args {
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<unsigned> lock_retries;
   std::optional<std::chrono::milliseconds> stall_timeout;
+  std::optional<std::chrono::milliseconds> progress_interval;
   std::string on_partial = "rerun";  // rerun | refuse
   std::string on_failure = "stop";   // stop | retry
   std::string role;                  // ledger-sql: the migration role to grant
@@ -155,6 +156,13 @@ struct Args {
         return a;
       }
       a.stall_timeout = *d;
+    } else if (flag == "--progress-interval") {
+      auto d = *v == "0" ? std::optional<std::chrono::milliseconds>{std::chrono::milliseconds{0}} : parse_duration(*v);
+      if (!d) {
+        a.error = "--progress-interval takes a duration such as 5s or 500ms (0 disables), not '" + *v + "'";
+        return a;
+      }
+      a.progress_interval = *d;
     } else if (flag == "--lock-retries") {
       unsigned n = 0;
       const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -221,6 +229,8 @@ inline constexpr std::string_view usage_text =
     "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
     "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"
     "                        so another replica takes over (default 15s)\n"
+    "  --progress-interval D while a statement runs longer, a progress event per interval (default 5s;\n"
+    "                        0 disables); waiting replicas report the leader's activity as often\n"
     "  --on-partial P        after a no-transaction migration failed part-way: rerun (default) or refuse\n"
     "  --on-failure P        after the server rejected a migration: stop (default: no other replica of\n"
     "                        the same deploy runs the same file again) or retry\n"

@@ -31,6 +31,7 @@ Settings settings_from(const cli::Args& a) {
   if (a.lock_timeout) s.lock_timeout = *a.lock_timeout;
   if (a.lock_retries) s.lock_retries = *a.lock_retries;
   if (a.stall_timeout) s.stall_timeout = *a.stall_timeout;
+  if (a.progress_interval) s.progress_interval = *a.progress_interval;
   s.on_partial = a.on_partial == "refuse" ? PartialPolicy::refuse : PartialPolicy::rerun;
   s.on_failure = a.on_failure == "retry" ? FailurePolicy::retry : FailurePolicy::stop_deploy;
   return s;

@@ -296,7 +296,8 @@ class Migrator {
     LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
     detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,
                                                        target, id, prepared, progress};
-    detail::Follower<Wait, Timeout, Ledger> follower{ctx, wait_, ledger_, id, target.expected, progress.wait_attempts};
+    detail::Follower<Wait, Timeout, Ledger> follower{ctx, wait_, ledger_, id, target.expected, progress.wait_attempts,
+                                                     settings_.progress_interval};
     for (unsigned attempt = 0;; ++attempt) {
       ctx.phase = "waiting for the schema to reach version " + std::to_string(target.expected) + " (at " +
                   std::to_string(state.version) + ")";

@@ -106,6 +106,10 @@ struct Settings {
   // and the server ends its session, freeing the lock for a follower. A
   // healthy leader is idle only for a round trip between statements.
   std::chrono::milliseconds stall_timeout{15000};
+  // While one statement runs longer than this, the leader emits a `progress`
+  // event per interval (pg_stat_progress_* and lock waits, read over a second
+  // connection), and a waiting follower a `leader_activity` event. 0: none.
+  std::chrono::milliseconds progress_interval{5000};
 
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;

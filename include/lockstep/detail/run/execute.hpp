@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/progress_monitor.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/session_sql.hpp"
 #include "lockstep/migration.hpp"
@@ -50,7 +52,11 @@ namespace lockstep::detail {
 template <class Wait, class Timeout>
 class Executor {
  public:
-  Executor(Context<Timeout>& ctx, const Settings& settings, Wait& wait) : ctx_{ctx}, settings_{settings}, wait_{wait} {}
+  Executor(Context<Timeout>& ctx, const Settings& settings, Wait& wait)
+      : ctx_{ctx},
+        settings_{settings},
+        wait_{wait},
+        monitor_{std::make_unique<ProgressMonitor<Timeout>>(ctx, settings.progress_interval)} {}
 
   // SET LOCAL (in a transaction) or SET of this migration's lock_timeout and
   // statement_timeout; the latter defaults to what is left of the deadline.
@@ -65,7 +71,10 @@ class Executor {
   [[nodiscard]] result<void> body(Connection& conn, const Migration& m) const {
     // The reset follows the file on a line of its own, so the server's error
     // positions are still the file's.
-    auto ran = conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout));
+    auto ran = [&] {
+      auto watch = monitor_->watch(conn.backend_pid(), m, "the whole file (one transaction)", 1);
+      return conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout));
+    }();
     if (ran) return outcome::success();
     (void)conn.execute("ROLLBACK");
     auto e = migration_error(std::move(ran).error(), m, sql::Position{});
@@ -109,7 +118,12 @@ class Executor {
                                        std::size_t k) {
     const auto& st = p.statements[k];
     for (unsigned retries = 0;;) {
-      auto ran = conn.execute(st.text(m.sql));
+      auto ran = [&] {
+        auto watch = monitor_->watch(conn.backend_pid(), m,
+                                     std::to_string(k + 1) + " of " + std::to_string(p.statements.size()),
+                                     st.position.line);
+        return conn.execute(st.text(m.sql));
+      }();
       if (ran) return outcome::success();
       auto e = migration_error(std::move(ran).error(), m, st.position);
       if (e.sqlstate != "55P03" || retries >= settings_.lock_retries || ctx_.expired()) return e;
@@ -131,6 +145,7 @@ class Executor {
   Context<Timeout>& ctx_;
   const Settings& settings_;
   Wait& wait_;
+  std::unique_ptr<ProgressMonitor<Timeout>> monitor_;
 };
 
 }  // namespace lockstep::detail

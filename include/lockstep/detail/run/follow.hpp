@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/activity.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/elect.hpp"
@@ -25,8 +27,9 @@ class Follower {
  public:
   // `attempts` counts the waits, for the report.
   Follower(Context<Timeout>& ctx, Wait& wait, Ledger& ledger, const LockIdentity& lock, std::int64_t expected,
-           unsigned& attempts)
-      : ctx_{ctx}, wait_{wait}, ledger_{ledger}, lock_{lock}, expected_{expected}, attempts_{attempts} {}
+           unsigned& attempts, std::chrono::milliseconds progress_interval)
+      : ctx_{ctx}, wait_{wait}, ledger_{ledger}, lock_{lock}, expected_{expected}, attempts_{attempts},
+        interval_{progress_interval} {}
 
   // Waits once and reads the ledger's state again.
   [[nodiscard]] result<LedgerState> wait_and_poll(Connection& conn, const LedgerState& state, unsigned attempt) {
@@ -52,6 +55,7 @@ class Follower {
     }
     attempts_ = attempt + 1;
     if (ctx_.expired()) return ctx_.deadline_error();
+    LOCKSTEP_TRYV(report_leader(conn));
     LOCKSTEP_TRY(polled, ledger_.read_state(conn, ctx_.deploy_version()));
     if (listening_) {
       // A NOTIFY that arrived while that query ran may announce a commit it
@@ -63,6 +67,25 @@ class Follower {
   }
 
  private:
+  // Every progress interval, what the lock holder's backend is doing, so a
+  // waiting replica's log says more than "waiting".
+  [[nodiscard]] result<void> report_leader(Connection& conn) {
+    if (interval_.count() <= 0) return outcome::success();
+    const auto now = ctx_.now();
+    if (reported_ && now - *reported_ < interval_) return outcome::success();
+    if (!reported_) {  // the first wait starts the clock: quick leaders are not reported
+      reported_ = now;
+      return outcome::success();
+    }
+    reported_ = now;
+    LOCKSTEP_TRY(activity, read_activity(conn, lock_holder_sql(lock_.key)));
+    ctx_.emit("leader_activity", [&](JsonObject& o) {
+      o.add("lock", lock_.name).add("held", activity.has_value());
+      if (activity) activity->add_to(o);
+    });
+    return outcome::success();
+  }
+
   // LISTEN once, before the first wait. A commit may land between the lock
   // attempt and the LISTEN, so the first poll after it does not wait.
   [[nodiscard]] result<void> start_listening(Connection& conn) {
@@ -80,6 +103,8 @@ class Follower {
   bool listening_ = false;  // LISTENing for the leader's NOTIFY
   bool woken_ = false;      // a notification arrived: poll again at once
   unsigned& attempts_;
+  std::chrono::milliseconds interval_;
+  std::optional<std::chrono::steady_clock::time_point> reported_;
 };
 
 }  // namespace lockstep::detail
