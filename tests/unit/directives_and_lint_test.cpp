@@ -52,6 +52,50 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("parse_directives: phase") {
+    SUBCASE("contract and expand") {
+      auto c = directives("-- lockstep:phase=contract\nDROP TABLE t;");
+      REQUIRE(c);
+      CHECK(c.value().contract);
+      auto e = directives("-- lockstep:phase=expand\nCREATE TABLE t (a int);");
+      REQUIRE(e);
+      CHECK_FALSE(e.value().contract);
+    }
+    SUBCASE("an unknown phase is an error naming the line and the choices") {
+      auto d = directives("-- a comment\n-- lockstep:phase=contracted\nDROP TABLE t;");
+      REQUIRE_FALSE(d);
+      CHECK(d.error().code == errc::source_invalid);
+      CHECK(d.error().line == 2);
+      CHECK(d.error().message.find("'contracted'") != std::string::npos);
+      CHECK(d.error().message.find("expand") != std::string::npos);
+    }
+    SUBCASE("a directive given twice is an error, not a guess") {
+      auto d = directives("-- lockstep:phase=contract\n-- lockstep:phase=expand\nDROP TABLE t;");
+      REQUIRE_FALSE(d);
+      CHECK(d.error().line == 2);
+      CHECK(d.error().message.find("lockstep:phase is given twice") != std::string::npos);
+      CHECK_FALSE(directives("-- lockstep:lock-timeout=1s\n-- lockstep:lock-timeout=2s\nSELECT 1;"));
+    }
+  }
+
+  TEST_CASE("prepare_migration: the phase both readers see") {
+    // declares_contract stops at the block comment; parse_directives reads
+    // on to the first statement. A contract that the boot path would treat
+    // as expand must not reach the database.
+    Migration m{3, "drop_name", "/* cleanup */\n-- lockstep:phase=contract\nALTER TABLE users DROP COLUMN name;\n",
+                "db/0003_drop_name.sql", "x"};
+    auto p = detail::prepare_migration(m, 150000);
+    REQUIRE_FALSE(p);
+    CHECK(p.error().code == errc::source_invalid);
+    CHECK(p.error().file == "db/0003_drop_name.sql");
+    CHECK(p.error().version == 3);
+    CHECK(p.error().message.find("top of the file") != std::string::npos);
+    m.sql = "-- lockstep:phase=contract\n/* cleanup */\nALTER TABLE users DROP COLUMN name;\n";
+    auto ok = detail::prepare_migration(m, 150000);
+    REQUIRE(ok);
+    CHECK(ok.value().directives.contract);
+  }
+
   TEST_CASE("lint") {
     SUBCASE("statements that cannot run in a transaction block are errors naming the directive") {
       for (const char* bad : {"CREATE INDEX CONCURRENTLY i ON t (a)", "create unique index concurrently i on t (a)",

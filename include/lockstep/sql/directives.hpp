@@ -17,6 +17,7 @@
 #include <charconv>
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -64,7 +65,7 @@ inline constexpr std::string_view known_directives =
 [[nodiscard]] inline result<Directives> parse_directives(std::string_view sql, std::size_t prefix_end) {
   Directives d;
   const LineIndex lines{sql};
-  std::string seen;  // "|key|" per directive read
+  std::set<std::string_view> seen;  // keys read so far (views into `sql`)
   std::size_t pos = 0;
   while (pos < prefix_end) {
     auto eol = sql.find('\n', pos);
@@ -88,10 +89,7 @@ inline constexpr std::string_view known_directives =
     const std::string_view key = detail::trim(spec.substr(0, eq));
     const std::string_view value = eq == std::string_view::npos ? std::string_view{} : detail::trim(spec.substr(eq + 1));
     // Two of the same would leave the reader to guess which one counts.
-    if (seen.find("|" + std::string{key} + "|") != std::string::npos) {
-      return bad("lockstep:" + std::string{key} + " is given twice; keep one");
-    }
-    seen += "|" + std::string{key} + "|";
+    if (!seen.insert(key).second) return bad("lockstep:" + std::string{key} + " is given twice; keep one");
     if (key == "no-transaction" && eq == std::string_view::npos) {
       d.no_transaction = true;
     } else if (key == "lock-timeout" || key == "statement-timeout") {
