@@ -2,10 +2,12 @@
 // while the application runs. What contract migrations wait on
 // (docs/expand-contract.md).
 //
-//   auto report = migrator.run();              // the gate
-//   auto beat = migrator.heartbeat(*report);   // register; refuses a contracted schema
-//   ...                                        // serve; beat->state() for /readyz
-//   beat->stop();                              // on shutdown (the destructor does it too)
+//   auto report = migrator.run();                    // the gate
+//   auto beat = migrator.heartbeat(report.value());  // register; refuses a contracted schema
+//   ...                        // serve; to_json(beat.value().state()) for /readyz
+//   beat.value().stop();       // on shutdown (the destructor does it too)
+//
+// examples/service/main.cpp is the whole pattern, with signals and probes.
 //
 // Each beat opens a short connection, moves the lease forward with one
 // UPDATE and closes it: no connection is held between beats (200 replicas
@@ -31,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/detail/json.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
@@ -54,6 +57,23 @@ struct HeartbeatState {
   std::string last_error;
   std::vector<std::int64_t> contracts_waiting;  // this image's contract migrations not yet applied
 };
+
+// The state as one JSON object (a readiness body, a log line). last_error
+// comes from the library's own messages, which never carry a password.
+[[nodiscard]] inline std::string to_json(const HeartbeatState& s) {
+  std::string waiting = "[";
+  for (auto v : s.contracts_waiting) waiting += (waiting.size() > 1 ? "," : "") + std::to_string(v);
+  waiting += ']';
+  detail::JsonObject o;
+  o.add("replica_id", s.replica_id)
+      .add("registered", s.registered)
+      .add("compatible", s.compatible)
+      .add("beats", s.beats)
+      .add("failed_beats", s.failed_beats)
+      .add_raw("contracts_waiting", waiting);
+  if (!s.last_error.empty()) o.add("last_error", s.last_error);
+  return o.str();
+}
 
 template <class M>
 class Heartbeat {

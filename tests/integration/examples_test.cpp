@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -22,8 +23,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Status code of GET path on 127.0.0.1:port, or 0 when nothing answers.
-int http_status(int port, const std::string& path) {
+struct HttpAnswer {
+  int status = 0;  // 0 when nothing answers
+  std::string body;
+};
+
+// GET path on 127.0.0.1:port (HTTP/1.0: the server closes after the answer).
+HttpAnswer http_get(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -31,16 +37,20 @@ int http_status(int port, const std::string& path) {
   ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    return 0;
+    return {};
   }
   const std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
   (void)::write(fd, req.data(), req.size());
-  char buf[64] = {};
-  const auto n = ::read(fd, buf, sizeof buf - 1);
+  std::string all;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) all.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
-  const std::string head{buf, n > 0 ? static_cast<std::size_t>(n) : 0};
-  return head.size() > 12 ? std::atoi(head.substr(9, 3).c_str()) : 0;
+  if (all.size() <= 12) return {};
+  const auto blank = all.find("\r\n\r\n");
+  return {std::atoi(all.substr(9, 3).c_str()), blank == std::string::npos ? "" : all.substr(blank + 4)};
 }
+
+int http_status(int port, const std::string& path) { return http_get(port, path).status; }
 
 bool port_free(int port) { return http_status(port, "/") == 0; }
 
@@ -96,6 +106,30 @@ TEST_SUITE("integration") {
     }
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
     CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_placed_at_idx'") == 1);
+
+    // Serving: each one registered (its own row, a live lease) and says so.
+    CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE expires_at > now()") == 5);
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+      const auto ready = http_get(ports[i], "/readyz");
+      CAPTURE(ready.body);
+      CHECK(ready.status == 200);
+      CHECK(ready.body.find(R"("ready":true,"phase":"serving","schema_version":3)") != std::string::npos);
+      CHECK(ready.body.find(R"("registered":true,"compatible":true)") != std::string::npos);
+      const std::string pid = ":" + std::to_string(herd.children()[i].pid) + ":";
+      CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE replica_id LIKE '%" + pid + "%'") == 1);
+      CHECK(ready.body.find(pid) != std::string::npos);  // the body names the row
+    }
+
+    // SIGTERM: every one withdraws (no row left to wait out) and exits 0.
+    for (auto& c : herd.children()) ::kill(c.pid, SIGTERM);
+    herd.wait_all(30s);
+    for (auto& c : herd.children()) {
+      CAPTURE(c.err());
+      CHECK(c.signal == 0);
+      CHECK(c.exit_code == 0);
+      CHECK(c.err().find("service: stopped") != std::string::npos);
+    }
+    CHECK(db.number("SELECT count(*) FROM lockstep.replicas") == 0);
   }
 
   TEST_CASE("minimal example") {

@@ -161,4 +161,28 @@ TEST_SUITE("unit") {
     }
     CHECK(events.empty());  // no connection was tried
   }
+
+  TEST_CASE("to_json(HeartbeatState)") {
+    HeartbeatState st;
+    st.replica_id = "pod-\"a\":7:1";
+    st.registered = true;
+    st.beats = 4;
+    st.contracts_waiting = {20261201, 20261202};
+    SUBCASE("a healthy beat") {
+      CHECK(to_json(st) ==
+            R"({"replica_id":"pod-\"a\":7:1","registered":true,"compatible":true,"beats":4,"failed_beats":0,)"
+            R"("contracts_waiting":[20261201,20261202]})");
+    }
+    SUBCASE("a failing beat names its error") {
+      st.registered = false;
+      st.compatible = false;
+      st.failed_beats = 2;
+      st.contracts_waiting.clear();
+      st.last_error = "schema contracted past this image";
+      const auto j = to_json(st);
+      CHECK(j.find(R"("registered":false,"compatible":false,"beats":4,"failed_beats":2,"contracts_waiting":[])") !=
+            std::string::npos);
+      CHECK(j.find(R"("last_error":"schema contracted past this image")") != std::string::npos);
+    }
+  }
 }
