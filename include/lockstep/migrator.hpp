@@ -132,8 +132,13 @@ class Migrator {
       me.knows_version = report.knows_version;
       me.expected_version = report.expected_version;
       me.pid = static_cast<std::int64_t>(::getpid());
+      // Only a replica that may migrate looks, at each beat, for the moment a
+      // waiting contract can run; a wait-only one would only re-run for nothing.
       std::vector<std::int64_t> waiting;
-      for (const auto& w : report.contracts_waiting) waiting.push_back(w.version);
+      const auto mode = detail::resolve_mode(settings_);
+      if (mode && mode.value() == BootMode::migrate) {
+        for (const auto& w : report.contracts_waiting) waiting.push_back(w.version);
+      }
       return Heartbeat<Migrator>::start(*this, std::move(me), options, std::move(waiting));
     } catch (...) {
       return make_error(errc::internal_error, "out of memory before the heartbeat started");
@@ -279,9 +284,7 @@ class Migrator {
     LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx.deploy_version()));
     LOCKSTEP_TRY(unknown, detail::unknown_versions(conn, ledger_, target, state, ctx.deploy_version()));
     if (state.version >= target.expected) {
-      LOCKSTEP_TRY(contracted, settle_contracts(ctx, target, conn, state, progress));
-      if (contracted) return gate(ctx, target, conn, std::move(*contracted), progress);
-      return gate(ctx, target, conn, {state, Role::current, std::move(unknown)}, progress);
+      return settle_and_gate(ctx, target, conn, {state, Role::current, std::move(unknown)}, progress);
     }
     if (target.mode == BootMode::dry_run) return detail::dry_run(ctx, settings_, ledger_, conn, target, state);
 
@@ -313,9 +316,20 @@ class Migrator {
       state = polled;
       LOCKSTEP_TRY(seen_unknown, detail::unknown_versions(conn, ledger_, target, state, ctx.deploy_version()));
       if (state.version >= target.expected) {
-        return gate(ctx, target, conn, {state, Role::follower, std::move(seen_unknown)}, progress);
+        return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(seen_unknown)}, progress);
       }
     }
+  }
+
+  // The schema reached the gate's version without this process leading (the
+  // fast path, or a follower whose leader finished): its contract migrations
+  // are still its business. Every replica must know which of them wait, or
+  // only the one that led would ever apply them from its heartbeat.
+  [[nodiscard]] result<Report> settle_and_gate(Context& ctx, const detail::Target& target, Connection& conn,
+                                               detail::Reached reached, detail::Progress& progress) {
+    LOCKSTEP_TRY(contracted, settle_contracts(ctx, target, conn, reached.state, progress));
+    if (contracted) return gate(ctx, target, conn, std::move(*contracted), progress);
+    return gate(ctx, target, conn, std::move(reached), progress);
   }
 
   // The schema is where the gate wants it; contract migrations of this
@@ -326,7 +340,7 @@ class Migrator {
   [[nodiscard]] result<std::optional<detail::Reached>> settle_contracts(Context& ctx, const detail::Target& target,
                                                                         Connection& conn, const LedgerState& state,
                                                                         detail::Progress& progress) {
-    if (target.mode != BootMode::migrate || !target.has_contracts()) return std::optional<detail::Reached>{};
+    if (target.mode == BootMode::dry_run || !target.has_contracts()) return std::optional<detail::Reached>{};
     std::vector<AppliedMigration> applied;
     const bool prefix = detail::matches_prefix(state, target.migrations);
     if (!prefix) {
@@ -336,11 +350,13 @@ class Migrator {
     const auto pending = detail::pending_contracts(target, state, prefix ? nullptr : &applied);
     ctx.phase = "checking which replicas contract migrations wait for";
     LOCKSTEP_TRY(waiting, detail::who_blocks(conn, ledger_, pending));
-    if (!detail::any_runnable(waiting)) {
-      detail::emit_waiting(ctx, waiting);
-      progress.contracts_waiting = std::move(waiting);
-      return std::optional<detail::Reached>{};
-    }
+    // Reported as waiting even when runnable: if another process holds the
+    // lock, this one's heartbeat tries again; applying one takes it off.
+    // A wait-only replica (MIGRATE_ON_BOOT=false) reports them and never runs them.
+    const bool runnable = target.mode == BootMode::migrate && detail::any_runnable(waiting);
+    if (!runnable) detail::emit_waiting(ctx, waiting);
+    progress.contracts_waiting = std::move(waiting);
+    if (!runnable) return std::optional<detail::Reached>{};
     LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
     detail::Prepared prepared;
     detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,

@@ -138,6 +138,68 @@ TEST_SUITE("integration") {
       }
     }
 
+    SUBCASE("followers of a new image's leader take up its contract when the leader dies") {
+      // An image with an expand migration slow enough that the others follow
+      // instead of taking the fast path, then the contract.
+      TempDir v3x{"ec-v3x"};
+      for (const auto& f : {"0001_create_users.sql", "0002_add_full_name.sql"}) {
+        v3x.write(f, read_file(d.v2.path() / f));
+      }
+      v3x.write("0003_slow_expand.sql", "SELECT pg_sleep(1);\nCREATE TABLE audit (id bigint);\n");
+      v3x.write("0004_drop_name.sql",
+                "-- lockstep:phase=contract\n"
+                "INSERT INTO contract_runs (version) VALUES (4);\n"
+                "ALTER TABLE users DROP COLUMN name;\n");
+      Herd fresh{out.path() / "new-followers"};
+      fresh.spawn(3, replica_argv(v3x, db.url(), "v3x"));
+      fresh.release();
+      int leader = -1;
+      for (int i = 0; i < 3; ++i) {
+        auto& c = fresh.children()[i];
+        REQUIRE(time_until([&] { return c.out().find("\"event\":\"replica_registered\"") != std::string::npos; },
+                           30s) < 30s);
+        CAPTURE(c.out());
+        if (c.out().find("\"event\":\"migration_applied\"") != std::string::npos) leader = i;
+        // Leader and followers alike know the contract waits: each heartbeat
+        // will look for the moment it can run.
+        CHECK(c.out().find("\"contracts_waiting\":1") != std::string::npos);
+      }
+      REQUIRE(leader >= 0);
+      CHECK(fresh.children()[(leader + 1) % 3].out().find("\"role\":\"follower\"") != std::string::npos);
+      ::kill(fresh.children()[leader].pid, SIGKILL);
+      ::kill(old.children()[0].pid, SIGKILL);
+      const auto took = time_until([&] { return !has_name_column(db); }, 20s);
+      CHECK(took < 8s);
+      CHECK(db.number("SELECT count(*) FROM contract_runs") == 1);
+      int appliers = 0;
+      for (int i = 0; i < 3; ++i) {
+        if (i == leader) continue;
+        const auto text = fresh.children()[i].out();
+        appliers += text.find("\"event\":\"migration_applied\",\"ts\"") != std::string::npos &&
+                            text.find("\"version\":4,\"name\":\"drop_name\"") != std::string::npos
+                        ? 1
+                        : 0;
+      }
+      CHECK(appliers == 1);
+    }
+
+    SUBCASE("a wait-only replica reports a waiting contract and never applies it") {
+      const std::vector<std::string> wait_only{cli_path(), "migrate", "--dir", d.v3.path().string(), "--url", db.url(),
+                                               "--mode", "false", "--deploy-version", "v3"};
+      auto blocked = run_once(wait_only, "wait-only-blocked");
+      CHECK(blocked.exit_code == 0);
+      CHECK(blocked.out().find("\"event\":\"contract_waiting\"") != std::string::npos);
+      CHECK(blocked.out().find("\"contracts_waiting\":1") != std::string::npos);
+      ::kill(old.children()[0].pid, SIGKILL);
+      std::this_thread::sleep_for(2s);  // the lease runs out: the contract could run now
+      auto clear = run_once(wait_only, "wait-only-clear");
+      CHECK(clear.exit_code == 0);
+      CHECK(clear.out().find("\"contracts_waiting\":1") != std::string::npos);
+      CHECK(clear.out().find("\"event\":\"migration_applied\"") == std::string::npos);
+      CHECK(has_name_column(db));
+      CHECK(db.number("SELECT count(*) FROM contract_runs") == 0);
+    }
+
     SUBCASE("a clean stop unregisters, so the contract does not wait out the lease") {
       Herd slow_old{out.path() / "slow-old"};
       slow_old.spawn(1, replica_argv(d.v2, db.url(), "v2-long-lease", "600s"));

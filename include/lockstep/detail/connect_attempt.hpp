@@ -4,6 +4,14 @@
 // of its own and the caller stops waiting when its budget ends (the thread
 // then closes whatever it opens and ends by itself). It also lets the caller
 // do other work (loading the migrations) while the connection is made.
+//
+// A caller that gives up for another reason (a bad migration file) must not
+// leave the thread inside libpq: the application usually exits next, and
+// exit runs the TLS and Kerberos libraries' cleanup under a thread still
+// negotiating with them (a run that failed on a missing directory aborted
+// in krb5int_getspecific about once in 200). So the attempt, dropped before
+// its result was taken, waits for its thread within `settle_limit`; only at
+// the deadline is a thread left behind, blocked on the network.
 #pragma once
 
 #include <chrono>
@@ -24,9 +32,10 @@ namespace lockstep::detail {
 class ConnectAttempt {
  public:
   // Starts connecting; fails only when no thread can be started.
-  [[nodiscard]] static result<ConnectAttempt> start(std::string conninfo) {
+  [[nodiscard]] static result<ConnectAttempt> start(std::string conninfo, std::chrono::milliseconds settle_limit) {
     ConnectAttempt a;
     a.state_ = std::make_shared<State>();
+    a.settle_limit_ = settle_limit;
     try {
       std::thread{[s = a.state_, conninfo = std::move(conninfo)]() noexcept { run(s, conninfo); }}.detach();
     } catch (const std::system_error& ex) {
@@ -40,19 +49,30 @@ class ConnectAttempt {
   // The connection, its failure, or nullopt when `budget` ran out first.
   [[nodiscard]] std::optional<result<Connection>> wait(std::chrono::milliseconds budget) {
     std::unique_lock lk{state_->mutex};
-    if (!state_->cv.wait_for(lk, std::max(budget, std::chrono::milliseconds{0}), [&] { return state_->out.has_value(); })) {
-      state_->abandoned = true;
-      return std::nullopt;
-    }
-    return std::move(state_->out);
+    const bool came = state_->cv.wait_for(lk, std::max(budget, std::chrono::milliseconds{0}),
+                                          [&] { return state_->out.has_value(); });
+    state_->abandoned = true;  // taken, or given up at the deadline: nothing more to wait for
+    if (!came) return std::nullopt;
+    auto out = std::move(state_->out);
+    state_->out.reset();
+    return out;
   }
 
-  ConnectAttempt(ConnectAttempt&&) noexcept = default;
-  ConnectAttempt& operator=(ConnectAttempt&&) noexcept = default;
+  ConnectAttempt(ConnectAttempt&& other) noexcept
+      : state_{std::move(other.state_)}, settle_limit_{other.settle_limit_} {}
+  ConnectAttempt& operator=(ConnectAttempt&&) = delete;
+  ConnectAttempt(const ConnectAttempt&) = delete;
+  ConnectAttempt& operator=(const ConnectAttempt&) = delete;
   ~ConnectAttempt() {
     if (!state_) return;
-    std::lock_guard lk{state_->mutex};
-    state_->abandoned = true;  // a connection made after this is closed by its thread
+    std::optional<result<Connection>> unused;
+    {
+      std::unique_lock lk{state_->mutex};
+      if (!state_->abandoned) state_->cv.wait_for(lk, settle_limit_, [&] { return state_->finished; });
+      state_->abandoned = true;  // a connection made after this is closed by its thread
+      unused = std::move(state_->out);
+    }
+    // `unused`, if the connection came, closes here.
   }
 
  private:
@@ -63,25 +83,34 @@ class ConnectAttempt {
     std::condition_variable cv;
     std::optional<result<Connection>> out;
     bool abandoned = false;
+    bool finished = false;  // the thread is out of libpq
   };
 
   static void run(const std::shared_ptr<State>& s, const std::string& conninfo) noexcept {
+    std::optional<result<Connection>> mine;
     try {
-      auto c = Connection::open(conninfo);
-      std::unique_lock lk{s->mutex};
-      if (s->abandoned) {
-        lk.unlock();
-        return;  // `c` closes here, off the caller's path
-      }
-      s->out.emplace(std::move(c));
+      mine.emplace(Connection::open(conninfo));
     } catch (...) {
+      mine.emplace(make_error(errc::internal_error, "out of memory while connecting"));
+    }
+    {
       std::lock_guard lk{s->mutex};
-      s->out.emplace(make_error(errc::internal_error, "out of memory while connecting"));
+      if (!s->abandoned) {
+        s->out = std::move(mine);
+        mine.reset();
+      }
+    }
+    s->cv.notify_all();
+    mine.reset();  // abandoned at the deadline: the connection closes here, off the caller's path
+    {
+      std::lock_guard lk{s->mutex};
+      s->finished = true;
     }
     s->cv.notify_all();
   }
 
   std::shared_ptr<State> state_;
+  std::chrono::milliseconds settle_limit_{0};
 };
 
 }  // namespace lockstep::detail

@@ -12,6 +12,7 @@
 // sees the contract and refuses to start; never both miss each other.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -61,7 +62,17 @@ class ReplicaRegistry {
                                                                std::chrono::milliseconds lease) {
     // A separate statement, so the check below reads the ledger after any
     // contract transaction holding the registry lock has committed.
-    LOCKSTEP_TRYV(conn.execute("BEGIN; LOCK TABLE " + table_ + " IN ROW EXCLUSIVE MODE"));
+    // The registry lock is held across round trips here, so a client frozen
+    // in between (SIGSTOP, a paused VM, a lost network) would hold it until
+    // the server noticed: every contract migration would queue behind it,
+    // and every beat behind the contract. The server ends such a session
+    // itself, after the lease (at least 1 s, at most 5 s): a replica frozen
+    // that long has lost its claim anyway (found by a mixed-deploy soak run).
+    const auto frozen =
+        std::clamp(lease, std::chrono::milliseconds{1000}, std::chrono::milliseconds{5000}).count();
+    LOCKSTEP_TRYV(conn.execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = " +
+                               std::to_string(frozen) + "; LOCK TABLE " + table_ +
+                               " IN ROW EXCLUSIVE MODE"));
     auto done = [&]() -> result<std::optional<AppliedMigration>> {
       LOCKSTEP_TRY(contracted, conn.query("SELECT version, name, deploy_version, to_char(applied_at AT TIME ZONE "
                                           "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), applied_by FROM " +

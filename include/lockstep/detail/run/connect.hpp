@@ -35,7 +35,7 @@ class Connector {
       : ctx_{ctx}, settings_{settings}, wait_{wait}, conninfo_{std::move(conninfo)} {}
 
   // The first attempt, started early so it overlaps loading the migrations.
-  [[nodiscard]] result<ConnectAttempt> start() const { return ConnectAttempt::start(conninfo()); }
+  [[nodiscard]] result<ConnectAttempt> start() const { return ConnectAttempt::start(conninfo(), settle_limit()); }
 
   [[nodiscard]] result<Connection> connect(std::optional<ConnectAttempt> first = {}) {
     ctx_.phase = "connecting to " + ctx_.redact()(ctx_.url());
@@ -105,10 +105,16 @@ class Connector {
   }
   [[nodiscard]] std::string conninfo() const { return conninfo(settings_.connect_timeout); }
 
+  // How long a run that fails before taking its first connection waits for
+  // the attempt to end (ConnectAttempt): what one host may take.
+  [[nodiscard]] std::chrono::milliseconds settle_limit() const {
+    return std::min<std::chrono::milliseconds>(ctx_.remaining(), settings_.connect_timeout);
+  }
+
   // One attempt, bounded by what is left of the deadline (DNS included).
   [[nodiscard]] result<Connection> open_bounded(std::optional<ConnectAttempt> started) {
     if (!started) {
-      LOCKSTEP_TRY(attempt, ConnectAttempt::start(conninfo()));
+      LOCKSTEP_TRY(attempt, ConnectAttempt::start(conninfo(), settle_limit()));
       started.emplace(std::move(attempt));
     }
     auto done = started->wait(ctx_.remaining());
