@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "events.hpp"
 #include "lockstep/lockstep.hpp"
+#include "poll.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -69,17 +71,6 @@ bool has_name_column(const TestDatabase& db) {
                    "AND NOT attisdropped") == "1";
 }
 
-// Polls until `pred` or `limit`; returns the time it took (limit if never).
-template <class Pred>
-std::chrono::milliseconds time_until(Pred pred, std::chrono::milliseconds limit) {
-  const auto t0 = std::chrono::steady_clock::now();
-  while (!pred()) {
-    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-    if (spent >= limit) return limit;
-    std::this_thread::sleep_for(50ms);
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
-}
 
 }  // namespace
 
@@ -277,6 +268,68 @@ TEST_SUITE("integration") {
       REQUIRE(accepted);
       CHECK_FALSE(accepted.value().has_value());
       CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE replica_id = 'late:1:2'") == 1);
+    }
+  }
+}
+
+TEST_SUITE("integration") {
+  TEST_CASE("contract migration under TransactionLock") {
+    // A contract applied out of order sits below the schema version: after a
+    // lock_timeout retry, "the head is past it" must not pass for "applied".
+    SUBCASE("a lock_timeout retry of an out-of-order contract still applies it") {
+      TestDatabase db{"ec_txlock"};
+      MemorySource source{{1, "t", "CREATE TABLE t (id int, old text);"},
+                          {2, "drop_old", "-- lockstep:phase=contract\nALTER TABLE t DROP COLUMN old;"},
+                          {3, "u", "CREATE TABLE u (id int);"}};
+      Settings s;
+      s.database_url = db.url();
+      s.deploy_version = "v2";
+      s.lock_timeout = 100ms;
+      s.lock_retries = 20;
+      s.on_event = null_sink();
+      using TxMigrator = Migrator<TransactionLock, ExponentialBackoff, Deadline<>, MemorySource>;
+
+      // An old replica is alive: 1 and 3 are applied, the contract waits.
+      TableLedger ledger;
+      {
+        auto conn = db.connect();
+        REQUIRE(ledger.ensure(conn));
+        ReplicaRecord old;
+        old.replica_id = "old:1:1";
+        old.deploy_version = "v1";
+        old.knows_version = 1;
+        old.host = "old";
+        old.pid = 1;
+        auto enrolled = ledger.registry().enroll(conn, old, 60s);
+        REQUIRE(enrolled);
+        REQUIRE_FALSE(enrolled.value().has_value());
+      }
+      auto first = TxMigrator{s, source}.run();
+      REQUIRE_MESSAGE(first, (first ? "" : first.error().to_string()));
+      REQUIRE(first.value().contracts_waiting.size() == 1);
+      REQUIRE(db.number("SELECT max(version) FROM lockstep.migrations") == 3);
+
+      // It leaves; the contract's table is busy for a moment.
+      {
+        auto conn = db.connect();
+        REQUIRE(ledger.registry().withdraw(conn, "old:1:1"));
+      }
+      auto holder = db.connect();
+      REQUIRE(holder.execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE"));
+      std::thread release{[&] {
+        std::this_thread::sleep_for(700ms);
+        (void)holder.execute("COMMIT");
+      }};
+      EventLog log;
+      s.on_event = log.sink();
+      auto second = TxMigrator{s, source}.run();
+      release.join();
+      REQUIRE_MESSAGE(second, (second ? "" : second.error().to_string()));
+      CHECK(log.count("migration_retry") >= 1);
+      CHECK(second.value().contracts_waiting.empty());
+      CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 2 AND contract") == 1);
+      CHECK(db.scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'old' "
+                      "AND NOT attisdropped") == "0");
     }
   }
 }

@@ -153,9 +153,12 @@ class TableLedger {
     if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
       return outcome::success();
     }
+    // A lost session is not a privilege problem: the caller reconnects.
+    if (!present && present.error().code == errc::connection_failed) return std::move(present).error();
     auto r = conn.execute(create_sql());
     if (!r) {
       auto e = std::move(r).error();
+      if (e.code == errc::connection_failed) return e;
       e.code = errc::ledger_invalid;
       e.message = "cannot create the ledger " + identity() + ": " + e.server_message +
                   "; the migration user needs CREATE on the database, or a DBA creates the ledger in advance "

@@ -136,7 +136,15 @@ class Applier {
     if (!in_transaction) return std::optional<Attempt>{};
     LOCKSTEP_TRY(again, opener_.transaction_locked(conn, false));
     if (!again) return std::optional<Attempt>{Attempt::lock_busy};
-    if (again->version >= m.version) {  // someone else applied it meanwhile
+    // Someone else applied it meanwhile? The head version says so for an
+    // expand migration; a contract one may run below the head (out of
+    // order), so only the applied list can tell.
+    bool done = again->version >= m.version;
+    if (m.contract) {
+      LOCKSTEP_TRY(listed, opener_.has_applied(conn, m.version));
+      done = listed;
+    }
+    if (done) {
       LOCKSTEP_TRYV(conn.execute("COMMIT"));
       return std::optional<Attempt>{Attempt::applied};
     }

@@ -4,6 +4,7 @@
 // ledger under it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -74,6 +75,13 @@ class Opener {
     }();
     if (!locked || !locked.value()) (void)conn.execute("ROLLBACK");
     return locked;
+  }
+
+  // Whether `version` is in the ledger; read under the lock by the caller.
+  [[nodiscard]] result<bool> has_applied(Connection& conn, std::int64_t version) {
+    LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
+    return std::any_of(applied.begin(), applied.end(),
+                       [&](const AppliedMigration& a) { return a.version == version; });
   }
 
   // A contract migration's last check, right before it runs: the live

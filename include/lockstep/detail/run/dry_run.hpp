@@ -54,14 +54,19 @@ template <class Timeout>
                                     const std::vector<const Migration*>& pending,
                                     std::vector<PlannedMigration>& plan) {
   ctx.phase = "rehearsing";
+  // The rehearsal takes the migrations' real locks (ACCESS EXCLUSIVE on live
+  // tables, often), so it gets the leader's bounds: a process that froze or
+  // vanished in the middle must not hold them until someone kills it.
   LOCKSTEP_TRYV(conn.execute(
-      "BEGIN; " + timeout_sql(settings.lock_timeout, std::max(std::chrono::milliseconds{1}, ctx.remaining()), true)));
+      leader_session_sql(conn.server_version(), settings.stall_timeout) + "; BEGIN; " +
+      timeout_sql(settings.lock_timeout, std::max(std::chrono::milliseconds{1}, ctx.remaining()), true)));
   std::set<std::pair<std::string, std::string>> seen;
   for (std::size_t i = 0; i < pending.size() && plan[i].transaction; ++i) {
     const Migration& m = *pending[i];
     const auto t0 = ctx.now();
     auto ran = conn.execute(m.sql);
     if (!ran) {
+      if (ran.error().code == errc::connection_failed) return std::move(ran).error();  // not the file's fault
       (void)conn.execute("ROLLBACK");
       auto e = migration_error(std::move(ran).error(), m, sql::Position{});
       e.message = "rehearsal of migration " + std::to_string(m.version) + " (" + m.origin +

@@ -25,11 +25,14 @@ constexpr bool listens = requires { requires W::listens; };
 template <class Wait, class Timeout, class Ledger>
 class Follower {
  public:
-  // `attempts` counts the waits, for the report.
+  // `attempts` counts the waits, for the report. `max_idle` caps one wait: a
+  // replica that may lead at its next poll carries the leader's idle bound
+  // on its session already (lead.hpp), and a longer wait would have the
+  // server end that session.
   Follower(Context<Timeout>& ctx, Wait& wait, Ledger& ledger, const LockIdentity& lock, std::int64_t expected,
-           unsigned& attempts, std::chrono::milliseconds progress_interval)
+           unsigned& attempts, std::chrono::milliseconds progress_interval, std::chrono::milliseconds max_idle)
       : ctx_{ctx}, wait_{wait}, ledger_{ledger}, lock_{lock}, expected_{expected}, attempts_{attempts},
-        interval_{progress_interval} {}
+        interval_{progress_interval}, max_idle_{max_idle} {}
 
   // Waits once and reads the ledger's state again.
   [[nodiscard]] result<LedgerState> wait_and_poll(Connection& conn, const LedgerState& state, unsigned attempt) {
@@ -37,7 +40,7 @@ class Follower {
       if (attempt == 0) LOCKSTEP_TRYV(start_listening(conn));
     }
     const auto delay = woken_ ? std::chrono::milliseconds{0}
-                              : std::max(std::chrono::milliseconds{0}, ctx_.backoff(wait_, attempt));
+                              : std::clamp(ctx_.backoff(wait_, attempt), std::chrono::milliseconds{0}, max_idle_);
     ctx_.emit("waiting", [&](JsonObject& o) {
       o.add("attempt", static_cast<std::int64_t>(attempt))
           .add("schema_version", state.version)
@@ -104,6 +107,7 @@ class Follower {
   bool woken_ = false;      // a notification arrived: poll again at once
   unsigned& attempts_;
   std::chrono::milliseconds interval_;
+  std::chrono::milliseconds max_idle_;
   std::optional<std::chrono::steady_clock::time_point> reported_;
 };
 

@@ -52,6 +52,16 @@ class Leader {
     if constexpr (transaction_scoped<Lock>) {
       return per_transaction(conn);
     } else {
+      // Armed before the lock is tried, not after: a process that froze
+      // between taking the lock and its next statement would otherwise hold
+      // it on a session with no idle bound, and wedge every replica until
+      // something killed the process. Once per connection: the follower's
+      // polls change no session setting.
+      if (!armed_) {
+        ctx_.phase = "preparing the leader's session";
+        LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout)));
+        armed_ = true;
+      }
       auto acquired = lock_.try_acquire(conn, id_.key, ctx_.remaining());
       if (!acquired) return lock_error(std::move(acquired).error());
       if (!acquired.value()) return std::optional<Reached>{};
@@ -64,8 +74,6 @@ class Leader {
   [[nodiscard]] result<Reached> with_session_lock(Connection& conn) {
     ctx_.emit("lock_acquired", [&](JsonObject& o) { o.add("lock", id_.name).add("key", id_.key); });
     LockGuard<Lock, Timeout> guard{ctx_, lock_, id_, conn};
-    ctx_.phase = "preparing the leader's session";
-    LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout)));
     ctx_.phase = "preparing the ledger";
     LOCKSTEP_TRYV(ledger_.ensure(conn));
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
@@ -135,9 +143,7 @@ class Leader {
     for (const Migration* m : pending_contracts(target_, LedgerState{}, &applied)) {
       LOCKSTEP_TRY(locked, opener_.transaction_locked(conn, false));
       if (!locked) return false;
-      LOCKSTEP_TRY(now_applied, ledger_.read_applied(conn));
-      const bool done = std::any_of(now_applied.begin(), now_applied.end(),
-                                    [&](const AppliedMigration& a) { return a.version == m->version; });
+      LOCKSTEP_TRY(done, opener_.has_applied(conn, m->version));
       if (done) {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
         continue;
@@ -168,6 +174,7 @@ class Leader {
   Opener<Lock, Timeout, Ledger> opener_;
   Recorder<Timeout, Ledger> recorder_;
   Applier<Lock, Wait, Timeout, Ledger> applier_;
+  bool armed_ = false;  // leader_session_sql sent on this connection
 };
 
 }  // namespace lockstep::detail

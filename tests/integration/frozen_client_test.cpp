@@ -1,0 +1,216 @@
+// A client that froze (SIGSTOP, a paused VM, a CPU-starved pod) while its
+// session held a lock. Its socket stays healthy, so keepalives never fire;
+// only the server's idle timeouts can free what it held. Every place where
+// lockstep holds a lock across round trips must have armed one before it
+// took the lock, or one frozen replica wedges every other.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "events.hpp"
+#include "lockstep/lockstep.hpp"
+#include "poll.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+
+bool backend_alive(const TestDatabase &db, const std::string &pid) {
+  return db.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid) == "1";
+}
+
+// TryLock, except that the first time it takes the lock the process
+// "freezes": this thread stops using the connection, as a SIGSTOPped
+// process would, and watches from another session how long the server
+// keeps the frozen one.
+struct FreezesAfterAcquire {
+  struct Seen {
+    std::string url;
+    std::chrono::milliseconds freeze{4000};
+    bool frozen = false;
+    std::chrono::milliseconds session_ended_after{-1};  // -1: still there when the freeze ended
+  };
+  std::shared_ptr<Seen> seen = std::make_shared<Seen>();
+  TryLock inner;
+
+  [[nodiscard]] result<bool> try_acquire(Connection &conn, std::int64_t key, std::chrono::milliseconds budget) {
+    auto got = inner.try_acquire(conn, key, budget);
+    if (!got || !got.value() || seen->frozen) return got;
+    seen->frozen = true;
+    auto watcher = Connection::open(seen->url);
+    if (!watcher) return got;
+    const std::string pid = std::to_string(conn.backend_pid());
+    const auto took = time_until(
+        [&] {
+          auto rows = watcher.value().query("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid);
+          return rows && !rows.value().empty() && rows.value()[0][0].value_or("1") == "0";
+        },
+        seen->freeze);
+    if (took < seen->freeze) seen->session_ended_after = took;
+    return got;
+  }
+  [[nodiscard]] result<void> release(Connection &conn, std::int64_t key) { return inner.release(conn, key); }
+  [[nodiscard]] static std::string held_check_sql(std::int64_t key) { return TryLock::held_check_sql(key); }
+};
+
+// A follower's wait that ignores the stall bound: always 3 s.
+struct SlowPoll {
+  [[nodiscard]] std::chrono::milliseconds next_delay(unsigned /*attempt*/) const { return 3000ms; }
+};
+
+Settings settings_for(const std::string &url, EventLog &log, std::chrono::milliseconds stall) {
+  Settings s;
+  s.database_url = url;
+  s.deploy_version = "v-frozen";
+  s.stall_timeout = stall;
+  s.on_event = log.sink();
+  return s;
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("frozen client: the server frees what its session held") {
+    SUBCASE(
+        "a leader frozen right after it took the session lock loses it "
+        "within stall_timeout") {
+      TestDatabase db{"frozen_leader"};
+      EventLog log;
+      FreezesAfterAcquire lock;
+      lock.seen->url = db.url();
+      MemorySource source{{1, "t", "CREATE TABLE t (id int PRIMARY KEY);"}};
+      Migrator<FreezesAfterAcquire, ExponentialBackoff, Deadline<>, MemorySource> m{settings_for(db.url(), log, 1000ms),
+                                                                                    source, lock};
+      auto r = m.run();
+      REQUIRE(lock.seen->frozen);
+      // Armed before the lock was tried: the server ends the idle session
+      // after stall_timeout (1 s) and the lock goes with it.
+      CHECK(lock.seen->session_ended_after >= 0ms);
+      CHECK(lock.seen->session_ended_after < 3000ms);
+      // When it "wakes", its connection is gone: it reconnects and leads.
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(log.count("reconnecting") >= 1);
+      CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 1") == 1);
+    }
+
+    SUBCASE("a follower's wait never outlasts the idle bound its session carries") {
+      TestDatabase db{"frozen_follower"};
+      MemorySource source{{1, "slow", "SELECT pg_sleep(4); CREATE TABLE t (id int);"}};
+      EventLog leader_log;
+      std::thread leader{[&] {
+        auto r =
+            Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db.url(), leader_log, 2000ms),
+                                                                            source}
+                .run();
+        CHECK_MESSAGE(r, (r ? "" : r.error().to_string()));
+      }};
+      const auto started = time_until(
+          [&] {
+            return db.scalar(
+                       "SELECT count(*) FROM pg_stat_activity WHERE "
+                       "query LIKE 'SELECT pg_sleep(4)%'") == "1";
+          },
+          20s);
+      CHECK(started < 20s);
+      EventLog log;
+      // The try-lock armed this session with idle_session_timeout = 2 s; a
+      // 3 s wait would have the server end it. The wait is capped instead.
+      auto r = Migrator<TryLock, SlowPoll, Deadline<>, MemorySource>{settings_for(db.url(), log, 2000ms), source}.run();
+      leader.join();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(r.value().role == Role::follower);
+      CHECK(log.count("reconnecting") == 0);
+      CHECK(log.count("waiting") >= 2);
+    }
+
+    SUBCASE("a rehearsal's transaction carries the leader's idle bound") {
+      TestDatabase db{"frozen_rehearsal"};
+      EventLog log;
+      auto s = settings_for(db.url(), log, 1234ms);
+      s.mode = BootMode::dry_run;
+      s.rehearse = true;
+      // The rehearsal takes the migrations' own locks (ACCESS EXCLUSIVE
+      // here); a frozen client must not keep them.
+      MemorySource source{{1, "t", "CREATE TABLE t (id int PRIMARY KEY);"},
+                          {2, "bounded",
+                           "DO $$ BEGIN IF "
+                           "current_setting('idle_in_transaction_session_"
+                           "timeout') <> '1234ms' THEN "
+                           "RAISE EXCEPTION 'unbounded rehearsal: "
+                           "idle_in_transaction_session_timeout = %', "
+                           "current_setting('idle_in_transaction_session_"
+                           "timeout'); END IF; END $$;"}};
+      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{s, source}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      REQUIRE(r.value().plan.size() == 2);
+      CHECK(r.value().plan[1].rehearsed);
+      CHECK(db.scalar("SELECT to_regclass('public.t')").empty());
+    }
+
+    SUBCASE(
+        "a replica frozen inside its registration loses the registry lock "
+        "within the lease") {
+      TestDatabase db{"frozen_enroll"};
+      TempDir dir{"frozen-enroll"};
+      dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");
+      TempDir out{"frozen-enroll-out"};
+      Herd replica{out.path()};
+      replica.spawn(1, {cli_path(), "replica", "--dir", dir.path().string(), "--url", db.url(), "--deploy-version",
+                        "v1", "--heartbeat", "2s", "--lease", "3s", "--timeout", "60s"});
+      replica.release();
+      REQUIRE(replica.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
+      const pid_t pid = replica.children()[0].pid;
+
+      // Hold the ledger so the replica's next registration stops between
+      // round trips, holding the registry's ROW EXCLUSIVE lock.
+      auto holder = db.connect();
+      REQUIRE(holder.execute("BEGIN; LOCK TABLE lockstep.migrations IN ACCESS EXCLUSIVE MODE"));
+      // A lapsed lease: the next beat registers again.
+      (void)db.scalar("DELETE FROM lockstep.replicas");
+      std::string backend;
+      const auto waiting = time_until(
+          [&] {
+            backend = db.scalar(
+                "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks "
+                "l ON l.pid = a.pid "
+                "WHERE a.wait_event_type = 'Lock' AND l.relation = "
+                "'lockstep.replicas'::regclass "
+                "AND l.mode = 'RowExclusiveLock' AND l.granted");
+            return !backend.empty();
+          },
+          10s);
+      REQUIRE(waiting < 10s);
+      ::kill(pid, SIGSTOP);
+      REQUIRE(holder.execute("ROLLBACK"));
+
+      // Frozen, idle in a transaction that holds the registry lock: the
+      // server ends it after the lease (3 s), and a contract could lock the
+      // registry again.
+      const auto freed = time_until([&] { return !backend_alive(db, backend); }, 10s);
+      CHECK(freed < 6s);
+      auto contract = db.connect();
+      CHECK(
+          contract.execute("SET lock_timeout = 1000; BEGIN; LOCK TABLE "
+                           "lockstep.replicas IN SHARE ROW EXCLUSIVE MODE; "
+                           "COMMIT"));
+
+      // Woken, it finds its connection gone, and registers again at a later
+      // beat.
+      ::kill(pid, SIGCONT);
+      CHECK(replica.wait_for_output("\"event\":\"replica_reregistered\"", 15s) == 0);
+      CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE pid = " + std::to_string(pid)) == 1);
+    }
+  }
+}
