@@ -6,6 +6,7 @@ import subprocess
 
 from . import invariants
 from .herd import Proc
+from .mixed import MixedProc, MixedRound, MixedSpec, check_mixed
 from .scenario import MigrationSpec, ProcSpec, Round
 from .round import prepare
 from .servers import psql
@@ -96,7 +97,52 @@ def run(servers, cli, workdir):
         if not any(needle in v for v in found):
             missed.append(f"{label}: not reported (got {found})")
 
+    missed += mixed_missed()
     psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     shutil.rmtree(workdir, ignore_errors=True)
+    return missed
+
+
+def mixed_missed():
+    """The mixed-deploy checks, fed planted records (lease 1.2 s, beat 0.3 s)."""
+    rnd = MixedRound(seed=0, old_knows=1, contract=2, new_knows=2, notx_contract=False, interval_ms=300,
+                     lease_ms=1200)
+
+    def proc(image, code, faults=(), woke=None, events=()):
+        p = MixedProc(MixedSpec(0, image, "kill", 0.0), [], "/dev/null")
+        p.code, p.faults, p.woke_at, p.events = code, list(faults), woke, list(events)
+        p.killed = bool(faults) and faults[0][0] == "kill"
+        return p
+
+    t = 1000.0
+    new = proc("new", 0, [("end", t + 9)])
+    ts = "1970-01-01T00:16:47.000Z"  # t + 7
+    cases = [
+        ("a contract inside a killed old replica's lease", [proc("old", None, [("kill", t)]), new], 1, 1, t + 0.5,
+         "before old replica"),
+        ("a contract while a SIGTERMed old replica had not yet been told", [proc("old", 0, [("term", t)]), new],
+         1, 1, t - 0.1, "before old replica"),
+        ("the contract recorded twice", [new], 2, 1, t, "recorded 2 times"),
+        ("a transactional contract's body run twice", [new], 1, 2, t, "committed 2 times"),
+        ("an old replica woken after the contract that kept serving",
+         [proc("old", 0, [("stop", t), ("cont", t + 5), ("end", t + 9)], woke=t + 5), new], 1, 1, t + 3,
+         "not 15"),
+        ("an old replica registered again after the contract",
+         [proc("old", 15, [("stop", t), ("cont", t + 5)], woke=t + 5,
+               events=[{"event": "replica_reregistered", "ts": ts}]), new], 1, 1, t + 3, "registered again"),
+        ("a contract while a woken old replica beat again",
+         [proc("old", 0, [("stop", t), ("cont", t + 2), ("end", t + 9)], woke=t + 2), new], 1, 1, t + 6,
+         "beat again after waking"),
+        ("a new replica that failed", [proc("new", 5, [("end", t)])], 1, 1, t, "exited 5"),
+    ]
+    missed = []
+    for label, procs, rows, runs, at, needle in cases:
+        found = check_mixed(rnd, procs, rows, runs, at)
+        if not any(needle in v for v in found):
+            missed.append(f"mixed: {label}: not reported (got {found})")
+    clean = [proc("old", None, [("kill", t)]), proc("old", 15, [("stop", t), ("cont", t + 5)], woke=t + 5), new]
+    found = check_mixed(rnd, clean, 1, 1, t + 1.5)
+    if found:
+        missed.append(f"mixed: a clean record was reported broken: {found}")
     return missed
 
