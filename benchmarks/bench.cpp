@@ -1,11 +1,12 @@
 // lockstep's benchmark suite. Every scenario is measured against its floor
 // from the same run, on the same server, and reported as a ratio.
 //
-//   bench STATE_DIR CLI FLOOR OUT_DIR [--quick]
+//   bench STATE_DIR CLI FLOOR OUT_DIR [--quick] [--only SCENARIO]
 //
 // STATE_DIR is a pg_server.sh state directory (url, datadir); the server must
 // run with default durability (LOCKSTEP_PG_DURABLE=1).
 #include <libpq-fe.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -381,28 +382,122 @@ void herd(const fs::path& work, int n, const std::string& wait) {
   if (failed != 0) std::exit(1);
 }
 
+// The replica registry (docs/expand-contract.md) with `n` replicas beating
+// every second, ten times the default rate. Floor: what holding one
+// connection per replica would cost the server, n backends.
+void registry(const fs::path& work, int n) {
+  const fs::path dir = work / "registry";
+  write_migrations(dir, 5);
+  fresh_db("bench_registry");
+  const std::string url = db_url("bench_registry");
+  if (time_process({cli, "migrate", "--dir", dir.string(), "--url", url}) < 0) std::exit(1);
+  lockstep::test::TempDir out{"bench-registry"};
+  lockstep::test::Herd h{out.path()};
+  h.spawn(n, {cli, "replica", "--dir", dir.string(), "--url", url, "--deploy-version", "bench", "--heartbeat", "1s",
+              "--lease", "5s", "--timeout", "120s"});
+  const auto t0 = clock_type::now();
+  h.release();
+  const std::string live = "SELECT count(*) FROM lockstep.replicas WHERE expires_at > now()";
+  long long registered = 0;
+  while ((registered = scalar(url, live)) < n && ms_since(t0) < 120000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  }
+  if (registered < n) {
+    std::cerr << "bench: only " << registered << " of " << n << " replicas registered in 120 s; first child's stderr: "
+              << h.children().at(0).err() << '\n';
+    std::exit(1);
+  }
+  const double all_registered_ms = ms_since(t0);
+
+  // Counters over a window; backends sampled from another database.
+  const std::string counters =
+      "SELECT (SELECT sessions FROM pg_stat_database WHERE datname = 'bench_registry') * 1000000 + "
+      "(SELECT n_tup_upd FROM pg_stat_user_tables WHERE schemaname = 'lockstep' AND relname = 'replicas')";
+  const std::string backends = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bench_registry'";
+  // A backend reports its counters when it ends: every beat's session has.
+  const long long c0 = scalar(url, counters);
+  const auto w0 = clock_type::now();
+  std::vector<double> connected;
+  const double window_ms = quick ? 5000 : 12000;
+  while (ms_since(w0) < window_ms) {
+    connected.push_back(static_cast<double>(scalar(server_url, backends)));
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  const long long c1 = scalar(url, counters);
+  const double seconds = ms_since(w0) / 1000;
+  const double sessions_per_s = static_cast<double>(c1 / 1000000 - c0 / 1000000) / seconds;
+  const double updates_per_s = static_cast<double>(c1 % 1000000 - c0 % 1000000) / seconds;
+  const double mean_backends = std::accumulate(connected.begin(), connected.end(), 0.0) / connected.size();
+
+  std::vector<double> rss_mb;
+  for (const auto& c : h.children()) {
+    std::ifstream status{"/proc/" + std::to_string(c.pid) + "/status"};
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("VmRSS:", 0) == 0) rss_mb.push_back(std::stod(line.substr(6)) / 1024);
+    }
+  }
+  for (const auto& c : h.children()) ::kill(c.pid, SIGTERM);
+  h.wait_all(std::chrono::seconds{60});
+  int failed = 0;
+  for (const auto& c : h.children()) failed += c.exit_code != 0 ? 1 : 0;
+  const long long left = scalar(url, "SELECT count(*) FROM lockstep.replicas");
+
+  const std::string name = "registry " + std::to_string(n) + " replicas, 1 s beat";
+  row(name, "backends connected, mean", mean_backends, "a held connection per replica", n, "-");
+  row(name, "sessions per second", sessions_per_s, "beats per second (n / interval)", n, "~1x");
+  row(name, "registry row updates per second", updates_per_s, "beats per second (n / interval)", n, "~1x");
+  row(name, "RSS per replica process, median MB", Stats::of(rss_mb).median, "-", 0, "-");
+  row(name, "rows left after SIGTERM to all", static_cast<double>(left), "goal", 0, "0");
+  JsonObject o;
+  o.add("replicas", static_cast<std::int64_t>(n))
+      .add("all_registered_ms", static_cast<std::int64_t>(all_registered_ms))
+      .add("window_ms", static_cast<std::int64_t>(seconds * 1000))
+      .add("mean_backends_x100", static_cast<std::int64_t>(mean_backends * 100))
+      .add("max_backends", static_cast<std::int64_t>(*std::max_element(connected.begin(), connected.end())))
+      .add("sessions_per_s_x10", static_cast<std::int64_t>(sessions_per_s * 10))
+      .add("updates_per_s_x10", static_cast<std::int64_t>(updates_per_s * 10))
+      .add("rss_median_kb", static_cast<std::int64_t>(Stats::of(rss_mb).median * 1024))
+      .add("failed_on_sigterm", static_cast<std::int64_t>(failed))
+      .add("rows_left", static_cast<std::int64_t>(left));
+  results.add_raw("registry_" + std::to_string(n), o.str());
+  std::cout << "  registry " << n << ": all registered in " << static_cast<int>(all_registered_ms) << " ms, "
+            << failed << " exited non-zero on SIGTERM" << std::endl;
+  if (failed != 0 || left != 0) std::exit(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::cerr << "usage: bench STATE_DIR CLI FLOOR OUT_DIR [--quick]\n";
+    std::cerr << "usage: bench STATE_DIR CLI FLOOR OUT_DIR [--quick] [--only noop|sql|apply|herd|registry]\n";
     return 2;
   }
   state_dir = argv[1];
   cli = fs::absolute(argv[2]).string();
   floor_bin = fs::absolute(argv[3]).string();
   out_dir = argv[4];
-  quick = argc > 5 && std::string{argv[5]} == "--quick";
+  // --only SCENARIO runs one scenario and writes OUT_DIR/SCENARIO.{json,md}
+  // instead of latest.*, so the full run's results stay as they were.
+  std::string only;
+  for (int i = 5; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    if (a == "--only" && i + 1 < argc) only = argv[++i];
+  }
+  auto wanted = [&](const char* name) { return only.empty() || only == name; };
   server_url = lockstep::test::read_first_line(fs::path{state_dir} / "url");
   lockstep::test::TempDir work{"bench"};
 
   std::cout << "| scenario | measure | lockstep | floor | floor value | ratio | goal |\n|---|---|---|---|---|---|---|\n";
-  noop_boot(work.path());
-  sql_throughput(work.path());
-  apply(work.path(), 200);
-  if (!quick) apply(work.path(), 1000);
-  for (int n : quick ? std::vector<int>{16} : std::vector<int>{16, 64, 200}) herd(work.path(), n, "notify");
-  for (int n : quick ? std::vector<int>{16} : std::vector<int>{16, 64}) herd(work.path(), n, "poll");
+  if (wanted("noop")) noop_boot(work.path());
+  if (wanted("sql")) sql_throughput(work.path());
+  if (wanted("apply")) apply(work.path(), 200);
+  if (wanted("apply") && !quick) apply(work.path(), 1000);
+  if (wanted("herd")) {
+    for (int n : quick ? std::vector<int>{16} : std::vector<int>{16, 64, 200}) herd(work.path(), n, "notify");
+    for (int n : quick ? std::vector<int>{16} : std::vector<int>{16, 64}) herd(work.path(), n, "poll");
+  }
+  if (wanted("registry")) registry(work.path(), quick ? 50 : 200);
 
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -411,10 +506,11 @@ int main(int argc, char** argv) {
       .add("durability", "fsync on (defaults)")
       .add("quick", quick);
   fs::create_directories(out_dir);
-  std::ofstream{fs::path{out_dir} / "latest.json"} << results.str() << '\n';
-  std::ofstream md{fs::path{out_dir} / "latest.md"};
+  const std::string stem = only.empty() ? "latest" : only;
+  std::ofstream{fs::path{out_dir} / (stem + ".json")} << results.str() << '\n';
+  std::ofstream md{fs::path{out_dir} / (stem + ".md")};
   md << "| scenario | measure | lockstep | floor | floor value | ratio | goal |\n|---|---|---|---|---|---|---|\n";
   for (const auto& r : rows) md << r << '\n';
-  std::cout << "wrote " << out_dir << "/latest.json and latest.md\n";
+  std::cout << "wrote " << out_dir << "/" << stem << ".json and " << stem << ".md\n";
   return 0;
 }

@@ -127,7 +127,8 @@ TEST_SUITE("unit") {
       CHECK(lint("DO $$ BEGIN PERFORM 1; END $$;").empty());
     }
     SUBCASE("no-transaction migrations: CONCURRENTLY is fine, re-run hazards are warnings") {
-      CHECK(lint("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", true).size() == 1);  // invalid-index hint
+      // Quiet: the leader drops an invalid leftover named i before a re-run.
+      CHECK(lint("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", true).empty());
       auto f = lint("CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nDROP TABLE u;\nALTER TABLE t ADD COLUMN b int;",
                     true);
       REQUIRE(f.size() == 4);
@@ -144,9 +145,10 @@ TEST_SUITE("unit") {
     SUBCASE("drop-then-create concurrently is the idempotent form") {
       CHECK(lint("DROP INDEX CONCURRENTLY IF EXISTS ix;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON t (a);", true)
                 .empty());
-      // A different index name is not covered.
-      CHECK(lint("DROP INDEX CONCURRENTLY IF EXISTS other;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON t (a);", true)
-                .size() == 1);
+      // Without the DROP too: the leader drops an invalid leftover named ix
+      // itself before a re-run (index_checks.hpp), so IF NOT EXISTS is enough.
+      CHECK(lint("CREATE INDEX CONCURRENTLY IF NOT EXISTS ix ON t (a);", true).empty());
+      CHECK(lint("CREATE INDEX CONCURRENTLY ix ON t (a);", true).size() == 1);
     }
     SUBCASE("materialized views have IF NOT EXISTS, not OR REPLACE") {
       CHECK(lint("CREATE MATERIALIZED VIEW IF NOT EXISTS mv AS SELECT 1;", true).empty());

@@ -15,9 +15,11 @@
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/progress_monitor.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/index_checks.hpp"
 #include "lockstep/detail/session_sql.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
+#include "lockstep/sql/index_builds.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::detail {
@@ -94,6 +96,18 @@ class Executor {
     // (dead-peer detection, stall bounds) too: set them again first.
     LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; " +
                                timeouts_sql(p, false)));
+    IndexChecks<Timeout> indexes{ctx_, m, sql::concurrent_index_builds(p.statements, m.sql)};
+    if (!indexes.empty()) {
+      if (auto cleared = indexes.before(conn); !cleared) {
+        reset(conn, true);
+        auto e = migration_error(std::move(cleared).error(), m, sql::Position{});
+        e.line.reset();  // the server's position is in the DROP, not in the file
+        e.column.reset();
+        e.message = "before migration " + std::to_string(m.version) + " (" + m.origin + ") ran, dropping an "
+                    "invalid index its earlier attempt left failed: " + e.server_message;
+        return e;
+      }
+    }
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
       auto ran = statement(conn, m, p, k);
       if (ran) continue;
@@ -107,8 +121,14 @@ class Executor {
       reset(conn, true);
       return e;
     }
-    reset(conn, false);
     completed = static_cast<std::int64_t>(p.statements.size());
+    if (!indexes.empty()) {
+      if (auto built = indexes.after(conn); !built) {
+        reset(conn, true);
+        return std::move(built).error();
+      }
+    }
+    reset(conn, false);
     return outcome::success();
   }
 
