@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -74,6 +75,36 @@ struct HeartbeatState {
   if (!s.last_error.empty()) o.add("last_error", s.last_error);
   return o.str();
 }
+
+namespace detail {
+
+// Random delays for the beat schedule; never throws (seeded from the pid
+// and the clock: spreading beats needs no cryptographic randomness).
+class Jitter {
+ public:
+  Jitter() noexcept
+      : rng_{static_cast<std::uint32_t>(::getpid()) * 2654435761u ^
+             static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count())} {}
+  [[nodiscard]] std::chrono::milliseconds between(std::chrono::milliseconds lo, std::chrono::milliseconds hi) noexcept {
+    if (hi <= lo) return lo;
+    const auto span = static_cast<std::uint64_t>((hi - lo).count()) + 1;
+    return lo + std::chrono::milliseconds{static_cast<std::int64_t>(rng_() % span)};
+  }
+
+ private:
+  std::minstd_rand rng_;
+};
+
+// How long one beat may take, connecting included. A busy server (a whole
+// deploy booting) may need more than an interval to accept a connection,
+// and a beat is still worth it while it lands before the lease lapses
+// (lease - 1.1 intervals after the last one, with the jitter); capped so
+// that stop() is not kept waiting for long by a database that is away.
+[[nodiscard]] inline std::chrono::milliseconds beat_budget(const HeartbeatOptions& o) noexcept {
+  return std::max(o.interval, std::min(o.lease - o.interval * 11 / 10, std::chrono::milliseconds{10000}));
+}
+
+}  // namespace detail
 
 template <class M>
 class Heartbeat {
@@ -154,15 +185,27 @@ class Heartbeat {
   }
 
   static void beat_until_stopped(Shared& s) noexcept {
+    // Replicas that started together would beat together: every interval, a
+    // whole deploy's connections in the same instant (200 of them on a
+    // 2-core server took longer than a beat may, and every lease lapsed).
+    // The first beat comes at a random point of the interval and each next
+    // one 0.9-1.1 intervals later, so beats spread out and stay spread.
+    detail::Jitter jitter;
+    auto next = jitter.between(s.options.interval / 2, s.options.interval);
     for (;;) {
       {
         std::unique_lock lock{s.mutex};
-        if (s.wake.wait_for(lock, s.options.interval, [&] { return s.stopping; })) break;
+        if (s.wake.wait_for(lock, next, [&] { return s.stopping; })) break;
+        next = jitter.between(s.options.interval * 9 / 10, s.options.interval * 11 / 10);
         if (!s.state.compatible) continue;  // nothing more to keep alive; stop() ends it
       }
       beat(s);
     }
-    s.migrator.withdraw_replica(s.me.replica_id, std::min(s.options.interval, std::chrono::milliseconds{5000}));
+    // As long as a beat may take: when a whole deploy stops at once, 200
+    // replicas connecting together on a small server needed more than 5 s
+    // (benchmarks/bench.cpp, registry), and a row left behind holds a
+    // waiting contract back until its lease runs out.
+    s.migrator.withdraw_replica(s.me.replica_id, detail::beat_budget(s.options));
   }
 
   static void beat(Shared& s) noexcept {

@@ -205,8 +205,9 @@ class Migrator {
   [[nodiscard]] result<std::optional<std::vector<std::int64_t>>> renew_replica(const ReplicaRecord& me,
                                                                               const HeartbeatOptions& options,
                                                                               std::int64_t contract) {
-    LOCKSTEP_TRY(blockers, registry_session<std::int64_t>(options.interval, [&](auto& ctx, Connection& conn)
-                                                                                -> result<std::int64_t> {
+    const auto budget = detail::beat_budget(options);
+    LOCKSTEP_TRY(blockers, registry_session<std::int64_t>(budget, [&](auto& ctx, Connection& conn)
+                                                                     -> result<std::int64_t> {
       ctx.phase = "renewing this replica's lease";
       LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me.replica_id, options.lease, contract));
       // The lease lapsed (a long pause, the database away): enroll again,

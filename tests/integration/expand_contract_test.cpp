@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,6 +65,17 @@ Child run_once(const std::vector<std::string>& argv, const std::string& tag) {
   h.release();
   h.wait_all(60s);
   return h.children().at(0);
+}
+
+// A registry entry for a replica that is not a process here.
+ReplicaRecord replica_record(const std::string& id, const std::string& deploy, std::int64_t knows) {
+  ReplicaRecord r;
+  r.replica_id = id;
+  r.deploy_version = deploy;
+  r.knows_version = knows;
+  r.host = id.substr(0, id.find(':'));
+  r.pid = 1;
+  return r;
 }
 
 bool has_name_column(const TestDatabase& db) {
@@ -251,12 +263,7 @@ TEST_SUITE("integration") {
       REQUIRE_FALSE(has_name_column(db));
       auto conn = db.connect();
       TableLedger ledger;
-      ReplicaRecord late;
-      late.replica_id = "late:1:1";
-      late.deploy_version = "v2";
-      late.knows_version = 2;
-      late.host = "late";
-      late.pid = 1;
+      ReplicaRecord late = replica_record("late:1:1", "v2", 2);
       auto refused = ledger.registry().enroll(conn, late, 30s);
       REQUIRE(refused);
       REQUIRE(refused.value().has_value());
@@ -294,13 +301,7 @@ TEST_SUITE("integration") {
       {
         auto conn = db.connect();
         REQUIRE(ledger.ensure(conn));
-        ReplicaRecord old;
-        old.replica_id = "old:1:1";
-        old.deploy_version = "v1";
-        old.knows_version = 1;
-        old.host = "old";
-        old.pid = 1;
-        auto enrolled = ledger.registry().enroll(conn, old, 60s);
+        auto enrolled = ledger.registry().enroll(conn, replica_record("old:1:1", "v1", 1), 60s);
         REQUIRE(enrolled);
         REQUIRE_FALSE(enrolled.value().has_value());
       }

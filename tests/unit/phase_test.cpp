@@ -2,6 +2,7 @@
 // waits for, what a plan may leave pending, and the compatibility floor.
 #include <doctest/doctest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -160,6 +161,26 @@ TEST_SUITE("unit") {
       CHECK(hb.error().message.find("lease longer than") != std::string::npos);
     }
     CHECK(events.empty());  // no connection was tried
+  }
+
+  TEST_CASE("the beat schedule") {
+    SUBCASE("a beat may take until the lease would lapse, at least an interval, at most 10 s") {
+      CHECK(detail::beat_budget(HeartbeatOptions{1000ms, 5000ms}) == 3900ms);   // lease - 1.1 intervals
+      CHECK(detail::beat_budget(HeartbeatOptions{10000ms, 30000ms}) == 10000ms);  // the cap (the defaults)
+      CHECK(detail::beat_budget(HeartbeatOptions{1000ms, 1500ms}) == 1000ms);    // never below an interval
+    }
+    SUBCASE("jitter stays in its range and spreads") {
+      detail::Jitter j;
+      std::set<std::int64_t> seen;
+      for (int i = 0; i < 1000; ++i) {
+        const auto d = j.between(900ms, 1100ms);
+        REQUIRE(d >= 900ms);
+        REQUIRE(d <= 1100ms);
+        seen.insert(d.count());
+      }
+      CHECK(seen.size() > 100);  // 201 possible values: not one fixed phase
+      CHECK(j.between(500ms, 500ms) == 500ms);
+    }
   }
 
   TEST_CASE("to_json(HeartbeatState)") {

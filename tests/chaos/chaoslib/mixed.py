@@ -238,22 +238,23 @@ class MixedRunner:
                     p.popen.send_signal(signal.SIGKILL)
                     p.popen.wait()
 
+    def start(self, procs, failure):
+        """Releases `procs` together; False (and a violation) unless each registers within 30 s."""
+        spawn(procs)()
+        late = self.wait_for(procs, "replica_registered", 30)
+        if late:
+            self.v.append(failure.format(", ".join(p.spec.name for p in late)) + f": {self._tail(late[0])}")
+        return not late
+
     def _run(self, old, new, dirs, lease_s, interval_s):
         r = self.rnd
-        # The old image is live and registered.
-        spawn(old)()
-        late = self.wait_for(old, "replica_registered", 30)
-        if late:
-            self.v.append(f"old replica(s) {', '.join(p.spec.name for p in late)} never registered: "
-                          f"{self._tail(late[0])}")
+        # The old image is live and registered; then the new image rolls
+        # out, all at once: the gate does not wait for the contract.
+        if not self.start(old, "old replica(s) {} never registered"):
             return
-        # The new image rolls out, all at once; the gate does not wait for the contract.
         released = time.monotonic()
-        spawn(new)()
-        late = self.wait_for(new, "replica_registered", 30)
-        if late:
-            self.v.append(f"new replica(s) {', '.join(p.spec.name for p in late)} did not start within 30 s "
-                          f"(the gate must not wait for a contract): {self._tail(late[0])}")
+        if not self.start(new, "new replica(s) {} did not start within 30 s (the gate must not wait for a "
+                               "contract)"):
             return
         t0 = time.monotonic()
         self.notes.append(f"new image up in {t0 - released:.1f}s")
@@ -388,9 +389,10 @@ def check_mixed(rnd, procs, ledger_rows, body_runs, contract_at):
         if p.spec.image == "old" and contract_at is not None and p.faults:
             what, at = p.faults[0]
             # Until its first fault it beat. A kill or a freeze leaves the last
-            # lease running: at least lease - interval more (0.3 s for clocks
-            # and the beat's own round trip). A SIGTERM withdraws at once.
-            cleared = at + lease_s - interval_s - 0.3 if what in ("kill", "stop") else at
+            # lease running: at least lease - 1.1 intervals more (the beats'
+            # jitter; 0.3 s for the beat's own round trip). A SIGTERM
+            # withdraws at once.
+            cleared = at + lease_s - 1.1 * interval_s - 0.3 if what in ("kill", "stop") else at
             if contract_at < cleared:
                 v.append(f"the contract ran {cleared - contract_at:.2f} s before old replica {name} could have "
                          f"stopped counting ({what} at {at:.2f}, contract at {contract_at:.2f})")
