@@ -97,16 +97,14 @@ class Executor {
     LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; " +
                                timeouts_sql(p, false)));
     IndexChecks<Timeout> indexes{ctx_, m, sql::concurrent_index_builds(p.statements, m.sql)};
-    if (!indexes.empty()) {
-      if (auto cleared = indexes.before(conn); !cleared) {
-        reset(conn, true);
-        auto e = migration_error(std::move(cleared).error(), m, sql::Position{});
-        e.line.reset();  // the server's position is in the DROP, not in the file
-        e.column.reset();
-        e.message = "before migration " + std::to_string(m.version) + " (" + m.origin + ") ran, dropping an "
-                    "invalid index its earlier attempt left failed: " + e.server_message;
-        return e;
-      }
+    if (auto cleared = indexes.before(conn); !cleared) {
+      reset(conn, true);
+      auto e = migration_error(std::move(cleared).error(), m, sql::Position{});
+      e.line.reset();  // the server's position is in the DROP, not in the file
+      e.column.reset();
+      e.message = "before migration " + std::to_string(m.version) + " (" + m.origin + ") ran, dropping an "
+                  "invalid index its earlier attempt left failed: " + e.server_message;
+      return e;
     }
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
       auto ran = statement(conn, m, p, k);
@@ -122,11 +120,9 @@ class Executor {
       return e;
     }
     completed = static_cast<std::int64_t>(p.statements.size());
-    if (!indexes.empty()) {
-      if (auto built = indexes.after(conn); !built) {
-        reset(conn, true);
-        return std::move(built).error();
-      }
+    if (auto built = indexes.after(conn); !built) {
+      reset(conn, true);
+      return std::move(built).error();
     }
     reset(conn, false);
     return outcome::success();

@@ -31,25 +31,28 @@ template <class Timeout>
 class IndexChecks {
  public:
   IndexChecks(Context<Timeout>& ctx, const Migration& m, std::vector<sql::IndexBuild> builds)
-      : ctx_{ctx}, m_{m}, builds_{std::move(builds)} {}
-
-  [[nodiscard]] bool empty() const noexcept { return builds_.empty(); }
-
-  // Drops this migration's own leftovers, then notes what else is invalid
-  // on its tables, so that after() blames it only for what it left.
-  [[nodiscard]] result<void> before(Connection& conn) {
+      : ctx_{ctx}, m_{m}, builds_{std::move(builds)} {
     for (const auto& b : builds_) {
-      LOCKSTEP_TRY(rows, conn.query(invalid_index_sql, b.table));
+      if (std::find(tables_.begin(), tables_.end(), b.table) == tables_.end()) tables_.push_back(b.table);
+    }
+  }
+
+  // Drops this migration's own leftovers, and notes what else is invalid on
+  // its tables, so that after() blames it only for what it left.
+  [[nodiscard]] result<void> before(Connection& conn) {
+    for (const auto& table : tables_) {
+      LOCKSTEP_TRY(rows, conn.query(invalid_index_sql, table));
       for (const auto& r : rows) {
         const std::string qualified = r[0].value_or("");
-        if (b.index.empty() || r[1].value_or("") != b.index) {
+        const sql::IndexBuild* own = build_of(table, r[1].value_or(""));
+        if (own == nullptr) {
           known_.insert(qualified);
           continue;
         }
         LOCKSTEP_TRYV(conn.execute("DROP INDEX CONCURRENTLY IF EXISTS " + qualified));
         ctx_.emit("invalid_index_dropped", [&](JsonObject& o) {
           o.add("version", m_.version).add("name", m_.name).add("file", m_.origin).add("index", qualified);
-          o.add("table", b.table).add("line", static_cast<std::int64_t>(b.position.line));
+          o.add("table", table).add("line", static_cast<std::int64_t>(own->position.line));
         });
       }
     }
@@ -57,19 +60,17 @@ class IndexChecks {
   }
 
   [[nodiscard]] result<void> after(Connection& conn) const {
-    for (const auto& b : builds_) {
-      LOCKSTEP_TRY(rows, conn.query(invalid_index_sql, b.table));
+    for (const auto& table : tables_) {
+      LOCKSTEP_TRY(rows, conn.query(invalid_index_sql, table));
       for (const auto& r : rows) {
         const std::string qualified = r[0].value_or("");
         if (known_.count(qualified) != 0) continue;
-        const sql::IndexBuild* own = &b;
-        for (const auto& other : builds_) {
-          if (!other.index.empty() && other.index == r[1].value_or("")) own = &other;
-        }
+        const sql::IndexBuild* own = build_of(table, r[1].value_or(""));
+        if (own == nullptr) own = build_of(table, {});  // an unnamed build on that table
         Error e = make_error(
             errc::migration_failed,
             "migration " + std::to_string(m_.version) + " (" + m_.origin + ", no transaction) left index " +
-                qualified + " on " + b.table +
+                qualified + " on " + table +
                 " INVALID: its build did not complete, and the planner ignores an invalid index while every write "
                 "still maintains it. The migration is not recorded as applied. Find out why the build did not "
                 "finish (a UNIQUE index over duplicate keys, a cancelled or timed-out build), then deploy again: "
@@ -77,8 +78,10 @@ class IndexChecks {
         e.version = m_.version;
         e.migration_name = m_.name;
         e.file = m_.origin;
-        e.line = own->position.line;
-        e.column = own->position.column;
+        if (own != nullptr) {
+          e.line = own->position.line;
+          e.column = own->position.column;
+        }
         return e;
       }
     }
@@ -86,10 +89,20 @@ class IndexChecks {
   }
 
  private:
+  // The build of `index` on `table` (written as in the file); with an empty
+  // `index`, the first build on `table`, named or not.
+  [[nodiscard]] const sql::IndexBuild* build_of(const std::string& table, const std::string& index) const {
+    for (const auto& b : builds_) {
+      if (b.table == table && (index.empty() || b.index == index)) return &b;
+    }
+    return nullptr;
+  }
+
   Context<Timeout>& ctx_;
   const Migration& m_;
   std::vector<sql::IndexBuild> builds_;
-  std::set<std::string> known_;  // invalid before the migration ran, and not its own
+  std::vector<std::string> tables_;  // distinct, in order: one query each
+  std::set<std::string> known_;      // invalid before the migration ran, and not its own
 };
 
 }  // namespace lockstep::detail
