@@ -300,13 +300,8 @@ class Migrator {
     LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
     detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,
                                                        target, id, prepared, progress};
-    // A replica that may take a session lock at its next poll has armed its
-    // session with the leader's idle bound (lead.hpp): no wait outlasts it.
-    const bool armed = target.mode == BootMode::migrate && !detail::transaction_scoped<Lock>;
-    const auto max_idle = armed ? std::max(std::chrono::milliseconds{1}, settings_.stall_timeout / 2)
-                                : std::chrono::milliseconds::max();
     detail::Follower<Wait, Timeout, Ledger> follower{ctx, wait_, ledger_, id, target.expected, progress.wait_attempts,
-                                                     settings_.progress_interval, max_idle};
+                                                     settings_.progress_interval, leader.follower_idle_cap()};
     for (unsigned attempt = 0;; ++attempt) {
       ctx.phase = "waiting for the schema to reach version " + std::to_string(target.expected) + " (at " +
                   std::to_string(state.version) + ")";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -68,6 +69,16 @@ class Leader {
       LOCKSTEP_TRY(reached, with_session_lock(conn));
       return std::optional<Reached>{std::move(reached)};
     }
+  }
+
+  // The longest a replica waiting between two try_lead() calls may sit idle
+  // on this connection: try_lead() armed it with the leader's idle bound, and
+  // a longer wait would have the server end the session.
+  [[nodiscard]] std::chrono::milliseconds follower_idle_cap() const {
+    if (transaction_scoped<Lock> || target_.mode != BootMode::migrate) {
+      return std::chrono::milliseconds::max();  // never armed: try_lead() is not called, or arms nothing
+    }
+    return std::max(std::chrono::milliseconds{1}, settings_.stall_timeout / 2);
   }
 
  private:
