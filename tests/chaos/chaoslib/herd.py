@@ -57,6 +57,15 @@ class Proc:
             ev["_seen"] = now
             self.events.append(ev)
 
+    def poll_exit(self):
+        """True once the process has exited (its code and last events read)."""
+        if self.code is None and self.popen is not None:
+            code = self.popen.poll()
+            if code is not None:
+                self.code, self.ended = code, time.monotonic()
+                self.read_events()
+        return self.code is not None
+
     def named(self, name):
         return [e for e in self.events if e.get("event") == name]
 
@@ -202,14 +211,10 @@ class Runner:
             now = time.monotonic()
             for p in self.procs:
                 p.read_events()
-                if p.alive:
-                    code = p.popen.poll()
-                    if code is not None:
-                        p.code, p.ended = code, time.monotonic()
-                        p.read_events()
-                    elif now > p.deadline_s() and (p.stopped_at is None or p.continued_at is not None):
-                        p.hung = True
-                        p.popen.send_signal(signal.SIGKILL)
+                if not p.poll_exit() and now > p.deadline_s() and \
+                        (p.stopped_at is None or p.continued_at is not None):
+                    p.hung = True
+                    p.popen.send_signal(signal.SIGKILL)
             for p in self.procs:
                 if p.stopped_at is not None and p.continued_at is None and now >= p.stopped_at + self.rnd.pause_s:
                     p.popen.send_signal(signal.SIGCONT)

@@ -147,14 +147,6 @@ class MixedProc(Proc):
         self.faults = []          # (what, wall time): kill, term, stop, cont, end
         self.woke_at = None       # wall time of SIGCONT
 
-    def poll_exit(self):
-        if self.code is None and self.popen is not None:
-            code = self.popen.poll()
-            if code is not None:
-                self.code, self.ended = code, time.monotonic()
-                self.read_events()
-        return self.code is not None
-
 
 class MixedRunner:
     def __init__(self, rnd, servers, cli, workdir):
