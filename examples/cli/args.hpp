@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "lockstep/safety/config.hpp"
+
 namespace lockstep::cli {
 
 struct Args {
@@ -35,6 +37,8 @@ struct Args {
   bool json = false;
   std::chrono::milliseconds heartbeat = std::chrono::seconds{10};  // replica
   std::chrono::milliseconds lease = std::chrono::seconds{30};      // replica
+  LockSafety lock_safety;  // --lock-rule, --lock-rows
+  int pg_version = 0;      // lint: PG_VERSION_NUM to lint for (0: current)
   std::string error;  // non-empty: usage error
 };
 
@@ -190,6 +194,27 @@ struct Args {
         return a;
       }
       (flag == "--lease" ? a.lease : a.heartbeat) = *d;
+    } else if (flag == "--lock-rule") {
+      if (auto r = safety::parse_levels(*v, a.lock_safety); !r) {
+        a.error = "--lock-rule: " + r.error().message;
+        return a;
+      }
+    } else if (flag == "--lock-rows") {
+      std::int64_t n = 0;
+      const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc{} || ptr != v->data() + v->size() || n < 0) {
+        a.error = "--lock-rows takes a row count (0 makes every sized finding on an existing table an error), not '" + *v + "'";
+        return a;
+      }
+      a.lock_safety.error_rows = n;
+    } else if (flag == "--pg-version") {
+      int n = 0;
+      const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc{} || ptr != v->data() + v->size() || n < 9 || (n > 99 && n < 90000)) {
+        a.error = "--pg-version takes a major version such as 15 (or a server_version_num such as 150004), not '" + *v + "'";
+        return a;
+      }
+      a.pg_version = n < 100 ? n * 10000 : n;
     } else if (flag == "--role") {
       a.role = *v;
     } else if (flag == "--host") {
@@ -207,7 +232,7 @@ inline constexpr std::string_view usage_text =
     "       lockstep replica --dir DIR [options]   migrate, then stay registered as a running replica\n"
     "                                              (heartbeat) until SIGTERM: a sidecar, or a stand-in app\n"
     "       lockstep status  --dir DIR [options]   show schema version, migrations, live replicas\n"
-    "       lockstep lint    --dir DIR             check every migration without a database\n"
+    "       lockstep lint    --dir DIR [--pg-version N]  check every migration without a database\n"
     "       lockstep resolve VERSION [options]     clear VERSION's failure records after fixing it by hand\n"
     "       lockstep ledger-sql [--role ROLE]      print the SQL that creates the ledger (for a DBA)\n"
     "\n"
@@ -236,7 +261,12 @@ inline constexpr std::string_view usage_text =
     "                        the same deploy runs the same file again) or retry\n"
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --role ROLE           ledger-sql: also print the grants the migration role ROLE needs\n"
-    "  --json                status: print JSON instead of a table\n"
+    "  --json                status: print JSON instead of a table; lint: one JSON finding per line\n"
+    "  --lock-rule R=LEVEL   lock-safety rule R is always an error, a warning, or off (repeatable;\n"
+    "                        comma-separated lists too; default: $LOCKSTEP_LOCK_RULES)\n"
+    "  --lock-rows N         a blocking rewrite, scan or index build on a table of N rows or more\n"
+    "                        stops the deploy (default 100000)\n"
+    "  --pg-version N        lint: the PostgreSQL major version to lint for (default: the newest)\n"
     "  --heartbeat D         replica: time between heartbeats (default 10s)\n"
     "  --lease D             replica: how long one heartbeat keeps it alive (default 30s)\n"
     "\n"
@@ -244,6 +274,7 @@ inline constexpr std::string_view usage_text =
     "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"
     "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
     "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost,\n"
-    "            14 internal error, 15 schema contracted (a contract migration this image lacks)\n";
+    "            14 internal error, 15 schema contracted (a contract migration this image lacks),\n"
+    "            16 lock unsafe (a migration would block a big table; nothing ran)\n";
 
 }  // namespace lockstep::cli

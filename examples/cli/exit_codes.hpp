@@ -25,6 +25,7 @@ inline constexpr int exit_usage = 2;
     case errc::lock_lost: return 13;
     case errc::internal_error: return 14;
     case errc::schema_contracted: return 15;
+    case errc::lock_unsafe: return 16;
   }
   return 1;
 }

@@ -2,6 +2,7 @@
 // that migrate from a pre-deploy job or an init container.
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -13,6 +14,8 @@
 #include "lockstep/detail/json.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/lockstep.hpp"
+#include "lockstep/safety/analyze.hpp"
+#include "lockstep/safety/judge.hpp"
 
 namespace {
 
@@ -34,6 +37,7 @@ Settings settings_from(const cli::Args& a) {
   if (a.progress_interval) s.progress_interval = *a.progress_interval;
   s.on_partial = a.on_partial == "refuse" ? PartialPolicy::refuse : PartialPolicy::rerun;
   s.on_failure = a.on_failure == "retry" ? FailurePolicy::retry : FailurePolicy::stop_deploy;
+  s.lock_safety = a.lock_safety;
   return s;
 }
 
@@ -193,26 +197,58 @@ int status(const cli::Args& a) {
   return cli::exit_ok;
 }
 
-// Every check the Migrator's pre-flight makes, without a database: for CI.
+// Every check the Migrator's pre-flight makes from the text alone: for CI.
+// Each file is judged as if it were the only pending one, against a database
+// where the earlier files' tables exist (so its own new tables are exempt).
+// Lock-safety findings that only the catalog can size or settle say so
+// (needs_database); `migrate --mode dry-run` makes the exact check.
 int lint(const cli::Args& a) {
   auto migrations = DirectorySource{a.dir}.load();
   if (!migrations) return fail(migrations.error());
-  int errors = 0, warnings = 0;
+  int errors = 0, lock_errors = 0, warnings = 0;
+  auto report = [&](const Migration& m, std::string_view level, const std::string& rule, sql::Position at,
+                    const std::string& message, const safety::Finding* f) {
+    if (a.json) {
+      detail::JsonObject o;
+      o.add("file", m.origin).add("version", m.version).add("line", at.line).add("column", at.column);
+      o.add("severity", level).add("rule", rule).add("message", message);
+      if (f != nullptr && !f->table.empty()) o.add("table", f->table);
+      if (f != nullptr) o.add("needs_database", f->needs_database);
+      if (f != nullptr && !f->allowed.empty()) o.add("allowed", f->allowed);
+      std::cout << o.str() << '\n';
+      return;
+    }
+    std::cerr << m.origin << ':' << at.line << ':' << at.column << ": " << level << " [" << rule << "]"
+              << (f != nullptr && f->needs_database ? " (needs a database to be sure)" : "")
+              << (f != nullptr && !f->allowed.empty() ? " (allowed)" : "") << ": " << message << '\n';
+  };
   for (const auto& m : migrations.value()) {
-    auto p = detail::prepare_migration(m, 0);
+    auto p = detail::prepare_migration(m, a.pg_version);
     if (!p) {
       std::cerr << p.error().to_string() << '\n';
       ++errors;
       continue;
     }
     for (const auto& w : p.value().warnings) {
-      std::cerr << m.origin << ':' << w.position.line << ':' << w.position.column << ": warning [" << w.rule
-                << "]: " << w.message << '\n';
+      report(m, "warning", w.rule, w.position, w.message, nullptr);
       ++warnings;
     }
+    const auto& pm = p.value();
+    // Each file alone, as the one pending migration of a deploy: the tables
+    // earlier files created exist in production by then.
+    safety::Analyzer analyzer{a.pg_version};
+    auto findings = safety::judge(analyzer.migration(pm.statements, m.sql, pm.directives), a.lock_safety, nullptr,
+                                  pm.directives.allow);
+    if (!findings) return fail(findings.error());
+    for (const auto& f : findings.value()) {
+      report(m, safety::to_string(f.level), f.rule, f.position, f.message, &f);
+      (f.blocks() ? lock_errors : warnings) += 1;
+    }
   }
-  std::cerr << migrations.value().size() << " migrations, " << errors << " errors, " << warnings << " warnings\n";
-  return errors == 0 ? cli::exit_ok : cli::exit_code(errc::source_invalid);
+  std::cerr << migrations.value().size() << " migrations, " << errors + lock_errors << " errors, " << warnings
+            << " warnings\n";
+  if (errors != 0) return cli::exit_code(errc::source_invalid);
+  return lock_errors == 0 ? cli::exit_ok : cli::exit_code(errc::lock_unsafe);
 }
 
 int resolve(const cli::Args& a) {
@@ -244,7 +280,17 @@ int migrate_with(const cli::Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const cli::Args a = cli::parse_args(std::vector<std::string>(argv + 1, argv + argc));
+  cli::Args a = cli::parse_args(std::vector<std::string>(argv + 1, argv + argc));
+  // $LOCKSTEP_LOCK_RULES first, so the flags win over it.
+  if (const char* env = std::getenv("LOCKSTEP_LOCK_RULES"); a.error.empty() && env != nullptr) {
+    LockSafety from_env;
+    if (auto r = safety::parse_levels(env, from_env); !r) {
+      a.error = "LOCKSTEP_LOCK_RULES: " + r.error().message;
+    } else {
+      for (const auto& [rule, level] : a.lock_safety.levels) from_env.levels[rule] = level;
+      a.lock_safety.levels = std::move(from_env.levels);
+    }
+  }
   if (!a.error.empty()) {
     std::cerr << "lockstep: " << a.error << "\n\n" << cli::usage_text;
     return cli::exit_usage;

@@ -28,6 +28,7 @@ enum class errc {
   lock_lost,              // the session lock is not (or no longer) exclusive: a pooler is in between
   internal_error,         // an exception reached lockstep's boundary (a policy threw, out of memory, no threads)
   schema_contracted,      // a contract migration this image does not know was applied: it must not start
+  lock_unsafe,            // pre-flight: a migration would block a big live table (safety/rules.hpp); nothing ran
 };
 
 namespace detail {
@@ -50,6 +51,7 @@ class ErrorCategory final : public std::error_category {
       case errc::lock_lost: return "lock lost";
       case errc::internal_error: return "internal error";
       case errc::schema_contracted: return "schema contracted";
+      case errc::lock_unsafe: return "lock unsafe";
     }
     return "unknown lockstep error";
   }
@@ -82,6 +84,7 @@ class ErrorCategory final : public std::error_category {
     case errc::lock_lost: return "lock_lost";
     case errc::internal_error: return "internal_error";
     case errc::schema_contracted: return "schema_contracted";
+    case errc::lock_unsafe: return "lock_unsafe";
   }
   return "unknown";
 }

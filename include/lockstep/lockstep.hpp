@@ -17,6 +17,8 @@
 #include "lockstep/migration.hpp"
 #include "lockstep/migrator.hpp"
 #include "lockstep/report.hpp"
+#include "lockstep/safety/analyze.hpp"
+#include "lockstep/safety/judge.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/source/directory_source.hpp"
 #include "lockstep/source/embedded_source.hpp"

@@ -31,6 +31,9 @@ struct AppliedMigration {
   std::string deploy_version;
   std::string applied_by;
   bool contract = false;  // applied as a contract migration: images without it must not start
+  // Lock-safety findings accepted on purpose (-- lockstep:allow=<rule> <reason>),
+  // as a JSON object of rule id -> reason; "{}" for none.
+  std::string allowed = "{}";
 };
 
 // Which deploy (application) version booted against which schema version.

@@ -292,7 +292,8 @@ class Migrator {
     // Pre-flight: a bad file stops the deploy before anything runs.
     detail::Prepared prepared;
     if (target.mode == BootMode::migrate) {
-      LOCKSTEP_TRY(checked, detail::preflight<Lock>(ctx, target, conn, state.version, RegistryLedger<Ledger>));
+      LOCKSTEP_TRY(checked, detail::preflight<Lock>(ctx, target, conn, state.version, RegistryLedger<Ledger>,
+                                                                settings_.lock_safety));
       prepared = std::move(checked);
     }
 

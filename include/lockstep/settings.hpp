@@ -14,6 +14,7 @@
 
 #include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
+#include "lockstep/safety/config.hpp"
 
 namespace lockstep {
 
@@ -110,6 +111,11 @@ struct Settings {
   // event per interval (pg_stat_progress_* and lock waits, read over a second
   // connection), and a waiting follower a `leader_activity` event. 0: none.
   std::chrono::milliseconds progress_interval{5000};
+
+  // Which lock-safety findings stop the deploy at pre-flight, before any
+  // migration runs (README "Lock safety"). Default: work that blocks a live
+  // table of 100,000 rows or more for as long as it takes.
+  LockSafety lock_safety;
 
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;

@@ -78,6 +78,28 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("parse_directives: allow") {
+    SUBCASE("several rules, each with its reason") {
+      auto d = directives("-- lockstep:allow=index_not_concurrent lookup table, 40 rows\n"
+                          "-- lockstep:allow=json_column  the driver wants json\nCREATE INDEX i ON t (a);");
+      REQUIRE(d);
+      CHECK(d.value().allow.size() == 2);
+      CHECK(d.value().allow.at("index_not_concurrent") == "lookup table, 40 rows");
+      CHECK(d.value().allow.at("json_column") == "the driver wants json");
+    }
+    SUBCASE("an unknown rule, a missing reason or the same rule twice is an error on its line") {
+      auto typo = directives("-- x\n-- lockstep:allow=index_not_concurent because\nSELECT 1;");
+      REQUIRE_FALSE(typo);
+      CHECK(typo.error().line == 2);
+      CHECK(typo.error().message.find("index_not_concurent") != std::string::npos);
+      CHECK(typo.error().message.find("index_not_concurrent") != std::string::npos);
+      auto bare = directives("-- lockstep:allow=type_change\nSELECT 1;");
+      REQUIRE_FALSE(bare);
+      CHECK(bare.error().message.find("needs a reason") != std::string::npos);
+      CHECK_FALSE(directives("-- lockstep:allow=type_change a\n-- lockstep:allow=type_change b\nSELECT 1;"));
+    }
+  }
+
   TEST_CASE("prepare_migration: the phase both readers see") {
     // declares_contract stops at the block comment; parse_directives reads
     // on to the first statement. A contract that the boot path would treat

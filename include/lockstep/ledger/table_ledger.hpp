@@ -147,8 +147,8 @@ class TableLedger {
         " AND to_regclass($4) IS NOT NULL"
         " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
         " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2"
-        " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'contract'"
-        " AND NOT attisdropped)",
+        " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)"
+        " AND attname IN ('contract', 'allowed') AND NOT attisdropped) = 2",
         qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table());
     if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
       return outcome::success();
@@ -170,9 +170,11 @@ class TableLedger {
   }
 
   [[nodiscard]] result<std::vector<AppliedMigration>> read_applied(Connection& conn) {
-    auto rows = query_applied(conn, "contract");
-    // A ledger from before contract migrations, not yet upgraded by a leader.
-    if (!rows && rows.error().sqlstate == "42703") rows = query_applied(conn, "false");
+    auto rows = query_applied(conn, "contract, allowed::text");
+    // A ledger from an older release, not yet upgraded by a leader: without
+    // accepted findings, or from before contract migrations too.
+    if (!rows && rows.error().sqlstate == "42703") rows = query_applied(conn, "contract, '{}'");
+    if (!rows && rows.error().sqlstate == "42703") rows = query_applied(conn, "false, '{}'");
     if (!rows) {
       if (detail::no_ledger_yet(rows.error())) return std::vector<AppliedMigration>{};
       return shape_error(std::move(rows).error());
@@ -182,7 +184,7 @@ class TableLedger {
     for (const auto& r : rows.value()) {
       out.push_back(AppliedMigration{detail::to_int64(r[0]), detail::to_text(r[1]), detail::to_text(r[2]),
                                      detail::to_text(r[3]), detail::to_int64(r[4]), detail::to_text(r[5]),
-                                     detail::to_text(r[6]), detail::to_text(r[7]) == "t"});
+                                     detail::to_text(r[6]), detail::to_text(r[7]) == "t", detail::to_text(r[8])});
     }
     return out;
   }
@@ -191,10 +193,11 @@ class TableLedger {
   // double apply impossible even if two leaders ever raced.
   [[nodiscard]] result<void> record_applied(Connection& conn, const AppliedMigration& m) {
     auto r = conn.query("INSERT INTO " + qualified_table() +
-                            " (version, name, checksum, duration_ms, deploy_version, applied_by, contract)"
-                            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                            " (version, name, checksum, duration_ms, deploy_version, applied_by, contract, allowed)"
+                            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
                         std::to_string(m.version), m.name, m.checksum, std::to_string(m.duration_ms),
-                        m.deploy_version, m.applied_by, std::string{m.contract ? "t" : "f"});
+                        m.deploy_version, m.applied_by, std::string{m.contract ? "t" : "f"},
+                        m.allowed.empty() ? std::string{"{}"} : m.allowed);
     if (!r) {
       auto e = std::move(r).error();
       if (e.sqlstate == "23505") {
@@ -276,11 +279,11 @@ class TableLedger {
   }
 
  private:
-  [[nodiscard]] result<Rows> query_applied(Connection& conn, const char* contract_column) {
+  [[nodiscard]] result<Rows> query_applied(Connection& conn, const char* newer_columns) {
     return conn.query(
         "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, deploy_version, applied_by, " +
-        std::string{contract_column} + " FROM " + qualified_table() + " ORDER BY version");
+        std::string{newer_columns} + " FROM " + qualified_table() + " ORDER BY version");
   }
 
   [[nodiscard]] result<Rows> query_failures(Connection& conn, const std::string& newer_columns) {
@@ -328,7 +331,8 @@ class TableLedger {
   [[nodiscard]] std::string upgrade_sql() const {
     return "ALTER TABLE " + qualified_failures() + " ADD COLUMN IF NOT EXISTS checksum text NOT NULL DEFAULT '', "
            "ADD COLUMN IF NOT EXISTS cause text NOT NULL DEFAULT 'error';\n"
-           "ALTER TABLE " + qualified_table() + " ADD COLUMN IF NOT EXISTS contract boolean NOT NULL DEFAULT false";
+           "ALTER TABLE " + qualified_table() + " ADD COLUMN IF NOT EXISTS contract boolean NOT NULL DEFAULT false, "
+           "ADD COLUMN IF NOT EXISTS allowed jsonb NOT NULL DEFAULT '{}'";
   }
 
   [[nodiscard]] static std::string companion(const std::string& table, const char* what) {

@@ -6,6 +6,8 @@
 //   -- lockstep:phase=contract         removes what older app code uses: runs only
 //                                      once no replica of an older image is alive
 //                                      (the default, phase=expand, runs at boot)
+//   -- lockstep:allow=<rule> <reason>  accepts a lock-safety finding on purpose
+//                                      (safety/rules.hpp); recorded in the ledger
 //
 // Durations take ms, s, min or h (0 disables the timeout). Any other comment
 // starting with "lockstep" is an error, so a typo cannot silently turn a
@@ -15,6 +17,7 @@
 #include <algorithm>
 
 #include <charconv>
+#include <map>
 #include <chrono>
 #include <optional>
 #include <set>
@@ -22,6 +25,7 @@
 #include <string_view>
 
 #include "lockstep/error.hpp"
+#include "lockstep/safety/rules.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::sql {
@@ -31,6 +35,7 @@ struct Directives {
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
+  std::map<std::string, std::string> allow;  // lock-safety rule id -> why it is accepted
 };
 
 namespace detail {
@@ -59,7 +64,7 @@ inline std::string_view trim(std::string_view s) {
 
 inline constexpr std::string_view known_directives =
     "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
-    "lockstep:phase=expand|contract";
+    "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>";
 
 // `prefix_end`: where the first statement starts (directives may only come before it).
 [[nodiscard]] inline result<Directives> parse_directives(std::string_view sql, std::size_t prefix_end) {
@@ -88,6 +93,23 @@ inline constexpr std::string_view known_directives =
     const auto eq = spec.find('=');
     const std::string_view key = detail::trim(spec.substr(0, eq));
     const std::string_view value = eq == std::string_view::npos ? std::string_view{} : detail::trim(spec.substr(eq + 1));
+    if (key == "allow") {
+      const auto space = value.find_first_of(" \t");
+      const std::string_view rule = value.substr(0, space);
+      const std::string_view reason = space == std::string_view::npos ? std::string_view{} : detail::trim(value.substr(space));
+      if (safety::find_rule(rule) == nullptr) {
+        std::string ids;
+        for (const auto& r : safety::rules) ids += (ids.empty() ? "" : ", ") + std::string{r.id};
+        return bad("lockstep:allow names '" + std::string{rule} + "', which is not a lock-safety rule (" + ids + ")");
+      }
+      if (reason.empty()) {
+        return bad("lockstep:allow=" + std::string{rule} + " needs a reason after the rule id, for the ledger and "
+                   "the next reader (e.g. `-- lockstep:allow=" + std::string{rule} + " table has 40 rows`)");
+      }
+      if (!d.allow.emplace(std::string{rule}, std::string{reason}).second)
+        return bad("lockstep:allow=" + std::string{rule} + " is given twice; keep one");
+      continue;
+    }
     // Two of the same would leave the reader to guess which one counts.
     if (!seen.insert(key).second) return bad("lockstep:" + std::string{key} + " is given twice; keep one");
     if (key == "no-transaction" && eq == std::string_view::npos) {

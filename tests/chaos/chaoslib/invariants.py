@@ -11,7 +11,7 @@ from .servers import psql
 # The CLI's documented exit codes for a migrate run that did not succeed.
 EXIT_CODES = {"connection_failed": 5, "migration_failed": 8, "lock_failed": 9, "deadline_exceeded": 10,
               "schema_behind": 11, "database_error": 12, "lock_lost": 13,
-              "internal_error": 14, "schema_contracted": 15}
+              "internal_error": 14, "schema_contracted": 15, "lock_unsafe": 16}
 
 
 def check_processes(rnd, procs):

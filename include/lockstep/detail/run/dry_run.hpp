@@ -103,8 +103,15 @@ template <class Timeout, class Ledger>
                                      pm->statements.size(), pm->warnings.size(), false, std::chrono::milliseconds{0},
                                      {}});
   }
-  if (settings.rehearse) LOCKSTEP_TRYV(rehearse(ctx, settings, conn, p.pending, steps));
+  std::vector<Planned> run;
+  for (const Migration* m : p.pending) run.push_back(Planned{m, prepared.find(m->version)});
+  // Reported before the rehearsal, which takes the real locks: a finding
+  // that stops the deploy fails the dry run too, so CI can gate on it.
+  auto safe = check_lock_safety(ctx, settings.lock_safety, conn, run);
+  if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
+  if (safe && settings.rehearse) LOCKSTEP_TRYV(rehearse(ctx, settings, conn, p.pending, steps));
   for (const auto& step : steps) emit_plan(ctx, step);
+  if (!safe) return std::move(safe).error();
   Report rep;
   rep.role = Role::dry_run;
   rep.schema_version = state.version;

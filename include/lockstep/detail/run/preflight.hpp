@@ -1,6 +1,7 @@
 // Phase 4, pre-flight: split, read directives and lint every migration this
-// run may apply, before any of them runs, so a bad file stops the deploy
-// with nothing touched.
+// run may apply, then judge their locks against the live catalog
+// (lock_safety.hpp), before any of them runs, so a bad file or a migration
+// that would block a big table stops the deploy with nothing touched.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/lock_safety.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"
 
@@ -34,6 +36,10 @@ class Prepared {
     return &it->second;
   }
   void add(std::int64_t version, PreparedMigration p) { by_version_.insert_or_assign(version, std::move(p)); }
+  [[nodiscard]] const PreparedMigration* find(std::int64_t version) const {
+    const auto it = by_version_.find(version);
+    return it == by_version_.end() ? nullptr : &it->second;
+  }
 
  private:
   std::unordered_map<std::int64_t, PreparedMigration> by_version_;
@@ -51,8 +57,8 @@ void emit_lint(const Context<Timeout>& ctx, const Migration& m, const PreparedMi
 
 // `registry`: the ledger keeps the replica registry contract migrations wait on.
 template <class Lock, class Timeout>
-[[nodiscard]] result<Prepared> preflight(Context<Timeout>& ctx, const Target& target, const Connection& conn,
-                                         std::int64_t applied_version, bool registry) {
+[[nodiscard]] result<Prepared> preflight(Context<Timeout>& ctx, const Target& target, Connection& conn,
+                                         std::int64_t applied_version, bool registry, const LockSafety& safety) {
   ctx.phase = "checking migrations";
   Prepared out;
   for (const auto& m : target.migrations) {
@@ -78,6 +84,11 @@ template <class Lock, class Timeout>
     emit_lint(ctx, m, p);
     out.add(m.version, std::move(p));
   }
+  std::vector<Planned> run;
+  for (const auto& m : target.migrations) {
+    if (const auto* p = out.find(m.version)) run.push_back(Planned{&m, p});
+  }
+  LOCKSTEP_TRYV(check_lock_safety(ctx, safety, conn, run));
   return out;
 }
 

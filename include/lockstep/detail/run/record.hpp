@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/json.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
@@ -29,8 +30,10 @@ class Recorder {
   [[nodiscard]] result<void> commit(Connection& conn, const Migration& m, const PreparedMigration& p,
                                     std::chrono::milliseconds duration) {
     const bool transactional = !p.directives.no_transaction;
-    const AppliedMigration row{m.version, m.name, m.checksum, {}, duration.count(), ctx_.deploy_version(),
-                               ctx_.host(), m.contract};
+    JsonObject allowed;
+    for (const auto& [rule, reason] : p.directives.allow) allowed.add(rule, reason);
+    const AppliedMigration row{m.version, m.name,         m.checksum, {},         duration.count(),
+                               ctx_.deploy_version(), ctx_.host(), m.contract, allowed.str()};
     auto recorded = ledger_.record_applied(conn, row);
     if (!recorded) {
       if (transactional) (void)conn.execute("ROLLBACK");

@@ -1,0 +1,589 @@
+// Reads a migration's statements for what they do to live tables: the text
+// half of the lock-safety rules (safety/rules.hpp). It knows PostgreSQL's
+// grammar only as far as the rules need it, and says so (Hazard::certain)
+// when the text alone cannot decide; the catalog settles the rest
+// (safety/catalog.hpp, safety/judge.hpp).
+//
+// One Analyzer reads a whole run, in order, so a table created by an earlier
+// statement or migration is known to be new: the sized rules and the
+// old-code rules never fire on it (nothing else can be using it yet).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lockstep/safety/hazard.hpp"
+#include "lockstep/safety/rules.hpp"
+#include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/lexer.hpp"
+#include "lockstep/sql/splitter.hpp"
+
+namespace lockstep::safety {
+
+namespace detail {
+
+using sql::Token;
+using Tokens = std::vector<Token>;
+
+// Functions a default may call, by what the text alone can tell.
+inline bool known_volatile(std::string_view f) {
+  static constexpr std::string_view names[] = {"gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc",
+                                               "uuid_generate_v4", "uuidv4", "uuidv7", "random", "clock_timestamp",
+                                               "timeofday", "nextval", "txid_current", "gen_random_bytes"};
+  return std::find(std::begin(names), std::end(names), f) != std::end(names);
+}
+inline bool known_not_volatile(std::string_view f) {
+  // SQL syntax that looks like a call, type names with modifiers, and common
+  // stable or immutable functions.
+  static constexpr std::string_view names[] = {
+      "now", "statement_timestamp", "transaction_timestamp", "coalesce", "nullif", "greatest", "least", "cast",
+      "array", "row", "extract", "lower", "upper", "concat", "to_char", "to_jsonb", "jsonb_build_object",
+      "json_build_object", "varchar", "numeric", "decimal", "char", "character", "timestamp", "timestamptz", "time",
+      "interval", "bit", "varbit", "float", "jsonb_build_array", "array_fill", "make_interval", "length"};
+  return std::find(std::begin(names), std::end(names), f) != std::end(names);
+}
+
+inline bool is_serial(std::string_view t) {
+  return t == "serial" || t == "bigserial" || t == "smallserial" || t == "serial2" || t == "serial4" ||
+         t == "serial8";
+}
+
+// A name as written ("a"."B" kept quoted) and its last part as the catalog spells it.
+struct Name {
+  std::string text, folded;
+  std::size_t next = 0;  // token after it
+};
+
+class Reader {
+ public:
+  Reader(const Tokens& t, std::string_view stmt) : t_{t}, s_{stmt} {}
+  [[nodiscard]] const Token* at(std::size_t i) const { return i < t_.size() ? &t_[i] : nullptr; }
+  [[nodiscard]] bool is(std::size_t i, std::string_view kw) const { return i < t_.size() && t_[i].is(kw); }
+  [[nodiscard]] bool punct(std::size_t i, char c) const { return i < t_.size() && t_[i].is_punct(c); }
+  [[nodiscard]] std::size_t size() const { return t_.size(); }
+  // Skips IF [NOT] EXISTS.
+  [[nodiscard]] std::size_t skip_if_exists(std::size_t i) const {
+    if (is(i, "if") && is(i + 1, "not") && is(i + 2, "exists")) return i + 3;
+    if (is(i, "if") && is(i + 1, "exists")) return i + 2;
+    return i;
+  }
+  [[nodiscard]] Name name(std::size_t i) const {
+    Name n;
+    n.next = i;
+    if (i >= t_.size() || !t_[i].is_name()) return n;
+    n.text = t_[i].text;
+    n.folded = t_[i].folded;
+    n.next = i + 1;
+    while (punct(n.next, '.') && n.next + 1 < t_.size() && t_[n.next + 1].is_name()) {
+      n.text += "." + t_[n.next + 1].text;
+      n.folded = t_[n.next + 1].folded;
+      n.next += 2;
+    }
+    return n;
+  }
+  // Index of the first token at depth 0 in [from, to) for which pred holds, or `to`.
+  template <class Pred>
+  [[nodiscard]] std::size_t find(std::size_t from, std::size_t to, Pred pred) const {
+    int depth = 0;
+    for (std::size_t i = from; i < to; ++i) {
+      if (t_[i].is_punct('(') || t_[i].is_punct('[')) ++depth;
+      else if (t_[i].is_punct(')') || t_[i].is_punct(']')) --depth;
+      else if (depth == 0 && pred(t_[i], i)) return i;
+    }
+    return to;
+  }
+  // The token after the ')' that closes the '(' at `open`.
+  [[nodiscard]] std::size_t after_parens(std::size_t open) const {
+    int depth = 0;
+    for (std::size_t i = open; i < t_.size(); ++i) {
+      if (t_[i].is_punct('(')) ++depth;
+      else if (t_[i].is_punct(')') && --depth == 0) return i + 1;
+    }
+    return t_.size();
+  }
+  [[nodiscard]] bool has(std::size_t from, std::size_t to, std::string_view a, std::string_view b = {}) const {
+    return find(from, to, [&](const Token&, std::size_t i) { return is(i, a) && (b.empty() || is(i + 1, b)); }) < to;
+  }
+  // Text from token `from` to the end of token `to - 1`, as written.
+  [[nodiscard]] std::string text(std::size_t from, std::size_t to) const {
+    if (from >= to || to > t_.size()) return {};
+    const auto b = t_[from].offset;
+    const auto e = t_[to - 1].offset + t_[to - 1].text.size();
+    return std::string{s_.substr(b, e - b)};
+  }
+  // Functions called in [from, to): a name followed by '('.
+  [[nodiscard]] std::vector<std::string> calls(std::size_t from, std::size_t to) const {
+    std::vector<std::string> out;
+    for (std::size_t i = from; i + 1 < to; ++i) {
+      if (t_[i].is_name() && t_[i + 1].is_punct('(')) out.push_back(t_[i].folded);
+    }
+    return out;
+  }
+
+ private:
+  const Tokens& t_;
+  std::string_view s_;
+};
+
+}  // namespace detail
+
+class Analyzer {
+ public:
+  // server_version: PG_VERSION_NUM of the target (e.g. 150004), or 0 when
+  // unknown (offline lint without --pg-version: the current major assumed).
+  explicit Analyzer(int server_version = 0) : server_version_{server_version} {}
+
+  // The hazards of one migration, in statement order.
+  [[nodiscard]] std::vector<Hazard> migration(const std::vector<sql::Statement>& statements, std::string_view sql,
+                                              const sql::Directives& d) {
+    const sql::LineIndex lines{sql};
+    Migration m{d, sql, lines, {}, {}, {}, std::vector<Hazard>{}};
+    for (const auto& st : statements) statement(m, st);
+    return std::move(m.out);
+  }
+
+  // Tables created so far in this run (folded last part of the name).
+  [[nodiscard]] bool created(const std::string& folded) const { return created_.count(folded) != 0; }
+
+ private:
+  struct Migration {
+    const sql::Directives& d;
+    std::string_view sql;
+    const sql::LineIndex& lines;
+    std::set<std::string> not_valid;  // constraints added NOT VALID in this migration
+    std::string exclusive_on;         // an existing table this transaction holds ACCESS EXCLUSIVE on
+    bool held_reported = false;
+    std::vector<Hazard> out;
+  };
+
+  // What one statement did, for the rules that look across statements.
+  struct Effect {
+    std::string exclusive_table;  // took ACCESS EXCLUSIVE on this existing table
+    bool long_work = false;       // a sized hazard, or a backfill (UPDATE/DELETE) of an existing table
+    int sized_hazard = -1;        // the sized hazard that makes it long work, if one does
+    std::string kind;             // the statement's first word, for messages
+  };
+
+  void statement(Migration& m, const sql::Statement& st) {
+    const std::string_view text = st.text(m.sql);
+    const auto tokens = sql::lex(text);
+    if (tokens.empty()) return;
+    detail::Reader r{tokens, text};
+    const std::size_t before = m.out.size();
+    auto at = [&](std::size_t i) { return m.lines.at(st.begin + (i < tokens.size() ? tokens[i].offset : 0)); };
+    Effect e;
+    if (r.is(0, "create")) create(m, r, at, e);
+    else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, r, at, e);
+    else if (r.is(0, "drop")) drop(m, r, at, e);
+    else if (r.is(0, "reindex")) reindex(m, r, at);
+    else if (r.is(0, "vacuum")) vacuum(m, r, at, e);
+    else if (r.is(0, "cluster")) cluster(m, r, at, e);
+    else if (r.is(0, "lock")) lock(m, r, e);
+    else if (r.is(0, "truncate")) e.exclusive_table = existing(r.name(r.is(1, "table") ? 2 : 1));
+    else if (r.is(0, "update")) e.long_work = !existing(r.name(r.is(1, "only") ? 2 : 1)).empty();
+    else if (r.is(0, "delete")) e.long_work = !existing(r.name(r.is(2, "only") ? 3 : 2)).empty();
+    for (std::size_t i = before; i < m.out.size(); ++i) {
+      const Rule* rule = find_rule(m.out[i].rule);
+      if (rule != nullptr && rule->sized && !e.long_work) {
+        e.long_work = true;
+        e.sized_hazard = static_cast<int>(i);
+      }
+    }
+    e.kind = sql::detail::upper(tokens[0].text);
+    across(m, e, at(0));
+  }
+
+  // The name when it is a table that existed before this run, else "".
+  [[nodiscard]] std::string existing(const detail::Name& n) const {
+    return n.text.empty() || created(n.folded) ? std::string{} : n.text;
+  }
+
+  // A later statement of the same transaction extends an ACCESS EXCLUSIVE
+  // lock taken earlier: fine for another quick change to the same table,
+  // not for long work or for a lock on a second table.
+  static void across(Migration& m, const Effect& e, sql::Position pos) {
+    if (m.d.no_transaction) return;  // each statement commits on its own
+    const bool second_table = !e.exclusive_table.empty() && e.exclusive_table != m.exclusive_on;
+    if (!m.exclusive_on.empty() && !m.held_reported && (second_table || e.long_work)) {
+      m.held_reported = true;
+      Hazard h;
+      h.rule = "lock_held_across_statements";
+      h.position = pos;
+      h.table = m.exclusive_on;
+      if (second_table) {
+        h.what = "this " + e.kind + ", which locks " + e.exclusive_table + " too,";
+      } else {
+        h.what = "this " + e.kind + " (long-running work)";
+        h.depends_on = e.sized_hazard;
+      }
+      h.note = "ACCESS EXCLUSIVE on " + m.exclusive_on;
+      m.out.push_back(std::move(h));
+    }
+    if (m.exclusive_on.empty() && !e.exclusive_table.empty()) m.exclusive_on = e.exclusive_table;
+  }
+
+  template <class At>
+  void add(Migration& m, At at, std::size_t token, std::string rule, std::string table, std::string what,
+           std::string note = {}) {
+    Hazard h;
+    h.rule = std::move(rule);
+    h.position = at(token);
+    h.table = std::move(table);
+    h.what = std::move(what);
+    h.note = std::move(note);
+    m.out.push_back(std::move(h));
+  }
+
+  template <class At>
+  void create(Migration& m, const detail::Reader& r, At at, Effect&) {
+    std::size_t i = 1;
+    if (r.is(i, "or") && r.is(i + 1, "replace")) i += 2;
+    while (r.is(i, "unique") || r.is(i, "temp") || r.is(i, "temporary") || r.is(i, "unlogged") ||
+           r.is(i, "global") || r.is(i, "local"))
+      ++i;
+    if (r.is(i, "index")) {
+      ++i;
+      const bool concurrently = r.is(i, "concurrently");
+      if (concurrently) ++i;
+      i = r.skip_if_exists(i);
+      if (!r.is(i, "on")) {
+        const auto index = r.name(i);
+        created_.insert(index.folded);  // dropping it later in the run blocks nobody
+        i = index.next;
+      }
+      if (!r.is(i, "on")) return;
+      ++i;
+      if (r.is(i, "only")) return;  // the partitioned parent alone: an invalid shell, built per partition
+      const auto table = r.name(i);
+      if (concurrently || existing(table).empty()) return;
+      add(m, at, 0, "index_not_concurrent", table.text, "CREATE INDEX on " + table.text);
+      return;
+    }
+    if (r.is(i, "table")) {
+      i = r.skip_if_exists(i + 1);
+      const auto table = r.name(i);
+      if (table.text.empty()) return;
+      const bool is_new = !created(table.folded);
+      created_.insert(table.folded);
+      (void)is_new;
+      // json columns in the definition: (name type ..., ...)
+      if (!r.punct(table.next, '(')) return;
+      std::size_t col = table.next + 1;
+      while (col < r.size()) {
+        const std::size_t end = r.find(col, r.size(), [](const sql::Token& t, std::size_t) {
+          return t.is_punct(',') || t.is_punct(')');
+        });
+        if (r.at(col)->is_name() && r.at(col + 1) && r.at(col + 1)->is("json") &&
+            !r.is(col, "constraint") && !r.is(col, "like"))
+          add(m, at, col + 1, "json_column", table.text, "column " + r.at(col)->text + " of " + table.text);
+        if (end >= r.size() || r.punct(end, ')')) break;
+        col = end + 1;
+      }
+    }
+  }
+
+  template <class At>
+  void alter_table(Migration& m, const detail::Reader& r, At at, Effect& e) {
+    std::size_t i = r.skip_if_exists(2);
+    if (r.is(i, "only")) ++i;
+    const auto table = r.name(i);
+    if (table.text.empty()) return;
+    const std::string live = existing(table);
+    // RENAME stands alone.
+    if (r.is(table.next, "rename")) {
+      std::size_t j = table.next + 1;
+      if (r.is(j, "constraint")) return;
+      if (!live.empty()) {
+        e.exclusive_table = live;
+        if (r.is(j, "to")) {
+          add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of table " + live);
+          created_.insert(r.name(j + 1).folded);  // old code cannot know the new name either
+        } else {
+          if (r.is(j, "column")) ++j;
+          add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of column " + r.name(j).text + " of " + live);
+        }
+      } else if (r.is(j, "to")) {
+        created_.insert(r.name(j + 1).folded);
+      }
+      return;
+    }
+    // Actions, comma-separated at depth 0.
+    std::size_t from = table.next;
+    while (from < r.size()) {
+      const std::size_t end = r.find(from, r.size(), [](const sql::Token& t, std::size_t) { return t.is_punct(','); });
+      action(m, r, at, e, table, live, from, end);
+      from = end + 1;
+    }
+  }
+
+  template <class At>
+  void action(Migration& m, const detail::Reader& r, At at, Effect& e, const detail::Name& table,
+              const std::string& live, std::size_t a, std::size_t end) {
+    bool exclusive = true;  // most ALTER TABLE actions take ACCESS EXCLUSIVE
+    const std::string& t = table.text;
+    if (r.is(a, "add")) {
+      std::size_t i = a + 1;
+      const bool constraint = r.is(i, "constraint") || r.is(i, "check") || r.is(i, "foreign") ||
+                              r.is(i, "unique") || r.is(i, "primary") || r.is(i, "exclude");
+      if (constraint) {
+        std::string name;
+        if (r.is(i, "constraint")) {
+          name = r.name(i + 1).folded;
+          i = r.name(i + 1).next;
+        }
+        const bool not_valid = r.has(i, end, "not", "valid");
+        if (not_valid && !name.empty()) m.not_valid.insert(name);
+        if (r.is(i, "foreign")) {
+          exclusive = false;  // SHARE ROW EXCLUSIVE on both tables
+          if (!not_valid && !live.empty()) {
+            const std::size_t ref = r.find(i, end, [](const sql::Token& tk, std::size_t) { return tk.is("references"); });
+            add(m, at, a, "foreign_key_scan", live, "ADD FOREIGN KEY on " + live,
+                ref < end ? "references " + r.name(ref + 1).text : std::string{});
+          }
+        } else if (r.is(i, "check")) {
+          if (!not_valid && !live.empty()) add(m, at, a, "constraint_scan", live, "ADD CHECK on " + live);
+        } else if (!r.has(i, end, "using", "index") && !live.empty()) {
+          add(m, at, a, "unique_constraint_build", live,
+              "ADD " + std::string{r.is(i, "exclude") ? "EXCLUDE" : r.is(i, "unique") ? "UNIQUE" : "PRIMARY KEY"} +
+                  " on " + live,
+              r.is(i, "exclude") ? "an exclusion constraint has no USING INDEX form" : "");
+        }
+      } else {
+        if (r.is(i, "column")) ++i;
+        i = r.skip_if_exists(i);
+        add_column(m, r, at, t, live, i, end, a);
+      }
+    } else if (r.is(a, "alter")) {
+      std::size_t i = a + 1;
+      if (r.is(i, "column")) ++i;
+      const auto column = r.name(i);
+      std::size_t j = column.next;
+      if (r.is(j, "set") && r.is(j + 1, "data")) j += 2;
+      if (r.is(j, "type")) {
+        const std::size_t type_from = j + 1;
+        const std::size_t type_end = r.find(type_from, end, [](const sql::Token& tk, std::size_t) {
+          return tk.is("collate") || tk.is("using");
+        });
+        if (r.is(type_from, "json")) add(m, at, type_from, "json_column", t, "column " + column.text + " of " + t);
+        if (!live.empty()) {
+          Hazard h;
+          h.rule = "type_change";
+          h.position = at(a);
+          h.table = live;
+          h.what = "ALTER COLUMN " + column.text + " TYPE " + r.text(type_from, type_end) + " on " + live;
+          h.column = column.folded;
+          h.new_type = r.text(type_from, type_end);
+          if (r.has(type_from, end, "using")) {
+            h.note = "USING rewrites every row";
+          } else {
+            h.question = Question::type_rewrite;
+            h.certain = false;
+          }
+          m.out.push_back(std::move(h));
+        }
+      } else if (r.is(j, "set") && r.is(j + 1, "not") && r.is(j + 2, "null")) {
+        if (!live.empty()) {
+          Hazard h;
+          h.rule = "set_not_null";
+          h.position = at(a);
+          h.table = live;
+          h.what = "ALTER COLUMN " + column.text + " SET NOT NULL on " + live;
+          h.column = column.folded;
+          if (server_version_ == 0 || server_version_ >= 120000) {
+            h.question = Question::not_null_check;
+            h.certain = false;
+          }
+          m.out.push_back(std::move(h));
+        }
+      } else if (r.is(j, "set") && r.is(j + 1, "statistics")) {
+        exclusive = false;
+      }
+    } else if (r.is(a, "validate")) {
+      exclusive = false;  // SHARE UPDATE EXCLUSIVE
+      const auto name = r.name(a + 2);
+      if (!m.d.no_transaction && m.not_valid.count(name.folded) != 0 && !live.empty())
+        add(m, at, a, "validate_same_transaction", live, "VALIDATE CONSTRAINT " + name.text + " on " + live);
+    } else if (r.is(a, "drop")) {
+      std::size_t i = a + 1;
+      if (r.is(i, "constraint")) return note_exclusive(e, live, exclusive);
+      if (r.is(i, "column")) ++i;
+      i = r.skip_if_exists(i);
+      if (!live.empty() && !m.d.contract)
+        add(m, at, a, "drop_breaks_old_code", live, "DROP COLUMN " + r.name(i).text + " of " + live);
+    } else if (r.is(a, "set") && (r.is(a + 1, "tablespace") || r.is(a + 1, "logged") || r.is(a + 1, "unlogged"))) {
+      if (!live.empty()) add(m, at, a, "table_rewrite", live, "SET " + r.at(a + 1)->text + " on " + live);
+    } else if ((r.is(a, "set") || r.is(a, "reset")) && r.punct(a + 1, '(')) {
+      exclusive = false;
+    } else if (r.is(a, "enable") || r.is(a, "disable") || r.is(a, "attach") || r.is(a, "cluster") ||
+               (r.is(a, "set") && r.is(a + 1, "without")) || r.is(a, "owner")) {
+      exclusive = r.is(a, "owner");
+    }
+    note_exclusive(e, live, exclusive);
+  }
+
+  static void note_exclusive(Effect& e, const std::string& live, bool exclusive) {
+    if (exclusive && !live.empty() && e.exclusive_table.empty()) e.exclusive_table = live;
+  }
+
+  // ADD COLUMN name type [constraints]: i at the column name.
+  template <class At>
+  void add_column(Migration& m, const detail::Reader& r, At at, const std::string& t, const std::string& live,
+                  std::size_t i, std::size_t end, std::size_t a) {
+    const auto column = r.name(i);
+    const std::size_t type_from = column.next;
+    const sql::Token* type = r.at(type_from);
+    if (type == nullptr) return;
+    const std::string col = "column " + column.text + " of " + t;
+    if (type->is("json")) add(m, at, type_from, "json_column", t, col);
+    if (live.empty()) return;
+    if (detail::is_serial(type->folded)) {
+      add(m, at, a, "generated_column", live, "ADD COLUMN " + column.text + " " + type->text + " to " + live,
+          type->text + " fills every row from a sequence");
+    }
+    const std::size_t generated = r.find(type_from, end, [](const sql::Token& tk, std::size_t) { return tk.is("generated"); });
+    if (generated < end) {
+      const bool identity = r.has(generated, end, "as", "identity");
+      if (identity || r.has(generated, end, "stored"))
+        add(m, at, a, "generated_column", live, "ADD COLUMN " + column.text + " GENERATED to " + live,
+            identity ? "an identity column fills every row from a sequence" : "a stored generated column is computed for every row");
+    }
+    for (std::string_view kw : {"references", "unique", "primary", "check"}) {
+      const std::size_t k = r.find(type_from, end, [&](const sql::Token& tk, std::size_t) { return tk.is(kw); });
+      if (k >= end) continue;
+      if (kw == "references")
+        add(m, at, k, "foreign_key_scan", live, "ADD COLUMN " + column.text + " REFERENCES on " + live,
+            "references " + r.name(k + 1).text);
+      else if (kw == "check")
+        add(m, at, k, "constraint_scan", live, "ADD COLUMN " + column.text + " CHECK on " + live);
+      else
+        add(m, at, k, "unique_constraint_build", live,
+            "ADD COLUMN " + column.text + (kw == "unique" ? " UNIQUE" : " PRIMARY KEY") + " on " + live);
+    }
+    const std::size_t def = r.find(type_from, end, [](const sql::Token& tk, std::size_t) { return tk.is("default"); });
+    if (def >= end) return;
+    const std::size_t def_end = r.find(def + 1, end, [](const sql::Token& tk, std::size_t) {
+      return tk.is("not") || tk.is("null") || tk.is("constraint") || tk.is("check") || tk.is("unique") ||
+             tk.is("primary") || tk.is("references") || tk.is("generated") || tk.is("collate");
+    });
+    if (def + 1 >= def_end || (r.is(def + 1, "null") && def + 2 == def_end)) return;
+    Hazard h;
+    h.rule = "volatile_default";
+    h.position = at(a);
+    h.table = live;
+    h.what = "ADD COLUMN " + column.text + " DEFAULT " + r.text(def + 1, def_end) + " to " + live;
+    if (server_version_ != 0 && server_version_ < 110000) {
+      h.note = "before PostgreSQL 11 any default rewrites the table";
+      m.out.push_back(std::move(h));
+      return;
+    }
+    const auto calls = r.calls(def + 1, def_end);
+    if (calls.empty()) return;  // a constant: stored once in the catalog (PostgreSQL 11+)
+    const bool known = std::any_of(calls.begin(), calls.end(), detail::known_volatile);
+    const bool harmless = std::all_of(calls.begin(), calls.end(), detail::known_not_volatile);
+    if (harmless) return;
+    h.functions = calls;
+    h.question = Question::default_volatile;
+    h.certain = known;
+    m.out.push_back(std::move(h));
+  }
+
+  template <class At>
+  void drop(Migration& m, const detail::Reader& r, At at, Effect& e) {
+    if (r.is(1, "index")) {
+      if (r.is(2, "concurrently")) return;
+      const auto index = r.name(r.skip_if_exists(2));
+      if (index.text.empty() || created(index.folded)) return;
+      // Its table is not in the text, so it does not count for lock_held_across_statements.
+      add(m, at, 0, "drop_index_not_concurrent", index.text, "DROP INDEX " + index.text);
+      return;
+    }
+    if (!r.is(1, "table")) return;
+    std::size_t i = r.skip_if_exists(2);
+    while (i < r.size()) {
+      const auto table = r.name(i);
+      if (table.text.empty()) break;
+      const std::string live = existing(table);
+      if (!live.empty()) {
+        note_exclusive(e, live, true);
+        if (!m.d.contract) add(m, at, 0, "drop_breaks_old_code", live, "DROP TABLE " + live);
+      }
+      created_.erase(table.folded);
+      if (!r.punct(table.next, ',')) break;
+      i = table.next + 1;
+    }
+  }
+
+  template <class At>
+  void reindex(Migration& m, const detail::Reader& r, At at) {
+    std::size_t i = 1;
+    if (r.punct(i, '(')) i = r.after_parens(i);
+    if (!r.is(i, "index") && !r.is(i, "table")) return;  // SCHEMA, DATABASE, SYSTEM: maintenance, not a deploy
+    const bool index = r.is(i, "index");
+    ++i;
+    if (r.is(i, "concurrently")) return;
+    const auto name = r.name(i);
+    if (name.text.empty() || created(name.folded)) return;
+    add(m, at, 0, "reindex_not_concurrent", name.text, std::string{"REINDEX "} + (index ? "INDEX " : "TABLE ") + name.text);
+  }
+
+  template <class At>
+  void vacuum(Migration& m, const detail::Reader& r, At at, Effect& e) {
+    std::size_t i = 1;
+    bool full = false;
+    if (r.punct(i, '(')) {
+      const std::size_t close = r.after_parens(i) - 1;
+      for (std::size_t k = i + 1; k < close; ++k) {
+        if (r.is(k, "full") && !r.is(k + 1, "false") && !r.is(k + 1, "off") && !(r.at(k + 1) && r.at(k + 1)->text == "0"))
+          full = true;
+      }
+      i = close + 1;
+    } else {
+      while (r.is(i, "full") || r.is(i, "freeze") || r.is(i, "verbose") || r.is(i, "analyze") || r.is(i, "analyse")) {
+        full = full || r.is(i, "full");
+        ++i;
+      }
+    }
+    if (!full) return;
+    const auto table = r.name(i);
+    if (table.text.empty()) {
+      add(m, at, 0, "table_rewrite", "", "VACUUM FULL of every table in the database");
+      return;
+    }
+    if (existing(table).empty()) return;
+    e.exclusive_table = table.text;
+    add(m, at, 0, "table_rewrite", table.text, "VACUUM FULL " + table.text);
+  }
+
+  template <class At>
+  void cluster(Migration& m, const detail::Reader& r, At at, Effect& e) {
+    std::size_t i = 1;
+    if (r.is(i, "verbose")) ++i;
+    if (r.punct(i, '(')) i = r.after_parens(i);
+    const auto table = r.name(i);
+    if (table.text.empty()) {
+      add(m, at, 0, "table_rewrite", "", "CLUSTER of every previously clustered table");
+      return;
+    }
+    if (existing(table).empty()) return;
+    e.exclusive_table = table.text;
+    add(m, at, 0, "table_rewrite", table.text, "CLUSTER " + table.text);
+  }
+
+  void lock(Migration&, const detail::Reader& r, Effect& e) const {
+    std::size_t i = r.is(1, "table") ? 2 : 1;
+    if (r.is(i, "only")) ++i;
+    const auto table = r.name(i);
+    const std::size_t in = r.find(table.next, r.size(), [](const sql::Token& t, std::size_t) { return t.is("mode"); });
+    const bool access_exclusive = in >= r.size() || (in >= 2 && r.is(in - 2, "access") && r.is(in - 1, "exclusive"));
+    if (access_exclusive) e.exclusive_table = existing(table);
+  }
+
+  int server_version_;
+  std::set<std::string> created_;
+};
+
+}  // namespace lockstep::safety

@@ -1,0 +1,75 @@
+// Which lock-safety findings stop a deploy. The default stops it only for
+// work that blocks a live table for as long as the work takes, on a table
+// big enough for that to hurt. The numbers come from docs/lock-safety.md
+// (PostgreSQL 15, warm cache, idle 2-core machine): at 100,000 narrow rows
+// (6.5 MB) a plain CREATE INDEX held its lock 77 ms, a volatile-default
+// rewrite 575 ms; at 1,000,000 rows (88 MB) 1.25 s and 5.8 s. A production
+// server (cold cache, replicas to feed, live traffic) is commonly 5-10x
+// slower, so from 100,000 rows the worst case passes lockstep's own
+// lock_timeout (2 s): how long an application query may sensibly queue
+// behind DDL. Bytes catch wide rows and tables never analyzed
+// (reltuples = -1): rewrites ran at ~15 MB/s, so 32 MB is ~2 s.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "lockstep/error.hpp"
+#include "lockstep/safety/rules.hpp"
+
+namespace lockstep::safety {
+
+enum class Level { off, warning, error };
+
+[[nodiscard]] constexpr std::string_view to_string(Level l) noexcept {
+  switch (l) {
+    case Level::off: return "off";
+    case Level::warning: return "warning";
+    case Level::error: return "error";
+  }
+  return "unknown";
+}
+
+}  // namespace lockstep::safety
+
+namespace lockstep {
+
+struct LockSafety {
+  bool enabled = true;
+  // A sized finding (safety/rules.hpp) on a table with at least this many
+  // rows (pg_class.reltuples), or this many bytes on disk, is an error.
+  std::int64_t error_rows = 100'000;
+  std::int64_t error_bytes = std::int64_t{32} << 20;
+  // Per rule id: always an error, always a warning, or off. Wins over size.
+  std::map<std::string, safety::Level, std::less<>> levels;
+};
+
+namespace safety {
+
+// "rule=level[,rule=level...]", e.g. "rename_breaks_old_code=error,json_column=off".
+[[nodiscard]] inline result<void> parse_levels(std::string_view spec, LockSafety& into) {
+  while (!spec.empty()) {
+    const auto comma = spec.find(',');
+    const std::string_view item = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? std::string_view{} : spec.substr(comma + 1);
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    const std::string_view id = item.substr(0, eq);
+    const std::string_view level = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    if (find_rule(id) == nullptr) {
+      std::string known;
+      for (const auto& r : rules) known += (known.empty() ? "" : ", ") + std::string{r.id};
+      return make_error(errc::invalid_argument, "unknown lock-safety rule '" + std::string{id} + "'; rules: " + known);
+    }
+    if (level == "error") into.levels[std::string{id}] = Level::error;
+    else if (level == "warning") into.levels[std::string{id}] = Level::warning;
+    else if (level == "off") into.levels[std::string{id}] = Level::off;
+    else return make_error(errc::invalid_argument, "lock-safety rule " + std::string{id} + " takes error, warning or off, not '" + std::string{level} + "'");
+  }
+  return outcome::success();
+}
+
+}  // namespace safety
+}  // namespace lockstep

@@ -1,0 +1,268 @@
+// Lock safety against a real server with a table big enough to matter: each
+// rule's true and false positives once the catalog has been asked (sizes,
+// current types, volatility, validated checks), and the deploy stopped
+// before anything runs, accepted on purpose, or only reported.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "events.hpp"
+#include "lockstep/lockstep.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+
+namespace {
+
+constexpr long long big_rows = 2'000'000;
+
+// One database for the whole file: filling it takes seconds, and every case
+// only reads it (the runs that apply something use their own ledger schema
+// and names).
+const TestDatabase& fixture() {
+  static const TestDatabase db{"lock_safety"};
+  static const bool filled = [] {
+    auto c = db.connect();
+    must(c.query(
+        "CREATE TABLE customers (id bigint PRIMARY KEY);"
+        "INSERT INTO customers SELECT generate_series(1, 1000);"
+        "CREATE TABLE orders (id bigint NOT NULL, customer_id bigint, email varchar(100), total numeric(10,2),"
+        "  note text, checked text, placed timestamp, doc json,"
+        "  CONSTRAINT checked_not_null CHECK (checked IS NOT NULL));"
+        "INSERT INTO orders SELECT g, 1 + g % 1000, 'u' || g || '@example.com', g % 1000, NULL, 'x', now(), '{}'"
+        "  FROM generate_series(1, " + std::to_string(big_rows) + ") g;"
+        "CREATE TABLE small (LIKE orders INCLUDING ALL);"
+        "INSERT INTO small SELECT * FROM orders LIMIT 100;"
+        "CREATE TABLE empty (LIKE orders INCLUDING ALL);"
+        "CREATE FUNCTION stable_fn() RETURNS int STABLE LANGUAGE sql AS 'SELECT 1';"
+        "CREATE FUNCTION volatile_fn() RETURNS int VOLATILE LANGUAGE sql AS 'SELECT 1';"));
+    // VACUUM counts every row (ANALYZE would estimate from a sample).
+    must(c.query("VACUUM ANALYZE customers, orders, small, empty"));
+    return true;
+  }();
+  (void)filled;
+  return db;
+}
+
+std::vector<safety::Finding> judged(const std::string& sql, const LockSafety& config = {}) {
+  auto conn = fixture().connect();
+  auto st = sql::split(sql);
+  REQUIRE(st);
+  safety::Analyzer a{conn.server_version()};
+  safety::Catalog catalog{conn};
+  auto f = safety::judge(a.migration(st.value(), sql, {}), config, &catalog);
+  REQUIRE_MESSAGE(f, (f ? "" : f.error().message));
+  return f.value();
+}
+
+// "" when there is no finding of `rule`, else its level.
+std::string level_of(const std::vector<safety::Finding>& findings, const std::string& rule) {
+  for (const auto& f : findings) {
+    if (f.rule == rule) return std::string{safety::to_string(f.level)};
+  }
+  return "";
+}
+
+struct Case {
+  const char* sql;  // %T: the table
+  const char* rule;
+  const char* on_big;    // level on orders (2 M rows), "" for none
+  const char* on_small;  // level on small (100 rows)
+};
+
+std::string with_table(std::string sql, const std::string& table) {
+  for (auto at = sql.find("%T"); at != std::string::npos; at = sql.find("%T")) sql.replace(at, 2, table);
+  return sql;
+}
+
+void check(const std::vector<Case>& cases) {
+  for (const auto& c : cases) {
+    for (const std::string table : {"orders", "small"}) {
+      const std::string sql = with_table(c.sql, table);
+      CAPTURE(sql);
+      CHECK(level_of(judged(sql), c.rule) == (table == "orders" ? c.on_big : c.on_small));
+    }
+  }
+}
+
+Settings settings(EventLog& log) {
+  Settings s;
+  s.database_url = fixture().url();
+  s.deploy_version = "v1";
+  s.on_event = log.sink();
+  return s;
+}
+
+using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger>;
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("lock safety with the catalog") {
+    REQUIRE(fixture().number("SELECT reltuples::bigint FROM pg_class WHERE oid = 'orders'::regclass") == big_rows);
+
+    SUBCASE("index builds") {
+      check({
+          {"CREATE INDEX ON %T (email);", "index_not_concurrent", "error", "warning"},
+          {"CREATE INDEX CONCURRENTLY ON %T (email);", "index_not_concurrent", "", ""},
+          {"REINDEX TABLE %T;", "reindex_not_concurrent", "error", "warning"},
+          {"REINDEX TABLE CONCURRENTLY %T;", "reindex_not_concurrent", "", ""},
+      });
+    }
+    SUBCASE("constraints") {
+      check({
+          {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0);", "constraint_scan", "error", "warning"},
+          {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0) NOT VALID;", "constraint_scan", "", ""},
+          {"ALTER TABLE %T ADD FOREIGN KEY (customer_id) REFERENCES customers;", "foreign_key_scan", "error", "warning"},
+          {"ALTER TABLE %T ADD FOREIGN KEY (customer_id) REFERENCES customers NOT VALID;", "foreign_key_scan", "", ""},
+          {"ALTER TABLE %T ADD CONSTRAINT u UNIQUE (id);", "unique_constraint_build", "error", "warning"},
+          {"ALTER TABLE %T ADD CONSTRAINT u UNIQUE USING INDEX some_index;", "unique_constraint_build", "", ""},
+      });
+    }
+    SUBCASE("defaults and generated columns: volatility from pg_proc") {
+      check({
+          {"ALTER TABLE %T ADD COLUMN token uuid DEFAULT gen_random_uuid();", "volatile_default", "error", "warning"},
+          {"ALTER TABLE %T ADD COLUMN n int DEFAULT volatile_fn();", "volatile_default", "error", "warning"},
+          {"ALTER TABLE %T ADD COLUMN n int DEFAULT stable_fn();", "volatile_default", "", ""},
+          {"ALTER TABLE %T ADD COLUMN n int DEFAULT abs(-1);", "volatile_default", "", ""},
+          {"ALTER TABLE %T ADD COLUMN n int NOT NULL DEFAULT 0;", "volatile_default", "", ""},
+          {"ALTER TABLE %T ADD COLUMN n bigserial;", "generated_column", "error", "warning"},
+          {"ALTER TABLE %T ADD COLUMN n numeric GENERATED ALWAYS AS (total * 2) STORED;", "generated_column", "error",
+           "warning"},
+      });
+    }
+    SUBCASE("type changes: binary-coercible ones are dismissed") {
+      check({
+          {"ALTER TABLE %T ALTER COLUMN email TYPE varchar(200);", "type_change", "", ""},
+          {"ALTER TABLE %T ALTER COLUMN email TYPE text;", "type_change", "", ""},
+          {"ALTER TABLE %T ALTER COLUMN total TYPE numeric(12,2);", "type_change", "", ""},
+          {"ALTER TABLE %T ALTER COLUMN total TYPE numeric;", "type_change", "", ""},
+          {"ALTER TABLE %T ALTER COLUMN email TYPE varchar(50);", "type_change", "error", "warning"},
+          {"ALTER TABLE %T ALTER COLUMN total TYPE numeric(10,3);", "type_change", "error", "warning"},
+          {"ALTER TABLE %T ALTER COLUMN id TYPE int;", "type_change", "error", "warning"},
+          {"ALTER TABLE %T ALTER COLUMN doc TYPE jsonb USING doc::jsonb;", "type_change", "error", "warning"},
+          {"ALTER TABLE %T ALTER COLUMN note TYPE varchar(10);", "type_change", "error", "warning"},
+      });
+    }
+    SUBCASE("SET NOT NULL: a validated check or an existing NOT NULL skips the scan") {
+      check({
+          {"ALTER TABLE %T ALTER COLUMN email SET NOT NULL;", "set_not_null", "error", "warning"},
+          {"ALTER TABLE %T ALTER COLUMN checked SET NOT NULL;", "set_not_null", "", ""},
+          {"ALTER TABLE %T ALTER COLUMN id SET NOT NULL;", "set_not_null", "", ""},
+      });
+    }
+    SUBCASE("rewrites, and the rules that do not depend on size") {
+      check({
+          {"ALTER TABLE %T SET UNLOGGED;", "table_rewrite", "error", "warning"},
+          {"ALTER TABLE %T RENAME COLUMN note TO remark;", "rename_breaks_old_code", "warning", "warning"},
+          {"ALTER TABLE %T DROP COLUMN note;", "drop_breaks_old_code", "warning", "warning"},
+          {"ALTER TABLE %T ADD COLUMN d json;", "json_column", "warning", "warning"},
+      });
+    }
+    SUBCASE("a table created earlier in the run, or empty") {
+      CHECK(judged("CREATE TABLE fresh (a int); CREATE INDEX ON fresh (a);").empty());
+      // A table an earlier pending migration creates is not in the catalog yet.
+      CHECK(judged("CREATE INDEX ON not_created_yet (a);").empty());
+      const auto empty = judged("CREATE INDEX ON empty (email);");
+      REQUIRE(empty.size() == 1);
+      CHECK(empty[0].level == safety::Level::warning);
+      CHECK(empty[0].message.find("empty is empty") != std::string::npos);
+    }
+    SUBCASE("the message gives the table's size and the safe way") {
+      const auto f = judged("CREATE INDEX ON orders (email);");
+      REQUIRE(f.size() == 1);
+      CHECK(f[0].message.find("orders (~2.0 M rows") != std::string::npos);
+      CHECK(f[0].message.find("CREATE INDEX CONCURRENTLY") != std::string::npos);
+      CHECK(f[0].position.line == 1);
+      REQUIRE(f[0].size);
+      CHECK(f[0].size->bytes > 100'000'000);
+      CHECK_FALSE(f[0].needs_database);
+    }
+    SUBCASE("the threshold and the levels are settings") {
+      LockSafety high;
+      high.error_rows = 10'000'000;
+      high.error_bytes = std::int64_t{1} << 40;
+      CHECK(level_of(judged("CREATE INDEX ON orders (email);", high), "index_not_concurrent") == "warning");
+      LockSafety low;
+      low.error_rows = 50;
+      CHECK(level_of(judged("CREATE INDEX ON small (email);", low), "index_not_concurrent") == "error");
+      LockSafety strict;
+      REQUIRE(safety::parse_levels("rename_breaks_old_code=error,index_not_concurrent=off", strict));
+      CHECK(level_of(judged("ALTER TABLE small RENAME note TO n;", strict), "rename_breaks_old_code") == "error");
+      CHECK(judged("CREATE INDEX ON orders (email);", strict).empty());
+    }
+  }
+
+  TEST_CASE("lock safety at pre-flight") {
+    const auto& db = fixture();
+    SUBCASE("an error stops the deploy before anything runs") {
+      EventLog log;
+      MemorySource source{{1, "side_table", "CREATE TABLE side_effect (a int);"},
+                          {2, "index", "ALTER TABLE orders ADD COLUMN flag int;\nCREATE INDEX orders_email ON orders (email);"}};
+      auto r = Run{settings(log), source, TableLedger{"ls_blocked", "migrations"}}.run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::lock_unsafe);
+      CHECK(r.error().version == 2);
+      CHECK(r.error().line == 2);
+      CHECK(r.error().message.find("[index_not_concurrent]") != std::string::npos);
+      CHECK(r.error().message.find("orders (~2.0 M rows") != std::string::npos);
+      CHECK(r.error().message.find("nothing was applied") != std::string::npos);
+      CHECK(r.error().message.find("lockstep:allow=") != std::string::npos);
+      // Nothing ran: not even the harmless first migration.
+      CHECK(db.scalar("SELECT to_regclass('side_effect')::text").empty());
+      CHECK(db.number("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'flag'") == 0);
+      CHECK(db.number("SELECT CASE WHEN to_regclass('ls_blocked.migrations') IS NULL THEN 0 ELSE (xpath('/row/c/text()', "
+                      "query_to_xml('SELECT count(*) AS c FROM ls_blocked.migrations', false, true, '')))[1]::text::int END") == 0);
+      bool reported = false;
+      for (const auto& e : log.all()) {
+        if (e.name == "lint" && e.json.find("\"rule\":\"index_not_concurrent\"") != std::string::npos) {
+          reported = e.json.find("\"severity\":\"error\"") != std::string::npos &&
+                     e.json.find("\"rows\":2000000") != std::string::npos;
+        }
+      }
+      CHECK(reported);
+    }
+    SUBCASE("an accepted finding runs, and the ledger records why") {
+      EventLog log;
+      MemorySource source{
+          {1, "accepted", "-- lockstep:allow=constraint_scan orders is read-only during this deploy\n"
+                          "ALTER TABLE orders ADD CONSTRAINT total_not_negative CHECK (total >= 0);"}};
+      auto r = Run{settings(log), source, TableLedger{"ls_allowed", "migrations"}}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(db.scalar("SELECT allowed->>'constraint_scan' FROM ls_allowed.migrations WHERE version = 1") ==
+            "orders is read-only during this deploy");
+      bool reported = false;
+      for (const auto& e : log.all()) {
+        reported = reported || (e.name == "lint" && e.json.find("\"allowed\":\"orders is read-only") != std::string::npos);
+      }
+      CHECK(reported);
+    }
+    SUBCASE("warnings are reported and the deploy goes on") {
+      EventLog log;
+      MemorySource source{{1, "small_index", "CREATE INDEX small_email ON small (email);"}};
+      auto r = Run{settings(log), source, TableLedger{"ls_warned", "migrations"}}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(log.count("lint") == 1);
+      CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE indexname = 'small_email'") == 1);
+    }
+    SUBCASE("a dry run reports the plan and fails on an error finding") {
+      EventLog log;
+      auto s = settings(log);
+      s.mode = BootMode::dry_run;
+      s.rehearse = true;
+      MemorySource source{{1, "rewrite", "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();"}};
+      auto r = Run{s, source, TableLedger{"ls_dry", "migrations"}}.run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::lock_unsafe);
+      CHECK(log.count("plan") == 1);
+      // The rehearsal would take the rewrite's lock on the live table: skipped.
+      for (const auto& e : log.all()) {
+        if (e.name == "plan") CHECK(e.json.find("\"rehearsed\":false") != std::string::npos);
+      }
+      CHECK(db.number("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'token'") == 0);
+    }
+  }
+}
