@@ -39,6 +39,7 @@ struct Args {
   std::chrono::milliseconds lease = std::chrono::seconds{30};      // replica
   LockSafety lock_safety;  // --lock-rule, --lock-rows
   int pg_version = 0;      // lint: PG_VERSION_NUM to lint for (0: current)
+  std::string report;      // dry-run: write the report here (.json: JSON, else Markdown)
   std::string error;  // non-empty: usage error
 };
 
@@ -194,6 +195,8 @@ struct Args {
         return a;
       }
       (flag == "--lease" ? a.lease : a.heartbeat) = *d;
+    } else if (flag == "--report") {
+      a.report = *v;
     } else if (flag == "--lock-rule") {
       if (auto r = safety::parse_levels(*v, a.lock_safety); !r) {
         a.error = "--lock-rule: " + r.error().message;
@@ -249,7 +252,10 @@ inline constexpr std::string_view usage_text =
     "  --wait POLICY         notify (default: wake on the leader's NOTIFY, poll as a fallback) or poll\n"
     "  --mode MODE           true|migrate, false|wait (never migrate; wait for the schema), or\n"
     "                        dry-run (change nothing, print the plan) (default: $MIGRATE_ON_BOOT, else true)\n"
-    "  --rehearse            dry-run: run pending migrations in a rolled-back transaction, report locks\n"
+    "  --rehearse            dry-run: run pending migrations in a rolled-back transaction, statement by\n"
+    "                        statement: durations, locks taken, tables rewritten\n"
+    "  --report FILE         dry-run: write the plan, findings and rehearsal as Markdown (or JSON if\n"
+    "                        FILE ends in .json), e.g. for a pull-request comment\n"
     "  --lock-timeout D      lock_timeout of every migration (default 2s; 0 disables)\n"
     "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
     "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"

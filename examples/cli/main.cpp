@@ -11,6 +11,7 @@
 
 #include "args.hpp"
 #include "exit_codes.hpp"
+#include "report_file.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/lockstep.hpp"
@@ -74,6 +75,18 @@ int migrate(const cli::Args& a) {
   Migrator<Lock, Wait> m{settings_from(a), DirectorySource{a.dir}, Deadline<>{a.timeout}};
   auto report = m.run();
   if (!report) return fail(report.error());
+  if (report.value().role == Role::dry_run) {
+    if (!a.report.empty() && !cli::write_report(report.value(), a.report)) {
+      std::cerr << "lockstep: cannot write the report to " << a.report << '\n';
+      return cli::exit_code(errc::invalid_argument);
+    }
+    for (const auto& p : report.value().plan) {
+      if (!p.blocked()) continue;
+      std::cerr << "lockstep: lock_unsafe: migration " << p.version << " (" << p.origin
+                << ") would stop a real deploy at pre-flight (see its lint events)\n";
+      return cli::exit_code(errc::lock_unsafe);
+    }
+  }
   return a.command == "replica" ? serve_as_replica(m, report.value(), a) : cli::exit_ok;
 }
 

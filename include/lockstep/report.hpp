@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "lockstep/migration.hpp"
+#include "lockstep/safety/finding.hpp"
 
 namespace lockstep {
 
@@ -40,6 +41,15 @@ struct RelationLock {
   std::string mode;  // e.g. AccessExclusiveLock
 };
 
+// What one statement of a rehearsed migration did, measured inside the
+// rolled-back transaction.
+struct RehearsedStatement {
+  int line = 0;  // of the statement, in the file
+  std::chrono::milliseconds duration{0};
+  std::vector<RelationLock> locks;     // relation locks this statement added
+  std::vector<std::string> rewritten;  // relations whose relfilenode changed: rewritten, with their indexes
+};
+
 // One pending migration in a dry run.
 struct PlannedMigration {
   std::int64_t version = 0;
@@ -51,6 +61,16 @@ struct PlannedMigration {
   bool rehearsed = false;  // ran in a rolled-back transaction
   std::chrono::milliseconds rehearsal_duration{0};
   std::vector<RelationLock> locks;  // locks it added
+  std::vector<RehearsedStatement> rehearsal;  // per statement, when rehearsed
+  std::vector<std::string> left_invalid;      // indexes or constraints it left invalid (rehearsed)
+  std::vector<safety::Finding> findings;      // lock safety, judged against the live catalog
+  // A finding here that blocks would stop a real deploy at pre-flight.
+  [[nodiscard]] bool blocked() const noexcept {
+    for (const auto& f : findings) {
+      if (f.blocks()) return true;
+    }
+    return false;
+  }
 };
 
 // A contract migration this image has, not yet applied because replicas of

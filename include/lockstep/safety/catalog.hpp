@@ -15,14 +15,9 @@
 
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/safety/finding.hpp"
 
 namespace lockstep::safety {
-
-struct TableSize {
-  bool exists = false;
-  double rows = -1;  // pg_class.reltuples: -1 when never analyzed or vacuumed
-  std::int64_t bytes = 0;
-};
 
 namespace detail {
 

@@ -16,24 +16,11 @@
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/safety/catalog.hpp"
 #include "lockstep/safety/config.hpp"
+#include "lockstep/safety/finding.hpp"
 #include "lockstep/safety/hazard.hpp"
 #include "lockstep/safety/rules.hpp"
 
 namespace lockstep::safety {
-
-struct Finding {
-  std::string rule;
-  Level level = Level::warning;
-  std::string message;
-  sql::Position position;
-  std::string table;
-  std::optional<TableSize> size;  // when the catalog was asked
-  bool needs_database = false;    // offline: the catalog could dismiss it or make it an error
-  std::string allowed;            // the reason of a `-- lockstep:allow=<rule>` that accepts it; empty: not accepted
-
-  // Stops the deploy before anything runs.
-  [[nodiscard]] bool blocks() const noexcept { return level == Level::error && allowed.empty(); }
-};
 
 namespace detail {
 

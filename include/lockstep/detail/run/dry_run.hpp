@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,32 +28,93 @@
 
 namespace lockstep::detail {
 
+// What a relation lock mode stops the application doing while it is held.
+[[nodiscard]] inline std::string_view lock_blocks(std::string_view mode) noexcept {
+  if (mode == "AccessExclusiveLock") return "reads and writes";
+  if (mode == "ExclusiveLock") return "writes and row locks (plain reads still run)";
+  if (mode == "ShareRowExclusiveLock" || mode == "ShareLock") return "writes";
+  if (mode == "ShareUpdateExclusiveLock") return "other DDL and VACUUM (not reads or writes)";
+  return "nothing the application does";
+}
+
+inline std::string locks_json(const std::vector<RelationLock>& locks) {
+  std::string out = "[";
+  for (const auto& l : locks) {
+    if (out.size() > 1) out += ',';
+    JsonObject j;
+    j.add("relation", l.relation).add("mode", l.mode).add("blocks", lock_blocks(l.mode));
+    out += j.str();
+  }
+  return out + "]";
+}
+
+inline std::string strings_json(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (const auto& s : v) {
+    if (out.size() > 1) out += ',';
+    append_json_string(out, s);
+  }
+  return out + "]";
+}
+
 template <class Timeout>
 void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
   ctx.emit("plan", [&](JsonObject& o) {
     o.add("version", step.version).add("name", step.name).add("file", step.origin);
     o.add("transaction", step.transaction).add("statements", static_cast<std::int64_t>(step.statements));
     o.add("warnings", static_cast<std::int64_t>(step.warnings)).add("rehearsed", step.rehearsed);
+    o.add("blocked", step.blocked());
     if (!step.rehearsed) return;
     o.add("duration_ms", static_cast<std::int64_t>(step.rehearsal_duration.count()));
-    std::string locks = "[";
-    for (const auto& l : step.locks) {
-      if (locks.size() > 1) locks += ',';
+    o.add_raw("locks", locks_json(step.locks));
+    std::string per = "[";
+    for (const auto& r : step.rehearsal) {
+      if (per.size() > 1) per += ',';
       JsonObject j;
-      j.add("relation", l.relation).add("mode", l.mode);
-      locks += j.str();
+      j.add("line", r.line).add("duration_ms", static_cast<std::int64_t>(r.duration.count()));
+      j.add_raw("locks", locks_json(r.locks)).add_raw("rewritten", strings_json(r.rewritten));
+      per += j.str();
     }
-    o.add_raw("locks", locks + "]");
+    o.add_raw("rehearsal", per + "]");
+    o.add_raw("left_invalid", strings_json(step.left_invalid));
   });
+}
+
+// Relations of user schemas and the file each one's data lives in: a
+// statement after which a relation has a new relfilenode rewrote it.
+inline constexpr const char* relfilenodes_sql =
+    "SELECT c.oid::text, c.relfilenode::text, c.oid::regclass::text FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'i', 'm', 'p') "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relfilenode <> 0";
+
+inline constexpr const char* invalid_objects_sql =
+    "SELECT 'index ' || indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid "
+    "UNION ALL SELECT 'constraint ' || conname || ' on ' || conrelid::regclass::text FROM pg_constraint "
+    "WHERE NOT convalidated AND conrelid <> 0 ORDER BY 1";
+
+[[nodiscard]] inline result<std::map<std::string, std::pair<std::string, std::string>>> relfilenodes(Connection& conn) {
+  LOCKSTEP_TRY(rows, conn.query(relfilenodes_sql));
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  for (const auto& r : rows) out[r[0].value_or("")] = {r[1].value_or(""), r[2].value_or("")};
+  return out;
+}
+
+[[nodiscard]] inline result<std::set<std::string>> invalid_objects(Connection& conn) {
+  LOCKSTEP_TRY(rows, conn.query(invalid_objects_sql));
+  std::set<std::string> out;
+  for (const auto& r : rows) out.insert(r[0].value_or(""));
+  return out;
 }
 
 // Every pending transactional migration, in order, in one transaction that
 // is rolled back: later ones see earlier ones' effects, nothing persists.
-// A no-transaction migration cannot be rehearsed, and what follows it may
-// depend on it, so rehearsal stops there.
+// Each statement is sent alone and measured: its duration, the relation
+// locks it added, and the relations it rewrote. A no-transaction migration
+// cannot be rehearsed (CONCURRENTLY refuses a transaction block), and what
+// follows it may depend on it, so rehearsal stops there.
 template <class Timeout>
 [[nodiscard]] result<void> rehearse(Context<Timeout>& ctx, const Settings& settings, Connection& conn,
-                                    const std::vector<const Migration*>& pending,
+                                    const std::vector<const Migration*>& pending, Prepared& prepared,
                                     std::vector<PlannedMigration>& plan) {
   ctx.phase = "rehearsing";
   // The rehearsal takes the migrations' real locks (ACCESS EXCLUSIVE on live
@@ -60,28 +123,56 @@ template <class Timeout>
   LOCKSTEP_TRYV(conn.execute(
       leader_session_sql(conn.server_version(), settings.stall_timeout) + "; BEGIN; " +
       timeout_sql(settings.lock_timeout, std::max(std::chrono::milliseconds{1}, ctx.remaining()), true)));
+  auto abandon = [&](Error e) {
+    if (e.code != errc::connection_failed) (void)conn.execute("ROLLBACK");
+    return e;
+  };
   std::set<std::pair<std::string, std::string>> seen;
+  auto invalid_before = invalid_objects(conn);
+  if (!invalid_before) return abandon(std::move(invalid_before).error());
   for (std::size_t i = 0; i < pending.size() && plan[i].transaction; ++i) {
     const Migration& m = *pending[i];
+    LOCKSTEP_TRY(p, prepared.get(conn, m));
     const auto t0 = ctx.now();
-    auto ran = conn.execute(m.sql);
-    if (!ran) {
-      if (ran.error().code == errc::connection_failed) return std::move(ran).error();  // not the file's fault
-      (void)conn.execute("ROLLBACK");
-      auto e = migration_error(std::move(ran).error(), m, sql::Position{});
-      e.message = "rehearsal of migration " + std::to_string(m.version) + " (" + m.origin +
-                  ") failed: " + e.server_message + "; it was rolled back, nothing was changed";
-      return e;
+    for (const auto& st : p->statements) {
+      auto files = relfilenodes(conn);
+      if (!files) return abandon(std::move(files).error());
+      const auto s0 = ctx.now();
+      auto ran = conn.execute(st.text(m.sql));
+      if (!ran) {
+        if (ran.error().code == errc::connection_failed) return std::move(ran).error();  // not the file's fault
+        (void)conn.execute("ROLLBACK");
+        auto e = migration_error(std::move(ran).error(), m, st.position);
+        e.message = "rehearsal of migration " + std::to_string(m.version) + " (" + m.origin + ":" +
+                    std::to_string(st.position.line) + ") failed: " + e.server_message +
+                    "; it was rolled back, nothing was changed";
+        return e;
+      }
+      RehearsedStatement r;
+      r.line = st.position.line;
+      r.duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now() - s0);
+      auto locks = conn.query(own_relation_locks_sql);
+      if (!locks) return abandon(std::move(locks).error());
+      for (const auto& row : locks.value()) {
+        auto entry = std::make_pair(row[0].value_or(""), row[1].value_or(""));
+        if (seen.insert(entry).second) {
+          r.locks.push_back(RelationLock{entry.first, entry.second});
+          plan[i].locks.push_back(RelationLock{entry.first, entry.second});
+        }
+      }
+      auto after = relfilenodes(conn);
+      if (!after) return abandon(std::move(after).error());
+      for (const auto& [oid, now] : after.value()) {
+        const auto was = files.value().find(oid);
+        if (was != files.value().end() && was->second.first != now.first) r.rewritten.push_back(now.second);
+      }
+      plan[i].rehearsal.push_back(std::move(r));
     }
     plan[i].rehearsal_duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now() - t0);
-    auto locks = conn.query(own_relation_locks_sql);
-    if (!locks) {
-      (void)conn.execute("ROLLBACK");
-      return std::move(locks).error();
-    }
-    for (const auto& row : locks.value()) {
-      auto entry = std::make_pair(row[0].value_or(""), row[1].value_or(""));
-      if (seen.insert(entry).second) plan[i].locks.push_back(RelationLock{entry.first, entry.second});
+    auto invalid = invalid_objects(conn);
+    if (!invalid) return abandon(std::move(invalid).error());
+    for (const auto& o : invalid.value()) {
+      if (invalid_before.value().insert(o).second) plan[i].left_invalid.push_back(o);
     }
     plan[i].rehearsed = true;
   }
@@ -96,22 +187,30 @@ template <class Timeout, class Ledger>
   LOCKSTEP_TRY(p, plan(target.migrations, applied, target.bound));
   Prepared prepared;
   std::vector<PlannedMigration> steps;
+  std::vector<Planned> run;
   for (const Migration* m : p.pending) {
     LOCKSTEP_TRY(pm, prepared.get(conn, *m));
     emit_lint(ctx, *m, *pm);
-    steps.push_back(PlannedMigration{m->version, m->name, m->origin, !pm->directives.no_transaction,
-                                     pm->statements.size(), pm->warnings.size(), false, std::chrono::milliseconds{0},
-                                     {}});
+    PlannedMigration step;
+    step.version = m->version;
+    step.name = m->name;
+    step.origin = m->origin;
+    step.transaction = !pm->directives.no_transaction;
+    step.statements = pm->statements.size();
+    step.warnings = pm->warnings.size();
+    steps.push_back(std::move(step));
+    run.push_back(Planned{m, pm});
   }
-  std::vector<Planned> run;
-  for (const Migration* m : p.pending) run.push_back(Planned{m, prepared.find(m->version)});
-  // Reported before the rehearsal, which takes the real locks: a finding
-  // that stops the deploy fails the dry run too, so CI can gate on it.
-  auto safe = check_lock_safety(ctx, settings.lock_safety, conn, run);
+  // The same judgement as a leader's pre-flight. A dry run changes nothing,
+  // so a finding that would stop the deploy is reported, not raised: the
+  // program exits 16 on it (Report::plan[i].blocked()), for CI. The
+  // rehearsal is then skipped: it would take the very lock at issue.
+  std::map<std::int64_t, std::vector<safety::Finding>> findings;
+  auto safe = check_lock_safety(ctx, settings.lock_safety, conn, run, &findings);
   if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
-  if (safe && settings.rehearse) LOCKSTEP_TRYV(rehearse(ctx, settings, conn, p.pending, steps));
+  for (auto& step : steps) step.findings = std::move(findings[step.version]);
+  if (safe && settings.rehearse) LOCKSTEP_TRYV(rehearse(ctx, settings, conn, p.pending, prepared, steps));
   for (const auto& step : steps) emit_plan(ctx, step);
-  if (!safe) return std::move(safe).error();
   Report rep;
   rep.role = Role::dry_run;
   rep.schema_version = state.version;

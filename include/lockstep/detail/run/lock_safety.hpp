@@ -4,6 +4,7 @@
 // `-- lockstep:allow` accepts stops the deploy here, before anything runs.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -40,12 +41,12 @@ struct Planned {
   const PreparedMigration* prepared;
 };
 
-// Every finding is emitted as a `lint` event; the blocking ones also make
-// the error. `catalog` null: offline (not used by the Migrator, which always
-// has its connection).
+// Every finding is emitted as a `lint` event, and kept in `found` by
+// version when asked; the blocking ones also make the error.
 template <class Timeout>
 [[nodiscard]] result<void> check_lock_safety(const Context<Timeout>& ctx, const LockSafety& config,
-                                             Connection& conn, const std::vector<Planned>& run) {
+                                             Connection& conn, const std::vector<Planned>& run,
+                                             std::map<std::int64_t, std::vector<safety::Finding>>* found = nullptr) {
   if (!config.enabled || run.empty()) return outcome::success();
   safety::Analyzer analyzer{conn.server_version()};
   safety::Catalog catalog{conn};
@@ -55,6 +56,7 @@ template <class Timeout>
   for (const auto& [m, p] : run) {
     const auto hazards = analyzer.migration(p->statements, m->sql, p->directives);
     LOCKSTEP_TRY(findings, safety::judge(hazards, config, &catalog, p->directives.allow));
+    if (found != nullptr) (*found)[m->version] = findings;
     for (const auto& f : findings) {
       emit_finding(ctx, *m, f);
       if (!f.blocks()) continue;
