@@ -166,6 +166,29 @@ TEST_SUITE("integration") {
           {"ALTER TABLE %T RENAME COLUMN note TO remark;", "rename_breaks_old_code", "warning", "warning"},
           {"ALTER TABLE %T DROP COLUMN note;", "drop_breaks_old_code", "warning", "warning"},
           {"ALTER TABLE %T ADD COLUMN d json;", "json_column", "warning", "warning"},
+          {"ALTER TABLE %T ADD COLUMN d jsonb;", "json_column", "", ""},
+          {"ALTER TABLE %T SET (fillfactor = 70);", "table_rewrite", "", ""},
+          {"ALTER TABLE %T ADD COLUMN n bigint;", "generated_column", "", ""},
+          {"ALTER TABLE %T RENAME CONSTRAINT checked_not_null TO c2;", "rename_breaks_old_code", "", ""},
+          {"ALTER TABLE %T DROP CONSTRAINT checked_not_null;", "drop_breaks_old_code", "", ""},
+          {"DROP INDEX IF EXISTS %T_some_idx;", "drop_index_not_concurrent", "warning", "warning"},
+          {"DROP INDEX CONCURRENTLY IF EXISTS %T_some_idx;", "drop_index_not_concurrent", "", ""},
+      });
+    }
+    SUBCASE("rules across statements of one transaction") {
+      check({
+          {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0) NOT VALID; ALTER TABLE %T VALIDATE CONSTRAINT c;",
+           "validate_same_transaction", "warning", "warning"},
+          {"ALTER TABLE %T VALIDATE CONSTRAINT checked_not_null;", "validate_same_transaction", "", ""},
+          {"ALTER TABLE %T ADD COLUMN x int; UPDATE %T SET x = 1;", "lock_held_across_statements", "warning", "warning"},
+          {"ALTER TABLE %T ADD COLUMN x int; CREATE INDEX ON %T (x);", "lock_held_across_statements", "warning",
+           "warning"},
+          {"ALTER TABLE %T ADD COLUMN x int; ALTER TABLE %T ADD COLUMN y int;", "lock_held_across_statements", "", ""},
+          {"ALTER TABLE %T ADD COLUMN x int; ALTER TABLE customers ADD COLUMN y int;", "lock_held_across_statements",
+           "warning", "warning"},
+          // The later statement's own finding is dismissed by the catalog (varchar widening), so is this one.
+          {"ALTER TABLE %T ADD COLUMN x int; ALTER TABLE %T ALTER COLUMN email TYPE varchar(300);",
+           "lock_held_across_statements", "", ""},
       });
     }
     SUBCASE("a table created earlier in the run, or empty") {
