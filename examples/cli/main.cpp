@@ -223,11 +223,13 @@ int lint(const cli::Args& a) {
                     const std::string& message, const safety::Finding* f) {
     if (a.json) {
       detail::JsonObject o;
-      o.add("file", m.origin).add("version", m.version).add("line", at.line).add("column", at.column);
-      o.add("severity", level).add("rule", rule).add("message", message);
-      if (f != nullptr && !f->table.empty()) o.add("table", f->table);
-      if (f != nullptr) o.add("needs_database", f->needs_database);
-      if (f != nullptr && !f->allowed.empty()) o.add("allowed", f->allowed);
+      o.add("file", m.origin).add("version", m.version);
+      if (f != nullptr) {
+        detail::add_finding(o, *f);
+      } else {
+        o.add("severity", level).add("rule", rule).add("line", at.line).add("column", at.column);
+        o.add("message", message);
+      }
       std::cout << o.str() << '\n';
       return;
     }

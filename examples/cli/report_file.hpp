@@ -16,11 +16,8 @@ namespace lockstep::cli {
 
 inline std::string finding_json(const safety::Finding& f) {
   detail::JsonObject o;
-  o.add("rule", f.rule).add("severity", safety::to_string(f.level)).add("line", f.position.line);
-  o.add("column", f.position.column).add("table", f.table).add("blocks", f.blocks());
-  if (f.size) o.add("rows", static_cast<std::int64_t>(f.size->rows)).add("bytes", f.size->bytes);
-  if (!f.allowed.empty()) o.add("allowed", f.allowed);
-  return o.add("message", f.message).str();
+  detail::add_finding(o, f);
+  return o.add("blocks", f.blocks()).str();
 }
 
 inline std::string report_json(const Report& r) {

@@ -356,6 +356,20 @@ TEST_SUITE("integration") {
       const std::string json = read_file(small_dir.path() / "report.json");
       CHECK_MESSAGE(json.find("\"rewritten\":[\"small\"") != std::string::npos, json);
       CHECK(json.find("\"mode\":\"AccessExclusiveLock\"") != std::string::npos);
+      // Offline lint: the same rule from the text, marked as needing a database; an error only when configured.
+      auto lint = [&](const std::string& extra) {
+        const std::string cmd = std::string{LOCKSTEP_CLI_PATH} + " lint --json --pg-version 15 --dir '" +
+                                dir.path().string() + "' " + extra + " > '" + (dir.path() / "lint.out").string() +
+                                "' 2>/dev/null";
+        const int status = std::system(cmd.c_str());
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      };
+      CHECK(lint("") == 0);
+      const std::string lines = read_file(dir.path() / "lint.out");
+      CHECK(lines.find("\"rule\":\"index_not_concurrent\"") != std::string::npos);
+      CHECK(lines.find("\"needs_database\":true") != std::string::npos);
+      CHECK(lines.find("\"severity\":\"warning\"") != std::string::npos);
+      CHECK(lint("--lock-rule index_not_concurrent=error") == 16);
       CHECK(run(small_dir, "report.md") == 0);
       const std::string small_md = read_file(small_dir.path() / "report.md");
       CHECK(small_md.find("| 1 |") != std::string::npos);

@@ -267,9 +267,7 @@ class Analyzer {
       i = r.skip_if_exists(i + 1);
       const auto table = r.name(i);
       if (table.text.empty()) return;
-      const bool is_new = !created(table.folded);
       created_.insert(table.folded);
-      (void)is_new;
       // json columns in the definition: (name type ..., ...)
       if (!r.punct(table.next, '(')) return;
       std::size_t col = table.next + 1;
@@ -547,15 +545,7 @@ class Analyzer {
         ++i;
       }
     }
-    if (!full) return;
-    const auto table = r.name(i);
-    if (table.text.empty()) {
-      add(m, at, 0, "table_rewrite", "", "VACUUM FULL of every table in the database");
-      return;
-    }
-    if (existing(table).empty()) return;
-    e.exclusive_table = table.text;
-    add(m, at, 0, "table_rewrite", table.text, "VACUUM FULL " + table.text);
+    if (full) rewrite(m, at, e, r.name(i), "VACUUM FULL", "VACUUM FULL of every table in the database");
   }
 
   template <class At>
@@ -563,14 +553,20 @@ class Analyzer {
     std::size_t i = 1;
     if (r.is(i, "verbose")) ++i;
     if (r.punct(i, '(')) i = r.after_parens(i);
-    const auto table = r.name(i);
+    rewrite(m, at, e, r.name(i), "CLUSTER", "CLUSTER of every previously clustered table");
+  }
+
+  // VACUUM FULL and CLUSTER: of one table, or (no name) of many.
+  template <class At>
+  void rewrite(Migration& m, At at, Effect& e, const detail::Name& table, const std::string& verb,
+               const std::string& of_all) {
     if (table.text.empty()) {
-      add(m, at, 0, "table_rewrite", "", "CLUSTER of every previously clustered table");
+      add(m, at, 0, "table_rewrite", "", of_all);
       return;
     }
     if (existing(table).empty()) return;
     e.exclusive_table = table.text;
-    add(m, at, 0, "table_rewrite", table.text, "CLUSTER " + table.text);
+    add(m, at, 0, "table_rewrite", table.text, verb + " " + table.text);
   }
 
   void lock(Migration&, const detail::Reader& r, Effect& e) const {

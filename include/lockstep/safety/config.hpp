@@ -59,9 +59,8 @@ namespace safety {
     const std::string_view id = item.substr(0, eq);
     const std::string_view level = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
     if (find_rule(id) == nullptr) {
-      std::string known;
-      for (const auto& r : rules) known += (known.empty() ? "" : ", ") + std::string{r.id};
-      return make_error(errc::invalid_argument, "unknown lock-safety rule '" + std::string{id} + "'; rules: " + known);
+      return make_error(errc::invalid_argument,
+                        "unknown lock-safety rule '" + std::string{id} + "'; rules: " + rule_ids());
     }
     if (level == "error") into.levels[std::string{id}] = Level::error;
     else if (level == "warning") into.levels[std::string{id}] = Level::warning;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string>
 #include <string_view>
 
 namespace lockstep::safety {
@@ -63,6 +64,13 @@ inline constexpr std::array rules{
                                "fail) and is parsed again on every read; not a lock problem",
          "use jsonb"},
 };
+
+// Every rule id, comma-separated: for messages that name the choices.
+[[nodiscard]] inline std::string rule_ids() {
+  std::string out;
+  for (const auto& r : rules) out += (out.empty() ? "" : ", ") + std::string{r.id};
+  return out;
+}
 
 [[nodiscard]] constexpr const Rule* find_rule(std::string_view id) {
   for (const auto& r : rules) {

@@ -98,9 +98,8 @@ inline constexpr std::string_view known_directives =
       const std::string_view rule = value.substr(0, space);
       const std::string_view reason = space == std::string_view::npos ? std::string_view{} : detail::trim(value.substr(space));
       if (safety::find_rule(rule) == nullptr) {
-        std::string ids;
-        for (const auto& r : safety::rules) ids += (ids.empty() ? "" : ", ") + std::string{r.id};
-        return bad("lockstep:allow names '" + std::string{rule} + "', which is not a lock-safety rule (" + ids + ")");
+        return bad("lockstep:allow names '" + std::string{rule} + "', which is not a lock-safety rule (" +
+                   safety::rule_ids() + ")");
       }
       if (reason.empty()) {
         return bad("lockstep:allow=" + std::string{rule} + " needs a reason after the rule id, for the ledger and "

@@ -130,13 +130,14 @@ template <class Timeout>
   std::set<std::pair<std::string, std::string>> seen;
   auto invalid_before = invalid_objects(conn);
   if (!invalid_before) return abandon(std::move(invalid_before).error());
+  // Each statement's "after" is the next one's "before".
+  auto files = relfilenodes(conn);
+  if (!files) return abandon(std::move(files).error());
   for (std::size_t i = 0; i < pending.size() && plan[i].transaction; ++i) {
     const Migration& m = *pending[i];
     LOCKSTEP_TRY(p, prepared.get(conn, m));
     const auto t0 = ctx.now();
     for (const auto& st : p->statements) {
-      auto files = relfilenodes(conn);
-      if (!files) return abandon(std::move(files).error());
       const auto s0 = ctx.now();
       auto ran = conn.execute(st.text(m.sql));
       if (!ran) {
@@ -166,6 +167,7 @@ template <class Timeout>
         const auto was = files.value().find(oid);
         if (was != files.value().end() && was->second.first != now.first) r.rewritten.push_back(now.second);
       }
+      files = std::move(after);
       plan[i].rehearsal.push_back(std::move(r));
     }
     plan[i].rehearsal_duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now() - t0);

@@ -21,17 +21,22 @@
 
 namespace lockstep::detail {
 
+// A finding's fields, the same in `lint` events, `lockstep lint --json` and
+// dry-run reports.
+inline void add_finding(JsonObject& o, const safety::Finding& f) {
+  o.add("severity", safety::to_string(f.level)).add("rule", f.rule);
+  o.add("line", f.position.line).add("column", f.position.column).add("message", f.message);
+  if (!f.table.empty()) o.add("table", f.table);
+  if (f.size) o.add("rows", static_cast<std::int64_t>(f.size->rows)).add("bytes", f.size->bytes);
+  if (f.needs_database) o.add("needs_database", true);
+  if (!f.allowed.empty()) o.add("allowed", f.allowed);
+}
+
 template <class Timeout>
 void emit_finding(const Context<Timeout>& ctx, const Migration& m, const safety::Finding& f) {
   ctx.emit("lint", [&](JsonObject& o) {
-    o.add("severity", safety::to_string(f.level)).add("rule", f.rule).add("version", m.version).add("file", m.origin);
-    o.add("line", f.position.line).add("column", f.position.column).add("message", f.message);
-    if (!f.table.empty()) o.add("table", f.table);
-    if (f.size) {
-      o.add("rows", static_cast<std::int64_t>(f.size->rows)).add("bytes", f.size->bytes);
-    }
-    if (f.needs_database) o.add("needs_database", true);
-    if (!f.allowed.empty()) o.add("allowed", f.allowed);
+    o.add("version", m.version).add("file", m.origin);
+    add_finding(o, f);
   });
 }
 
