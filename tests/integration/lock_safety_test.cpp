@@ -15,6 +15,7 @@
 #include "events.hpp"
 #include "files.hpp"
 #include "temp_dir.hpp"
+#include "lockstep/detail/run/lock_safety.hpp"
 #include "lockstep/lockstep.hpp"
 #include "test_db.hpp"
 
@@ -24,6 +25,8 @@ using namespace lockstep::test;
 namespace {
 
 constexpr long long big_rows = 2'000'000;
+// Each partition of `events` is under the 100k threshold; the three together are over it.
+constexpr long long part_rows = 60'000;
 
 // One database for the whole file: filling it takes seconds, and every case
 // only reads it (the runs that apply something use their own ledger schema
@@ -43,10 +46,16 @@ const TestDatabase& fixture() {
         "CREATE TABLE small (LIKE orders INCLUDING ALL);"
         "INSERT INTO small SELECT * FROM orders LIMIT 100;"
         "CREATE TABLE empty (LIKE orders INCLUDING ALL);"
+        "CREATE TABLE events (id bigint NOT NULL, kind text) PARTITION BY RANGE (id);"
+        "CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (" + std::to_string(part_rows) + ");"
+        "CREATE TABLE events_2 PARTITION OF events FOR VALUES FROM (" + std::to_string(part_rows) + ") TO (" +
+        std::to_string(2 * part_rows) + ");"
+        "CREATE TABLE events_3 PARTITION OF events DEFAULT;"
+        "INSERT INTO events SELECT g, 'k' FROM generate_series(0, " + std::to_string(3 * part_rows - 1) + ") g;"
         "CREATE FUNCTION stable_fn() RETURNS int STABLE LANGUAGE sql AS 'SELECT 1';"
         "CREATE FUNCTION volatile_fn() RETURNS int VOLATILE LANGUAGE sql AS 'SELECT 1';"));
     // VACUUM counts every row (ANALYZE would estimate from a sample).
-    must(c.query("VACUUM ANALYZE customers, orders, small, empty"));
+    must(c.query("VACUUM ANALYZE customers, orders, small, empty, events_1, events_2, events_3"));
     return true;
   }();
   (void)filled;
@@ -199,6 +208,29 @@ TEST_SUITE("integration") {
       REQUIRE(empty.size() == 1);
       CHECK(empty[0].level == safety::Level::warning);
       CHECK(empty[0].message.find("empty is empty") != std::string::npos);
+    }
+    SUBCASE("a partitioned table is sized by its partitions, unless ONLY") {
+      const auto parent = judged("CREATE INDEX ON events (kind);");
+      REQUIRE(parent.size() == 1);
+      CHECK(parent[0].level == safety::Level::error);
+      REQUIRE(parent[0].size);
+      CHECK(parent[0].size->parts == 3);
+      CHECK(parent[0].size->rows == doctest::Approx(3.0 * part_rows));
+      CHECK(parent[0].message.find("in 3 partitions") != std::string::npos);
+      detail::JsonObject fields;
+      detail::add_finding(fields, parent[0]);
+      CHECK(fields.str().find("\"partitions\":3") != std::string::npos);
+      CHECK(level_of(judged("ALTER TABLE events ADD CHECK (id >= 0);"), "constraint_scan") == "error");
+      CHECK(level_of(judged("ALTER TABLE events_1 ADD CHECK (id >= 0);"), "constraint_scan") == "warning");
+      // The parent alone has no rows: an ON ONLY index is an empty shell, and
+      // ALTER TABLE ONLY does its work in the parent only.
+      CHECK(judged("CREATE INDEX ON ONLY events (kind);").empty());
+      const auto only = judged("ALTER TABLE ONLY events ADD CHECK (id >= 0);");
+      REQUIRE(only.size() == 1);
+      CHECK(only[0].level == safety::Level::warning);
+      REQUIRE(only[0].size);
+      CHECK(only[0].size->parts == 0);
+      CHECK(only[0].message.find("events is empty") != std::string::npos);
     }
     SUBCASE("the message gives the table's size and the safe way") {
       const auto f = judged("CREATE INDEX ON orders (email);");

@@ -207,6 +207,28 @@ TEST_SUITE("unit") {
       CHECK(h[0].position.line == 4);
       CHECK(h[0].position.column == 3);
     }
+    SUBCASE("the table a finding is sized by") {
+      auto hazards = [](const std::string& sql) {
+        auto st = sql::split(sql);
+        REQUIRE(st);
+        return safety::Analyzer{150000}.migration(st.value(), sql, {});
+      };
+      // The old spelling of CLUSTER names the index first (pg-regress cluster.sql).
+      const auto old_cluster = hazards("CLUSTER orders_pkey ON orders;");
+      REQUIRE(old_cluster.size() == 1);
+      CHECK(old_cluster[0].table == "orders");
+      const auto cluster = hazards("CLUSTER VERBOSE orders USING orders_pkey;");
+      REQUIRE(cluster.size() == 1);
+      CHECK(cluster[0].table == "orders");
+      // ONLY: the parent alone, so its partitions are not summed into its size.
+      const auto only = hazards("ALTER TABLE IF EXISTS ONLY events ADD CHECK (n > 0);");
+      REQUIRE(only.size() == 1);
+      CHECK(only[0].table == "events");
+      CHECK(only[0].only);
+      const auto all = hazards("ALTER TABLE events ADD CHECK (n > 0);");
+      REQUIRE(all.size() == 1);
+      CHECK_FALSE(all[0].only);
+    }
   }
 
   TEST_CASE("lock-safety findings offline") {

@@ -20,6 +20,7 @@
 #include "lockstep/safety/rules.hpp"
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/lexer.hpp"
+#include "lockstep/sql/reader.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::safety {
@@ -52,82 +53,8 @@ inline bool is_serial(std::string_view t) {
          t == "serial8";
 }
 
-// A name as written ("a"."B" kept quoted) and its last part as the catalog spells it.
-struct Name {
-  std::string text, folded;
-  std::size_t next = 0;  // token after it
-};
-
-class Reader {
- public:
-  Reader(const Tokens& t, std::string_view stmt) : t_{t}, s_{stmt} {}
-  [[nodiscard]] const Token* at(std::size_t i) const { return i < t_.size() ? &t_[i] : nullptr; }
-  [[nodiscard]] bool is(std::size_t i, std::string_view kw) const { return i < t_.size() && t_[i].is(kw); }
-  [[nodiscard]] bool punct(std::size_t i, char c) const { return i < t_.size() && t_[i].is_punct(c); }
-  [[nodiscard]] std::size_t size() const { return t_.size(); }
-  // Skips IF [NOT] EXISTS.
-  [[nodiscard]] std::size_t skip_if_exists(std::size_t i) const {
-    if (is(i, "if") && is(i + 1, "not") && is(i + 2, "exists")) return i + 3;
-    if (is(i, "if") && is(i + 1, "exists")) return i + 2;
-    return i;
-  }
-  [[nodiscard]] Name name(std::size_t i) const {
-    Name n;
-    n.next = i;
-    if (i >= t_.size() || !t_[i].is_name()) return n;
-    n.text = t_[i].text;
-    n.folded = t_[i].folded;
-    n.next = i + 1;
-    while (punct(n.next, '.') && n.next + 1 < t_.size() && t_[n.next + 1].is_name()) {
-      n.text += "." + t_[n.next + 1].text;
-      n.folded = t_[n.next + 1].folded;
-      n.next += 2;
-    }
-    return n;
-  }
-  // Index of the first token at depth 0 in [from, to) for which pred holds, or `to`.
-  template <class Pred>
-  [[nodiscard]] std::size_t find(std::size_t from, std::size_t to, Pred pred) const {
-    int depth = 0;
-    for (std::size_t i = from; i < to; ++i) {
-      if (t_[i].is_punct('(') || t_[i].is_punct('[')) ++depth;
-      else if (t_[i].is_punct(')') || t_[i].is_punct(']')) --depth;
-      else if (depth == 0 && pred(t_[i], i)) return i;
-    }
-    return to;
-  }
-  // The token after the ')' that closes the '(' at `open`.
-  [[nodiscard]] std::size_t after_parens(std::size_t open) const {
-    int depth = 0;
-    for (std::size_t i = open; i < t_.size(); ++i) {
-      if (t_[i].is_punct('(')) ++depth;
-      else if (t_[i].is_punct(')') && --depth == 0) return i + 1;
-    }
-    return t_.size();
-  }
-  [[nodiscard]] bool has(std::size_t from, std::size_t to, std::string_view a, std::string_view b = {}) const {
-    return find(from, to, [&](const Token&, std::size_t i) { return is(i, a) && (b.empty() || is(i + 1, b)); }) < to;
-  }
-  // Text from token `from` to the end of token `to - 1`, as written.
-  [[nodiscard]] std::string text(std::size_t from, std::size_t to) const {
-    if (from >= to || to > t_.size()) return {};
-    const auto b = t_[from].offset;
-    const auto e = t_[to - 1].offset + t_[to - 1].text.size();
-    return std::string{s_.substr(b, e - b)};
-  }
-  // Functions called in [from, to): a name followed by '('.
-  [[nodiscard]] std::vector<std::string> calls(std::size_t from, std::size_t to) const {
-    std::vector<std::string> out;
-    for (std::size_t i = from; i + 1 < to; ++i) {
-      if (t_[i].is_name() && t_[i + 1].is_punct('(')) out.push_back(t_[i].folded);
-    }
-    return out;
-  }
-
- private:
-  const Tokens& t_;
-  std::string_view s_;
-};
+using sql::Name;
+using sql::Reader;
 
 }  // namespace detail
 
@@ -186,7 +113,10 @@ class Analyzer {
     else if (r.is(0, "truncate")) e.exclusive_table = existing(r.name(r.is(1, "table") ? 2 : 1));
     else if (r.is(0, "update")) e.long_work = !existing(r.name(r.is(1, "only") ? 2 : 1)).empty();
     else if (r.is(0, "delete")) e.long_work = !existing(r.name(r.is(2, "only") ? 3 : 2)).empty();
+    // ALTER TABLE ONLY: the parent alone, not its partitions or children.
+    const bool only = r.is(0, "alter") && r.is(1, "table") && r.is(r.skip_if_exists(2), "only");
     for (std::size_t i = before; i < m.out.size(); ++i) {
+      m.out[i].only = only;
       const Rule* rule = find_rule(m.out[i].rule);
       if (rule != nullptr && rule->sized && !e.long_work) {
         e.long_work = true;
@@ -553,7 +483,10 @@ class Analyzer {
     std::size_t i = 1;
     if (r.is(i, "verbose")) ++i;
     if (r.punct(i, '(')) i = r.after_parens(i);
-    rewrite(m, at, e, r.name(i), "CLUSTER", "CLUSTER of every previously clustered table");
+    auto table = r.name(i);
+    // The old spelling names the index first: CLUSTER index ON table.
+    if (r.is(table.next, "on")) table = r.name(table.next + 1);
+    rewrite(m, at, e, table, "CLUSTER", "CLUSTER of every previously clustered table");
   }
 
   // VACUUM FULL and CLUSTER: of one table, or (no name) of many.

@@ -71,19 +71,35 @@ class Catalog {
 
   [[nodiscard]] int server_version() const noexcept { return conn_.server_version(); }
 
-  [[nodiscard]] result<TableSize> size(const std::string& relation) {
-    if (auto it = sizes_.find(relation); it != sizes_.end()) return it->second;
-    auto rows = conn_.query("SELECT c.reltuples::float8, pg_relation_size(c.oid) FROM pg_class c "
-                            "WHERE c.oid = to_regclass($1)",
-                            relation);
+  // The relation's rows and bytes, with those of its partitions or
+  // inheritance children (at any depth) unless `descendants` is false (ONLY).
+  // reltuples is -1 for a heap never analyzed or vacuumed: it counts as 0
+  // beside analyzed ones, and the sum is -1 only when none was analyzed.
+  [[nodiscard]] result<TableSize> size(const std::string& relation, bool descendants = true) {
+    const std::string key = relation + (descendants ? "" : "\x01ONLY");
+    if (auto it = sizes_.find(key); it != sizes_.end()) return it->second;
+    auto rows = conn_.query(
+        "WITH RECURSIVE tree(oid, depth) AS ("
+        "  SELECT to_regclass($1)::oid, 0"
+        "  UNION ALL SELECT i.inhrelid, t.depth + 1 FROM pg_inherits i JOIN tree t ON i.inhparent = t.oid"
+        "  WHERE $2::bool) "
+        "SELECT count(*) > 0,"
+        " coalesce(CASE WHEN bool_and(c.reltuples < 0) FILTER (WHERE c.relkind <> 'p') THEN -1"
+        "  ELSE sum(greatest(c.reltuples, 0)) FILTER (WHERE c.relkind <> 'p') END, 0)::float8,"
+        " coalesce(sum(pg_relation_size(c.oid)), 0)::int8,"
+        " count(*) FILTER (WHERE t.depth > 0 AND c.relkind <> 'p') "
+        "FROM tree t JOIN pg_class c ON c.oid = t.oid",
+        relation, std::string{descendants ? "true" : "false"});
     if (!rows) return std::move(rows).error();
     TableSize s;
-    if (!rows.value().empty()) {
+    if (!rows.value().empty() && rows.value()[0][0].value_or("f") == "t") {
+      const auto& row = rows.value()[0];
       s.exists = true;
-      s.rows = std::strtod(rows.value()[0][0].value_or("-1").c_str(), nullptr);
-      s.bytes = std::strtoll(rows.value()[0][1].value_or("0").c_str(), nullptr, 10);
+      s.rows = std::strtod(row[1].value_or("-1").c_str(), nullptr);
+      s.bytes = std::strtoll(row[2].value_or("0").c_str(), nullptr, 10);
+      s.parts = std::atoi(row[3].value_or("0").c_str());
     }
-    sizes_.emplace(relation, s);
+    sizes_.emplace(key, s);
     return s;
   }
 

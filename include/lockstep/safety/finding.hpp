@@ -15,6 +15,10 @@ struct TableSize {
   bool exists = false;
   double rows = -1;  // pg_class.reltuples: -1 when never analyzed or vacuumed
   std::int64_t bytes = 0;
+  // Partitions (or inheritance children) summed into rows and bytes: a
+  // partitioned parent has no heap of its own, and most DDL on it does its
+  // work in every partition.
+  int parts = 0;
 };
 
 struct Finding {

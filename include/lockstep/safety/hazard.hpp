@@ -31,6 +31,9 @@ struct Hazard {
   // dismissed with it when the catalog dismisses that one. -1: none.
   int depends_on = -1;
   bool certain = true;  // false: the text alone cannot tell (offline: the finding needs a database)
+  // ONLY was written: the statement touches the table alone, not its
+  // partitions or inheritance children, so they are not counted in its size.
+  bool only = false;
 };
 
 }  // namespace lockstep::safety

@@ -44,8 +44,9 @@ inline std::string human_bytes(std::int64_t b) {
 
 inline std::string describe(const std::string& table, const TableSize& s) {
   if (s.rows == 0 && s.bytes <= 8192) return table + " is empty";
-  if (s.rows < 0) return table + " (" + human_bytes(s.bytes) + ", never analyzed)";
-  return table + " (" + human_rows(s.rows) + " rows, " + human_bytes(s.bytes) + ")";
+  const std::string in = s.parts > 0 ? " in " + std::to_string(s.parts) + (s.parts == 1 ? " partition" : " partitions") : "";
+  if (s.rows < 0) return table + " (" + human_bytes(s.bytes) + in + ", never analyzed)";
+  return table + " (" + human_rows(s.rows) + " rows, " + human_bytes(s.bytes) + in + ")";
 }
 
 }  // namespace detail
@@ -104,7 +105,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
         }
       }
       if (!h.table.empty()) {
-        auto s = catalog->size(h.table);
+        auto s = catalog->size(h.table, !h.only);
         if (!s && lost(s.error())) return std::move(s).error();
         if (s) {
           // Not there yet: an earlier migration of this run creates it.

@@ -6,12 +6,13 @@
 // whose build did not complete (detail/run/index_checks.hpp).
 #pragma once
 
-#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "lockstep/sql/lexer.hpp"
+#include "lockstep/sql/reader.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::sql {
@@ -22,124 +23,35 @@ struct IndexBuild {
   Position position;   // of the statement
 };
 
-namespace detail {
-
-// One identifier or keyword at `at` (after whitespace and comments):
-// `text` as written, `folded` as the catalog stores it. Empty at the end or
-// at anything else (punctuation, a literal).
-struct Word {
-  std::string text, folded;
-  std::size_t end = 0;
-};
-
-inline std::size_t skip_space(std::string_view s, std::size_t i) {
-  for (;;) {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) != 0) ++i;
-    if (s.substr(i, 2) == "--") {
-      while (i < s.size() && s[i] != '\n' && s[i] != '\r') ++i;
-    } else if (s.substr(i, 2) == "/*") {
-      int depth = 0;  // PostgreSQL's block comments nest
-      do {
-        if (s.substr(i, 2) == "/*") ++depth, i += 2;
-        else if (s.substr(i, 2) == "*/") --depth, i += 2;
-        else ++i;
-      } while (depth > 0 && i < s.size());
-    } else {
-      return i;
-    }
-  }
-}
-
-inline Word word_at(std::string_view s, std::size_t i) {
-  i = skip_space(s, i);
-  Word w;
-  if (i < s.size() && s[i] == '"') {
-    std::size_t j = i + 1;
-    for (; j < s.size(); ++j) {
-      if (s[j] != '"') {
-        w.folded += s[j];
-      } else if (j + 1 < s.size() && s[j + 1] == '"') {
-        w.folded += '"';
-        ++j;
-      } else {
-        break;
-      }
-    }
-    if (j >= s.size()) return {};
-    w.text = std::string{s.substr(i, j + 1 - i)};
-    w.end = j + 1;
-    return w;
-  }
-  std::size_t j = i;
-  while (j < s.size() && (ident_cont(static_cast<unsigned char>(s[j])))) ++j;
-  if (j == i || !ident_start(static_cast<unsigned char>(s[i]))) return {};
-  w.text = std::string{s.substr(i, j - i)};
-  for (char c : w.text) w.folded += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  w.end = j;
-  return w;
-}
-
-// A possibly qualified name (a.b, "A"."b"): text as written, last part folded.
-inline std::optional<Word> name_at(std::string_view s, std::size_t i) {
-  Word w = word_at(s, i);
-  if (w.text.empty()) return std::nullopt;
-  Word whole = w;
-  for (;;) {
-    const std::size_t dot = skip_space(s, whole.end);
-    if (dot >= s.size() || s[dot] != '.') return whole;
-    Word next = word_at(s, dot + 1);
-    if (next.text.empty()) return std::nullopt;
-    whole.text += "." + next.text;
-    whole.folded = next.folded;
-    whole.end = next.end;
-  }
-}
-
-inline bool keyword(const Word& w, std::string_view k) { return !w.text.empty() && w.text[0] != '"' && w.folded == k; }
-
-}  // namespace detail
-
 // CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] [name] ON [ONLY] table ...
 // nullopt for any other statement.
 [[nodiscard]] inline std::optional<IndexBuild> concurrent_index_build(std::string_view stmt, Position at = {}) {
-  using detail::keyword;
-  using detail::word_at;
-  std::size_t i = 0;
-  auto next = [&] {
-    auto w = word_at(stmt, i);
-    i = w.end;
-    return w;
-  };
-  auto w = next();
-  if (!keyword(w, "create")) return std::nullopt;
-  w = next();
-  if (keyword(w, "unique")) w = next();
-  if (!keyword(w, "index")) return std::nullopt;
-  if (!keyword(next(), "concurrently")) return std::nullopt;
+  // The head is enough: CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS a.b ON ONLY a.b is 15 tokens.
+  const auto tokens = lex(stmt, 32);
+  const Reader r{tokens, stmt};
+  std::size_t i = 1;
+  if (!r.is(0, "create")) return std::nullopt;
+  if (r.is(i, "unique")) ++i;
+  if (!r.is(i, "index") || !r.is(i + 1, "concurrently")) return std::nullopt;
+  i += 2;
+  if (r.is(i, "if")) {
+    if (!r.is(i + 1, "not") || !r.is(i + 2, "exists")) return std::nullopt;  // only IF NOT EXISTS is valid here
+    i += 3;
+  }
   IndexBuild b;
   b.position = at;
-  std::size_t mark = i;
-  w = next();
-  if (keyword(w, "if")) {
-    if (!keyword(next(), "not") || !keyword(next(), "exists")) return std::nullopt;
-    mark = i;
-    w = next();
+  if (!r.is(i, "on")) {
+    const auto index = r.name(i);
+    if (index.text.empty()) return std::nullopt;
+    b.index = index.folded;  // an index lives in its table's schema: the name alone is enough
+    i = index.next;
+    if (!r.is(i, "on")) return std::nullopt;
   }
-  if (w.text.empty()) return std::nullopt;
-  if (!keyword(w, "on")) {
-    auto name = detail::name_at(stmt, mark);
-    if (!name) return std::nullopt;
-    b.index = name->folded;  // an index lives in its table's schema: the name alone is enough
-    i = name->end;
-    w = next();
-    if (!keyword(w, "on")) return std::nullopt;
-  }
-  mark = i;
-  w = next();
-  if (keyword(w, "only")) mark = i;
-  auto table = detail::name_at(stmt, mark);
-  if (!table) return std::nullopt;
-  b.table = table->text;
+  ++i;
+  if (r.is(i, "only")) ++i;
+  const auto table = r.name(i);
+  if (table.text.empty()) return std::nullopt;
+  b.table = table.text;
   return b;
 }
 

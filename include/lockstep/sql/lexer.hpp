@@ -46,14 +46,16 @@ inline std::string lower(std::string_view s) {
 
 }  // namespace detail
 
-[[nodiscard]] inline std::vector<Token> lex(std::string_view s) {
+// `limit`: stop after that many tokens, for readers that need only a
+// statement's head.
+[[nodiscard]] inline std::vector<Token> lex(std::string_view s, std::size_t limit = std::string_view::npos) {
   using K = Token::Kind;
   std::vector<Token> out;
   std::size_t i = 0;
   auto push = [&](K kind, std::size_t from, std::size_t to, std::string folded) {
     out.push_back(Token{kind, std::string{s.substr(from, to - from)}, std::move(folded), from});
   };
-  while (i < s.size()) {
+  while (i < s.size() && out.size() < limit) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (detail::space(c)) {
       ++i;

@@ -28,6 +28,7 @@ inline void add_finding(JsonObject& o, const safety::Finding& f) {
   o.add("line", f.position.line).add("column", f.position.column).add("message", f.message);
   if (!f.table.empty()) o.add("table", f.table);
   if (f.size) o.add("rows", static_cast<std::int64_t>(f.size->rows)).add("bytes", f.size->bytes);
+  if (f.size && f.size->parts > 0) o.add("partitions", f.size->parts);
   if (f.needs_database) o.add("needs_database", true);
   if (!f.allowed.empty()) o.add("allowed", f.allowed);
 }
