@@ -40,6 +40,7 @@ struct Args {
   LockSafety lock_safety;  // --lock-rule, --lock-rows
   int pg_version = 0;      // lint: PG_VERSION_NUM to lint for (0: current)
   std::string report;      // dry-run: write the report here (.json: JSON, else Markdown)
+  std::string metrics_file;  // migrate/replica: the run's metrics, Prometheus text format
   std::string error;  // non-empty: usage error
 };
 
@@ -197,6 +198,8 @@ struct Args {
       (flag == "--lease" ? a.lease : a.heartbeat) = *d;
     } else if (flag == "--report") {
       a.report = *v;
+    } else if (flag == "--metrics-file") {
+      a.metrics_file = *v;
     } else if (flag == "--lock-rule") {
       if (auto r = safety::parse_levels(*v, a.lock_safety); !r) {
         a.error = "--lock-rule: " + r.error().message;
@@ -256,6 +259,8 @@ inline constexpr std::string_view usage_text =
     "                        statement: durations, locks taken, tables rewritten\n"
     "  --report FILE         dry-run: write the plan, findings and rehearsal as Markdown (or JSON if\n"
     "                        FILE ends in .json), e.g. for a pull-request comment\n"
+    "  --metrics-file FILE   migrate, replica: write the run's metrics in Prometheus's text format when\n"
+    "                        it ends (for node_exporter's textfile collector; README: Metrics)\n"
     "  --lock-timeout D      lock_timeout of every migration (default 2s; 0 disables)\n"
     "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
     "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"

@@ -11,6 +11,7 @@
 
 #include "args.hpp"
 #include "exit_codes.hpp"
+#include "metrics_file.hpp"
 #include "report_file.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/detail/prepare.hpp"
@@ -72,8 +73,14 @@ int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
 
 template <class Lock, class Wait>
 int migrate(const cli::Args& a) {
-  Migrator<Lock, Wait> m{settings_from(a), DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  Metrics metrics;
+  auto settings = settings_from(a);
+  if (!a.metrics_file.empty()) settings.on_event = tee(std::move(settings.on_event), metrics.sink());
+  Migrator<Lock, Wait> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
   auto report = m.run();
+  // Best effort: the run's outcome decides the exit code, a failed write is only reported.
+  if (!a.metrics_file.empty() && !cli::write_metrics_file(a.metrics_file, metrics.render()))
+    std::cerr << "lockstep: cannot write the metrics to " << a.metrics_file << '\n';
   if (!report) return fail(report.error());
   if (report.value().role == Role::dry_run) {
     if (!a.report.empty() && !cli::write_report(report.value(), a.report)) {

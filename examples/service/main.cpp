@@ -4,6 +4,7 @@
 //   /readyz   503 until the schema passed the gate, 200 while serving, 503 again
 //             once shutting down or once the schema was contracted past this
 //             image; the body is the state as JSON either way
+//   /metrics  lockstep's metrics in Prometheus's text format (README: Metrics)
 // If the migration fails, the process exits non-zero: it refuses to start on the
 // wrong schema, and Kubernetes shows the error in its logs and restarts it.
 // On SIGTERM it stops answering ready, withdraws from the replica registry (so
@@ -59,6 +60,7 @@ struct Readiness {
 
 // Never destroyed: the detached probe thread may answer until the process ends.
 Readiness& readiness = *new Readiness;
+lockstep::Metrics& metrics = *new lockstep::Metrics;
 
 // Just enough HTTP/1.0 for probes.
 void serve(int port) {
@@ -79,15 +81,19 @@ void serve(int port) {
     char buf[1024] = {};
     const auto n = ::read(c, buf, sizeof buf - 1);
     const std::string request{buf, n > 0 ? static_cast<std::size_t>(n) : 0};
-    std::string status = "404 Not Found", body;
+    std::string status = "404 Not Found", body, type = "application/json";
     if (request.rfind("GET /healthz", 0) == 0) {
       status = "200 OK";
     } else if (request.rfind("GET /readyz", 0) == 0) {
       auto [ok, json] = readiness.answer();
       status = ok ? "200 OK" : "503 Service Unavailable";
       body = std::move(json);
+    } else if (request.rfind("GET /metrics", 0) == 0) {
+      status = "200 OK";
+      type = "text/plain; version=0.0.4";
+      body = metrics.render();
     }
-    const std::string response = "HTTP/1.0 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
+    const std::string response = "HTTP/1.0 " + status + "\r\nContent-Type: " + type + "\r\nContent-Length: " +
                                  std::to_string(body.size()) + "\r\n\r\n" + body;
     (void)::write(c, response.data(), response.size());
     ::close(c);
@@ -110,6 +116,10 @@ int main(int argc, char** argv) {
   std::thread{serve, port}.detach();  // probes answer while we migrate
 
   lockstep::Settings settings;  // DATABASE_URL_MIGRATION (direct), MIGRATE_ON_BOOT, LOCKSTEP_DEPLOY_VERSION
+  // [snippet:metrics]
+  // The events still go to the log as JSON lines; /metrics counts and times them.
+  settings.on_event = lockstep::tee(lockstep::stderr_sink(), metrics.sink());
+  // [/snippet:metrics]
   Migrator migrator{settings, lockstep::DirectorySource{dir}};
   auto report = migrator.run();
   if (!report) {

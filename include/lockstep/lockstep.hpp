@@ -15,6 +15,7 @@
 #include "lockstep/lock/transaction_lock.hpp"
 #include "lockstep/lock/try_lock.hpp"
 #include "lockstep/migration.hpp"
+#include "lockstep/metrics.hpp"
 #include "lockstep/migrator.hpp"
 #include "lockstep/report.hpp"
 #include "lockstep/safety/analyze.hpp"

@@ -13,6 +13,11 @@ cmake --install "$build" --prefix "$work/prefix" >/dev/null
 test -f "$work/prefix/share/cmake/lockstep/lockstepConfig.cmake"
 test -f "$work/prefix/share/cmake/lockstep/lockstepConfigVersion.cmake"
 test -f "$work/prefix/include/lockstep/lockstep.hpp"
+# The program and the schemas of its output come with the package.
+"$work/prefix/bin/lockstep" version | grep -q '^lockstep ' || { echo "consumer: no installed lockstep program"; exit 1; }
+for s in events status; do
+  cmp "$src/docs/schema/$s.schema.json" "$work/prefix/share/lockstep/schema/$s.schema.json"
+done
 
 # The consumer resolves its dependencies the way the consumed build did
 # (same prefix path, compiler and flags), and proves it: it must report the

@@ -2,9 +2,11 @@
 // and no password in any output.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "cli.hpp"
+#include "metrics_text.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -57,6 +59,33 @@ TEST_SUITE("integration") {
       auto j = run_cli({"status", "--dir", d, "--url", db.url(), "--json"}, "status-json");
       CHECK(j.exit_code == 0);
       CHECK(j.out().find("\"schema_version\":3") != std::string::npos);
+    }
+    SUBCASE("--metrics-file: the run's metrics for a textfile collector, also after a failure") {
+      TempDir out{"metrics-file"};
+      const std::string file = (out.path() / "lockstep.prom").string();
+      auto c = run_cli({"migrate", "--dir", d, "--url", db.url(), "--metrics-file", file}, "metrics");
+      CHECK(c.exit_code == 0);
+      auto m = parsed_metrics(read_file(file));
+      CAPTURE(m);
+      REQUIRE(m.ends_with("exit=0\n"));
+      CHECK(has_line(m, "lockstep_migrations_applied_total 3.0"));
+      CHECK(has_line(m, R"(lockstep_runs_total{outcome="ready",role="leader"} 1.0)"));
+      CHECK(has_line(m, "lockstep_ready 1.0"));
+      CHECK(c.out().find("\"event\":\"ready\"") != std::string::npos);  // the events still go to stdout
+
+      auto behind = run_cli({"migrate", "--dir", d, "--url", db.url(), "--expect", "99", "--metrics-file", file}, "metrics-behind");
+      CHECK(behind.exit_code == 11);
+      m = parsed_metrics(read_file(file));
+      REQUIRE(m.ends_with("exit=0\n"));
+      CHECK(has_line(m, R"(lockstep_failures_total{class="schema_behind"} 1.0)"));
+      CHECK(has_line(m, "lockstep_ready 0.0"));
+      CHECK_FALSE(std::filesystem::exists(file + ".tmp"));
+
+      // An unwritable path is reported; the run's own outcome decides the exit code.
+      auto unwritable = run_cli({"migrate", "--dir", d, "--url", db.url(), "--metrics-file", d + "/no/such/dir/m.prom"},
+                                "metrics-unwritable");
+      CHECK(unwritable.exit_code == 0);
+      CHECK(unwritable.err().find("cannot write the metrics to") != std::string::npos);
     }
     SUBCASE("schema behind exits 11") {
       auto c = run_cli({"migrate", "--dir", d, "--url", db.url(), "--expect", "99"}, "behind");

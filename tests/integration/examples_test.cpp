@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics_text.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -119,6 +120,41 @@ TEST_SUITE("integration") {
       CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE replica_id LIKE '%" + pid + "%'") == 1);
       CHECK(ready.body.find(pid) != std::string::npos);  // the body names the row
     }
+
+    // /metrics: what each replica did, read by a real Prometheus parser.
+    int leaders = 0, others = 0;
+    for (std::size_t i = 0; i < ports.size(); ++i) {
+      const auto scraped = http_get(ports[i], "/metrics");
+      REQUIRE(scraped.status == 200);
+      const std::string m = parsed_metrics(scraped.body);
+      CAPTURE(scraped.body);
+      CAPTURE(m);
+      REQUIRE(m.ends_with("exit=0\n"));
+      CHECK(has_line(m, "lockstep_ready 1.0"));
+      CHECK(has_line(m, "lockstep_schema_version 3.0"));
+      CHECK(has_line(m, "lockstep_expected_version 3.0"));
+      if (has_line(m, R"(lockstep_runs_total{outcome="ready",role="leader"} 1.0)")) {
+        ++leaders;
+        CHECK(has_line(m, "lockstep_migrations_applied_total 3.0"));
+        CHECK(has_line(m, "lockstep_migration_duration_seconds_count 3.0"));
+        CHECK(has_line(m, R"(lockstep_migration_duration_seconds_bucket{le="+Inf"} 3.0)"));
+        CHECK(sample(m, "lockstep_migration_duration_seconds_sum") >= 1.4);  // one step sleeps 1.5 s
+        CHECK(has_line(m, "lockstep_lock_acquire_seconds_count 1.0"));
+        CHECK(has_line(m, R"(lockstep_boot_duration_seconds_count{role="leader"} 1.0)"));
+      } else {
+        ++others;
+        CHECK(has_line(m, "lockstep_migrations_applied_total 0.0"));
+        const bool follower = has_line(m, R"(lockstep_runs_total{outcome="ready",role="follower"} 1.0)");
+        CHECK((follower || has_line(m, R"(lockstep_runs_total{outcome="ready",role="current"} 1.0)")));
+        if (follower) {  // it waited for the leader's migrations
+          CHECK(has_line(m, "lockstep_lock_wait_seconds_count 1.0"));
+          CHECK(sample(m, "lockstep_lock_wait_seconds_sum") > 0);
+        }
+      }
+      CHECK(m.find("lockstep_failures_total{") == std::string::npos);
+    }
+    CHECK(leaders == 1);
+    CHECK(others == 4);
 
     // SIGTERM: every one withdraws (no row left to wait out) and exits 0.
     for (auto& c : herd.children()) ::kill(c.pid, SIGTERM);

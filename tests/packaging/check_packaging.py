@@ -55,7 +55,8 @@ check(attrs.get("package_type") == "header-library", "package_type is header-lib
 check(attrs.get("no_copy_source") is True, "no_copy_source for a header-only recipe")
 check(attrs.get("url") == "https://github.com/conan-io/conan-center-index", "url is the Conan Center index")
 check(attrs.get("license") == "MIT" and os.path.exists(os.path.join(src, "LICENSE")), "license matches LICENSE")
-for m in ("layout", "requirements", "package_id", "validate", "package", "package_info"):
+check(attrs.get("default_options") == {"with_program": False}, "the program is optional and off by default")
+for m in ("layout", "requirements", "package_id", "validate", "package", "package_info", "generate", "build"):
     check(m in methods, f"conanfile has {m}()")
 check(any(isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "required_conan_version" for t in n.targets)
           for n in tree.body), "required_conan_version is set")
@@ -86,7 +87,36 @@ def copy(self, pattern, src_dir, dst_dir):
 stub("conan", ConanFile=ConanFile)
 stub("conan.tools")
 stub("conan.tools.build", check_min_cppstd=lambda self, v: calls.__setitem__("min_cppstd", v))
-stub("conan.tools.cmake", cmake_layout=lambda self, **kw: None)
+class CMakeToolchain:  # noqa: records what the recipe asks of CMake
+    def __init__(self, conanfile):
+        self.variables = {}
+        calls["toolchain"] = self
+
+    def generate(self):
+        pass
+
+
+class CMakeDeps:  # noqa
+    def __init__(self, conanfile):
+        pass
+
+    def generate(self):
+        calls["deps"] = True
+
+
+class CMake:  # noqa
+    def __init__(self, conanfile):
+        pass
+
+    def configure(self):
+        calls["configured"] = True
+
+    def build(self, target=None):
+        calls["built"] = target
+
+
+stub("conan.tools.cmake", cmake_layout=lambda self, **kw: None, CMake=CMake, CMakeDeps=CMakeDeps,
+     CMakeToolchain=CMakeToolchain)
 stub("conan.tools.files", copy=copy)
 spec = importlib.util.spec_from_file_location("recipe", recipe_path)
 recipe = importlib.util.module_from_spec(spec)
@@ -101,9 +131,35 @@ check(any(re.fullmatch(r"boost/\[>=1\.74 <2\]", k) for k in refs), "requires boo
 check(all(kw.get("transitive_headers") for kw in refs.values()), "dependencies' headers are transitive")
 r.validate()
 check(calls["min_cppstd"] == 20, "validate() requires C++20")
+r.options = types.SimpleNamespace(with_program=False)
+r.info = types.SimpleNamespace(options=r.options, clear=lambda: calls.__setitem__("cleared", True))
+r.package_id()
+check(calls.get("cleared") is True, "without the program the package id is header-only (settings cleared)")
+r.generate()
+r.build()
+check("toolchain" not in calls and "built" not in calls, "without the program nothing is built")
+r.options.with_program = True
+calls.pop("cleared")
+r.package_id()
+check("cleared" not in calls, "with the program the package id keeps the settings it was built for")
+r.generate()
+r.build()
+tc = calls.get("toolchain")
+check(tc is not None and tc.variables.get("LOCKSTEP_BUILD_PROGRAM") is True and
+      tc.variables.get("LOCKSTEP_BUILD_TESTS") is False and tc.variables.get("LOCKSTEP_BUILD_EXAMPLES") is False,
+      "with the program CMake builds it alone (no tests, no examples)")
+check(calls.get("built") == "lockstep_cli", "with the program the build target is lockstep_cli")
+check(re.search(r'option\(LOCKSTEP_BUILD_PROGRAM', cmake) is not None, "CMakeLists.txt has LOCKSTEP_BUILD_PROGRAM")
+exported = attrs.get("exports_sources") or ()
+for needed in ("examples/*", "docs/schema/*"):
+    check(needed in exported, f"exports_sources has {needed} (the program's source, the schemas)")
+r.options.with_program = False
 with tempfile.TemporaryDirectory() as pkg:
     r.source_folder, r.package_folder = src, pkg
     r.package()
+    for schema in ("events", "status"):
+        check(os.path.isfile(os.path.join(pkg, "res", "lockstep", "schema", f"{schema}.schema.json")),
+              f"package() ships docs/schema/{schema}.schema.json")
     check(os.path.isfile(os.path.join(pkg, "include", "lockstep", "lockstep.hpp")), "package() copies the headers")
     check(os.path.isfile(os.path.join(pkg, "include", "lockstep", "detail", "pqxx_adapter.hpp")),
           "package() keeps include/lockstep/detail")
@@ -160,6 +216,11 @@ config_path = re.search(r"vcpkg_cmake_config_fixup\(CONFIG_PATH\s+(\S+)\)", port
 check(config_path == "share/cmake/lockstep" and "${CMAKE_INSTALL_DATADIR}/cmake/lockstep" in cmake,
       "the portfile's CONFIG_PATH is where CMake installs the package config")
 check("-DLOCKSTEP_BUILD_TESTS=OFF" in portfile, "the port does not build lockstep's tests")
+check("tool" in manifest.get("features", {}), "the port offers the program as the tool feature")
+check(re.search(r"vcpkg_check_features\([^)]*tool\s+LOCKSTEP_BUILD_PROGRAM", portfile, re.S) is not None
+      and "${FEATURE_OPTIONS}" in portfile, "the tool feature turns LOCKSTEP_BUILD_PROGRAM on")
+check(re.search(r'if\("tool" IN_LIST FEATURES\)\s*vcpkg_copy_tools\(TOOL_NAMES lockstep', portfile) is not None,
+      "the tool feature moves bin/lockstep to tools/lockstep")
 check(os.path.isfile(os.path.join(port, "usage")), "the port has a usage file")
 
 print(f"{len(failures)} failed" if failures else "packaging checks passed")

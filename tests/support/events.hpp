@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "event_dump.hpp"
 #include "lockstep/events.hpp"
 
 namespace lockstep::test {
@@ -14,6 +15,7 @@ class EventLog {
  public:
   [[nodiscard]] EventSink sink() {
     return [this](const Event& e) {
+      dump_json_lines(e.json + '\n');
       std::lock_guard lk{mutex_};
       events_.push_back(e);
     };

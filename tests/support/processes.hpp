@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "event_dump.hpp"
 #include "files.hpp"
 
 namespace lockstep::test {
@@ -53,6 +54,8 @@ class Herd {
         ::kill(c.pid, SIGKILL);
         ::waitpid(c.pid, nullptr, 0);
       }
+      dump_json_lines(c.out());
+      dump_json_lines(c.err());
     }
     if (gate_[1] >= 0) ::close(gate_[1]);
   }

@@ -1,0 +1,211 @@
+// Prometheus-style metrics kept from lockstep's own events: an EventSink that
+// counts and times each step, and the text exposition format (version 0.0.4)
+// for a /metrics endpoint. The names and labels are documented in README
+// (Metrics) and stable like the events they come from.
+//
+//   lockstep::Metrics metrics;
+//   settings.on_event = lockstep::tee(lockstep::stderr_sink(), metrics.sink());
+//   ... serve metrics.render() as text/plain; version=0.0.4
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "lockstep/detail/json_fields.hpp"
+#include "lockstep/events.hpp"
+
+namespace lockstep {
+
+// Both sinks see every event, `first` first.
+[[nodiscard]] inline EventSink tee(EventSink first, EventSink second) {
+  return [first = std::move(first), second = std::move(second)](const Event& e) {
+    if (first) first(e);
+    if (second) second(e);
+  };
+}
+
+class Metrics {
+ public:
+  // Upper bounds in seconds: from a no-op boot (a few ms) to the default
+  // five-minute deadline.
+  static constexpr std::array<double, 15> buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                  2.5,   5,    10,    30,   60,  120, 300};
+
+  Metrics() = default;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // A sink that feeds this object; it must outlive the runs that use the sink.
+  [[nodiscard]] EventSink sink() {
+    return [this](const Event& e) { observe(e); };
+  }
+
+  void observe(const Event& e) {
+    const detail::JsonFields f{e.json};
+    // In ms until a difference is taken: 0.6 s - 0.52 s is not 0.08 s in doubles.
+    const double elapsed = f.number("elapsed_ms").value_or(0);
+    std::lock_guard lk{mutex_};
+    if (e.name == "boot") {
+      boot_at_ = elapsed;
+      busy_at_.reset();
+      last_poll_at_.reset();
+    } else if (e.name == "migration_applied") {
+      ++applied_;
+      migration_seconds_.add(f.number("duration_ms").value_or(0) / 1000.0);
+    } else if (e.name == "migration_retry") {
+      ++retries_;
+    } else if (e.name == "lock_acquired") {
+      lock_acquire_seconds_.add((elapsed - boot_at_) / 1000.0);
+    } else if (e.name == "lock_busy") {
+      busy_at_ = elapsed;
+    } else if (e.name == "waiting") {
+      last_poll_at_ = elapsed;
+    } else if (e.name == "lint") {
+      ++findings_[{f.text("rule").value_or(""), f.text("severity").value_or("")}];
+    } else if (e.name == "ready") {
+      const std::string role = f.text("role").value_or("unknown");
+      boot_seconds_[role].add(f.number("duration_ms").value_or(0) / 1000.0);
+      ++runs_[{role, "ready"}];
+      if (busy_at_) lock_wait_seconds_.add((elapsed - *busy_at_) / 1000.0);
+      if (last_poll_at_) wake_seconds_.add((elapsed - *last_poll_at_) / 1000.0);
+      schema_version_ = f.number("schema_version").value_or(-1);
+      expected_version_ = f.number("expected_version").value_or(-1);
+      ready_ = 1;
+    } else if (e.name == "error") {
+      const std::string code = f.text("class").value_or("unknown");
+      ++failures_[code];
+      ++runs_[{"none", "error"}];
+      ready_ = 0;
+    }
+  }
+
+  // The text exposition format, one family after another, each with HELP and TYPE.
+  [[nodiscard]] std::string render() const {
+    std::lock_guard lk{mutex_};
+    std::string out;
+    counter(out, "lockstep_migrations_applied_total", "Migrations this process applied and recorded.", applied_);
+    counter(out, "lockstep_migration_retries_total", "Statements retried after lock_timeout (55P03).", retries_);
+    header(out, "lockstep_failures_total", "Runs that failed, by error class (the errc name).", "counter");
+    for (const auto& [code, n] : failures_) sample(out, "lockstep_failures_total", label("class", code), n);
+    header(out, "lockstep_runs_total", "Finished runs, by role and outcome.", "counter");
+    for (const auto& [key, n] : runs_)
+      sample(out, "lockstep_runs_total", label("role", key.first) + "," + label("outcome", key.second), n);
+    header(out, "lockstep_lock_safety_findings_total", "Lock-safety and lint findings reported, by rule and severity.",
+           "counter");
+    for (const auto& [key, n] : findings_)
+      sample(out, "lockstep_lock_safety_findings_total", label("rule", key.first) + "," + label("severity", key.second), n);
+    migration_seconds_.render(out, "lockstep_migration_duration_seconds",
+                              "Time to apply one migration, from its first statement to its commit.", "");
+    header(out, "lockstep_boot_duration_seconds", "Time from the start of a run to ready, by role.", "histogram");
+    for (const auto& [role, h] : boot_seconds_) h.samples(out, "lockstep_boot_duration_seconds", label("role", role));
+    lock_acquire_seconds_.render(out, "lockstep_lock_acquire_seconds",
+                                 "Time from the start of a run to holding the migration lock (leaders).", "");
+    lock_wait_seconds_.render(out, "lockstep_lock_wait_seconds",
+                              "Time a follower waited for another replica's migrations: from lock_busy to ready.", "");
+    wake_seconds_.render(out, "lockstep_follower_wake_seconds",
+                         "Time a follower took to notice the schema was ready: from its last poll that found it "
+                         "behind to ready (bounded by the backoff delay, or NOTIFY delivery when listening).",
+                         "");
+    gauge(out, "lockstep_ready", "1 once the last run ended ready, 0 after a failed run.", ready_);
+    gauge(out, "lockstep_schema_version", "The schema version the last ready run saw (-1 before one).", schema_version_);
+    gauge(out, "lockstep_expected_version", "The version this image expects (-1 before a ready run).",
+          expected_version_);
+    return out;
+  }
+
+ private:
+  class Histogram {
+   public:
+    void add(double seconds) {
+      if (!(seconds >= 0)) seconds = 0;  // NaN or a clock step: count it, in the first bucket
+      for (std::size_t i = 0; i < buckets.size(); ++i) {
+        if (seconds <= buckets[i]) ++counts_[i];
+      }
+      ++count_;
+      sum_ += seconds;
+    }
+    void render(std::string& out, std::string_view name, std::string_view help, const std::string& labels) const {
+      header(out, name, help, "histogram");
+      samples(out, name, labels);
+    }
+    void samples(std::string& out, std::string_view name, const std::string& labels) const {
+      const std::string sep = labels.empty() ? "" : ",";
+      for (std::size_t i = 0; i < buckets.size(); ++i)
+        sample(out, std::string{name} + "_bucket", labels + sep + label("le", number(buckets[i])), counts_[i]);
+      sample(out, std::string{name} + "_bucket", labels + sep + label("le", "+Inf"), count_);
+      sample(out, std::string{name} + "_sum", labels, sum_);
+      sample(out, std::string{name} + "_count", labels, count_);
+    }
+
+   private:
+    std::array<std::uint64_t, buckets.size()> counts_{};  // cumulative: each bucket counts all below its bound
+    std::uint64_t count_ = 0;
+    double sum_ = 0;
+  };
+
+  // The shortest form that reads back as the same double ("0.005", not
+  // "0.0050000000000000001").
+  static std::string number(double v) {
+    char buf[32];
+    for (int precision = 1; precision <= 17; ++precision) {
+      std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
+    return buf;
+  }
+  // name="value", with \ " and newlines escaped as the format requires.
+  static std::string label(std::string_view name, std::string_view value) {
+    std::string out{name};
+    out += "=\"";
+    for (char c : value) {
+      if (c == '\\' || c == '"') out += '\\', out += c;
+      else if (c == '\n') out += "\\n";
+      else out += c;
+    }
+    return out + '"';
+  }
+  static void header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+  static void sample(std::string& out, std::string_view name, const std::string& labels, double value) {
+    out.append(name);
+    if (!labels.empty()) out.append("{").append(labels).append("}");
+    out.append(" ").append(number(value)).append("\n");
+  }
+  static void sample(std::string& out, std::string_view name, const std::string& labels, std::uint64_t value) {
+    out.append(name);
+    if (!labels.empty()) out.append("{").append(labels).append("}");
+    out.append(" ").append(std::to_string(value)).append("\n");
+  }
+  static void counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
+    header(out, name, help, "counter");
+    sample(out, name, "", value);
+  }
+  static void gauge(std::string& out, std::string_view name, std::string_view help, double value) {
+    header(out, name, help, "gauge");
+    sample(out, name, "", value);
+  }
+
+  mutable std::mutex mutex_;
+  std::uint64_t applied_ = 0, retries_ = 0;
+  std::map<std::string, std::uint64_t> failures_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> runs_, findings_;
+  Histogram migration_seconds_, lock_acquire_seconds_, lock_wait_seconds_, wake_seconds_;
+  std::map<std::string, Histogram> boot_seconds_;
+  double boot_at_ = 0;  // elapsed_ms of events
+  std::optional<double> busy_at_, last_poll_at_;
+  double ready_ = 0, schema_version_ = -1, expected_version_ = -1;
+};
+
+}  // namespace lockstep
