@@ -100,10 +100,10 @@ class Metrics {
     header(out, "lockstep_runs_total", "Finished runs, by role and outcome.", "counter");
     for (const auto& [key, n] : runs_)
       sample(out, "lockstep_runs_total", label("role", key.first) + "," + label("outcome", key.second), n);
-    header(out, "lockstep_lock_safety_findings_total", "Lock-safety and lint findings reported, by rule and severity.",
-           "counter");
+    header(out, "lockstep_lint_findings_total",
+           "Lint and lock-safety findings on pending migrations (lint events), by rule and severity.", "counter");
     for (const auto& [key, n] : findings_)
-      sample(out, "lockstep_lock_safety_findings_total", label("rule", key.first) + "," + label("severity", key.second), n);
+      sample(out, "lockstep_lint_findings_total", label("rule", key.first) + "," + label("severity", key.second), n);
     migration_seconds_.render(out, "lockstep_migration_duration_seconds",
                               "Time to apply one migration, from its first statement to its commit.", "");
     header(out, "lockstep_boot_duration_seconds", "Time from the start of a run to ready, by role.", "histogram");
@@ -117,7 +117,8 @@ class Metrics {
                          "behind to ready (bounded by the backoff delay, or NOTIFY delivery when listening).",
                          "");
     gauge(out, "lockstep_ready", "1 once the last run ended ready, 0 after a failed run.", ready_);
-    gauge(out, "lockstep_schema_version", "The schema version the last ready run saw (-1 before one).", schema_version_);
+    gauge(out, "lockstep_schema_version", "The schema version the last ready run saw (-1 before one).",
+          schema_version_);
     gauge(out, "lockstep_expected_version", "The version this image expects (-1 before a ready run).",
           expected_version_);
     return out;

@@ -73,7 +73,8 @@ TEST_SUITE("integration") {
       CHECK(has_line(m, "lockstep_ready 1.0"));
       CHECK(c.out().find("\"event\":\"ready\"") != std::string::npos);  // the events still go to stdout
 
-      auto behind = run_cli({"migrate", "--dir", d, "--url", db.url(), "--expect", "99", "--metrics-file", file}, "metrics-behind");
+      auto behind =
+          run_cli({"migrate", "--dir", d, "--url", db.url(), "--expect", "99", "--metrics-file", file}, "metrics-behind");
       CHECK(behind.exit_code == 11);
       m = parsed_metrics(read_file(file));
       REQUIRE(m.ends_with("exit=0\n"));

@@ -64,7 +64,7 @@ TEST_SUITE("unit") {
       CAPTURE(text);
       CHECK(has_line(text, "lockstep_migrations_applied_total 2"));
       CHECK(has_line(text, R"(lockstep_runs_total{role="leader",outcome="ready"} 1)"));
-      CHECK(has_line(text, R"(lockstep_lock_safety_findings_total{rule="json_column",severity="warning"} 1)"));
+      CHECK(has_line(text, R"(lockstep_lint_findings_total{rule="json_column",severity="warning"} 1)"));
       // Cumulative buckets: 0.04 s falls in 0.05 and above, 2 s in 2.5 and above.
       CHECK(has_line(text, R"(lockstep_migration_duration_seconds_bucket{le="0.025"} 0)"));
       CHECK(has_line(text, R"(lockstep_migration_duration_seconds_bucket{le="0.05"} 1)"));
