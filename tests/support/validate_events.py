@@ -6,10 +6,15 @@ exactly the events the schema defines.
 
 usage: validate_events.py SOURCE_DIR DUMP_DIR [--min-events N]
 DUMP_DIR holds the <pid>.jsonl files tests/support/event_dump.hpp wrote.
+--min-events (default: $LOCKSTEP_EVENTS_MIN, else 0): fewer events, or no
+status document when N > 0, fails: the whole suite ran, so the dump must
+have worked. scripts/test and scripts/test-matrix set it for full runs; a
+run of a few tests (ctest -R herd) checks what it produced.
 """
 import argparse
 import collections
 import json
+import os
 import pathlib
 import re
 import sys
@@ -33,7 +38,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
     ap.add_argument("dump")
-    ap.add_argument("--min-events", type=int, default=100)
+    ap.add_argument("--min-events", type=int, default=int(os.environ.get("LOCKSTEP_EVENTS_MIN", "0")))
     a = ap.parse_args()
     src = pathlib.Path(a.source)
     schemas = {}
@@ -80,7 +85,7 @@ def main() -> int:
     if total < a.min_events:
         print(f"only {total} events: fewer than {a.min_events}, so the suite's events were not collected")
         failures += 1
-    if statuses == 0:
+    if statuses == 0 and a.min_events > 0:
         print("no status --json document was collected")
         failures += 1
     if failures:
