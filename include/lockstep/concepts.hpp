@@ -68,6 +68,17 @@ concept LedgerPolicy = requires(L& ledger, const L& cledger, Connection& conn, s
   { ledger.resolve_failures(conn, version) } -> std::same_as<result<std::int64_t>>;   // how many resolved
 };
 
+// A ledger that can also write a migration's row and a deploy as SQL text
+// (TableLedger does). The leader then sends a transactional migration, its
+// row and COMMIT in one round trip instead of three; any other ledger gets
+// one round trip per write.
+template <class L>
+concept BatchingLedger = LedgerPolicy<L> && requires(const L& ledger, const AppliedMigration& applied,
+                                                     const DeployRecord& deploy) {
+  { ledger.record_applied_sql(applied) } -> std::convertible_to<std::string>;
+  { ledger.record_deploy_sql(deploy) } -> std::convertible_to<std::string>;
+};
+
 // A ledger that also keeps the replica registry (TableLedger does): what
 // contract migrations and the heartbeat need. A ledger without one still
 // runs expand migrations; a contract migration then stops at pre-flight.

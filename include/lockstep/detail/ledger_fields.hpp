@@ -1,5 +1,6 @@
-// Reading a ledger's rows and naming its tables: identifiers always quoted,
-// fields of a foreign or damaged ledger read without throwing.
+// Reading a ledger's rows, naming its tables and writing its values as SQL:
+// identifiers and literals always quoted, fields of a foreign or damaged
+// ledger read without throwing.
 #pragma once
 
 #include <charconv>
@@ -19,6 +20,19 @@ namespace lockstep::detail {
     out += c;
   }
   out += '"';
+  return out;
+}
+
+// A string constant in E'' form, whose meaning does not depend on
+// standard_conforming_strings. For rows written as SQL text, so they can
+// travel in the same round trip as the migration they record.
+[[nodiscard]] inline std::string quote_literal(std::string_view value) {
+  std::string out = "E'";
+  for (char c : value) {
+    if (c == '\\' || c == '\'') out += c;
+    out += c;
+  }
+  out += '\'';
   return out;
 }
 

@@ -215,6 +215,27 @@ class TableLedger {
     return outcome::success();
   }
 
+  // The same row as SQL text, to end the migration's own round trip (see
+  // BatchingLedger). A negative duration_ms is taken from the server's clock:
+  // the time since that round trip's query began, which is the file's.
+  [[nodiscard]] std::string record_applied_sql(const AppliedMigration& m) const {
+    using detail::quote_literal;
+    const std::string duration =
+        m.duration_ms >= 0 ? std::to_string(m.duration_ms)
+                           : std::string{"(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint"};
+    return "INSERT INTO " + qualified_table() +
+           " (version, name, checksum, duration_ms, deploy_version, applied_by, contract, allowed) VALUES (" +
+           std::to_string(m.version) + ", " + quote_literal(m.name) + ", " + quote_literal(m.checksum) + ", " +
+           duration + ", " + quote_literal(m.deploy_version) + ", " + quote_literal(m.applied_by) + ", " +
+           (m.contract ? "true" : "false") + ", " + quote_literal(m.allowed.empty() ? "{}" : m.allowed) + "::jsonb)";
+  }
+
+  [[nodiscard]] std::string record_deploy_sql(const DeployRecord& d) const {
+    return "INSERT INTO " + qualified_deploys() + " (deploy_version, schema_version, booted_by) VALUES (" +
+           detail::quote_literal(d.deploy_version) + ", " + std::to_string(d.schema_version) + ", " +
+           detail::quote_literal(d.booted_by) + ") ON CONFLICT DO NOTHING";
+  }
+
   [[nodiscard]] result<void> record_deploy(Connection& conn, const DeployRecord& d) {
     auto r = conn.query("INSERT INTO " + qualified_deploys() +
                             " (deploy_version, schema_version, booted_by) VALUES ($1, $2, $3)"

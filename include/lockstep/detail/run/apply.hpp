@@ -1,5 +1,6 @@
 // Applying one migration as the leader: open its transaction under the lock,
-// send it (execute.hpp), record and commit it (record.hpp), retry after
+// send it (execute.hpp) with its ledger row and COMMIT in the same round trip
+// when the ledger can write rows as SQL (record.hpp), retry after
 // lock_timeout with backoff, and record a failure for the replicas after it.
 #pragma once
 
@@ -61,8 +62,9 @@ class Applier {
         if (!still_clear) return Attempt::deferred;
       }
       std::int64_t completed = 0;
-      auto ran = p.directives.no_transaction ? executor_.statements(conn, m, p, completed) : executor_.body(conn, m);
-      if (ran) return committed(conn, m, p, t0, retries);
+      auto ran = run(conn, m, p, completed);
+      if (ran && ran.value().commit_failed) return std::move(*ran.value().commit_failed);
+      if (ran) return committed(conn, m, p, t0, retries, ran.value().recorded);
       auto e = std::move(ran).error();
       if (!conn.is_open()) return connection_lost(m, std::move(e));
       if (e.sqlstate != "55P03" || retries >= settings_.lock_retries || ctx_.expired()) {
@@ -75,6 +77,39 @@ class Applier {
   }
 
  private:
+  // A migration's SQL that ran: `recorded` when its ledger row and COMMIT
+  // went with it; `commit_failed` when that COMMIT failed, which ends the
+  // attempt just as a failed COMMIT sent alone does.
+  struct Ran {
+    bool recorded = false;
+    std::optional<Error> commit_failed;
+  };
+
+  [[nodiscard]] result<Ran> run(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                std::int64_t& completed) {
+    if (p.directives.no_transaction) {
+      LOCKSTEP_TRYV(executor_.statements(conn, m, p, completed));
+      return Ran{};
+    }
+    const std::string tail = recorder_.commit_sql(m, p);
+    if (tail.empty()) {
+      LOCKSTEP_TRYV(executor_.body(conn, m));
+      return Ran{};
+    }
+    auto sent = executor_.send_body(conn, m, tail);
+    if (sent) return Ran{true, std::nullopt};
+    if (!conn.is_open()) return std::move(sent).error();
+    switch (recorder_.locate_failure(conn)) {
+      case Recorder<Timeout, Ledger>::Failed::in_record:
+        return Ran{};  // the file ran; committed() writes the row alone and says what the ledger refused
+      case Recorder<Timeout, Ledger>::Failed::at_commit:
+        return Ran{true, recorder_.commit_failed(conn, m, std::move(sent).error())};
+      case Recorder<Timeout, Ledger>::Failed::in_file:
+        break;
+    }
+    return executor_.body_failed(conn, m, std::move(sent).error());
+  }
+
   // Before anything is sent: is any replica of an older image alive? (In
   // the transaction it will run in, when it has one: see blockers_gone.)
   [[nodiscard]] result<bool> contract_clear(Connection& conn, const Migration& m, const PreparedMigration& p,
@@ -105,9 +140,10 @@ class Applier {
   }
 
   [[nodiscard]] result<Attempt> committed(Connection& conn, const Migration& m, const PreparedMigration& p,
-                                          std::chrono::steady_clock::time_point t0, unsigned retries) {
+                                          std::chrono::steady_clock::time_point t0, unsigned retries,
+                                          bool recorded) {
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now() - t0);
-    LOCKSTEP_TRYV(recorder_.commit(conn, m, p, duration));
+    if (!recorded) LOCKSTEP_TRYV(recorder_.commit(conn, m, p, duration));
     ctx_.emit("migration_applied", [&](JsonObject& o) {
       o.add("version", m.version)
           .add("name", m.name)

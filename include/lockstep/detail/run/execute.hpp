@@ -71,15 +71,23 @@ class Executor {
 
   // The whole file in the open transaction, sent as it is. Rolls back on failure.
   [[nodiscard]] result<void> body(Connection& conn, const Migration& m) const {
-    // The reset follows the file on a line of its own, so the server's error
-    // positions are still the file's.
-    auto ran = [&] {
-      auto watch = monitor_->watch(conn.backend_pid(), m, "the whole file (one transaction)", 1);
-      return conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout));
-    }();
+    auto ran = send_body(conn, m, {});
     if (ran) return outcome::success();
+    return body_failed(conn, m, std::move(ran).error());
+  }
+
+  // The file, the reset and `tail` in one round trip, nothing rolled back.
+  // The reset follows the file on a line of its own, so the server's error
+  // positions are still the file's.
+  [[nodiscard]] result<void> send_body(Connection& conn, const Migration& m, const std::string& tail) const {
+    auto watch = monitor_->watch(conn.backend_pid(), m, "the whole file (one transaction)", 1);
+    return conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout) + tail);
+  }
+
+  // The file failed: roll back, and say so.
+  [[nodiscard]] Error body_failed(Connection& conn, const Migration& m, Error failure) const {
     (void)conn.execute("ROLLBACK");
-    auto e = migration_error(std::move(ran).error(), m, sql::Position{});
+    auto e = migration_error(std::move(failure), m, sql::Position{});
     e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ") failed: " + e.server_message +
                 "; it was rolled back and nothing of it was applied. Fix it (it never ran to completion, so "
                 "editing it is safe) and deploy again";

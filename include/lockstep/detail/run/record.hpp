@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
@@ -23,18 +24,46 @@ template <class Timeout, class Ledger>
 class Recorder {
  public:
   Recorder(Context<Timeout>& ctx, Ledger& ledger, std::int64_t key, std::int64_t final_version)
-      : ctx_{ctx}, ledger_{ledger}, key_{key}, final_version_{final_version} {}
+      : ctx_{ctx}, ledger_{ledger}, key_{key}, final_version_{final_version}, savepoint_{unguessable_savepoint(key)} {}
+
+  // Where a round trip that ended with commit_sql() failed.
+  enum class Failed { in_file, in_record, at_commit };
+
+  // What follows a transactional migration's file in its own round trip, so
+  // that the file, its ledger row and COMMIT cost one round trip instead of
+  // three: a savepoint, the row (for the last migration of the run also the
+  // deploy and the wake-up) and COMMIT. Empty when the ledger cannot write
+  // its rows as SQL text.
+  [[nodiscard]] std::string commit_sql(const Migration& m, const PreparedMigration& p) const {
+    if constexpr (BatchingLedger<Ledger>) {
+      std::string sql = "; SAVEPOINT " + savepoint_ + "; " + ledger_.record_applied_sql(row(m, p, -1));
+      if (m.version == final_version_) {
+        sql += "; " + ledger_.record_deploy_sql(DeployRecord{ctx_.deploy_version(), m.version, {}, ctx_.host()}) +
+               "; " + notify_sql(key_, std::to_string(m.version));
+      }
+      return sql + "; COMMIT";
+    } else {
+      return {};
+    }
+  }
+
+  // After a commit_sql() round trip failed on an open connection: the
+  // savepoint exists only if the file finished (a file cannot guess its
+  // name), and no transaction is left only if COMMIT itself failed. After
+  // `in_record` the transaction is open again at the savepoint, so commit()
+  // writes the row alone and reports exactly what is wrong with the ledger.
+  [[nodiscard]] Failed locate_failure(Connection& conn) const {
+    auto back = conn.execute("ROLLBACK TO SAVEPOINT " + savepoint_);
+    if (back) return Failed::in_record;
+    return back.error().sqlstate == "25P01" ? Failed::at_commit : Failed::in_file;
+  }
 
   // The ledger row, then COMMIT (a transactional migration's row is in its
   // transaction). The last migration of the run also wakes the waiters.
   [[nodiscard]] result<void> commit(Connection& conn, const Migration& m, const PreparedMigration& p,
                                     std::chrono::milliseconds duration) {
     const bool transactional = !p.directives.no_transaction;
-    JsonObject allowed;
-    for (const auto& [rule, reason] : p.directives.allow) allowed.add(rule, reason);
-    const AppliedMigration row{m.version, m.name,         m.checksum, {},         duration.count(),
-                               ctx_.deploy_version(), ctx_.host(), m.contract, allowed.str()};
-    auto recorded = ledger_.record_applied(conn, row);
+    auto recorded = ledger_.record_applied(conn, row(m, p, duration.count()));
     if (!recorded) {
       if (transactional) (void)conn.execute("ROLLBACK");
       auto e = std::move(recorded).error();
@@ -51,7 +80,10 @@ class Recorder {
     auto committed =
         conn.execute(last ? notify_sql(key_, std::to_string(m.version)) + "; COMMIT" : std::string{"COMMIT"});
     if (committed) return outcome::success();
-    auto e = std::move(committed).error();
+    return commit_failed(conn, m, std::move(committed).error());
+  }
+
+  [[nodiscard]] Error commit_failed(const Connection& conn, const Migration& m, Error e) const {
     // Whether it committed is unknown; the ledger row is in the same
     // transaction, so the restart after reconnecting reads the answer.
     if (!conn.is_open()) return connection_lost(m, std::move(e));
@@ -90,6 +122,25 @@ class Recorder {
   }
 
  private:
+  [[nodiscard]] AppliedMigration row(const Migration& m, const PreparedMigration& p, std::int64_t duration_ms) const {
+    JsonObject allowed;
+    for (const auto& [rule, reason] : p.directives.allow) allowed.add(rule, reason);
+    return AppliedMigration{m.version,   m.name,     m.checksum, {}, duration_ms, ctx_.deploy_version(),
+                            ctx_.host(), m.contract, allowed.str()};
+  }
+
+  // A name no migration file can know: a file that made a savepoint of the
+  // same name and failed after it would otherwise look finished.
+  [[nodiscard]] static std::string unguessable_savepoint(std::int64_t key) {
+    const auto t = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    std::uint64_t x = t ^ (static_cast<std::uint64_t>(key) * 0x9e3779b97f4a7c15ULL) ^
+                      (reinterpret_cast<std::uintptr_t>(&t) << 17);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string name = "lockstep_recorded_";
+    for (int i = 0; i < 16; ++i, x >>= 4) name += hex[x & 0xF];
+    return name;
+  }
+
   // The replicas the final commit wakes would otherwise each try to record
   // this deploy at once. Under a savepoint, so bookkeeping can never fail the
   // migration; if it does not stick, the gate records it as usual.
@@ -103,6 +154,7 @@ class Recorder {
   Ledger& ledger_;
   std::int64_t key_;
   std::int64_t final_version_;
+  std::string savepoint_;
 };
 
 }  // namespace lockstep::detail

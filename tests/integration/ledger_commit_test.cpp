@@ -1,0 +1,148 @@
+// A transactional migration, its ledger row and COMMIT travel in one round
+// trip (record.hpp). These cases check that a failure anywhere in that round
+// trip is still told apart: in the file, in the ledger row, or at COMMIT.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "events.hpp"
+#include "lockstep/lockstep.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+
+namespace {
+
+using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>;
+
+Settings settings_for(const TestDatabase& db, EventLog& log) {
+  Settings s;
+  s.database_url = db.url();
+  s.deploy_version = "v-commit";
+  s.host = "test-host";
+  s.on_event = log.sink();
+  return s;
+}
+
+MemorySource first() { return MemorySource{{1, "one", "CREATE TABLE one (id int PRIMARY KEY);"}}; }
+
+MemorySource with(std::string second_sql) {
+  return MemorySource{{1, "one", "CREATE TABLE one (id int PRIMARY KEY);"},
+                      {2, "two", std::move(second_sql)},
+                      {3, "three", "CREATE TABLE three (id int PRIMARY KEY);"}};
+}
+
+// Applies migration 1 alone, so the ledger exists for a test to tamper with.
+void apply_first(const TestDatabase& db) {
+  EventLog log;
+  auto r = Run{settings_for(db, log), first()}.run();
+  REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("Recorder commits a migration with its ledger row") {
+    TestDatabase db{"commit"};
+
+    SUBCASE("the ledger's duration is the server's time for the file") {
+      EventLog log;
+      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);\nSELECT pg_sleep(0.3);")}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
+      const auto slept = db.number("SELECT duration_ms FROM lockstep.migrations WHERE version = 2");
+      CHECK(slept >= 300);
+      CHECK(slept < 5000);
+      CHECK(db.number("SELECT duration_ms FROM lockstep.migrations WHERE version = 3") < 300);
+      CHECK(db.scalar("SELECT deploy_version || ':' || schema_version FROM lockstep.deploys") == "v-commit:3");
+    }
+    SUBCASE("values with quotes and backslashes are stored as they are") {
+      EventLog log;
+      auto s = settings_for(db, log);
+      s.deploy_version = R"(v'1\n"\'')";
+      s.host = R"(host\'; DROP TABLE one; --)";
+      MemorySource source{{1, "one",
+                           "-- lockstep:allow=constraint_scan it's empty \\ really\n"
+                           "CREATE TABLE one (id int PRIMARY KEY);\nALTER TABLE one ADD CHECK (id > 0);"}};
+      auto r = Run{s, source}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(db.scalar("SELECT deploy_version FROM lockstep.migrations") == s.deploy_version);
+      CHECK(db.scalar("SELECT applied_by FROM lockstep.migrations") == s.host);
+      CHECK(db.scalar("SELECT allowed->>'constraint_scan' FROM lockstep.migrations") == R"(it's empty \ really)");
+      CHECK(db.scalar("SELECT deploy_version || '|' || booted_by FROM lockstep.deploys") ==
+            s.deploy_version + "|" + s.host);
+    }
+    SUBCASE("a failure in the file is the file's, even after a savepoint of its own") {
+      apply_first(db);
+      EventLog log;
+      auto r = Run{settings_for(db, log),
+                   with("SAVEPOINT lockstep_recorded_0000000000000000;\nCREATE TABLE two (id int);\n"
+                        "SELECT 1 / (SELECT count(*) FROM two);")}
+                   .run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::migration_failed);
+      CHECK(r.error().sqlstate == "22012");
+      CHECK(r.error().version == 2);
+      CHECK(r.error().message.find("division by zero") != std::string::npos);
+      CHECK(r.error().message.find("nothing of it was applied") != std::string::npos);
+      CHECK(db.number("SELECT count(*) FROM pg_tables WHERE tablename IN ('two', 'three')") == 0);
+      CHECK(db.number("SELECT max(version) FROM lockstep.migrations") == 1);
+      CHECK(log.count("migration_failed") == 1);
+    }
+    SUBCASE("a ledger that refuses the row fails the migration as the ledger's fault, with nothing applied") {
+      apply_first(db);
+      {
+        auto c = db.connect();
+        must(c.query("ALTER TABLE lockstep.migrations ADD CONSTRAINT not_two CHECK (version <> 2)"));
+      }
+      EventLog log;
+      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);")}.run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().sqlstate == "23514");
+      CHECK(r.error().version == 2);
+      CHECK(r.error().message.find("not_two") != std::string::npos);
+      CHECK(r.error().message.find("Fix it") == std::string::npos);  // not blamed on the file
+      CHECK(db.number("SELECT count(*) FROM pg_tables WHERE tablename IN ('two', 'three')") == 0);
+      CHECK(db.number("SELECT max(version) FROM lockstep.migrations") == 1);
+      CHECK(log.count("migration_applied") == 0);
+    }
+    SUBCASE("a deploy row the ledger refuses does not fail the last migration") {
+      apply_first(db);
+      {
+        auto c = db.connect();
+        must(c.query("ALTER TABLE lockstep.deploys ADD CONSTRAINT no_v3 CHECK (schema_version <> 3)"));
+      }
+      EventLog log;
+      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);")}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(r.value().schema_version == 3);
+      CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
+      CHECK(db.number("SELECT count(*) FROM lockstep.deploys WHERE schema_version = 3") == 0);
+    }
+    SUBCASE("a COMMIT that fails (a deferred constraint) is reported as the commit, with nothing applied") {
+      apply_first(db);
+      EventLog log;
+      auto r = Run{settings_for(db, log),
+                   with("CREATE TABLE parent (id int PRIMARY KEY);\n"
+                        "CREATE TABLE two (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+                        "INSERT INTO two VALUES (42);")}
+                   .run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::migration_failed);
+      CHECK(r.error().sqlstate == "23503");
+      CHECK(r.error().version == 2);
+      CHECK(r.error().message.find("committing migration 2") != std::string::npos);
+      CHECK(db.number("SELECT count(*) FROM pg_tables WHERE tablename IN ('parent', 'two', 'three')") == 0);
+      CHECK(db.number("SELECT max(version) FROM lockstep.migrations") == 1);
+      // The session is usable afterwards: the next boot, with the file fixed, applies it.
+      EventLog again;
+      auto fixed = Run{settings_for(db, again),
+                       with("CREATE TABLE parent (id int PRIMARY KEY);\n"
+                            "CREATE TABLE two (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);")}
+                       .run();
+      REQUIRE_MESSAGE(fixed, (fixed ? "" : fixed.error().to_string()));
+      CHECK(db.number("SELECT max(version) FROM lockstep.migrations") == 3);
+    }
+  }
+}
