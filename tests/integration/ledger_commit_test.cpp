@@ -1,6 +1,8 @@
-// A transactional migration, its ledger row and COMMIT travel in one round
-// trip (record.hpp). These cases check that a failure anywhere in that round
-// trip is still told apart: in the file, in the ledger row, or at COMMIT.
+// A transactional migration costs two round trips: BEGIN, its timeouts and
+// the proof that the lock is still held (begin.hpp); then the file, its
+// ledger row and COMMIT (record.hpp). These cases check that a failure
+// anywhere is still told apart: before the file, in the file, in the ledger
+// row, or at COMMIT.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -38,6 +40,13 @@ void apply_first(const TestDatabase& db) {
   EventLog log;
   auto r = Run{settings_for(db, log), first()}.run();
   REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+}
+
+// Applies migration 1, then changes the ledger so that it refuses something.
+void apply_first_then(const TestDatabase& db, const std::string& tamper) {
+  apply_first(db);
+  auto c = db.connect();
+  must(c.query(tamper));
 }
 
 }  // namespace
@@ -90,12 +99,31 @@ TEST_SUITE("integration") {
       CHECK(db.number("SELECT max(version) FROM lockstep.migrations") == 1);
       CHECK(log.count("migration_failed") == 1);
     }
-    SUBCASE("a ledger that refuses the row fails the migration as the ledger's fault, with nothing applied") {
+    SUBCASE("a syntax error keeps its line and column in the file") {
       apply_first(db);
-      {
-        auto c = db.connect();
-        must(c.query("ALTER TABLE lockstep.migrations ADD CONSTRAINT not_two CHECK (version <> 2)"));
-      }
+      EventLog log;
+      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);\n\nCREATE TABLE x (id int,, y int);")}.run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().sqlstate == "42601");
+      CHECK(r.error().line == 3);
+      CHECK(r.error().column == 24);
+      CHECK(db.number("SELECT count(*) FROM pg_tables WHERE tablename IN ('two', 'three')") == 0);
+    }
+    SUBCASE("a migration that gives up the lock stops the next one before any of it runs") {
+      EventLog log;
+      auto r = Run{settings_for(db, log), MemorySource{{1, "one", "CREATE TABLE one (id int PRIMARY KEY);\n"
+                                                                  "SELECT pg_advisory_unlock_all();"},
+                                                       {2, "two", "CREATE TABLE two (id int);"}}}
+                   .run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::lock_lost);
+      CHECK(r.error().version == 2);
+      CHECK(r.error().message.find("nothing of it ran") != std::string::npos);
+      CHECK(db.number("SELECT count(*) FROM pg_tables WHERE tablename = 'two'") == 0);
+      CHECK(db.number("SELECT max(version) FROM lockstep.migrations") == 1);
+    }
+    SUBCASE("a ledger that refuses the row fails the migration as the ledger's fault, with nothing applied") {
+      apply_first_then(db, "ALTER TABLE lockstep.migrations ADD CONSTRAINT not_two CHECK (version <> 2)");
       EventLog log;
       auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);")}.run();
       REQUIRE_FALSE(r);
@@ -108,11 +136,7 @@ TEST_SUITE("integration") {
       CHECK(log.count("migration_applied") == 0);
     }
     SUBCASE("a deploy row the ledger refuses does not fail the last migration") {
-      apply_first(db);
-      {
-        auto c = db.connect();
-        must(c.query("ALTER TABLE lockstep.deploys ADD CONSTRAINT no_v3 CHECK (schema_version <> 3)"));
-      }
+      apply_first_then(db, "ALTER TABLE lockstep.deploys ADD CONSTRAINT no_v3 CHECK (schema_version <> 3)");
       EventLog log;
       auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);")}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
