@@ -282,7 +282,8 @@ void apply(const fs::path& work, int n) {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator{dir}) files.push_back(e.path());
   std::sort(files.begin(), files.end());
-  std::vector<std::string> one{"psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", db_url("bench_apply")};
+  const std::vector<std::string> psql{"psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", db_url("bench_apply")};
+  std::vector<std::string> one = psql;
   for (const auto& f : files) {
     one.push_back("-f");
     one.push_back(f.string());
@@ -303,8 +304,10 @@ void apply(const fs::path& work, int n) {
   fresh_checkpointed_db("bench_apply");
   auto t0 = clock_type::now();
   for (const auto& f : files) {
-    if (time_process({"psql", "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", db_url("bench_apply"), "-f", f.string()}) < 0)
-      std::exit(1);
+    auto each = psql;
+    each.push_back("-f");
+    each.push_back(f.string());
+    if (time_process(each) < 0) std::exit(1);
   }
   const double psql_ms = ms_since(t0);
   const double lock_ms = Stats::of(lock_runs).median, psql1_ms = Stats::of(psql1_runs).median;

@@ -75,6 +75,18 @@ class Tool:
     def available(self):
         return True
 
+    def version(self):
+        return "this build"
+
+    @staticmethod
+    def version_of(argv):
+        """The last word of a tool's --version output."""
+        return subprocess.run(argv, capture_output=True, text=True).stdout.split()[-1]
+
+    def noop_db(self):
+        """The database this tool's no-op boots run against, everything applied."""
+        return "peers_noop_" + self.name.replace("-", "_")
+
     def layout(self, root: Path):
         pass
 
@@ -118,7 +130,7 @@ class Dbmate(Tool):
         return self.bin.exists()
 
     def version(self):
-        return subprocess.run([str(self.bin), "--version"], capture_output=True, text=True).stdout.split()[-1]
+        return self.version_of([str(self.bin), "--version"])
 
     def layout(self, root):
         self.dir = root / "dbmate"
@@ -174,7 +186,7 @@ class Sqitch(Tool):
         return shutil.which("sqitch") is not None
 
     def version(self):
-        return subprocess.run(["sqitch", "--version"], capture_output=True, text=True).stdout.split()[-1]
+        return self.version_of(["sqitch", "--version"])
 
     def layout(self, root):
         self.dir = root / "sqitch"
@@ -206,7 +218,7 @@ class Alembic(Tool):
         return shutil.which("alembic") is not None
 
     def version(self):
-        return subprocess.run(["alembic", "--version"], capture_output=True, text=True).stdout.split()[-1]
+        return self.version_of(["alembic", "--version"])
 
     def layout(self, root):
         self.dir = root / "alembic"
@@ -314,8 +326,7 @@ def main():
             t.layout(work)
         results = {"migrations": N, "rounds": ROUNDS, "tools": {}}
         for t in present:
-            results["tools"][t.name] = {"version": t.version() if hasattr(t, "version") else "this build",
-                                        "lock": t.lock}
+            results["tools"][t.name] = {"version": t.version(), "lock": t.lock}
 
         # apply N, alternating tools within each round
         apply_ms = {t.name: [] for t in present}
@@ -328,12 +339,12 @@ def main():
 
         # no-op boot: each tool on its own fully applied database
         for t in present:
-            fresh(f"peers_noop_{t.name.replace('-', '_')}")
-            run_once(t, f"peers_noop_{t.name.replace('-', '_')}")
+            fresh(t.noop_db())
+            run_once(t, t.noop_db())
         noop_ms = {t.name: [] for t in present}
         for _ in range(NOOP_RUNS):
             for t in present:
-                ms = run_once(t, f"peers_noop_{t.name.replace('-', '_')}")
+                ms = run_once(t, t.noop_db())
                 if ms is not None:
                     noop_ms[t.name].append(ms)
 
@@ -343,8 +354,6 @@ def main():
                 wall, failed = herd(t, "peers_herd", n)
                 herds.setdefault(n, {})[t.name] = {"wall_ms": round(wall, 1), "failed": failed,
                                                    "schema_whole": whole(t, "peers_herd")}
-
-        rows = []
 
         def med(v):
             return statistics.median(v) if v else None
@@ -356,7 +365,7 @@ def main():
                 apply_ms=round(a, 1) if a else None, apply_runs=len(apply_ms[t.name]),
                 noop_ms=round(z, 1) if z else None, noop_runs=len(noop_ms[t.name]),
                 herds={str(n): herds[n][t.name] for n in HERDS})
-        print_rows = [f"| tool | version | no-op boot, ms | x lockstep | apply {N}, ms | x lockstep | "
+        rows = [f"| tool | version | no-op boot, ms | x lockstep | apply {N}, ms | x lockstep | "
                       + " | ".join(f"herd {n}: wall ms, failed, schema whole" for n in HERDS) + " | lock |",
                       "|---|---|---|---|---|---|" + "---|" * len(HERDS) + "---|"]
 
@@ -374,8 +383,7 @@ def main():
                 h = herds[n][t.name]
                 cells.append(f"{h['wall_ms']:.0f}, {h['failed']} failed, {'yes' if h['schema_whole'] else 'NO'}")
             cells.append(t.lock)
-            print_rows.append("| " + " | ".join(cells) + " |")
-        rows = print_rows
+            rows.append("| " + " | ".join(cells) + " |")
         print("\n".join(rows))
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "peers.json").write_text(json.dumps(results, indent=2) + "\n")

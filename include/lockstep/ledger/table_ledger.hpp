@@ -192,12 +192,7 @@ class TableLedger {
   // Runs inside the caller's migration transaction. The primary key makes a
   // double apply impossible even if two leaders ever raced.
   [[nodiscard]] result<void> record_applied(Connection& conn, const AppliedMigration& m) {
-    auto r = conn.query("INSERT INTO " + qualified_table() +
-                            " (version, name, checksum, duration_ms, deploy_version, applied_by, contract, allowed)"
-                            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-                        std::to_string(m.version), m.name, m.checksum, std::to_string(m.duration_ms),
-                        m.deploy_version, m.applied_by, std::string{m.contract ? "t" : "f"},
-                        m.allowed.empty() ? std::string{"{}"} : m.allowed);
+    auto r = conn.execute(record_applied_sql(m));
     if (!r) {
       auto e = std::move(r).error();
       if (e.sqlstate == "23505") {
@@ -215,8 +210,8 @@ class TableLedger {
     return outcome::success();
   }
 
-  // The same row as SQL text, to end the migration's own round trip (see
-  // BatchingLedger). A negative duration_ms is taken from the server's clock:
+  // The row as SQL text: what record_applied() sends, and what ends the
+  // migration's own round trip (see BatchingLedger). A negative duration_ms is taken from the server's clock:
   // the time since that round trip's query began, which is the file's.
   [[nodiscard]] std::string record_applied_sql(const AppliedMigration& m) const {
     using detail::quote_literal;
@@ -237,10 +232,7 @@ class TableLedger {
   }
 
   [[nodiscard]] result<void> record_deploy(Connection& conn, const DeployRecord& d) {
-    auto r = conn.query("INSERT INTO " + qualified_deploys() +
-                            " (deploy_version, schema_version, booted_by) VALUES ($1, $2, $3)"
-                            " ON CONFLICT DO NOTHING",
-                        d.deploy_version, std::to_string(d.schema_version), d.booted_by);
+    auto r = conn.execute(record_deploy_sql(d));
     if (!r) return shape_error(std::move(r).error());
     return outcome::success();
   }
