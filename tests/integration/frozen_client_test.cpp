@@ -105,6 +105,42 @@ TEST_SUITE("integration") {
       CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 1") == 1);
     }
 
+    SUBCASE(
+        "a leader frozen right after a migration committed loses the session "
+        "lock within stall_timeout") {
+      // The commit goes in the same round trip as the file and the session
+      // reset that follows it; the gap before the next migration's first
+      // round trip is where a leader's process or network most often dies
+      // (the result of a long file is what it waits for). The chaos suite
+      // found a network-cut leader wedging 15 followers there for the
+      // whole deadline.
+      TestDatabase db{"frozen_between"};
+      EventLog log;
+      auto s = settings_for(db.url(), log, 1000ms);
+      const EventSink record = log.sink();
+      std::chrono::milliseconds lock_freed_after{-1};
+      bool frozen = false;
+      s.on_event = [&](const Event &e) {
+        record(e);
+        if (e.name != "migration_applied" || frozen) return;
+        frozen = true;  // this thread stops using the connection, as a SIGSTOPped process would
+        const auto took = time_until(
+            [&] { return db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == "0"; },
+            4000ms);
+        if (took < 4000ms) lock_freed_after = took;
+      };
+      MemorySource source{{1, "t", "CREATE TABLE t (id int PRIMARY KEY);"},
+                          {2, "u", "CREATE TABLE u (id int PRIMARY KEY);"}};
+      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{s, source}.run();
+      REQUIRE(frozen);
+      CHECK(lock_freed_after >= 0ms);
+      CHECK(lock_freed_after < 3000ms);
+      // When it "wakes", its session is gone; it reconnects and finishes.
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(log.count("reconnecting") >= 1);
+      CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 2);
+    }
+
     SUBCASE("a follower's wait never outlasts the idle bound its session carries") {
       TestDatabase db{"frozen_follower"};
       MemorySource source{{1, "slow", "SELECT pg_sleep(4); CREATE TABLE t (id int);"}};

@@ -80,11 +80,22 @@ class SetConfig {
 // A migration may change its session (SET search_path, SET ROLE, SET
 // SESSION AUTHORIZATION, a GUC) on purpose; none of it may reach the ledger
 // writes or the next migration. Sent after a transactional body, in the
-// same round trip: RESET ALL is transactional, so it takes back only what
-// the committed migration did, and the guarantees the ledger commit needs
-// are set again.
-[[nodiscard]] inline std::string reset_after_body_sql(std::chrono::milliseconds stall) {
-  return "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; " + commit_guarantees_sql(stall);
+// same round trip as the ledger row and COMMIT. RESET ALL is transactional:
+// it takes back what the migration did, but also the leader's own session
+// settings, and the COMMIT that follows makes that stick. So when the
+// session is the leader's own (a session lock: `server_version` given), its
+// bounds are set again here, before COMMIT. Otherwise a leader that died
+// right after sending the file (its network cut while it waited for the
+// result) left the server a session that holds the lock with no idle bound
+// and no keepalive tuning, and every follower waited until the deadline;
+// the chaos suite found that. A transaction-scoped lock's session is not
+// the leader's (a pooler may own it), so only the ledger commit's own
+// guarantees are set, for this transaction.
+[[nodiscard]] inline std::string reset_after_body_sql(std::chrono::milliseconds stall,
+                                                      std::optional<int> server_version) {
+  std::string sql = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; ";
+  if (server_version) sql += leader_session_sql(*server_version, stall) + "; ";
+  return sql + commit_guarantees_sql(stall);
 }
 
 // The same outside a transaction, after a no-transaction migration (and

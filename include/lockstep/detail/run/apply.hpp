@@ -35,8 +35,14 @@ class Applier {
  public:
   Applier(Context<Timeout>& ctx, const Settings& settings, Wait& wait, Opener<Lock, Timeout, Ledger>& opener,
           Recorder<Timeout, Ledger>& recorder, Prepared& prepared, Progress& progress)
-      : ctx_{ctx}, settings_{settings}, wait_{wait}, opener_{opener}, recorder_{recorder}, executor_{ctx, settings, wait},
-        prepared_{prepared}, progress_{progress} {}
+      : ctx_{ctx},
+        settings_{settings},
+        wait_{wait},
+        opener_{opener},
+        recorder_{recorder},
+        executor_{ctx, settings, wait, !transaction_scoped<Lock>},
+        prepared_{prepared},
+        progress_{progress} {}
 
   // Runs `m`. With a transaction-scoped lock (`in_transaction`), the caller
   // has already opened the transaction and taken the lock; a retry must take

@@ -37,9 +37,9 @@ class Opener {
   // BEGIN with this migration's timeouts and, for session locks, the proof
   // that this session still holds the lock, in one round trip.
   [[nodiscard]] result<void> session_locked(Connection& conn, const Migration& m, const std::string& timeouts) {
-    // The previous migration's reset took back the session settings too.
-    std::string sql =
-        leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; BEGIN; " + timeouts;
+    // The session's bounds are already set: armed before the lock was
+    // taken, and set again by every reset since (session_sql.hpp).
+    std::string sql = "BEGIN; " + timeouts;
     if constexpr (has_held_check<Lock>) {
       sql += "; " + Lock::held_check_sql(key_);
       LOCKSTEP_TRY(rows, conn.query(sql));

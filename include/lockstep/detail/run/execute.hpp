@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lockstep/connection.hpp"
@@ -54,10 +55,13 @@ namespace lockstep::detail {
 template <class Wait, class Timeout>
 class Executor {
  public:
-  Executor(Context<Timeout>& ctx, const Settings& settings, Wait& wait)
+  // `own_session`: the lock is held by this session (not a transaction-scoped
+  // lock), so the session's bounds are the leader's to keep (session_sql.hpp).
+  Executor(Context<Timeout>& ctx, const Settings& settings, Wait& wait, bool own_session)
       : ctx_{ctx},
         settings_{settings},
         wait_{wait},
+        own_session_{own_session},
         monitor_{std::make_unique<ProgressMonitor<Timeout>>(ctx, settings.progress_interval)} {}
 
   // SET LOCAL (in a transaction) or SET of this migration's lock_timeout and
@@ -81,7 +85,8 @@ class Executor {
   // positions are still the file's.
   [[nodiscard]] result<void> send_body(Connection& conn, const Migration& m, const std::string& tail) const {
     auto watch = monitor_->watch(conn.backend_pid(), m, "the whole file (one transaction)", 1);
-    return conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout) + tail);
+    const auto version = own_session_ ? std::optional<int>{conn.server_version()} : std::nullopt;
+    return conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout, version) + tail);
   }
 
   // The file failed: roll back, and say so.
@@ -100,10 +105,8 @@ class Executor {
   // retried: the ones before it stay done.
   [[nodiscard]] result<void> statements(Connection& conn, const Migration& m, const PreparedMigration& p,
                                         std::int64_t& completed) {
-    // The previous migration's reset took back the leader's session settings
-    // (dead-peer detection, stall bounds) too: set them again first.
-    LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout) + "; " +
-                               timeouts_sql(p, false)));
+    // The leader's session bounds are set already: every reset re-arms them.
+    LOCKSTEP_TRYV(conn.execute(timeouts_sql(p, false)));
     IndexChecks<Timeout> indexes{ctx_, m, sql::concurrent_index_builds(p.statements, m.sql)};
     if (auto cleared = indexes.before(conn); !cleared) {
       reset(conn, true);
@@ -169,6 +172,7 @@ class Executor {
   Context<Timeout>& ctx_;
   const Settings& settings_;
   Wait& wait_;
+  bool own_session_;
   std::unique_ptr<ProgressMonitor<Timeout>> monitor_;
 };
 
