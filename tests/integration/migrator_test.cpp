@@ -85,6 +85,41 @@ TEST_SUITE("integration") {
       CHECK(again.count("lock_acquired") == 0);
       CHECK(again.count("ready") == 1);
     }
+    SUBCASE("the fast path writes the deploy row only for a deploy that has not booted against this version") {
+      // Any write to the deploys table now fails, and a boot that tries one
+      // says so in a warning: the fast path's "already booted" answer is
+      // what keeps an every-boot write away.
+      REQUIRE(db.connect().execute(
+          "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+          "$$BEGIN RAISE EXCEPTION 'deploys are read-only here'; END$$;"
+          "CREATE TRIGGER refuse BEFORE INSERT ON lockstep.deploys FOR EACH ROW EXECUTE FUNCTION public.refuse()"));
+      // The same deploy once more (and with another deploy's rows beside it).
+      REQUIRE(db.connect().execute("ALTER TABLE lockstep.deploys DISABLE TRIGGER refuse;"
+                                   "INSERT INTO lockstep.deploys (deploy_version, schema_version, booted_by) "
+                                   "VALUES ('v-test', 2, 'h'), ('v-other', 3, 'h');"
+                                   "ALTER TABLE lockstep.deploys ENABLE TRIGGER refuse"));
+      EventLog same;
+      auto booted = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, same),
+                                                                                   three_tables()}
+                        .run();
+      REQUIRE(booted);
+      CHECK(same.count("warning") == 0);
+      // A deploy that booted only against an older version must record this one.
+      EventLog older;
+      auto settings = settings_for(db, older);
+      settings.deploy_version = "v-older";
+      REQUIRE(db.connect().execute("ALTER TABLE lockstep.deploys DISABLE TRIGGER refuse;"
+                                   "INSERT INTO lockstep.deploys (deploy_version, schema_version, booted_by) "
+                                   "VALUES ('v-older', 2, 'h');"
+                                   "ALTER TABLE lockstep.deploys ENABLE TRIGGER refuse"));
+      auto recorded = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings, three_tables()}.run();
+      REQUIRE(recorded);
+      CHECK(recorded.value().role == Role::current);
+      REQUIRE(older.count("warning") == 1);
+      for (const auto& e : older.all()) {
+        if (e.name == "warning") CHECK(e.json.find("deploys are read-only here") != std::string::npos);
+      }
+    }
     SUBCASE("a later binary applies only what is new and records its deploy version") {
       auto source = three_tables();
       source.add({4, "four", "ALTER TABLE one ADD COLUMN name text;"});
