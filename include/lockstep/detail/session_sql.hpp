@@ -12,7 +12,7 @@ namespace lockstep::detail {
 
 // Settings as one statement: `SELECT set_config(...), ...` costs the server
 // a fifth of what the same SETs cost one statement each, and the leader
-// sends them before every migration. Names and values are lockstep's own
+// sends them with every migration. Names and values are lockstep's own
 // constants and numbers, never user text.
 class SetConfig {
  public:
