@@ -55,6 +55,15 @@ TEST_SUITE("unit") {
                 .size() == 2);
       CHECK(texts("CREATE FUNCTION begin() RETURNS int AS 'select 1' LANGUAGE sql; SELECT 1").size() == 2);
       CHECK(texts("BEGIN; SELECT 1; END;").size() == 3);  // a transaction block is not a routine body
+      // END after an expression is a column label without AS, not the body's
+      // end (found by the fuzzer; PostgreSQL 15 creates this function).
+      CHECK(texts("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 END; END; SELECT 1") ==
+            std::vector<std::string>{"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 END; END",
+                                     "SELECT 1"});
+      CHECK(texts("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END END; "
+                  "SELECT 2 end; END; SELECT 3")
+                .size() == 2);
+      CHECK(texts("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC END; SELECT 1").size() == 2);
     }
     SUBCASE("positions: first token, line and column; trailing comments excluded") {
       const std::string sql = "-- header\n\n  CREATE TABLE a (id int) -- why\n;\nSELECT 1";

@@ -113,6 +113,9 @@ class Splitter {
         return fail(i_, "a backslash outside a string literal: this is psql syntax (a meta-command such as \\set, "
                         "\\gset or \\copy), not SQL; lockstep sends files to the server as they are, so remove it");
       }
+      // Whatever is not a word ends a routine body's statement start, except
+      // the ';' that begins the next one.
+      if (!ident_start(c)) body_start_ = c == ';' && paren_ == 0 && begin_depth_ > 0;
       LOCKSTEP_TRYV(token(c));
       current_.end = i_;  // the statement ends with its last token, not with trailing comments
     }
@@ -296,7 +299,10 @@ class Splitter {
 
   // psql's heuristic for SQL-standard bodies, made exact for BEGIN: inside
   // CREATE [OR REPLACE] {FUNCTION|PROCEDURE}, BEGIN ATOMIC opens a body that
-  // only its END closes (CASE ... END nests inside it).
+  // only its END closes (CASE ... END nests inside it). An END is the body's
+  // only where a body statement could start (right after ATOMIC or a ';'):
+  // anywhere else, with no CASE open, it is a column label without AS
+  // (`SELECT 1 END` is `SELECT 1 AS "end"`; the fuzzer found it).
   void track_routine_body(std::string_view w) {
     if (ident_count_ < 4) {
       char tag = 0;
@@ -311,12 +317,22 @@ class Splitter {
     const bool routine = idents_[0] == 'c' && (idents_[1] == 'f' || idents_[1] == 'p' ||
                                                (idents_[1] == 'o' && idents_[2] == 'r' &&
                                                 (idents_[3] == 'f' || idents_[3] == 'p')));
+    const bool at_body_start = body_start_;
+    body_start_ = false;
     if (!routine || paren_ != 0) return;
     if (iequals(w, "begin") && iequals(next_word(), "atomic")) {
       ++begin_depth_;
+      atomic_next_ = true;
+    } else if (atomic_next_) {  // the ATOMIC itself: the body starts after it
+      atomic_next_ = false;
+      body_start_ = true;
     } else if (iequals(w, "case") && begin_depth_ > 0) {
       ++begin_depth_;
-    } else if (iequals(w, "end") && begin_depth_ > 0) {
+      ++case_depth_;
+    } else if (iequals(w, "end") && case_depth_ > 0) {
+      --begin_depth_;
+      --case_depth_;
+    } else if (iequals(w, "end") && begin_depth_ > 0 && at_body_start) {
       --begin_depth_;
     }
   }
@@ -364,6 +380,8 @@ class Splitter {
     in_statement_ = false;
     ident_count_ = 0;
     idents_[0] = idents_[1] = idents_[2] = idents_[3] = 0;
+    case_depth_ = 0;
+    atomic_next_ = body_start_ = false;
     return outcome::success();
   }
 
@@ -371,7 +389,10 @@ class Splitter {
   LineIndex lines_;
   std::size_t i_ = 0;
   int paren_ = 0;
-  int begin_depth_ = 0;
+  int begin_depth_ = 0;  // BEGIN ATOMIC plus the CASEs open inside it
+  int case_depth_ = 0;
+  bool atomic_next_ = false;  // BEGIN seen; its ATOMIC is the next word
+  bool body_start_ = false;   // a routine body's statement may start here
   char idents_[4] = {0, 0, 0, 0};
   std::size_t ident_count_ = 0;
   bool in_statement_ = false;
