@@ -64,6 +64,10 @@ TEST_SUITE("unit") {
                   "SELECT 2 end; END; SELECT 3")
                 .size() == 2);
       CHECK(texts("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC END; SELECT 1").size() == 2);
+      // So can CASE be (`SELECT 1 case`): then it opens nothing.
+      CHECK(texts("CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT 1 case; SELECT 2 case FROM (SELECT 1) s; "
+                  "SELECT CASE WHEN true THEN 1 END case; END; SELECT 3")
+                .size() == 2);
     }
     SUBCASE("positions: first token, line and column; trailing comments excluded") {
       const std::string sql = "-- header\n\n  CREATE TABLE a (id int) -- why\n;\nSELECT 1";

@@ -326,7 +326,7 @@ class Splitter {
     } else if (atomic_next_) {  // the ATOMIC itself: the body starts after it
       atomic_next_ = false;
       body_start_ = true;
-    } else if (iequals(w, "case") && begin_depth_ > 0) {
+    } else if (iequals(w, "case") && begin_depth_ > 0 && !label_follows()) {
       ++begin_depth_;
       ++case_depth_;
     } else if (iequals(w, "end") && case_depth_ > 0) {
@@ -337,7 +337,22 @@ class Splitter {
     }
   }
 
-  [[nodiscard]] std::string_view next_word() const {
+  // After a CASE: what ends a select list, so this CASE is a column label
+  // without AS (`SELECT 1 case;`), not a CASE expression, which goes on
+  // with WHEN or an operand.
+  [[nodiscard]] bool label_follows() const {
+    const std::size_t j = next_significant();
+    if (j >= s_.size()) return true;
+    if (s_[j] == ',' || s_[j] == ';' || s_[j] == ')') return true;
+    const std::string_view w = next_word();
+    for (const char* k : {"from", "into", "where", "group", "having", "window", "order", "limit", "offset", "fetch",
+                          "for", "union", "intersect", "except", "returning"}) {
+      if (iequals(w, k)) return true;
+    }
+    return false;
+  }
+
+  [[nodiscard]] std::size_t next_significant() const {
     std::size_t j = i_;
     for (;;) {
       while (j < s_.size() && space(static_cast<unsigned char>(s_[j]))) ++j;
@@ -346,13 +361,18 @@ class Splitter {
       } else if (j + 1 < s_.size() && s_[j] == '/' && s_[j + 1] == '*') {
         j = std::min(block_comment_end(j), s_.size());
       } else {
-        break;
+        return j;
       }
     }
+  }
+
+  [[nodiscard]] std::string_view next_word() const {
+    std::size_t j = next_significant();
     const std::size_t from = j;
     while (j < s_.size() && ident_cont(static_cast<unsigned char>(s_[j]))) ++j;
     return s_.substr(from, j - from);
   }
+
 
   void note_token(std::size_t from, std::string kind) {
     if (!in_statement_) {
