@@ -327,10 +327,8 @@ class Splitter {
       atomic_next_ = false;
       body_start_ = true;
     } else if (iequals(w, "case") && begin_depth_ > 0 && !label_follows()) {
-      ++begin_depth_;
       ++case_depth_;
     } else if (iequals(w, "end") && case_depth_ > 0) {
-      --begin_depth_;
       --case_depth_;
     } else if (iequals(w, "end") && begin_depth_ > 0 && at_body_start) {
       --begin_depth_;
@@ -373,7 +371,6 @@ class Splitter {
     return s_.substr(from, j - from);
   }
 
-
   void note_token(std::size_t from, std::string kind) {
     if (!in_statement_) {
       in_statement_ = true;
@@ -409,8 +406,8 @@ class Splitter {
   LineIndex lines_;
   std::size_t i_ = 0;
   int paren_ = 0;
-  int begin_depth_ = 0;  // BEGIN ATOMIC plus the CASEs open inside it
-  int case_depth_ = 0;
+  int begin_depth_ = 0;  // open BEGIN ATOMIC bodies: their ';' ends no statement
+  int case_depth_ = 0;   // CASE expressions open inside them
   bool atomic_next_ = false;  // BEGIN seen; its ATOMIC is the next word
   bool body_start_ = false;   // a routine body's statement may start here
   char idents_[4] = {0, 0, 0, 0};
