@@ -146,16 +146,36 @@ inline void resolve_column(Error& e, const ErrorContext& context, std::string_vi
 // The libpqxx headers this was compiled with.
 [[nodiscard]] inline const char* pqxx_version() noexcept { return PQXX_VERSION; }
 
-inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}) {
+inline Error from_server_error(const char* what, std::string sqlstate, std::string_view sql) {
   Error e;
   e.code = errc::database_error;
-  e.sqlstate = ex.sqlstate();
+  e.sqlstate = std::move(sqlstate);
   ErrorContext context;
-  parse_server_message(ex.what(), e, &context);
+  parse_server_message(what, e, &context);
   if (!sql.empty()) resolve_column(e, context, sql);
   e.message = e.server_message;
   return e;
 }
+
+// libpqxx 6.4 throws insufficient_privilege without its SQLSTATE (checked
+// against a real "permission denied"); its class still says which one it was.
+inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}) {
+  std::string sqlstate = ex.sqlstate();
+  if (sqlstate.empty() && dynamic_cast<const pqxx::insufficient_privilege*>(&ex) != nullptr) sqlstate = "42501";
+  return from_server_error(ex.what(), std::move(sqlstate), sql);
+}
+
+#if PQXX_VERSION_MAJOR < 7
+// Before libpqxx 7, class 40 (deadlock_detected, serialization_failure, ...)
+// is not an sql_error and carries no SQLSTATE: its class is all there is.
+inline Error from_rollback(const pqxx::transaction_rollback& ex, std::string_view sql) {
+  const char* sqlstate = dynamic_cast<const pqxx::deadlock_detected*>(&ex) != nullptr       ? "40P01"
+                         : dynamic_cast<const pqxx::serialization_failure*>(&ex) != nullptr ? "40001"
+                         : dynamic_cast<const pqxx::statement_completion_unknown*>(&ex) != nullptr ? "40003"
+                                                                                                    : "40000";
+  return from_server_error(ex.what(), sqlstate, sql);
+}
+#endif
 
 inline Error from_broken_connection(std::string_view what) {
   Error e;
@@ -315,6 +335,12 @@ class Connection {
       // decide from their own state (deadline) what it means.
       if (!is_open()) e.code = errc::connection_failed;
       return e;
+#if PQXX_VERSION_MAJOR < 7
+    } catch (const pqxx::transaction_rollback& ex) {
+      auto e = detail::from_rollback(ex, sql);
+      if (!is_open()) e.code = errc::connection_failed;
+      return e;
+#endif
     } catch (const std::exception& ex) {
       auto e = detail::from_broken_connection(ex.what());
       if (is_open()) e.code = errc::database_error;
