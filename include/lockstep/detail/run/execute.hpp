@@ -85,8 +85,11 @@ class Executor {
   // positions are still the file's.
   [[nodiscard]] result<void> send_body(Connection& conn, const Migration& m, const std::string& tail) const {
     auto watch = monitor_->watch(conn.backend_pid(), m, "the whole file (one transaction)", 1);
-    const auto version = own_session_ ? std::optional<int>{conn.server_version()} : std::nullopt;
-    return conn.execute(m.sql + "\n;" + reset_after_body_sql(settings_.stall_timeout, version) + tail);
+    // Built in each branch: GCC 12 at -O2 warns that an optional<int> made
+    // by `?:` may be read uninitialized (it is not).
+    const std::string reset = own_session_ ? reset_after_body_sql(settings_.stall_timeout, conn.server_version())
+                                           : reset_after_body_sql(settings_.stall_timeout, std::nullopt);
+    return conn.execute(m.sql + "\n;" + reset + tail);
   }
 
   // The file failed: roll back, and say so.
