@@ -87,4 +87,25 @@ concept RegistryLedger = LedgerPolicy<L> && requires(L& ledger) {
   { ledger.registry() } -> std::same_as<ReplicaRegistry&>;
 };
 
+// A ledger whose read_state may answer from a summary (TableLedger's head),
+// and that can also read the ledger itself: what a leader does under the
+// lock, so a summary is never trusted beyond "nothing to do".
+template <class L>
+concept ConfirmingLedger = LedgerPolicy<L> && requires(L& ledger, Connection& conn, std::string_view deploy_version) {
+  { ledger.read_confirmed_state(conn, deploy_version) } -> std::same_as<result<LedgerState>>;
+};
+
+namespace detail {
+
+template <LedgerPolicy L>
+[[nodiscard]] result<LedgerState> confirmed_state(L& ledger, Connection& conn, std::string_view deploy_version) {
+  if constexpr (ConfirmingLedger<L>) {
+    return ledger.read_confirmed_state(conn, deploy_version);
+  } else {
+    return ledger.read_state(conn, deploy_version);
+  }
+}
+
+}  // namespace detail
+
 }  // namespace lockstep

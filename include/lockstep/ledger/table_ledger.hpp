@@ -5,6 +5,7 @@
 //   <schema>.<deploys_table>  which deploy version booted against which schema version
 //   <schema>.<failures_table> failed attempts, until a human resolves them
 //   <schema>.<replicas_table> the running replicas and their leases (replica_registry.hpp)
+//   <schema>.<table>_head     one row the every-boot query reads (ledger_head.hpp)
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "lockstep/detail/digest.hpp"
 #include "lockstep/detail/ledger_fields.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/ledger/ledger_head.hpp"
 #include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/migration.hpp"
 
@@ -25,7 +27,7 @@ namespace lockstep {
 
 class TableLedger {
  public:
-  TableLedger() = default;
+  TableLedger() : TableLedger{"lockstep", "migrations"} {}
   // Two ledgers in one schema (one per service) must not share their deploy
   // and failure records: by default those tables are named after the ledger
   // table ("svc_a_deploys", "svc_a_failures"), except for the default
@@ -38,7 +40,8 @@ class TableLedger {
         failures_{failures_table.empty() ? companion(table_, "failures") : std::move(failures_table)},
         registry_{detail::quote_ident(schema_) + "." +
                       detail::quote_ident(replicas_table.empty() ? companion(table_, "replicas") : replicas_table),
-                  qualified_table()} {}
+                  qualified_table()},
+        head_{detail::quote_ident(schema_), companion(table_, "head"), qualified_table(), qualified_deploys()} {}
 
   // Which replicas run which image (the heartbeat and contract migrations).
   [[nodiscard]] ReplicaRegistry& registry() noexcept { return registry_; }
@@ -51,11 +54,21 @@ class TableLedger {
   [[nodiscard]] std::string qualified_deploys() const {
     return detail::quote_ident(schema_) + "." + detail::quote_ident(deploys_);
   }
+  [[nodiscard]] const LedgerHead& head() const noexcept { return head_; }
   [[nodiscard]] std::string qualified_failures() const {
     return detail::quote_ident(schema_) + "." + detail::quote_ident(failures_);
   }
 
-  // The every-boot query, one round trip: every applied (version, checksum)
+  // The every-boot query: the head's one row (ledger_head.hpp), or the
+  // ledger itself where there is no usable head. Outside a transaction only:
+  // a failed read of the head would abort one.
+  [[nodiscard]] result<LedgerState> read_state(Connection& conn, std::string_view deploy_version) {
+    LOCKSTEP_TRY(head, head_.read(conn, deploy_version));
+    if (head) return std::move(*head);
+    return read_confirmed_state(conn, deploy_version);
+  }
+
+  // The ledger itself, one round trip: every applied (version, checksum)
   // plus the schema versions this deploy has booted against. The digest and
   // the newest version are computed here rather than on the server: on a
   // fresh backend, sha256() costs function lookups (~1.3 ms) and
@@ -63,7 +76,7 @@ class TableLedger {
   // the same query without it), both more than sending a few hundred short
   // rows. NULL::bigint keeps a foreign ledger with text versions a type
   // error, reported as the wrong shape.
-  [[nodiscard]] result<LedgerState> read_state(Connection& conn, std::string_view deploy_version) {
+  [[nodiscard]] result<LedgerState> read_confirmed_state(Connection& conn, std::string_view deploy_version) {
     const std::string sql = "SELECT version, checksum FROM " + qualified_table() +
                             " UNION ALL SELECT NULL::bigint, schema_version::text FROM " + qualified_deploys() +
                             " WHERE deploy_version = $1";
@@ -127,7 +140,7 @@ class TableLedger {
            "  resolved_at timestamptz,\n"
            "  checksum text NOT NULL DEFAULT '',\n"
            "  cause text NOT NULL DEFAULT 'error');\n" +
-           registry_.create_sql() + ";\n" + upgrade_sql();
+           registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + head_.create_sql();
   }
 
   // What a migration role needs on a ledger that a DBA created with
@@ -138,6 +151,7 @@ class TableLedger {
            "GRANT SELECT, INSERT ON " + qualified_table() + ", " + qualified_deploys() + " TO " + r + ";\n" +
            "GRANT SELECT, INSERT, UPDATE ON " + qualified_failures() + " TO " + r + ";\n" +
            "GRANT SELECT, INSERT, UPDATE, DELETE ON " + registry_.qualified_table() + " TO " + r + ";\n" +
+           head_.grant_sql(r) + ";\n" +
            "GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + detail::quote_ident(schema_) + " TO " + r;
   }
 
@@ -151,10 +165,13 @@ class TableLedger {
         " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
         " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2"
         " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)"
-        " AND attname IN ('contract', 'allowed') AND NOT attisdropped) = 2",
-        qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table());
+        " AND attname IN ('contract', 'allowed') AND NOT attisdropped) = 2, to_regclass($5) IS NOT NULL",
+        qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
+        head_.qualified_table());
     if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
-      return outcome::success();
+      if (present.value()[0][1].value_or("f") == "t") return outcome::success();
+      // A ledger from before the head: add it where this role may.
+      return head_upgrade(conn);
     }
     // A lost session is not a privilege problem: the caller reconnects.
     if (!present && present.error().code == errc::connection_failed) return std::move(present).error();
@@ -169,6 +186,12 @@ class TableLedger {
                   "docs/operations.md lists";
       return e;
     }
+    return outcome::success();
+  }
+
+  [[nodiscard]] result<void> head_upgrade(Connection& conn) {
+    auto r = conn.execute(head_.upgrade_sql());
+    if (!r) return shape_error(std::move(r).error());
     return outcome::success();
   }
 
@@ -360,6 +383,7 @@ class TableLedger {
   std::string deploys_ = "deploys";
   std::string failures_ = "failures";
   ReplicaRegistry registry_;
+  LedgerHead head_;
 };
 
 }  // namespace lockstep

@@ -70,7 +70,7 @@ class Opener {
       if (!acquired) return lock_error(std::move(acquired).error());
       if (!acquired.value()) return std::optional<LedgerState>{};
       if (ensure_ledger) LOCKSTEP_TRYV(ledger_.ensure(conn));
-      LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx_.deploy_version()));
+      LOCKSTEP_TRY(state, confirmed_state(ledger_, conn, ctx_.deploy_version()));
       return std::optional<LedgerState>{state};
     }();
     if (!locked || !locked.value()) (void)conn.execute("ROLLBACK");

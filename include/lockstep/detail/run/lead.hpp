@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/plan.hpp"
@@ -102,7 +103,7 @@ class Leader {
       (void)attempt;  // a session lock is held throughout: never busy; a deferred contract is reported
     }
     ctx_.phase = "reading the ledger";
-    LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx_.deploy_version()));
+    LOCKSTEP_TRY(state, confirmed_state(ledger_, conn, ctx_.deploy_version()));
     guard.mark_committed();
     guard.release();
     const bool led = progress_.applied.size() > applied_before;
@@ -124,7 +125,7 @@ class Leader {
         LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger_, target_, state, ctx_.deploy_version()));
         LOCKSTEP_TRY(contracts_done, contracts_per_transaction(conn));
         if (!contracts_done) return std::optional<Reached>{};
-        LOCKSTEP_TRY(after, ledger_.read_state(conn, ctx_.deploy_version()));
+        LOCKSTEP_TRY(after, confirmed_state(ledger_, conn, ctx_.deploy_version()));
         return std::optional<Reached>{
             Reached{after, progress_.applied.empty() ? Role::follower : Role::leader, std::move(unknown)}};
       }

@@ -21,7 +21,7 @@ template <class Timeout, class Ledger>
 [[nodiscard]] result<Status> status_report(Context<Timeout>& ctx, Ledger& ledger, Connection& conn,
                                            const Target& target) {
   ctx.phase = "reading the ledger";
-  LOCKSTEP_TRY(state, ledger.read_state(conn, ctx.deploy_version()));
+  LOCKSTEP_TRY(state, confirmed_state(ledger, conn, ctx.deploy_version()));
   LOCKSTEP_TRY(applied, ledger.read_applied(conn));
   LOCKSTEP_TRY(deploys, ledger.read_deploys(conn));
   LOCKSTEP_TRY(failures, ledger.read_failures(conn));
