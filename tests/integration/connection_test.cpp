@@ -26,8 +26,7 @@ TEST_SUITE("integration") {
       must(c.query("DROP ROLE IF EXISTS " + role));
       must(c.query("CREATE ROLE " + role + " LOGIN"));
       must(c.query("CREATE TABLE secret (id int)"));
-      std::string url = db.url();
-      url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, role);
+      const std::string url = url_as(db.url(), role);
       {
         auto r = connect_or_fail(url);
         auto plain = r.query("SELECT * FROM secret");

@@ -36,8 +36,7 @@ TEST_SUITE("integration") {
     dir.write("0002_u.sql", "SET search_path = app;\nCREATE TABLE u (id int);\n");
     dir.write("0003_ix.sql", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS u_id ON app.u (id);\n");
     TempDir out{"least-out"};
-    std::string url = db.url();
-    url.replace(url.find("://") + 3, url.find('@') - url.find("://") - 3, role);
+    const std::string url = url_as(db.url(), role);
     Herd herd{out.path()};
     herd.spawn(6, {cli_path(), "migrate", "--dir", dir.path().string(), "--url", url, "--deploy-version", "lp-1",
                    "--timeout", "60s"});

@@ -69,6 +69,13 @@ inline std::string url_for_database(const std::string& server, const std::string
   return (slash == std::string::npos ? base : base.substr(0, slash)) + "/" + db + query;
 }
 
+// The same URL, logging in as `role` (the test server's URLs name a user and no password).
+inline std::string url_as(std::string url, const std::string& role) {
+  const auto start = url.find("://") + 3;
+  url.replace(start, url.find('@') - start, role);
+  return url;
+}
+
 inline Connection connect_or_fail(const std::string& url) {
   auto c = Connection::open(url);
   if (!c) throw std::runtime_error("cannot connect to the test server: " + c.error().message);

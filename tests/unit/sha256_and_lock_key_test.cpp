@@ -42,10 +42,14 @@ TEST_SUITE("unit") {
 
   TEST_CASE("source_digest") {
     std::vector<Migration> ms{{1, "a", "x", "f1", "c1"}, {2, "b", "y", "f2", "c2"}, {5, "c", "z", "f5", "c5"}};
-    SUBCASE("covers only versions up to the bound, in the documented format") {
-      CHECK(detail::source_digest(ms, 2) == detail::sha256_hex("1:c1\n2:c2\n"));
-      CHECK(detail::source_digest(ms, 4) == detail::source_digest(ms, 2));
-      CHECK(detail::source_digest(ms, 5) == detail::sha256_hex("1:c1\n2:c2\n5:c5\n"));
+    SUBCASE("covers only versions up to the bound, chained in the documented format") {
+      const std::string d1 = detail::sha256_hex("1:c1\n");
+      const std::string d2 = detail::sha256_hex(d1 + "2:c2\n");
+      CHECK(detail::source_digest(ms, 1) == d1);
+      CHECK(detail::source_digest(ms, 2) == d2);
+      CHECK(detail::source_digest(ms, 4) == d2);
+      CHECK(detail::source_digest(ms, 5) == detail::sha256_hex(d2 + "5:c5\n"));
+      CHECK(detail::ledger_digest({{1, "c1"}, {2, "c2"}, {5, "c5"}}) == detail::source_digest(ms, 5));
     }
     SUBCASE("nothing applied is the empty string, as the ledger returns for no rows") {
       CHECK(detail::source_digest(ms, 0).empty());

@@ -36,6 +36,7 @@ class LedgerHead {
         table_{schema_ + "." + detail::quote_ident(name)},
         refresh_{schema_ + "." + detail::quote_ident(name + "_refresh")},
         on_change_{schema_ + "." + detail::quote_ident(name + "_on_change")},
+        on_insert_{schema_ + "." + detail::quote_ident(name + "_on_insert")},
         on_deploy_{schema_ + "." + detail::quote_ident(name + "_on_deploy")},
         ledger_{std::move(ledger)},
         deploys_{std::move(deploys)} {}
@@ -45,47 +46,65 @@ class LedgerHead {
   // Creates or replaces the head, its triggers, and fills it from the ledger.
   // Needs ownership of the ledger and deploys tables (for the triggers).
   [[nodiscard]] std::string create_sql() const {
-    // The digest is ledger_digest()'s: sha256 of "version:checksum\n" per
-    // row in version order, hex; '' for an empty ledger. The lock makes
-    // concurrent refreshes and deploy appends take turns; readers never wait.
+    // The digest is digest.hpp's chain. A row inserted past the head extends
+    // it in place (every migration lockstep applies); any other change to
+    // either table recomputes it, under a lock that makes recomputations and
+    // updates take turns (readers never wait).
+    const std::string step = "encode(sha256(convert_to(%s || %v::text || ':' || %c || E'\\n', 'UTF8')), 'hex')";
+    auto chain = [&](const std::string& prev, const std::string& v, const std::string& c) {
+      std::string out = step;
+      out.replace(out.find("%s"), 2, prev);
+      out.replace(out.find("%v"), 2, v);
+      out.replace(out.find("%c"), 2, c);
+      return out;
+    };
+    const std::string plpgsql = " LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $lockstep$\n";
+    // Without its table (dropped by hand) the head is simply absent: boots
+    // read the ledger, and the next leader that may recreates it. Ledger
+    // writes must not fail for it.
+    const std::string absent = "  IF to_regclass(" + detail::quote_literal(table_) + ") IS NULL THEN RETURN";
     return "CREATE TABLE IF NOT EXISTS " + table_ + " (\n"
            "  version bigint NOT NULL,\n"
            "  count bigint NOT NULL,\n"
            "  digest text NOT NULL,\n"
            "  booted text[] NOT NULL);\n"
-           "CREATE OR REPLACE FUNCTION " + refresh_ + "() RETURNS void LANGUAGE plpgsql\n"
-           "SET search_path = pg_catalog, pg_temp AS $lockstep$\n"
-           "DECLARE v bigint; n bigint; d text; b text[];\n"
-           "BEGIN\n"
+           "CREATE OR REPLACE FUNCTION " + refresh_ + "() RETURNS void" + plpgsql +
+           "DECLARE v bigint := 0; n bigint := 0; d text := ''; r record; b text[];\n"
+           "BEGIN\n" + absent + "; END IF;\n"
            "  LOCK TABLE " + table_ + " IN EXCLUSIVE MODE;\n"
-           "  SELECT coalesce(max(version), 0), count(*), coalesce(encode(sha256(convert_to(\n"
-           "           string_agg(version::text || ':' || checksum || E'\\n', '' ORDER BY version), 'UTF8')), 'hex'), '')\n"
-           "    INTO v, n, d FROM " + ledger_ + ";\n"
+           "  FOR r IN SELECT version, checksum FROM " + ledger_ + " ORDER BY version LOOP\n"
+           "    d := " + chain("d", "r.version", "r.checksum") + ";\n"
+           "    v := r.version;\n"
+           "    n := n + 1;\n"
+           "  END LOOP;\n"
            "  b := ARRAY(SELECT deploy_version FROM " + deploys_ + " WHERE schema_version = v ORDER BY 1);\n"
            "  UPDATE " + table_ + " SET version = v, count = n, digest = d, booted = b;\n"
            "  IF NOT FOUND THEN INSERT INTO " + table_ + " VALUES (v, n, d, b); END IF;\n"
            "END $lockstep$;\n"
-           "CREATE OR REPLACE FUNCTION " + on_change_ + "() RETURNS trigger LANGUAGE plpgsql\n"
-           "SET search_path = pg_catalog, pg_temp AS $lockstep$\n"
+           "CREATE OR REPLACE FUNCTION " + on_change_ + "() RETURNS trigger" + plpgsql +
            "BEGIN PERFORM " + refresh_ + "(); RETURN NULL; END $lockstep$;\n"
+           "CREATE OR REPLACE FUNCTION " + on_insert_ + "() RETURNS trigger" + plpgsql +
+           "BEGIN\n" + absent + " NULL; END IF;\n"
+           "  UPDATE " + table_ + " h SET version = NEW.version, count = h.count + 1,\n"
+           "         digest = " + chain("h.digest", "NEW.version", "NEW.checksum") + ",\n"
+           "         booted = ARRAY(SELECT deploy_version FROM " + deploys_ +
+           " WHERE schema_version = NEW.version ORDER BY 1)\n"
+           "   WHERE h.version < NEW.version;\n"
+           "  IF NOT FOUND THEN PERFORM " + refresh_ + "(); END IF;\n"
+           "  RETURN NULL;\n"
+           "END $lockstep$;\n"
            // A herd records one deploy: only the row inserted fires (ON
            // CONFLICT DO NOTHING fires no row trigger), and it appends.
-           "CREATE OR REPLACE FUNCTION " + on_deploy_ + "() RETURNS trigger LANGUAGE plpgsql\n"
-           "SET search_path = pg_catalog, pg_temp AS $lockstep$\n"
-           "BEGIN\n"
+           "CREATE OR REPLACE FUNCTION " + on_deploy_ + "() RETURNS trigger" + plpgsql +
+           "BEGIN\n" + absent + " NULL; END IF;\n"
            "  UPDATE " + table_ + " SET booted = booted || NEW.deploy_version\n"
            "   WHERE version = NEW.schema_version AND NOT NEW.deploy_version = ANY (booted);\n"
            "  RETURN NULL;\n"
-           "END $lockstep$;\n"
-           "DROP TRIGGER IF EXISTS lockstep_head ON " + ledger_ + ";\n"
-           "CREATE TRIGGER lockstep_head AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON " + ledger_ +
-           " FOR EACH STATEMENT EXECUTE FUNCTION " + on_change_ + "();\n"
-           "DROP TRIGGER IF EXISTS lockstep_head ON " + deploys_ + ";\n"
-           "CREATE TRIGGER lockstep_head AFTER UPDATE OR DELETE OR TRUNCATE ON " + deploys_ +
-           " FOR EACH STATEMENT EXECUTE FUNCTION " + on_change_ + "();\n"
-           "DROP TRIGGER IF EXISTS lockstep_head_insert ON " + deploys_ + ";\n"
-           "CREATE TRIGGER lockstep_head_insert AFTER INSERT ON " + deploys_ +
-           " FOR EACH ROW EXECUTE FUNCTION " + on_deploy_ + "();\n"
+           "END $lockstep$;\n" +
+           trigger("lockstep_head", "AFTER UPDATE OR DELETE OR TRUNCATE", ledger_, "STATEMENT", on_change_) +
+           trigger("lockstep_head_insert", "AFTER INSERT", ledger_, "ROW", on_insert_) +
+           trigger("lockstep_head", "AFTER UPDATE OR DELETE OR TRUNCATE", deploys_, "STATEMENT", on_change_) +
+           trigger("lockstep_head_insert", "AFTER INSERT", deploys_, "ROW", on_deploy_) +
            "SELECT " + refresh_ + "()";
   }
 
@@ -128,10 +147,17 @@ class LedgerHead {
   }
 
  private:
+  [[nodiscard]] static std::string trigger(const char* name, const char* when, const std::string& table,
+                                           const char* each, const std::string& function) {
+    return std::string{"DROP TRIGGER IF EXISTS "} + name + " ON " + table + ";\nCREATE TRIGGER " + name + " " + when +
+           " ON " + table + " FOR EACH " + each + " EXECUTE FUNCTION " + function + "();\n";
+  }
+
   std::string schema_;
   std::string table_;
   std::string refresh_;
   std::string on_change_;
+  std::string on_insert_;
   std::string on_deploy_;
   std::string ledger_;
   std::string deploys_;
