@@ -15,6 +15,7 @@
 // ledger too.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,15 +30,13 @@ namespace lockstep {
 
 class LedgerHead {
  public:
-  LedgerHead() = default;
   // `schema` quoted; `name` unquoted (the functions are named after it).
-  LedgerHead(std::string schema, const std::string& name, std::string ledger, std::string deploys)
-      : schema_{std::move(schema)},
-        table_{schema_ + "." + detail::quote_ident(name)},
-        refresh_{schema_ + "." + detail::quote_ident(name + "_refresh")},
-        on_change_{schema_ + "." + detail::quote_ident(name + "_on_change")},
-        on_insert_{schema_ + "." + detail::quote_ident(name + "_on_insert")},
-        on_deploy_{schema_ + "." + detail::quote_ident(name + "_on_deploy")},
+  LedgerHead(const std::string& schema, const std::string& name, std::string ledger, std::string deploys)
+      : table_{schema + "." + detail::quote_ident(name)},
+        refresh_{schema + "." + detail::quote_ident(name + "_refresh")},
+        on_change_{schema + "." + detail::quote_ident(name + "_on_change")},
+        on_insert_{schema + "." + detail::quote_ident(name + "_on_insert")},
+        on_deploy_{schema + "." + detail::quote_ident(name + "_on_deploy")},
         ledger_{std::move(ledger)},
         deploys_{std::move(deploys)} {}
 
@@ -145,7 +144,7 @@ class LedgerHead {
     s.version = detail::to_int64(r[0]);
     s.count = detail::to_int64(r[1]);
     s.digest = detail::to_text(r[2]);
-    for (const auto& d : *booted) s.deploy_recorded = s.deploy_recorded || d == deploy_version;
+    s.deploy_recorded = std::find(booted->begin(), booted->end(), deploy_version) != booted->end();
     return std::optional<LedgerState>{std::move(s)};
   }
 
@@ -156,7 +155,6 @@ class LedgerHead {
            " ON " + table + " FOR EACH " + each + " EXECUTE FUNCTION " + function + "();\n";
   }
 
-  std::string schema_;
   std::string table_;
   std::string refresh_;
   std::string on_change_;

@@ -171,7 +171,9 @@ class TableLedger {
     if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
       if (present.value()[0][1].value_or("f") == "t") return outcome::success();
       // A ledger from before the head: add it where this role may.
-      return head_upgrade(conn);
+      auto added = conn.execute(head_.upgrade_sql());
+      if (!added) return shape_error(std::move(added).error());
+      return outcome::success();
     }
     // A lost session is not a privilege problem: the caller reconnects.
     if (!present && present.error().code == errc::connection_failed) return std::move(present).error();
@@ -186,12 +188,6 @@ class TableLedger {
                   "docs/operations.md lists";
       return e;
     }
-    return outcome::success();
-  }
-
-  [[nodiscard]] result<void> head_upgrade(Connection& conn) {
-    auto r = conn.execute(head_.upgrade_sql());
-    if (!r) return shape_error(std::move(r).error());
     return outcome::success();
   }
 
