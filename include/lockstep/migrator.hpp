@@ -344,7 +344,7 @@ class Migrator {
                                                                         detail::Progress& progress) {
     if (target.mode == BootMode::dry_run || !target.has_contracts()) return std::optional<detail::Reached>{};
     std::vector<AppliedMigration> applied;
-    const bool prefix = detail::matches_prefix(state, target.migrations);
+    const bool prefix = detail::matches_prefix(state, target.chain);
     if (!prefix) {
       LOCKSTEP_TRY(read, ledger_.read_applied(conn));
       applied = std::move(read);

@@ -144,6 +144,45 @@ TEST_SUITE("unit") {
     CHECK(detail::summarize({}).empty());
   }
 
+  TEST_CASE("a Source of the user's own is held to SourcePolicy's promise") {
+    struct RawSource {
+      std::vector<Migration> ms;
+      [[nodiscard]] result<std::vector<Migration>> load() const { return ms; }
+    };
+    Settings s;
+    s.database_url = "host=127.0.0.1 port=1 user=x dbname=y connect_timeout=1";
+    auto run = [&](std::vector<Migration> ms) {
+      return Migrator<TryLock, NotifyBackoff, Deadline<>, RawSource>{s, RawSource{std::move(ms)}, Deadline<>{2s}}.run();
+    };
+    std::vector<Migration> ms{mig(1), mig(2), mig(7)};
+    CHECK(detail::check_source(ms));
+    CHECK(detail::check_source({}));
+    std::int64_t culprit = 0;
+    SUBCASE("out of order") {
+      std::swap(ms[1], ms[2]);
+      culprit = 2;
+    }
+    SUBCASE("a version twice") {
+      ms[2].version = 2;
+      culprit = 2;
+    }
+    SUBCASE("a version not positive") {
+      ms[0].version = 0;
+      culprit = 0;
+    }
+    SUBCASE("no checksum") {
+      ms[2].checksum.clear();
+      culprit = 7;
+    }
+    // Refused before the connection is used (port 1 would be retried until
+    // the deadline, which is short so that a regression fails quickly).
+    auto r = run(ms);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::source_invalid);
+    CHECK(r.error().version == culprit);
+    CHECK(r.error().message.find("sorted by version") != std::string::npos);
+  }
+
   TEST_CASE("Migrator::heartbeat: options are checked before anything is sent") {
     Settings s;
     s.database_url = "host=127.0.0.1 port=1 user=x dbname=y password=never-printed";

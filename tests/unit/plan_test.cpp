@@ -59,15 +59,17 @@ TEST_SUITE("unit") {
   TEST_CASE("matches_prefix") {
     std::vector<Migration> source{mig(1, "a"), mig(2, "b"), mig(3, "c")};
     LedgerState s;
-    SUBCASE("no ledger or an empty one matches") { CHECK(detail::matches_prefix(s, source)); }
+    SUBCASE("no ledger or an empty one matches") { CHECK(detail::matches_prefix(s, detail::DigestChain{source})); }
     SUBCASE("the digest of the applied prefix matches, an edit does not") {
       s.exists = true;
       s.count = 2;
       s.version = 2;
-      s.digest = detail::source_digest(source, 2);
-      CHECK(detail::matches_prefix(s, source));
-      source[1].checksum = "EDITED";
-      CHECK_FALSE(detail::matches_prefix(s, source));
+      s.digest = std::string{detail::DigestChain{source}.up_to(2)};
+      CHECK(detail::matches_prefix(s, detail::DigestChain{source}));
+      SUBCASE("an applied file edited") { source[1].checksum = "EDITED"; }
+      SUBCASE("a migration missing below the version") { source.erase(source.begin()); }
+      SUBCASE("the ledger a row short") { s.version = 3; }
+      CHECK_FALSE(detail::matches_prefix(s, detail::DigestChain{source}));
     }
   }
 

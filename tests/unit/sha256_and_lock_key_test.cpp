@@ -40,19 +40,21 @@ TEST_SUITE("unit") {
     }
   }
 
-  TEST_CASE("source_digest") {
+  TEST_CASE("DigestChain") {
     std::vector<Migration> ms{{1, "a", "x", "f1", "c1"}, {2, "b", "y", "f2", "c2"}, {5, "c", "z", "f5", "c5"}};
+    const detail::DigestChain chain{ms};
     SUBCASE("covers only versions up to the bound, chained in the documented format") {
       const std::string d1 = detail::sha256_hex("1:c1\n");
       const std::string d2 = detail::sha256_hex(d1 + "2:c2\n");
-      CHECK(detail::source_digest(ms, 1) == d1);
-      CHECK(detail::source_digest(ms, 2) == d2);
-      CHECK(detail::source_digest(ms, 4) == d2);
-      CHECK(detail::source_digest(ms, 5) == detail::sha256_hex(d2 + "5:c5\n"));
-      CHECK(detail::ledger_digest({{1, "c1"}, {2, "c2"}, {5, "c5"}}) == detail::source_digest(ms, 5));
+      CHECK(chain.up_to(1) == d1);
+      CHECK(chain.up_to(2) == d2);
+      CHECK(chain.up_to(4) == d2);
+      CHECK(chain.up_to(5) == detail::sha256_hex(d2 + "5:c5\n"));
+      CHECK(chain.up_to(9) == chain.up_to(5));
+      CHECK(detail::ledger_digest({{1, "c1"}, {2, "c2"}, {5, "c5"}}) == chain.up_to(5));
     }
     SUBCASE("nothing applied is the empty string, as the ledger returns for no rows") {
-      CHECK(detail::source_digest(ms, 0).empty());
+      CHECK(chain.up_to(0).empty());
     }
   }
 }

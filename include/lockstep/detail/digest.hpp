@@ -8,8 +8,11 @@
 // ledger (+20% on applying 1000 migrations).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,15 +28,36 @@ namespace lockstep::detail {
   return to_hex(h.finish());
 }
 
-// `migrations` sorted by version; only versions <= up_to are included.
-[[nodiscard]] inline std::string source_digest(const std::vector<Migration>& migrations, std::int64_t up_to) {
-  std::string d;
-  for (const auto& m : migrations) {
-    if (m.version > up_to) break;
-    d = digest_step(d, m.version, m.checksum);
+// The source's chain, every prefix at once, so the every-boot check is one
+// lookup: load() builds it while the first connection attempt is under way
+// (hashing 200 migrations costs ~0.4 ms, 1000 ~1.7 ms, which the fast path
+// used to pay after the query, on the critical path).
+class DigestChain {
+ public:
+  DigestChain() = default;
+  // `migrations` sorted by version.
+  explicit DigestChain(const std::vector<Migration>& migrations) {
+    versions_.reserve(migrations.size());
+    digests_.reserve(migrations.size());
+    std::string d;
+    for (const auto& m : migrations) {
+      d = digest_step(d, m.version, m.checksum);
+      versions_.push_back(m.version);
+      digests_.push_back(d);
+    }
   }
-  return d;
-}
+
+  // The digest of the migrations with version <= up_to ("" for none).
+  [[nodiscard]] std::string_view up_to(std::int64_t version) const noexcept {
+    const auto it = std::upper_bound(versions_.begin(), versions_.end(), version);
+    if (it == versions_.begin()) return {};
+    return digests_[static_cast<std::size_t>(it - versions_.begin()) - 1];
+  }
+
+ private:
+  std::vector<std::int64_t> versions_;
+  std::vector<std::string> digests_;
+};
 
 // `applied` sorted by version.
 [[nodiscard]] inline std::string ledger_digest(const std::vector<std::pair<std::int64_t, std::string>>& applied) {

@@ -26,9 +26,9 @@ struct Plan {
 
 // The fast path's check: one digest comparison proves that the applied set is
 // exactly the source's prefix up to the schema version, with no file edited.
-[[nodiscard]] inline bool matches_prefix(const LedgerState& state, const std::vector<Migration>& source) {
+[[nodiscard]] inline bool matches_prefix(const LedgerState& state, const DigestChain& source) {
   if (!state.exists || state.count == 0) return true;
-  return state.digest == source_digest(source, state.version);
+  return state.digest == source.up_to(state.version);
 }
 
 [[nodiscard]] inline result<Plan> plan(const std::vector<Migration>& source,

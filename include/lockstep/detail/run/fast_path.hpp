@@ -24,7 +24,7 @@ template <class Ledger>
 [[nodiscard]] result<std::vector<std::int64_t>> unknown_versions(Connection& conn, Ledger& ledger,
                                                                  const Target& target, const LedgerState& state,
                                                                  const std::string& deploy_version) {
-  if (matches_prefix(state, target.migrations)) return std::vector<std::int64_t>{};
+  if (matches_prefix(state, target.chain)) return std::vector<std::int64_t>{};
   LOCKSTEP_TRY(applied, ledger.read_applied(conn));
   LOCKSTEP_TRY(p, plan(target.migrations, applied, target.bound));
   if (!p.unknown_versions.empty()) LOCKSTEP_TRYV(refuse_contracted(applied, target, deploy_version));

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "lockstep/detail/conninfo.hpp"
+#include "lockstep/detail/digest.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/plan.hpp"
 #include "lockstep/detail/run/context.hpp"
@@ -45,6 +47,7 @@ template <class Timeout>
 struct Target {
   BootMode mode = BootMode::migrate;
   std::vector<Migration> migrations;
+  DigestChain chain;  // of `migrations`, for the fast path's one comparison
   // The gate's threshold: the newest expand migration up to `bound`.
   // Contract migrations are not waited for, so a deploy that ships one
   // starts while older replicas still run.
@@ -81,14 +84,47 @@ struct Target {
   return expected;
 }
 
+// A Source of the user's own is held to SourcePolicy's promise here: the
+// digest chain, the plan and the gate all rely on it, and a source that broke
+// it would otherwise pass the fast path's check against the wrong prefix.
+[[nodiscard]] inline result<void> check_source(const std::vector<Migration>& migrations) {
+  std::int64_t previous = 0;
+  for (const auto& m : migrations) {
+    const char* broken = nullptr;
+    if (m.version <= 0) {
+      broken = "a version that is not positive";
+    } else if (m.version <= previous) {
+      broken = "versions out of order or twice";
+    } else if (m.checksum.empty()) {
+      broken = "no checksum";
+    }
+    if (broken != nullptr) {
+      auto e = make_error(errc::source_invalid,
+                          "the migration source returned " + std::string{broken} + " (migration " +
+                              std::to_string(m.version) + ", " + m.origin +
+                              "): a Source's load() must return migrations sorted by version, each version once "
+                              "and positive, with checksums; finalize_source() in lockstep/source/validate.hpp "
+                              "does all three");
+      e.version = m.version;
+      e.migration_name = m.name;
+      e.file = m.origin;
+      return e;
+    }
+    previous = m.version;
+  }
+  return outcome::success();
+}
+
 template <class Timeout, class Source>
 [[nodiscard]] result<Target> load(Context<Timeout>& ctx, const Settings& settings, Source& source, BootMode mode) {
   ctx.phase = "loading migrations";
   LOCKSTEP_TRY(migrations, source.load());
+  LOCKSTEP_TRYV(check_source(migrations));
   Target t;
   t.mode = mode;
   t.migrations = std::move(migrations);
   for (auto& m : t.migrations) m.contract = sql::declares_contract(m.sql);
+  t.chain = DigestChain{t.migrations};
   t.bound = settings.expected_version.value_or(newest_version(t.migrations));
   t.expected = expand_threshold(t.migrations, t.bound);
   for (const auto& m : t.migrations) {
