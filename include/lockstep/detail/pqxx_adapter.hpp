@@ -160,7 +160,7 @@ inline Error from_server_error(const char* what, std::string sqlstate, std::stri
 // libpqxx 6.4 throws insufficient_privilege without its SQLSTATE (checked
 // against a real "permission denied"); its class still says which one it was.
 inline Error from_sql_error(const pqxx::sql_error& ex, std::string_view sql = {}) {
-  std::string sqlstate = ex.sqlstate();
+  std::string sqlstate{ex.sqlstate()};  // a string before libpqxx 8, a string_view from 8 on
   if (sqlstate.empty() && dynamic_cast<const pqxx::insufficient_privilege*>(&ex) != nullptr) sqlstate = "42501";
   return from_server_error(ex.what(), std::move(sqlstate), sql);
 }
