@@ -103,8 +103,7 @@ struct Target {
                           "the migration source returned " + std::string{broken} + " (migration " +
                               std::to_string(m.version) + ", " + m.origin +
                               "): a Source's load() must return migrations sorted by version, each version once "
-                              "and positive, with checksums; finalize_source() in lockstep/source/validate.hpp "
-                              "does all three");
+                              "and positive, with checksums (MemorySource's load() checks all three)");
       e.version = m.version;
       e.migration_name = m.name;
       e.file = m.origin;
