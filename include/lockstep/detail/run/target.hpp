@@ -12,6 +12,7 @@
 #include "lockstep/detail/digest.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
@@ -99,15 +100,12 @@ struct Target {
       broken = "no checksum";
     }
     if (broken != nullptr) {
-      auto e = make_error(errc::source_invalid,
-                          "the migration source returned " + std::string{broken} + " (migration " +
-                              std::to_string(m.version) + ", " + m.origin +
-                              "): a Source's load() must return migrations sorted by version, each version once "
-                              "and positive, with checksums (MemorySource's load() checks all three)");
-      e.version = m.version;
-      e.migration_name = m.name;
-      e.file = m.origin;
-      return e;
+      return at_migration(make_error(errc::source_invalid,
+                                     "the migration source returned " + std::string{broken} +
+                                         ": a Source's load() must return migrations sorted by version, each "
+                                         "version once and positive, with checksums (MemorySource's load() "
+                                         "checks all three)"),
+                          m);
     }
     previous = m.version;
   }
