@@ -282,10 +282,11 @@ class Migrator {
                                        detail::Progress& progress) {
     // Fast path: one query, and the schema is usually current.
     ctx.phase = "reading the ledger";
-    LOCKSTEP_TRY(state, ledger_.read_state(conn, ctx.deploy_version()));
-    LOCKSTEP_TRY(unknown, detail::unknown_versions(conn, ledger_, target, state, ctx.deploy_version()));
+    LOCKSTEP_TRY(head, ledger_.read_state(conn, ctx.deploy_version()));
+    LOCKSTEP_TRY(seen, detail::reconcile(conn, ledger_, target, std::move(head), ctx.deploy_version()));
+    LedgerState state = std::move(seen.state);
     if (state.version >= target.expected) {
-      return settle_and_gate(ctx, target, conn, {state, Role::current, std::move(unknown)}, progress);
+      return settle_and_gate(ctx, target, conn, {state, Role::current, std::move(seen.unknown)}, progress);
     }
     if (target.mode == BootMode::dry_run) return detail::dry_run(ctx, settings_, ledger_, conn, target, state);
 
@@ -315,10 +316,10 @@ class Migrator {
         }
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));
-      state = polled;
-      LOCKSTEP_TRY(seen_unknown, detail::unknown_versions(conn, ledger_, target, state, ctx.deploy_version()));
+      LOCKSTEP_TRY(now, detail::reconcile(conn, ledger_, target, std::move(polled), ctx.deploy_version()));
+      state = std::move(now.state);
       if (state.version >= target.expected) {
-        return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(seen_unknown)}, progress);
+        return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(now.unknown)}, progress);
       }
     }
   }

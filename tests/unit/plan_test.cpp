@@ -69,6 +69,22 @@ TEST_SUITE("unit") {
       SUBCASE("an applied file edited") { source[1].checksum = "EDITED"; }
       SUBCASE("a migration missing below the version") { source.erase(source.begin()); }
       SUBCASE("the ledger a row short") { s.version = 3; }
+      // A head edited by hand (issue #31): the version or the count claims
+      // what the digest does not prove.
+      SUBCASE("a version beyond the source") { s.version = 99; }
+      SUBCASE("a count that is not the prefix's") { s.count = 3; }
+      CHECK_FALSE(detail::matches_prefix(s, detail::DigestChain{source}));
+    }
+    SUBCASE("a version past the source whose digest covers it all") {
+      s.exists = true;
+      s.count = 3;
+      s.version = 99;
+      s.digest = std::string{detail::DigestChain{source}.up_to(3)};
+      CHECK_FALSE(detail::matches_prefix(s, detail::DigestChain{source}));
+    }
+    SUBCASE("an empty state with a version") {
+      s.exists = true;
+      s.version = 99;
       CHECK_FALSE(detail::matches_prefix(s, detail::DigestChain{source}));
     }
   }

@@ -54,6 +54,16 @@ class DigestChain {
     return digests_[static_cast<std::size_t>(it - versions_.begin()) - 1];
   }
 
+  // How many of the migrations have version <= up_to.
+  [[nodiscard]] std::int64_t count_up_to(std::int64_t version) const noexcept {
+    return static_cast<std::int64_t>(std::upper_bound(versions_.begin(), versions_.end(), version) -
+                                     versions_.begin());
+  }
+
+  [[nodiscard]] bool has(std::int64_t version) const noexcept {
+    return std::binary_search(versions_.begin(), versions_.end(), version);
+  }
+
  private:
   std::vector<std::int64_t> versions_;
   std::vector<std::string> digests_;

@@ -26,9 +26,17 @@ struct Plan {
 
 // The fast path's check: one digest comparison proves that the applied set is
 // exactly the source's prefix up to the schema version, with no file edited.
+// The version and the count must say the same as the digest: a state read
+// from a summary (the ledger's head, edited by hand or stale) whose version
+// claims more, or less, than its digest proves is a mismatch, and the caller
+// then takes everything from the ledger itself (fast_path.hpp). An honest
+// state always passes these: its digest covers its newest version, so that
+// version is one of the source's, and one row per version up to it.
 [[nodiscard]] inline bool matches_prefix(const LedgerState& state, const DigestChain& source) {
-  if (!state.exists || state.count == 0) return true;
-  return state.digest == source.up_to(state.version);
+  if (!state.exists) return true;
+  if (state.count == 0) return state.version == 0 && state.digest.empty();
+  return source.has(state.version) && state.count == source.count_up_to(state.version) &&
+         state.digest == source.up_to(state.version);
 }
 
 [[nodiscard]] inline result<Plan> plan(const std::vector<Migration>& source,

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/plan.hpp"
@@ -29,6 +30,29 @@ template <class Ledger>
   LOCKSTEP_TRY(p, plan(target.migrations, applied, target.bound));
   if (!p.unknown_versions.empty()) LOCKSTEP_TRYV(refuse_contracted(applied, target, deploy_version));
   return std::move(p.unknown_versions);
+}
+
+// A state every later decision may use (the version the gate checks and
+// records, whether this deploy is recorded, which contracts are pending).
+struct Reconciled {
+  LedgerState state;
+  std::vector<std::int64_t> unknown;
+};
+
+// What read_state said (the head, for TableLedger), checked against the
+// source. When it matches, it is the whole truth. When it does not (drift, a
+// schema ahead, or a head that contradicts the ledger: edited by hand, or
+// its version claiming more than its digest), nothing of it is used: the
+// version, the digest and the deploy list all come from the ledger itself,
+// read again here, so a head saying 99 over a ledger at 2 cannot pass the
+// gate or record a deploy at 99.
+template <class Ledger>
+[[nodiscard]] result<Reconciled> reconcile(Connection& conn, Ledger& ledger, const Target& target,
+                                           LedgerState state, const std::string& deploy_version) {
+  if (matches_prefix(state, target.chain)) return Reconciled{std::move(state), {}};
+  LOCKSTEP_TRY(confirmed, confirmed_state(ledger, conn, deploy_version));
+  LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger, target, confirmed, deploy_version));
+  return Reconciled{std::move(confirmed), std::move(unknown)};
 }
 
 }  // namespace lockstep::detail
