@@ -84,9 +84,15 @@ struct FailureRecord {
   // Why it failed: "error" (the server rejected it: every replica of the
   // deploy would fail the same way, so none tries again), or a cause that
   // may pass on another try: "lock_timeout" (retries exhausted behind
-  // another session's lock) or "deadline" (the run's budget ran out).
+  // another session's lock), "deadline" (the run's budget ran out),
+  // "deadlock" (40P01, retries exhausted) or "resources" (class 53).
   std::string cause = "error";
-  [[nodiscard]] bool retryable() const noexcept { return cause == "lock_timeout" || cause == "deadline"; }
+  // "deadlock" (40P01, after the same bounded retries as lock_timeout) and
+  // "resources" (class 53: disk full, out of memory, too many connections)
+  // say nothing about the file: the next attempt may pass.
+  [[nodiscard]] bool retryable() const noexcept {
+    return cause == "lock_timeout" || cause == "deadline" || cause == "deadlock" || cause == "resources";
+  }
 };
 
 // What the every-boot fast path reads from the ledger in one round trip.

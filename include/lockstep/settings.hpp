@@ -91,8 +91,8 @@ struct Settings {
 
   // Every migration runs with this lock_timeout, so DDL waiting for a lock
   // never queues the application's queries behind it for long; on
-  // lock_not_available (55P03) the migration is retried with backoff, up to
-  // lock_retries times. 0 disables. A migration's lock-timeout directive wins.
+  // lock_not_available (55P03) or deadlock_detected (40P01) the migration is
+  // retried with backoff, up to lock_retries times. 0 disables. A migration's lock-timeout directive wins.
   std::chrono::milliseconds lock_timeout{2000};
   unsigned lock_retries = 10;
 

@@ -326,6 +326,18 @@ class Connection {
         rows.push_back(std::move(row));
       }
       return rows;
+    } catch (const pqxx::too_many_connections& ex) {
+      // 53300 raised by a statement (a RAISE, a dblink connection) on a live
+      // session: libpqxx files it under broken_connection, but this session
+      // is fine, and taking it for lost would restart the run for it.
+      auto e = detail::from_broken_connection(ex.what());
+      if (conn_->is_open()) {
+        e.code = errc::database_error;
+        e.sqlstate = "53300";
+      } else {
+        broken_ = true;
+      }
+      return e;
     } catch (const pqxx::broken_connection& ex) {
       broken_ = true;
       return detail::from_broken_connection(ex.what());

@@ -165,8 +165,9 @@ inline std::string added_enum_value(const Statement& s, std::string_view sql) {
       } else if (detail::transaction_control(s.tokens)) {
         out.push_back({Finding::Severity::error, "transaction_control",
                        s.tokens[0] + " inside a migration: lockstep runs each migration in its own transaction "
-                                     "together with its ledger row; remove it (or mark the file "
-                                     "`-- lockstep:no-transaction` to manage transactions yourself)",
+                                     "together with its ledger row; remove it (a file marked `-- lockstep:no-transaction` may "
+                                     "run its own BEGIN ... COMMIT blocks, each closed by COMMIT or ROLLBACK in the "
+                                     "same file: one left open fails the migration)",
                        s.position});
       }
     } else if (auto why = detail::not_idempotent(s.tokens); !why.empty()) {

@@ -73,7 +73,7 @@ class Applier {
       if (ran) return committed(conn, m, p, t0, retries, ran.value().recorded);
       auto e = std::move(ran).error();
       if (!conn.is_open()) return connection_lost(m, std::move(e));
-      if (e.sqlstate != "55P03" || retries >= settings_.lock_retries || ctx_.expired()) {
+      if (!retried_on(e.sqlstate) || retries >= settings_.lock_retries || ctx_.expired()) {
         return failed(conn, m, p, std::move(e), completed, retries);
       }
       ++retries;
@@ -207,7 +207,17 @@ class Applier {
       e.message += "; gave up after " + std::to_string(retries) +
                    " retries: another session holds a conflicting lock (look in pg_locks / pg_stat_activity)";
     }
-    recorder_.failure(conn, m, p, e, completed, lock_timeout ? "lock_timeout" : "error");
+    const bool deadlock = e.sqlstate == "40P01";
+    if (deadlock) {
+      e.message += "; gave up after " + std::to_string(retries) +
+                   " retries: it deadlocked with other sessions each time (the server's DETAIL names them)";
+    }
+    // Class 53 (disk full, out of memory, too many connections) is the
+    // server's state, not the file's: recorded, but it blocks nothing, and
+    // the next boot tries again.
+    const bool resources = e.sqlstate.rfind("53", 0) == 0;
+    recorder_.failure(conn, m, p, e, completed,
+                      lock_timeout ? "lock_timeout" : deadlock ? "deadlock" : resources ? "resources" : "error");
     ctx_.emit("migration_failed", [&](JsonObject& o) {
       o.add("version", m.version).add("name", m.name).add("file", m.origin).add("sqlstate", e.sqlstate);
       if (e.line) o.add("line", *e.line);

@@ -21,6 +21,7 @@
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/index_builds.hpp"
+#include "lockstep/sql/lint.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::detail {
@@ -50,6 +51,13 @@ namespace lockstep::detail {
               "): " + e.server_message + "; the server rolled back its open transaction (a no-transaction "
               "migration keeps the statements that finished and re-runs from the top)";
   return e;
+}
+
+// What another attempt may pass, after a backoff, bounded by lock_retries:
+// lock_timeout (55P03) and a deadlock the server broke by cancelling this
+// side (40P01; the other session goes on, so the retry usually succeeds).
+[[nodiscard]] inline bool retried_on(const std::string& sqlstate) noexcept {
+  return sqlstate == "55P03" || sqlstate == "40P01";
 }
 
 template <class Wait, class Timeout>
@@ -134,6 +142,10 @@ class Executor {
       return e;
     }
     completed = static_cast<std::int64_t>(p.statements.size());
+    if (auto left_open = transaction_left_open(conn, m, p, completed); !left_open) {
+      reset(conn, true);
+      return std::move(left_open).error();
+    }
     if (auto built = indexes.after(conn); !built) {
       reset(conn, true);
       return std::move(built).error();
@@ -143,6 +155,66 @@ class Executor {
   }
 
  private:
+  // A no-transaction file may run its own transactions (BEGIN ... COMMIT,
+  // a batched backfill), but must close each one: a transaction it leaves
+  // open would take the reset and the ledger row into it, and both vanish
+  // with the session, while the migration was reported applied. Asked of
+  // the server, not read from the file (a DO block or a function cannot
+  // open one, but the server is the one that knows): in an implicit
+  // transaction the statement's and the transaction's start are the same
+  // instant; a BEGIN sent in an earlier query makes them differ, and an
+  // aborted transaction refuses the query (25P02). On failure `completed`
+  // is how many statements before the unclosed BEGIN stay committed.
+  [[nodiscard]] result<void> transaction_left_open(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                                   std::int64_t& completed) const {
+    auto rows = conn.query("SELECT statement_timestamp() <> transaction_timestamp()");
+    if (rows && !rows.value().empty() && rows.value()[0][0].value_or("f") == "f") return outcome::success();
+    if (!rows && (!conn.is_open() || rows.error().sqlstate != "25P02")) {
+      return migration_error(std::move(rows).error(), m, sql::Position{});
+    }
+    // The last BEGIN / START TRANSACTION that no COMMIT, END, ROLLBACK,
+    // ABORT or PREPARE TRANSACTION closed.
+    std::optional<std::size_t> begin;
+    for (std::size_t k = 0; k < p.statements.size(); ++k) {
+      const auto& t = p.statements[k].tokens;
+      if (t.empty()) continue;
+      if (t[0] == "BEGIN" || (t[0] == "START" && t.size() > 1 && t[1] == "TRANSACTION")) {
+        begin = k;
+      } else if (sql::detail::transaction_control(t) || (t[0] == "PREPARE" && t.size() > 1 && t[1] == "TRANSACTION")) {
+        begin.reset();
+      }
+    }
+    const bool aborted = !rows;
+    Error e = aborted ? std::move(rows).error() : Error{};
+    e.code = errc::migration_failed;
+    // The server's 25P02 when aborted; when open, the SQLSTATE PostgreSQL
+    // itself uses for "a transaction is still active" (active_sql_transaction).
+    if (!aborted) e.sqlstate = "25001";
+    e.line.reset();
+    e.column.reset();
+    e.version = m.version;
+    e.migration_name = m.name;
+    e.file = m.origin;
+    std::string where = m.origin;
+    if (begin) {
+      const auto& at = p.statements[*begin].position;
+      e.line = at.line;
+      e.column = at.column;
+      where += ":" + std::to_string(at.line);
+      completed = static_cast<std::int64_t>(*begin);
+    }
+    e.server_message = std::string{"the file left a transaction "} + (aborted ? "aborted" : "open");
+    e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ", no transaction) failed: " +
+                (begin ? "the transaction its BEGIN at " + where + " opens"
+                       : std::string{"a transaction it opened"}) +
+                " is never committed (the session was left " + (aborted ? "in an aborted transaction" : "inside it") +
+                " after its last statement); it was rolled back, so nothing after that BEGIN was applied and the "
+                "migration is not recorded. In a no-transaction file every BEGIN must be closed by COMMIT (or "
+                "ROLLBACK) in the same file; fix it and deploy again (the statements before the BEGIN stay "
+                "committed and run again, so they must be safe to re-run)";
+    return e;
+  }
+
   // Statement `k`, retried after lock_timeout (55P03) with backoff.
   [[nodiscard]] result<void> statement(Connection& conn, const Migration& m, const PreparedMigration& p,
                                        std::size_t k) {
@@ -156,7 +228,7 @@ class Executor {
       }();
       if (ran) return outcome::success();
       auto e = migration_error(std::move(ran).error(), m, st.position);
-      if (e.sqlstate != "55P03" || retries >= settings_.lock_retries || ctx_.expired()) return e;
+      if (!retried_on(e.sqlstate) || retries >= settings_.lock_retries || ctx_.expired()) return e;
       ++retries;
       const auto delay = ctx_.backoff(wait_, retries);
       ctx_.emit("migration_retry", [&](JsonObject& o) {
