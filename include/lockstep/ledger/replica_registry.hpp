@@ -70,9 +70,16 @@ class ReplicaRegistry {
     // that long has lost its claim anyway (found by a mixed-deploy soak run).
     const auto frozen =
         std::clamp(lease, std::chrono::milliseconds{1000}, std::chrono::milliseconds{5000}).count();
-    LOCKSTEP_TRYV(conn.execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = " +
-                               std::to_string(frozen) + "; LOCK TABLE " + table_ +
-                               " IN ROW EXCLUSIVE MODE"));
+    // Sent together, BEGIN succeeds even when LOCK fails (no registry table
+    // yet: a ledger from before it, or the table dropped), leaving an
+    // aborted transaction: roll it back, or the caller's next statement
+    // (creating the table) would fail with 25P02 instead.
+    if (auto begun = conn.execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = " +
+                                  std::to_string(frozen) + "; LOCK TABLE " + table_ + " IN ROW EXCLUSIVE MODE");
+        !begun) {
+      if (conn.is_open()) (void)conn.execute("ROLLBACK");
+      return std::move(begun).error();
+    }
     auto done = [&]() -> result<std::optional<AppliedMigration>> {
       LOCKSTEP_TRY(contracted, conn.query("SELECT version, name, deploy_version, to_char(applied_at AT TIME ZONE "
                                           "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), applied_by FROM " +
@@ -111,8 +118,24 @@ class ReplicaRegistry {
   // One heartbeat, one statement: move the lease forward (only while it
   // holds: an expired replica must enroll again, which checks the ledger),
   // and count the live replicas older than `contract_version` (0: none asked).
+  // No registry table (dropped, or the schema recreated): the row is gone
+  // with it, so not renewed; enrolling again creates the table.
   [[nodiscard]] result<Renewal> renew(Connection& conn, const std::string& replica_id, std::chrono::milliseconds lease,
                                       std::int64_t contract_version) {
+    auto renewed = renew_row(conn, replica_id, lease, contract_version);
+    if (!renewed && detail::no_ledger_yet(renewed.error())) return Renewal{};
+    return renewed;
+  }
+
+  [[nodiscard]] result<void> withdraw(Connection& conn, const std::string& replica_id) {
+    auto gone = conn.query("DELETE FROM " + table_ + " WHERE replica_id = $1", replica_id);
+    if (!gone && !detail::no_ledger_yet(gone.error())) return std::move(gone).error();
+    return outcome::success();
+  }
+
+ private:
+  [[nodiscard]] result<Renewal> renew_row(Connection& conn, const std::string& replica_id,
+                                          std::chrono::milliseconds lease, std::int64_t contract_version) {
     LOCKSTEP_TRY(rows, conn.query("WITH r AS (UPDATE " + table_ +
                                       " SET last_seen = clock_timestamp(), expires_at = clock_timestamp() + $2 * "
                                       "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > "
@@ -128,11 +151,7 @@ class ReplicaRegistry {
     return out;
   }
 
-  [[nodiscard]] result<void> withdraw(Connection& conn, const std::string& replica_id) {
-    LOCKSTEP_TRYV(conn.query("DELETE FROM " + table_ + " WHERE replica_id = $1", replica_id));
-    return outcome::success();
-  }
-
+ public:
   // The live replicas whose image does not know `version`. Inside a
   // contract migration's transaction (`in_transaction`), the registry stays
   // locked against new registrations and renewals until it commits.

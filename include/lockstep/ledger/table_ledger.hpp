@@ -18,6 +18,8 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/digest.hpp"
 #include "lockstep/detail/ledger_fields.hpp"
+#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/sha256.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/ledger/ledger_head.hpp"
 #include "lockstep/ledger/replica_registry.hpp"
@@ -105,41 +107,11 @@ class TableLedger {
     return s;
   }
 
-  // The DDL that creates the ledger: what ensure() runs when anything is
-  // missing, and what a DBA runs in advance for a migration role without
-  // CREATE on the database (`lockstep ledger-sql`, docs/operations.md).
+  // The DDL that creates the ledger: what a DBA runs in advance for a
+  // migration role without CREATE on the database (`lockstep ledger-sql`,
+  // docs/operations.md). Re-runnable: it adds only what is missing.
   [[nodiscard]] std::string create_sql() const {
-    return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n"
-           "CREATE TABLE IF NOT EXISTS " + qualified_table() + " (\n"
-           "  version bigint PRIMARY KEY CHECK (version > 0),\n"
-           "  name text NOT NULL,\n"
-           "  checksum text NOT NULL,\n"
-           "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
-           "  duration_ms bigint NOT NULL,\n"
-           "  deploy_version text NOT NULL,\n"
-           "  applied_by text NOT NULL);\n"
-           "CREATE TABLE IF NOT EXISTS " + qualified_deploys() + " (\n"
-           "  deploy_version text NOT NULL,\n"
-           "  schema_version bigint NOT NULL,\n"
-           "  first_booted_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
-           "  booted_by text NOT NULL,\n"
-           "  PRIMARY KEY (deploy_version, schema_version));\n"
-           "CREATE TABLE IF NOT EXISTS " + qualified_failures() + " (\n"
-           "  id bigserial PRIMARY KEY,\n"
-           "  version bigint NOT NULL,\n"
-           "  name text NOT NULL,\n"
-           "  sqlstate text NOT NULL,\n"
-           "  message text NOT NULL,\n"
-           "  position text NOT NULL,\n"
-           "  deploy_version text NOT NULL,\n"
-           "  host text NOT NULL,\n"
-           "  failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
-           "  partial boolean NOT NULL,\n"
-           "  statements_completed integer NOT NULL,\n"
-           "  statements_total integer NOT NULL,\n"
-           "  resolved_at timestamptz,\n"
-           "  checksum text NOT NULL DEFAULT '',\n"
-           "  cause text NOT NULL DEFAULT 'error');\n" +
+    return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n" + tables_sql() + ";\n" +
            registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + head_.create_sql();
   }
 
@@ -157,38 +129,30 @@ class TableLedger {
 
   // Creates what is missing, and only then: PostgreSQL checks the CREATE
   // privilege before IF NOT EXISTS, so a role that may only use a ledger a
-  // DBA created must never send the DDL.
+  // DBA created must never send the DDL, and one that may create tables in
+  // the ledger's schema (not the database) must not send CREATE SCHEMA.
+  // Creation is serialised under one advisory lock that every ledger shares
+  // (two services' ledgers in one schema race at CREATE SCHEMA, 23505), and
+  // what is missing is read again under it; a race with a process that does
+  // not take the lock (an older release) is retried.
   [[nodiscard]] result<void> ensure(Connection& conn) {
-    auto present = conn.query(
-        "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL"
-        " AND to_regclass($4) IS NOT NULL"
-        " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
-        " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2"
-        " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)"
-        " AND attname IN ('contract', 'allowed') AND NOT attisdropped) = 2, to_regclass($5) IS NOT NULL",
-        qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
-        head_.qualified_table());
-    if (present && !present.value().empty() && present.value()[0][0].value_or("f") == "t") {
-      if (present.value()[0][1].value_or("f") == "t") return outcome::success();
+    LOCKSTEP_TRY(found, presence(conn));
+    if (found.complete()) return outcome::success();
+    if (found.only_head_missing()) {
       // A ledger from before the head: add it where this role may.
       auto added = conn.execute(head_.upgrade_sql());
       if (!added) return shape_error(std::move(added).error());
       return outcome::success();
     }
-    // A lost session is not a privilege problem: the caller reconnects.
-    if (!present && present.error().code == errc::connection_failed) return std::move(present).error();
-    auto r = conn.execute(create_sql());
-    if (!r) {
-      auto e = std::move(r).error();
-      if (e.code == errc::connection_failed) return e;
-      e.code = errc::ledger_invalid;
-      e.message = "cannot create the ledger " + identity() + ": " + e.server_message +
-                  "; the migration user needs CREATE on the database, or a DBA creates the ledger in advance "
-                  "with the SQL that `lockstep ledger-sql` prints and grants the migration role what "
-                  "docs/operations.md lists";
-      return e;
+    LOCKSTEP_TRY(in_transaction, inside_transaction(conn));
+    for (int attempt = 1;; ++attempt) {
+      auto created = create_missing(conn, in_transaction);
+      if (created) return outcome::success();
+      auto e = std::move(created).error();
+      if (e.code == errc::connection_failed || !conn.is_open()) return e;
+      if (!in_transaction && attempt < kCreateAttempts && creation_race(e.sqlstate)) continue;
+      return creation_error(std::move(e), found);
     }
-    return outcome::success();
   }
 
   [[nodiscard]] result<std::vector<AppliedMigration>> read_applied(Connection& conn) {
@@ -360,6 +324,189 @@ class TableLedger {
                   "); point lockstep at its own ledger (a different schema or table name) or fix the table";
     }
     return e;
+  }
+
+  // What ensure() found. `schema` is read from pg_namespace itself (a fresh
+  // snapshot), which also makes the server take in other sessions' catalog
+  // changes before to_regclass() looks: under the creation lock, what
+  // another process just created is seen as there.
+  struct Presence {
+    bool schema = false;
+    bool core = false;      // ledger, deploys and failures tables
+    bool columns = false;   // the columns later releases added
+    bool registry = false;
+    bool head = false;
+    bool create_on_database = false;
+    bool create_on_schema = false;  // false too when there is no schema
+    std::string user;
+    std::string database;
+
+    [[nodiscard]] bool complete() const noexcept { return schema && core && columns && registry && head; }
+    [[nodiscard]] bool only_head_missing() const noexcept { return schema && core && columns && registry && !head; }
+    [[nodiscard]] std::string missing(const TableLedger& l) const {
+      std::string out;
+      auto add = [&](const std::string& what) { out += (out.empty() ? "" : ", ") + what; };
+      if (!schema) add("the schema " + detail::quote_ident(l.schema_));
+      if (!core) add("its tables " + l.qualified_table() + ", " + l.qualified_deploys() + ", " + l.qualified_failures());
+      if (core && !columns) add("the columns a newer release added to " + l.qualified_table() + " and " + l.qualified_failures());
+      if (!registry) add("the replica registry " + l.registry_.qualified_table());
+      if (!head) add("the head " + l.head_.qualified_table());
+      return out;
+    }
+  };
+
+  static constexpr int kCreateAttempts = 4;
+
+  // Every ledger in every database takes this one lock to create its
+  // objects (a transaction lock: it ends with the creation, whatever happens).
+  [[nodiscard]] static std::int64_t creation_lock_key() noexcept {
+    const auto d = detail::Sha256{}.update("lockstep ledger create").finish();
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | d[i];
+    return static_cast<std::int64_t>(v);
+  }
+
+  // What concurrent CREATE ... IF NOT EXISTS, CREATE OR REPLACE FUNCTION and
+  // CREATE TRIGGER raise when another session creates the same object at
+  // the same moment: another attempt sees it there.
+  [[nodiscard]] static bool creation_race(const std::string& sqlstate) noexcept {
+    return sqlstate == "23505" || sqlstate == "42P06" || sqlstate == "42P07" || sqlstate == "42710" ||
+           sqlstate == "40P01" || sqlstate == "XX000";
+  }
+
+  [[nodiscard]] result<Presence> presence(Connection& conn) const {
+    auto rows = conn.query(
+        "SELECT n.oid IS NOT NULL, to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL"
+        " AND to_regclass($3) IS NOT NULL,"
+        " (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
+        " AND attname IN ('checksum', 'cause') AND NOT attisdropped) = 2"
+        " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1)"
+        " AND attname IN ('contract', 'allowed') AND NOT attisdropped) = 2,"
+        " to_regclass($4) IS NOT NULL, to_regclass($5) IS NOT NULL,"
+        " has_database_privilege(current_database(), 'CREATE'),"
+        " COALESCE(has_schema_privilege(n.oid, 'CREATE'), false), current_user, current_database()"
+        " FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $6",
+        qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
+        head_.qualified_table(), schema_);
+    if (!rows) return std::move(rows).error();
+    Presence p;
+    if (rows.value().empty()) return p;
+    const auto& r = rows.value()[0];
+    auto yes = [&](std::size_t i) { return r[i].value_or("f") == "t"; };
+    p.schema = yes(0);
+    p.core = yes(1);
+    p.columns = yes(2);
+    p.registry = yes(3);
+    p.head = yes(4);
+    p.create_on_database = yes(5);
+    p.create_on_schema = yes(6);
+    p.user = detail::to_text(r[7]);
+    p.database = detail::to_text(r[8]);
+    return p;
+  }
+
+  // In the caller's transaction (a transaction-scoped lock's), or not: in
+  // an implicit transaction the statement and the transaction start together.
+  [[nodiscard]] static result<bool> inside_transaction(Connection& conn) {
+    LOCKSTEP_TRY(rows, conn.query("SELECT statement_timestamp() <> transaction_timestamp()"));
+    return !rows.empty() && rows[0][0].value_or("f") == "t";
+  }
+
+  // One attempt: the creation lock, what is missing read again under it,
+  // and only that created. Outside a transaction it opens and ends its own.
+  [[nodiscard]] result<void> create_missing(Connection& conn, bool in_transaction) {
+    const std::string lock = "SET LOCAL lock_timeout = 10000; SELECT pg_advisory_xact_lock(" +
+                             std::to_string(creation_lock_key()) + ")";
+    auto attempt = [&]() -> result<void> {
+      LOCKSTEP_TRYV(conn.execute(in_transaction ? lock : "BEGIN; " + lock));
+      LOCKSTEP_TRY(found, presence(conn));
+      if (!found.complete()) LOCKSTEP_TRYV(conn.execute(missing_sql(found)));
+      if (!in_transaction) LOCKSTEP_TRYV(conn.execute("COMMIT"));
+      return outcome::success();
+    };
+    auto done = attempt();
+    if (!done && !in_transaction && conn.is_open()) (void)conn.execute("ROLLBACK");
+    return done;
+  }
+
+  // The DDL for exactly what `found` lacks.
+  [[nodiscard]] std::string missing_sql(const Presence& found) const {
+    std::string sql;
+    if (!found.schema) sql += "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n";
+    if (!found.core) sql += tables_sql() + ";\n";
+    if (!found.core || !found.columns) sql += upgrade_sql() + ";\n";
+    if (!found.registry) sql += registry_.create_sql() + ";\n";
+    // New tables are this role's (it may add the triggers); an existing
+    // ledger may be a DBA's: then the head is left out, as in upgrade_sql().
+    if (!found.core || !found.head) sql += (found.core ? head_.upgrade_sql() : head_.create_sql()) + ";\n";
+    return sql;
+  }
+
+  // What really stopped the creation: a missing privilege (42501) names the
+  // grant; anything else says what the server said, not "needs CREATE".
+  [[nodiscard]] Error creation_error(Error e, const Presence& found) const {
+    e.code = errc::ledger_invalid;
+    const std::string role = detail::quote_ident(found.user);
+    const std::string dba = "; or a DBA creates the ledger in advance with the SQL that `lockstep ledger-sql --role " +
+                            found.user + "` prints (it adds only what is missing) and nothing more is needed "
+                            "(docs/operations.md)";
+    const std::string missing = found.missing(*this);
+    if (e.sqlstate == "42501") {
+      if (!found.schema && !found.create_on_database) {
+        e.message = "cannot create the ledger " + identity() + ": it lacks " + missing + ", and the role " +
+                    found.user + " needs CREATE on the database " + found.database + " to create the schema (GRANT "
+                    "CREATE ON DATABASE " + detail::quote_ident(found.database) + " TO " + role + ")" + dba;
+      } else if (found.schema && !found.create_on_schema) {
+        e.message = "cannot create the ledger " + identity() + ": it lacks " + missing + ", and the role " +
+                    found.user + " needs CREATE on the schema " + schema_ + " to create it (GRANT CREATE ON SCHEMA " +
+                    detail::quote_ident(schema_) + " TO " + role + ")" + dba;
+      } else {
+        e.message = "cannot create the ledger " + identity() + ": it lacks " + missing + ", and the role " +
+                    found.user + " may not add it (" + e.server_message +
+                    "; the ledger's tables belong to another role)" + dba;
+      }
+    } else if (e.sqlstate == "55P03") {
+      e.message = "cannot create the ledger " + identity() + ": another session held lockstep's ledger-creation "
+                  "lock (advisory lock " + std::to_string(creation_lock_key()) + ") for more than 10 s; look in "
+                  "pg_locks and pg_stat_activity for it";
+    } else {
+      e.message = "cannot create the ledger " + identity() + " (it lacks " + missing + "): " + e.server_message +
+                  (e.sqlstate.empty() ? std::string{} : " [" + e.sqlstate + "]");
+    }
+    return e;
+  }
+
+  [[nodiscard]] std::string tables_sql() const {
+    return "CREATE TABLE IF NOT EXISTS " + qualified_table() + " (\n"
+           "  version bigint PRIMARY KEY CHECK (version > 0),\n"
+           "  name text NOT NULL,\n"
+           "  checksum text NOT NULL,\n"
+           "  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  duration_ms bigint NOT NULL,\n"
+           "  deploy_version text NOT NULL,\n"
+           "  applied_by text NOT NULL);\n"
+           "CREATE TABLE IF NOT EXISTS " + qualified_deploys() + " (\n"
+           "  deploy_version text NOT NULL,\n"
+           "  schema_version bigint NOT NULL,\n"
+           "  first_booted_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  booted_by text NOT NULL,\n"
+           "  PRIMARY KEY (deploy_version, schema_version));\n"
+           "CREATE TABLE IF NOT EXISTS " + qualified_failures() + " (\n"
+           "  id bigserial PRIMARY KEY,\n"
+           "  version bigint NOT NULL,\n"
+           "  name text NOT NULL,\n"
+           "  sqlstate text NOT NULL,\n"
+           "  message text NOT NULL,\n"
+           "  position text NOT NULL,\n"
+           "  deploy_version text NOT NULL,\n"
+           "  host text NOT NULL,\n"
+           "  failed_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  partial boolean NOT NULL,\n"
+           "  statements_completed integer NOT NULL,\n"
+           "  statements_total integer NOT NULL,\n"
+           "  resolved_at timestamptz,\n"
+           "  checksum text NOT NULL DEFAULT '',\n"
+           "  cause text NOT NULL DEFAULT 'error')";
   }
 
   // Columns added after the first release: ledgers created by it get them.

@@ -1,0 +1,246 @@
+// Creating the ledger (issue #31, cases 7 and 12): a ledger without its
+// replica registry (from an earlier release, or the table dropped) gains it
+// from the first replica that registers, alone or in a herd; a role that may
+// not create it is told the precise grant; and two services' ledgers in one
+// schema, created at the same moment by several replicas each, never race.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "files.hpp"
+#include "lockstep/lockstep.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+Child lockstep_cli(const std::vector<std::string>& args, const std::string& tag) {
+  static TempDir out{"create-out"};
+  Herd h{out.path() / tag};
+  std::vector<std::string> argv{cli_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  h.spawn(1, argv);
+  h.release();
+  h.wait_all(60s);
+  return h.children().at(0);
+}
+
+void exec(const TestDatabase& db, const std::string& sql) {
+  auto c = db.connect();
+  must(c.query(sql));
+}
+
+std::vector<std::string> replica_argv(const std::string& dir, const std::string& url) {
+  return {cli_path(), "replica", "--dir", dir, "--url", url, "--deploy-version", "r1", "--heartbeat", "500ms",
+          "--lease", "5s", "--timeout", "60s"};
+}
+
+// `n` replicas on a ledger whose registry table was dropped: each registers
+// (creating the table once), then stops cleanly on SIGTERM.
+void replicas_recreate_registry(int n) {
+  TestDatabase db{"registry_" + std::to_string(n)};
+  TempDir dir{"registry"};
+  write_table_migrations(dir, 2);
+  const std::string d = dir.path().string();
+  REQUIRE(lockstep_cli({"migrate", "--dir", d, "--url", db.url()}, "first-" + std::to_string(n)).exit_code == 0);
+  exec(db, "DROP TABLE lockstep.replicas");
+
+  TempDir out{"registry-out"};
+  Herd herd{out.path()};
+  herd.spawn(n, replica_argv(d, db.url()));
+  herd.release();
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  auto registered = [&] {
+    int k = 0;
+    for (const auto& c : herd.children()) {
+      if (c.out().find("\"event\":\"replica_registered\"") != std::string::npos) ++k;
+    }
+    return k;
+  };
+  auto exited = [&] {
+    for (auto& c : herd.children()) {
+      int status = 0;
+      if (!c.finished && ::waitpid(c.pid, &status, WNOHANG) == c.pid) {
+        c.finished = true;
+        c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      if (c.finished) return true;
+    }
+    return false;
+  };
+  while (registered() < n && !exited() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+  CHECK(registered() == n);
+  CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE expires_at > clock_timestamp()") == n);
+  for (auto& c : herd.children()) {
+    if (!c.finished) ::kill(c.pid, SIGTERM);
+  }
+  herd.wait_all(60s);
+  for (const auto& c : herd.children()) {
+    CAPTURE(c.out());
+    CAPTURE(c.err());
+    CHECK(c.exit_code == 0);
+    CHECK(c.err().find("aborted") == std::string::npos);
+  }
+  CHECK(db.number("SELECT count(*) FROM lockstep.replicas") == 0);  // withdrawn on the way out
+}
+
+// A role with what `lockstep ledger-sql --role` grants on a ledger a DBA
+// created, and nothing more (no CREATE on the database or the schema).
+std::string least_role(const TestDatabase& db, const std::string& role) {
+  auto admin = db.connect();
+  must(admin.query("DROP ROLE IF EXISTS " + role));
+  must(admin.query("CREATE ROLE " + role + " LOGIN"));
+  must(admin.query("REVOKE CREATE ON DATABASE " + db.name() + " FROM PUBLIC"));
+  must(admin.query("REVOKE CREATE ON SCHEMA public FROM PUBLIC"));
+  must(admin.query("GRANT CONNECT ON DATABASE " + db.name() + " TO " + role));
+  return url_as(db.url(), role);
+}
+
+void drop_role(const TestDatabase& db, const std::string& role) {
+  auto admin = db.connect();
+  (void)admin.query("DROP OWNED BY " + role);
+  (void)admin.query("DROP ROLE IF EXISTS " + role);
+}
+
+// One replica of a service: its own ledger table in the shared schema, run
+// in a forked child. 0: ready; 1: failed (the error in `err`).
+[[noreturn]] void service_replica(const std::string& url, const std::string& table, const std::string& err,
+                                  int gate) {
+  char b;
+  while (::read(gate, &b, 1) > 0) {
+  }
+  ::close(gate);
+  Settings s;
+  s.database_url = url;
+  s.deploy_version = table + "-1";
+  s.host = "svc-test";
+  s.on_event = null_sink();
+  MemorySource source;
+  source.add({1, "t", "CREATE TABLE " + table + "_t (id int);"});
+  Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger> m{
+      s, std::move(source), TableLedger{"lockstep", table}, Deadline<>{std::chrono::seconds{60}}};
+  auto r = m.run();
+  if (!r) {
+    std::ofstream{err} << r.error().to_string() << "\n";
+    ::_exit(1);
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("a ledger without its replica registry: one replica creates it") { replicas_recreate_registry(1); }
+
+  TEST_CASE("a ledger without its replica registry: 16 replicas at once create it once") {
+    replicas_recreate_registry(16);
+  }
+
+  TEST_CASE("the registry table dropped under a running replica comes back at its next beat") {
+    TestDatabase db{"registry_live"};
+    TempDir dir{"registry-live"};
+    write_table_migrations(dir, 1);
+    TempDir out{"registry-live-out"};
+    Herd herd{out.path()};
+    herd.spawn(1, replica_argv(dir.path().string(), db.url()));
+    herd.release();
+    REQUIRE(herd.wait_for_output("\"event\":\"replica_registered\"", 60s) == 0);
+    exec(db, "DROP TABLE lockstep.replicas");
+    CHECK(herd.wait_for_output("\"event\":\"replica_reregistered\"", 30s) == 0);
+    CHECK(db.number("SELECT count(*) FROM lockstep.replicas") == 1);
+    ::kill(herd.children()[0].pid, SIGTERM);
+    herd.wait_all(30s);
+    CHECK(herd.children()[0].exit_code == 0);
+  }
+
+  TEST_CASE("a role that may not create the registry is told the grant it lacks") {
+    TestDatabase db{"registry_grant"};
+    const std::string role = "ls_nocreate_" + std::to_string(::getpid());
+    const std::string url = least_role(db, role);
+    const TableLedger ledger;
+    exec(db, ledger.create_sql());
+    exec(db, ledger.grant_sql(role));
+    exec(db, "DROP TABLE lockstep.replicas");
+    TempDir dir{"registry-grant"};
+    write_table_migrations(dir, 1);
+    exec(db, "GRANT CREATE ON SCHEMA public TO " + role);  // for the migration's own table
+    auto c = lockstep_cli({"replica", "--dir", dir.path().string(), "--url", url, "--heartbeat", "500ms", "--lease",
+                           "5s", "--timeout", "20s"},
+                          "grant");
+    INFO(c.out() << c.err());
+    CHECK(c.exit_code == 6);
+    CHECK(c.err().find("\"lockstep\".\"replicas\"") != std::string::npos);
+    CHECK(c.err().find("GRANT CREATE ON SCHEMA \"lockstep\" TO \"" + role + "\"") != std::string::npos);
+    CHECK(c.err().find("lockstep ledger-sql --role " + role) != std::string::npos);
+    CHECK(c.err().find("aborted") == std::string::npos);
+    drop_role(db, role);
+  }
+
+  TEST_CASE("a role without CREATE on a fresh database is told the grant it lacks") {
+    TestDatabase db{"ledger_grant"};
+    const std::string role = "ls_nodb_" + std::to_string(::getpid());
+    const std::string url = least_role(db, role);
+    TempDir dir{"ledger-grant"};
+    write_table_migrations(dir, 1);
+    auto c = lockstep_cli({"migrate", "--dir", dir.path().string(), "--url", url, "--timeout", "20s"}, "nodb");
+    INFO(c.out() << c.err());
+    CHECK(c.exit_code == 6);
+    CHECK(c.err().find("GRANT CREATE ON DATABASE \"" + db.name() + "\" TO \"" + role + "\"") != std::string::npos);
+    CHECK(c.err().find("lockstep ledger-sql --role " + role) != std::string::npos);
+    drop_role(db, role);
+  }
+
+  TEST_CASE("two services' ledgers in one schema are created by their herds without a race") {
+    TempDir out{"services"};
+    constexpr int kTrials = 10;
+    constexpr int kPerService = 3;
+    int failed = 0;
+    for (int trial = 0; trial < kTrials; ++trial) {
+      TestDatabase db{"services_" + std::to_string(trial)};
+      int gate[2];
+      REQUIRE(::pipe(gate) == 0);
+      std::vector<std::pair<pid_t, std::string>> children;
+      for (int i = 0; i < 2 * kPerService; ++i) {
+        const std::string table = i % 2 == 0 ? "svc_a" : "svc_b";
+        const std::string err = (out.path() / ("t" + std::to_string(trial) + "_" + std::to_string(i))).string();
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+          ::close(gate[1]);
+          service_replica(db.url(), table, err, gate[0]);
+        }
+        children.emplace_back(pid, err);
+      }
+      ::close(gate[0]);
+      ::close(gate[1]);
+      for (const auto& [pid, err] : children) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!ok) {
+          ++failed;
+          MESSAGE("trial " << trial << ": " << read_file(err));
+        }
+      }
+      CHECK(db.number("SELECT count(*) FROM lockstep.svc_a") == 1);
+      CHECK(db.number("SELECT count(*) FROM lockstep.svc_b") == 1);
+      CHECK(db.scalar("SELECT to_regclass('svc_a_t') IS NOT NULL AND to_regclass('svc_b_t') IS NOT NULL") == "t");
+    }
+    CHECK(failed == 0);
+  }
+}
