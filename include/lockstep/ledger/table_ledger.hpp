@@ -138,12 +138,6 @@ class TableLedger {
   [[nodiscard]] result<void> ensure(Connection& conn) {
     LOCKSTEP_TRY(found, presence(conn));
     if (found.complete()) return outcome::success();
-    if (found.only_head_missing()) {
-      // A ledger from before the head: add it where this role may.
-      auto added = conn.execute(head_.upgrade_sql());
-      if (!added) return shape_error(std::move(added).error());
-      return outcome::success();
-    }
     LOCKSTEP_TRY(in_transaction, inside_transaction(conn));
     for (int attempt = 1;; ++attempt) {
       auto created = create_missing(conn, in_transaction);
@@ -342,7 +336,6 @@ class TableLedger {
     std::string database;
 
     [[nodiscard]] bool complete() const noexcept { return schema && core && columns && registry && head; }
-    [[nodiscard]] bool only_head_missing() const noexcept { return schema && core && columns && registry && !head; }
     [[nodiscard]] std::string missing(const TableLedger& l) const {
       std::string out;
       auto add = [&](const std::string& what) { out += (out.empty() ? "" : ", ") + what; };
@@ -437,7 +430,8 @@ class TableLedger {
     if (!found.core || !found.columns) sql += upgrade_sql() + ";\n";
     if (!found.registry) sql += registry_.create_sql() + ";\n";
     // New tables are this role's (it may add the triggers); an existing
-    // ledger may be a DBA's: then the head is left out, as in upgrade_sql().
+    // ledger may be a DBA's, or from before the head: the head is added
+    // where this role may (LedgerHead::upgrade_sql), else left out.
     if (!found.core || !found.head) sql += (found.core ? head_.upgrade_sql() : head_.create_sql()) + ";\n";
     return sql;
   }
@@ -445,6 +439,7 @@ class TableLedger {
   // What really stopped the creation: a missing privilege (42501) names the
   // grant; anything else says what the server said, not "needs CREATE".
   [[nodiscard]] Error creation_error(Error e, const Presence& found) const {
+    if (e.sqlstate == "42703" || e.sqlstate == "42804" || e.sqlstate == "42883") return shape_error(std::move(e));
     e.code = errc::ledger_invalid;
     const std::string role = detail::quote_ident(found.user);
     const std::string dba = "; or a DBA creates the ledger in advance with the SQL that `lockstep ledger-sql --role " +

@@ -40,9 +40,18 @@ class Opener {
     // The session's bounds are already set: armed before the lock was
     // taken, and set again by every reset since (session_sql.hpp).
     std::string sql = "BEGIN; " + timeouts;
+    // BEGIN succeeds even when what follows it in the same query fails: the
+    // transaction is then aborted, and left so it would turn every later
+    // statement of this session (the lock's release too) into 25P02.
+    auto abandoned = [&](Error e) {
+      if (conn.is_open()) (void)conn.execute("ROLLBACK");
+      return e;
+    };
     if constexpr (has_held_check<Lock>) {
       sql += "; " + Lock::held_check_sql(key_);
-      LOCKSTEP_TRY(rows, conn.query(sql));
+      auto held = conn.query(sql);
+      if (!held) return abandoned(std::move(held).error());
+      const auto& rows = held.value();
       if (rows.empty() || !rows[0][0] || *rows[0][0] != "t") {
         (void)conn.execute("ROLLBACK");
         return at_migration(
@@ -55,7 +64,9 @@ class Opener {
       }
       return outcome::success();
     } else {
-      return conn.execute(sql);
+      auto begun = conn.execute(sql);
+      if (!begun) return abandoned(std::move(begun).error());
+      return outcome::success();
     }
   }
 
@@ -64,7 +75,10 @@ class Opener {
   // transaction is rolled back then, and on any error.
   [[nodiscard]] result<std::optional<LedgerState>> transaction_locked(Connection& conn, bool ensure_ledger) {
     ctx_.phase = "taking the transaction lock";
-    LOCKSTEP_TRYV(conn.execute(begin_bounded_sql(settings_.stall_timeout)));
+    if (auto begun = conn.execute(begin_bounded_sql(settings_.stall_timeout)); !begun) {
+      if (conn.is_open()) (void)conn.execute("ROLLBACK");  // BEGIN ran; its settings did not
+      return std::move(begun).error();
+    }
     auto locked = [&]() -> result<std::optional<LedgerState>> {
       auto acquired = lock_.try_acquire(conn, key_, ctx_.remaining());
       if (!acquired) return lock_error(std::move(acquired).error());

@@ -120,13 +120,17 @@ template <class Timeout>
   // The rehearsal takes the migrations' real locks (ACCESS EXCLUSIVE on live
   // tables, often), so it gets the leader's bounds: a process that froze or
   // vanished in the middle must not hold them until someone kills it.
-  LOCKSTEP_TRYV(conn.execute(
-      leader_session_sql(conn.server_version(), settings.stall_timeout) + "; BEGIN; " +
-      timeout_sql(settings.lock_timeout, std::max(std::chrono::milliseconds{1}, ctx.remaining()), true)));
   auto abandon = [&](Error e) {
     if (e.code != errc::connection_failed) (void)conn.execute("ROLLBACK");
     return e;
   };
+  // A failure after the BEGIN in this query leaves the transaction aborted.
+  if (auto begun = conn.execute(leader_session_sql(conn.server_version(), settings.stall_timeout) + "; BEGIN; " +
+                                timeout_sql(settings.lock_timeout,
+                                            std::max(std::chrono::milliseconds{1}, ctx.remaining()), true));
+      !begun) {
+    return abandon(std::move(begun).error());
+  }
   std::set<std::pair<std::string, std::string>> seen;
   auto invalid_before = invalid_objects(conn);
   if (!invalid_before) return abandon(std::move(invalid_before).error());
