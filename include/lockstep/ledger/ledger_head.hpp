@@ -9,10 +9,12 @@
 //
 // Triggers keep it in step with the two tables it summarises, in the same
 // transaction as each change, whoever makes it (lockstep, or a DBA by hand).
-// It is only ever trusted to say "nothing to do": a leader under the lock
-// reads the ledger itself (TableLedger::read_confirmed_state), and anything
-// unexpected (no head, not one row, a malformed value) falls back to the
-// ledger too.
+// It is only ever trusted to say "nothing to do", and only when its version,
+// count and digest agree with the source (detail::matches_prefix): on any
+// mismatch every value of it is dropped for the ledger's own
+// (detail::reconcile). A leader under the lock reads the ledger itself
+// (TableLedger::read_confirmed_state), and anything unexpected (no head, not
+// one row, a malformed value) falls back to the ledger too.
 #pragma once
 
 #include <algorithm>
