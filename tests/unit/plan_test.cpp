@@ -107,3 +107,28 @@ TEST_SUITE("unit") {
     }
   }
 }
+
+TEST_SUITE("unit") {
+  TEST_CASE("failures that may pass on another try do not block the deploy") {
+    for (const char* cause : {"lock_timeout", "deadline", "deadlock", "resources"}) {
+      CAPTURE(cause);
+      FailureRecord f;
+      f.cause = cause;
+      CHECK(f.retryable());
+    }
+    FailureRecord f;
+    CHECK_FALSE(f.retryable());  // "error": the server rejected the file
+  }
+
+  TEST_CASE("the source's chain counts and finds versions") {
+    std::vector<Migration> source{mig(1, "a"), mig(3, "b"), mig(7, "c")};
+    const detail::DigestChain chain{source};
+    CHECK(chain.count_up_to(0) == 0);
+    CHECK(chain.count_up_to(3) == 2);
+    CHECK(chain.count_up_to(6) == 2);
+    CHECK(chain.count_up_to(99) == 3);
+    CHECK(chain.has(3));
+    CHECK_FALSE(chain.has(4));
+    CHECK_FALSE(chain.has(99));
+  }
+}
