@@ -78,6 +78,16 @@ TEST_SUITE("integration") {
       CHECK(db.scalar("SELECT to_regclass('a1') IS NOT NULL") == "t");
       CHECK(db.scalar("SELECT to_regclass('a2') IS NULL") == "t");
     }
+    SUBCASE("a contract migration (what a heartbeat applies too) goes through the same check") {
+      dir.write("0002_contract.sql", "-- lockstep:phase=contract\n-- lockstep:no-transaction\nBEGIN;\n"
+                                     "DROP TABLE base;\n");
+      auto c = lockstep_cli({"migrate", "--dir", d, "--url", db.url()}, "contract");
+      INFO(c.out() << c.err());
+      CHECK(c.exit_code != 0);
+      CHECK(c.err().find("0002_contract.sql:3") != std::string::npos);
+      CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 2") == 0);
+      CHECK(db.scalar("SELECT to_regclass('base') IS NOT NULL") == "t");
+    }
     SUBCASE("a closed BEGIN ... COMMIT block is applied") {
       dir.write("0002_closed.sql", "-- lockstep:no-transaction\nBEGIN;\nCREATE TABLE nt (id int);\nCOMMIT;\n"
                                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS nt_id ON nt (id);\n");
