@@ -103,6 +103,91 @@ void check(const std::vector<Case>& cases) {
   }
 }
 
+// Issue 31, case 15: the forms the catalog settles, on small tables with the
+// threshold lowered to match (`low`), so a finding's level shows what a big
+// table would get. One database, only read, except the runs that apply.
+const TestDatabase& forms() {
+  static const TestDatabase db{"lock_forms"};
+  static const bool filled = [] {
+    auto c = db.connect();
+    must(c.query(
+        "CREATE TABLE foo (id bigint, bar int, baz int);"
+        "INSERT INTO foo SELECT g, g, g FROM generate_series(1, 1000) g;"
+        // Added NOT VALID by an earlier migration: this run validates it.
+        "ALTER TABLE foo ADD CONSTRAINT foo_bar_not_null CHECK (bar IS NOT NULL) NOT VALID;"
+        // Validated by an earlier migration already.
+        "ALTER TABLE foo ADD CONSTRAINT foo_baz_not_null CHECK (baz IS NOT NULL);"
+        "CREATE TABLE foo2 (LIKE foo);"
+        "INSERT INTO foo2 SELECT * FROM foo;"
+        "ALTER TABLE foo2 ADD CONSTRAINT foo2_bar_not_null CHECK (bar IS NOT NULL) NOT VALID;"
+        "CREATE UNLOGGED TABLE scratch (a int);"
+        "INSERT INTO scratch SELECT generate_series(1, 1000);"
+        "CREATE DOMAIN posint AS int;"
+        "CREATE DOMAIN unused_dom AS int;"
+        "CREATE DOMAIN cents AS int DEFAULT 0;"
+        "CREATE TABLE amounts (id int, a posint, b posint);"
+        "INSERT INTO amounts SELECT g, g, g FROM generate_series(1, 1000) g;"
+        "CREATE TABLE parent (id int PRIMARY KEY);"
+        "INSERT INTO parent SELECT generate_series(1, 1000);"
+        "CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent);"
+        "INSERT INTO child SELECT g, g FROM generate_series(1, 1000) g;"
+        "CREATE TABLE grandchild (child_id int REFERENCES child);"
+        "CREATE TABLE lonely (id int);"
+        "INSERT INTO lonely SELECT generate_series(1, 1000);"
+        "CREATE TABLE vacant (id int);"
+        "CREATE TABLE events (id int, kind text) PARTITION BY RANGE (id);"
+        "CREATE TABLE events_1 PARTITION OF events FOR VALUES FROM (0) TO (1000);"
+        "INSERT INTO events SELECT generate_series(0, 999), 'k';"
+        "CREATE SCHEMA app;"
+        "CREATE TABLE app.wide (a int);"
+        "INSERT INTO app.wide SELECT generate_series(1, 1000);"
+        "CREATE SCHEMA nothing_here;"));
+    must(c.query("VACUUM ANALYZE foo, foo2, scratch, amounts, parent, child, grandchild, lonely, vacant, events_1, app.wide"));
+    return true;
+  }();
+  (void)filled;
+  return db;
+}
+
+// A table of 1,000 rows counts as big: the levels below are those of a big table.
+LockSafety low() {
+  LockSafety l;
+  l.error_rows = 500;
+  return l;
+}
+
+std::vector<safety::Finding> judged_forms(const std::string& sql, const LockSafety& config = low()) {
+  auto conn = forms().connect();
+  auto st = sql::split(sql);
+  REQUIRE(st);
+  safety::Analyzer a{conn.server_version()};
+  safety::Catalog catalog{conn};
+  auto f = safety::judge(a.migration(st.value(), sql, {}), config, &catalog);
+  REQUIRE_MESSAGE(f, (f ? "" : f.error().message));
+  return f.value();
+}
+
+struct Form {
+  const char* sql;
+  const char* rule;
+  const char* level;  // "" for none
+};
+
+void check_forms(const std::vector<Form>& forms_) {
+  for (const auto& c : forms_) {
+    const std::string sql = c.sql;
+    CAPTURE(sql);
+    CHECK(level_of(judged_forms(sql), c.rule) == c.level);
+  }
+}
+
+std::string message_of(const std::vector<safety::Finding>& findings, const std::string& rule) {
+  for (const auto& f : findings) {
+    if (f.rule == rule) return f.message;
+  }
+  return "";
+}
+
 Settings settings(EventLog& log) {
   Settings s;
   s.database_url = fixture().url();
@@ -187,7 +272,7 @@ TEST_SUITE("integration") {
     SUBCASE("rules across statements of one transaction") {
       check({
           {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0) NOT VALID; ALTER TABLE %T VALIDATE CONSTRAINT c;",
-           "validate_same_transaction", "warning", "warning"},
+           "validate_same_transaction", "error", "warning"},  // sized: the scan NOT VALID meant to avoid
           {"ALTER TABLE %T VALIDATE CONSTRAINT checked_not_null;", "validate_same_transaction", "", ""},
           {"ALTER TABLE %T ADD COLUMN x int; UPDATE %T SET x = 1;", "lock_held_across_statements", "warning", "warning"},
           {"ALTER TABLE %T ADD COLUMN x int; CREATE INDEX ON %T (x);", "lock_held_across_statements", "warning",
@@ -254,6 +339,134 @@ TEST_SUITE("integration") {
       REQUIRE(safety::parse_levels("rename_breaks_old_code=error,index_not_concurrent=off", strict));
       CHECK(level_of(judged("ALTER TABLE small RENAME note TO n;", strict), "rename_breaks_old_code") == "error");
       CHECK(judged("CREATE INDEX ON orders (email);", strict).empty());
+    }
+  }
+
+  TEST_CASE("lock safety: the catalog settles the safe forms and the failing ones") {
+    SUBCASE("SET NOT NULL after VALIDATE, or with a check validated before") {
+      check_forms({
+          {"ALTER TABLE foo VALIDATE CONSTRAINT foo_bar_not_null; ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;",
+           "set_not_null", ""},
+          {"ALTER TABLE foo ALTER COLUMN baz SET NOT NULL;", "set_not_null", ""},
+          {"ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;", "set_not_null", "error"},  // not validated: scans
+          {"ALTER TABLE foo VALIDATE CONSTRAINT foo_baz_not_null; ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;",
+           "set_not_null", "error"},  // validates another column's check
+          {"ALTER TABLE foo ALTER COLUMN id SET NOT NULL;", "set_not_null", "error"},
+      });
+      CHECK(judged_forms("ALTER TABLE foo VALIDATE CONSTRAINT foo_bar_not_null;\n"
+                         "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;")
+                .empty());
+    }
+    SUBCASE("REINDEX with parenthesised options, and of a schema, the database or the catalogs") {
+      check_forms({
+          {"REINDEX (CONCURRENTLY) TABLE foo;", "reindex_not_concurrent", ""},
+          {"REINDEX (VERBOSE) TABLE foo;", "reindex_not_concurrent", "error"},
+          {"REINDEX SCHEMA app;", "reindex_not_concurrent", "error"},
+          {"REINDEX SCHEMA nothing_here;", "reindex_not_concurrent", ""},  // no table: nothing to rebuild
+          {"REINDEX SCHEMA CONCURRENTLY app;", "reindex_not_concurrent", ""},
+          {"REINDEX DATABASE;", "reindex_not_concurrent", "error"},
+      });
+      const auto schema = judged_forms("REINDEX SCHEMA app;");
+      CHECK(message_of(schema, "reindex_not_concurrent").find("largest table app.wide") != std::string::npos);
+      REQUIRE(schema.size() == 1);
+      REQUIRE(schema[0].size);
+      CHECK(schema[0].size->rows == doctest::Approx(1000));
+      // With the default threshold the catalogs are small: reported, not blocking.
+      CHECK(level_of(judged_forms("REINDEX SYSTEM;", {}), "reindex_not_concurrent") == "warning");
+    }
+    SUBCASE("SET LOGGED / UNLOGGED / TABLESPACE rewrite only when they change the table") {
+      check_forms({
+          {"ALTER TABLE foo SET LOGGED;", "table_rewrite", ""},
+          {"ALTER TABLE scratch SET UNLOGGED;", "table_rewrite", ""},
+          {"ALTER TABLE scratch SET LOGGED;", "table_rewrite", "error"},
+          {"ALTER TABLE foo SET UNLOGGED;", "table_rewrite", "error"},
+          {"ALTER TABLE foo SET TABLESPACE pg_default;", "table_rewrite", ""},
+      });
+    }
+    SUBCASE("DETACH PARTITION without CONCURRENTLY") {
+      check_forms({
+          {"ALTER TABLE events DETACH PARTITION events_1;", "detach_partition_not_concurrent", "warning"},
+          {"ALTER TABLE events DETACH PARTITION events_1 CONCURRENTLY;", "detach_partition_not_concurrent", ""},
+      });
+    }
+    SUBCASE("ALTER DOMAIN is sized by the tables that use the domain") {
+      check_forms({
+          {"ALTER DOMAIN posint ADD CONSTRAINT pos CHECK (VALUE > 0);", "domain_constraint_scan", "error"},
+          {"ALTER DOMAIN posint SET NOT NULL;", "domain_constraint_scan", "error"},
+          {"ALTER DOMAIN posint ADD CONSTRAINT pos CHECK (VALUE > 0) NOT VALID;", "domain_constraint_scan", ""},
+          {"ALTER DOMAIN unused_dom ADD CONSTRAINT pos CHECK (VALUE > 0);", "domain_constraint_scan", ""},
+      });
+      const auto f = judged_forms("ALTER DOMAIN posint ADD CHECK (VALUE > 0);");
+      CHECK_MESSAGE(message_of(f, "domain_constraint_scan").find("amounts (a, b)") != std::string::npos,
+                    message_of(f, "domain_constraint_scan"));
+      CHECK(level_of(judged_forms("ALTER DOMAIN posint ADD CHECK (VALUE > 0);", {}), "domain_constraint_scan") ==
+            "warning");  // 1,000 rows are under the default threshold
+    }
+    SUBCASE("VALIDATE in the same transaction as ADD FOREIGN KEY ... NOT VALID: as if NOT VALID were missing") {
+      check_forms({
+          {"ALTER TABLE child ADD CONSTRAINT child_fk2 FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;\n"
+           "ALTER TABLE child VALIDATE CONSTRAINT child_fk2;",
+           "validate_same_transaction", "error"},
+          {"ALTER TABLE child ADD CONSTRAINT child_fk2 FOREIGN KEY (parent_id) REFERENCES parent;", "foreign_key_scan",
+           "error"},
+          {"ALTER TABLE child VALIDATE CONSTRAINT child_parent_id_fkey;", "validate_same_transaction", ""},
+      });
+    }
+    SUBCASE("ADD COLUMN ... NOT NULL without a default fails on a table with rows") {
+      check_forms({
+          {"ALTER TABLE lonely ADD COLUMN n int NOT NULL;", "not_null_without_default", "error"},
+          {"ALTER TABLE vacant ADD COLUMN n int NOT NULL;", "not_null_without_default", ""},
+          {"ALTER TABLE lonely ADD COLUMN n cents NOT NULL;", "not_null_without_default", ""},  // the domain's default
+          {"ALTER TABLE lonely ADD COLUMN n int NOT NULL DEFAULT 0;", "not_null_without_default", ""},
+      });
+      // A failure, not a lock: an error whatever the threshold.
+      LockSafety high;
+      high.error_rows = 10'000'000;
+      CHECK(level_of(judged_forms("ALTER TABLE lonely ADD COLUMN n int NOT NULL;", high), "not_null_without_default") ==
+            "error");
+    }
+    SUBCASE("TRUNCATE ... CASCADE names what else it empties") {
+      check_forms({
+          {"TRUNCATE parent CASCADE;", "truncate_cascade", "warning"},
+          {"TRUNCATE lonely CASCADE;", "truncate_cascade", ""},
+          {"TRUNCATE parent, child, grandchild CASCADE;", "truncate_cascade", ""},
+          {"TRUNCATE parent;", "truncate_cascade", ""},
+      });
+      CHECK(message_of(judged_forms("TRUNCATE parent CASCADE;"), "truncate_cascade").find("child, grandchild") !=
+            std::string::npos);
+    }
+    SUBCASE("DROP DATABASE: of lockstep's own database it fails; of one in use it may") {
+      TestDatabase other{"lock_forms_other"};
+      check_forms({
+          {("DROP DATABASE " + forms().name() + ";").c_str(), "drop_database", "error"},
+          {"DROP DATABASE IF EXISTS no_such_database_31;", "drop_database", ""},
+          {("DROP DATABASE " + other.name() + ";").c_str(), "drop_database", "warning"},
+      });
+      auto session = other.connect();
+      const auto busy = judged_forms("DROP DATABASE " + other.name() + ";");
+      CHECK(message_of(busy, "drop_database").find("1 other session(s)") != std::string::npos);
+      CHECK(message_of(judged_forms("DROP DATABASE " + other.name() + " WITH (FORCE);"), "drop_database")
+                .find("other session(s)") == std::string::npos);
+    }
+    SUBCASE("at pre-flight: the safe NOT NULL runs, the failing ADD COLUMN stops the deploy before anything runs") {
+      EventLog log;
+      auto s = settings(log);
+      s.database_url = forms().url();
+      s.lock_safety = low();
+      MemorySource safe{{1, "validate", "ALTER TABLE foo2 VALIDATE CONSTRAINT foo2_bar_not_null;"},
+                        {2, "not_null", "ALTER TABLE foo2 ALTER COLUMN bar SET NOT NULL;"}};
+      auto ok = Run{s, safe, TableLedger{"ls_forms_safe", "migrations"}}.run();
+      REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
+      CHECK(forms().scalar("SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'foo2'::regclass AND attname = 'bar'") ==
+            "true");
+      MemorySource failing{{1, "side", "CREATE TABLE side31 (a int);"},
+                           {2, "not_null", "ALTER TABLE lonely ADD COLUMN n int NOT NULL;"}};
+      auto r = Run{s, failing, TableLedger{"ls_forms_failing", "migrations"}}.run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::lock_unsafe);
+      CHECK(r.error().version == 2);
+      CHECK(r.error().message.find("[not_null_without_default]") != std::string::npos);
+      CHECK(forms().scalar("SELECT to_regclass('side31')::text").empty());
     }
   }
 

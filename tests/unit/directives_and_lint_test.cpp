@@ -197,6 +197,51 @@ TEST_SUITE("unit") {
     }
   }
 
+  // Issue 31, case 15: REINDEX's parenthesised options, and the re-run
+  // check of no-transaction files for every action that fails when done.
+  TEST_CASE("lint: parenthesised options, and every action a re-run finds done") {
+    SUBCASE("REINDEX options are read, not skipped") {
+      for (const char* bad : {"REINDEX (CONCURRENTLY) TABLE t;", "REINDEX (VERBOSE) SCHEMA public;",
+                              "REINDEX (VERBOSE, CONCURRENTLY on) INDEX i;", "REINDEX (VERBOSE) DATABASE app;"}) {
+        CAPTURE(bad);
+        auto f = lint(bad);
+        REQUIRE(f.size() == 1);
+        CHECK(f[0].rule == "non_transactional");
+      }
+      CHECK(lint("REINDEX (CONCURRENTLY false) TABLE t;").empty());
+      CHECK(lint("REINDEX (VERBOSE) TABLE t;").empty());
+    }
+    SUBCASE("no-transaction: what fails when re-run after a partial failure") {
+      for (const char* bad : {"ALTER TABLE t DROP COLUMN b;", "ALTER TABLE t DROP b;", "ALTER TABLE t DROP CONSTRAINT c;",
+                              "ALTER TABLE t ADD COLUMN IF NOT EXISTS a int, ADD COLUMN b int;",
+                              "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;",
+                              "ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES u;",
+                              "ALTER TABLE t DROP CONSTRAINT IF EXISTS other, ADD CONSTRAINT c CHECK (a > 0);",
+                              "ALTER TABLE t RENAME COLUMN a TO b;", "ALTER TABLE t RENAME TO u;",
+                              "ALTER TABLE IF EXISTS t RENAME CONSTRAINT a TO b;",
+                              "ALTER TABLE p DETACH PARTITION c CONCURRENTLY;", "ALTER TYPE mood ADD VALUE 'meh';",
+                              "ALTER INDEX i RENAME TO j;", "DROP INDEX CONCURRENTLY i;", "CREATE TEMP TABLE x (a int);"}) {
+        CAPTURE(bad);
+        auto f = lint(bad, true);
+        REQUIRE(f.size() == 1);
+        CHECK(f[0].rule == "not_idempotent");
+        CHECK(f[0].severity == sql::Finding::Severity::warning);
+      }
+      for (const char* good :
+           {"ALTER TABLE t DROP COLUMN IF EXISTS b;", "ALTER TABLE t DROP CONSTRAINT IF EXISTS c;",
+            "ALTER TABLE t DROP CONSTRAINT IF EXISTS c, ADD CONSTRAINT c CHECK (a > 0) NOT VALID;",
+            "ALTER TABLE t ADD COLUMN IF NOT EXISTS a int, ADD IF NOT EXISTS b int;",
+            "ALTER TABLE t ALTER COLUMN a SET NOT NULL, ALTER COLUMN b DROP DEFAULT, ALTER c DROP NOT NULL;",
+            "ALTER TABLE t VALIDATE CONSTRAINT c;", "ALTER TABLE IF EXISTS t RENAME TO u;",
+            "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh';", "ALTER INDEX IF EXISTS i RENAME TO j;",
+            "DROP INDEX CONCURRENTLY IF EXISTS i;",
+            "CREATE TEMP TABLE x (a int, b text, c text, d text, e text, f text, g text, h text, i text) ON COMMIT DROP;"}) {
+        CAPTURE(good);
+        CHECK(lint(good, true).empty());
+      }
+    }
+  }
+
   TEST_CASE("parse_directives: durations PostgreSQL cannot take") {
     auto d = directives("-- lockstep:statement-timeout=1000h\nSELECT 1;");
     REQUIRE_FALSE(d);

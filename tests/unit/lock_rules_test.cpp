@@ -77,7 +77,7 @@ TEST_SUITE("unit") {
           {"REINDEX INDEX orders_email;", R{"reindex_not_concurrent"}},
           {"REINDEX (VERBOSE) TABLE orders;", R{"reindex_not_concurrent"}},
           {"REINDEX TABLE CONCURRENTLY orders;", R{}},
-          {"REINDEX SCHEMA public;", R{}},
+          {"REINDEX SCHEMA public;", R{"reindex_not_concurrent"}},  // at deploy, like any other statement
       });
     }
     SUBCASE("constraint_scan, foreign_key_scan, unique_constraint_build") {
@@ -295,6 +295,206 @@ TEST_SUITE("unit") {
     auto renamed = sql::split(sql);
     REQUIRE(renamed);
     CHECK(safety::judge(again.migration(renamed.value(), sql, {}), s.lock_safety, nullptr).value().empty());
+  }
+
+  // Issue 31, case 15: the safe forms pass, the blocking ones are caught,
+  // read from the text (the catalog's half: integration/lock_safety_test.cpp).
+  TEST_CASE("lock-safety rules: safe forms pass, blocking and failing forms are caught") {
+    auto hazards = [](const std::vector<std::string>& migrations, bool no_transaction = false) {
+      safety::Analyzer a{150000};
+      std::vector<safety::Hazard> last;
+      for (const auto& sql : migrations) {
+        auto st = sql::split(sql);
+        REQUIRE(st);
+        sql::Directives d;
+        d.no_transaction = no_transaction;
+        last = a.migration(st.value(), sql, d);
+      }
+      return last;  // of the last migration
+    };
+    auto rules = [](const std::vector<safety::Hazard>& h) {
+      std::vector<std::string> out;
+      for (const auto& x : h) out.push_back(x.rule);
+      return out;
+    };
+    SUBCASE("parenthesised options are read as options, for every statement that takes them") {
+      check_cases({
+          {"REINDEX (CONCURRENTLY) TABLE orders;", R{}},
+          {"REINDEX (VERBOSE, CONCURRENTLY) INDEX orders_email;", R{}},
+          {"REINDEX (CONCURRENTLY true) TABLE orders;", R{}},
+          {"REINDEX (CONCURRENTLY false) TABLE orders;", R{"reindex_not_concurrent"}},
+          {"REINDEX (TABLESPACE fast) TABLE orders;", R{"reindex_not_concurrent"}},
+          {"VACUUM (VERBOSE, FULL on) orders;", R{"table_rewrite"}},
+          {"VACUUM (FULL 0) orders;", R{}},
+          {"CLUSTER (VERBOSE) orders USING orders_pkey;", R{"table_rewrite"}},
+          // EXPLAIN ANALYZE runs its statement; EXPLAIN alone does not.
+          {"ALTER TABLE a ADD COLUMN x int; EXPLAIN (ANALYZE, BUFFERS) UPDATE a SET x = 1;",
+           R{"lock_held_across_statements"}},
+          {"ALTER TABLE a ADD COLUMN x int; EXPLAIN ANALYZE VERBOSE UPDATE a SET x = 1;", R{"lock_held_across_statements"}},
+          {"ALTER TABLE a ADD COLUMN x int; EXPLAIN (ANALYZE false) UPDATE a SET x = 1;", R{}},
+          {"ALTER TABLE a ADD COLUMN x int; EXPLAIN UPDATE a SET x = 1;", R{}},
+      });
+    }
+    SUBCASE("REINDEX of a schema, a database or the catalogs runs at deploy too") {
+      check_cases({
+          {"REINDEX SCHEMA public;", R{"reindex_not_concurrent"}},
+          {"REINDEX (VERBOSE) DATABASE app;", R{"reindex_not_concurrent"}},
+          {"REINDEX DATABASE;", R{"reindex_not_concurrent"}},
+          {"REINDEX SYSTEM;", R{"reindex_not_concurrent"}},
+          {"REINDEX SCHEMA CONCURRENTLY public;", R{}},
+          {"REINDEX (CONCURRENTLY) DATABASE app;", R{}},
+      });
+      const auto h = hazards({"REINDEX SCHEMA app;"});
+      REQUIRE(h.size() == 1);
+      CHECK(h[0].object == safety::Object::schema);
+      CHECK(h[0].table == "app");
+      CHECK(hazards({"REINDEX SYSTEM;"})[0].object == safety::Object::catalogs);
+    }
+    SUBCASE("SET NOT NULL after this run validated the check that proves it") {
+      // Validated earlier in the run (this migration or an earlier one): the
+      // catalog is asked about that constraint as if validated.
+      const auto validated = hazards(
+          {"ALTER TABLE foo VALIDATE CONSTRAINT foo_bar_not_null; ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"});
+      REQUIRE(validated.size() == 1);
+      CHECK(validated[0].rule == "set_not_null");
+      CHECK(validated[0].question == safety::Question::not_null_check);
+      CHECK(validated[0].validated == std::vector<std::string>{"foo_bar_not_null"});
+      CHECK(hazards({"ALTER TABLE foo VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER bar SET NOT NULL;"})[0].validated ==
+            std::vector<std::string>{"c"});
+      // The whole proof inside the run: added NOT VALID, validated, then SET NOT NULL.
+      CHECK(rules(hazards({"ALTER TABLE foo ADD CONSTRAINT c CHECK (bar IS NOT NULL) NOT VALID;",
+                           "ALTER TABLE foo VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"}))
+                .empty());
+      CHECK(rules(hazards({"ALTER TABLE foo ADD CONSTRAINT c CHECK ((\"bar\" IS NOT NULL)) NOT VALID;",
+                           "ALTER TABLE foo VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"}))
+                .empty());
+      // An unnamed check added valid scans (its own finding), then proves.
+      CHECK(rules_of("ALTER TABLE foo ADD CHECK (bar IS NOT NULL); ALTER TABLE foo ALTER bar SET NOT NULL;") ==
+            R{"constraint_scan"});
+      // True positives: never validated, dropped again, another column, or more than IS NOT NULL.
+      CHECK(rules(hazards({"ALTER TABLE foo ADD CONSTRAINT c CHECK (bar IS NOT NULL) NOT VALID;",
+                           "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"})) == R{"set_not_null"});
+      CHECK(rules(hazards({"ALTER TABLE foo ADD CONSTRAINT c CHECK (bar IS NOT NULL) NOT VALID;",
+                           "ALTER TABLE foo VALIDATE CONSTRAINT c;", "ALTER TABLE foo DROP CONSTRAINT c;",
+                           "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"})) == R{"set_not_null"});
+      CHECK(rules(hazards({"ALTER TABLE foo ADD CONSTRAINT c CHECK (baz IS NOT NULL) NOT VALID;",
+                           "ALTER TABLE foo VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"})) ==
+            R{"set_not_null"});
+      CHECK(rules(hazards({"ALTER TABLE foo ADD CONSTRAINT c CHECK (bar IS NOT NULL OR baz > 0) NOT VALID;",
+                           "ALTER TABLE foo VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;"})) ==
+            R{"set_not_null"});
+      CHECK(rules(hazards({"ALTER TABLE other VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER bar SET NOT NULL;"})) ==
+            R{"set_not_null"});
+      CHECK(hazards({"ALTER TABLE other VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER bar SET NOT NULL;"})[0]
+                .validated.empty());
+    }
+    SUBCASE("SET LOGGED, SET UNLOGGED and SET TABLESPACE ask the catalog, for the table alone") {
+      const auto logged = hazards({"ALTER TABLE orders SET LOGGED;"});
+      REQUIRE(logged.size() == 1);
+      CHECK(logged[0].rule == "table_rewrite");
+      CHECK(logged[0].question == safety::Question::persistence);
+      CHECK(logged[0].target == "p");
+      CHECK(logged[0].only);
+      CHECK_FALSE(logged[0].certain);
+      CHECK(hazards({"ALTER TABLE orders SET UNLOGGED;"})[0].target == "u");
+      const auto moved = hazards({"ALTER TABLE orders SET TABLESPACE \"Fast\";"});
+      CHECK(moved[0].question == safety::Question::tablespace);
+      CHECK(moved[0].target == "Fast");
+    }
+    SUBCASE("DETACH PARTITION without CONCURRENTLY") {
+      check_cases({
+          {"ALTER TABLE events DETACH PARTITION events_2024;", R{"detach_partition_not_concurrent"}},
+          {"ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY;", R{}},
+          {"ALTER TABLE events DETACH PARTITION events_2024 FINALIZE;", R{}},
+          {"ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM (1) TO (2);", R{}},
+          {"CREATE TABLE p (a int) PARTITION BY RANGE (a); ALTER TABLE p DETACH PARTITION p1;", R{}},
+      });
+    }
+    SUBCASE("ALTER DOMAIN scans every column of the domain") {
+      check_cases({
+          {"ALTER DOMAIN posint ADD CONSTRAINT pos CHECK (VALUE > 0);", R{"domain_constraint_scan"}},
+          {"ALTER DOMAIN posint ADD CHECK (VALUE > 0);", R{"domain_constraint_scan"}},
+          {"ALTER DOMAIN posint SET NOT NULL;", R{"domain_constraint_scan"}},
+          {"ALTER DOMAIN posint VALIDATE CONSTRAINT pos;", R{"domain_constraint_scan"}},  // SHARE on each table too
+          {"ALTER DOMAIN posint ADD CONSTRAINT pos CHECK (VALUE > 0) NOT VALID;", R{}},
+          {"ALTER DOMAIN posint DROP CONSTRAINT pos;", R{}},
+          {"ALTER DOMAIN posint DROP NOT NULL;", R{}},
+          {"ALTER DOMAIN posint SET DEFAULT 1;", R{}},
+          {"CREATE DOMAIN fresh AS int; ALTER DOMAIN fresh ADD CHECK (VALUE > 0);", R{}},
+      });
+      CHECK(hazards({"ALTER DOMAIN app.posint SET NOT NULL;"})[0].object == safety::Object::domain);
+    }
+    SUBCASE("VALIDATE after ADD ... NOT VALID in one transaction is sized like the scan it meant to avoid") {
+      check_cases({
+          {"ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES customers NOT VALID;\n"
+           "ALTER TABLE orders VALIDATE CONSTRAINT fk;",
+           R{"validate_same_transaction"}},
+          // Unnamed: the server names it; any VALIDATE on the table scans under the ADD's lock.
+          {"ALTER TABLE orders ADD FOREIGN KEY (c) REFERENCES customers NOT VALID;\n"
+           "ALTER TABLE orders VALIDATE CONSTRAINT orders_c_fkey;",
+           R{"validate_same_transaction"}},
+          {"ALTER TABLE orders ADD CONSTRAINT c CHECK (a > 0) NOT VALID; ALTER TABLE orders VALIDATE CONSTRAINT c;",
+           R{"validate_same_transaction"}},  // not lock_held_across_statements as well: the same lock
+          {"ALTER TABLE other ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES customers NOT VALID;\n"
+           "ALTER TABLE orders VALIDATE CONSTRAINT fk2;",
+           R{}},
+      });
+      CHECK(safety::find_rule("validate_same_transaction")->sized);
+      CHECK(rules_of("ALTER TABLE orders ADD FOREIGN KEY (c) REFERENCES customers NOT VALID;\n"
+                     "ALTER TABLE orders VALIDATE CONSTRAINT orders_c_fkey;",
+                     true) == R{});
+    }
+    SUBCASE("ADD COLUMN ... NOT NULL without a default") {
+      check_cases({
+          {"ALTER TABLE orders ADD COLUMN n int NOT NULL;", R{"not_null_without_default"}},
+          {"ALTER TABLE orders ADD n int CONSTRAINT n_nn NOT NULL;", R{"not_null_without_default"}},
+          {"ALTER TABLE orders ADD COLUMN n int DEFAULT NULL NOT NULL;", R{"not_null_without_default"}},
+          {"ALTER TABLE orders ADD COLUMN n bigint PRIMARY KEY;", R{"unique_constraint_build", "not_null_without_default"}},
+          {"ALTER TABLE orders ADD COLUMN n int NOT NULL DEFAULT 0;", R{}},
+          {"ALTER TABLE orders ADD COLUMN n int;", R{}},
+          {"ALTER TABLE orders ADD COLUMN n int NULL;", R{}},
+          {"ALTER TABLE orders ADD COLUMN n int CHECK (n IS NOT NULL);", R{"constraint_scan"}},
+          {"ALTER TABLE orders ADD COLUMN n bigserial NOT NULL;", R{"generated_column"}},
+          {"ALTER TABLE orders ADD COLUMN n int NOT NULL GENERATED ALWAYS AS IDENTITY;", R{"generated_column"}},
+          {"CREATE TABLE n (a int); ALTER TABLE n ADD COLUMN b int NOT NULL;", R{}},
+      });
+      const auto h = hazards({"ALTER TABLE orders ADD COLUMN n app.money_cents NOT NULL;"});
+      REQUIRE(h.size() == 1);
+      CHECK(h[0].question == safety::Question::has_rows);
+      CHECK(h[0].new_type == "app.money_cents");  // a domain's default would fill the rows
+      CHECK_FALSE(h[0].certain);
+    }
+    SUBCASE("TRUNCATE ... CASCADE and DROP DATABASE") {
+      check_cases({
+          {"TRUNCATE orders CASCADE;", R{"truncate_cascade"}},
+          {"TRUNCATE TABLE ONLY orders, items * RESTART IDENTITY CASCADE;", R{"truncate_cascade"}},
+          {"TRUNCATE orders;", R{}},
+          {"TRUNCATE orders RESTRICT;", R{}},
+          {"CREATE TABLE n (a int); TRUNCATE n CASCADE;", R{}},
+          {"DROP DATABASE old_app;", R{"drop_database"}},
+          {"DROP DATABASE IF EXISTS old_app WITH (FORCE);", R{"drop_database"}},
+      });
+      const auto t = hazards({"TRUNCATE TABLE ONLY orders, items * CASCADE;"});
+      CHECK(t[0].named == std::vector<std::string>{"orders", "items"});
+      const auto forced = hazards({"DROP DATABASE IF EXISTS \"Old\" WITH (FORCE);"}, true);
+      REQUIRE(forced.size() == 1);
+      CHECK(forced[0].target == "Old");
+      CHECK(forced[0].force);
+      CHECK_FALSE(hazards({"DROP DATABASE old;"}, true)[0].force);
+    }
+    SUBCASE("offline: the catalog-dependent ones need a database") {
+      for (const char* sql : {"ALTER TABLE orders ADD COLUMN n int NOT NULL;", "TRUNCATE orders CASCADE;",
+                              "ALTER TABLE orders SET LOGGED;", "ALTER DOMAIN d ADD CHECK (VALUE > 0);"}) {
+        CAPTURE(sql);
+        auto st = sql::split(sql);
+        REQUIRE(st);
+        auto f = safety::judge(safety::Analyzer{150000}.migration(st.value(), sql, {}), {}, nullptr);
+        REQUIRE(f);
+        REQUIRE(f.value().size() == 1);
+        CHECK(f.value()[0].needs_database);
+        CHECK(f.value()[0].level == safety::Level::warning);
+      }
+    }
   }
 
   TEST_CASE("type modifiers decide a same-type change") {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -81,7 +82,7 @@ class Analyzer {
     const sql::Directives& d;
     std::string_view sql;
     const sql::LineIndex& lines;
-    std::set<std::string> not_valid;  // constraints added NOT VALID in this migration
+    std::set<std::string> not_valid;  // existing tables given a constraint NOT VALID in this transaction (folded)
     std::string exclusive_on;         // an existing table this transaction holds ACCESS EXCLUSIVE on
     bool held_reported = false;
     std::vector<Hazard> out;
@@ -93,6 +94,7 @@ class Analyzer {
     bool long_work = false;       // a sized hazard, or a backfill (UPDATE/DELETE) of an existing table
     int sized_hazard = -1;        // the sized hazard that makes it long work, if one does
     std::string kind;             // the statement's first word, for messages
+    std::string held_reported;    // a finding of its own already says it runs under this table's held lock
   };
 
   void statement(Migration& m, const sql::Statement& st) {
@@ -100,23 +102,40 @@ class Analyzer {
     const auto tokens = sql::lex(text);
     if (tokens.empty()) return;
     detail::Reader r{tokens, text};
+    // EXPLAIN ANALYZE runs its statement; a plain EXPLAIN only plans it.
+    if (r.is(0, "explain")) {
+      std::size_t i = 1;
+      bool analyze = false;
+      if (r.punct(i, '(')) {
+        const auto o = r.options(i);
+        analyze = o.on("analyze") || o.on("analyse");
+        i = o.next;
+      } else {
+        for (; r.is(i, "analyze") || r.is(i, "analyse") || r.is(i, "verbose"); ++i) analyze = analyze || !r.is(i, "verbose");
+      }
+      if (!analyze || i >= tokens.size()) return;
+      sql::Statement inner = st;
+      inner.begin = st.begin + tokens[i].offset;
+      return statement(m, inner);
+    }
     const std::size_t before = m.out.size();
     auto at = [&](std::size_t i) { return m.lines.at(st.begin + (i < tokens.size() ? tokens[i].offset : 0)); };
     Effect e;
     if (r.is(0, "create")) create(m, r, at, e);
     else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, r, at, e);
+    else if (r.is(0, "alter") && r.is(1, "domain")) alter_domain(m, r, at);
     else if (r.is(0, "drop")) drop(m, r, at, e);
     else if (r.is(0, "reindex")) reindex(m, r, at);
     else if (r.is(0, "vacuum")) vacuum(m, r, at, e);
     else if (r.is(0, "cluster")) cluster(m, r, at, e);
     else if (r.is(0, "lock")) lock(m, r, e);
-    else if (r.is(0, "truncate")) e.exclusive_table = existing(r.name(r.is(1, "table") ? 2 : 1));
+    else if (r.is(0, "truncate")) truncate(m, r, at, e);
     else if (r.is(0, "update")) e.long_work = !existing(r.name(r.is(1, "only") ? 2 : 1)).empty();
     else if (r.is(0, "delete")) e.long_work = !existing(r.name(r.is(2, "only") ? 3 : 2)).empty();
     // ALTER TABLE ONLY: the parent alone, not its partitions or children.
     const bool only = r.is(0, "alter") && r.is(1, "table") && r.is(r.skip_if_exists(2), "only");
     for (std::size_t i = before; i < m.out.size(); ++i) {
-      m.out[i].only = only;
+      m.out[i].only = m.out[i].only || only;
       const Rule* rule = find_rule(m.out[i].rule);
       if (rule != nullptr && rule->sized && !e.long_work) {
         e.long_work = true;
@@ -138,7 +157,8 @@ class Analyzer {
   static void across(Migration& m, const Effect& e, sql::Position pos) {
     if (m.d.no_transaction) return;  // each statement commits on its own
     const bool second_table = !e.exclusive_table.empty() && e.exclusive_table != m.exclusive_on;
-    if (!m.exclusive_on.empty() && !m.held_reported && (second_table || e.long_work)) {
+    const bool long_work = e.long_work && e.held_reported != m.exclusive_on;
+    if (!m.exclusive_on.empty() && !m.held_reported && (second_table || long_work)) {
       m.held_reported = true;
       Hazard h;
       h.rule = "lock_held_across_statements";
@@ -175,6 +195,10 @@ class Analyzer {
     while (r.is(i, "unique") || r.is(i, "temp") || r.is(i, "temporary") || r.is(i, "unlogged") ||
            r.is(i, "global") || r.is(i, "local"))
       ++i;
+    if (r.is(i, "domain")) {
+      new_domains_.insert(r.name(i + 1).folded);  // no column uses it yet
+      return;
+    }
     if (r.is(i, "index")) {
       ++i;
       const bool concurrently = r.is(i, "concurrently");
@@ -264,7 +288,8 @@ class Analyzer {
           i = r.name(i + 1).next;
         }
         const bool not_valid = r.has(i, end, "not", "valid");
-        if (not_valid && !name.empty()) m.not_valid.insert(name);
+        if (not_valid && !live.empty()) m.not_valid.insert(table.folded);
+        if (r.is(i, "check")) note_not_null_check(r, table.folded, name, i + 1, end, !not_valid);
         if (r.is(i, "foreign")) {
           exclusive = false;  // SHARE ROW EXCLUSIVE on both tables
           if (!not_valid && !live.empty()) {
@@ -314,7 +339,7 @@ class Analyzer {
           m.out.push_back(std::move(h));
         }
       } else if (r.is(j, "set") && r.is(j + 1, "not") && r.is(j + 2, "null")) {
-        if (!live.empty()) {
+        if (!live.empty() && !proven_not_null(table.folded, column.folded)) {
           Hazard h;
           h.rule = "set_not_null";
           h.position = at(a);
@@ -324,6 +349,11 @@ class Analyzer {
           if (server_version_ == 0 || server_version_ >= 120000) {
             h.question = Question::not_null_check;
             h.certain = false;
+            if (auto v = validated_.find(table.folded); v != validated_.end()) {
+              for (const auto& name : v->second) {
+                if (name.rfind('\x1f', 0) != 0) h.validated.push_back(name);
+              }
+            }
           }
           m.out.push_back(std::move(h));
         }
@@ -333,17 +363,45 @@ class Analyzer {
     } else if (r.is(a, "validate")) {
       exclusive = false;  // SHARE UPDATE EXCLUSIVE
       const auto name = r.name(a + 2);
-      if (!m.d.no_transaction && m.not_valid.count(name.folded) != 0 && !live.empty())
+      validated_[table.folded].insert(name.folded);
+      // Any ADD ... NOT VALID on this table earlier in the transaction (this
+      // constraint's or another's, named or not) still holds its lock.
+      if (!m.d.no_transaction && m.not_valid.count(table.folded) != 0 && !live.empty()) {
         add(m, at, a, "validate_same_transaction", live, "VALIDATE CONSTRAINT " + name.text + " on " + live);
+        e.held_reported = live;
+      }
     } else if (r.is(a, "drop")) {
       std::size_t i = a + 1;
-      if (r.is(i, "constraint")) return note_exclusive(e, live, exclusive);
+      if (r.is(i, "constraint")) {
+        const auto name = r.name(r.skip_if_exists(i + 1));
+        validated_[table.folded].erase(name.folded);  // a check it drops proves nothing any more
+        not_null_checks_.erase(table.folded + '\x1f' + name.folded);
+        return note_exclusive(e, live, exclusive);
+      }
       if (r.is(i, "column")) ++i;
       i = r.skip_if_exists(i);
       if (!live.empty() && !m.d.contract)
         add(m, at, a, "drop_breaks_old_code", live, "DROP COLUMN " + r.name(i).text + " of " + live);
     } else if (r.is(a, "set") && (r.is(a + 1, "tablespace") || r.is(a + 1, "logged") || r.is(a + 1, "unlogged"))) {
-      if (!live.empty()) add(m, at, a, "table_rewrite", live, "SET " + r.at(a + 1)->text + " on " + live);
+      if (!live.empty()) {
+        // Rewritten only when it changes something: the catalog says whether
+        // the table is logged already, or in that tablespace.
+        Hazard h;
+        h.rule = "table_rewrite";
+        h.position = at(a);
+        h.table = live;
+        h.what = "SET " + r.at(a + 1)->text + (r.is(a + 1, "tablespace") ? " " + r.name(a + 2).text : "") + " on " + live;
+        h.only = true;  // neither recurses to partitions or inheritance children
+        h.certain = false;
+        h.question = r.is(a + 1, "tablespace") ? Question::tablespace : Question::persistence;
+        h.target = r.is(a + 1, "tablespace") ? r.name(a + 2).folded : r.is(a + 1, "logged") ? "p" : "u";
+        m.out.push_back(std::move(h));
+      }
+    } else if (r.is(a, "detach")) {
+      // CONCURRENTLY (and FINALIZE, which completes one) take SHARE UPDATE EXCLUSIVE.
+      if (r.has(a, end, "concurrently") || r.has(a, end, "finalize")) exclusive = false;
+      else if (!live.empty())
+        add(m, at, a, "detach_partition_not_concurrent", live, "DETACH PARTITION " + r.name(a + 2).text + " of " + live);
     } else if ((r.is(a, "set") || r.is(a, "reset")) && r.punct(a + 1, '(')) {
       exclusive = false;
     } else if (r.is(a, "enable") || r.is(a, "disable") || r.is(a, "attach") || r.is(a, "cluster") ||
@@ -391,13 +449,29 @@ class Analyzer {
         add(m, at, k, "unique_constraint_build", live,
             "ADD COLUMN " + column.text + (kw == "unique" ? " UNIQUE" : " PRIMARY KEY") + " on " + live);
     }
-    const std::size_t def = r.find(type_from, end, [](const sql::Token& tk, std::size_t) { return tk.is("default"); });
-    if (def >= end) return;
-    const std::size_t def_end = r.find(def + 1, end, [](const sql::Token& tk, std::size_t) {
+    auto clause = [](const sql::Token& tk, std::size_t) {
       return tk.is("not") || tk.is("null") || tk.is("constraint") || tk.is("check") || tk.is("unique") ||
-             tk.is("primary") || tk.is("references") || tk.is("generated") || tk.is("collate");
-    });
-    if (def + 1 >= def_end || (r.is(def + 1, "null") && def + 2 == def_end)) return;
+             tk.is("primary") || tk.is("references") || tk.is("generated") || tk.is("collate") || tk.is("default");
+    };
+    const std::size_t def = r.find(type_from, end, [](const sql::Token& tk, std::size_t) { return tk.is("default"); });
+    const std::size_t def_end = def >= end ? end : r.find(def + 1, end, clause);
+    const bool no_default = def >= end || def + 1 >= def_end || (r.is(def + 1, "null") && def + 2 == def_end);
+    // Existing rows get the default, or NULL: NOT NULL (or PRIMARY KEY)
+    // without one fails on a table with rows, unless the column fills itself
+    // (serial, identity, generated) or its type is a domain with a default.
+    if (no_default && !detail::is_serial(type->folded) && generated >= end &&
+        (r.has(type_from, end, "not", "null") || r.has(type_from, end, "primary", "key"))) {
+      Hazard h;
+      h.rule = "not_null_without_default";
+      h.position = at(a);
+      h.table = live;
+      h.what = "ADD COLUMN " + column.text + " NOT NULL without a DEFAULT to " + live;
+      h.question = Question::has_rows;
+      h.new_type = r.text(type_from, r.find(type_from, end, clause));
+      h.certain = false;
+      m.out.push_back(std::move(h));
+    }
+    if (no_default) return;
     Hazard h;
     h.rule = "volatile_default";
     h.position = at(a);
@@ -429,6 +503,23 @@ class Analyzer {
       add(m, at, 0, "drop_index_not_concurrent", index.text, "DROP INDEX " + index.text);
       return;
     }
+    if (r.is(1, "database")) {
+      const auto db = r.name(r.skip_if_exists(2));
+      if (db.text.empty()) return;
+      Hazard h;
+      h.rule = "drop_database";
+      h.position = at(0);
+      h.table = db.text;
+      h.object = Object::database;
+      h.what = "DROP DATABASE " + db.text;
+      h.question = Question::database_use;
+      h.target = db.folded;
+      std::size_t o = db.next;
+      if (r.is(o, "with")) ++o;
+      h.force = r.punct(o, '(') && r.options(o).on("force");
+      m.out.push_back(std::move(h));
+      return;
+    }
     if (!r.is(1, "table")) return;
     std::size_t i = r.skip_if_exists(2);
     while (i < r.size()) {
@@ -445,17 +536,133 @@ class Analyzer {
     }
   }
 
+  // REINDEX [(options)] {INDEX|TABLE|SCHEMA|DATABASE|SYSTEM} [CONCURRENTLY] name.
+  // A schema, database or the catalogs in a migration run at deploy like
+  // anything else: each table in turn, sized by the largest.
   template <class At>
   void reindex(Migration& m, const detail::Reader& r, At at) {
     std::size_t i = 1;
-    if (r.punct(i, '(')) i = r.after_parens(i);
-    if (!r.is(i, "index") && !r.is(i, "table")) return;  // SCHEMA, DATABASE, SYSTEM: maintenance, not a deploy
-    const bool index = r.is(i, "index");
+    bool concurrently = false;
+    if (r.punct(i, '(')) {
+      const auto o = r.options(i);
+      concurrently = o.on("concurrently");
+      i = o.next;
+    }
+    const bool index = r.is(i, "index"), table = r.is(i, "table"), schema = r.is(i, "schema"),
+               system = r.is(i, "system");
+    if (!index && !table && !schema && !system && !r.is(i, "database")) return;
+    const std::string kind = sql::detail::upper(r.at(i)->text);
     ++i;
-    if (r.is(i, "concurrently")) return;
+    if (r.is(i, "concurrently")) {
+      concurrently = true;
+      ++i;
+    }
+    if (concurrently) return;
     const auto name = r.name(i);
-    if (name.text.empty() || created(name.folded)) return;
-    add(m, at, 0, "reindex_not_concurrent", name.text, std::string{"REINDEX "} + (index ? "INDEX " : "TABLE ") + name.text);
+    if (index || table) {
+      if (name.text.empty() || created(name.folded)) return;
+      add(m, at, 0, "reindex_not_concurrent", name.text, "REINDEX " + kind + " " + name.text);
+      return;
+    }
+    Hazard h;
+    h.rule = "reindex_not_concurrent";
+    h.position = at(0);
+    h.table = name.text;
+    h.object = schema ? Object::schema : system ? Object::catalogs : Object::database;
+    h.what = "REINDEX " + kind + (name.text.empty() ? "" : " " + name.text);
+    h.note = "every index, each table in turn";
+    m.out.push_back(std::move(h));
+  }
+
+  // ALTER DOMAIN d ADD CHECK / ADD NOT NULL / SET NOT NULL / VALIDATE: a
+  // scan of every column of the domain, under SHARE on each table.
+  template <class At>
+  void alter_domain(Migration& m, const detail::Reader& r, At at) {
+    const auto domain = r.name(2);
+    if (domain.text.empty() || new_domains_.count(domain.folded) != 0) return;
+    const std::size_t a = domain.next;
+    std::string what = "ALTER DOMAIN " + domain.text;
+    if (r.is(a, "add")) {
+      if (r.has(a, r.size(), "not", "valid")) return;  // new values only, no scan
+      what += r.has(a, r.size(), "check") ? " ADD CHECK" : " ADD NOT NULL";
+    } else if (r.is(a, "set") && r.is(a + 1, "not") && r.is(a + 2, "null")) {
+      what += " SET NOT NULL";
+    } else if (r.is(a, "validate")) {
+      what += " VALIDATE CONSTRAINT " + r.name(a + 2).text;
+    } else {
+      return;
+    }
+    Hazard h;
+    h.rule = "domain_constraint_scan";
+    h.position = at(a);
+    h.table = domain.text;
+    h.object = Object::domain;
+    h.what = std::move(what);
+    m.out.push_back(std::move(h));
+  }
+
+  // TRUNCATE [TABLE] [ONLY] name [*] [, ...] [RESTART|CONTINUE IDENTITY] [CASCADE|RESTRICT]
+  template <class At>
+  void truncate(Migration& m, const detail::Reader& r, At at, Effect& e) {
+    std::size_t i = r.is(1, "table") ? 2 : 1;
+    std::vector<std::string> names;
+    std::string live;
+    while (i < r.size()) {
+      if (r.is(i, "only")) ++i;
+      const auto t = r.name(i);
+      if (t.text.empty()) break;
+      names.push_back(t.text);
+      if (live.empty()) live = existing(t);
+      i = t.next;
+      if (r.punct(i, '*')) ++i;
+      if (!r.punct(i, ',')) break;
+      ++i;
+    }
+    e.exclusive_table = live;
+    if (live.empty() || !r.has(i, r.size(), "cascade")) return;
+    Hazard h;
+    h.rule = "truncate_cascade";
+    h.position = at(0);
+    h.table = live;
+    h.what = "TRUNCATE ... CASCADE of " + live;
+    h.question = Question::cascades;
+    h.named = std::move(names);
+    h.certain = false;  // which tables, if any, only the catalog knows
+    m.out.push_back(std::move(h));
+  }
+
+  // CHECK (col IS NOT NULL), with any parentheses around it: what makes a
+  // later SET NOT NULL skip its scan once validated (PostgreSQL 12+).
+  void note_not_null_check(const detail::Reader& r, const std::string& table, const std::string& name,
+                           std::size_t from, std::size_t end, bool validated) {
+    std::size_t open = 0;
+    while (r.punct(from + open, '(')) ++open;
+    const auto col = r.name(from + open);
+    if (open == 0 || col.text.empty() || col.text.find('.') != std::string::npos || !r.is(col.next, "is") ||
+        !r.is(col.next + 1, "not") || !r.is(col.next + 2, "null"))
+      return;
+    std::size_t k = col.next + 3;
+    for (std::size_t c = 0; c < open; ++c, ++k) {
+      if (!r.punct(k, ')')) return;
+    }
+    if (k < end && !r.is(k, "not") && !r.is(k, "no")) return;  // NOT VALID, NO INHERIT follow; anything else is more
+    // An unnamed one gets a key no constraint name has ("\x1f" first): it
+    // cannot be named by a later VALIDATE, and it is never sent to the catalog.
+    const std::string key = name.empty() ? "\x1f" + col.folded : name;
+    not_null_checks_[table + '\x1f' + key] = col.folded;
+    if (validated) validated_[table].insert(key);
+  }
+
+  // A check added in this run proves the column NOT NULL, and this run
+  // validated it before the SET NOT NULL.
+  [[nodiscard]] bool proven_not_null(const std::string& table, const std::string& column) const {
+    const auto v = validated_.find(table);
+    if (v == validated_.end()) return false;
+    for (const auto& name : v->second) {
+      const auto c = not_null_checks_.find(table + '\x1f' + name);
+      if (c != not_null_checks_.end() && c->second == column) return true;
+    }
+    return false;
   }
 
   template <class At>
@@ -463,12 +670,9 @@ class Analyzer {
     std::size_t i = 1;
     bool full = false;
     if (r.punct(i, '(')) {
-      const std::size_t close = r.after_parens(i) - 1;
-      for (std::size_t k = i + 1; k < close; ++k) {
-        if (r.is(k, "full") && !r.is(k + 1, "false") && !r.is(k + 1, "off") && !(r.at(k + 1) && r.at(k + 1)->text == "0"))
-          full = true;
-      }
-      i = close + 1;
+      const auto o = r.options(i);
+      full = o.on("full");
+      i = o.next;
     } else {
       while (r.is(i, "full") || r.is(i, "freeze") || r.is(i, "verbose") || r.is(i, "analyze") || r.is(i, "analyse")) {
         full = full || r.is(i, "full");
@@ -513,6 +717,12 @@ class Analyzer {
 
   int server_version_;
   std::set<std::string> created_;
+  std::set<std::string> new_domains_;  // created in this run (folded)
+  // SET NOT NULL's proof, across the run: CHECK (col IS NOT NULL)s added
+  // ("table\x1fconstraint" -> column) and the constraints validated, by
+  // table (folded names; added valid, or VALIDATE CONSTRAINT).
+  std::map<std::string, std::string> not_null_checks_;
+  std::map<std::string, std::set<std::string>> validated_;
 };
 
 }  // namespace lockstep::safety

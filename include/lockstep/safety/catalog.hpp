@@ -16,6 +16,7 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/safety/finding.hpp"
+#include "lockstep/safety/hazard.hpp"
 
 namespace lockstep::safety {
 
@@ -57,7 +58,29 @@ inline bool same_type_keeps_values(const std::string& base, const std::vector<lo
   return false;
 }
 
+// A text[] literal: {"a","b"} with quotes and backslashes escaped.
+inline std::string text_array(const std::vector<std::string>& items) {
+  std::string array = "{";
+  for (const auto& f : items) {
+    if (array.size() > 1) array += ',';
+    array += '"';
+    for (char c : f) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  return array + '}';
+}
+
 }  // namespace detail
+
+// DROP DATABASE's target, as the catalog sees it now.
+struct DatabaseUse {
+  bool exists = false;
+  bool current = false;  // lockstep's own: it cannot be dropped at all
+  long sessions = 0;     // other sessions connected to it now
+};
 
 // The rewrite question's answer, with what the catalog said for the message.
 struct TypeChange {
@@ -106,19 +129,8 @@ class Catalog {
   // Whether any function of one of these names is volatile (any overload:
   // the text does not say which one the default resolves to).
   [[nodiscard]] result<bool> any_volatile(const std::vector<std::string>& functions) {
-    std::string array = "{";
-    for (const auto& f : functions) {
-      if (array.size() > 1) array += ',';
-      array += '"';
-      for (char c : f) {
-        if (c == '"' || c == '\\') array += '\\';
-        array += c;
-      }
-      array += '"';
-    }
-    array += '}';
     auto rows = conn_.query("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = ANY($1::text[]) AND provolatile = 'v')",
-                            array);
+                            detail::text_array(functions));
     if (!rows) return std::move(rows).error();
     return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
   }
@@ -150,15 +162,123 @@ class Catalog {
   }
 
   // A validated CHECK (col IS NOT NULL), or the column is NOT NULL already:
-  // SET NOT NULL then skips its scan (PostgreSQL 12+).
-  [[nodiscard]] result<bool> proves_not_null(const std::string& table, const std::string& column) {
+  // SET NOT NULL then skips its scan (PostgreSQL 12+). `validated`: NOT
+  // VALID constraints that an earlier statement of this run validates, which
+  // count as validated by the time SET NOT NULL runs.
+  [[nodiscard]] result<bool> proves_not_null(const std::string& table, const std::string& column,
+                                             const std::vector<std::string>& validated = {}) {
     auto rows = conn_.query(
         "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnotnull)"
-        " OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c' AND convalidated"
-        " AND pg_get_constraintdef(oid) = 'CHECK ((' || quote_ident($2) || ' IS NOT NULL))')",
-        table, column);
+        " OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c'"
+        " AND (convalidated OR conname = ANY($3::text[]))"
+        // (the definition of one not validated yet ends in " NOT VALID")
+        " AND regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', '') = 'CHECK ((' || quote_ident($2) || ' IS NOT NULL))')",
+        table, column, detail::text_array(validated));
     if (!rows) return std::move(rows).error();
     return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
+  }
+
+  // SET LOGGED / SET UNLOGGED / SET TABLESPACE change nothing, and rewrite
+  // nothing, when the table is so already: `persistence` is "p" (logged) or
+  // "u" (unlogged); a tablespace is named as the catalog spells it.
+  [[nodiscard]] result<bool> persistence_is(const std::string& table, const std::string& persistence) {
+    auto rows = conn_.query("SELECT relpersistence::text = $2 FROM pg_class WHERE oid = to_regclass($1)", table,
+                            persistence);
+    if (!rows) return std::move(rows).error();
+    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
+  }
+  [[nodiscard]] result<bool> in_tablespace(const std::string& table, const std::string& tablespace) {
+    auto rows = conn_.query(
+        "SELECT t.spcname = $2 FROM pg_class c JOIN pg_tablespace t ON t.oid = coalesce(nullif(c.reltablespace, 0),"
+        " (SELECT dattablespace FROM pg_database WHERE datname = current_database())) WHERE c.oid = to_regclass($1)",
+        table, tablespace);
+    if (!rows) return std::move(rows).error();
+    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
+  }
+
+  // What a finding about more than one table is sized by (Object in
+  // safety/hazard.hpp): a domain, every table with a column of it or of a
+  // domain over it, summed (ALTER DOMAIN holds SHARE on each until commit);
+  // a schema, the database or the catalogs, the largest table (REINDEX does
+  // one table at a time). `of` names them; empty when there is none.
+  [[nodiscard]] result<TableSize> size_of(Object object, const std::string& name) {
+    auto rows = object == Object::domain
+        ? conn_.query(
+              "WITH RECURSIVE d(oid) AS ("
+              "  SELECT t.oid FROM pg_type t WHERE t.oid = to_regtype($1) AND t.typtype = 'd'"
+              "  UNION SELECT t.oid FROM pg_type t JOIN d ON t.typbasetype = d.oid WHERE t.typtype = 'd'),"
+              " rels AS (SELECT c.oid, c.reltuples, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS cols"
+              "  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+              "  WHERE a.atttypid IN (SELECT oid FROM d) AND a.attnum > 0 AND NOT a.attisdropped"
+              "  AND c.relkind IN ('r', 'm') GROUP BY c.oid, c.reltuples) "
+              "SELECT EXISTS (SELECT 1 FROM d),"
+              " coalesce(CASE WHEN bool_and(reltuples < 0) THEN -1 ELSE sum(greatest(reltuples, 0)) END, 0)::float8,"
+              " coalesce(sum(pg_relation_size(oid)), 0)::int8,"
+              " coalesce(string_agg(oid::regclass::text || ' (' || cols || ')', ', ' ORDER BY oid::regclass::text), '')"
+              " FROM rels",
+              name)
+        : conn_.query(
+              "WITH scope AS (SELECT CASE $2 WHEN 'schema' THEN to_regnamespace($1)::oid"
+              "  WHEN 'catalogs' THEN 'pg_catalog'::regnamespace::oid END AS ns) "
+              "SELECT $2 = 'database' OR (SELECT ns FROM scope) IS NOT NULL, c.reltuples::float8,"
+              " pg_relation_size(c.oid)::int8, 'largest table ' || c.oid::regclass::text "
+              "FROM (SELECT 1) one LEFT JOIN pg_class c ON c.relkind IN ('r', 'm') AND CASE $2"
+              "  WHEN 'database' THEN c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pg_toast'::regnamespace,"
+              "   'information_schema'::regnamespace)"
+              "  ELSE c.relnamespace = (SELECT ns FROM scope) END "
+              "ORDER BY pg_relation_size(c.oid) DESC NULLS LAST LIMIT 1",
+              name, std::string{object == Object::schema ? "schema" : object == Object::catalogs ? "catalogs" : "database"});
+    if (!rows) return std::move(rows).error();
+    TableSize s;
+    if (rows.value().empty() || rows.value()[0][0].value_or("f") != "t") return s;
+    const auto& row = rows.value()[0];
+    s.exists = true;
+    s.rows = std::strtod(row[1].value_or("0").c_str(), nullptr);
+    s.bytes = std::strtoll(row[2].value_or("0").c_str(), nullptr, 10);
+    s.of = row[3].value_or("");
+    return s;
+  }
+
+  // Whether `type` is a domain with a default, which a new column's existing
+  // rows get instead of NULL.
+  [[nodiscard]] result<bool> type_has_default(const std::string& type) {
+    auto rows = conn_.query("SELECT typdefault IS NOT NULL OR typdefaultbin IS NOT NULL FROM pg_type "
+                            "WHERE oid = to_regtype($1)",
+                            type);
+    if (!rows) return std::move(rows).error();
+    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
+  }
+
+  // The tables TRUNCATE ... CASCADE of `named` empties besides them: every
+  // table whose foreign key references one of them, recursively (top-level
+  // constraints only: a partitioned table's are cloned into its partitions).
+  [[nodiscard]] result<std::string> cascades(const std::vector<std::string>& named) {
+    auto rows = conn_.query(
+        "WITH RECURSIVE named AS (SELECT to_regclass(n)::oid AS oid FROM unnest($1::text[]) n),"
+        " r(oid) AS (SELECT oid FROM named WHERE oid IS NOT NULL"
+        "  UNION SELECT c.conrelid FROM pg_constraint c JOIN r ON c.confrelid = r.oid"
+        "  WHERE c.contype = 'f' AND c.conparentid = 0) "
+        "SELECT coalesce(string_agg(oid::regclass::text, ', ' ORDER BY oid::regclass::text), '') FROM r "
+        "WHERE oid NOT IN (SELECT oid FROM named WHERE oid IS NOT NULL)",
+        detail::text_array(named));
+    if (!rows) return std::move(rows).error();
+    return rows.value().empty() ? std::string{} : rows.value()[0][0].value_or("");
+  }
+
+  // Sessions are counted from pg_stat_activity, whose datname every role sees.
+  [[nodiscard]] result<DatabaseUse> database_use(const std::string& name) {
+    auto rows = conn_.query(
+        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1), $1 = current_database(),"
+        " (SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid())",
+        name);
+    if (!rows) return std::move(rows).error();
+    DatabaseUse u;
+    if (rows.value().empty()) return u;
+    const auto& row = rows.value()[0];
+    u.exists = row[0].value_or("f") == "t";
+    u.current = row[1].value_or("f") == "t";
+    u.sessions = std::atol(row[2].value_or("0").c_str());
+    return u;
   }
 
  private:

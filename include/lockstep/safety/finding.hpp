@@ -19,6 +19,10 @@ struct TableSize {
   // partitioned parent has no heap of its own, and most DDL on it does its
   // work in every partition.
   int parts = 0;
+  // A finding about more than one table (a domain's columns, a schema's
+  // tables): which ones, for the message; empty when none exists, so there
+  // is nothing to scan.
+  std::string of;
 };
 
 struct Finding {

@@ -14,7 +14,21 @@ enum class Question {
   none,             // the text is enough
   default_volatile, // are the functions the default calls volatile?
   type_rewrite,     // is the new type binary-coercible from the column's current one?
-  not_null_check,   // is there a validated CHECK (col IS NOT NULL)?
+  not_null_check,   // is there a validated CHECK (col IS NOT NULL)? (or one `validated` validates in this run)
+  persistence,      // is the table already logged ("p") / unlogged ("u"), as `target` asks? Then nothing is rewritten
+  tablespace,       // is the table already in tablespace `target`? Then nothing moves
+  has_rows,         // does the table have rows that a NOT NULL column without a default (of type `new_type`) fails on?
+  cascades,         // which tables would TRUNCATE ... CASCADE empty beyond the ones `named`?
+  database_use,     // is database `target` lockstep's own, or has it sessions? (DROP DATABASE then fails)
+};
+
+// What Hazard::table names, and so what the finding is sized by.
+enum class Object {
+  table,     // that table, with its partitions or children unless `only`
+  domain,    // every table with a column of the domain (or of a domain over it), summed
+  schema,    // the largest table in it (REINDEX SCHEMA works one table at a time)
+  database,  // the largest table of the current database; DROP DATABASE: not sized
+  catalogs,  // the largest system catalog (REINDEX SYSTEM)
 };
 
 struct Hazard {
@@ -34,6 +48,11 @@ struct Hazard {
   // ONLY was written: the statement touches the table alone, not its
   // partitions or inheritance children, so they are not counted in its size.
   bool only = false;
+  Object object = Object::table;
+  std::string target;                  // persistence, tablespace, database_use
+  std::vector<std::string> validated;  // not_null_check: constraints on `table` validated earlier in this run
+  std::vector<std::string> named;      // cascades: every table the statement names, as written
+  bool force = false;                  // database_use: DROP DATABASE ... WITH (FORCE) ends the sessions first
 };
 
 }  // namespace lockstep::safety

@@ -43,6 +43,11 @@ inline std::string human_bytes(std::int64_t b) {
 }
 
 inline std::string describe(const std::string& table, const TableSize& s) {
+  if (!s.of.empty()) {
+    const std::string size = s.rows < 0 ? human_bytes(s.bytes) + ", never analyzed"
+                                        : human_rows(s.rows) + " rows, " + human_bytes(s.bytes);
+    return (table.empty() ? std::string{} : table + ": ") + s.of + " (" + size + ")";
+  }
   if (s.rows == 0 && s.bytes <= 8192) return table + " is empty";
   const std::string in = s.parts > 0 ? " in " + std::to_string(s.parts) + (s.parts == 1 ? " partition" : " partitions") : "";
   if (s.rows < 0) return table + " (" + human_bytes(s.bytes) + in + ", never analyzed)";
@@ -72,6 +77,8 @@ inline std::string describe(const std::string& table, const TableSize& s) {
     f.table = h.table;
     std::string why = h.note;
     bool certain = h.certain;
+    bool fails = false;  // the statement fails at deploy: an error whatever the size
+    bool ask_size = !h.table.empty() || h.object != Object::table;
     if (catalog != nullptr) {
       // A lost connection is the run's business; a question the catalog
       // cannot answer (an odd name) leaves the finding as the text says.
@@ -97,27 +104,79 @@ inline std::string describe(const std::string& table, const TableSize& s) {
           break;
         }
         case Question::not_null_check: {
-          auto p = catalog->proves_not_null(h.table, h.column);
+          auto p = catalog->proves_not_null(h.table, h.column, h.validated);
           if (!p && lost(p.error())) return std::move(p).error();
           if (p && p.value()) continue;
           if (p) certain = true;
           break;
         }
+        case Question::persistence:
+        case Question::tablespace: {
+          auto already = h.question == Question::persistence ? catalog->persistence_is(h.table, h.target)
+                                                             : catalog->in_tablespace(h.table, h.target);
+          if (!already && lost(already.error())) return std::move(already).error();
+          if (already && already.value()) continue;  // so already: nothing is rewritten
+          if (already) certain = true;
+          break;
+        }
+        case Question::has_rows: {
+          auto d = catalog->type_has_default(h.new_type);
+          if (!d && lost(d.error())) return std::move(d).error();
+          if (d && d.value()) continue;  // a domain's default fills the existing rows
+          break;                         // the table's size settles the rest, below
+        }
+        case Question::cascades: {
+          auto more = catalog->cascades(h.named);
+          if (!more && lost(more.error())) return std::move(more).error();
+          if (more && more.value().empty()) continue;  // nothing references it: CASCADE empties nothing more
+          if (more) {
+            certain = true;
+            why = "it also empties " + more.value();
+          }
+          break;
+        }
+        case Question::database_use: {
+          ask_size = false;
+          auto u = catalog->database_use(h.target);
+          if (!u && lost(u.error())) return std::move(u).error();
+          if (u && !u.value().exists) continue;  // nothing to drop
+          if (u && u.value().current) {
+            fails = true;
+            why = "it is the database lockstep migrates: PostgreSQL refuses to drop the currently open database";
+          } else if (u && u.value().sessions > 0 && !h.force) {
+            why = std::to_string(u.value().sessions) + " other session(s) are connected to it now; it fails unless "
+                  "they are gone by then";
+          }
+          break;
+        }
       }
-      if (!h.table.empty()) {
-        auto s = catalog->size(h.table, !h.only);
+      if (ask_size) {
+        auto s = h.object == Object::table ? catalog->size(h.table, !h.only) : catalog->size_of(h.object, h.table);
         if (!s && lost(s.error())) return std::move(s).error();
         if (s) {
-          // Not there yet: an earlier migration of this run creates it.
-          if (!s.value().exists && rule->sized) continue;
+          // Not there yet: an earlier migration of this run creates it (new: nothing waits on it).
+          if (!s.value().exists && (rule->sized || h.question == Question::has_rows)) continue;
+          // A domain no column uses, a schema without tables: nothing to scan.
+          if (s.value().exists && h.object != Object::table && s.value().of.empty()) continue;
           if (s.value().exists) f.size = s.value();
+        }
+      }
+      if (h.question == Question::has_rows && f.size) {
+        // reltuples counts rows as of the last VACUUM or ANALYZE; no pages at
+        // all is certainly empty, pages without counted rows may be either.
+        if (f.size->bytes == 0) continue;
+        if (f.size->rows > 0) {
+          fails = true;
+          certain = true;
+        } else {
+          why = "the catalog counts no rows, but the table has pages: the count may be stale";
         }
       }
     }
     f.needs_database = catalog == nullptr && (!certain || rule->sized);
     const bool big = f.size && (f.size->rows >= static_cast<double>(config.error_rows) || f.size->bytes >= config.error_bytes);
     if (configured != config.levels.end()) f.level = configured->second;
-    else f.level = rule->sized && big && certain ? Level::error : Level::warning;
+    else f.level = (rule->sized && big && certain) || fails ? Level::error : Level::warning;
     if (auto a = allow.find(h.rule); a != allow.end()) f.allowed = a->second;
 
     std::string msg = h.what + (certain ? " " : " possibly ") + std::string{rule->blocks};

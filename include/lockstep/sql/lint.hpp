@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/lexer.hpp"
+#include "lockstep/sql/reader.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::sql {
@@ -59,15 +61,40 @@ inline std::string created_object(const std::vector<std::string>& t) {
   return {};
 }
 
+// REINDEX [(options)] KIND [CONCURRENTLY]: the kind, and whether it runs
+// concurrently, read from the option list too (`(CONCURRENTLY)`,
+// `(CONCURRENTLY false)`). `r` reads the whole statement.
+struct ReindexForm {
+  std::string kind;
+  bool concurrently = false;
+};
+inline ReindexForm reindex_form(const Reader& r) {
+  ReindexForm f;
+  std::size_t i = 1;
+  if (r.punct(i, '(')) {
+    const auto o = r.options(i);
+    f.concurrently = o.on("concurrently");
+    i = o.next;
+  }
+  if (const Token* k = r.at(i); k != nullptr && k->kind == Token::Kind::word) f.kind = upper(k->text);
+  f.concurrently = f.concurrently || r.is(i + 1, "concurrently");
+  return f;
+}
+
 // Why the statement cannot run inside a transaction block, or "".
-inline std::string non_transactional(const std::vector<std::string>& t, int server_version) {
+inline std::string non_transactional(const std::vector<std::string>& t, const Reader& r, int server_version) {
   if (t.empty()) return {};
   const std::string object = created_object(t);
   if (object == "INDEX" && has(t, "CONCURRENTLY")) return "CREATE INDEX CONCURRENTLY";
   if (starts(t, {"DROP", "INDEX", "CONCURRENTLY"})) return "DROP INDEX CONCURRENTLY";
-  if (t[0] == "REINDEX" && has(t, "CONCURRENTLY")) return "REINDEX CONCURRENTLY";
-  if (t[0] == "REINDEX" && t.size() > 1 && (t[1] == "DATABASE" || t[1] == "SCHEMA" || t[1] == "SYSTEM"))
-    return "REINDEX " + t[1];
+  if (t[0] == "REINDEX" && r.size() == 0) {  // no text: the leading tokens only
+    if (has(t, "CONCURRENTLY")) return "REINDEX CONCURRENTLY";
+    if (t.size() > 1 && (t[1] == "DATABASE" || t[1] == "SCHEMA" || t[1] == "SYSTEM")) return "REINDEX " + t[1];
+  } else if (t[0] == "REINDEX") {
+    const auto f = reindex_form(r);
+    if (f.concurrently) return "REINDEX CONCURRENTLY";
+    if (f.kind == "DATABASE" || f.kind == "SCHEMA" || f.kind == "SYSTEM") return "REINDEX " + f.kind;
+  }
   if (t[0] == "ALTER" && has_seq(t, {"DETACH", "PARTITION"}) && has(t, "CONCURRENTLY"))
     return "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY";
   if (t[0] == "VACUUM") return "VACUUM";
@@ -89,10 +116,64 @@ inline bool transaction_control(const std::vector<std::string>& t) {
   return false;
 }
 
-// Why running the statement twice is unsafe, or "".
-inline std::string not_idempotent(const std::vector<std::string>& t) {
+// ALTER TABLE's actions that fail (or repeat themselves) when a re-run finds
+// them done: `r` reads the whole statement, every action at depth 0.
+inline std::string alter_table_rerun(const Reader& r) {
+  std::size_t i = r.skip_if_exists(2);
+  const bool if_exists = i != 2;
+  if (r.is(i, "only")) ++i;
+  const auto table = r.name(i);
+  if (r.is(table.next, "rename")) {
+    if (r.is(table.next + 1, "to")) {
+      return if_exists ? std::string{} : "ALTER TABLE ... RENAME TO without IF EXISTS fails when re-run (the old "
+                                         "name is gone); write ALTER TABLE IF EXISTS old RENAME TO new";
+    }
+    return "RENAME of a column or constraint fails when re-run (the old name is gone); check the catalog first in "
+           "a DO block";
+  }
+  if (r.is(table.next, "set") && r.is(table.next + 1, "schema") && !if_exists)
+    return "ALTER TABLE ... SET SCHEMA without IF EXISTS fails when re-run (the table has moved)";
+  std::vector<std::string> dropped;  // DROP CONSTRAINT IF EXISTS c earlier in the statement: ADD c re-runs
+  for (std::size_t a = table.next; a < r.size();) {
+    const std::size_t end = r.find(a, r.size(), [](const Token& tk, std::size_t) { return tk.is_punct(','); });
+    if (r.is(a, "drop") && r.is(a + 1, "constraint") && r.skip_if_exists(a + 2) != a + 2)
+      dropped.push_back(r.name(a + 4).folded);
+    if (r.is(a, "add")) {
+      const std::size_t k = a + 1;
+      if (r.is(k, "constraint") &&
+          std::find(dropped.begin(), dropped.end(), r.name(k + 1).folded) != dropped.end()) {
+        // dropped first in the same statement: re-runnable
+      } else if (r.is(k, "constraint") || r.is(k, "check") || r.is(k, "foreign") || r.is(k, "unique") ||
+          r.is(k, "primary") || r.is(k, "exclude")) {
+        return "ADD CONSTRAINT fails when re-run (the constraint exists; unnamed, a second copy is added); put "
+               "DROP CONSTRAINT IF EXISTS c before ADD CONSTRAINT c in the same ALTER TABLE";
+      } else if (r.skip_if_exists(r.is(k, "column") ? k + 1 : k) == (r.is(k, "column") ? k + 1 : k)) {
+        return "ADD COLUMN without IF NOT EXISTS fails when re-run";
+      }
+    } else if (r.is(a, "drop") && !r.is(a + 1, "default") && !r.is(a + 1, "not") && !r.is(a + 1, "expression") &&
+               !r.is(a + 1, "identity")) {
+      const std::size_t k = r.is(a + 1, "column") || r.is(a + 1, "constraint") ? a + 2 : a + 1;
+      if (r.skip_if_exists(k) == k) {
+        return std::string{r.is(a + 1, "constraint") ? "DROP CONSTRAINT" : "DROP COLUMN"} +
+               " without IF EXISTS fails when re-run";
+      }
+    } else if (r.is(a, "detach") || r.is(a, "attach")) {
+      return sql::detail::upper(r.at(a)->text) + " PARTITION fails when re-run (it is done already); put it in a "
+             "migration of its own, so that nothing after it can fail and run it again";
+    }
+    a = end + 1;
+  }
+  return {};
+}
+
+// Why running the statement twice is unsafe, or "". `r` reads the whole
+// statement when the file's text is at hand (it is empty otherwise, and only
+// the leading tokens `t` are read).
+inline std::string not_idempotent(const std::vector<std::string>& t, const Reader& r) {
   if (t.empty()) return {};
   const std::string object = created_object(t);
+  // A temporary table dropped at commit cannot be there when the file is re-run.
+  if (object == "TABLE" && (has(t, "TEMP") || has(t, "TEMPORARY")) && r.has(0, r.size(), "commit", "drop")) return {};
   const bool if_not_exists = has_seq(t, {"IF", "NOT", "EXISTS"});
   const bool or_replace = has_seq(t, {"OR", "REPLACE"});
   if (object == "INDEX") {
@@ -113,8 +194,21 @@ inline std::string not_idempotent(const std::vector<std::string>& t) {
     return "CREATE " + object + " without OR REPLACE fails when re-run";
   if (object == "TYPE") return "CREATE TYPE fails when re-run; wrap it in a DO block that checks pg_type first";
   if (t[0] == "DROP" && !has_seq(t, {"IF", "EXISTS"})) return "DROP without IF EXISTS fails when re-run";
-  if (t[0] == "ALTER" && has_seq(t, {"ADD", "COLUMN"}) && !if_not_exists)
-    return "ADD COLUMN without IF NOT EXISTS fails when re-run";
+  if (r.size() == 0) {  // no text: the leading tokens only
+    if (t[0] == "ALTER" && has_seq(t, {"ADD", "COLUMN"}) && !if_not_exists)
+      return "ADD COLUMN without IF NOT EXISTS fails when re-run";
+    return {};
+  }
+  if (r.is(0, "alter") && r.is(1, "table")) return alter_table_rerun(r);
+  if (r.is(0, "alter") && r.is(1, "type") && r.has(2, r.size(), "add", "value") &&
+      !r.has(2, r.size(), "if", "not"))
+    return "ALTER TYPE ... ADD VALUE without IF NOT EXISTS fails when re-run";
+  if (r.is(0, "alter") && r.has(2, r.size(), "rename")) {
+    // ALTER INDEX|SEQUENCE|VIEW|... [IF EXISTS] x RENAME TO y: IF EXISTS skips the done rename.
+    const std::size_t rn = r.find(2, r.size(), [](const Token& tk, std::size_t) { return tk.is("rename"); });
+    if (!(r.is(rn + 1, "to") && r.has(1, rn, "if", "exists")))
+      return "RENAME fails when re-run (the old name is gone)";
+  }
   return {};
 }
 
@@ -141,6 +235,9 @@ inline std::string added_enum_value(const Statement& s, std::string_view sql) {
   std::vector<Finding> out;
   std::vector<std::string> new_enum_values;
   for (const auto& s : statements) {
+    // The whole statement, where a rule reads past the leading tokens.
+    const std::vector<Token> lexed = sql.empty() ? std::vector<Token>{} : lex(s.text(sql));
+    const Reader reader{lexed, sql.empty() ? std::string_view{} : s.text(sql)};
     if (!d.no_transaction && !sql.empty()) {
       const std::string text{s.text(sql)};
       for (const auto& v : new_enum_values) {
@@ -156,7 +253,7 @@ inline std::string added_enum_value(const Statement& s, std::string_view sql) {
       if (auto v = detail::added_enum_value(s, sql); !v.empty()) new_enum_values.push_back(v);
     }
     if (!d.no_transaction) {
-      if (auto why = detail::non_transactional(s.tokens, server_version); !why.empty()) {
+      if (auto why = detail::non_transactional(s.tokens, reader, server_version); !why.empty()) {
         out.push_back({Finding::Severity::error, "non_transactional",
                        why + " cannot run inside a transaction block; put it in its own migration whose first "
                              "line is `-- lockstep:no-transaction` (statements there run one by one and must be "
@@ -170,7 +267,7 @@ inline std::string added_enum_value(const Statement& s, std::string_view sql) {
                                      "same file: one left open fails the migration)",
                        s.position});
       }
-    } else if (auto why = detail::not_idempotent(s.tokens); !why.empty()) {
+    } else if (auto why = detail::not_idempotent(s.tokens, reader); !why.empty()) {
       out.push_back({Finding::Severity::warning, "not_idempotent",
                      why + "; a no-transaction migration that fails part-way is re-run from its first statement",
                      s.position});

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lockstep/sql/lexer.hpp"
@@ -76,6 +77,34 @@ class Reader {
     const auto b = t_[from].offset;
     const auto e = t_[to - 1].offset + t_[to - 1].text.size();
     return std::string{s_.substr(b, e - b)};
+  }
+  // A parenthesised option list, `( name [value] [, ...] )` as REINDEX,
+  // VACUUM, ANALYZE, CLUSTER and EXPLAIN take it, at the '(' at `open`.
+  struct Options {
+    std::vector<std::pair<std::string, std::string>> given;  // folded name, value as written ("" when none)
+    std::size_t next = 0;                                    // token after the ')'
+    // A boolean option is on when named with no value or a true one
+    // (PostgreSQL's defGetBoolean: true/on/1; false/off/0 turn it off).
+    [[nodiscard]] bool on(std::string_view option) const {
+      for (const auto& [name, value] : given) {
+        if (name != option) continue;
+        std::string v = value;
+        for (auto& c : v) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        return v != "false" && v != "off" && v != "0";
+      }
+      return false;
+    }
+  };
+  [[nodiscard]] Options options(std::size_t open) const {
+    Options o;
+    o.next = after_parens(open);
+    const std::size_t close = o.next - 1;
+    for (std::size_t i = open + 1; i < close;) {
+      const std::size_t end = find(i, close, [](const Token& t, std::size_t) { return t.is_punct(','); });
+      if (i < end && t_[i].is_name()) o.given.emplace_back(t_[i].folded, i + 1 < end ? text(i + 1, end) : std::string{});
+      i = end + 1;
+    }
+    return o;
   }
   // Functions called in [from, to): a name followed by '('.
   [[nodiscard]] std::vector<std::string> calls(std::size_t from, std::size_t to) const {
