@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/safety/config.hpp"
 
 namespace lockstep::cli {
@@ -230,6 +231,13 @@ struct Args {
       return a;
     }
   }
+  // Before anything runs: a lease that a healthy replica can lose between
+  // two beats would let a contract migration run under it.
+  if (a.command == "replica") {
+    if (auto ok = check_heartbeat_options(HeartbeatOptions{a.heartbeat, a.lease}, "--heartbeat", "--lease"); !ok) {
+      a.error = ok.error().message;
+    }
+  }
   return a;
 }
 
@@ -279,7 +287,8 @@ inline constexpr std::string_view usage_text =
     "                        stops the deploy (default 100000)\n"
     "  --pg-version N        lint: the PostgreSQL major version to lint for (default: the newest)\n"
     "  --heartbeat D         replica: time between heartbeats (default 10s)\n"
-    "  --lease D             replica: how long one heartbeat keeps it alive (default 30s)\n"
+    "  --lease D             replica: how long one heartbeat keeps it alive (default 30s; at least\n"
+    "                        2.2 x --heartbeat + 100ms for a heartbeat up to 10s; docs/expand-contract.md)\n"
     "\n"
     "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"
     "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"

@@ -100,7 +100,7 @@ int migrate(const cli::Args& a) {
 void print_status_table(const Status& s) {
   std::printf("schema version: %lld (expected %lld)%s\n", static_cast<long long>(s.schema_version),
               static_cast<long long>(s.expected_version),
-              s.schema_version > s.expected_version ? "  [schema ahead of this binary]" : "");
+              s.schema_ahead ? "  [schema ahead of this binary]" : "");
   std::printf("\napplied (%zu):\n", s.applied.size());
   for (const auto& m : s.applied) {
     std::printf("  %-16lld %-36s %s %6lld ms  deploy=%s by=%s\n", static_cast<long long>(m.version), m.name.c_str(),

@@ -15,9 +15,15 @@
 // vanishes without stop() (SIGKILL, a lost node) stops counting once its
 // lease expires: at most `lease` after its last beat.
 //
+// The schedule (when beats come, how long one may take, the shortest lease
+// that a healthy replica never loses) is heartbeat_schedule.hpp's.
+// Beats report `beat`, `beat_failed` and `beat_recovered` events: a beat
+// is not a run, and never emits a run's `error`.
+//
 // When a contract migration of this image waits only for replicas that are
 // gone, the beat that sees it runs the Migrator again (a copy: same
-// settings and policies), which applies it under the migration lock, once.
+// settings and policies; its events say "background"), which applies it
+// under the migration lock, once, after the same pre-flight as any boot.
 #pragma once
 
 #include <unistd.h>
@@ -36,15 +42,11 @@
 
 #include "lockstep/detail/json.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
 
 namespace lockstep {
-
-struct HeartbeatOptions {
-  std::chrono::milliseconds interval{10000};  // between beats
-  std::chrono::milliseconds lease{30000};     // how long one beat keeps the replica alive; > interval
-};
 
 // What the heartbeat knows now, for a readiness endpoint.
 struct HeartbeatState {
@@ -54,7 +56,7 @@ struct HeartbeatState {
   // was applied while this replica's lease had lapsed): stop serving.
   bool compatible = true;
   std::int64_t beats = 0;
-  std::int64_t failed_beats = 0;  // in a row; the lease lapses after lease / interval of them
+  std::int64_t failed_beats = 0;  // in a row; the lease lapses after about (lease - B) / interval of them
   std::string last_error;
   std::vector<std::int64_t> contracts_waiting;  // this image's contract migrations not yet applied
 };
@@ -94,15 +96,6 @@ class Jitter {
  private:
   std::minstd_rand rng_;
 };
-
-// How long one beat may take, connecting included. A busy server (a whole
-// deploy booting) may need more than an interval to accept a connection,
-// and a beat is still worth it while it lands before the lease lapses
-// (lease - 1.1 intervals after the last one, with the jitter); capped so
-// that stop() is not kept waiting for long by a database that is away.
-[[nodiscard]] inline std::chrono::milliseconds beat_budget(const HeartbeatOptions& o) noexcept {
-  return std::max(o.interval, std::min(o.lease - o.interval * 11 / 10, std::chrono::milliseconds{10000}));
-}
 
 }  // namespace detail
 
@@ -152,9 +145,13 @@ class Heartbeat {
     M migrator;  // used by the beat thread only
     ReplicaRecord me;
     HeartbeatOptions options;
-    std::mutex mutex;  // guards stopping and state
+    std::mutex mutex;  // guards stopping, settle and state
     std::condition_variable wake;
     bool stopping = false;
+    // False once a background run was refused for a reason a retry cannot
+    // change (a lock-safety finding, a recorded failure): the contracts are
+    // left to the next deploy's boot instead of failing at every beat.
+    bool settle = true;
     HeartbeatState state;
   };
 
@@ -163,19 +160,18 @@ class Heartbeat {
   [[nodiscard]] static result<Heartbeat> start(M migrator, ReplicaRecord me, HeartbeatOptions options,
                                                std::vector<std::int64_t> waiting) noexcept {
     try {
-      if (options.interval <= std::chrono::milliseconds{0} || options.lease <= options.interval) {
-        return make_error(errc::invalid_argument,
-                          "HeartbeatOptions: the interval must be positive and the lease longer than it (about "
-                          "three intervals, so one slow beat does not drop the replica)");
-      }
+      LOCKSTEP_TRYV(check_heartbeat_options(options));
       Heartbeat hb;
       hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(me), options);
       Shared& s = *hb.shared_;
-      LOCKSTEP_TRYV(s.migrator.enroll_replica(s.me, options.lease, false));
+      // Each registration attempt is bounded like a beat, so the schedule's
+      // invariant holds from the first stamp on; `began` is when the one
+      // that succeeded started, the anchor of the first beat.
+      LOCKSTEP_TRY(began, s.migrator.enroll_replica(s.me, options));
       s.state.replica_id = s.me.replica_id;
       s.state.registered = true;
       s.state.contracts_waiting = std::move(waiting);
-      hb.thread_ = std::thread{[&s] { beat_until_stopped(s); }};
+      hb.thread_ = std::thread{[&s, began] { beat_until_stopped(s, began); }};
       return hb;
     } catch (...) {
       return make_error(errc::internal_error,
@@ -184,22 +180,30 @@ class Heartbeat {
     }
   }
 
-  static void beat_until_stopped(Shared& s) noexcept {
+  static void beat_until_stopped(Shared& s, std::chrono::steady_clock::time_point registered) noexcept {
     // Replicas that started together would beat together: every interval, a
     // whole deploy's connections in the same instant (200 of them on a
     // 2-core server took longer than a beat may, and every lease lapsed).
-    // The first beat comes at a random point of the interval and each next
-    // one 0.9-1.1 intervals later, so beats spread out and stay spread.
+    // The first beat comes at a random point of the interval after the
+    // registration started and each next one 0.9-1.1 intervals after the
+    // last one started (heartbeat_schedule.hpp: why from its start).
+    const auto interval = s.options.interval;
     detail::Jitter jitter;
-    auto next = jitter.between(s.options.interval / 2, s.options.interval);
+    auto next = detail::next_beat_start(registered, std::chrono::steady_clock::now(),
+                                        jitter.between(interval / 2, interval));
     for (;;) {
       {
         std::unique_lock lock{s.mutex};
-        if (s.wake.wait_for(lock, next, [&] { return s.stopping; })) break;
-        next = jitter.between(s.options.interval * 9 / 10, s.options.interval * 11 / 10);
-        if (!s.state.compatible) continue;  // nothing more to keep alive; stop() ends it
+        if (s.wake.wait_until(lock, next, [&] { return s.stopping; })) break;
+        if (!s.state.compatible) {  // nothing more to keep alive; stop() ends it
+          next = std::chrono::steady_clock::now() + interval;
+          continue;
+        }
       }
-      beat(s);
+      const auto began = std::chrono::steady_clock::now();
+      const auto ended = beat(s);
+      next = detail::next_beat_start(
+          began, ended, jitter.between(detail::shortest_wait(interval), detail::longest_wait(interval)));
     }
     // As long as a beat may take: when a whole deploy stops at once, 200
     // replicas connecting together on a small server needed more than 5 s
@@ -208,26 +212,48 @@ class Heartbeat {
     s.migrator.withdraw_replica(s.me.replica_id, detail::beat_budget(s.options));
   }
 
-  static void beat(Shared& s) noexcept {
+  // One beat, then, when a contract this image waits on is clear, the
+  // background run that applies it. Returns when the beat's registry
+  // session ended: the anchor the schedule needs is the beat, not the run.
+  static std::chrono::steady_clock::time_point beat(Shared& s) noexcept {
     std::int64_t lowest = 0;
+    std::int64_t failed_before = 0;
     {
       std::lock_guard lock{s.mutex};
-      if (!s.state.contracts_waiting.empty()) lowest = s.state.contracts_waiting.front();
+      if (s.settle && !s.state.contracts_waiting.empty()) lowest = s.state.contracts_waiting.front();
+      failed_before = s.state.failed_beats;
     }
-    auto renewal = s.migrator.renew_replica(s.me, s.options, lowest);
+    auto renewal = s.migrator.renew_replica(s.me, s.options, lowest, failed_before);
+    const auto ended = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock{s.mutex};
+      ++s.state.beats;
+      if (!renewal) {
+        ++s.state.failed_beats;
+        s.state.registered = false;
+        s.state.last_error = renewal.error().message;
+        if (renewal.error().code == errc::schema_contracted) s.state.compatible = false;
+        return ended;
+      }
+      s.state.failed_beats = 0;
+      s.state.registered = true;
+      s.state.last_error.clear();
+    }
+    if (lowest == 0 || renewal.value() > 0) return ended;
+    // The replicas contract `lowest` waited for are gone: run again, which
+    // applies what is now clear under the lock (or finds it done), after
+    // the same pre-flight as any boot.
+    auto ran = s.migrator.run_in_background();
     std::lock_guard lock{s.mutex};
-    ++s.state.beats;
-    if (!renewal) {
-      ++s.state.failed_beats;
-      s.state.registered = false;
-      s.state.last_error = renewal.error().message;
-      if (renewal.error().code == errc::schema_contracted) s.state.compatible = false;
-      return;
+    if (ran) {
+      s.state.contracts_waiting.clear();
+      for (const auto& w : ran.value().contracts_waiting) s.state.contracts_waiting.push_back(w.version);
+    } else {
+      const auto code = ran.error().code;
+      s.settle = code == errc::connection_failed || code == errc::deadline_exceeded || code == errc::lock_failed;
+      s.state.last_error = ran.error().message;
     }
-    s.state.failed_beats = 0;
-    s.state.registered = true;
-    s.state.last_error.clear();
-    if (renewal.value()) s.state.contracts_waiting = std::move(*renewal.value());
+    return ended;
   }
 
   std::unique_ptr<Shared> shared_;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -72,6 +73,16 @@ class Metrics {
       last_poll_at_ = elapsed;
     } else if (e.name == "lint") {
       ++findings_[{f.text("rule").value_or(""), f.text("severity").value_or("")}];
+    } else if (e.name == "beat" || e.name == "replica_reregistered") {
+      // A beat is not a run: it counts here, never in runs or readiness.
+      ++beats_ok_;
+      renewed(f);
+    } else if (e.name == "replica_registered") {
+      renewed(f);
+    } else if (e.name == "beat_failed") {
+      ++beats_failed_;
+    } else if (e.name == "replica_withdrawn") {
+      lease_until_.reset();
     } else if (e.name == "ready") {
       const std::string role = f.text("role").value_or("unknown");
       boot_seconds_[role].add(f.number("duration_ms").value_or(0) / 1000.0);
@@ -85,7 +96,10 @@ class Metrics {
       const std::string code = f.text("class").value_or("unknown");
       ++failures_[code];
       ++runs_[{"none", "error"}];
-      ready_ = 0;
+      // A heartbeat's background run (a contract migration that became
+      // clear) failing leaves the schema the application serves on as it
+      // was: readiness is the boot's.
+      if (!f.boolean("background").value_or(false)) ready_ = 0;
     }
   }
 
@@ -116,7 +130,20 @@ class Metrics {
                          "Time a follower took to notice the schema was ready: from its last poll that found it "
                          "behind to ready (bounded by the backoff delay, or NOTIFY delivery when listening).",
                          "");
-    gauge(out, "lockstep_ready", "1 once the last run ended ready, 0 after a failed run.", ready_);
+    gauge(out, "lockstep_ready",
+          "1 once the last run ended ready, 0 after a failed run (a heartbeat's background run does not count).",
+          ready_);
+    header(out, "lockstep_heartbeat_beats_total", "Heartbeat beats, by outcome (a failed beat is not a failed run).",
+           "counter");
+    sample(out, "lockstep_heartbeat_beats_total", label("outcome", "ok"), beats_ok_);
+    sample(out, "lockstep_heartbeat_beats_total", label("outcome", "failed"), beats_failed_);
+    double remaining = 0;
+    if (lease_until_) {
+      remaining = std::chrono::duration<double>(*lease_until_ - std::chrono::steady_clock::now()).count();
+      if (remaining < 0) remaining = 0;
+    }
+    gauge(out, "lockstep_heartbeat_lease_remaining_seconds",
+          "Time until this replica's registry lease lapses unless a beat renews it (0: not registered).", remaining);
     gauge(out, "lockstep_schema_version", "The schema version the last ready run saw (-1 before one).",
           schema_version_);
     gauge(out, "lockstep_expected_version", "The version this image expects (-1 before a ready run).",
@@ -198,6 +225,14 @@ class Metrics {
     sample(out, name, "", value);
   }
 
+  // The lease a beat or registration just stamped, counted from when this
+  // sink saw it (a round trip after the server stamped it: close enough
+  // for a dashboard; the registry's own expires_at is the truth).
+  void renewed(const detail::JsonFields& f) {
+    const auto ms = static_cast<std::int64_t>(f.number("lease_ms").value_or(0));
+    lease_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds{ms};
+  }
+
   mutable std::mutex mutex_;
   std::uint64_t applied_ = 0, retries_ = 0;
   std::map<std::string, std::uint64_t> failures_;
@@ -207,6 +242,8 @@ class Metrics {
   double boot_at_ = 0;  // elapsed_ms of events
   std::optional<double> busy_at_, last_poll_at_;
   double ready_ = 0, schema_version_ = -1, expected_version_ = -1;
+  std::uint64_t beats_ok_ = 0, beats_failed_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> lease_until_;
 };
 
 }  // namespace lockstep

@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -96,6 +98,7 @@ class Migrator {
   // to), then applies the gate. Never throws; never runs past the deadline.
   [[nodiscard]] result<Report> run() noexcept {
     return detail::boundary<Report>(timeout_, settings_, [&](Context& ctx) -> result<Report> {
+      ctx.background = background_;
       LOCKSTEP_TRY(checked, detail::check_settings(ctx, settings_));
       Connector connector{ctx, settings_, wait_, std::move(checked.conninfo)};
       // Reading and hashing the files overlaps the first connection attempt:
@@ -125,6 +128,7 @@ class Migrator {
     static_assert(RegistryLedger<Ledger>,
                   "lockstep::Migrator::heartbeat: the Ledger keeps no replica registry (see RegistryLedger)");
     try {
+      LOCKSTEP_TRYV(check_heartbeat_options(options));
       ReplicaRecord me;
       me.host = detail::resolve_host(settings_);
       me.replica_id = detail::replica_id(me.host);
@@ -149,7 +153,9 @@ class Migrator {
   // leader will apply it again. Returns how many it cleared.
   [[nodiscard]] result<std::int64_t> resolve(std::int64_t version) noexcept {
     return detail::boundary<std::int64_t>(timeout_, settings_, [&](Context& ctx) {
-      return with_connection(ctx, [&](Connection& conn, const detail::Target&) -> result<std::int64_t> {
+      // Only the ledger: `lockstep resolve VERSION --url URL` needs no
+      // migration files (a DBA's shell has none).
+      return with_ledger(ctx, [&](Connection& conn) -> result<std::int64_t> {
         LOCKSTEP_TRY(count, ledger_.resolve_failures(conn, version));
         ctx.emit("resolved", [&](detail::JsonObject& o) { o.add("version", version).add("failures", count); });
         return count;
@@ -162,16 +168,28 @@ class Migrator {
 
   // A short session of its own for the registry: its own deadline
   // (`budget`), so a beat against a database that is down cannot keep
-  // stop() waiting for the run's whole budget.
+  // stop() waiting for the run's whole budget. A failure is reported as
+  // `beat_failed`, never as a run's `error` (`failed_beats`: in a row,
+  // this one included).
   template <class T, class Body>
-  [[nodiscard]] result<T> registry_session(std::chrono::milliseconds budget, Body&& body) noexcept {
+  [[nodiscard]] result<T> registry_session(std::chrono::milliseconds budget, std::int64_t failed_beats,
+                                           const std::string& replica_id, Body&& body) noexcept {
     Deadline<> deadline{budget};
-    return detail::boundary<T>(deadline, settings_, [&](detail::Context<Deadline<>>& ctx) -> result<T> {
-      LOCKSTEP_TRY(checked, detail::check_settings(ctx, settings_));
-      detail::Connector<Wait, Deadline<>> connector{ctx, settings_, wait_, std::move(checked.conninfo)};
-      LOCKSTEP_TRY(conn, connector.connect());
-      return connector.watched(conn, [&](Connection& c) { return body(ctx, c); });
-    });
+    return detail::boundary<T>(
+        deadline, settings_,
+        [&](detail::Context<Deadline<>>& ctx) -> result<T> {
+          LOCKSTEP_TRY(checked, detail::check_settings(ctx, settings_));
+          detail::Connector<Wait, Deadline<>> connector{ctx, settings_, wait_, std::move(checked.conninfo)};
+          LOCKSTEP_TRY(conn, connector.connect());
+          return connector.watched(conn, [&](Connection& c) { return body(ctx, c); });
+        },
+        [&](const detail::Context<Deadline<>>& ctx, const Error& e) {
+          ctx.emit("beat_failed", [&](detail::JsonObject& o) {
+            o.add("replica_id", replica_id).add("while", ctx.phase).add("failed_beats", failed_beats);
+            o.add("class", to_string(e.code)).add("message", e.message);
+            if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
+          });
+        });
   }
 
   template <class Ctx>
@@ -194,38 +212,67 @@ class Migrator {
     return outcome::success();
   }
 
-  [[nodiscard]] result<void> enroll_replica(const ReplicaRecord& me, std::chrono::milliseconds lease, bool again) {
-    return registry_session<void>(std::max(lease, std::chrono::milliseconds{10000}), [&](auto& ctx, Connection& conn) {
-      return enroll(ctx, conn, me, lease, again);
-    });
+  // The first registration. Each attempt is bounded like a beat (so the
+  // lease it stamps is renewed in time: heartbeat_schedule.hpp), and
+  // attempts repeat while the database is only slow or away, for as long as
+  // a registration was always given (the lease, at least 10 s): a whole
+  // deploy booting at once may keep a small server busy. Returns when the
+  // attempt that succeeded started.
+  [[nodiscard]] result<std::chrono::steady_clock::time_point> enroll_replica(const ReplicaRecord& me,
+                                                                            const HeartbeatOptions& options) {
+    const auto budget = detail::beat_budget(options);
+    const auto give_up = std::chrono::steady_clock::now() + std::max(options.lease, std::chrono::milliseconds{10000});
+    for (std::int64_t attempt = 1;; ++attempt) {
+      const auto began = std::chrono::steady_clock::now();
+      auto done = registry_session<void>(budget, attempt, me.replica_id, [&](auto& ctx, Connection& conn) {
+        return enroll(ctx, conn, me, options.lease, false);
+      });
+      if (done) return began;
+      const auto code = done.error().code;
+      const bool transient = code == errc::connection_failed || code == errc::deadline_exceeded;
+      if (!transient || std::chrono::steady_clock::now() + budget > give_up) return std::move(done).error();
+      if (std::chrono::steady_clock::now() - began < std::chrono::milliseconds{100}) {
+        std::this_thread::sleep_for(std::chrono::milliseconds{100});
+      }
+    }
   }
 
-  // One beat. A value: contract migrations were run, and this is what still
-  // waits.
-  [[nodiscard]] result<std::optional<std::vector<std::int64_t>>> renew_replica(const ReplicaRecord& me,
-                                                                              const HeartbeatOptions& options,
-                                                                              std::int64_t contract) {
-    const auto budget = detail::beat_budget(options);
-    LOCKSTEP_TRY(blockers, registry_session<std::int64_t>(budget, [&](auto& ctx, Connection& conn)
-                                                                     -> result<std::int64_t> {
-      ctx.phase = "renewing this replica's lease";
-      LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me.replica_id, options.lease, contract));
-      // The lease lapsed (a long pause, the database away): enroll again,
-      // which refuses if a contract this image lacks ran meanwhile.
-      if (!renewal.renewed) LOCKSTEP_TRYV(enroll(ctx, conn, me, options.lease, true));
-      return renewal.blockers;
-    }));
-    if (contract == 0 || blockers > 0) return std::optional<std::vector<std::int64_t>>{};
-    // The replicas contract `contract` waited for are gone: run again,
-    // which applies what is now clear under the lock (or finds it done).
-    LOCKSTEP_TRY(report, run());
-    std::vector<std::int64_t> waiting;
-    for (const auto& w : report.contracts_waiting) waiting.push_back(w.version);
-    return std::optional<std::vector<std::int64_t>>{std::move(waiting)};
+  // One beat: renew the lease (or register again if it lapsed), and count
+  // the live replicas contract `contract` waits for (0: none asked).
+  [[nodiscard]] result<std::int64_t> renew_replica(const ReplicaRecord& me, const HeartbeatOptions& options,
+                                                   std::int64_t contract, std::int64_t failed_before) {
+    return registry_session<std::int64_t>(
+        detail::beat_budget(options), failed_before + 1, me.replica_id,
+        [&](auto& ctx, Connection& conn) -> result<std::int64_t> {
+          ctx.phase = "renewing this replica's lease";
+          LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me.replica_id, options.lease, contract));
+          // The lease lapsed (a long pause, the database away): enroll again,
+          // which refuses if a contract this image lacks ran meanwhile.
+          if (!renewal.renewed) LOCKSTEP_TRYV(enroll(ctx, conn, me, options.lease, true));
+          const auto lease_ms = static_cast<std::int64_t>(options.lease.count());
+          if (renewal.renewed) {
+            ctx.emit("beat", [&](detail::JsonObject& o) {
+              o.add("replica_id", me.replica_id).add("lease_ms", lease_ms);
+            });
+          }
+          if (failed_before > 0) {
+            ctx.emit("beat_recovered", [&](detail::JsonObject& o) {
+              o.add("replica_id", me.replica_id).add("failed_beats", failed_before).add("lease_ms", lease_ms);
+            });
+          }
+          return renewal.blockers;
+        });
+  }
+
+  // The heartbeat's run, once a contract it waited on is clear: the same
+  // run() as a boot (pre-flight included), its events marked background.
+  [[nodiscard]] result<Report> run_in_background() noexcept {
+    background_ = true;
+    return run();
   }
 
   void withdraw_replica(const std::string& replica_id, std::chrono::milliseconds budget) noexcept {
-    (void)registry_session<void>(budget, [&](auto& ctx, Connection& conn) -> result<void> {
+    (void)registry_session<void>(budget, 1, replica_id, [&](auto& ctx, Connection& conn) -> result<void> {
       ctx.phase = "removing this replica from the registry";
       LOCKSTEP_TRYV(ledger_.registry().withdraw(conn, replica_id));
       ctx.emit("replica_withdrawn", [&](detail::JsonObject& o) { o.add("replica_id", replica_id); });
@@ -285,17 +332,20 @@ class Migrator {
     LOCKSTEP_TRY(head, ledger_.read_state(conn, ctx.deploy_version()));
     LOCKSTEP_TRY(seen, detail::reconcile(conn, ledger_, target, std::move(head), ctx.deploy_version()));
     LedgerState state = std::move(seen.state);
-    if (state.version >= target.expected) {
-      return settle_and_gate(ctx, target, conn, {state, Role::current, std::move(seen.unknown)}, progress);
+    // A dry run plans whatever is pending, contract migrations included
+    // (they may be all a deploy ships, with the schema at its version).
+    if (target.mode == BootMode::dry_run && (state.version < target.expected || target.has_contracts())) {
+      return detail::dry_run(ctx, settings_, rules(), ledger_, conn, target, state);
     }
-    if (target.mode == BootMode::dry_run) return detail::dry_run(ctx, settings_, ledger_, conn, target, state);
+    if (state.version >= target.expected) {
+      detail::Prepared prepared;
+      return settle_and_gate(ctx, target, conn, {state, Role::current, std::move(seen.unknown)}, prepared, progress);
+    }
 
     // Pre-flight: a bad file stops the deploy before anything runs.
     detail::Prepared prepared;
     if (target.mode == BootMode::migrate) {
-      LOCKSTEP_TRY(checked, detail::preflight<Lock>(ctx, target, conn, state.version, RegistryLedger<Ledger>,
-                                                                settings_.lock_safety));
-      prepared = std::move(checked);
+      LOCKSTEP_TRYV(detail::preflight(ctx, conn, detail::preflight_window(target, state.version), rules(), prepared));
     }
 
     // Elect, then lead or follow until the schema reaches the target.
@@ -319,7 +369,8 @@ class Migrator {
       LOCKSTEP_TRY(now, detail::reconcile(conn, ledger_, target, std::move(polled), ctx.deploy_version()));
       state = std::move(now.state);
       if (state.version >= target.expected) {
-        return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(now.unknown)}, progress);
+        return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(now.unknown)}, prepared,
+                               progress);
       }
     }
   }
@@ -328,9 +379,11 @@ class Migrator {
   // fast path, or a follower whose leader finished): its contract migrations
   // are still its business. Every replica must know which of them wait, or
   // only the one that led would ever apply them from its heartbeat.
+  // `prepared`: what this run's pre-flight already passed (nothing on the fast path).
   [[nodiscard]] result<Report> settle_and_gate(Context& ctx, const detail::Target& target, Connection& conn,
-                                               detail::Reached reached, detail::Progress& progress) {
-    LOCKSTEP_TRY(contracted, settle_contracts(ctx, target, conn, reached.state, progress));
+                                               detail::Reached reached, detail::Prepared& prepared,
+                                               detail::Progress& progress) {
+    LOCKSTEP_TRY(contracted, settle_contracts(ctx, target, conn, reached.state, prepared, progress));
     if (contracted) return gate(ctx, target, conn, std::move(*contracted), progress);
     return gate(ctx, target, conn, std::move(reached), progress);
   }
@@ -342,6 +395,7 @@ class Migrator {
   // for them. nullopt: nothing was led.
   [[nodiscard]] result<std::optional<detail::Reached>> settle_contracts(Context& ctx, const detail::Target& target,
                                                                         Connection& conn, const LedgerState& state,
+                                                                        detail::Prepared& prepared,
                                                                         detail::Progress& progress) {
     if (target.mode == BootMode::dry_run || !target.has_contracts()) return std::optional<detail::Reached>{};
     std::vector<AppliedMigration> applied;
@@ -351,6 +405,10 @@ class Migrator {
       applied = std::move(read);
     }
     const auto pending = detail::pending_contracts(target, state, prefix ? nullptr : &applied);
+    // Whoever applies them (this boot, a later one, a heartbeat) runs them
+    // through the same pre-flight: a contract that would block a big table
+    // stops the deploy that ships it, like an expand migration would.
+    if (target.mode == BootMode::migrate) LOCKSTEP_TRYV(detail::preflight(ctx, conn, pending, rules(), prepared));
     ctx.phase = "checking which replicas contract migrations wait for";
     LOCKSTEP_TRY(waiting, detail::who_blocks(conn, ledger_, pending));
     // Reported as waiting even when runnable: if another process holds the
@@ -361,18 +419,28 @@ class Migrator {
     progress.contracts_waiting = std::move(waiting);
     if (!runnable) return std::optional<detail::Reached>{};
     LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
-    detail::Prepared prepared;
     detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,
                                                        target, id, prepared, progress};
     return leader.try_lead(conn);
   }
+
+  [[nodiscard]] detail::PreflightRules rules() const { return detail::preflight_rules<Lock, Ledger>(settings_); }
 
   [[nodiscard]] result<Report> gate(Context& ctx, const detail::Target& target, Connection& conn,
                                     detail::Reached reached, const detail::Progress& progress) {
     return detail::gate_and_report(ctx, ledger_, conn, target, std::move(reached), progress);
   }
 
-  // Load, connect, and run `body` under the deadline watchdog (status, resolve).
+  // Connect and run `body` under the deadline watchdog, without the source (resolve).
+  template <class Body>
+  [[nodiscard]] auto with_ledger(Context& ctx, Body&& body) -> decltype(body(std::declval<Connection&>())) {
+    LOCKSTEP_TRY(checked, detail::check_settings(ctx, settings_));
+    Connector connector{ctx, settings_, wait_, std::move(checked.conninfo)};
+    LOCKSTEP_TRY(conn, connector.connect());
+    return connector.watched(conn, [&](Connection& c) { return body(c); });
+  }
+
+  // Load, connect, and run `body` under the deadline watchdog (status).
   template <class Body>
   [[nodiscard]] auto with_connection(Context& ctx, Body&& body)
       -> decltype(body(std::declval<Connection&>(), std::declval<const detail::Target&>())) {
@@ -384,6 +452,7 @@ class Migrator {
   }
 
   Settings settings_;
+  bool background_ = false;  // this copy is a heartbeat's (run_in_background)
   Lock lock_{};
   Wait wait_{};
   Timeout timeout_{};

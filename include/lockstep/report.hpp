@@ -56,6 +56,7 @@ struct PlannedMigration {
   std::string name;
   std::string origin;
   bool transaction = true;
+  bool contract = false;  // applied once no replica of an older image is alive
   std::size_t statements = 0;
   std::size_t warnings = 0;
   bool rehearsed = false;  // ran in a rolled-back transaction
@@ -111,6 +112,9 @@ struct Status {
   bool ledger_exists = false;
   std::int64_t schema_version = 0;
   std::int64_t expected_version = 0;
+  // The schema has migrations newer than anything this binary has (a
+  // contract migration it ships, applied, is not ahead of it).
+  bool schema_ahead = false;
   std::vector<AppliedMigration> applied;
   std::vector<PendingMigration> pending;
   std::vector<std::int64_t> drifted;           // applied, but the file's checksum changed

@@ -208,7 +208,7 @@ TEST_SUITE("integration") {
       TempDir out{"frozen-enroll-out"};
       Herd replica{out.path()};
       replica.spawn(1, {cli_path(), "replica", "--dir", dir.path().string(), "--url", db.url(), "--deploy-version",
-                        "v1", "--heartbeat", "2s", "--lease", "3s", "--timeout", "60s"});
+                        "v1", "--heartbeat", "1s", "--lease", "3s", "--timeout", "60s"});
       replica.release();
       REQUIRE(replica.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
       const pid_t pid = replica.children()[0].pid;

@@ -1,6 +1,7 @@
 // Helpers for tests that run the lockstep program.
 #pragma once
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -8,7 +9,12 @@
 
 namespace lockstep::test {
 
-inline std::string cli_path() { return LOCKSTEP_CLI_PATH; }
+// $LOCKSTEP_TEST_CLI runs the process tests against another build of the
+// program (e.g. main's, to see a new test fail before its fix).
+inline std::string cli_path() {
+  const char* other = std::getenv("LOCKSTEP_TEST_CLI");
+  return other != nullptr && *other != '\0' ? other : LOCKSTEP_CLI_PATH;
+}
 
 // N migrations, each a table with an index and one row: enough work that a
 // double apply or a half-applied migration shows up in the schema.

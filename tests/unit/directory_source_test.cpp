@@ -34,6 +34,26 @@ TEST_SUITE("unit") {
     }
   }
 
+  TEST_CASE("DirectorySource: a relative directory is resolved at construction, not at each load") {
+    // A heartbeat's background run loads the source again while the
+    // application serves; an application that chdir()s meanwhile must not
+    // read another directory of the same name.
+    TempDir home{"dirsource-home"}, elsewhere{"dirsource-elsewhere"};
+    home.write("db/0001_mine.sql", "SELECT 1;\n");
+    elsewhere.write("db/0001_other.sql", "SELECT 2;\n");
+    const auto cwd = std::filesystem::current_path();
+    std::filesystem::current_path(home.path());
+    const DirectorySource source{"db"};
+    std::filesystem::current_path(elsewhere.path());
+    auto loaded = source.load();
+    std::filesystem::current_path(cwd);
+    REQUIRE(loaded);
+    REQUIRE(loaded.value().size() == 1);
+    CHECK(loaded.value()[0].name == "mine");
+    CHECK(loaded.value()[0].origin == "db/0001_mine.sql");  // named as given
+    CHECK(source.directory() == "db");
+  }
+
   TEST_CASE("DirectorySource") {
     TempDir dir{"dirsource"};
     SUBCASE("sorts numerically, reads bytes verbatim, checksums them") {

@@ -100,6 +100,48 @@ TEST_SUITE("unit") {
       CHECK(has_line(text, "lockstep_ready 0"));
       CHECK(has_line(text, "lockstep_follower_wake_seconds_count 1"));  // the failed run did not wait
     }
+    SUBCASE("heartbeat blips are beats, not runs: readiness stays what the application serves") {
+      sink(event("boot", 0));
+      sink(event("ready", 50, [](detail::JsonObject& o) {
+        o.add("role", "current").add("schema_version", 3).add("expected_version", 3).add("duration_ms", 50);
+      }));
+      sink(event("replica_registered", 0, [](detail::JsonObject& o) {
+        o.add("replica_id", "h:1:2").add("deploy_version", "v1").add("knows_version", 3).add("lease_ms", 30000);
+      }));
+      for (int i = 1; i <= 3; ++i) {
+        sink(event("beat_failed", 10, [](detail::JsonObject& o) {
+          o.add("replica_id", "h:1:2").add("while", "renewing this replica's lease").add("failed_beats", 1);
+          o.add("class", "database_error").add("message", "relation lockstep.replicas does not exist");
+        }));
+      }
+      sink(event("beat_recovered", 10, [](detail::JsonObject& o) {
+        o.add("replica_id", "h:1:2").add("failed_beats", 3).add("lease_ms", 30000);
+      }));
+      sink(event("beat", 10, [](detail::JsonObject& o) { o.add("replica_id", "h:1:2").add("lease_ms", 30000); }));
+      auto text = m.render();
+      CHECK(has_line(text, "lockstep_ready 1"));
+      CHECK(has_line(text, R"(lockstep_runs_total{role="current",outcome="ready"} 1)"));
+      CHECK(text.find(R"(outcome="error")") == std::string::npos);
+      CHECK(text.find("lockstep_failures_total{") == std::string::npos);
+      CHECK(has_line(text, R"(lockstep_heartbeat_beats_total{outcome="ok"} 1)"));
+      CHECK(has_line(text, R"(lockstep_heartbeat_beats_total{outcome="failed"} 3)"));
+      const auto at = text.find("\nlockstep_heartbeat_lease_remaining_seconds ");
+      REQUIRE(at != std::string::npos);
+      const double remaining = std::stod(text.substr(at + 44));
+      CHECK(remaining > 25);
+      CHECK(remaining <= 30);
+      // A heartbeat's background run (a contract that became clear) that
+      // fails is a failed run, but the application still serves.
+      sink(event("boot", 0, [](detail::JsonObject& o) { o.add("background", true); }));
+      sink(event("error", 5, [](detail::JsonObject& o) {
+        o.add("class", "lock_unsafe").add("message", "x").add("background", true);
+      }));
+      text = m.render();
+      CHECK(has_line(text, "lockstep_ready 1"));
+      CHECK(has_line(text, R"(lockstep_failures_total{class="lock_unsafe"} 1)"));
+      sink(event("replica_withdrawn", 1, [](detail::JsonObject& o) { o.add("replica_id", "h:1:2"); }));
+      CHECK(has_line(m.render(), "lockstep_heartbeat_lease_remaining_seconds 0"));
+    }
     SUBCASE("label values are escaped") {
       sink(event("error", 1, [](detail::JsonObject& o) { o.add("class", "a\"b\\c"); }));
       CHECK(has_line(m.render(), R"(lockstep_failures_total{class="a\"b\\c"} 1)"));

@@ -43,6 +43,13 @@ class JsonFields {
     return std::strtod(std::string{*r}.c_str(), nullptr);
   }
 
+  [[nodiscard]] std::optional<bool> boolean(std::string_view key) const {
+    const auto r = raw(key);
+    if (r && *r == "true") return true;
+    if (r && *r == "false") return false;
+    return std::nullopt;
+  }
+
   // A string member, unescaped (the writer escapes only \" \\ and control characters).
   [[nodiscard]] std::optional<std::string> text(std::string_view key) const {
     const auto r = raw(key);

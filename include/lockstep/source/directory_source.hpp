@@ -56,14 +56,20 @@ struct ParsedName {
 
 class DirectorySource {
  public:
-  DirectorySource() = default;
-  explicit DirectorySource(std::filesystem::path directory) : directory_{std::move(directory)} {}
+  DirectorySource() : DirectorySource{"migrations"} {}
+  // A relative directory is resolved here, once, against the working
+  // directory of the moment: a heartbeat's background run loads the source
+  // again later, and an application that chdir()s meanwhile must not find
+  // another directory (or none). File names in events and errors stay as
+  // given.
+  explicit DirectorySource(std::filesystem::path directory)
+      : directory_{std::move(directory)}, resolved_{resolve(directory_)} {}
 
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
 
   [[nodiscard]] result<std::vector<Migration>> load() const {
     std::error_code ec;
-    if (!std::filesystem::is_directory(directory_, ec)) {
+    if (!std::filesystem::is_directory(resolved_, ec)) {
       auto e = make_error(errc::source_invalid, "migration directory '" + directory_.string() +
                                                     "' does not exist or is not a directory; pass the directory "
                                                     "that holds the <version>_<name>.sql files");
@@ -74,7 +80,7 @@ class DirectorySource {
     // Every filesystem call reports through an error_code: an entry that
     // vanishes, a permission change or an I/O error mid-listing is a
     // source_invalid error naming the path, never an exception.
-    std::filesystem::directory_iterator it{directory_, ec};
+    std::filesystem::directory_iterator it{resolved_, ec};
     if (ec) return unreadable(directory_, ec.message());
     for (const std::filesystem::directory_iterator end; it != end; it.increment(ec)) {
       if (ec) return unreadable(directory_, ec.message());
@@ -85,23 +91,24 @@ class DirectorySource {
       auto parsed = detail::parse_migration_file_name(file_name);
       if (!parsed) {
         auto e = std::move(parsed).error();
-        e.file = entry.path().string();
+        e.file = (directory_ / entry.path().filename()).string();
         return e;
       }
       // A directory (or socket, or dangling link) named like a migration is
       // a mistake to report, not a file to skip: a migration would vanish.
       if (!std::filesystem::is_regular_file(entry.path(), ec)) {
-        return unreadable(entry.path(), ec ? ec.message()
+        return unreadable(directory_ / entry.path().filename(), ec ? ec.message()
                                            : "it is not a regular file (a directory or a dangling link?); a "
                                              "migration must be a file");
       }
-      auto sql = read_whole(entry.path());
+      const auto shown = directory_ / entry.path().filename();
+      auto sql = read_whole(entry.path(), shown);
       if (!sql) return std::move(sql).error();
       Migration m;
       m.version = parsed.value().version;
       m.name = parsed.value().name;
       m.sql = std::move(sql).value();
-      m.origin = entry.path().string();
+      m.origin = shown.string();
       out.push_back(std::move(m));
     }
     if (ec) return unreadable(directory_, ec.message());
@@ -110,12 +117,20 @@ class DirectorySource {
 
  private:
   // Streams without exceptions; a read that fails part-way is an error.
-  [[nodiscard]] static result<std::string> read_whole(const std::filesystem::path& p) {
+  [[nodiscard]] static result<std::string> read_whole(const std::filesystem::path& p,
+                                                      const std::filesystem::path& shown) {
     std::ifstream in{p, std::ios::binary};
-    if (!in) return unreadable(p, "cannot open for reading");
+    if (!in) return unreadable(shown, "cannot open for reading");
     std::string sql{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
-    if (in.bad()) return unreadable(p, "read error");
+    if (in.bad()) return unreadable(shown, "read error");
     return sql;
+  }
+
+  // Without a working directory (it was removed), the path stays relative.
+  [[nodiscard]] static std::filesystem::path resolve(const std::filesystem::path& p) {
+    std::error_code ec;
+    auto absolute = std::filesystem::absolute(p, ec);
+    return ec ? p : absolute;
   }
 
   [[nodiscard]] static Error unreadable(const std::filesystem::path& p, const std::string& why) {
@@ -125,7 +140,8 @@ class DirectorySource {
     return e;
   }
 
-  std::filesystem::path directory_ = "migrations";
+  std::filesystem::path directory_;  // as given: what events and errors name
+  std::filesystem::path resolved_;   // what load() reads
 };
 
 }  // namespace lockstep

@@ -49,7 +49,7 @@ class Applier {
   // it again, and may find it busy.
   [[nodiscard]] result<Attempt> apply(Connection& conn, const Migration& m, bool in_transaction) {
     ctx_.phase = "applying migration " + std::to_string(m.version) + " (" + m.origin + ")";
-    LOCKSTEP_TRY(prepared, prepared_.get(conn, m));
+    LOCKSTEP_TRY(prepared, prepared_.get(m));
     const PreparedMigration& p = *prepared;
     if (m.contract) {
       LOCKSTEP_TRY(clear, contract_clear(conn, m, p, in_transaction));

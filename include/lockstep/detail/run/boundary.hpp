@@ -14,8 +14,11 @@
 
 namespace lockstep::detail {
 
-template <class T, class Timeout, class Body>
-[[nodiscard]] result<T> boundary(Timeout& timeout, const Settings& settings, Body&& body) noexcept {
+// `report` emits the scrubbed error: an `error` event for a run; the
+// heartbeat's registry sessions report theirs as `beat_failed` (a beat is
+// not a run, and must not count as a failed one).
+template <class T, class Timeout, class Body, class Report>
+[[nodiscard]] result<T> boundary(Timeout& timeout, const Settings& settings, Body&& body, Report&& report) noexcept {
   try {
     Context<Timeout> ctx{timeout, settings};
     auto out = [&]() -> result<T> {
@@ -33,7 +36,7 @@ template <class T, class Timeout, class Body>
     Error e = std::move(out).error();
     ctx.redact().scrub(e);
     try {
-      ctx.emit_error(e);
+      report(ctx, e);
     } catch (...) {
       // The sink threw: the error is still returned.
     }
@@ -45,6 +48,12 @@ template <class T, class Timeout, class Body>
       std::terminate();  // not even an error can be built
     }
   }
+}
+
+template <class T, class Timeout, class Body>
+[[nodiscard]] result<T> boundary(Timeout& timeout, const Settings& settings, Body&& body) noexcept {
+  return boundary<T>(timeout, settings, std::forward<Body>(body),
+                     [](const Context<Timeout>& ctx, const Error& e) { ctx.emit_error(e); });
 }
 
 }  // namespace lockstep::detail

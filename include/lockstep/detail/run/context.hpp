@@ -34,6 +34,11 @@ class Context {
 
   // What the run is doing now, for the deadline error and the reconnect event.
   std::string phase = "starting";
+  // A run a heartbeat started to apply a contract migration that became
+  // clear, while the application serves: its boot, ready and error events
+  // say so, so that a metrics sink does not take its outcome for the
+  // application's readiness (metrics.hpp).
+  bool background = false;
 
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
   [[nodiscard]] const std::string& url() const noexcept { return url_; }
@@ -74,6 +79,7 @@ class Context {
       if (e.column) o.add("column", *e.column);
       if (!e.detail.empty()) o.add("detail", e.detail);
       if (!e.hint.empty()) o.add("hint", e.hint);
+      if (background) o.add("background", true);
     });
   }
 

@@ -64,6 +64,7 @@ void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
     o.add("transaction", step.transaction).add("statements", static_cast<std::int64_t>(step.statements));
     o.add("warnings", static_cast<std::int64_t>(step.warnings)).add("rehearsed", step.rehearsed);
     o.add("blocked", step.blocked());
+    if (step.contract) o.add("contract", true);
     if (!step.rehearsed) return;
     o.add("duration_ms", static_cast<std::int64_t>(step.rehearsal_duration.count()));
     o.add_raw("locks", locks_json(step.locks));
@@ -139,7 +140,7 @@ template <class Timeout>
   if (!files) return abandon(std::move(files).error());
   for (std::size_t i = 0; i < pending.size() && plan[i].transaction; ++i) {
     const Migration& m = *pending[i];
-    LOCKSTEP_TRY(p, prepared.get(conn, m));
+    LOCKSTEP_TRY(p, prepared.get(m));
     const auto t0 = ctx.now();
     for (const auto& st : p->statements) {
       const auto s0 = ctx.now();
@@ -185,18 +186,28 @@ template <class Timeout>
   return conn.execute("ROLLBACK");
 }
 
+// Every pending migration, contract ones included (a leader or a heartbeat
+// applies those once the older replicas are gone), through the same
+// pre-flight as a real run (`rules`).
 template <class Timeout, class Ledger>
-[[nodiscard]] result<Report> dry_run(Context<Timeout>& ctx, const Settings& settings, Ledger& ledger,
-                                     Connection& conn, const Target& target, const LedgerState& state) {
+[[nodiscard]] result<Report> dry_run(Context<Timeout>& ctx, const Settings& settings, const PreflightRules& rules,
+                                     Ledger& ledger, Connection& conn, const Target& target,
+                                     const LedgerState& state) {
   ctx.phase = "planning";
   LOCKSTEP_TRY(applied, ledger.read_applied(conn));
   LOCKSTEP_TRY(p, plan(target.migrations, applied, target.bound));
+  // The same judgement as a leader's pre-flight. A dry run changes nothing,
+  // so a finding that would stop the deploy is reported, not raised: the
+  // program exits 16 on it (Report::plan[i].blocked()), for CI. The
+  // rehearsal is then skipped: it would take the very lock at issue.
   Prepared prepared;
+  std::map<std::int64_t, std::vector<safety::Finding>> findings;
+  auto safe = preflight(ctx, conn, p.pending, rules, prepared, &findings);
+  if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
+  ctx.phase = "planning";
   std::vector<PlannedMigration> steps;
-  std::vector<Planned> run;
   for (const Migration* m : p.pending) {
-    LOCKSTEP_TRY(pm, prepared.get(conn, *m));
-    emit_lint(ctx, *m, *pm);
+    LOCKSTEP_TRY(pm, prepared.get(*m));
     PlannedMigration step;
     step.version = m->version;
     step.name = m->name;
@@ -204,17 +215,10 @@ template <class Timeout, class Ledger>
     step.transaction = !pm->directives.no_transaction;
     step.statements = pm->statements.size();
     step.warnings = pm->warnings.size();
+    step.contract = m->contract;
+    step.findings = std::move(findings[step.version]);
     steps.push_back(std::move(step));
-    run.push_back(Planned{m, pm});
   }
-  // The same judgement as a leader's pre-flight. A dry run changes nothing,
-  // so a finding that would stop the deploy is reported, not raised: the
-  // program exits 16 on it (Report::plan[i].blocked()), for CI. The
-  // rehearsal is then skipped: it would take the very lock at issue.
-  std::map<std::int64_t, std::vector<safety::Finding>> findings;
-  auto safe = check_lock_safety(ctx, settings.lock_safety, conn, run, &findings);
-  if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
-  for (auto& step : steps) step.findings = std::move(findings[step.version]);
   if (safe && settings.rehearse) LOCKSTEP_TRYV(rehearse(ctx, settings, conn, p.pending, prepared, steps));
   for (const auto& step : steps) emit_plan(ctx, step);
   Report rep;

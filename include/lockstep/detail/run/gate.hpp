@@ -70,6 +70,7 @@ template <class Timeout, class Ledger>
         .add("wait_attempts", static_cast<std::int64_t>(rep.wait_attempts))
         .add("contracts_waiting", static_cast<std::int64_t>(rep.contracts_waiting.size()))
         .add("duration_ms", static_cast<std::int64_t>(rep.duration.count()));
+    if (ctx.background) o.add("background", true);
   });
   return rep;
 }

@@ -44,6 +44,7 @@ class Leader {
         target_{target},
         id_{id},
         progress_{progress},
+        prepared_{prepared},
         opener_{ctx, settings, lock, ledger, id.key},
         recorder_{ctx, ledger, id.key, target.final_version},
         applier_{ctx, settings, wait, opener_, recorder_, prepared, progress} {}
@@ -91,6 +92,10 @@ class Leader {
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
     LOCKSTEP_TRY(p, plan(target_.migrations, applied, target_.bound));
     if (!p.unknown_versions.empty()) LOCKSTEP_TRYV(refuse_contracted(applied, target_, ctx_.deploy_version()));
+    // What the ledger says is pending may be more than the run's pre-flight
+    // saw (contract migrations below the schema version, a narrower
+    // window): all of it passes the same pre-flight before any of it runs.
+    LOCKSTEP_TRYV(preflight(ctx_, conn, p.pending, rules(), prepared_));
     const std::size_t applied_before = progress_.applied.size();
     std::vector<FailureRecord> failures;
     if (!p.pending.empty() && failures_matter(settings_)) {
@@ -129,7 +134,7 @@ class Leader {
         return std::optional<Reached>{
             Reached{after, progress_.applied.empty() ? Role::follower : Role::leader, std::move(unknown)}};
       }
-      if (auto refused = refuse_if_failed(conn, *next); !refused) {
+      if (auto refused = checked(conn, *next); !refused) {
         (void)conn.execute("ROLLBACK");
         return std::move(refused).error();
       }
@@ -160,7 +165,7 @@ class Leader {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
         continue;
       }
-      if (auto refused = refuse_if_failed(conn, *m); !refused) {
+      if (auto refused = checked(conn, *m); !refused) {
         (void)conn.execute("ROLLBACK");
         return std::move(refused).error();
       }
@@ -168,6 +173,15 @@ class Leader {
       if (attempt == Attempt::lock_busy) return false;
     }
     return true;
+  }
+
+  [[nodiscard]] PreflightRules rules() const { return preflight_rules<Lock, Ledger>(settings_); }
+
+  // Inside the transaction that holds the lock, before `m` runs: pre-flight
+  // (a no-op when the run's pre-flight covered it) and its failure record.
+  [[nodiscard]] result<void> checked(Connection& conn, const Migration& m) {
+    LOCKSTEP_TRYV(preflight(ctx_, conn, {&m}, rules(), prepared_));
+    return refuse_if_failed(conn, m);
   }
 
   [[nodiscard]] result<void> refuse_if_failed(Connection& conn, const Migration& m) {
@@ -183,6 +197,7 @@ class Leader {
   const Target& target_;
   const LockIdentity& id_;
   Progress& progress_;
+  Prepared& prepared_;
   Opener<Lock, Timeout, Ledger> opener_;
   Recorder<Timeout, Ledger> recorder_;
   Applier<Lock, Wait, Timeout, Ledger> applier_;

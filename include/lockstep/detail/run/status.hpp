@@ -1,6 +1,7 @@
 // lockstep status: what is applied, pending, drifted or failed. Read-only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <unordered_map>
@@ -29,6 +30,9 @@ template <class Timeout, class Ledger>
   s.ledger_exists = state.exists;
   s.schema_version = state.version;
   s.expected_version = target.expected;
+  // As the gate judges it (gate.hpp): the schema may stand at a contract
+  // migration of this image, above the expected version, without being ahead.
+  s.schema_ahead = state.version > std::max(target.expected, target.newest_contract());
   s.deploys = std::move(deploys);
   s.failures = std::move(failures);
   std::unordered_map<std::int64_t, const Migration*> by_version;

@@ -133,6 +133,7 @@ template <class Timeout, class Source>
         .add("deploy_version", ctx.deploy_version())
         .add("migrations", static_cast<std::int64_t>(t.migrations.size()))
         .add("budget_ms", static_cast<std::int64_t>(ctx.budget().count()));
+    if (ctx.background) o.add("background", true);
   });
   return t;
 }

@@ -1,0 +1,112 @@
+// The contract-safety invariant of the heartbeat, over (interval, lease,
+// beat latency): a replica whose every beat lands within its bound never
+// loses its lease, so no contract migration can run under it. The schedule
+// is the heartbeat's own (heartbeat_schedule.hpp: next_beat_start, the
+// wait range, beat_budget), driven here as a pure function of the time
+// each beat takes; the heartbeat thread's only other input is the clock.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "lockstep/heartbeat_schedule.hpp"
+
+using namespace lockstep;
+using namespace std::chrono_literals;
+using ms = std::chrono::milliseconds;
+using time_point = std::chrono::steady_clock::time_point;
+
+namespace {
+
+// One beat as the server and the client see it: it starts at `start`, the
+// server stamps the lease `stamp_after` later, and the new lease is visible
+// to others (committed) by the time the beat ends, `took` after its start.
+struct Beat {
+  time_point start, stamp, visible;
+};
+
+// Drives `beats` beats of a healthy replica through the heartbeat's own
+// schedule; `draw(lo, hi)` picks every duration (the adversary). Returns the
+// widest window between a stamp and the next renewal becoming visible.
+template <class Draw>
+ms widest_gap(const HeartbeatOptions& o, int beats, Draw&& draw) {
+  const ms budget = detail::beat_budget(o);
+  auto one = [&](time_point start) {
+    const ms took = draw(ms{0}, budget);   // a beat that lands: within its bound
+    const ms stamped = draw(ms{0}, took);  // the UPDATE (or INSERT) somewhere in it
+    return Beat{start, start + stamped, start + took};
+  };
+  Beat last = one(time_point{});  // the registration attempt that succeeded
+  ms widest{0};
+  ms wait = draw(o.interval / 2, o.interval);  // the first beat: somewhere in the interval
+  for (int k = 0; k < beats; ++k) {
+    const Beat next = one(detail::next_beat_start(last.start, last.visible, wait));
+    widest = std::max(widest, std::chrono::duration_cast<ms>(next.visible - last.stamp));
+    last = next;
+    wait = draw(detail::shortest_wait(o.interval), detail::longest_wait(o.interval));
+  }
+  return widest;
+}
+
+}  // namespace
+
+TEST_SUITE("unit") {
+  TEST_CASE("heartbeat schedule: a healthy replica never loses its lease (property)") {
+    std::mt19937_64 rng{20261207};
+    auto uniform = [&](ms lo, ms hi) {
+      return hi <= lo ? lo : ms{std::uniform_int_distribution<std::int64_t>{lo.count(), hi.count()}(rng)};
+    };
+    // The adversary's favourite: every duration at one end of its range.
+    auto extreme = [&](ms lo, ms hi) { return std::bernoulli_distribution{0.5}(rng) ? lo : hi; };
+    for (int round = 0; round < 3000; ++round) {
+      const ms interval = uniform(ms{1}, round % 10 == 0 ? ms{std::chrono::hours{1}} : ms{30000});
+      const ms least = minimum_lease(interval);
+      // The shortest accepted lease most often, where it matters.
+      const ms lease = round % 3 == 0 ? least : uniform(least, least * 4);
+      const HeartbeatOptions o{interval, lease};
+      CAPTURE(interval.count());
+      CAPTURE(lease.count());
+      REQUIRE(check_heartbeat_options(o));
+      REQUIRE(detail::beat_budget(o) >= std::min(interval, ms{10000}));  // a beat gets an interval at least
+      REQUIRE(detail::beat_budget(o) <= ms{10000});
+      const ms gap = round % 2 == 0 ? widest_gap(o, 50, uniform) : widest_gap(o, 50, extreme);
+      CAPTURE(gap.count());
+      // The lease outlives the window with the margin to spare (watchdog
+      // latency, client and server clocks).
+      REQUIRE(gap + detail::beat_margin(interval) <= lease);
+    }
+  }
+
+  TEST_CASE("heartbeat schedule: the worst case is the bound, and the minimum is refused below") {
+    for (const ms interval : {ms{200}, ms{2000}, ms{10000}, ms{60000}}) {
+      CAPTURE(interval.count());
+      const ms least = minimum_lease(interval);
+      const HeartbeatOptions o{interval, least};
+      // Every beat takes its whole bound and stamps at its very start; every
+      // wait is 1.1 intervals (draws: took, stamped, wait, took, ...).
+      auto worst = [calls = 0](ms lo, ms hi) mutable { return ++calls % 3 == 2 ? lo : hi; };
+      const ms gap = widest_gap(o, 10, worst);
+      CHECK(gap + detail::beat_margin(interval) <= least);
+      CHECK(gap == detail::longest_wait(interval) + detail::beat_budget(o));
+      auto refused = check_heartbeat_options(HeartbeatOptions{interval, least - ms{1}});
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().code == errc::invalid_argument);
+      CHECK(refused.error().message.find("HeartbeatOptions::lease") != std::string::npos);
+      CHECK(refused.error().message.find("at least " + std::to_string(least.count()) + " ms") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("heartbeat schedule: the options of issue #31 are refused, the defaults accepted") {
+    // 2 s beats and a 2.1 s lease: beats 1.8-2.2 s apart plus their own time.
+    auto r = check_heartbeat_options(HeartbeatOptions{2000ms, 2100ms}, "--heartbeat", "--lease");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.find("--lease is 2100 ms, too short for --heartbeat 2000 ms: it must be at least 4500 ms") !=
+          std::string::npos);
+    CHECK(check_heartbeat_options(HeartbeatOptions{}));
+    CHECK(minimum_lease(10000ms) == 22100ms);
+    CHECK(check_heartbeat_options(HeartbeatOptions{2000ms, 4500ms}));
+  }
+}
