@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/detail/durations.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
@@ -168,6 +169,9 @@ class Heartbeat {
                           "HeartbeatOptions: the interval must be positive and the lease longer than it (about "
                           "three intervals, so one slow beat does not drop the replica)");
       }
+      // Waited on and sent to the server as milliseconds: no overflow (durations.hpp).
+      LOCKSTEP_TRYV(detail::check_local_duration("HeartbeatOptions::interval (--heartbeat)", options.interval, false));
+      LOCKSTEP_TRYV(detail::check_local_duration("HeartbeatOptions::lease (--lease)", options.lease, false));
       Heartbeat hb;
       hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(me), options);
       Shared& s = *hb.shared_;
