@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lockstep/detail/durations.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/safety/config.hpp"
 
@@ -46,17 +47,24 @@ struct Args {
 };
 
 // "300s", "5m", "1500ms", "2h" or a bare number of seconds. Zero and negative
-// values are rejected: a deadline that has already passed is a mistake.
+// values are rejected: a deadline that has already passed is a mistake. A
+// value past what milliseconds hold (9223372036854775807h) saturates instead
+// of wrapping around: the settings check then takes it as "a century" where
+// a wait is meant, and refuses it by name where PostgreSQL would.
 [[nodiscard]] inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   std::int64_t n = 0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (ec != std::errc{} || n <= 0) return std::nullopt;
   const std::string_view unit{ptr, static_cast<std::size_t>(s.data() + s.size() - ptr)};
-  if (unit.empty() || unit == "s") return std::chrono::seconds{n};
-  if (unit == "ms") return std::chrono::milliseconds{n};
-  if (unit == "m") return std::chrono::minutes{n};
-  if (unit == "h") return std::chrono::hours{n};
-  return std::nullopt;
+  std::int64_t per = 0;  // milliseconds per unit
+  if (unit.empty() || unit == "s") per = 1000;
+  if (unit == "ms") per = 1;
+  if (unit == "m") per = 60 * 1000;
+  if (unit == "h") per = 60 * 60 * 1000;
+  if (per == 0 || s.empty() || s.front() == '-') return std::nullopt;
+  if (ec == std::errc::result_out_of_range) return std::chrono::milliseconds::max();
+  if (ec != std::errc{} || n <= 0) return std::nullopt;
+  if (n > std::chrono::milliseconds::max().count() / per) return std::chrono::milliseconds::max();
+  return std::chrono::milliseconds{n * per};
 }
 
 [[nodiscard]] inline Args parse_args(const std::vector<std::string>& argv) {
@@ -194,6 +202,11 @@ struct Args {
       auto d = parse_duration(*v);
       if (!d) {
         a.error = flag + " takes a positive duration such as 10s or 500ms, not '" + *v + "'";
+        return a;
+      }
+      // Checked here too, so `replica` refuses it before it migrates, not after.
+      if (auto checked = detail::check_local_duration(flag, *d, false); !checked) {
+        a.error = checked.error().message;
         return a;
       }
       (flag == "--lease" ? a.lease : a.heartbeat) = *d;

@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/detail/durations.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
@@ -160,6 +161,10 @@ class Heartbeat {
   [[nodiscard]] static result<Heartbeat> start(M migrator, ReplicaRecord me, HeartbeatOptions options,
                                                std::vector<std::int64_t> waiting) noexcept {
     try {
+      // Waited on and sent to the server as milliseconds: no overflow (durations.hpp),
+      // checked before the lease arithmetic of check_heartbeat_options.
+      LOCKSTEP_TRYV(detail::check_local_duration("HeartbeatOptions::interval (--heartbeat)", options.interval, false));
+      LOCKSTEP_TRYV(detail::check_local_duration("HeartbeatOptions::lease (--lease)", options.lease, false));
       LOCKSTEP_TRYV(check_heartbeat_options(options));
       Heartbeat hb;
       hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(me), options);

@@ -20,6 +20,28 @@ TEST_SUITE("unit") {
     CHECK_FALSE(cli::parse_duration(""));
   }
 
+  TEST_CASE("parse_duration: large values saturate, never wrap around") {
+    constexpr auto max = std::chrono::milliseconds::max();
+    CHECK(cli::parse_duration("700h") == std::chrono::hours{700});
+    CHECK(cli::parse_duration("3000000h") == std::chrono::hours{3000000});
+    CHECK(cli::parse_duration("9223372036854775807ms") == max);
+    CHECK(cli::parse_duration("9223372036854775807h") == max);  // hours to ms would overflow
+    CHECK(cli::parse_duration("9223372036854775807s") == max);
+    CHECK(cli::parse_duration("153722867280912931m") == max);
+    CHECK(cli::parse_duration("99999999999999999999999") == max);  // more than an int64 holds
+    CHECK_FALSE(cli::parse_duration("-99999999999999999999999s"));
+    CHECK_FALSE(cli::parse_duration("99999999999999999999999 years"));
+    auto a = cli::parse_args({"migrate", "--timeout", "9223372036854775807h"});
+    CHECK(a.error.empty());
+    CHECK(a.timeout == max);  // the settings check takes it as a century
+    // A lease is sent to the server as a time: refused by name, before `replica` migrates.
+    auto r = cli::parse_args({"replica", "--lease", "9223372036854775807h"});
+    CHECK(r.error.find("--lease") != std::string::npos);
+    CHECK(r.error.find("century") != std::string::npos);
+    CHECK(cli::parse_args({"replica", "--heartbeat", "3000000h"}).error.find("--heartbeat") != std::string::npos);
+    CHECK(cli::parse_args({"replica", "--heartbeat", "700h", "--lease", "2100h"}).error.empty());
+  }
+
   TEST_CASE("parse_args") {
     SUBCASE("migrate with every flag") {
       auto a = cli::parse_args({"migrate", "--dir", "db", "--url", "postgresql://x/y", "--expect", "42",

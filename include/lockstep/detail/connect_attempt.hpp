@@ -12,6 +12,15 @@
 // in krb5int_getspecific about once in 200). So the attempt, dropped before
 // its result was taken, waits for its thread within `settle_limit`; only at
 // the deadline is a thread left behind, blocked on the network.
+//
+// A refused attempt's SQLSTATE is learnt on the same thread, by a second
+// attempt in libpq's verbose mode (libpq_adapter.hpp): that one resolves the
+// host name again, synchronously, so on the caller's thread a slow resolver
+// would have held the run past its deadline.
+//
+// This is the one place lockstep opens a connection (Connection::open, or
+// libpq's connect): tests/lint/bounded_connections.py holds every other
+// header to it.
 #pragma once
 
 #include <chrono>
@@ -25,6 +34,7 @@
 #include <utility>
 
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/libpq_adapter.hpp"
 #include "lockstep/error.hpp"
 
 namespace lockstep::detail {
@@ -32,12 +42,16 @@ namespace lockstep::detail {
 class ConnectAttempt {
  public:
   // Starts connecting; fails only when no thread can be started.
-  [[nodiscard]] static result<ConnectAttempt> start(std::string conninfo, std::chrono::milliseconds settle_limit) {
+  // `learn_sqlstate`: a refusal without a SQLSTATE is asked for one (above).
+  [[nodiscard]] static result<ConnectAttempt> start(std::string conninfo, std::chrono::milliseconds settle_limit,
+                                                    bool learn_sqlstate = false) {
     ConnectAttempt a;
     a.state_ = std::make_shared<State>();
     a.settle_limit_ = settle_limit;
     try {
-      std::thread{[s = a.state_, conninfo = std::move(conninfo)]() noexcept { run(s, conninfo); }}.detach();
+      std::thread{[s = a.state_, conninfo = std::move(conninfo), learn_sqlstate]() noexcept {
+        run(s, conninfo, learn_sqlstate);
+      }}.detach();
     } catch (const std::system_error& ex) {
       return make_error(errc::internal_error, std::string{"cannot start a thread to connect ("} + ex.what() +
                                                   "): the process is at its thread or pid limit (ulimit -u, "
@@ -86,10 +100,17 @@ class ConnectAttempt {
     bool finished = false;  // the thread is out of libpq
   };
 
-  static void run(const std::shared_ptr<State>& s, const std::string& conninfo) noexcept {
+  static void run(const std::shared_ptr<State>& s, const std::string& conninfo, bool learn_sqlstate) noexcept {
     std::optional<result<Connection>> mine;
     try {
       mine.emplace(Connection::open(conninfo));
+      if (learn_sqlstate && !*mine && mine->error().code == errc::connection_failed && mine->error().sqlstate.empty()) {
+        // libpqxx reports no SQLSTATE for a refused connection, and the
+        // server's words may be in any language: ask libpq, briefly.
+        auto e = std::move(*mine).error();
+        e.sqlstate = connect_failure_sqlstate(conninfo, std::chrono::milliseconds{2000});
+        mine.emplace(std::move(e));
+      }
     } catch (...) {
       mine.emplace(make_error(errc::internal_error, "out of memory while connecting"));
     }

@@ -7,11 +7,29 @@
 #include <string>
 #include <string_view>
 
+#include "lockstep/detail/utf8.hpp"
+
 namespace lockstep::detail {
 
+// A byte that starts no UTF-8 sequence (a server message in another
+// encoding, a setting from the environment) is written as U+FFFD: an event
+// line is always valid JSON, whatever text reaches it.
 inline void append_json_string(std::string& out, std::string_view s) {
   out += '"';
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t len = utf8_sequence_at(s, i);
+      if (len == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -277,7 +278,8 @@ class Connection {
     LOCKSTEP_TRY(queued, take_notifications());
     if (queued > 0) return true;
     pollfd fd{conn_->sock(), POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(std::max<std::int64_t>(0, timeout.count())));
+    // poll() takes an int of ms: a longer wait is clamped, never wrapped to "for ever".
+    const int ready = ::poll(&fd, 1, static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 0, 2147483647)));
     if (ready <= 0) return false;  // timed out (or a signal): the caller polls anyway
     LOCKSTEP_TRY(arrived, take_notifications());
     (void)arrived;  // readable without a notification: a notice, or a broken link the next query reports

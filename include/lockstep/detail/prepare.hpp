@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/detail/utf8.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/sql/directives.hpp"
@@ -67,21 +68,10 @@ inline void read_position(std::string_view position, Error& e) {
     e.column = pos.column;
     return at_migration(std::move(e), m);
   };
-  const auto* s = reinterpret_cast<const unsigned char*>(m.sql.data());
-  const std::size_t n = m.sql.size();
-  for (std::size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c == 0) return bad(i, "the file contains a NUL byte, which would silently cut the migration short");
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool ok = len != 0 && i + len <= n;
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (s[i + k] & 0xc0) == 0x80;
-    if (ok && len == 2) ok = c >= 0xc2;                                             // overlong
-    if (ok && len == 3) ok = !(c == 0xe0 && s[i + 1] < 0xa0) && !(c == 0xed && s[i + 1] >= 0xa0);  // overlong, surrogates
-    if (ok && len == 4) ok = c <= 0xf4 && !(c == 0xf0 && s[i + 1] < 0x90) && !(c == 0xf4 && s[i + 1] >= 0x90);
-    if (!ok) return bad(i, "the file is not valid UTF-8 here; lockstep sends migrations as UTF-8, so re-save it as UTF-8");
-    i += len;
-  }
-  return outcome::success();
+  const auto found = first_bad_byte(m.sql);
+  if (!found) return outcome::success();
+  if (found->nul) return bad(found->offset, "the file contains a NUL byte, which would silently cut the migration short");
+  return bad(found->offset, "the file is not valid UTF-8 here; lockstep sends migrations as UTF-8, so re-save it as UTF-8");
 }
 
 [[nodiscard]] inline result<PreparedMigration> prepare_migration(const Migration& m, int server_version) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "lockstep/detail/durations.hpp"
+
 namespace lockstep::detail {
 
 // Settings as one statement: `SELECT set_config(...), ...` costs the server
@@ -54,7 +56,7 @@ class SetConfig {
 // recorded migration disappear after a crash and run again). The ledger's
 // commits must be durable before anyone is told "ready".
 [[nodiscard]] inline std::string leader_session_sql(int server_version, std::chrono::milliseconds stall) {
-  const std::string ms = std::to_string(std::max<std::int64_t>(1, stall.count()));
+  const std::string ms = pg_ms(std::max(std::chrono::milliseconds{1}, stall));
   SetConfig set{false};
   set("synchronous_commit", "on")("tcp_keepalives_idle", "5")("tcp_keepalives_interval", "2");
   set("tcp_keepalives_count", "3");
@@ -69,7 +71,7 @@ class SetConfig {
 // own (a pooler may own it), so that bound travels with each transaction.
 [[nodiscard]] inline std::string commit_guarantees_sql(std::chrono::milliseconds stall) {
   return SetConfig{true}("synchronous_commit", "on")(
-             "idle_in_transaction_session_timeout", std::to_string(std::max<std::int64_t>(1, stall.count())))
+             "idle_in_transaction_session_timeout", pg_ms(std::max(std::chrono::milliseconds{1}, stall)))
       .sql();
 }
 
@@ -110,8 +112,7 @@ class SetConfig {
 // lock_timeout and statement_timeout, for the transaction (`local`) or the session (no leading ';').
 [[nodiscard]] inline std::string timeout_sql(std::chrono::milliseconds lock_timeout,
                                              std::chrono::milliseconds statement_timeout, bool local) {
-  return SetConfig{local}("lock_timeout", std::to_string(lock_timeout.count()))(
-                     "statement_timeout", std::to_string(statement_timeout.count()))
+  return SetConfig{local}("lock_timeout", pg_ms(lock_timeout))("statement_timeout", pg_ms(statement_timeout))
       .sql();
 }
 

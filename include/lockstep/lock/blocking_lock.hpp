@@ -17,6 +17,7 @@
 #include <string>
 
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/durations.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/lock/pooler_check.hpp"
 
@@ -26,12 +27,14 @@ struct BlockingLock {
   std::chrono::milliseconds slice{500};
 
   [[nodiscard]] result<bool> try_acquire(Connection& conn, std::int64_t key, std::chrono::milliseconds budget) {
-    const auto wait = std::max<std::chrono::milliseconds::rep>(1, std::min(slice, budget).count());
+    // Sent as lock_timeout: at least 1 ms (0 would wait for ever), at most
+    // what the server accepts (durations.hpp).
+    const auto wait = detail::pg_ms(std::max(std::chrono::milliseconds{1}, std::min(slice, budget)));
     // The key and pid are integers we produced, so inlining them is safe.
     // SET LOCAL inside the query's implicit transaction: the timeout ends
     // with it, so no session (not even a pooled one, handed to other
     // clients next) keeps it.
-    const std::string sql = "SET LOCAL lock_timeout = " + std::to_string(wait) +
+    const std::string sql = "SET LOCAL lock_timeout = " + wait +
                             "; SELECT CASE WHEN pg_backend_pid() = " + std::to_string(conn.backend_pid()) +
                             " THEN pg_advisory_lock(" + std::to_string(key) + ")::text END IS NOT NULL, pg_backend_pid()";
     auto r = conn.query(sql);

@@ -14,7 +14,6 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/connect_attempt.hpp"
 #include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/libpq_adapter.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/watchdog.hpp"
@@ -28,6 +27,27 @@ namespace lockstep::detail {
   return sqlstate == "28P01" || sqlstate == "28000" || sqlstate == "3D000" || sqlstate == "42501";
 }
 
+// The URL plus lockstep's defaults; the user's options win. connect_timeout
+// is per host (at least 2 s, at most what is left); the attempt as a whole
+// is bounded by the deadline (ConnectAttempt). Every connection lockstep
+// opens takes these, side connections included.
+[[nodiscard]] inline std::string session_conninfo(Conninfo c, const std::string& application_name,
+                                                  std::chrono::seconds connect_timeout,
+                                                  std::chrono::milliseconds remaining) {
+  const auto rem_s =
+      std::max<std::int64_t>(2, std::min<std::int64_t>(connect_timeout.count(), (remaining.count() + 999) / 1000));
+  c.set_default("connect_timeout", std::to_string(rem_s));
+  c.set_default("application_name", application_name);
+  // The client side of dead-peer detection (the server side is set once
+  // this process leads): keepalives and an unacknowledged-data timeout.
+  c.set_default("keepalives", "1");
+  c.set_default("keepalives_idle", "5");
+  c.set_default("keepalives_interval", "2");
+  c.set_default("keepalives_count", "3");
+  c.set_default("tcp_user_timeout", "10000");
+  return c.str();
+}
+
 template <class Wait, class Timeout>
 class Connector {
  public:
@@ -35,7 +55,9 @@ class Connector {
       : ctx_{ctx}, settings_{settings}, wait_{wait}, conninfo_{std::move(conninfo)} {}
 
   // The first attempt, started early so it overlaps loading the migrations.
-  [[nodiscard]] result<ConnectAttempt> start() const { return ConnectAttempt::start(conninfo(), settle_limit()); }
+  [[nodiscard]] result<ConnectAttempt> start() const {
+    return ConnectAttempt::start(conninfo(), settle_limit(), true);
+  }
 
   [[nodiscard]] result<Connection> connect(std::optional<ConnectAttempt> first = {}) {
     ctx_.phase = "connecting to " + ctx_.redact()(ctx_.url());
@@ -86,22 +108,8 @@ class Connector {
   }
 
  private:
-  // The user's options win; lockstep adds the rest. connect_timeout is per
-  // host; the attempt as a whole is bounded by the deadline (ConnectAttempt).
   [[nodiscard]] std::string conninfo(std::chrono::seconds connect_timeout) const {
-    const auto rem_s = std::max<std::int64_t>(
-        2, std::min<std::int64_t>(connect_timeout.count(), (ctx_.remaining().count() + 999) / 1000));
-    Conninfo c = conninfo_;
-    c.set_default("connect_timeout", std::to_string(rem_s));
-    c.set_default("application_name", settings_.application_name);
-    // The client side of dead-peer detection (the server side is set once
-    // this process leads): keepalives and an unacknowledged-data timeout.
-    c.set_default("keepalives", "1");
-    c.set_default("keepalives_idle", "5");
-    c.set_default("keepalives_interval", "2");
-    c.set_default("keepalives_count", "3");
-    c.set_default("tcp_user_timeout", "10000");
-    return c.str();
+    return session_conninfo(conninfo_, settings_.application_name, connect_timeout, ctx_.remaining());
   }
   [[nodiscard]] std::string conninfo() const { return conninfo(settings_.connect_timeout); }
 
@@ -114,7 +122,7 @@ class Connector {
   // One attempt, bounded by what is left of the deadline (DNS included).
   [[nodiscard]] result<Connection> open_bounded(std::optional<ConnectAttempt> started) {
     if (!started) {
-      LOCKSTEP_TRY(attempt, ConnectAttempt::start(conninfo(), settle_limit()));
+      LOCKSTEP_TRY(attempt, ConnectAttempt::start(conninfo(), settle_limit(), true));
       started.emplace(std::move(attempt));
     }
     auto done = started->wait(ctx_.remaining());
@@ -122,14 +130,9 @@ class Connector {
     return std::move(*done);
   }
 
-  // The refusal's SQLSTATE and the URL, without its secrets.
+  // The URL, without its secrets. (The refusal's SQLSTATE was learnt by the
+  // attempt itself, inside the deadline: connect_attempt.hpp.)
   void explain_refusal(Error& e) const {
-    if (e.sqlstate.empty()) {
-      // libpqxx reports no SQLSTATE for a refused connection, and the
-      // server's words may be in any language: ask libpq, briefly.
-      e.sqlstate = connect_failure_sqlstate(conninfo(std::chrono::seconds{2}),
-                                            std::min(ctx_.remaining(), std::chrono::milliseconds{2000}));
-    }
     e.message = "cannot connect to " + ctx_.redact()(ctx_.url()) + ": " + ctx_.redact()(e.message);
   }
 

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "lockstep/detail/conninfo.hpp"
+#include "lockstep/detail/durations.hpp"
 #include "lockstep/detail/emitter.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
@@ -45,9 +46,9 @@ class Context {
   [[nodiscard]] const std::string& deploy_version() const noexcept { return deploy_version_; }
   [[nodiscard]] const Redactor& redact() const noexcept { return redact_; }
 
-  [[nodiscard]] std::chrono::milliseconds budget() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(timeout_.budget());
-  }
+  // Saturated (durations.hpp): a budget of milliseconds::max() is a century,
+  // not a deadline that wrapped around to the past.
+  [[nodiscard]] std::chrono::milliseconds budget() const { return saturating_ms(timeout_.budget()); }
   [[nodiscard]] std::chrono::steady_clock::time_point now() const { return timeout_.now(); }
   [[nodiscard]] std::int64_t elapsed_ms() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_).count();

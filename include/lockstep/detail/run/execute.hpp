@@ -70,7 +70,7 @@ class Executor {
         settings_{settings},
         wait_{wait},
         own_session_{own_session},
-        monitor_{std::make_unique<ProgressMonitor<Timeout>>(ctx, settings.progress_interval)} {}
+        monitor_{std::make_unique<ProgressMonitor<Timeout>>(ctx, settings)} {}
 
   // SET LOCAL (in a transaction) or SET of this migration's lock_timeout and
   // statement_timeout; the latter defaults to what is left of the deadline.

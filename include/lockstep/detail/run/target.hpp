@@ -10,10 +10,12 @@
 
 #include "lockstep/detail/conninfo.hpp"
 #include "lockstep/detail/digest.hpp"
+#include "lockstep/detail/durations.hpp"
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/plan.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/utf8.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/directives.hpp"
@@ -26,11 +28,66 @@ struct Checked {
   Conninfo conninfo;  // the URL as libpq reads it
 };
 
+// Every duration that is waited on or sent to PostgreSQL, checked before
+// anything runs (durations.hpp): a value the server refuses would otherwise
+// fail the first migration with 22023, blamed on the file.
+[[nodiscard]] inline result<void> check_durations(const Settings& s) {
+  LOCKSTEP_TRYV(check_pg_duration("the lock timeout (Settings::lock_timeout, --lock-timeout)", s.lock_timeout, true));
+  if (s.statement_timeout) {
+    LOCKSTEP_TRYV(check_pg_duration("the statement timeout (Settings::statement_timeout)", *s.statement_timeout, true));
+  }
+  LOCKSTEP_TRYV(
+      check_pg_duration("the stall timeout (Settings::stall_timeout, --stall-timeout)", s.stall_timeout, false));
+  LOCKSTEP_TRYV(check_local_duration("the progress interval (Settings::progress_interval, --progress-interval)",
+                                     s.progress_interval, true));
+  // Compared in seconds: converting seconds::max() to ms would overflow.
+  if (s.connect_timeout > std::chrono::duration_cast<std::chrono::seconds>(longest_wait)) {
+    return make_error(errc::invalid_argument, "the connect timeout (Settings::connect_timeout) of " +
+                                                  std::to_string(s.connect_timeout.count()) +
+                                                  " s is longer than lockstep waits (a century): use a shorter one");
+  }
+  LOCKSTEP_TRYV(check_local_duration("the connect timeout (Settings::connect_timeout)", s.connect_timeout, false));
+  return outcome::success();
+}
+
+// Every text that reaches SQL (the ledger's rows, the lock key, the
+// session's application_name) or an event: a NUL byte would cut it short in
+// libpq, and a byte that is not UTF-8 is refused by the server (22021) in
+// the middle of the first migration, which was then blamed on the file.
+// The value itself is not repeated: it is what cannot be printed. (The URL
+// is libpq's to judge: a password may be any bytes, and events carry it
+// redacted, with any stray byte written as U+FFFD by the JSON writer.)
+template <class Timeout>
+[[nodiscard]] result<void> check_texts(const Context<Timeout>& ctx, const Settings& s) {
+  struct Named {
+    const char* name;
+    const std::string& value;
+  };
+  const Named texts[] = {
+      {"the deploy version (Settings::deploy_version, --deploy-version, LOCKSTEP_DEPLOY_VERSION)", ctx.deploy_version()},
+      {"the host name (Settings::host, --host, HOSTNAME)", ctx.host()},
+      {"the application name (Settings::application_name)", s.application_name},
+      {"the lock name (Settings::lock_name, --lock-name)", s.lock_name},
+  };
+  for (const auto& t : texts) {
+    const auto bad = first_bad_byte(t.value);
+    if (!bad) continue;
+    return make_error(errc::invalid_argument,
+                      std::string{t.name} + (bad->nul ? " contains a NUL byte" : " is not valid UTF-8") +
+                          " (at byte " + std::to_string(bad->offset + 1) +
+                          "); it is written to the database and to every event, which take UTF-8 text only: "
+                          "set it to UTF-8 text without control bytes. Nothing was run");
+  }
+  return outcome::success();
+}
+
 template <class Timeout>
 [[nodiscard]] result<Checked> check_settings(const Context<Timeout>& ctx, const Settings& settings) {
   if (ctx.budget() <= std::chrono::milliseconds{0}) {
     return make_error(errc::invalid_argument, "the timeout must be positive");
   }
+  LOCKSTEP_TRYV(check_durations(settings));
+  LOCKSTEP_TRYV(check_texts(ctx, settings));
   Checked c;
   LOCKSTEP_TRY(mode, resolve_mode(settings));
   c.mode = mode;

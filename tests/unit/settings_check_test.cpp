@@ -1,0 +1,181 @@
+// The settings check at its edges (issue #31, cases 13 and 14): durations
+// that overflow or that PostgreSQL cannot take, and texts that are not
+// UTF-8. All refused or saturated before anything is sent; no sleeping (a
+// FakeClock) and no server (a port where nothing listens).
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "lockstep/lockstep.hpp"
+#include "lockstep/testing/fake_clock.hpp"
+
+using namespace lockstep;
+using namespace std::chrono_literals;
+using testing::FakeClock;
+
+namespace {
+using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
+
+Settings unreachable(std::vector<Event>& events) {
+  Settings s;
+  s.database_url = "postgresql://nobody@127.0.0.1:1/none";
+  s.on_event = [&events](const Event& e) { events.push_back(e); };
+  return s;
+}
+
+bool valid_utf8(const std::string& s) { return !detail::first_bad_byte(s).has_value(); }
+}  // namespace
+
+TEST_SUITE("unit") {
+  TEST_CASE("durations saturate instead of overflowing") {
+    CHECK(detail::saturating_ms(std::chrono::milliseconds::max()) == detail::longest_wait);
+    CHECK(detail::saturating_ms(std::chrono::hours::max()) == detail::longest_wait);
+    CHECK(detail::saturating_ms(std::chrono::hours{3000000}) == detail::longest_wait);
+    CHECK(detail::saturating_ms(std::chrono::seconds::min()) == -detail::longest_wait);
+    CHECK(detail::saturating_ms(std::chrono::hours{700}) == std::chrono::hours{700});
+    CHECK(detail::saturating_ms(1500us) == 1ms);
+    CHECK(detail::pg_ms(std::chrono::hours{700}) == "2147483647");
+    CHECK(detail::pg_ms(std::chrono::milliseconds::max()) == "2147483647");
+    CHECK(detail::pg_ms(0ms) == "0");
+    CHECK(detail::pg_ms(-5ms) == "0");
+    CHECK(detail::pg_ms(2s) == "2000");
+    // What the Migrator sends when statement_timeout defaults to the rest of a 700 h deadline.
+    const auto sql = detail::timeout_sql(2s, std::chrono::hours{700}, true);
+    CHECK(sql.find("2147483647") != std::string::npos);
+    CHECK(sql.find("2520000000") == std::string::npos);
+    CHECK(detail::leader_session_sql(150000, std::chrono::hours{700}).find("2520000000") == std::string::npos);
+  }
+
+  TEST_CASE("a huge budget is a century, not a deadline in the past") {
+    FakeClock clock;
+    Settings s;
+    s.on_event = null_sink();
+    for (const auto budget : {std::chrono::milliseconds::max(), std::chrono::milliseconds{std::chrono::hours{3000000}},
+                              std::chrono::milliseconds{std::chrono::hours{700}}}) {
+      Deadline<FakeClock> d{budget, clock};
+      detail::Context<Deadline<FakeClock>> ctx{d, s};
+      CHECK_FALSE(ctx.expired());
+      CHECK(ctx.remaining() == std::min(budget, detail::longest_wait));
+      CHECK(ctx.budget() == std::min(budget, detail::longest_wait));
+    }
+  }
+
+  TEST_CASE("durations PostgreSQL cannot take are refused by name before anything runs") {
+    std::vector<Event> events;
+    FakeClock clock;
+    Settings s = unreachable(events);
+    std::string named;
+    SUBCASE("lock_timeout of 700 h") {
+      s.lock_timeout = std::chrono::hours{700};
+      named = "Settings::lock_timeout";
+    }
+    SUBCASE("lock_timeout negative") {
+      s.lock_timeout = -1ms;
+      named = "Settings::lock_timeout";
+    }
+    SUBCASE("statement_timeout of 25 days") {
+      s.statement_timeout = std::chrono::hours{25 * 24};
+      named = "Settings::statement_timeout";
+    }
+    SUBCASE("stall_timeout of 700 h") {
+      s.stall_timeout = std::chrono::hours{700};
+      named = "Settings::stall_timeout";
+    }
+    SUBCASE("stall_timeout of 0") {
+      s.stall_timeout = 0ms;
+      named = "Settings::stall_timeout";
+    }
+    SUBCASE("progress_interval past a century") {
+      s.progress_interval = std::chrono::milliseconds::max();
+      named = "Settings::progress_interval";
+    }
+    SUBCASE("connect_timeout past what milliseconds hold") {
+      s.connect_timeout = std::chrono::seconds::max();
+      named = "Settings::connect_timeout";
+    }
+    FakeMigrator m{s, Deadline<FakeClock>{30s, clock}, MemorySource{{1, "a", "SELECT 1"}}};
+    auto r = m.run();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::invalid_argument);
+    CHECK(r.error().message.find(named) != std::string::npos);
+    CHECK(clock.sleeps().empty());
+    for (const auto& e : events) CHECK(e.name != "boot");
+  }
+
+  TEST_CASE("heartbeat durations past a century are refused by name before anything is sent") {
+    Settings s;
+    s.database_url = "host=127.0.0.1 port=1 user=x dbname=y";
+    std::vector<std::string> events;
+    s.on_event = [&](const Event& e) { events.push_back(e.json); };
+    Migrator<> m{s};
+    Report report;
+    auto lease = m.heartbeat(report, HeartbeatOptions{10s, std::chrono::milliseconds::max()});
+    REQUIRE_FALSE(lease);
+    CHECK(lease.error().code == errc::invalid_argument);
+    CHECK(lease.error().message.find("HeartbeatOptions::lease") != std::string::npos);
+    auto interval = m.heartbeat(report, HeartbeatOptions{std::chrono::hours{3000000}, std::chrono::milliseconds::max()});
+    REQUIRE_FALSE(interval);
+    CHECK(interval.error().message.find("HeartbeatOptions::interval") != std::string::npos);
+    CHECK(events.empty());  // no connection was tried
+  }
+
+  TEST_CASE("durations at their accepted edges pass the check") {
+    Settings s;
+    s.lock_timeout = 0ms;  // none
+    s.statement_timeout = 2147483647ms;
+    s.stall_timeout = 2147483647ms;
+    s.progress_interval = 0ms;
+    CHECK(detail::check_durations(s));
+    s.progress_interval = detail::longest_wait;
+    CHECK(detail::check_durations(s));
+  }
+
+  TEST_CASE("settings that reach SQL or an event must be UTF-8 without NUL") {
+    std::vector<Event> events;
+    FakeClock clock;
+    Settings s = unreachable(events);
+    std::string named;
+    SUBCASE("deploy_version") {
+      s.deploy_version = "v\xe9";
+      named = "Settings::deploy_version";
+    }
+    SUBCASE("deploy_version with a NUL") {
+      s.deploy_version = std::string{"v1\0x", 4};
+      named = "Settings::deploy_version";
+    }
+    SUBCASE("host") {
+      s.host = "h\xc3\x28";
+      named = "Settings::host";
+    }
+    SUBCASE("application_name") {
+      s.application_name = "app\xed\xa0\x80";  // a surrogate
+      named = "Settings::application_name";
+    }
+    SUBCASE("lock_name") {
+      s.lock_name = "l\xf8";
+      named = "Settings::lock_name";
+    }
+    FakeMigrator m{s, Deadline<FakeClock>{30s, clock}, MemorySource{{1, "a", "SELECT 1"}}};
+    auto r = m.run();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::invalid_argument);
+    CHECK(r.error().message.find(named) != std::string::npos);
+    CHECK(valid_utf8(r.error().message));
+    CHECK(clock.sleeps().empty());
+    REQUIRE_FALSE(events.empty());
+    for (const auto& e : events) {
+      CHECK(e.name != "boot");
+      CHECK(valid_utf8(e.json));
+    }
+  }
+
+  TEST_CASE("UTF-8 text passes, and an event line is valid UTF-8 whatever reaches it") {
+    CHECK(valid_utf8("v1.2.3 \xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80"));
+    detail::JsonObject o;
+    o.add("message", std::string_view{"caf\xe9 \xc3\xa9 \xff"});
+    CHECK(o.str() == "{\"message\":\"caf\\ufffd \xc3\xa9 \\ufffd\"}");
+    CHECK(valid_utf8(o.str()));
+  }
+}
