@@ -30,10 +30,10 @@ bool valid_utf8(const std::string& s) { return !detail::first_bad_byte(s).has_va
 
 TEST_SUITE("unit") {
   TEST_CASE("durations saturate instead of overflowing") {
-    CHECK(detail::saturating_ms(std::chrono::milliseconds::max()) == detail::longest_wait);
-    CHECK(detail::saturating_ms(std::chrono::hours::max()) == detail::longest_wait);
-    CHECK(detail::saturating_ms(std::chrono::hours{3000000}) == detail::longest_wait);
-    CHECK(detail::saturating_ms(std::chrono::seconds::min()) == -detail::longest_wait);
+    CHECK(detail::saturating_ms(std::chrono::milliseconds::max()) == detail::longest_duration);
+    CHECK(detail::saturating_ms(std::chrono::hours::max()) == detail::longest_duration);
+    CHECK(detail::saturating_ms(std::chrono::hours{3000000}) == detail::longest_duration);
+    CHECK(detail::saturating_ms(std::chrono::seconds::min()) == -detail::longest_duration);
     CHECK(detail::saturating_ms(std::chrono::hours{700}) == std::chrono::hours{700});
     CHECK(detail::saturating_ms(1500us) == 1ms);
     CHECK(detail::pg_ms(std::chrono::hours{700}) == "2147483647");
@@ -57,8 +57,8 @@ TEST_SUITE("unit") {
       Deadline<FakeClock> d{budget, clock};
       detail::Context<Deadline<FakeClock>> ctx{d, s};
       CHECK_FALSE(ctx.expired());
-      CHECK(ctx.remaining() == std::min(budget, detail::longest_wait));
-      CHECK(ctx.budget() == std::min(budget, detail::longest_wait));
+      CHECK(ctx.remaining() == std::min(budget, detail::longest_duration));
+      CHECK(ctx.budget() == std::min(budget, detail::longest_duration));
     }
   }
 
@@ -128,7 +128,7 @@ TEST_SUITE("unit") {
     s.stall_timeout = 2147483647ms;
     s.progress_interval = 0ms;
     CHECK(detail::check_durations(s));
-    s.progress_interval = detail::longest_wait;
+    s.progress_interval = detail::longest_duration;
     CHECK(detail::check_durations(s));
   }
 

@@ -23,17 +23,17 @@ namespace lockstep::detail {
 // bound" in practice, and a century still adds to any steady_clock reading
 // (nanoseconds since boot, or since the epoch on a system clock) without
 // reaching its ~292 years.
-inline constexpr std::chrono::milliseconds longest_wait = std::chrono::hours{24 * 365 * 100};
+inline constexpr std::chrono::milliseconds longest_duration = std::chrono::hours{24 * 365 * 100};
 
-// `d` in milliseconds, clamped to [-longest_wait, longest_wait], whatever its
+// `d` in milliseconds, clamped to [-longest_duration, longest_duration], whatever its
 // unit and without ever multiplying past the representation.
 template <class Rep, class Period>
 [[nodiscard]] constexpr std::chrono::milliseconds saturating_ms(std::chrono::duration<Rep, Period> d) noexcept {
   using Ms = std::chrono::duration<long double, std::milli>;
   const long double ms = std::chrono::duration_cast<Ms>(d).count();
-  const auto cap = static_cast<long double>(longest_wait.count());
-  if (!(ms < cap)) return longest_wait;  // also NaN
-  if (!(ms > -cap)) return -longest_wait;
+  const auto cap = static_cast<long double>(longest_duration.count());
+  if (!(ms < cap)) return longest_duration;  // also NaN
+  if (!(ms > -cap)) return -longest_duration;
   return std::chrono::milliseconds{static_cast<std::int64_t>(ms)};
 }
 
@@ -67,7 +67,7 @@ inline constexpr std::int64_t pg_max_ms = std::numeric_limits<std::int32_t>::max
   return outcome::success();
 }
 
-// A local duration (a wait, an interval): positive or zero, within longest_wait.
+// A local duration (a wait, an interval): positive or zero, within longest_duration.
 [[nodiscard]] inline result<void> check_local_duration(std::string_view setting, std::chrono::milliseconds d,
                                                        bool zero_disables) {
   if (d.count() < 0 || (d.count() == 0 && !zero_disables)) {
@@ -75,7 +75,7 @@ inline constexpr std::int64_t pg_max_ms = std::numeric_limits<std::int32_t>::max
                       std::string{setting} + " is " + std::to_string(d.count()) + " ms: it must be positive" +
                           (zero_disables ? " (or 0 for none)" : ""));
   }
-  if (d > longest_wait) {
+  if (d > longest_duration) {
     return make_error(errc::invalid_argument, std::string{setting} + " of " + std::to_string(d.count()) +
                                                   " ms is longer than lockstep waits (a century): use a shorter "
                                                   "duration" + (zero_disables ? ", or 0 for none" : ""));

@@ -49,7 +49,7 @@ class ProgressMonitor {
   static constexpr std::chrono::milliseconds query_limit{2000};
 
   ProgressMonitor(const Context<Timeout>& ctx, const Settings& settings)
-      : state_{std::make_shared<State>(ctx, std::min(settings.progress_interval, longest_wait))} {
+      : state_{std::make_shared<State>(ctx, std::min(settings.progress_interval, longest_duration))} {
     if (state_->interval.count() <= 0) return;
     auto info = Conninfo::parse(ctx.url());
     if (!info) {

@@ -41,7 +41,7 @@ struct Checked {
   LOCKSTEP_TRYV(check_local_duration("the progress interval (Settings::progress_interval, --progress-interval)",
                                      s.progress_interval, true));
   // Compared in seconds: converting seconds::max() to ms would overflow.
-  if (s.connect_timeout > std::chrono::duration_cast<std::chrono::seconds>(longest_wait)) {
+  if (s.connect_timeout > std::chrono::duration_cast<std::chrono::seconds>(longest_duration)) {
     return make_error(errc::invalid_argument, "the connect timeout (Settings::connect_timeout) of " +
                                                   std::to_string(s.connect_timeout.count()) +
                                                   " s is longer than lockstep waits (a century): use a shorter one");
