@@ -79,7 +79,7 @@ TEST_SUITE("integration") {
     TempDir state{"netns-pg"};
     const std::string script = std::string{LOCKSTEP_SUPPORT_DIR} + "/pg_server.sh";
     REQUIRE(run("LOCKSTEP_PG_EXTRA_LISTEN=" + netns.host_ip_ + " LOCKSTEP_PG_EXTRA_HBA=" + netns.cidr_ + " " +
-                script + " start " + state.path().string()));
+                script + " start " + state.path().string() + " '" + server_bindir() + "'"));
     struct Stop {
       std::string cmd;
       ~Stop() { run(cmd); }

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL for tests and the demo.
 #
-#   pg_server.sh start STATE_DIR   initdb + start; writes STATE_DIR/url
-#   pg_server.sh stop  STATE_DIR   stop and delete the cluster
+#   pg_server.sh start STATE_DIR [BIN_DIR]   initdb + start; writes STATE_DIR/url
+#   pg_server.sh stop  STATE_DIR             stop and delete the cluster
+#
+# BIN_DIR (else LOCKSTEP_PG_BINDIR) holds the initdb, pg_ctl and postgres to
+# run, e.g. another major version from scripts/install-postgres; the default
+# is Debian's newest installed (15 on bookworm). The one used is recorded in
+# STATE_DIR/bindir, so stop uses it too.
 #
 # The cluster runs as a non-root user (PostgreSQL refuses root), listens on
 # 127.0.0.1 at a port below 32768 (above it is the kernel's ephemeral range,
@@ -16,14 +21,21 @@
 # benchmarks; tests turn it off for speed.
 set -euo pipefail
 
-cmd=${1:?usage: pg_server.sh start|stop STATE_DIR}
-state=${2:?usage: pg_server.sh start|stop STATE_DIR}
+cmd=${1:?usage: pg_server.sh start|stop STATE_DIR [BIN_DIR]}
+state=${2:?usage: pg_server.sh start|stop STATE_DIR [BIN_DIR]}
+wanted_bindir=${3:-${LOCKSTEP_PG_BINDIR:-}}
 mkdir -p "$state"
 
 pg_bindir() {
-  local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-  [[ -n "$d" && -x "$d/initdb" ]] || { echo "pg_server.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
+  local d=$wanted_bindir
+  if [[ -z "$d" ]]; then
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    [[ -n "$d" && -x "$d/initdb" ]] || { echo "pg_server.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
+  fi
+  local p
+  for p in initdb pg_ctl postgres; do
+    [[ -x "$d/$p" ]] || { echo "pg_server.sh: no executable $p in '$d' (LOCKSTEP_PG_BINDIR or the bin-dir argument; scripts/install-postgres installs one)" >&2; exit 1; }
+  done
   echo "$d"
 }
 
@@ -46,10 +58,15 @@ start)
   fi
   if [[ -f "$state/datadir" ]]; then "$0" stop "$state" || true; fi
   bin=$(pg_bindir)
+  # The cluster's owner must be able to run them (as root that is the postgres
+  # user, who cannot enter /root: scripts/install-postgres installs elsewhere).
+  run_as "$bin/postgres" --version >/dev/null 2>&1 ||
+    { echo "pg_server.sh: $owner cannot run $bin/postgres" >&2; exit 1; }
   root=$(mktemp -d /tmp/lockstep-pg.XXXXXX)
   chmod 755 "$root"
   [[ $(id -u) -eq 0 ]] && chown "$owner" "$root"
   printf '%s\n' "$root" > "$state/datadir"
+  printf '%s\n' "$bin" > "$state/bindir"
   run_as "$bin/initdb" -D "$root/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$root/initdb.log" 2>&1 ||
     { cat "$root/initdb.log" >&2; exit 1; }
   cat >> "$root/data/postgresql.conf" <<CONF
@@ -89,13 +106,13 @@ CONF
 stop)
   [[ -f "$state/datadir" ]] || exit 0
   root=$(cat "$state/datadir")
-  bin=$(pg_bindir)
+  if [[ -f "$state/bindir" ]]; then bin=$(cat "$state/bindir"); else bin=$(pg_bindir); fi
   run_as "$bin/pg_ctl" -D "$root/data" -m immediate -w stop >/dev/null 2>&1 || true
   rm -rf "$root"
-  rm -f "$state/datadir" "$state/url" "$state/port" "$state/socketdir"
+  rm -f "$state/datadir" "$state/bindir" "$state/url" "$state/port" "$state/socketdir"
   ;;
 *)
-  echo "usage: pg_server.sh start|stop STATE_DIR" >&2
+  echo "usage: pg_server.sh start|stop STATE_DIR [BIN_DIR]" >&2
   exit 2
   ;;
 esac

@@ -40,6 +40,15 @@ inline std::string server_url() {
   return url_from_state("LOCKSTEP_TEST_STATE", LOCKSTEP_TEST_STATE_DIR);
 }
 
+// The PostgreSQL bin dir the fixture's server runs from (pg_server.sh records
+// it; "" under LOCKSTEP_TEST_URL), so a test that starts its own server starts
+// the same version.
+inline std::string server_bindir() {
+  std::string state = LOCKSTEP_TEST_STATE_DIR;
+  if (const char* s = std::getenv("LOCKSTEP_TEST_STATE"); s != nullptr && *s != '\0') state = s;
+  return read_first_line(state + "/bindir");
+}
+
 // The PgBouncer (transaction pooling) in front of the test server, for the
 // database "postgres"; use url_for_database() for another one.
 inline std::string pgbouncer_url() {

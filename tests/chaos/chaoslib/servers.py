@@ -104,8 +104,8 @@ class Servers:
                        check=True, stdout=subprocess.DEVNULL)
         self.bouncer_url = open(os.path.join(self.bouncer_state, "url")).read().strip()
         self.datadir = os.path.join(open(os.path.join(self.pg_state, "datadir")).read().strip(), "data")
-        self.bindir = sorted(d for d in (f"/usr/lib/postgresql/{v}/bin" for v in os.listdir("/usr/lib/postgresql"))
-                             if os.path.exists(d + "/pg_ctl"))[-1]
+        # The binaries pg_server.sh started (LOCKSTEP_PG_BINDIR, else Debian's).
+        self.bindir = open(os.path.join(self.pg_state, "bindir")).read().strip()
 
     def stop(self):
         subprocess.run([os.path.join(SUPPORT, "pgbouncer.sh"), "stop", self.bouncer_state], check=False)
