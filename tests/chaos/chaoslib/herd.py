@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+from .proxy import SilentProxy
 from .servers import psql, url_for
 
 # How long after its own deadline a process may take to exit: the watchdog
@@ -26,6 +27,7 @@ class Proc:
         self._buf = ""
         self._offset = 0
         self.started = self.ended = None
+        self.exited_at = None         # wall time its exit was seen
         self.code = None
         self.killed = False           # SIGKILLed by the harness
         self.stopped_at = self.continued_at = None
@@ -62,7 +64,7 @@ class Proc:
         if self.code is None and self.popen is not None:
             code = self.popen.poll()
             if code is not None:
-                self.code, self.ended = code, time.monotonic()
+                self.code, self.ended, self.exited_at = code, time.monotonic(), time.time()
                 self.read_events()
         return self.code is not None
 
@@ -84,7 +86,9 @@ def spawn(procs):
     r, w = os.pipe()
     for p in procs:
         out = open(p.out_path, "wb")
-        p.popen = subprocess.Popen(["/bin/sh", "-c", 'read _ <&3; exec 3<&-; exec "$@"', "sh"] + p.argv,
+        # The pipe's own descriptor number: fd 3 is not it once the harness
+        # holds other descriptors (a SilentProxy's sockets).
+        p.popen = subprocess.Popen(["/bin/sh", "-c", f'read _ <&{r}; exec {r}<&-; exec "$@"', "sh"] + p.argv,
                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    close_fds=True, pass_fds=(r,))
         out.close()
@@ -110,15 +114,18 @@ class Runner:
         self.procs = []
         self.fired = []       # (fault, detail) actually struck
         self.missed = []      # faults whose moment never came (the work was done first)
+        self.proxy = None     # the silent_leader's own SilentProxy
 
     def argv(self, spec):
         r = self.rnd
         url = {"direct": self.servers.url, "bouncer": self.servers.bouncer_url,
-               "veth": self.servers.veth_url}[spec.route]
+               "veth": self.servers.veth_url, "proxy": self.proxy.url("postgres") if self.proxy else None}[spec.route]
         argv = [self.cli, "migrate", "--dir", self.migrations_dir, "--url", url_for(url, self.db),
                 "--timeout", f"{int(spec.timeout_s)}s", "--lock", spec.lock, "--wait", spec.wait, "--mode", spec.mode,
                 "--stall-timeout", f"{r.stall_s}s", "--on-partial", r.on_partial,
                 "--host", f"p{spec.index}", "--deploy-version", f"chaos-{r.seed}"]
+        if r.edge:
+            argv += ["--progress-interval", "1s"]
         if spec.route == "veth":
             argv = ["ip", "netns", "exec", self.servers.netns.name] + argv
         return argv
@@ -135,7 +142,17 @@ class Runner:
         return best[0] if best else None
 
     def trigger_time(self):
-        """When the round's leader fault strikes: after the trigger version started."""
+        """When the round's leader fault strikes: after the trigger version started.
+        A silent_leader strikes once its progress monitor has reported (its
+        side connection is open), or 3 s into the statement at the latest."""
+        if self.rnd.faults[0] == "silent_leader" and not any(f == "silent_leader" for f, _ in self.fired):
+            lead = self.procs[0]
+            for e in lead.named("migration_started"):
+                if e.get("version", 0) >= self.rnd.trigger_version:
+                    progress = [p for p in lead.named("progress") if p["_seen"] >= e["_seen"]]
+                    at = progress[0]["_seen"] if progress else e["_seen"] + 3.0
+                    return at + self.rnd.delay_s / 2
+            return None
         for p in self.procs:
             for e in p.named("migration_started"):
                 if e.get("version", 0) >= self.rnd.trigger_version:
@@ -155,9 +172,9 @@ class Runner:
             victim.killed = True
             self.fired.append((fault, f"p{victim.spec.index}"))
             return True
-        if fault in ("kill_leader", "stop_leader", "netcut_leader"):
+        if fault in ("kill_leader", "stop_leader", "netcut_leader", "silent_leader"):
             leader = self.leader()
-            if fault == "netcut_leader":
+            if fault in ("netcut_leader", "silent_leader"):
                 leader = self.procs[0] if self.procs[0].alive else None
             if leader is None:
                 return False
@@ -167,6 +184,9 @@ class Runner:
             elif fault == "stop_leader":
                 leader.popen.send_signal(signal.SIGSTOP)
                 leader.stopped_at = time.monotonic()
+            elif fault == "silent_leader":
+                self.proxy.silence()
+                leader.cut_at = time.monotonic()
             else:
                 self.servers.netns.cut()
                 leader.cut_at = time.monotonic()
@@ -189,11 +209,21 @@ class Runner:
     # ---- the round ----------------------------------------------------------------
 
     def run(self):
+        if any(s.route == "proxy" for s in self.rnd.procs):
+            host, _, port = self.servers.url.split("@")[1].split("/")[0].rpartition(":")
+            self.proxy = SilentProxy(host, port)
+        try:
+            return self._run()
+        finally:
+            if self.proxy is not None:
+                self.proxy.close()
+
+    def _run(self):
         out_dir = os.path.join(self.workdir, "out")
         os.makedirs(out_dir, exist_ok=True)
         self.procs = [Proc(s, self.argv(s), os.path.join(out_dir, f"p{s.index}.jsonl")) for s in self.rnd.procs]
         pending = [f for f in self.rnd.faults if not f.startswith("pgbouncer") and f != "none"]
-        first = self.procs[:1] if "netcut_leader" in pending else []
+        first = self.procs[:1] if pending and pending[0] in ("netcut_leader", "silent_leader") else []
         rest = self.procs[len(first):]
         if first:
             # The leader-to-be starts alone inside the namespace and takes the lock.

@@ -24,19 +24,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .herd import Proc, spawn
+from .proxy import SilentProxy
 from .servers import psql, url_for
 
 EXIT_CONTRACTED = 15
 # A 2-core machine with a dozen processes and a server: scheduling, a beat's
 # own round trips, a migrator run.
 SLACK_S = 5.0
+# A beat that cannot land fails when its own deadline (the beat budget)
+# strikes; the watchdog and a busy machine may add a little.
+NOTICE_SLACK_S = 2.5
 
 
 @dataclass
 class MixedSpec:
     index: int
     image: str           # old | new
-    fate: str            # old: kill | term | stop | holdout; new: live | kill
+    # old: kill | term | stop | holdout | silent (its connections go through
+    # a SilentProxy that goes silent past its lease, then mends); new: live | kill
+    fate: str
     at_s: float          # when the fate strikes, after the new image is up
     lock: str = "try"
     wait: str = "notify"
@@ -56,6 +62,11 @@ class MixedRound:
     interval_ms: int
     lease_ms: int
     procs: list = field(default_factory=list)
+    # Edge rounds (chaoslib/edge.py): the shortest interval and lease the CLI
+    # accepts (filled in at run time, asked of the CLI), a contract whose own
+    # run lasts this many beat intervals, and --progress-interval 1s.
+    edge: bool = False
+    contract_beats: float = 0.0
 
     @property
     def holdout(self):
@@ -63,9 +74,10 @@ class MixedRound:
 
     def describe(self):
         fates = ",".join(f"{p.name}:{p.fate}" for p in self.procs)
-        return (f"seed={self.seed} mixed old<= {self.old_knows} contract={self.contract}"
+        return (f"seed={self.seed} {'edge ' if self.edge else ''}mixed old<= {self.old_knows} contract={self.contract}"
                 f"{'[notx]' if self.notx_contract else ''} new<= {self.new_knows} "
-                f"beat={self.interval_ms}ms lease={self.lease_ms}ms procs={fates}")
+                f"beat={self.interval_ms}ms lease={self.lease_ms}ms"
+                f"{f' contract-runs={self.contract_beats:.1f}beats progress=1s' if self.edge else ''} procs={fates}")
 
 
 def draw_mixed(seed):
@@ -103,15 +115,18 @@ def _expand(v):
             f"INSERT INTO chaos.applied (version, kind) VALUES ({v}, 'tx');\n")
 
 
-def _contract(v, notx):
+def _contract(v, notx, sleep_s=0.0):
+    # Edge rounds: the contract's own run outlasts a beat (its body is timed
+    # from its first statement, so the sleep comes after the insert).
+    sleep = f"SELECT pg_sleep({sleep_s:.2f});\n" if sleep_s > 0 else ""
     if notx:
         # Statement by statement, so idempotent: it may be run again.
         return (f"-- lockstep:phase=contract\n-- lockstep:no-transaction\n"
-                f"INSERT INTO chaos.applied (version, kind) VALUES ({v}, 'contract');\n"
+                f"INSERT INTO chaos.applied (version, kind) VALUES ({v}, 'contract');\n" + sleep +
                 f"DROP INDEX CONCURRENTLY IF EXISTS public.m_1_old;\n"
                 f"DROP TABLE IF EXISTS public.old_only;\n")
     return (f"-- lockstep:phase=contract\n-- mixed: what the old image still uses goes\n"
-            f"INSERT INTO chaos.applied (version, kind) VALUES ({v}, 'contract');\n"
+            f"INSERT INTO chaos.applied (version, kind) VALUES ({v}, 'contract');\n" + sleep +
             f"DROP INDEX public.m_1_old;\nDROP TABLE public.old_only;\n")
 
 
@@ -125,7 +140,7 @@ def write_images(rnd, workdir):
                 sql = (_expand(1) + "CREATE INDEX m_1_old ON public.m_1 (id);\n"
                        "CREATE TABLE public.old_only (id int);\n")
             elif v == rnd.contract:
-                sql = _contract(v, rnd.notx_contract)
+                sql = _contract(v, rnd.notx_contract, rnd.contract_beats * rnd.interval_ms / 1000)
             else:
                 sql = _expand(v)
             with open(os.path.join(d, f"{v:04d}_m{v}.sql"), "w") as f:
@@ -144,8 +159,8 @@ def _ts(event):
 class MixedProc(Proc):
     def __init__(self, spec, argv, out_path):
         super().__init__(spec, argv, out_path)
-        self.faults = []          # (what, wall time): kill, term, stop, cont, end
-        self.woke_at = None       # wall time of SIGCONT
+        self.faults = []          # (what, wall time): kill, term, stop, cont, silent, mend, end
+        self.woke_at = None       # wall time of SIGCONT, or of the mend of a silent replica's network
 
 
 class MixedRunner:
@@ -159,13 +174,18 @@ class MixedRunner:
         self.procs = []
         self.v = []           # violations
         self.notes = []
+        self.proxies = {}     # name -> SilentProxy, for the old replicas whose fate is "silent"
 
     def argv(self, spec, dirs):
         r = self.rnd
-        return [self.cli, "replica", "--dir", dirs[spec.image], "--url", self.url,
+        url = self.proxies[spec.name].url(self.db) if spec.name in self.proxies else self.url
+        argv = [self.cli, "replica", "--dir", dirs[spec.image], "--url", url,
                 "--deploy-version", f"mixed-{r.seed}-{spec.image}", "--host", spec.name,
                 "--heartbeat", f"{r.interval_ms}ms", "--lease", f"{r.lease_ms}ms", "--timeout", "60s",
                 "--lock", spec.lock, "--wait", spec.wait, "--stall-timeout", "6s"]
+        if r.edge:
+            argv += ["--progress-interval", "1s"]
+        return argv
 
     def contract_row(self):
         """(ledger rows, body runs, wall time of the first run), in one
@@ -178,14 +198,19 @@ class MixedRunner:
         return int(rows[0][0]), int(rows[0][1]), (float(rows[0][2]) if rows[0][2] else None)
 
     def signal(self, p, sig, what):
-        p.popen.send_signal(sig)
+        if what == "silent":
+            self.proxies[p.spec.name].silence()
+        elif what == "mend":
+            self.proxies[p.spec.name].mend()
+        else:
+            p.popen.send_signal(sig)
         now = time.time()
         p.faults.append((what, now))
         if what == "kill":
             p.killed = True
-        if what == "stop":
+        if what in ("stop", "silent"):
             p.stopped_at = time.monotonic()
-        if what == "cont":
+        if what in ("cont", "mend"):
             p.continued_at = time.monotonic()
             p.woke_at = now
 
@@ -218,6 +243,10 @@ class MixedRunner:
         out = os.path.join(self.workdir, "out")
         os.makedirs(out)
         specs = r.procs
+        host, _, port = self.servers.url.split("@")[1].split("/")[0].rpartition(":")
+        for s in specs:
+            if s.fate == "silent":
+                self.proxies[s.name] = SilentProxy(host, port)
         self.procs = [MixedProc(s, self.argv(s, dirs), os.path.join(out, f"{s.name}.jsonl")) for s in specs]
         old = [p for p in self.procs if p.spec.image == "old"]
         new = [p for p in self.procs if p.spec.image == "new"]
@@ -229,6 +258,8 @@ class MixedRunner:
                     p.popen.send_signal(signal.SIGCONT)
                     p.popen.send_signal(signal.SIGKILL)
                     p.popen.wait()
+            for proxy in self.proxies.values():
+                proxy.close()
 
     def start(self, procs, failure):
         """Releases `procs` together; False (and a violation) unless each registers within 30 s."""
@@ -254,6 +285,9 @@ class MixedRunner:
         # The faults, each at its moment.
         plan = sorted((p.spec.at_s, p) for p in self.procs if p.spec.fate not in ("live", "holdout"))
         pause = lease_s + 2 * interval_s + 1.0
+        # A silent replica stays cut off until it must have noticed (a beat
+        # fails within its budget) and its lease has run out.
+        silent_pause = max(pause, notice_bound_s(r))
         while plan or any(p.stopped_at is not None and p.continued_at is None for p in old):
             now = time.monotonic()
             while plan and now >= t0 + plan[0][0]:
@@ -261,11 +295,15 @@ class MixedRunner:
                 if p.poll_exit():
                     self.v.append(f"{p.spec.name} had exited ({p.code}) before its fault: {self._tail(p)}")
                     continue
-                sig = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "stop": signal.SIGSTOP}[p.spec.fate]
+                sig = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "stop": signal.SIGSTOP,
+                       "silent": None}[p.spec.fate]
                 self.signal(p, sig, p.spec.fate)
             for p in old:
-                if p.stopped_at is not None and p.continued_at is None and now >= p.stopped_at + pause:
-                    self.signal(p, signal.SIGCONT, "cont")
+                if p.stopped_at is not None and p.continued_at is None:
+                    if p.spec.fate == "silent" and now >= p.stopped_at + silent_pause:
+                        self.signal(p, None, "mend")
+                    elif p.spec.fate == "stop" and now >= p.stopped_at + pause:
+                        self.signal(p, signal.SIGCONT, "cont")
             for p in self.procs:
                 p.read_events()
                 p.poll_exit()
@@ -359,6 +397,29 @@ class MixedRunner:
             return "(no output)"
 
 
+def beat_budget_s(rnd):
+    """How long one beat may take (docs/expand-contract.md, "Beats are spread")."""
+    interval_s, lease_s = rnd.interval_ms / 1000, rnd.lease_ms / 1000
+    return max(interval_s, min(lease_s - 1.1 * interval_s, 10.0))
+
+
+def notice_bound_s(rnd):
+    """By when, after its connections went silent, a replica must have said
+    that its beats fail: the next beat is due within 1.1 intervals and gives
+    up after its budget; plus scheduling slack."""
+    return 1.1 * rnd.interval_ms / 1000 + beat_budget_s(rnd) + NOTICE_SLACK_S
+
+
+def _says_unregistered(e):
+    """An event by which a replica tells that its lease is not being renewed:
+    a failed beat's error (today's CLI), or a beat or lease event of its own
+    that says so (issue #31, case 11 gives beats their own events)."""
+    name = str(e.get("event", ""))
+    return (name == "error" or e.get("registered") is False or
+            ("beat" in name or "lease" in name or "replica" in name) and
+            any(w in name for w in ("fail", "lapse", "lost", "unregister", "expired")))
+
+
 def check_mixed(rnd, procs, ledger_rows, body_runs, contract_at):
     """The invariants that need only the harness's record of each process and
     the contract's rows; pure, so the self-test can feed it planted breaks.
@@ -384,7 +445,7 @@ def check_mixed(rnd, procs, ledger_rows, body_runs, contract_at):
             # lease running: at least lease - 1.1 intervals more (the beats'
             # jitter; 0.3 s for the beat's own round trip). A SIGTERM
             # withdraws at once.
-            cleared = at + lease_s - 1.1 * interval_s - 0.3 if what in ("kill", "stop") else at
+            cleared = at + lease_s - 1.1 * interval_s - 0.3 if what in ("kill", "stop", "silent") else at
             if contract_at < cleared:
                 v.append(f"the contract ran {cleared - contract_at:.2f} s before old replica {name} could have "
                          f"stopped counting ({what} at {at:.2f}, contract at {contract_at:.2f})")
@@ -403,6 +464,24 @@ def check_mixed(rnd, procs, ledger_rows, body_runs, contract_at):
                 ended = [t for w, t in p.faults if w in ("term", "end") and t > woke]
                 if ended and contract_at < ended[0]:
                     v.append(f"the contract ran while old replica {name} beat again after waking")
+        if p.spec.image == "old" and p.faults and p.faults[0][0] == "silent":
+            # Cut off from the database, it must notice by itself, before its
+            # lease is past: a failed beat said so, or it exited non-zero.
+            at = p.faults[0][1]
+            by = at + notice_bound_s(rnd)
+            said = [e for e in p.events if _says_unregistered(e) and "ts" in e and at <= _ts(e) <= by]
+            exited = p.exited_at is not None and p.exited_at <= by and p.code not in (None, 0)
+            if not said and not exited:
+                v.append(f"old replica {name} was cut off from the database at {at:.2f} and did not say so "
+                         f"within {by - at:.1f} s (no failed-beat event, still running): it went on as if "
+                         f"registered past its lease")
+        if p.spec.image == "old" and refused and not [f for f in p.faults if f[0] != "end"]:
+            # Refused although nothing was done to it: its lease lapsed under it
+            # while it was live and beating, and the contract ran (issue #31, case 6).
+            v.append(f"old replica {name} was live and untouched, yet the contract ran under it: it exited "
+                     f"{EXIT_CONTRACTED} (schema_contracted) at a beat; beat {rnd.interval_ms} ms, lease "
+                     f"{rnd.lease_ms} ms: {_tail_of(p)}")
+            continue
         expected = 0 if not (p.spec.image == "old" and woke is not None and refused) else EXIT_CONTRACTED
         if not p.killed and p.code is not None and p.code != expected:
             v.append(f"{name} exited {p.code}, not {expected}: {_tail_of(p)}")
@@ -426,6 +505,7 @@ def run_mixed_round(rnd, servers, cli, workdir):
     result = {
         "seed": rnd.seed,
         "kind": "mixed",
+        "edge": rnd.edge,
         "describe": rnd.describe(),
         "faults_fired": [(f"{what}_{name.rstrip('0123456789')}", name) for what, name in fired],
         "faults_missed": [],

@@ -69,7 +69,12 @@ def prepare(rnd, servers, workdir, db):
     url = url_for(servers.url, db)
     psql(url, "CREATE SCHEMA chaos; CREATE TABLE chaos.ctl (version int); "
               "CREATE TABLE chaos.applied (version int, kind text, pid int DEFAULT pg_backend_pid(), "
-              "at timestamptz DEFAULT clock_timestamp())")
+              "at timestamptz DEFAULT clock_timestamp()); "
+              # Edge rounds: how many times the slow statement ran, and an
+              # indexable expression that takes 1 ms a row.
+              "CREATE SEQUENCE chaos.slow_runs; "
+              "CREATE FUNCTION chaos.slow_id(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS "
+              "$$BEGIN PERFORM pg_sleep(0.001); RETURN $1; END$$")
     for m in rnd.migrations:
         if m.planned_failure:
             psql(url, f"INSERT INTO chaos.ctl VALUES ({m.version})")
@@ -94,8 +99,19 @@ def run_round(rnd, servers, cli, workdir):
     for p in procs:
         key = "killed" if p.killed else ("hung" if p.hung else str(p.code))
         codes[key] = codes.get(key, 0) + 1
+    notes = []
+    if rnd.edge:
+        lead = procs[0]
+        progress = len(lead.named("progress"))
+        if lead.cut_at is not None:
+            end = f"ended {lead.ended - lead.started - lead.spec.timeout_s:+.1f}s from its deadline" \
+                if lead.ended is not None and not lead.hung else "hung past its deadline + 5 s"
+            notes.append(f"silenced/cut leader p0 ({progress} progress events before): exit {lead.code}, {end}")
+        notes.append(f"progress events: {sum(len(p.named('progress')) for p in procs)}")
     result = {
         "seed": rnd.seed,
+        "edge": rnd.edge,
+        "notes": notes,
         "describe": rnd.describe(),
         "faults_fired": runner.fired,
         "faults_missed": runner.missed,

@@ -21,6 +21,26 @@ FAULTS = {
 # Faults that can come on top of the main one.
 EXTRA_FAULTS = ["kill_follower", "kill_leader", "terminate_leader"]
 
+# Edge rounds (`edge:N`, docs/reliability.md): every process runs with
+# `--progress-interval 1s` (the shortest interval the monitor is meant for),
+# the trigger migration runs a long statement, and the main fault is most
+# often a leader whose connections go silent while its progress monitor's
+# side connection is open (issue #31, case 1).
+EDGE_FAULTS = {
+    "silent_leader": 4,
+    "netcut_leader": 1,
+    "kill_leader": 1,
+    "stop_leader": 1,
+    "terminate_leader": 1,
+    "none": 1,
+}
+# The slow statement of an edge round's trigger migration: the first run
+# sleeps long (past the silenced leader's deadline, as in case 1), the runs
+# after it (the followers' takeover) only briefly, so a round does not pay
+# for it twice. A sequence counts the runs: nextval() is not rolled back
+# with the migration.
+EDGE_RERUN_S = 1.5
+
 # Generous: every healthy process must finish well inside it. A few processes
 # get a short one instead, to exercise the deadline path.
 PATIENT_TIMEOUT_S = 60
@@ -32,6 +52,8 @@ class MigrationSpec:
     transactional: bool
     sleep_s: float
     planned_failure: bool
+    slow_first: float = 0.0    # edge rounds: the first run sleeps this long, later ones EDGE_RERUN_S
+    slow_index: bool = False   # edge rounds: a CREATE INDEX CONCURRENTLY that takes seconds
 
     @property
     def filename(self):
@@ -42,6 +64,17 @@ class MigrationSpec:
         fail = (f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM chaos.ctl WHERE version = {v}) THEN "
                 f"RAISE EXCEPTION 'chaos: planned failure of %', {v}; END IF; END $$;\n")
         sleep = f"SELECT pg_sleep({self.sleep_s:.2f});\n" if self.sleep_s > 0 else ""
+        if self.slow_first:
+            sleep = (f"SELECT pg_sleep(CASE WHEN nextval('chaos.slow_runs') = 1 THEN {self.slow_first:.1f} "
+                     f"ELSE {EDGE_RERUN_S} END);\n")
+        # A concurrent build over rows whose indexed expression sleeps 1 ms
+        # each: seconds of real index build (pg_stat_progress_create_index)
+        # that cost the machine nothing.
+        slow_index = (f"INSERT INTO public.m_{v} SELECT g, 'row ' || g FROM generate_series(1, 2000) g "
+                      f"ON CONFLICT DO NOTHING;\n"
+                      f"DROP INDEX CONCURRENTLY IF EXISTS public.m_{v}_slow;\n"
+                      f"CREATE INDEX CONCURRENTLY m_{v}_slow ON public.m_{v} (chaos.slow_id(id));\n"
+                      if self.slow_index else "")
         if self.transactional:
             return (f"-- chaos migration {v}: transactional\n"
                     f"CREATE TABLE public.m_{v} (id int PRIMARY KEY, note text);\n"
@@ -56,7 +89,7 @@ class MigrationSpec:
                 f"INSERT INTO chaos.applied (version, kind) VALUES ({v}, 'notx-start');\n"
                 + sleep + (fail if self.planned_failure else "") +
                 f"DROP INDEX CONCURRENTLY IF EXISTS public.m_{v}_note;\n"
-                f"CREATE INDEX CONCURRENTLY m_{v}_note ON public.m_{v} (note);\n")
+                f"CREATE INDEX CONCURRENTLY m_{v}_note ON public.m_{v} (note);\n" + slow_index)
 
 
 @dataclass
@@ -65,7 +98,7 @@ class ProcSpec:
     lock: str            # try | blocking | transaction
     mode: str            # true | false
     timeout_s: float
-    route: str           # direct | veth | bouncer
+    route: str           # direct | veth | bouncer | proxy (a SilentProxy of its own)
     wait: str = "notify"  # notify | poll
 
     @property
@@ -85,6 +118,7 @@ class Round:
     delay_s: float           # ... this long after it started
     pause_s: float           # stop_leader: SIGSTOP for this long
     follower_kill_at_s: float
+    edge: bool = False       # an edge round: --progress-interval 1s, a long statement
 
     @property
     def planned_failure(self):
@@ -99,15 +133,16 @@ class Round:
         fails = [m.version for m in self.migrations if m.planned_failure]
         locks = sorted({p.lock for p in self.procs})
         waits = sorted({p.wait for p in self.procs})
-        return (f"seed={self.seed} faults={'+'.join(self.faults)} migrations={len(self.migrations)}[{kinds}]"
+        return (f"seed={self.seed}{' edge progress=1s' if self.edge else ''} faults={'+'.join(self.faults)} migrations={len(self.migrations)}[{kinds}]"
                 f" fail={fails or '-'} procs={len(self.procs)} locks={','.join(locks)} waits={','.join(waits)}"
                 f" stall={self.stall_s}s partial={self.on_partial}")
 
 
-def draw(seed, max_procs=64, netns=True):
+def draw(seed, max_procs=64, netns=True, edge=False):
     rng = random.Random(seed)
-    kinds = [k for k in FAULTS if netns or k != "netcut_leader"]
-    main = rng.choices(kinds, weights=[FAULTS[k] for k in kinds])[0]
+    table = EDGE_FAULTS if edge else FAULTS
+    kinds = [k for k in table if netns or k != "netcut_leader"]
+    main = rng.choices(kinds, weights=[table[k] for k in kinds])[0]
     faults = [main]
     if not main.startswith("pgbouncer") and rng.random() < 0.25:
         extra = rng.choice([f for f in EXTRA_FAULTS if f != main])
@@ -125,10 +160,20 @@ def draw(seed, max_procs=64, netns=True):
     if main in ("stop_leader", "netcut_leader", "pg_restart", "pg_crash", "terminate_leader", "kill_leader"):
         migrations[trigger - 1].sleep_s = max(migrations[trigger - 1].sleep_s, 1.5)
     if rng.random() < 0.2:
-        rng.choice(migrations).planned_failure = True
+        # Edge rounds: never before the slow statement, which is their point.
+        rng.choice(migrations[trigger - 1:] if edge else migrations).planned_failure = True
+    if edge:
+        # The long statement runs where the leader fault strikes; a
+        # no-transaction migration may build a slow index as well.
+        migrations[trigger - 1].slow_first = 6.0
+        for m in migrations:
+            if not m.transactional and rng.random() < 0.5:
+                m.slow_index = True
 
     size = rng.choices([2, 3, 4, 6, 8, 12, 16, 32, 64], weights=[4, 4, 4, 3, 3, 2, 2, 1, 1])[0]
     size = min(size, max_procs)
+    if edge:  # progress monitors and long statements: a smaller herd keeps the round short
+        size = min(size, 12)
     has_notx = any(not m.transactional for m in migrations)
     procs = []
     for i in range(size):
@@ -144,8 +189,13 @@ def draw(seed, max_procs=64, netns=True):
         wait = rng.choice(["notify", "notify", "poll"])
         timeout = PATIENT_TIMEOUT_S if rng.random() < 0.85 else rng.choice([2, 4, 8])
         procs.append(ProcSpec(i, lock, mode, timeout, route, wait))
-    if main == "netcut_leader":
+    if main in ("netcut_leader", "silent_leader"):
         procs[0].route, procs[0].lock, procs[0].mode, procs[0].timeout_s = "veth", "try", "true", 20
+        if main == "silent_leader":
+            # Its deadline strikes while its connections are silent (the
+            # slow statement outlasts it): it must exit by then + 5 s.
+            procs[0].route, procs[0].timeout_s = "proxy", rng.choice([4, 6, 8, 12])
+            migrations[trigger - 1].slow_first = procs[0].timeout_s + 6.0
         # The leader starts first, alone; its takeover needs a patient follower.
         if len(procs) == 1:
             procs.append(ProcSpec(1, "try", "true", PATIENT_TIMEOUT_S, "direct", "notify"))
@@ -166,4 +216,5 @@ def draw(seed, max_procs=64, netns=True):
         delay_s=rng.uniform(0.0, 0.8),
         pause_s=rng.choice([1.0, 2.0, 8.0, 12.0]),
         follower_kill_at_s=rng.uniform(0.0, 1.5),
+        edge=edge,
     )

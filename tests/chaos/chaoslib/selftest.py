@@ -19,9 +19,10 @@ def _round():
                  trigger_version=1, delay_s=0, pause_s=0, follower_kill_at_s=0)
 
 
-def _fake_proc(code, events, hung=False):
-    p = Proc(ProcSpec(0, "try", "true", 60, "direct"), [], "/dev/null")
+def _fake_proc(code, events, hung=False, cut=False):
+    p = Proc(ProcSpec(0, "try", "true", 8 if cut else 60, "proxy" if cut else "direct"), [], "/dev/null")
     p.code, p.events, p.hung = code, events, hung
+    p.cut_at = 1.0 if cut else None
     p.started = p.ended = 0.0
     return p
 
@@ -88,6 +89,8 @@ def run(servers, cli, workdir):
         ("a healthy patient process that failed", _fake_proc(5, [{"event": "error", "class": "connection_failed",
                                                                   "_seen": 0}]), "patient, unharmed"),
         ("one migration applied by two processes", None, "reported applied by"),
+        ("a silenced leader still running past its deadline + 5 s (edge rounds; issue #31 case 1)",
+         _fake_proc(None, [{"event": "lock_released", "_seen": 0}], hung=True, cut=True), "hung"),
     ]
     for label, proc, needle in cases:
         procs = [proc] if proc else [
@@ -117,6 +120,10 @@ def mixed_missed():
     t = 1000.0
     new = proc("new", 0, [("end", t + 9)])
     ts = "1970-01-01T00:16:47.000Z"  # t + 7
+    # A failed beat 0.8 s after the silence (today's CLI: an error event), and one
+    # 4 s after it, past the bound (1.1 beats + the beat's budget + slack = 3.73 s).
+    failed = {"event": "error", "class": "deadline_exceeded", "ts": "1970-01-01T00:16:40.800Z"}
+    late_failed = dict(failed, ts="1970-01-01T00:16:44.000Z")
     cases = [
         ("a contract inside a killed old replica's lease", [proc("old", None, [("kill", t)]), new], 1, 1, t + 0.5,
          "before old replica"),
@@ -134,13 +141,28 @@ def mixed_missed():
          [proc("old", 0, [("stop", t), ("cont", t + 2), ("end", t + 9)], woke=t + 2), new], 1, 1, t + 6,
          "beat again after waking"),
         ("a new replica that failed", [proc("new", 5, [("end", t)])], 1, 1, t, "exited 5"),
+        # Edge rounds: an old replica whose connections went silent at t.
+        ("a contract inside a silent old replica's lease",
+         [proc("old", 15, [("silent", t), ("mend", t + 5)], woke=t + 5, events=[failed]), new], 1, 1, t + 0.5,
+         "before old replica"),
+        ("a silent old replica that never said its beats failed",
+         [proc("old", 15, [("silent", t), ("mend", t + 5)], woke=t + 5), new], 1, 1, t + 3, "did not say so"),
+        ("a silent old replica that said so only after its lease",
+         [proc("old", 15, [("silent", t), ("mend", t + 5)], woke=t + 5, events=[late_failed]), new], 1, 1, t + 3,
+         "did not say so"),
+        ("a silent old replica, back after the contract, that kept serving",
+         [proc("old", 0, [("silent", t), ("mend", t + 5), ("end", t + 9)], woke=t + 5, events=[failed]), new],
+         1, 1, t + 3, "not 15"),
+        ("an untouched old replica refused at a beat (the contract ran under it; issue #31 case 6)",
+         [proc("old", 15, []), new], 1, 1, t, "live and untouched"),
     ]
     missed = []
     for label, procs, rows, runs, at, needle in cases:
         found = check_mixed(rnd, procs, rows, runs, at)
         if not any(needle in v for v in found):
             missed.append(f"mixed: {label}: not reported (got {found})")
-    clean = [proc("old", None, [("kill", t)]), proc("old", 15, [("stop", t), ("cont", t + 5)], woke=t + 5), new]
+    clean = [proc("old", None, [("kill", t)]), proc("old", 15, [("stop", t), ("cont", t + 5)], woke=t + 5),
+             proc("old", 15, [("silent", t), ("mend", t + 5)], woke=t + 5, events=[failed]), new]
     found = check_mixed(rnd, clean, 1, 1, t + 1.5)
     if found:
         missed.append(f"mixed: a clean record was reported broken: {found}")

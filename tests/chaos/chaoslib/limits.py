@@ -1,0 +1,116 @@
+"""The edges of what `lockstep replica` accepts, asked of the program itself
+at run time: the shortest heartbeat interval and, for an interval, the
+shortest lease. A number written here would go stale the day the CLI's
+rule changes (issue #31, case 6: the lease must cover the beats' jitter and
+a beat's own bound), so the harness finds them the way a user would, by
+trying: a replica with the values either registers (accepted; it is then
+stopped) or exits with an error before it does (refused)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from .servers import psql, url_for
+
+# Intervals tried, shortest first. The shortest one the CLI accepts is used,
+# but never below FLOOR_MS: a replica beating every millisecond would turn a
+# round into a connection storm that tests the machine, not lockstep (the
+# probe still reports what the CLI accepted).
+INTERVALS_MS = [1, 10, 50, 100, 200]
+FLOOR_MS = 100
+
+
+class Limits:
+    def __init__(self, cli, servers, workdir):
+        self.cli = cli
+        self.servers = servers
+        self.workdir = workdir
+        self.db = "chaos_limits"
+        self._lease = {}
+        self._interval = None
+        self.accepted_interval_ms = None   # what the CLI accepted, before the floor
+        self.refusal = ""                  # the last refusal message seen
+
+    def _setup(self):
+        if os.path.isdir(os.path.join(self.workdir, "m")):
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        os.makedirs(os.path.join(self.workdir, "m"))
+        with open(os.path.join(self.workdir, "m", "0001_probe.sql"), "w") as f:
+            f.write("CREATE TABLE probe (id int);\n")
+        psql(self.servers.url, f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+        psql(self.servers.url, f"CREATE DATABASE {self.db}")
+
+    def accepts(self, interval_ms, lease_ms):
+        """True if a replica with these values registers; False if refused."""
+        self._setup()
+        out = tempfile.TemporaryFile()
+        p = subprocess.Popen([self.cli, "replica", "--dir", os.path.join(self.workdir, "m"),
+                              "--url", url_for(self.servers.url, self.db), "--timeout", "20s",
+                              "--heartbeat", f"{interval_ms}ms", "--lease", f"{lease_ms}ms", "--host", "probe"],
+                             stdout=out, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 30
+        accepted = None
+        while time.monotonic() < end:
+            code = p.poll()
+            out.seek(0)
+            text = out.read().decode("utf-8", "replace")
+            if "replica_registered" in text:
+                accepted = True
+                break
+            if code is not None:
+                accepted = False
+                self.refusal = text.strip().splitlines()[-1] if text.strip() else f"exit {code}"
+                if code == 0:
+                    raise RuntimeError(f"probe: lockstep replica exited 0 without registering: {text[-300:]}")
+                break
+            time.sleep(0.02)
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        out.close()
+        if accepted is None:
+            raise RuntimeError("probe: lockstep replica neither registered nor exited within 30 s")
+        return accepted
+
+    def interval_ms(self):
+        """The shortest interval accepted with a generous lease, floored."""
+        if self._interval is None:
+            for i in INTERVALS_MS:
+                if self.accepts(i, max(30000, 100 * i)):
+                    self.accepted_interval_ms = i
+                    break
+            else:
+                raise RuntimeError(f"probe: no heartbeat interval in {INTERVALS_MS} accepted: {self.refusal}")
+            self._interval = max(self.accepted_interval_ms, FLOOR_MS)
+        return self._interval
+
+    def lease_ms(self, interval_ms):
+        """The shortest lease accepted for `interval_ms` (binary search, 1 ms)."""
+        if interval_ms not in self._lease:
+            # Doubling from the interval up, then halving: about a dozen probes.
+            lo, hi = 0, interval_ms
+            while not self.accepts(interval_ms, hi):
+                lo, hi = hi, hi * 2
+                if hi > max(60000, 100 * interval_ms):
+                    raise RuntimeError(f"probe: no lease up to {hi} ms accepted with a {interval_ms} ms beat: "
+                                       f"{self.refusal}")
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self.accepts(interval_ms, mid):
+                    hi = mid
+                else:
+                    lo = mid
+            self._lease[interval_ms] = hi
+        return self._lease[interval_ms]
+
+    def close(self):
+        psql(self.servers.url, f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)", check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
