@@ -143,9 +143,11 @@ class Runner:
 
     def trigger_time(self):
         """When the round's leader fault strikes: after the trigger version started.
-        A silent_leader strikes once its progress monitor has reported (its
-        side connection is open), or 3 s into the statement at the latest."""
-        if self.rnd.faults[0] == "silent_leader" and not any(f == "silent_leader" for f, _ in self.fired):
+        In edge rounds a silent_leader or netcut_leader strikes once its progress
+        monitor has reported (its side connection is open), or 3 s into the
+        statement at the latest."""
+        main = self.rnd.faults[0]
+        if self.rnd.edge and main in ("silent_leader", "netcut_leader") and not any(f == main for f, _ in self.fired):
             lead = self.procs[0]
             for e in lead.named("migration_started"):
                 if e.get("version", 0) >= self.rnd.trigger_version:
