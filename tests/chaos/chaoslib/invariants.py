@@ -82,6 +82,25 @@ def check_processes(rnd, procs):
     return v
 
 
+def check_progress(rnd, procs):
+    """Edge rounds run every process with --progress-interval 1s: a migration
+    that a process applied after 3 s or more of work must have been reported
+    by its progress monitor at least once on the way (the monitor starts at
+    the first statement that lasts an interval)."""
+    v = []
+    if not rnd.edge:
+        return v
+    for p in procs:
+        for e in p.named("migration_applied"):
+            if e.get("duration_ms", 0) < 3000:
+                continue
+            seen = [x for x in p.named("progress") if x.get("version") == e.get("version")]
+            if not seen:
+                v.append(f"p{p.spec.index} applied migration {e.get('version')} after {e['duration_ms']} ms with "
+                         f"--progress-interval 1s and emitted no progress event for it")
+    return v
+
+
 def _sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

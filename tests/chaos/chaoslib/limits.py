@@ -20,6 +20,9 @@ from .servers import psql, url_for
 # round into a connection storm that tests the machine, not lockstep (the
 # probe still reports what the CLI accepted).
 INTERVALS_MS = [1, 10, 50, 100, 200]
+# A refusal of the values: a usage error (2, when the arguments are parsed)
+# or a settings error (3, invalid_argument) (examples/cli/exit_codes.hpp).
+REFUSED = (2, 3)
 FLOOR_MS = 100
 
 
@@ -45,7 +48,19 @@ class Limits:
         psql(self.servers.url, f"CREATE DATABASE {self.db}")
 
     def accepts(self, interval_ms, lease_ms):
-        """True if a replica with these values registers; False if refused."""
+        """True if a replica with these values registers; False if the CLI
+        refuses them (exit 2 or 3: a usage or settings error). Any other
+        failure is tried once more, then raised: a busy server must not be
+        read as a refusal."""
+        for attempt in (1, 2):
+            verdict, code, text = self._probe(interval_ms, lease_ms)
+            if verdict is not None:
+                return verdict
+            if attempt == 2:
+                raise RuntimeError(f"probe: lockstep replica --heartbeat {interval_ms}ms --lease {lease_ms}ms "
+                                   f"neither registered nor refused the values (exit {code}): {text[-300:]}")
+
+    def _probe(self, interval_ms, lease_ms):
         self._setup()
         out = tempfile.TemporaryFile()
         p = subprocess.Popen([self.cli, "replica", "--dir", os.path.join(self.workdir, "m"),
@@ -62,10 +77,9 @@ class Limits:
                 accepted = True
                 break
             if code is not None:
-                accepted = False
-                self.refusal = text.strip().splitlines()[-1] if text.strip() else f"exit {code}"
-                if code == 0:
-                    raise RuntimeError(f"probe: lockstep replica exited 0 without registering: {text[-300:]}")
+                if code in REFUSED:
+                    accepted = False
+                    self.refusal = text.strip().splitlines()[-1] if text.strip() else f"exit {code}"
                 break
             time.sleep(0.02)
         if p.poll() is None:
@@ -75,10 +89,10 @@ class Limits:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
         out.close()
-        if accepted is None:
-            raise RuntimeError("probe: lockstep replica neither registered nor exited within 30 s")
-        return accepted
+        return accepted, p.returncode, text
 
     def interval_ms(self):
         """The shortest interval accepted with a generous lease, floored."""

@@ -90,6 +90,7 @@ def run_round(rnd, servers, cli, workdir):
     procs = runner.run()
     herd_s = time.monotonic() - t0
     violations = invariants.check_processes(rnd, procs)
+    violations += invariants.check_progress(rnd, procs)
     violations += invariants.poll_quiet(servers.url, db)
     violations += invariants.check_database(rnd, url, migrations_dir,
                                             untouched=rnd.faults[0] == "pgbouncer_session")

@@ -100,6 +100,16 @@ def run(servers, cli, workdir):
         if not any(needle in v for v in found):
             missed.append(f"{label}: not reported (got {found})")
 
+    # Edge rounds: a long migration that its progress monitor never reported.
+    edge = _round()
+    edge.edge = True
+    quiet = _fake_proc(0, [{"event": "migration_applied", "version": 1, "duration_ms": 5000, "_seen": 0}, ready])
+    if not any("no progress event" in x for x in invariants.check_progress(edge, [quiet])):
+        missed.append("a 5 s migration without a progress event in an edge round: not reported")
+    quiet.events.insert(0, {"event": "progress", "version": 1, "_seen": 0})
+    if invariants.check_progress(edge, [quiet]):
+        missed.append("a reported 5 s migration in an edge round was reported broken")
+
     missed += mixed_missed()
     psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     shutil.rmtree(workdir, ignore_errors=True)
