@@ -91,6 +91,8 @@ def check_progress(rnd, procs):
     if not rnd.edge:
         return v
     for p in procs:
+        if p.stopped_at is not None:  # SIGSTOP froze its monitor with it
+            continue
         for e in p.named("migration_applied"):
             if e.get("duration_ms", 0) < 3000:
                 continue
