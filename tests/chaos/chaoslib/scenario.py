@@ -133,7 +133,8 @@ class Round:
         fails = [m.version for m in self.migrations if m.planned_failure]
         locks = sorted({p.lock for p in self.procs})
         waits = sorted({p.wait for p in self.procs})
-        return (f"seed={self.seed}{' edge progress=1s' if self.edge else ''} faults={'+'.join(self.faults)} migrations={len(self.migrations)}[{kinds}]"
+        return (f"seed={self.seed}{' edge progress=1s' if self.edge else ''} faults={'+'.join(self.faults)}"
+                f" migrations={len(self.migrations)}[{kinds}]"
                 f" fail={fails or '-'} procs={len(self.procs)} locks={','.join(locks)} waits={','.join(waits)}"
                 f" stall={self.stall_s}s partial={self.on_partial}")
 
