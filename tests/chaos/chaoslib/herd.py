@@ -134,7 +134,10 @@ class Runner:
         """The live process that most recently started a migration."""
         best = None
         for p in self.procs:
-            if not p.alive or p.killed or p.stopped_at is not None and p.continued_at is None:
+            # A leader cut off or silenced is no longer the one at work: a
+            # second fault strikes whoever took over, not the same process.
+            if not p.alive or p.killed or p.stopped_at is not None and p.continued_at is None or \
+                    p.cut_at is not None:
                 continue
             started = p.named("migration_started")
             if started and (best is None or started[-1]["_seen"] > best[1]):

@@ -197,6 +197,9 @@ def draw(seed, max_procs=64, netns=True, edge=False):
             # slow statement outlasts it): it must exit by then + 5 s.
             procs[0].route, procs[0].timeout_s = "proxy", rng.choice([4, 6, 8, 12])
             migrations[trigger - 1].slow_first = procs[0].timeout_s + 6.0
+            # It must reach the slow statement before its short deadline.
+            for m in migrations[:trigger - 1]:
+                m.sleep_s, m.slow_index = 0, False
         # The leader starts first, alone; its takeover needs a patient follower.
         if len(procs) == 1:
             procs.append(ProcSpec(1, "try", "true", PATIENT_TIMEOUT_S, "direct", "notify"))
