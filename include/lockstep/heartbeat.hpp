@@ -208,7 +208,7 @@ class Heartbeat {
       const auto began = std::chrono::steady_clock::now();
       const auto ended = beat(s);
       next = detail::next_beat_start(
-          began, ended, jitter.between(detail::shortest_wait(interval), detail::longest_wait(interval)));
+          began, ended, jitter.between(detail::shortest_beat_wait(interval), detail::longest_beat_wait(interval)));
     }
     // As long as a beat may take: when a whole deploy stops at once, 200
     // replicas connecting together on a small server needed more than 5 s

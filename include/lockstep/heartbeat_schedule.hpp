@@ -46,10 +46,10 @@ inline constexpr std::chrono::milliseconds longest_lease{std::chrono::hours{24 *
 }
 
 // The range each wait between two beat starts is drawn from.
-[[nodiscard]] constexpr std::chrono::milliseconds shortest_wait(std::chrono::milliseconds interval) noexcept {
+[[nodiscard]] constexpr std::chrono::milliseconds shortest_beat_wait(std::chrono::milliseconds interval) noexcept {
   return interval * 9 / 10;
 }
-[[nodiscard]] constexpr std::chrono::milliseconds longest_wait(std::chrono::milliseconds interval) noexcept {
+[[nodiscard]] constexpr std::chrono::milliseconds longest_beat_wait(std::chrono::milliseconds interval) noexcept {
   return interval * 11 / 10;
 }
 
@@ -66,7 +66,7 @@ inline constexpr std::chrono::milliseconds longest_lease{std::chrono::hours{24 *
 // The shortest lease HeartbeatOptions (and `lockstep replica --lease`)
 // accept for `interval`: see the model above.
 [[nodiscard]] constexpr std::chrono::milliseconds minimum_lease(std::chrono::milliseconds interval) noexcept {
-  return detail::longest_wait(interval) + std::min(interval, detail::beat_budget_cap) + detail::beat_margin(interval);
+  return detail::longest_beat_wait(interval) + std::min(interval, detail::beat_budget_cap) + detail::beat_margin(interval);
 }
 
 namespace detail {
@@ -78,7 +78,7 @@ namespace detail {
 // connection, so a long lease buys slow beats up to half of it.
 [[nodiscard]] constexpr std::chrono::milliseconds beat_budget(const HeartbeatOptions& o) noexcept {
   const auto room = o.lease - beat_margin(o.interval);
-  const auto longest = longest_wait(o.interval);
+  const auto longest = longest_beat_wait(o.interval);
   const auto b = room / 2 >= longest ? room / 2 : room - longest;
   return std::clamp(b, std::chrono::milliseconds{1}, beat_budget_cap);
 }

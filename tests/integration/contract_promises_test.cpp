@@ -242,9 +242,13 @@ TEST_SUITE("integration") {
     auto hb = m.heartbeat(report.value(), HeartbeatOptions{300ms, 3000ms});
     REQUIRE(hb);
     REQUIRE(time_until([&] { return log.count("beat") >= 1; }, 10s) < 10s);
-    must(db.connect().query("ALTER TABLE lockstep.replicas RENAME TO replicas_away"));
-    REQUIRE(time_until([&] { return log.count("beat_failed") >= 2; }, 10s) < 10s);
-    must(db.connect().query("ALTER TABLE lockstep.replicas_away RENAME TO replicas"));
+    // The blip: the registry table is locked away, so beats run into their
+    // bound. (A missing table is created again by the next beat, so that is
+    // no blip.)
+    auto holder = db.connect();
+    REQUIRE(holder.execute("BEGIN; LOCK TABLE lockstep.replicas IN ACCESS EXCLUSIVE MODE"));
+    REQUIRE(time_until([&] { return log.count("beat_failed") >= 1; }, 10s) < 10s);
+    REQUIRE(holder.execute("ROLLBACK"));
     REQUIRE(time_until([&] { return log.count("beat_recovered") >= 1; }, 10s) < 10s);
     const auto text = metrics.render();
     CAPTURE(text);

@@ -46,7 +46,7 @@ ms widest_gap(const HeartbeatOptions& o, int beats, Draw&& draw) {
     const Beat next = one(detail::next_beat_start(last.start, last.visible, wait));
     widest = std::max(widest, std::chrono::duration_cast<ms>(next.visible - last.stamp));
     last = next;
-    wait = draw(detail::shortest_wait(o.interval), detail::longest_wait(o.interval));
+    wait = draw(detail::shortest_beat_wait(o.interval), detail::longest_beat_wait(o.interval));
   }
   return widest;
 }
@@ -90,7 +90,7 @@ TEST_SUITE("unit") {
       auto worst = [calls = 0](ms lo, ms hi) mutable { return ++calls % 3 == 2 ? lo : hi; };
       const ms gap = widest_gap(o, 10, worst);
       CHECK(gap + detail::beat_margin(interval) <= least);
-      CHECK(gap == detail::longest_wait(interval) + detail::beat_budget(o));
+      CHECK(gap == detail::longest_beat_wait(interval) + detail::beat_budget(o));
       auto refused = check_heartbeat_options(HeartbeatOptions{interval, least - ms{1}});
       REQUIRE_FALSE(refused);
       CHECK(refused.error().code == errc::invalid_argument);
