@@ -39,6 +39,11 @@ inline constexpr std::chrono::milliseconds beat_budget_cap{10000};
 // Bounds that keep every product below in range (and a replica that beats
 // less than daily, or a lease of weeks, is a typo).
 inline constexpr std::chrono::milliseconds longest_interval{std::chrono::hours{24}};
+// A beat opens a connection and sends one UPDATE within about an interval
+// (the beat budget at the shortest lease): below 100 ms even a local server
+// under a booting deploy's load cannot be reached that fast, and the replica
+// would fail every beat and never register.
+inline constexpr std::chrono::milliseconds shortest_interval{100};
 inline constexpr std::chrono::milliseconds longest_lease{std::chrono::hours{24 * 7}};
 
 [[nodiscard]] constexpr std::chrono::milliseconds beat_margin(std::chrono::milliseconds interval) noexcept {
@@ -91,9 +96,11 @@ namespace detail {
                                                           const char* interval_name = "HeartbeatOptions::interval",
                                                           const char* lease_name = "HeartbeatOptions::lease") {
   const auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; };
-  if (o.interval <= std::chrono::milliseconds{0} || o.interval > detail::longest_interval) {
-    return make_error(errc::invalid_argument, std::string{interval_name} + " is " + ms(o.interval) +
-                                                  "; it must be positive and at most 24 h");
+  if (o.interval < detail::shortest_interval || o.interval > detail::longest_interval) {
+    return make_error(errc::invalid_argument,
+                      std::string{interval_name} + " is " + ms(o.interval) +
+                          "; it must be at least 100 ms (a beat connects to the database within about an "
+                          "interval) and at most 24 h");
   }
   if (o.lease > detail::longest_lease) {
     return make_error(errc::invalid_argument,

@@ -212,26 +212,41 @@ class Migrator {
     return outcome::success();
   }
 
-  // The first registration. Each attempt is bounded like a beat (so the
-  // lease it stamps is renewed in time: heartbeat_schedule.hpp), and
-  // attempts repeat while the database is only slow or away, for as long as
-  // a registration was always given (the lease, at least 10 s): a whole
-  // deploy booting at once may keep a small server busy. Returns when the
-  // attempt that succeeded started.
+  // The first registration. Only the statement that stamps the lease is
+  // bounded like a beat (so the lease it stamps is renewed in time:
+  // heartbeat_schedule.hpp); connecting may take as long as a registration
+  // was always given (the lease, at least 10 s), since no lease exists yet
+  // to lapse: a whole deploy booting at once keeps a small server slow to
+  // accept connections, and a short interval's beat budget (100 ms at the
+  // shortest) would fail every attempt. An attempt whose statement took
+  // longer than a beat may is done again. Returns when the stamping
+  // statement of the attempt that succeeded was sent.
   [[nodiscard]] result<std::chrono::steady_clock::time_point> enroll_replica(const ReplicaRecord& me,
                                                                             const HeartbeatOptions& options) {
     const auto budget = detail::beat_budget(options);
     const auto give_up = std::chrono::steady_clock::now() + std::max(options.lease, std::chrono::milliseconds{10000});
     for (std::int64_t attempt = 1;; ++attempt) {
       const auto began = std::chrono::steady_clock::now();
-      auto done = registry_session<void>(budget, attempt, me.replica_id, [&](auto& ctx, Connection& conn) {
-        return enroll(ctx, conn, me, options.lease, false);
-      });
-      if (done) return began;
-      const auto code = done.error().code;
-      const bool transient = code == errc::connection_failed || code == errc::deadline_exceeded;
-      if (!transient || std::chrono::steady_clock::now() + budget > give_up) return std::move(done).error();
-      if (std::chrono::steady_clock::now() - began < std::chrono::milliseconds{100}) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - began);
+      std::chrono::steady_clock::time_point stamped = began;
+      auto done = registry_session<void>(std::max(budget, left), attempt, me.replica_id,
+                                         [&](auto& ctx, Connection& conn) {
+                                           stamped = std::chrono::steady_clock::now();
+                                           return enroll(ctx, conn, me, options.lease, false);
+                                         });
+      const auto ended = std::chrono::steady_clock::now();
+      if (done && ended - stamped <= budget) return stamped;
+      if (!done) {
+        const auto code = done.error().code;
+        const bool transient = code == errc::connection_failed || code == errc::deadline_exceeded;
+        if (!transient || ended + budget > give_up) return std::move(done).error();
+      } else if (ended + budget > give_up) {
+        return make_error(errc::deadline_exceeded,
+                          "registering this replica: the server took longer than a beat may (" +
+                              std::to_string(budget.count()) + " ms) to stamp the lease, until the registration's " +
+                              "time ran out; raise --lease (a beat may take half of it) or lighten the server's load");
+      }
+      if (ended - began < std::chrono::milliseconds{100}) {
         std::this_thread::sleep_for(std::chrono::milliseconds{100});
       }
     }

@@ -62,7 +62,7 @@ TEST_SUITE("unit") {
     // The adversary's favourite: every duration at one end of its range.
     auto extreme = [&](ms lo, ms hi) { return std::bernoulli_distribution{0.5}(rng) ? lo : hi; };
     for (int round = 0; round < 3000; ++round) {
-      const ms interval = uniform(ms{1}, round % 10 == 0 ? ms{std::chrono::hours{1}} : ms{30000});
+      const ms interval = uniform(detail::shortest_interval, round % 10 == 0 ? ms{std::chrono::hours{1}} : ms{30000});
       const ms least = minimum_lease(interval);
       // The shortest accepted lease most often, where it matters.
       const ms lease = round % 3 == 0 ? least : uniform(least, least * 4);
@@ -107,6 +107,14 @@ TEST_SUITE("unit") {
           std::string::npos);
     CHECK(check_heartbeat_options(HeartbeatOptions{}));
     CHECK(minimum_lease(10000ms) == 22100ms);
+    // A beat connects within about an interval: 1 ms can never land.
+    for (const ms interval : {1ms, 99ms}) {
+      auto r = check_heartbeat_options(HeartbeatOptions{interval, 30000ms}, "--heartbeat", "--lease");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message.find("--heartbeat is " + std::to_string(interval.count()) + " ms") != std::string::npos);
+      CHECK(r.error().message.find("at least 100 ms") != std::string::npos);
+    }
+    CHECK(check_heartbeat_options(HeartbeatOptions{100ms, minimum_lease(100ms)}));
     CHECK(check_heartbeat_options(HeartbeatOptions{2000ms, 4500ms}));
   }
 }
