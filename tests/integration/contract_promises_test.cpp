@@ -322,4 +322,32 @@ TEST_SUITE("integration") {
     CHECK(res.exit_code == 0);
     CHECK(res.err().find("resolved 0 failure record(s) of migration 2") != std::string::npos);
   }
+
+  TEST_CASE("heartbeat: a first registration waits for a slow connection, as a beat may not") {
+    // Every lookup of *.test takes 4 s (tests/support/slow_getaddrinfo.cpp):
+    // connecting takes longer than a 200 ms beat may (the beat budget at this
+    // lease is 240 ms). The first registration has no lease yet to lose, so
+    // it may connect for as long as a registration was always given (10 s);
+    // bounded like a beat, every attempt failed and the replica gave up.
+    TestDatabase db{"slowenroll"};
+    TempDir v1{"slowenroll-v1"}, out{"slowenroll-out"};
+    v1.write("0001_t.sql", "CREATE TABLE t (id int);\n");
+    std::string url = db.url();
+    const auto at = url.find("@127.0.0.1:");
+    REQUIRE(at != std::string::npos);
+    url.replace(at, std::string{"@127.0.0.1:"}.size(), "@slow.test:");
+    Herd h{out.path()};
+    h.spawn(1, {"/usr/bin/env", std::string{"LD_PRELOAD="} + LOCKSTEP_SLOW_GETADDRINFO, cli_path(), "replica",
+                "--dir", v1.path().string(), "--url", url, "--timeout", "30s", "--heartbeat", "200ms", "--lease",
+                "600ms"});
+    h.release();
+    const bool registered = h.wait_for_output("\"event\":\"replica_registered\"", 25s) == 0;
+    auto& c = h.children()[0];
+    CAPTURE(c.out());
+    CAPTURE(c.err());
+    CHECK(registered);
+    CHECK(db.number("SELECT count(*) FROM lockstep.replicas") == 1);
+    ::kill(c.pid, SIGTERM);
+    h.wait_all(20s);
+  }
 }
