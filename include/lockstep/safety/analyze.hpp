@@ -6,22 +6,28 @@
 //
 // One Analyzer reads a whole run, in order, so a table created by an earlier
 // statement or migration is known to be new: the sized rules and the
-// old-code rules never fire on it (nothing else can be using it yet).
+// old-code rules never fire on it (nothing else can be using it yet). Tables
+// are told apart by their schema-qualified name as the server resolves it,
+// under the search_path each file sets (safety/relations.hpp); at pre-flight
+// the catalog says whether a CREATE ... IF NOT EXISTS creates anything.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "lockstep/safety/hazard.hpp"
+#include "lockstep/safety/relations.hpp"
 #include "lockstep/safety/rules.hpp"
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/lexer.hpp"
 #include "lockstep/sql/reader.hpp"
+#include "lockstep/sql/search_path.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::safety {
@@ -63,19 +69,31 @@ class Analyzer {
  public:
   // server_version: PG_VERSION_NUM of the target (e.g. 150004), or 0 when
   // unknown (offline lint without --pg-version: the current major assumed).
-  explicit Analyzer(int server_version = 0) : server_version_{server_version} {}
+  // `conn`: the live catalog, at pre-flight (null offline): which tables
+  // and schemas exist before the run.
+  explicit Analyzer(int server_version = 0, Connection* conn = nullptr)
+      : server_version_{server_version}, relations_{conn} {}
 
   // The hazards of one migration, in statement order.
   [[nodiscard]] std::vector<Hazard> migration(const std::vector<sql::Statement>& statements, std::string_view sql,
                                               const sql::Directives& d) {
     const sql::LineIndex lines{sql};
     Migration m{d, sql, lines, {}, {}, {}, std::vector<Hazard>{}};
-    for (const auto& st : statements) statement(m, st);
+    // Each migration starts on the session's own search_path: the leader
+    // resets the session after every migration.
+    sql::SearchPathTracker path{!d.no_transaction};
+    for (const auto& st : statements) {
+      path_ = path.current();
+      statement(m, st);
+      path.statement(sql::lex(st.text(sql)));
+    }
+    path_.reset();
     return std::move(m.out);
   }
 
-  // Tables created so far in this run (folded last part of the name).
-  [[nodiscard]] bool created(const std::string& folded) const { return created_.count(folded) != 0; }
+  // A catalog question that failed (the connection was lost): the run's
+  // business, reported by the caller.
+  [[nodiscard]] const std::optional<Error>& error() const { return relations_.error(); }
 
  private:
   struct Migration {
@@ -147,9 +165,13 @@ class Analyzer {
   }
 
   // The name when it is a table that existed before this run, else "".
-  [[nodiscard]] std::string existing(const detail::Name& n) const {
-    return n.text.empty() || created(n.folded) ? std::string{} : n.text;
+  [[nodiscard]] std::string existing(const detail::Name& n) {
+    if (n.text.empty()) return {};
+    const auto ref = relations_.find(n, path_);
+    return ref.is_new ? std::string{} : ref.relation;
   }
+
+  static std::string schema_of(const std::string& key) { return key.substr(0, key.rfind('.')); }
 
   // A later statement of the same transaction extends an ACCESS EXCLUSIVE
   // lock taken earlier: fine for another quick change to the same table,
@@ -192,9 +214,12 @@ class Analyzer {
   void create(Migration& m, const detail::Reader& r, At at, Effect&) {
     std::size_t i = 1;
     if (r.is(i, "or") && r.is(i + 1, "replace")) i += 2;
+    bool temp = false;
     while (r.is(i, "unique") || r.is(i, "temp") || r.is(i, "temporary") || r.is(i, "unlogged") ||
-           r.is(i, "global") || r.is(i, "local"))
+           r.is(i, "global") || r.is(i, "local")) {
+      temp = temp || r.is(i, "temp") || r.is(i, "temporary");
       ++i;
+    }
     if (r.is(i, "domain")) {
       new_domains_.insert(r.name(i + 1).folded);  // no column uses it yet
       return;
@@ -203,25 +228,58 @@ class Analyzer {
       ++i;
       const bool concurrently = r.is(i, "concurrently");
       if (concurrently) ++i;
+      const bool if_not_exists = r.is(i, "if");
       i = r.skip_if_exists(i);
+      detail::Name index;
       if (!r.is(i, "on")) {
-        const auto index = r.name(i);
-        created_.insert(index.folded);  // dropping it later in the run blocks nobody
+        index = r.name(i);
         i = index.next;
       }
       if (!r.is(i, "on")) return;
       ++i;
-      if (r.is(i, "only")) return;  // the partitioned parent alone: an invalid shell, built per partition
+      const bool only = r.is(i, "only");
+      if (only) ++i;
       const auto table = r.name(i);
-      if (concurrently || existing(table).empty()) return;
-      add(m, at, 0, "index_not_concurrent", table.text, "CREATE INDEX on " + table.text);
+      const auto ref = relations_.find(table, path_);
+      // An index lives in its table's schema; dropping one this run built
+      // blocks nobody. IF NOT EXISTS over an index that is there builds nothing.
+      if (!index.folded.empty() && !ref.key.empty() &&
+          !relations_.create_in(schema_of(ref.key), index.folded, if_not_exists))
+        return;
+      if (only) return;  // the partitioned parent alone: an invalid shell, built per partition
+      if (concurrently || ref.is_new || table.text.empty()) return;
+      add(m, at, 0, "index_not_concurrent", ref.relation, "CREATE INDEX on " + ref.relation);
+      return;
+    }
+    if (r.is(i, "schema")) {
+      const std::size_t at_name = r.skip_if_exists(i + 1);
+      const auto schema = r.name(r.is(at_name, "authorization") ? at_name + 1 : at_name);  // or named after the role
+      relations_.create_schema(schema.folded);
+      // Its elements: CREATE SCHEMA s CREATE TABLE t ... creates s.t.
+      for (std::size_t k = schema.next; k + 2 < r.size(); ++k) {
+        if (!r.is(k, "create")) continue;
+        std::size_t j = k + 1;
+        while (r.is(j, "unlogged") || r.is(j, "temp") || r.is(j, "temporary")) ++j;
+        if (r.is(j, "table") || r.is(j, "view") || r.is(j, "sequence") || r.is(j, "index")) {
+          const bool index = r.is(j, "index");
+          const auto name = r.name(r.skip_if_exists(j + 1));
+          if (!name.folded.empty() && !(index && r.is(name.next - 1, "on")))
+            (void)relations_.create_in(schema.folded, name.folded, false);
+        }
+      }
+      return;
+    }
+    if (r.is(i, "materialized") && r.is(i + 1, "view")) {
+      const bool if_not_exists = r.is(i + 2, "if");
+      (void)relations_.create(r.name(r.skip_if_exists(i + 2)), path_, if_not_exists);
       return;
     }
     if (r.is(i, "table")) {
+      const bool if_not_exists = r.is(i + 1, "if");
       i = r.skip_if_exists(i + 1);
       const auto table = r.name(i);
       if (table.text.empty()) return;
-      created_.insert(table.folded);
+      (void)relations_.create(table, path_, if_not_exists, temp);
       // json columns in the definition: (name type ..., ...)
       if (!r.punct(table.next, '(')) return;
       std::size_t col = table.next + 1;
@@ -244,7 +302,8 @@ class Analyzer {
     if (r.is(i, "only")) ++i;
     const auto table = r.name(i);
     if (table.text.empty()) return;
-    const std::string live = existing(table);
+    const auto ref = relations_.find(table, path_);
+    const std::string live = ref.is_new ? std::string{} : ref.relation;
     // RENAME stands alone.
     if (r.is(table.next, "rename")) {
       std::size_t j = table.next + 1;
@@ -253,14 +312,13 @@ class Analyzer {
         e.exclusive_table = live;
         if (r.is(j, "to")) {
           add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of table " + live);
-          created_.insert(r.name(j + 1).folded);  // old code cannot know the new name either
         } else {
           if (r.is(j, "column")) ++j;
           add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of column " + r.name(j).text + " of " + live);
         }
-      } else if (r.is(j, "to")) {
-        created_.insert(r.name(j + 1).folded);
       }
+      // Old code cannot know the new name either.
+      if (r.is(j, "to")) relations_.renamed(ref, r.name(j + 1).folded);
       return;
     }
     // Actions, comma-separated at depth 0.
@@ -288,7 +346,7 @@ class Analyzer {
           i = r.name(i + 1).next;
         }
         const bool not_valid = r.has(i, end, "not", "valid");
-        if (not_valid && !live.empty()) m.not_valid.insert(table.folded);
+        if (not_valid && !live.empty()) m.not_valid.insert(live);
         if (r.is(i, "check")) note_not_null_check(r, table.folded, name, i + 1, end, !not_valid);
         if (r.is(i, "foreign")) {
           exclusive = false;  // SHARE ROW EXCLUSIVE on both tables
@@ -366,7 +424,7 @@ class Analyzer {
       validated_[table.folded].insert(name.folded);
       // Any ADD ... NOT VALID on this table earlier in the transaction (this
       // constraint's or another's, named or not) still holds its lock.
-      if (!m.d.no_transaction && m.not_valid.count(table.folded) != 0 && !live.empty()) {
+      if (!m.d.no_transaction && m.not_valid.count(live) != 0 && !live.empty()) {
         add(m, at, a, "validate_same_transaction", live, "VALIDATE CONSTRAINT " + name.text + " on " + live);
         e.held_reported = live;
       }
@@ -498,9 +556,12 @@ class Analyzer {
     if (r.is(1, "index")) {
       if (r.is(2, "concurrently")) return;
       const auto index = r.name(r.skip_if_exists(2));
-      if (index.text.empty() || created(index.folded)) return;
+      if (index.text.empty()) return;
+      const auto ref = relations_.find(index, path_);
+      relations_.drop(ref);
+      if (ref.is_new) return;
       // Its table is not in the text, so it does not count for lock_held_across_statements.
-      add(m, at, 0, "drop_index_not_concurrent", index.text, "DROP INDEX " + index.text);
+      add(m, at, 0, "drop_index_not_concurrent", ref.relation, "DROP INDEX " + ref.relation);
       return;
     }
     if (r.is(1, "database")) {
@@ -525,12 +586,13 @@ class Analyzer {
     while (i < r.size()) {
       const auto table = r.name(i);
       if (table.text.empty()) break;
-      const std::string live = existing(table);
+      const auto ref = relations_.find(table, path_);
+      const std::string live = ref.is_new ? std::string{} : ref.relation;
       if (!live.empty()) {
         note_exclusive(e, live, true);
         if (!m.d.contract) add(m, at, 0, "drop_breaks_old_code", live, "DROP TABLE " + live);
       }
-      created_.erase(table.folded);
+      relations_.drop(ref);
       if (!r.punct(table.next, ',')) break;
       i = table.next + 1;
     }
@@ -560,8 +622,9 @@ class Analyzer {
     if (concurrently) return;
     const auto name = r.name(i);
     if (index || table) {
-      if (name.text.empty() || created(name.folded)) return;
-      add(m, at, 0, "reindex_not_concurrent", name.text, "REINDEX " + kind + " " + name.text);
+      const std::string live = existing(name);
+      if (live.empty()) return;
+      add(m, at, 0, "reindex_not_concurrent", live, "REINDEX " + kind + " " + live);
       return;
     }
     Hazard h;
@@ -701,12 +764,13 @@ class Analyzer {
       add(m, at, 0, "table_rewrite", "", of_all);
       return;
     }
-    if (existing(table).empty()) return;
-    e.exclusive_table = table.text;
-    add(m, at, 0, "table_rewrite", table.text, verb + " " + table.text);
+    const std::string live = existing(table);
+    if (live.empty()) return;
+    e.exclusive_table = live;
+    add(m, at, 0, "table_rewrite", live, verb + " " + live);
   }
 
-  void lock(Migration&, const detail::Reader& r, Effect& e) const {
+  void lock(Migration&, const detail::Reader& r, Effect& e) {
     std::size_t i = r.is(1, "table") ? 2 : 1;
     if (r.is(i, "only")) ++i;
     const auto table = r.name(i);
@@ -716,13 +780,14 @@ class Analyzer {
   }
 
   int server_version_;
-  std::set<std::string> created_;
   std::set<std::string> new_domains_;  // created in this run (folded)
   // SET NOT NULL's proof, across the run: CHECK (col IS NOT NULL)s added
   // ("table\x1fconstraint" -> column) and the constraints validated, by
   // table (folded names; added valid, or VALIDATE CONSTRAINT).
   std::map<std::string, std::string> not_null_checks_;
   std::map<std::string, std::set<std::string>> validated_;
+  Relations relations_;
+  sql::SearchPath path_;  // the statement's search_path, as the file set it
 };
 
 }  // namespace lockstep::safety

@@ -13,6 +13,7 @@
 
 #include "lockstep/sql/lexer.hpp"
 #include "lockstep/sql/reader.hpp"
+#include "lockstep/sql/search_path.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::sql {
@@ -20,6 +21,11 @@ namespace lockstep::sql {
 struct IndexBuild {
   std::string index;   // as the catalog spells it (folded to lower case unless quoted); empty: unnamed
   std::string table;   // as written, for to_regclass(): quoting and schema kept
+  std::string table_name;  // its last part, as the catalog spells it
+  bool qualified = false;  // the table's schema is written
+  // The search_path the statement runs under (the file's own SETs up to
+  // it): an unqualified table is resolved under it, as the server does.
+  SearchPath search_path;
   Position position;   // of the statement
 };
 
@@ -52,15 +58,25 @@ struct IndexBuild {
   const auto table = r.name(i);
   if (table.text.empty()) return std::nullopt;
   b.table = table.text;
+  b.table_name = table.folded;
+  b.qualified = table.next > i + 1;
   return b;
 }
 
-// Every concurrent index build among `statements` of `sql`.
+// Every concurrent index build among `statements` of `sql`, each with the
+// search_path the file set before it. `in_transaction`: the file runs as one
+// transaction (concurrent builds cannot, but SET LOCAL's reach depends on it).
 [[nodiscard]] inline std::vector<IndexBuild> concurrent_index_builds(const std::vector<Statement>& statements,
-                                                                    std::string_view sql) {
+                                                                    std::string_view sql,
+                                                                    bool in_transaction = false) {
   std::vector<IndexBuild> out;
+  SearchPathTracker path{in_transaction};
   for (const auto& st : statements) {
-    if (auto b = concurrent_index_build(st.text(sql), st.position)) out.push_back(std::move(*b));
+    if (auto b = concurrent_index_build(st.text(sql), st.position)) {
+      b->search_path = path.current();
+      out.push_back(std::move(*b));
+    }
+    path.statement(lex(st.text(sql)));
   }
   return out;
 }

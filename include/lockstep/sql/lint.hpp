@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/enum_values.hpp"
 #include "lockstep/sql/lexer.hpp"
 #include "lockstep/sql/reader.hpp"
 #include "lockstep/sql/splitter.hpp"
@@ -28,6 +29,52 @@ struct Finding {
   std::string message;
   Position position;
 };
+
+// enum_value_in_same_transaction (sql/enum_values.hpp), per statement that
+// uses or may use a value added earlier in the same transaction.
+struct EnumValueFinding {
+  Finding finding;
+  // When only the catalog can tell: the enum type (as written) and the names
+  // the statement mentions; a relation among them with a column of that type
+  // makes it an error (detail/run/enum_uses.hpp).
+  std::string type;
+  std::vector<std::string> relations;
+};
+
+[[nodiscard]] inline std::vector<EnumValueFinding> enum_value_findings(const std::vector<Statement>& statements,
+                                                                       const Directives& d, std::string_view sql) {
+  std::vector<EnumValueFinding> out;
+  if (d.no_transaction || sql.empty()) return out;  // each statement commits on its own
+  std::vector<EnumValueAdded> added;
+  EnumTables tables;
+  for (const auto& s : statements) {
+    const std::string_view text = s.text(sql);
+    const auto tokens = lex(text);
+    if (auto use = enum_value_use(tokens, text, added, tables)) {
+      const auto& v = added[use->added];
+      EnumValueFinding f;
+      f.finding.severity = use->certain ? Finding::Severity::error : Finding::Severity::warning;
+      f.finding.rule = "enum_value_in_same_transaction";
+      f.finding.message = std::string{use->certain ? "this statement uses" : "this statement may use"} +
+                          " the value '" + v.label + "' of enum type " + v.type +
+                          ", which ALTER TYPE ... ADD VALUE adds earlier in the same transaction; PostgreSQL "
+                          "refuses that (55P04, unsafe use of new value)" +
+                          (use->certain ? "" : " if the value is stored in or compared with a column of that "
+                                               "type, which needs a database to tell: the leader asks the catalog "
+                                               "at pre-flight") +
+                          "; put the ADD VALUE in a migration of its own, before this one";
+      f.finding.position = s.position;
+      if (!use->certain) {
+        f.type = v.type;
+        f.relations = std::move(use->relations);
+      }
+      out.push_back(std::move(f));
+    }
+    note_enum_tables(tokens, text, added, tables);
+    if (auto v = enum_value_added(tokens, text)) added.push_back(std::move(*v));
+  }
+  return out;
+}
 
 namespace detail {
 
@@ -214,44 +261,20 @@ inline std::string not_idempotent(const std::vector<std::string>& t, const Reade
 
 }  // namespace detail
 
-namespace detail {
-// ALTER TYPE t ADD VALUE 'v' commits nothing until the transaction does, and
-// PostgreSQL refuses to use the new value before that ("unsafe use of new
-// value"): a later statement of the same transaction that names the value
-// fails mid-deploy. Returns the literal ('v', quotes included) or "".
-inline std::string added_enum_value(const Statement& s, std::string_view sql) {
-  if (!starts(s.tokens, {"ALTER", "TYPE"}) || !has_seq(s.tokens, {"ADD", "VALUE"})) return {};
-  const auto text = s.text(sql);
-  const auto q = text.find('\'');
-  if (q == std::string_view::npos) return {};
-  const auto e = text.find('\'', q + 1);
-  return e == std::string_view::npos ? std::string{} : std::string{text.substr(q, e - q + 1)};
-}
-}  // namespace detail
 
 // `sql` is the file the statements came from (for rules that read literals).
 [[nodiscard]] inline std::vector<Finding> lint(const std::vector<Statement>& statements, const Directives& d,
                                                int server_version = 0, std::string_view sql = {}) {
   std::vector<Finding> out;
-  std::vector<std::string> new_enum_values;
+  const auto enum_uses = enum_value_findings(statements, d, sql);
+  auto next_use = enum_uses.begin();
   for (const auto& s : statements) {
     // The whole statement, where a rule reads past the leading tokens.
     const std::vector<Token> lexed = sql.empty() ? std::vector<Token>{} : lex(s.text(sql));
     const Reader reader{lexed, sql.empty() ? std::string_view{} : s.text(sql)};
-    if (!d.no_transaction && !sql.empty()) {
-      const std::string text{s.text(sql)};
-      for (const auto& v : new_enum_values) {
-        if (text.find(v) != std::string::npos) {
-          out.push_back({Finding::Severity::error, "enum_value_in_same_transaction",
-                         "this statement uses the enum value " + v + " that ALTER TYPE ... ADD VALUE adds earlier in "
-                         "the same transaction, which PostgreSQL refuses (unsafe use of new value); put the ADD "
-                         "VALUE in a migration of its own, before this one",
-                         s.position});
-          break;
-        }
-      }
-      if (auto v = detail::added_enum_value(s, sql); !v.empty()) new_enum_values.push_back(v);
-    }
+    if (next_use != enum_uses.end() && next_use->finding.position.line == s.position.line &&
+        next_use->finding.position.column == s.position.column)
+      out.push_back((next_use++)->finding);
     if (!d.no_transaction) {
       if (auto why = detail::non_transactional(s.tokens, reader, server_version); !why.empty()) {
         out.push_back({Finding::Severity::error, "non_transactional",

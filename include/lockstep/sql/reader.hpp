@@ -18,6 +18,7 @@ namespace lockstep::sql {
 // A name as written ("a"."B" kept quoted) and its last part as the catalog spells it.
 struct Name {
   std::string text, folded;
+  std::string schema;    // the part before the last, as the catalog spells it; empty: unqualified
   std::size_t next = 0;  // token after it
 };
 
@@ -43,6 +44,7 @@ class Reader {
     n.next = i + 1;
     while (punct(n.next, '.') && n.next + 1 < t_.size() && t_[n.next + 1].is_name()) {
       n.text += "." + t_[n.next + 1].text;
+      n.schema = n.folded;
       n.folded = t_[n.next + 1].folded;
       n.next += 2;
     }

@@ -6,6 +6,14 @@
 // ignore the index. After it ran: an index it left invalid on a table it
 // builds on fails the migration instead of being recorded as applied.
 // Other invalid indexes (another table, another name) are never touched.
+//
+// A build's table is resolved the way the server resolves it when the
+// statement runs: under the search_path the file set before it (SET
+// search_path, set_config, SET LOCAL; sql/search_path.hpp), else the
+// session's own. Resolving it under this session's path instead missed the
+// leftover of `SET search_path = app; CREATE UNIQUE INDEX CONCURRENTLY IF NOT
+// EXISTS k ON t (v)` before the run (to_regclass('t') found nothing) and found
+// it after, so every redeploy failed on its own leftover (issue 31, case 9).
 #pragma once
 
 #include <algorithm>
@@ -19,6 +27,7 @@
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/sql/index_builds.hpp"
+#include "lockstep/sql/search_path.hpp"
 
 namespace lockstep::detail {
 
@@ -27,19 +36,27 @@ inline constexpr const char* invalid_index_sql =
     "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE NOT i.indisvalid AND i.indrelid = to_regclass($1)";
 
+// A written, schema-qualified name spelled as resolve_relation_sql spells
+// what it finds, so both forms of one table compare equal.
+inline constexpr const char* qualified_relation_sql =
+    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)";
+
 template <class Timeout>
 class IndexChecks {
  public:
   IndexChecks(Context<Timeout>& ctx, const Migration& m, std::vector<sql::IndexBuild> builds)
-      : ctx_{ctx}, m_{m}, builds_{std::move(builds)} {
-    for (const auto& b : builds_) {
-      if (std::find(tables_.begin(), tables_.end(), b.table) == tables_.end()) tables_.push_back(b.table);
-    }
-  }
+      : ctx_{ctx}, m_{m}, builds_{std::move(builds)} {}
 
   // Drops this migration's own leftovers, and notes what else is invalid on
   // its tables, so that after() blames it only for what it left.
   [[nodiscard]] result<void> before(Connection& conn) {
+    if (builds_.empty()) return outcome::success();
+    // The session's own path, for builds the file sets none for; read now,
+    // before the file's SETs change it.
+    LOCKSTEP_TRY(path, conn.query("SELECT current_setting('search_path')"));
+    session_path_ = sql::split_search_path(path.empty() ? std::string{} : path[0][0].value_or(""));
+    LOCKSTEP_TRYV(resolve(conn));
     for (const auto& table : tables_) {
       LOCKSTEP_TRY(rows, conn.query(invalid_index_sql, table));
       for (const auto& r : rows) {
@@ -59,7 +76,9 @@ class IndexChecks {
     return outcome::success();
   }
 
-  [[nodiscard]] result<void> after(Connection& conn) const {
+  [[nodiscard]] result<void> after(Connection& conn) {
+    if (builds_.empty()) return outcome::success();
+    LOCKSTEP_TRYV(resolve(conn));  // the migration may have created its tables
     for (const auto& table : tables_) {
       LOCKSTEP_TRY(rows, conn.query(invalid_index_sql, table));
       for (const auto& r : rows) {
@@ -89,11 +108,34 @@ class IndexChecks {
   }
 
  private:
-  // The build of `index` on `table` (written as in the file); with an empty
-  // `index`, the first build on `table`, named or not.
-  [[nodiscard]] const sql::IndexBuild* build_of(const std::string& table, const std::string& index) const {
+  // Each build's table as the server resolves it now (resolved_, quoted and
+  // schema-qualified; empty when there is no such table yet), and the
+  // distinct ones (tables_), one query each.
+  [[nodiscard]] result<void> resolve(Connection& conn) {
+    resolved_.clear();
+    tables_.clear();
     for (const auto& b : builds_) {
-      if (b.table == table && (index.empty() || b.index == index)) return &b;
+      std::string table;
+      if (b.qualified) {
+        LOCKSTEP_TRY(rows, conn.query(qualified_relation_sql, b.table));
+        if (!rows.empty()) table = rows[0][0].value_or("");
+      } else {
+        const auto& path = b.search_path ? *b.search_path : session_path_;
+        LOCKSTEP_TRY(rows, conn.query(sql::resolve_relation_sql, sql::search_path_array(path), b.table_name));
+        if (!rows.empty()) table = rows[0][0].value_or("");
+      }
+      if (!table.empty() && std::find(tables_.begin(), tables_.end(), table) == tables_.end()) tables_.push_back(table);
+      resolved_.push_back(std::move(table));
+    }
+    return outcome::success();
+  }
+
+  // The build of `index` on `table` (as resolved); with an empty `index`,
+  // the first build on `table`, named or not.
+  [[nodiscard]] const sql::IndexBuild* build_of(const std::string& table, const std::string& index) const {
+    for (std::size_t k = 0; k < builds_.size(); ++k) {
+      const auto& b = builds_[k];
+      if (resolved_[k] == table && (index.empty() || b.index == index)) return &b;
     }
     return nullptr;
   }
@@ -101,7 +143,9 @@ class IndexChecks {
   Context<Timeout>& ctx_;
   const Migration& m_;
   std::vector<sql::IndexBuild> builds_;
-  std::vector<std::string> tables_;  // distinct, in order: one query each
+  std::vector<std::string> session_path_;
+  std::vector<std::string> resolved_;  // per build
+  std::vector<std::string> tables_;    // distinct, in order: one query each
   std::set<std::string> known_;      // invalid before the migration ran, and not its own
 };
 

@@ -54,13 +54,16 @@ template <class Timeout>
                                              Connection& conn, const std::vector<Planned>& run,
                                              std::map<std::int64_t, std::vector<safety::Finding>>* found = nullptr) {
   if (!config.enabled || run.empty()) return outcome::success();
-  safety::Analyzer analyzer{conn.server_version()};
+  // With the connection: which tables exist, to tell a new one (nobody waits
+  // on it) from one a CREATE ... IF NOT EXISTS finds, or one in another schema.
+  safety::Analyzer analyzer{conn.server_version(), &conn};
   safety::Catalog catalog{conn};
   std::string listed;
   std::size_t blocking = 0;
   std::optional<Error> first;
   for (const auto& [m, p] : run) {
     const auto hazards = analyzer.migration(p->statements, m->sql, p->directives);
+    if (analyzer.error()) return *analyzer.error();
     LOCKSTEP_TRY(findings, safety::judge(hazards, config, &catalog, p->directives.allow));
     if (found != nullptr) (*found)[m->version] = findings;
     for (const auto& f : findings) {

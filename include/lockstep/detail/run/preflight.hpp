@@ -18,6 +18,7 @@
 #include "lockstep/detail/outcome_shim.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/enum_uses.hpp"
 #include "lockstep/detail/run/lock_safety.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"
@@ -94,6 +95,7 @@ template <class Timeout>
     const Migration& m = *mp;
     if (prepared.find(m.version) != nullptr) continue;
     LOCKSTEP_TRY(p, prepare_migration(m, conn.server_version()));
+    LOCKSTEP_TRYV(settle_enum_uses(conn, m, p));
     if (m.contract && !rules.registry) {
       return at_migration(make_error(errc::invalid_argument,
                                      "it is a contract migration, and this Ledger keeps no replica registry to "
