@@ -64,9 +64,13 @@ const detail::Redactor& cli_redactor(const std::vector<std::string>& args = {}) 
   return r;
 }
 
-int fail(Error e) {
+void print_error(Error e) {
   cli_redactor().scrub(e);
   std::cerr << "lockstep: " << e.to_string() << '\n';
+}
+
+int fail(const Error& e) {
+  print_error(e);
   return cli::exit_code(e.code);
 }
 
@@ -269,7 +273,7 @@ int lint(const cli::Args& a) {
   for (const auto& m : migrations.value()) {
     auto p = detail::prepare_migration(m, a.pg_version);
     if (!p) {
-      std::cerr << p.error().to_string() << '\n';
+      print_error(p.error());
       ++errors;
       continue;
     }

@@ -8,6 +8,7 @@
 #include "lockstep/detail/conninfo.hpp"
 #include "lockstep/detail/emitter.hpp"
 #include "lockstep/detail/json.hpp"
+#include "lockstep/connection.hpp"
 
 using lockstep::errc;
 using lockstep::detail::Conninfo;
@@ -228,6 +229,18 @@ TEST_SUITE("unit") {
         CHECK(v.str() != pw);
         if (pw.size() >= lockstep::detail::kMinFreeTextSecret) CHECK(v.str().find(pw) == std::string::npos);
       }
+    }
+  }
+
+  TEST_CASE("Connection::open returns libpq's error scrubbed (libpq quotes a URL it cannot parse)") {
+    for (const std::string url : {"postgresql://app:Sup3rS3cret@[2001:db8::1/app", "postgresql://app:Zq@[2001:db8::1/app",
+                                  "postgresql://app:Sup3r@S3cret@[2001:db8::1/app"}) {
+      CAPTURE(url);
+      auto c = lockstep::Connection::open(url);
+      REQUIRE_FALSE(c);
+      CAPTURE(c.error().message);
+      CHECK(c.error().message.find("app:***@") != std::string::npos);
+      for (const char* piece : {"Sup3r", "S3cret", ":Zq@"}) CHECK(c.error().message.find(piece) == std::string::npos);
     }
   }
 
