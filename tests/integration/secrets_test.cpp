@@ -48,7 +48,7 @@ Output run(const std::vector<std::string>& args, const std::string& tag, const s
   ::unsetenv("PGPASSWORD");
   h.release();
   h.wait_all(60s);
-  const auto& c = h.children().at(0);
+  const Child c = h.children().at(0);
   Output o{c.exit_code, c.out(), c.err(), {}};
   if (std::filesystem::exists(metrics)) o.files = read_file(metrics);
   return o;
@@ -119,10 +119,11 @@ void expect_hidden(const Output& o, const std::string& pw, const std::string& vo
       continue;
     }
     try {
+      const Json doc = parse_json(line);
       std::vector<std::string> values;
-      strings_in(parse_json(line), values);
+      strings_in(doc, values);
       for (const auto& v : values) text += v + "\n";
-      for (const auto& [k, v] : parse_json(line).object()) text += k + "\n";
+      for (const auto& [k, v] : doc.object()) text += k + "\n";
     } catch (const std::exception&) {
       text += line + "\n";  // fails below
     }
