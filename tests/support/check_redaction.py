@@ -34,6 +34,8 @@ ALLOWED = [
      "the stderr/stdout sinks write Event::json, which only the Emitter makes"),
     ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = renewal\.error\(\)\.message;",
      "renew_replica runs in registry_session, whose boundary scrubbed the error (to_json, /readyz)"),
+    ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
+     "run_in_background is run(), inside the boundary, which scrubbed the error"),
     ("examples/cli/main.cpp", r'std::cerr << "lockstep: " << e\.to_string\(\)',
      "print_error: the Error scrubbed by the library's boundary and again by cli_redactor()"),
     ("examples/cli/main.cpp", r"std::cerr << \"lockstep: schema_contracted: \" << cli_redactor\(\)\(why\)",
