@@ -13,6 +13,7 @@
 #include "exit_codes.hpp"
 #include "metrics_file.hpp"
 #include "report_file.hpp"
+#include "lockstep/detail/conninfo.hpp"
 #include "lockstep/detail/json.hpp"
 #include "lockstep/detail/prepare.hpp"
 #include "lockstep/lockstep.hpp"
@@ -43,8 +44,33 @@ Settings settings_from(const cli::Args& a) {
   return s;
 }
 
-int fail(const Error& e) {
+// Every secret the program was given, wherever it was given: any argument
+// (a URL passed as --url=..., or as a stray argument, is echoed by a usage
+// error), the URL variables and PGPASSWORD. The library scrubs its own
+// errors with the URL it used; this covers what the program prints itself.
+const detail::Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
+  static const detail::Redactor r = [&] {
+    std::vector<std::string> secrets = detail::environment_secrets();
+    auto add = [&](std::string_view text) {
+      auto more = detail::secrets_in(text);
+      secrets.insert(secrets.end(), more.begin(), more.end());
+    };
+    for (const auto& a : args) add(a);
+    for (const char* name : {"DATABASE_URL_MIGRATION", "DATABASE_URL"}) {
+      if (const char* v = std::getenv(name); v != nullptr) add(v);
+    }
+    return detail::Redactor{std::move(secrets)};
+  }();
+  return r;
+}
+
+void print_error(Error e) {
+  cli_redactor().scrub(e);
   std::cerr << "lockstep: " << e.to_string() << '\n';
+}
+
+int fail(const Error& e) {
+  print_error(e);
   return cli::exit_code(e.code);
 }
 
@@ -63,7 +89,7 @@ int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
     if (!beat.value().state().compatible) {
       const std::string why = beat.value().state().last_error;
       beat.value().stop();
-      std::cerr << "lockstep: schema_contracted: " << why << '\n';
+      std::cerr << "lockstep: schema_contracted: " << cli_redactor()(why) << '\n';
       return cli::exit_code(errc::schema_contracted);
     }
   }
@@ -247,7 +273,7 @@ int lint(const cli::Args& a) {
   for (const auto& m : migrations.value()) {
     auto p = detail::prepare_migration(m, a.pg_version);
     if (!p) {
-      std::cerr << p.error().to_string() << '\n';
+      print_error(p.error());
       ++errors;
       continue;
     }
@@ -302,7 +328,9 @@ int migrate_with(const cli::Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  cli::Args a = cli::parse_args(std::vector<std::string>(argv + 1, argv + argc));
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  (void)cli_redactor(args);  // built once, from every argument
+  cli::Args a = cli::parse_args(args);
   // $LOCKSTEP_LOCK_RULES first, so the flags win over it.
   if (const char* env = std::getenv("LOCKSTEP_LOCK_RULES"); a.error.empty() && env != nullptr) {
     LockSafety from_env;
@@ -314,7 +342,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!a.error.empty()) {
-    std::cerr << "lockstep: " << a.error << "\n\n" << cli::usage_text;
+    std::cerr << "lockstep: " << cli_redactor()(a.error) << "\n\n" << cli::usage_text;
     return cli::exit_usage;
   }
   if (a.command == "help") {

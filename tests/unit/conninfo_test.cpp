@@ -1,9 +1,14 @@
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <string>
+#include <vector>
 
+#include "json.hpp"
 #include "lockstep/detail/conninfo.hpp"
+#include "lockstep/detail/emitter.hpp"
 #include "lockstep/detail/json.hpp"
+#include "lockstep/connection.hpp"
 
 using lockstep::errc;
 using lockstep::detail::Conninfo;
@@ -13,6 +18,62 @@ using lockstep::detail::secrets_in;
 
 namespace {
 std::string redacted(const std::string& url, const std::string& text) { return Redactor{secrets_in(url)}(text); }
+
+// Passwords people really have: every character a URL or a key=value string
+// treats specially, raw or percent-encoded, and the short ones.
+const std::vector<std::string> kNastyPasswords = {
+    "Abc/Def+Ghi", "S3cretPart@HiddenTail", "Qx9:Zk@Wv", "p?Jq#Yp@Fm", "Hb%2FXq%40", "10%zz%Wy", "Kv@@Vk//",
+    "a b", "Tx'Qu\\\\Bz", "Wz=Qj&Pk", "@", "/", "#", "?", ":", "%40", "[Xk]:Qz", "Zq,Jx@Mv:5432,Wk"};
+const std::vector<std::string> kShortPasswords = {"1", "t", "true", "0", "\"", "\\", "{", "a:b", "x", "é"};
+
+std::string percent_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string kv_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Each way a password reaches lockstep, and that string fully redacted.
+struct Form {
+  std::string conninfo;
+  std::string expected;
+};
+
+std::vector<Form> forms_of(const std::string& pw) {
+  const std::string enc = percent_encode(pw);
+  std::vector<Form> out = {
+      {"postgresql://pwuser:" + enc + "@db:5432/app", "postgresql://pwuser:***@db:5432/app"},
+      {"postgres://pwuser:" + enc + "@h1:5432,h2:5433,[2001:db8::7]:5434/app?sslmode=prefer",
+       "postgres://pwuser:***@h1:5432,h2:5433,[2001:db8::7]:5434/app?sslmode=prefer"},
+      {"postgresql://db/app?user=pwuser&password=" + enc + "&sslmode=prefer",
+       "postgresql://db/app?user=pwuser&password=***&sslmode=prefer"},
+      {"postgresql://db/app?pass%77ord=" + enc, "postgresql://db/app?pass%77ord=***"},
+      {"host=db user=pwuser password=" + kv_quote(pw) + " dbname=app", "host=db user=pwuser password=*** dbname=app"},
+      {"host=db password = " + kv_quote(pw) + "\tsslpassword=" + kv_quote(pw),
+       "host=db password = ***\tsslpassword=***"},
+  };
+  // Written raw, as people do: no whitespace can be (the URL would end there).
+  if (pw.find(' ') == std::string::npos) {
+    out.push_back({"postgresql://pwuser:" + pw + "@db:5432/app", "postgresql://pwuser:***@db:5432/app"});
+  }
+  return out;
+}
 }  // namespace
 
 TEST_SUITE("unit") {
@@ -46,7 +107,7 @@ TEST_SUITE("unit") {
       CHECK(redacted(url, "libpq says s3cret was wrong") == "libpq says *** was wrong");
       CHECK(redacted("postgresql://app:p%40ss@db/app", "got p@ss and p%40ss") == "got *** and ***");
       CHECK(redacted("host=db password='se cret'", "the value se cret") == "the value ***");
-      CHECK(redacted("host=db sslpassword=k3y", "sslkey passphrase k3y rejected") == "sslkey passphrase *** rejected");
+      CHECK(redacted("host=db sslpassword=k3yz", "sslkey passphrase k3yz rejected") == "sslkey passphrase *** rejected");
     }
     SUBCASE("scrub covers every text field of an error") {
       lockstep::Error e;
@@ -56,6 +117,130 @@ TEST_SUITE("unit") {
       e.hint = "h s3cret";
       Redactor{secrets_in("postgresql://u:s3cret@h/d")}.scrub(e);
       CHECK(e.to_string().find("s3cret") == std::string::npos);
+    }
+  }
+
+  TEST_CASE("redaction of nasty passwords: every form, as written and as libpq reads it") {
+    std::vector<std::string> all = kNastyPasswords;
+    all.insert(all.end(), kShortPasswords.begin(), kShortPasswords.end());
+    for (const auto& pw : all) {
+      for (const auto& f : forms_of(pw)) {
+        CAPTURE(pw);
+        CAPTURE(f.conninfo);
+        const Redactor r{secrets_in(f.conninfo)};
+        // The string itself, structurally (short secrets included).
+        CHECK(redact(f.conninfo) == f.expected);
+        CHECK(r(f.conninfo) == f.expected);
+        // As libpq and lockstep quote a value they print.
+        CHECK(r("invalid percent-encoded token: \"" + pw + "\"") == "invalid percent-encoded token: \"***\"");
+        CHECK(r("sets port='" + pw + "', which") == "sets port='***', which");
+        if (pw.size() >= lockstep::detail::kMinFreeTextSecret) {
+          CHECK(r("got " + pw + " back") == "got *** back");
+          CHECK(r("got " + percent_encode(pw) + " back").find(pw) == std::string::npos);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("an unencoded password: every fragment libpq may print as a host, port or database is hidden") {
+    // libpq ends the user info at the first '@' (or a '/' before it), so
+    // the rest of the password becomes a host, a port or a database name.
+    const std::string a = "postgresql://pwuser:S3cretPart@HiddenTail@127.0.0.1/t1";
+    CHECK(redacted(a, "could not translate host name \"HiddenTail@127.0.0.1\" to address") ==
+          "could not translate host name \"***@127.0.0.1\" to address");
+    CHECK(redacted(a, "connecting to " + a) == "connecting to postgresql://pwuser:***@127.0.0.1/t1");
+    const std::string b = "postgresql://pwuser:Abc/Def+Ghi@127.0.0.1:1/t1";
+    CHECK(redacted(b, "sets port='Abc', database \"Def+Ghi@127.0.0.1:1/t1\"") ==
+          "sets port='***', database \"***@127.0.0.1:1/t1\"");
+    for (const auto& url : {a, b}) {
+      auto c = Conninfo::parse(url);
+      REQUIRE_FALSE(c);
+      CAPTURE(c.error().message);
+      CHECK(c.error().code == errc::invalid_argument);
+      CHECK(c.error().message.find("percent-encode") != std::string::npos);
+      for (const char* piece : {"S3cret", "HiddenTail", "Abc", "Def", "Ghi"}) {
+        CHECK(c.error().message.find(piece) == std::string::npos);
+      }
+    }
+  }
+
+  TEST_CASE("a short secret: hidden where it is a value, ordinary text left readable") {
+    const Redactor t{std::vector<std::string>{"t"}};
+    CHECK(t("the migration cannot start: it's late") == "the migration cannot start: it's late");
+    CHECK(t("password=t host=db") == "password=*** host=db");
+    CHECK(t("postgresql://u:t@db/app") == "postgresql://u:***@db/app");
+    CHECK(t("token \"t\" rejected") == "token \"***\" rejected");
+    const Redactor quote{std::vector<std::string>{"\""}};
+    CHECK(quote("relation \"x\" does not exist") == "relation \"x\" does not exist");
+    CHECK(quote("host=db password='\"'") == "host=db password=***");
+    const Redactor one{std::vector<std::string>{"1"}};
+    CHECK(one("migration 1 failed at line 12") == "migration 1 failed at line 12");
+    CHECK(one("postgresql://u:1@db:5432/app1") == "postgresql://u:***@db:5432/app1");
+    const Redactor longer{std::vector<std::string>{"true"}};
+    CHECK(longer("it is true") == "it is ***");  // 4 characters and more: anywhere
+  }
+
+  TEST_CASE("PGPASSWORD and other keys ending in password are secrets too") {
+    CHECK(redact("PGPASSWORD=hunter2 lockstep migrate") == "PGPASSWORD=*** lockstep migrate");
+    CHECK(redact("host=db Password=x") == "host=db Password=***");
+    CHECK(redact("db_password = 'a b' next") == "db_password = *** next");
+    CHECK(redact("host=db password=ab\\ cd next") == "host=db password=*** next");
+    CHECK(redact("the password authentication failed for user \"pwuser\"") ==
+          "the password authentication failed for user \"pwuser\"");
+  }
+
+  TEST_CASE("events: secrets are redacted in values, so every line stays valid JSON") {
+    std::vector<std::string> all = kShortPasswords;
+    all.insert(all.end(), kNastyPasswords.begin(), kNastyPasswords.end());
+    for (const auto& pw : all) {
+      CAPTURE(pw);
+      const std::string url = "postgresql://pwuser:" + percent_encode(pw) + "@db:5432/app";
+      std::vector<lockstep::Event> got;
+      std::string nested = "[{\"v\":";
+      lockstep::detail::append_json_string(nested, pw);
+      nested += "}]";
+      lockstep::detail::Emitter emitter{[&](const lockstep::Event& e) { got.push_back(e); }, "h\"o\\st",
+                                        Redactor{secrets_in(url)}};
+      emitter.emit("error", 1, [&](lockstep::detail::JsonObject& o) {
+        o.add("class", "connection_failed")
+            .add("message", "cannot connect to " + url + ": \"" + pw + "\" {\"x\": true} \\ 0 1 t")
+            .add("detail", pw)
+            .add("ok", true)
+            .add("n", std::int64_t{10})
+            .add_raw("nested", nested);
+      });
+      REQUIRE(got.size() == 1);
+      CAPTURE(got[0].json);
+      lockstep::test::Json j;
+      REQUIRE_NOTHROW(j = lockstep::test::parse_json(got[0].json));
+      CHECK(j["event"].str() == "error");
+      CHECK(j["host"].str() == "h\"o\\st");
+      CHECK(j["ok"].boolean());
+      CHECK(j["n"].num() == 10);
+      CHECK(j["detail"].str() == "***");
+      CHECK(j["nested"].array().at(0)["v"].str() == "***");
+      CHECK(j["message"].str().find("pwuser:***@db") != std::string::npos);
+      CHECK(j["message"].str().find("\"***\"") != std::string::npos);
+      // The JSON literals stay (a password "true" is not the boolean true),
+      // and no string value holds the secret.
+      for (const auto& [key, v] : j.object()) {
+        CAPTURE(key);
+        if (!v.is_string()) continue;
+        CHECK(v.str() != pw);
+        if (pw.size() >= lockstep::detail::kMinFreeTextSecret) CHECK(v.str().find(pw) == std::string::npos);
+      }
+    }
+  }
+
+  TEST_CASE("Connection::open returns libpq's error scrubbed (libpq quotes a URL it cannot parse)") {
+    for (const std::string url : {"postgresql://app:Sup3rS3cret@[2001:db8::1/app", "postgresql://app:Zq@[2001:db8::1/app",
+                                  "postgresql://app:Sup3r@S3cret@[2001:db8::1/app"}) {
+      CAPTURE(url);
+      auto c = lockstep::Connection::open(url);
+      REQUIRE_FALSE(c);
+      CAPTURE(c.error().message);
+      if (c.error().message.find("://") != std::string::npos) CHECK(c.error().message.find("app:***@") != std::string::npos);
+      for (const char* piece : {"Sup3r", "S3cret", ":Zq@"}) CHECK(c.error().message.find(piece) == std::string::npos);
     }
   }
 

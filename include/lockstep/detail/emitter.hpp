@@ -27,11 +27,74 @@ namespace lockstep::detail {
   return buf;
 }
 
+// A JSON document with every string VALUE redacted: each one is decoded,
+// passed through the Redactor and encoded again; keys and everything
+// between strings are copied as they are. So a secret is replaced as the
+// text it is (a password "\"" or "t" or "true" cannot match an escape, a
+// key or a literal), and the line stays valid JSON whatever is replaced.
+// `json` is lockstep's own output (detail/json.hpp): well-formed.
+[[nodiscard]] inline std::string redact_json_values(std::string_view json, const Redactor& redact) {
+  std::string out;
+  out.reserve(json.size());
+  for (std::size_t i = 0; i < json.size();) {
+    if (json[i] != '"') {
+      out += json[i++];
+      continue;
+    }
+    const std::size_t open = i++;
+    std::string value;
+    while (i < json.size() && json[i] != '"') {
+      if (json[i] != '\\' || i + 1 >= json.size()) {
+        value += json[i++];
+        continue;
+      }
+      const char e = json[i + 1];
+      i += 2;
+      switch (e) {
+        case 'n': value += '\n'; break;
+        case 'r': value += '\r'; break;
+        case 't': value += '\t'; break;
+        case 'b': value += '\b'; break;
+        case 'f': value += '\f'; break;
+        case 'u': {
+          unsigned cp = 0;
+          for (int k = 0; k < 4 && i < json.size(); ++k, ++i) {
+            const int h = redaction::hex_value(json[i]);
+            cp = cp * 16 + static_cast<unsigned>(h < 0 ? 0 : h);
+          }
+          if (cp < 0x80) {
+            value += static_cast<char>(cp);
+          } else if (cp < 0x800) {
+            value += static_cast<char>(0xC0 | (cp >> 6));
+            value += static_cast<char>(0x80 | (cp & 0x3F));
+          } else {
+            value += static_cast<char>(0xE0 | (cp >> 12));
+            value += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            value += static_cast<char>(0x80 | (cp & 0x3F));
+          }
+          break;
+        }
+        default: value += e;  // '"', '\\', '/'
+      }
+    }
+    const std::size_t close = std::min(i, json.size());
+    i = close + 1;
+    std::size_t next = i;
+    while (next < json.size() && (json[next] == ' ' || json[next] == '\t' || json[next] == '\n')) ++next;
+    if (next < json.size() && json[next] == ':') {
+      out.append(json.substr(open, std::min(i, json.size()) - open));  // a key, as it was
+    } else {
+      append_json_string(out, redact(value));
+    }
+  }
+  return out;
+}
+
 class Emitter {
  public:
   Emitter() = default;
   Emitter(EventSink sink, std::string host, const Redactor& redact = {})
-      : sink_{std::move(sink)}, host_{std::move(host)}, redact_{json_forms(redact)} {}
+      : sink_{std::move(sink)}, host_{std::move(host)}, redact_{redact} {}
 
   // `fields` is filled by the caller; common fields go first so lines read alike.
   template <class Fill>
@@ -41,23 +104,13 @@ class Emitter {
     o.add("event", name).add("ts", utc_timestamp()).add("elapsed_ms", elapsed_ms);
     o.add("pid", static_cast<std::int64_t>(::getpid())).add("host", host_);
     fill(o);
-    // Redacted as a whole line: whatever a field holds (libpq's or the
-    // server's text included), no secret reaches the sink.
-    sink_(Event{std::string{name}, redact_(o.str())});
+    // Every string value redacted, the line encoded again: whatever a field
+    // holds (libpq's or the server's text included), no secret reaches the
+    // sink, and the line stays the JSON the schema describes.
+    sink_(Event{std::string{name}, redact_json_values(o.str(), redact_)});
   }
 
  private:
-  // Secrets as they appear inside a JSON string, besides as they are.
-  [[nodiscard]] static Redactor json_forms(const Redactor& r) {
-    std::vector<std::string> all = r.secrets();
-    for (const auto& s : r.secrets()) {
-      std::string quoted;
-      append_json_string(quoted, s);
-      all.push_back(quoted.substr(1, quoted.size() - 2));
-    }
-    return Redactor{std::move(all)};
-  }
-
   EventSink sink_;
   std::string host_;
   Redactor redact_;

@@ -23,6 +23,7 @@
 
 #include <pqxx/pqxx>
 
+#include "lockstep/detail/conninfo.hpp"
 #include "lockstep/error.hpp"
 
 namespace lockstep {
@@ -201,7 +202,19 @@ class Connection {
   Connection& operator=(Connection&&) noexcept = default;
   ~Connection() { close(); }
 
+  // libpq's error may quote the connection string: returned scrubbed.
   [[nodiscard]] static result<Connection> open(const std::string& conninfo) {
+    auto out = open_unscrubbed(conninfo);
+    if (!out) {
+      Error e = std::move(out).error();
+      detail::Redactor{detail::secrets_in(conninfo)}.with(detail::environment_secrets()).scrub(e);
+      return e;
+    }
+    return out;
+  }
+
+ private:
+  [[nodiscard]] static result<Connection> open_unscrubbed(const std::string& conninfo) {
     try {
       Connection c;
       c.conn_ = std::make_unique<pqxx::connection>(conninfo);
@@ -226,6 +239,7 @@ class Connection {
     }
   }
 
+ public:
   // Runs `sql` with the simple query protocol: it may hold several statements,
   // which the server runs in order (inside the caller's BEGIN if there is one).
   [[nodiscard]] result<Rows> query(std::string_view sql) {

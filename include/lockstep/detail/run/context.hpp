@@ -30,7 +30,7 @@ class Context {
         host_{resolve_host(settings)},
         url_{resolve_url(settings)},
         deploy_version_{resolve_deploy_version(settings)},
-        redact_{secrets_in(url_)},
+        redact_{Redactor{secrets_in(url_)}.with(environment_secrets())},
         events_{settings.on_event ? settings.on_event : stderr_sink(), host_, redact_} {}
 
   // What the run is doing now, for the deadline error and the reconnect event.

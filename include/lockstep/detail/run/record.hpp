@@ -106,7 +106,8 @@ class Recorder {
     f.version = m.version;
     f.name = m.name;
     f.sqlstate = e.sqlstate;
-    f.message = e.server_message.empty() ? e.message : e.server_message;
+    // Stored, then printed by every `status`: redacted like any output.
+    f.message = ctx_.redact()(e.server_message.empty() ? e.message : e.server_message);
     if (e.line) f.position = m.origin + ":" + std::to_string(*e.line) + (e.column ? ":" + std::to_string(*e.column) : "");
     f.deploy_version = ctx_.deploy_version();
     f.host = ctx_.host();

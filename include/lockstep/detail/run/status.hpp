@@ -35,6 +35,9 @@ template <class Timeout, class Ledger>
   s.schema_ahead = state.version > std::max(target.expected, target.newest_contract());
   s.deploys = std::move(deploys);
   s.failures = std::move(failures);
+  // Written by any replica, with whatever URL it had: printed by status, so
+  // redacted like every other output.
+  for (auto& f : s.failures) f.message = ctx.redact()(f.message);
   std::unordered_map<std::int64_t, const Migration*> by_version;
   for (const auto& m : target.migrations) by_version.emplace(m.version, &m);
   std::set<std::int64_t> done;

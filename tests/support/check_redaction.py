@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Fails if a string can leave the library or the lockstep program without
+passing the one redaction mechanism (detail/conninfo.hpp's Redactor).
+
+usage: check_redaction.py SOURCE_DIR
+
+What leaves, and how it is redacted (docs/operations.md, "Secrets"):
+  - events: built only by detail/emitter.hpp, whose every string value is
+    redacted before the line reaches a sink (rule `event`);
+  - errors: every public Migrator entry point that returns a result runs
+    inside detail::boundary, which scrubs every text field of the error
+    (rule `boundary`); Connection::open scrubs its own (rule `connection`);
+  - the program's own output: every write to stdout or stderr under
+    include/lockstep/ and examples/cli/ is listed below with why what it
+    prints holds no secret (rule `output`).
+A new emission point fails this check until it goes through the mechanism
+or is listed here with its reason. A listed one that no longer exists
+fails too, so the list stays the truth.
+"""
+import pathlib
+import re
+import sys
+
+# A write to a process stream, or a hand-built event, or a heartbeat error.
+EMISSION = re.compile(
+    r"Event\{|\bsink_\(|std::cerr|std::cout|std::clog|(?<![sn])printf\(|\bfwrite\(|\bputs\(|::write\(|"
+    r"last_error\s*=")
+
+# (file, a regex the line matches, why it is safe). Each must match >= 1 line.
+ALLOWED = [
+    ("include/lockstep/detail/emitter.hpp", r"sink_\(Event\{std::string\{name\}, redact_json_values\(",
+     "the one place events are made: every string value redacted, then encoded again"),
+    ("include/lockstep/events.hpp", r"std::fwrite\(line\.data\(\), 1, line\.size\(\), std(err|out)\)",
+     "the stderr/stdout sinks write Event::json, which only the Emitter makes"),
+    ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = renewal\.error\(\)\.message;",
+     "renew_replica runs in registry_session, whose boundary scrubbed the error (to_json, /readyz)"),
+    ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
+     "run_in_background is run(), inside the boundary, which scrubbed the error"),
+    ("examples/cli/main.cpp", r'std::cerr << "lockstep: " << e\.to_string\(\)',
+     "print_error: the Error scrubbed by the library's boundary and again by cli_redactor()"),
+    ("examples/cli/main.cpp", r"std::cerr << \"lockstep: schema_contracted: \" << cli_redactor\(\)\(why\)",
+     "heartbeat last_error, redacted by the CLI's redactor as well"),
+    ("examples/cli/main.cpp", r'std::cerr << "lockstep: cannot write the (metrics|report) to " << a\.(metrics_file|report)',
+     "a path the user gave; no connection string"),
+    ("examples/cli/main.cpp", r'std::cerr << "lockstep: lock_unsafe: migration " << p\.version',
+     "a version and a file name"),
+    ("examples/cli/main.cpp", r"std::printf\(",
+     "status table: ledger rows (versions, names, times, hosts, deploy versions); the one free text, "
+     "failure messages, redacted by detail/run/status.hpp; status JSON likewise"),
+    ("examples/cli/main.cpp", r"std::cout << o\.str\(\) << '\\n';",
+     "lint --json: a file's findings, no database involved"),
+    ("examples/cli/main.cpp", r"std::cerr << m\.origin << ':' << at\.line",
+     "lint: a file's findings, no database involved"),
+    ("examples/cli/main.cpp", r"std::cerr << migrations\.value\(\)\.size\(\) << \" migrations, \"",
+     "lint: counts"),
+    ("examples/cli/main.cpp", r'std::cerr << "resolved " << n\.value\(\)', "resolve: counts"),
+    ("examples/cli/main.cpp", r'std::cout << "-- lockstep " << LOCKSTEP_VERSION_STRING << ": the ledger "',
+     "ledger-sql: DDL of the ledger, no database involved"),
+    ("examples/cli/main.cpp", r"std::cout << ledger\.grant_sql\(a\.role\)", "ledger-sql: GRANTs to a role name"),
+    ("examples/cli/main.cpp", r'std::cerr << "lockstep: " << cli_redactor\(\)\(a\.error\)',
+     "usage errors echo arguments (--url=...): redacted with every argument's secrets"),
+    ("examples/cli/main.cpp", r"std::cout << cli::usage_text;", "help text"),
+    ("examples/cli/main.cpp", r'std::cout << "lockstep " << LOCKSTEP_VERSION_STRING << " \(" << built_with\(\)',
+     "version"),
+]
+
+# Public Migrator entry points returning a result without detail::boundary.
+BOUNDARY_EXEMPT = {
+    "heartbeat": "its errors are fixed sentences, or come from enroll_replica, which runs in registry_session's boundary",
+}
+
+
+def main() -> int:
+    src = pathlib.Path(sys.argv[1])
+    files = sorted(src.glob("include/lockstep/**/*.hpp")) + sorted(src.glob("examples/cli/*.[ch]pp"))
+    problems = []
+    used = [0] * len(ALLOWED)
+    checked = []
+    for path in files:
+        rel = path.relative_to(src).as_posix()
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("//", 1)[0]
+            if not EMISSION.search(code):
+                continue
+            hit = [i for i, (f, pattern, _) in enumerate(ALLOWED) if f == rel and re.search(pattern, code)]
+            if not hit:
+                problems.append(f"{rel}:{number}: output without redaction (route it through the Redactor, "
+                                f"or list it in {pathlib.Path(__file__).name} with why it is safe):\n    {line.strip()}")
+            for i in hit:
+                used[i] += 1
+            checked.append(f"{rel}:{number}")
+    for i, n in enumerate(used):
+        if n == 0:
+            problems.append(f"allowlist entry matches nothing (remove it): {ALLOWED[i][0]}: {ALLOWED[i][1]}")
+
+    # Errors: the public entry points of Migrator run inside the boundary.
+    migrator = (src / "include/lockstep/migrator.hpp").read_text()
+    public = migrator.split(" private:", 1)[0]
+    for m in re.finditer(r"\[\[nodiscard\]\] result<.*?> (\w+)\([^)]*\) noexcept \{", public):
+        body = public[m.end():m.end() + 600]
+        name = m.group(1)
+        if "detail::boundary<" not in body.split("[[nodiscard]]", 1)[0] and name not in BOUNDARY_EXEMPT:
+            problems.append(f"include/lockstep/migrator.hpp: Migrator::{name} returns errors without detail::boundary")
+        checked.append(f"Migrator::{name}")
+    boundary = (src / "include/lockstep/detail/run/boundary.hpp").read_text()
+    if "ctx.redact().scrub(e);" not in boundary:
+        problems.append("detail/run/boundary.hpp no longer scrubs the error it returns")
+    adapter = (src / "include/lockstep/detail/pqxx_adapter.hpp").read_text()
+    opening = adapter.split("static result<Connection> open(", 1)[1].split("\n  }\n", 1)[0]
+    if "scrub" not in opening:
+        problems.append("Connection::open returns libpq's error (which may quote the URL) without scrubbing it")
+    checked.append("Connection::open")
+
+    print(f"{len(checked)} emission points checked")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
