@@ -148,6 +148,28 @@ TEST_SUITE("unit") {
       CHECK(lint("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;").empty());
       CHECK(lint("DO $$ BEGIN PERFORM 1; END $$;").empty());
     }
+    SUBCASE("two-phase commit is an error in every migration, a no-transaction one too") {
+      // PREPARE TRANSACTION leaves the work uncommitted in a prepared
+      // transaction while the session looks idle: a no-transaction file
+      // `BEGIN; ...; PREPARE TRANSACTION 'x';` was reported applied.
+      for (const bool no_transaction : {false, true}) {
+        for (const char* bad : {"PREPARE TRANSACTION 'x'", "prepare transaction 'x'", "COMMIT PREPARED 'x'",
+                                "ROLLBACK PREPARED 'x'"}) {
+          CAPTURE(bad);
+          CAPTURE(no_transaction);
+          auto f = lint(std::string{bad} + ";", no_transaction);
+          REQUIRE(f.size() == 1);
+          CHECK(f[0].rule == "transaction_control");
+          CHECK(f[0].severity == sql::Finding::Severity::error);
+          CHECK(f[0].message.find("prepared transaction") != std::string::npos);
+        }
+        auto f = lint("BEGIN;\nCREATE TABLE IF NOT EXISTS nt (id int);\nPREPARE TRANSACTION 'x';", no_transaction);
+        REQUIRE_FALSE(f.empty());
+        CHECK(f.back().position.line == 3);
+      }
+      // A prepared statement is not a prepared transaction.
+      CHECK(lint("PREPARE q AS SELECT 1; EXECUTE q; DEALLOCATE q;").empty());
+    }
     SUBCASE("no-transaction migrations: CONCURRENTLY is fine, re-run hazards are warnings") {
       // Quiet: the leader drops an invalid leftover named i before a re-run.
       CHECK(lint("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", true).empty());

@@ -163,6 +163,17 @@ inline bool transaction_control(const std::vector<std::string>& t) {
   return false;
 }
 
+// Two-phase commit: PREPARE TRANSACTION hands the work to a prepared
+// transaction that outlives the session, uncommitted and holding its locks,
+// while the session looks idle; COMMIT/ROLLBACK PREPARED finish someone's.
+// Neither belongs in a migration, in a transaction or not: lockstep records
+// a migration only when its work is committed.
+inline bool two_phase_commit(const std::vector<std::string>& t) {
+  if (t.size() < 2) return false;
+  if (t[0] == "PREPARE" && t[1] == "TRANSACTION") return true;
+  return (t[0] == "COMMIT" || t[0] == "ROLLBACK") && t[1] == "PREPARED";
+}
+
 // ALTER TABLE's actions that fail (or repeat themselves) when a re-run finds
 // them done: `r` reads the whole statement, every action at depth 0.
 inline std::string alter_table_rerun(const Reader& r) {
@@ -275,7 +286,14 @@ inline std::string not_idempotent(const std::vector<std::string>& t, const Reade
     if (next_use != enum_uses.end() && next_use->finding.position.line == s.position.line &&
         next_use->finding.position.column == s.position.column)
       out.push_back((next_use++)->finding);
-    if (!d.no_transaction) {
+    if (detail::two_phase_commit(s.tokens)) {
+      out.push_back({Finding::Severity::error, "transaction_control",
+                     s.tokens[0] + " " + s.tokens[1] +
+                         " inside a migration: two-phase commit leaves the work in a prepared transaction that is "
+                         "not committed (it holds its locks until someone runs COMMIT PREPARED or ROLLBACK PREPARED), "
+                         "and lockstep records a migration only when its work is committed; remove it",
+                     s.position});
+    } else if (!d.no_transaction) {
       if (auto why = detail::non_transactional(s.tokens, reader, server_version); !why.empty()) {
         out.push_back({Finding::Severity::error, "non_transactional",
                        why + " cannot run inside a transaction block; put it in its own migration whose first "

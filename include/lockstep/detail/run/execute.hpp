@@ -172,15 +172,16 @@ class Executor {
     if (!rows && (!conn.is_open() || rows.error().sqlstate != "25P02")) {
       return migration_error(std::move(rows).error(), m, sql::Position{});
     }
-    // The last BEGIN / START TRANSACTION that no COMMIT, END, ROLLBACK,
-    // ABORT or PREPARE TRANSACTION closed.
+    // The last BEGIN / START TRANSACTION that no COMMIT, END, ROLLBACK or
+    // ABORT closed. (PREPARE TRANSACTION closes none: its work is not
+    // committed; the lint refuses it before anything runs.)
     std::optional<std::size_t> begin;
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
       const auto& t = p.statements[k].tokens;
       if (t.empty()) continue;
       if (t[0] == "BEGIN" || (t[0] == "START" && t.size() > 1 && t[1] == "TRANSACTION")) {
         begin = k;
-      } else if (sql::detail::transaction_control(t) || (t[0] == "PREPARE" && t.size() > 1 && t[1] == "TRANSACTION")) {
+      } else if (sql::detail::transaction_control(t)) {
         begin.reset();
       }
     }
