@@ -37,13 +37,7 @@ const std::string contract_not_null =
     "-- lockstep:phase=contract\n"
     "ALTER TABLE big ALTER COLUMN x SET NOT NULL;\n";
 
-Child run_cli(const std::vector<std::string>& argv, const std::filesystem::path& out) {
-  Herd h{out};
-  h.spawn(1, argv);
-  h.release();
-  h.wait_all(60s);
-  return h.children().at(0);
-}
+Child run_cli(const std::vector<std::string>& argv, const std::filesystem::path& out) { return run_one(argv, out); }
 
 std::vector<std::string> cli(const std::string& command, const TempDir& dir, const TestDatabase& db,
                              std::vector<std::string> more = {}) {

@@ -31,13 +31,9 @@ namespace {
 
 Child lockstep_cli(const std::vector<std::string>& args, const std::string& tag) {
   static TempDir out{"create-out"};
-  Herd h{out.path() / tag};
   std::vector<std::string> argv{cli_path()};
   argv.insert(argv.end(), args.begin(), args.end());
-  h.spawn(1, argv);
-  h.release();
-  h.wait_all(60s);
-  return h.children().at(0);
+  return run_one(argv, out.path() / tag);
 }
 
 void exec(const TestDatabase& db, const std::string& sql) {

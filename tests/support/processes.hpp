@@ -149,4 +149,14 @@ class Herd {
   bool hung_ = false;
 };
 
+// One process run to its end (at most `limit`), its output files under `out`.
+inline Child run_one(const std::vector<std::string>& argv, const std::filesystem::path& out,
+                     std::chrono::milliseconds limit = std::chrono::seconds{60}) {
+  Herd h{out};
+  h.spawn(1, argv);
+  h.release();
+  h.wait_all(limit);
+  return h.children().at(0);
+}
+
 }  // namespace lockstep::test
