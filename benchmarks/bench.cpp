@@ -26,8 +26,8 @@
 #include <thread>
 #include <vector>
 
-#include "lockstep/detail/json.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/json.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/lockstep.hpp"
 #include "files.hpp"
 #include "processes.hpp"

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "lockstep/detail/durations.hpp"
+#include "lockstep/detail/base/durations.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/safety/config.hpp"
 

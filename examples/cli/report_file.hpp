@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "lockstep/detail/json.hpp"
+#include "lockstep/detail/base/json.hpp"
 #include "lockstep/detail/run/dry_run.hpp"
 #include "lockstep/report.hpp"
 

@@ -7,8 +7,8 @@
 
 #include <boost/version.hpp>
 
-#include "lockstep/detail/libpq_adapter.hpp"
-#include "lockstep/detail/pqxx_adapter.hpp"
+#include "lockstep/detail/base/libpq_adapter.hpp"
+#include "lockstep/detail/base/pqxx_adapter.hpp"
 
 namespace lockstep {
 

@@ -2,4 +2,4 @@
 // in the libpqxx adapter so that no other header depends on libpqxx's API.
 #pragma once
 
-#include "lockstep/detail/pqxx_adapter.hpp"
+#include "lockstep/detail/base/pqxx_adapter.hpp"

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 
 namespace lockstep {
 

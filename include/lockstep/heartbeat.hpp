@@ -40,8 +40,8 @@
 #include <utility>
 #include <vector>
 
-#include "lockstep/detail/durations.hpp"
-#include "lockstep/detail/json.hpp"
+#include "lockstep/detail/base/durations.hpp"
+#include "lockstep/detail/base/json.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/migration.hpp"

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <utility>
 
-#include "lockstep/detail/json_fields.hpp"
+#include "lockstep/detail/base/json_fields.hpp"
 #include "lockstep/events.hpp"
 
 namespace lockstep {

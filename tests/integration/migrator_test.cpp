@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "events.hpp"
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/lockstep.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"

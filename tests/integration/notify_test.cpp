@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "json.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/lockstep.hpp"
 #include "test_db.hpp"
 

@@ -144,7 +144,7 @@ TEST_SUITE("integration") {
 
 #include "files.hpp"
 #include "fixture_migrations.hpp"
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 
 TEST_SUITE("integration") {
   TEST_CASE("EmbeddedSource applied") {

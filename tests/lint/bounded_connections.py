@@ -32,24 +32,24 @@ PATTERNS = {
 
 # (file under include/lockstep/, pattern) -> why it is bounded.
 ALLOWED = {
-    ("detail/connect_attempt.hpp", "thread"):
+    ("detail/base/connect_attempt.hpp", "thread"):
         "THE bounded connect: the attempt runs on its own thread and the caller waits no longer than the deadline",
-    ("detail/connect_attempt.hpp", "Connection::open"):
+    ("detail/base/connect_attempt.hpp", "Connection::open"):
         "THE bounded connect: on the attempt's own thread",
-    ("detail/connect_attempt.hpp", "connect_failure_sqlstate"):
+    ("detail/base/connect_attempt.hpp", "connect_failure_sqlstate"):
         "the refusal's SQLSTATE probe (it resolves the name again) runs on the attempt's thread, inside its bound",
-    ("detail/pqxx_adapter.hpp", "pqxx::connection"):
+    ("detail/base/pqxx_adapter.hpp", "pqxx::connection"):
         "defines Connection::open, which only the allowed places call",
-    ("detail/libpq_adapter.hpp", "connect_failure_sqlstate"):
+    ("detail/base/libpq_adapter.hpp", "connect_failure_sqlstate"):
         "its definition",
-    ("detail/libpq_adapter.hpp", "libpq connect"):
+    ("detail/base/libpq_adapter.hpp", "libpq connect"):
         "defines connect_failure_sqlstate (non-blocking connect, budgeted), which only ConnectAttempt calls",
-    ("detail/watchdog.hpp", "thread"):
+    ("detail/base/watchdog.hpp", "thread"):
         "the watchdog is what bounds a query in flight; disarm() waits for it at most confirm_wait",
-    ("detail/watchdog.hpp", "Connection::open"):
+    ("detail/base/watchdog.hpp", "Connection::open"):
         "the reaper's pg_terminate_backend after the deadline, on the watchdog's own thread, which nobody waits "
         "for longer than confirm_wait (300 ms); 2 s connect_timeout",
-    ("detail/progress_monitor.hpp", "thread"):
+    ("detail/run/progress_monitor.hpp", "thread"):
         "the progress monitor: its connection is a ConnectAttempt, its queries run under a Watchdog, and its "
         "destructor waits for it no longer than the deadline",
     ("heartbeat.hpp", "thread"):
@@ -88,7 +88,7 @@ def main():
         failures.append(f"stale allowance (nothing matches any more; remove it): {key[0]}: {key[1]}")
     if failures:
         print("Threads, connections and name lookups outside the bounded mechanisms "
-              "(detail/connect_attempt.hpp to connect, detail/watchdog.hpp to bound a query;"
+              "(detail/base/connect_attempt.hpp to connect, detail/base/watchdog.hpp to bound a query;"
               " see tests/lint/bounded_connections.py):")
         for f in failures:
             print("  " + f)

@@ -161,7 +161,7 @@ with tempfile.TemporaryDirectory() as pkg:
         check(os.path.isfile(os.path.join(pkg, "res", "lockstep", "schema", f"{schema}.schema.json")),
               f"package() ships docs/schema/{schema}.schema.json")
     check(os.path.isfile(os.path.join(pkg, "include", "lockstep", "lockstep.hpp")), "package() copies the headers")
-    check(os.path.isfile(os.path.join(pkg, "include", "lockstep", "detail", "pqxx_adapter.hpp")),
+    check(os.path.isfile(os.path.join(pkg, "include", "lockstep", "detail", "base", "pqxx_adapter.hpp")),
           "package() keeps include/lockstep/detail")
     check(os.path.isfile(os.path.join(pkg, "licenses", "LICENSE")), "package() copies the licence")
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Fails if a string can leave the library or the lockstep program without
-passing the one redaction mechanism (detail/conninfo.hpp's Redactor).
+passing the one redaction mechanism (detail/base/conninfo.hpp's Redactor).
 
 usage: check_redaction.py SOURCE_DIR
 
 What leaves, and how it is redacted (docs/operations.md, "Secrets"):
-  - events: built only by detail/emitter.hpp, whose every string value is
+  - events: built only by detail/run/emitter.hpp, whose every string value is
     redacted before the line reaches a sink (rule `event`);
   - errors: every public Migrator entry point that returns a result runs
     inside detail::boundary, which scrubs every text field of the error
@@ -28,7 +28,7 @@ EMISSION = re.compile(
 
 # (file, a regex the line matches, why it is safe). Each must match >= 1 line.
 ALLOWED = [
-    ("include/lockstep/detail/emitter.hpp", r"sink_\(Event\{std::string\{name\}, redact_json_values\(",
+    ("include/lockstep/detail/run/emitter.hpp", r"sink_\(Event\{std::string\{name\}, redact_json_values\(",
      "the one place events are made: every string value redacted, then encoded again"),
     ("include/lockstep/events.hpp", r"std::fwrite\(line\.data\(\), 1, line\.size\(\), std(err|out)\)",
      "the stderr/stdout sinks write Event::json, which only the Emitter makes"),
@@ -105,7 +105,7 @@ def main() -> int:
     boundary = (src / "include/lockstep/detail/run/boundary.hpp").read_text()
     if "ctx.redact().scrub(e);" not in boundary:
         problems.append("detail/run/boundary.hpp no longer scrubs the error it returns")
-    adapter = (src / "include/lockstep/detail/pqxx_adapter.hpp").read_text()
+    adapter = (src / "include/lockstep/detail/base/pqxx_adapter.hpp").read_text()
     opening = adapter.split("static result<Connection> open(", 1)[1].split("\n  }\n", 1)[0]
     if "scrub" not in opening:
         problems.append("Connection::open returns libpq's error (which may quote the URL) without scrubbing it")

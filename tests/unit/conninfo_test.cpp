@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "json.hpp"
-#include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/emitter.hpp"
-#include "lockstep/detail/json.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
+#include "lockstep/detail/run/emitter.hpp"
+#include "lockstep/detail/base/json.hpp"
 #include "lockstep/connection.hpp"
 
 using lockstep::errc;

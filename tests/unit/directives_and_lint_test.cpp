@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/lint.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/source/directory_source.hpp"
 #include "lockstep/source/memory_source.hpp"
 #include "temp_dir.hpp"

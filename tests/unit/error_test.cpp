@@ -2,8 +2,8 @@
 
 #include <system_error>
 
-#include "lockstep/detail/libpq_adapter.hpp"
-#include "lockstep/detail/pqxx_adapter.hpp"
+#include "lockstep/detail/base/libpq_adapter.hpp"
+#include "lockstep/detail/base/pqxx_adapter.hpp"
 #include "lockstep/error.hpp"
 
 using namespace lockstep;

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "lockstep/detail/json.hpp"
-#include "lockstep/detail/json_fields.hpp"
+#include "lockstep/detail/base/json.hpp"
+#include "lockstep/detail/base/json_fields.hpp"
 #include "lockstep/metrics.hpp"
 
 using namespace lockstep;

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "lockstep/detail/pg_array.hpp"
+#include "lockstep/detail/base/pg_array.hpp"
 
 using lockstep::detail::parse_text_array;
 using Items = std::vector<std::string>;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/lockstep.hpp"

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/run/plan.hpp"
 
 using namespace lockstep;
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "lockstep/detail/digest.hpp"
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/digest.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/lock/lock_key.hpp"
 
 using namespace lockstep;

@@ -24,8 +24,8 @@
 #include <utility>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/ledger_fields.hpp"
-#include "lockstep/detail/pg_array.hpp"
+#include "lockstep/detail/base/ledger_fields.hpp"
+#include "lockstep/detail/base/pg_array.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep {

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/ledger_fields.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/ledger_fields.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/digest.hpp"
-#include "lockstep/detail/ledger_fields.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/digest.hpp"
+#include "lockstep/detail/base/ledger_fields.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/ledger/ledger_head.hpp"
 #include "lockstep/ledger/replica_registry.hpp"

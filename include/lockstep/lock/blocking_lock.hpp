@@ -17,7 +17,7 @@
 #include <string>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/durations.hpp"
+#include "lockstep/detail/base/durations.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/lock/pooler_check.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 
 namespace lockstep {
 

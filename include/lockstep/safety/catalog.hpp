@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/safety/finding.hpp"
 #include "lockstep/safety/hazard.hpp"
 

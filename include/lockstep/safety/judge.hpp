@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/safety/catalog.hpp"
 #include "lockstep/safety/config.hpp"
 #include "lockstep/safety/finding.hpp"

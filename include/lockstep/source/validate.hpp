@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/begin.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/contract.hpp"

@@ -12,11 +12,11 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/elect.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 

@@ -12,11 +12,11 @@
 #include <utility>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/connect_attempt.hpp"
-#include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/connect_attempt.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
-#include "lockstep/detail/watchdog.hpp"
+#include "lockstep/detail/base/watchdog.hpp"
 #include "lockstep/settings.hpp"
 
 namespace lockstep::detail {

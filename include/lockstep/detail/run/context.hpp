@@ -11,9 +11,9 @@
 #include <string_view>
 #include <utility>
 
-#include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/durations.hpp"
-#include "lockstep/detail/emitter.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
+#include "lockstep/detail/base/durations.hpp"
+#include "lockstep/detail/run/emitter.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
 #include "lockstep/settings.hpp"

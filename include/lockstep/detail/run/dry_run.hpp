@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/target.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
 #include "lockstep/settings.hpp"

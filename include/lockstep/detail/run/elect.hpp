@@ -7,7 +7,7 @@
 #include <string>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/lock/lock_key.hpp"
 #include "lockstep/settings.hpp"

@@ -12,12 +12,12 @@
 #include <string>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/prepare.hpp"
-#include "lockstep/detail/progress_monitor.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/prepare.hpp"
+#include "lockstep/detail/run/progress_monitor.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/index_checks.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/index_builds.hpp"

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"

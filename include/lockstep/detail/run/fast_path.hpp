@@ -10,8 +10,8 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"

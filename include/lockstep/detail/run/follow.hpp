@@ -9,11 +9,11 @@
 #include <optional>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/activity.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/run/activity.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/elect.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep::detail {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"

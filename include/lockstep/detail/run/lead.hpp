@@ -13,8 +13,8 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/plan.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/apply.hpp"
 #include "lockstep/detail/run/begin.hpp"
 #include "lockstep/detail/run/contract.hpp"
@@ -27,7 +27,7 @@
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/record.hpp"
 #include "lockstep/detail/run/target.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/settings.hpp"
 
 namespace lockstep::detail {

@@ -9,7 +9,7 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/elect.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 
 namespace lockstep::detail {
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/safety/analyze.hpp"

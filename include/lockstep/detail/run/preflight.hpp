@@ -15,8 +15,8 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/enum_uses.hpp"
 #include "lockstep/detail/run/lock_safety.hpp"

@@ -9,13 +9,13 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/json.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/json.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/target.hpp"
-#include "lockstep/detail/session_sql.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep::detail {

@@ -10,7 +10,7 @@
 
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"

@@ -8,14 +8,14 @@
 #include <utility>
 #include <vector>
 
-#include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/digest.hpp"
-#include "lockstep/detail/durations.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
-#include "lockstep/detail/plan.hpp"
-#include "lockstep/detail/prepare.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
+#include "lockstep/detail/base/digest.hpp"
+#include "lockstep/detail/base/durations.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/plan.hpp"
+#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
-#include "lockstep/detail/utf8.hpp"
+#include "lockstep/detail/base/utf8.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/directives.hpp"

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/json.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
+#include "lockstep/detail/base/json.hpp"
 #include "lockstep/events.hpp"
 
 namespace lockstep::detail {
@@ -32,7 +32,7 @@ namespace lockstep::detail {
 // between strings are copied as they are. So a secret is replaced as the
 // text it is (a password "\"" or "t" or "true" cannot match an escape, a
 // key or a literal), and the line stays valid JSON whatever is replaced.
-// `json` is lockstep's own output (detail/json.hpp): well-formed.
+// `json` is lockstep's own output (detail/base/json.hpp): well-formed.
 [[nodiscard]] inline std::string redact_json_values(std::string_view json, const Redactor& redact) {
   std::string out;
   out.reserve(json.size());

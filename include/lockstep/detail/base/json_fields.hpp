@@ -1,6 +1,6 @@
 // Reads the top-level members of one of lockstep's own event objects, for
 // sinks that aggregate them (metrics.hpp). Not a general JSON parser: it
-// trusts the writer (detail/json.hpp) to produce valid JSON, skips nested
+// trusts the writer (detail/base/json.hpp) to produce valid JSON, skips nested
 // arrays and objects whole, and gives each value as written.
 #pragma once
 

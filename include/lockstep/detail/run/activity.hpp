@@ -10,9 +10,9 @@
 #include <string>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/json.hpp"
-#include "lockstep/detail/ledger_fields.hpp"
-#include "lockstep/detail/outcome_shim.hpp"
+#include "lockstep/detail/base/json.hpp"
+#include "lockstep/detail/base/ledger_fields.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
 
 namespace lockstep::detail {
 

@@ -34,7 +34,7 @@
 #include <utility>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/libpq_adapter.hpp"
+#include "lockstep/detail/base/libpq_adapter.hpp"
 #include "lockstep/error.hpp"
 
 namespace lockstep::detail {

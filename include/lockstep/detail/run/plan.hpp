@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "lockstep/detail/digest.hpp"
+#include "lockstep/detail/base/digest.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "lockstep/detail/utf8.hpp"
+#include "lockstep/detail/base/utf8.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/sql/directives.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "lockstep/detail/utf8.hpp"
+#include "lockstep/detail/base/utf8.hpp"
 
 namespace lockstep::detail {
 

@@ -30,13 +30,13 @@
 #include <utility>
 
 #include "lockstep/connection.hpp"
-#include "lockstep/detail/activity.hpp"
-#include "lockstep/detail/connect_attempt.hpp"
-#include "lockstep/detail/conninfo.hpp"
-#include "lockstep/detail/durations.hpp"
+#include "lockstep/detail/run/activity.hpp"
+#include "lockstep/detail/base/connect_attempt.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
+#include "lockstep/detail/base/durations.hpp"
 #include "lockstep/detail/run/connect.hpp"
 #include "lockstep/detail/run/context.hpp"
-#include "lockstep/detail/watchdog.hpp"
+#include "lockstep/detail/base/watchdog.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 

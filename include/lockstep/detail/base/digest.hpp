@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "lockstep/detail/sha256.hpp"
+#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep::detail {

@@ -23,7 +23,7 @@
 
 #include <pqxx/pqxx>
 
-#include "lockstep/detail/conninfo.hpp"
+#include "lockstep/detail/base/conninfo.hpp"
 #include "lockstep/error.hpp"
 
 namespace lockstep {

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "lockstep/detail/durations.hpp"
+#include "lockstep/detail/base/durations.hpp"
 
 namespace lockstep::detail {
 
