@@ -9,6 +9,7 @@
 
 #include "lockstep/migration.hpp"
 #include "lockstep/safety/finding.hpp"
+#include "lockstep/settings.hpp"
 
 namespace lockstep {
 
@@ -99,6 +100,9 @@ struct Report {
   std::vector<WaitingContract> contracts_waiting;
   // What this image knows, for the replica registry (heartbeat.hpp).
   std::int64_t knows_version = 0;
+  // The host, deploy version and mode this run resolved from Settings and
+  // the environment as it started; the heartbeat registers with them.
+  ResolvedSettings resolved;
 };
 
 struct PendingMigration {

@@ -228,6 +228,7 @@ template <class Timeout, class Ledger>
   rep.unknown_versions = std::move(p.unknown_versions);
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
   rep.plan = std::move(steps);
+  rep.resolved = ctx.resolved().settings;
   ctx.emit("ready", [&](JsonObject& o) {
     o.add("role", to_string(rep.role)).add("schema_version", rep.schema_version);
     o.add("expected_version", rep.expected_version).add("pending", static_cast<std::int64_t>(rep.plan.size()));

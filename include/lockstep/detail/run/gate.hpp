@@ -40,7 +40,7 @@ template <class Timeout, class Ledger>
     LOCKSTEP_TRYV(gate(state.version, target.expected, newest_version(target.migrations)));
   }
   if (state.exists && !state.deploy_recorded && target.mode != BootMode::dry_run) {
-    auto recorded = ledger.record_deploy(conn, DeployRecord{ctx.deploy_version(), state.version, {}, ctx.host()});
+    auto recorded = ledger.record_deploy(conn, ctx.deploy_record(state.version));
     if (!recorded) {
       // Not worth refusing to start over: the schema is right, only the
       // bookkeeping failed (e.g. a read-only user). Say so and go on.
@@ -61,6 +61,7 @@ template <class Timeout, class Ledger>
   rep.contracts_waiting = progress.contracts_waiting;
   rep.knows_version = newest_version(target.migrations);
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
+  rep.resolved = ctx.resolved().settings;
   ctx.emit("ready", [&](JsonObject& o) {
     o.add("role", to_string(rep.role))
         .add("schema_version", state.version)

@@ -52,7 +52,7 @@ class Leader {
   // Where the schema stands once this process led, or nullopt when another
   // process holds the lock (the caller follows).
   [[nodiscard]] result<std::optional<Reached>> try_lead(Connection& conn) {
-    if constexpr (transaction_scoped<Lock>) {
+    if constexpr (TransactionScopedLock<Lock>) {
       return per_transaction(conn);
     } else {
       // Armed before the lock is tried, not after: a process that froze
@@ -77,7 +77,7 @@ class Leader {
   // on this connection: try_lead() armed it with the leader's idle bound, and
   // a longer wait would have the server end the session.
   [[nodiscard]] std::chrono::milliseconds follower_idle_cap() const {
-    if (transaction_scoped<Lock> || target_.mode != BootMode::migrate) {
+    if (TransactionScopedLock<Lock> || target_.mode != BootMode::migrate) {
       return std::chrono::milliseconds::max();  // never armed: try_lead() is not called, or arms nothing
     }
     return std::max(std::chrono::milliseconds{1}, settings_.stall_timeout / 2);
