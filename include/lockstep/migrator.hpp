@@ -216,7 +216,7 @@ class Migrator {
     // Fast path: one query, and the schema is usually current.
     ctx.phase = "reading the ledger";
     LOCKSTEP_TRY(head, ledger_.read_state(conn, ctx.deploy_version()));
-    LOCKSTEP_TRY(seen, detail::reconcile(conn, ledger_, target, std::move(head), ctx.deploy_version()));
+    LOCKSTEP_TRY(seen, detail::reconcile(ctx, conn, ledger_, target, std::move(head)));
     LedgerState state = std::move(seen.state);
     // A dry run plans whatever is pending, contract migrations included
     // (they may be all a deploy ships, with the schema at its version).
@@ -252,7 +252,7 @@ class Migrator {
         }
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));
-      LOCKSTEP_TRY(now, detail::reconcile(conn, ledger_, target, std::move(polled), ctx.deploy_version()));
+      LOCKSTEP_TRY(now, detail::reconcile(ctx, conn, ledger_, target, std::move(polled)));
       state = std::move(now.state);
       if (state.version >= target.expected) {
         return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(now.unknown)}, prepared,

@@ -66,7 +66,9 @@ ALLOWED = [
 
 # Public Migrator entry points returning a result without detail::boundary.
 BOUNDARY_EXEMPT = {
-    "heartbeat": "its errors are fixed sentences, or come from enroll_replica, which runs in registry_session's boundary",
+    "heartbeat": "its errors are fixed sentences, or come from ReplicaSessions::enroll (detail/run/registry.hpp), "
+                 "which runs in the registry session's boundary",
+    "run_in_background": "it is run() (which runs in the boundary) with its events marked background",
 }
 
 

@@ -127,7 +127,7 @@ class Leader {
       const Migration* next = next_after(state.version);
       if (next == nullptr) {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
-        LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger_, target_, state, ctx_.deploy_version()));
+        LOCKSTEP_TRY(unknown, unknown_versions(ctx_, conn, ledger_, target_, state));
         LOCKSTEP_TRY(contracts_done, contracts_per_transaction(conn));
         if (!contracts_done) return std::optional<Reached>{};
         LOCKSTEP_TRY(after, confirmed_state(ledger_, conn, ctx_.deploy_version()));
