@@ -33,7 +33,7 @@ ALLOWED = [
     ("include/lockstep/events.hpp", r"std::fwrite\(line\.data\(\), 1, line\.size\(\), std(err|out)\)",
      "the stderr/stdout sinks write Event::json, which only the Emitter makes"),
     ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = renewal\.error\(\)\.message;",
-     "renew_replica runs in registry_session, whose boundary scrubbed the error (to_json, /readyz)"),
+     "ReplicaSessions::renew runs in the registry session's boundary, which scrubbed the error (to_json, /readyz)"),
     ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
      "run_in_background is run(), inside the boundary, which scrubbed the error"),
     ("examples/cli/main.cpp", r'std::cerr << "lockstep: " << e\.to_string\(\)',
