@@ -100,48 +100,45 @@ def herds(latest, mode):
     return found
 
 
+def points(herd, key, scale=1):
+    """One series' (herd size, value) points from {size: entry}."""
+    return [(n, r[key] / scale) for n, r in herd.items()]
+
+
 def main():
     results, plots = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     plots.mkdir(parents=True, exist_ok=True)
     latest_path, peers_path = results / "latest.json", results / "peers.json"
     latest = json.loads(latest_path.read_text()) if latest_path.exists() else {}
     peers = json.loads(peers_path.read_text()) if peers_path.exists() else {}
-    written = []
 
-    wall, failed = [], []
+    wall, failed, wake = [], [], []
     for tool, v in peers.get("tools", {}).items():
         h = {int(n): r for n, r in v.get("herds", {}).items()}
         if h:
-            wall.append((f"{tool} (peers run)", [(n, r["wall_ms"] / 1000) for n, r in h.items()], False))
-            failed.append((tool, [(n, r["failed"]) for n, r in h.items()], False))
+            wall.append((f"{tool} (peers run)", points(h, "wall_ms", 1000), False))
+            failed.append((tool, points(h, "failed"), False))
     for mode in ("notify", "poll"):
         h = herds(latest, mode)
         if h:
-            wall.append((f"lockstep --wait {mode}", [(n, r["wall_ms"] / 1000) for n, r in h.items()], True))
-            failed.append((f"lockstep --wait {mode}", [(n, r["failed"]) for n, r in h.items()], True))
-    if wall:
-        (plots / "herd_wall.svg").write_text(chart(
-            "Herd: wall time until the last process is ready", "processes started at once (200 migrations)",
-            "seconds (log scale)", wall, log_y=True))
-        written.append("herd_wall.svg")
-    if failed:
-        (plots / "herd_failed.svg").write_text(chart(
-            "Herd: processes that exited with an error", "processes started at once (200 migrations)",
-            "failed processes", failed))
-        written.append("herd_failed.svg")
+            wall.append((f"lockstep --wait {mode}", points(h, "wall_ms", 1000), True))
+            failed.append((f"lockstep --wait {mode}", points(h, "failed"), True))
+            wake.append((f"{mode} p50", points(h, "wake_p50_ms"), False))
+            wake.append((f"{mode} p99", points(h, "wake_p99_ms"), True))
 
-    wake = []
-    for mode in ("notify", "poll"):
-        h = herds(latest, mode)
-        if h:
-            wake.append((f"{mode} p50", [(n, r["wake_p50_ms"]) for n, r in h.items()], False))
-            wake.append((f"{mode} p99", [(n, r["wake_p99_ms"]) for n, r in h.items()], True))
-    if wake:
-        (plots / "wake_latency.svg").write_text(chart(
-            "Followers' wake latency: leader's last commit to ready", "processes started at once",
-            "milliseconds (log scale)", wake, log_y=True))
-        written.append("wake_latency.svg")
-    print("plots: " + (", ".join(str(plots / w) for w in written) or "none (no results)"))
+    herd_axis = "processes started at once (200 migrations)"
+    charts = [
+        ("herd_wall.svg", wall, "Herd: wall time until the last process is ready", "seconds (log scale)", True),
+        ("herd_failed.svg", failed, "Herd: processes that exited with an error", "failed processes", False),
+        ("wake_latency.svg", wake, "Followers' wake latency: leader's last commit to ready",
+         "milliseconds (log scale)", True),
+    ]
+    written = []
+    for name, series, title, ylabel, log_y in charts:
+        if series:
+            (plots / name).write_text(chart(title, herd_axis, ylabel, series, log_y=log_y))
+            written.append(str(plots / name))
+    print("plots: " + (", ".join(written) or "none (no results)"))
 
 
 if __name__ == "__main__":
