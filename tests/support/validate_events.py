@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Checks every event and `status --json` document the integration suite saw
 against the shipped JSON Schemas (docs/schema/), with a real validator
-(python3-jsonschema, Draft 2020-12), and that README's event table names
-exactly the events the schema defines.
+(python3-jsonschema, Draft 2020-12), and that the event table of
+docs/events.md names exactly the events the schema defines.
 
 usage: validate_events.py SOURCE_DIR DUMP_DIR [--min-events N]
 DUMP_DIR holds the <pid>.jsonl files tests/support/event_dump.hpp wrote.
@@ -22,9 +22,9 @@ import sys
 import jsonschema
 
 
-def readme_events(readme: str) -> set:
-    """The event names in the first column of README's table under '## Events'."""
-    section = re.split(r"\n##+ ", readme.split("\n## Events\n", 1)[1], maxsplit=1)[0]
+def documented_events(doc: str) -> set:
+    """The event names in the first column of the table under '## Events' (docs/events.md)."""
+    section = re.split(r"\n##+ ", doc.split("\n## Events\n", 1)[1], maxsplit=1)[0]
     names = set()
     for row in section.splitlines():
         if not row.startswith("| `"):
@@ -49,9 +49,9 @@ def main() -> int:
 
     failures = 0
     defined = set(schemas["events"].schema["$defs"])
-    documented = readme_events((src / "README.md").read_text())
+    documented = documented_events((src / "docs" / "events.md").read_text())
     if documented != defined:
-        print(f"README's event table and docs/schema/events.schema.json differ: only in README "
+        print(f"docs/events.md's event table and docs/schema/events.schema.json differ: only in docs/events.md "
               f"{sorted(documented - defined)}, only in the schema {sorted(defined - documented)}")
         failures += 1
 
