@@ -172,6 +172,14 @@ std::string with_password(const std::string& base, const std::string& role, cons
 // The role the fixture's pg_hba.conf makes prove its password.
 constexpr const char* kRole = "lockstep_pw";
 
+// The database and its public schema owned by the role, so it runs the migrations.
+void give_to_role(const TestDatabase& db) {
+  auto c = db.connect();
+  must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
+  must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
+  must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
+}
+
 void set_password(TestDatabase& db, const std::string& pw) {
   auto c = db.connect();
   must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
@@ -287,12 +295,7 @@ TEST_SUITE("integration") {
 
     SUBCASE("the real server, a role with that password: migrate, status, status --json, resolve") {
       TestDatabase db{"secrets"};
-      {
-        auto c = db.connect();
-        must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
-        must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
-        must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
-      }
+      give_to_role(db);
       const std::vector<std::string> passwords = {"Qx9/Zk+Wv@Jq#Yp?Fm:Hb", "Vw'Kq\\Jz\"Xp Bq=Zh&Gy",
                                                   "S3cretPart@HiddenTail", "Abc/Def+Ghi"};
       auto forms = [&](const std::string& pw) {
@@ -356,12 +359,7 @@ TEST_SUITE("integration") {
 
   TEST_CASE("no secret in any output: short passwords keep every event valid JSON") {
     TestDatabase db{"secrets_short"};
-    {
-      auto c = db.connect();
-      must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
-      must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
-      must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
-    }
+    give_to_role(db);
     TempDir dir{"secrets-short-migrations"};
     write_table_migrations(dir, 2);
     dir.write("0003_broken.sql", "SELECT 'true', '1', 't', '\"', '{' FROM no_such_table;\n");
@@ -394,12 +392,7 @@ TEST_SUITE("integration") {
 
   TEST_CASE("no secret in any output: a failing beat's last_error, its events, the registry and status") {
     TestDatabase db{"secrets_beat"};
-    {
-      auto c = db.connect();
-      must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
-      must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
-      must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
-    }
+    give_to_role(db);
     TempDir dir{"secrets-beat-migrations"};
     write_table_migrations(dir, 1);
     // What the same failure shows with a neutral password: a fragment it
