@@ -9,45 +9,20 @@
 #include "lockstep/detail/run/emitter.hpp"
 #include "lockstep/detail/base/json.hpp"
 #include "lockstep/connection.hpp"
+#include "nasty_passwords.hpp"
 
 using lockstep::errc;
 using lockstep::detail::Conninfo;
 using lockstep::detail::redact;
 using lockstep::detail::Redactor;
 using lockstep::detail::secrets_in;
+using lockstep::test::kNastyPasswords;
+using lockstep::test::kShortPasswords;
+using lockstep::test::kv_quote;
+using lockstep::test::percent_encode;
 
 namespace {
 std::string redacted(const std::string& url, const std::string& text) { return Redactor{secrets_in(url)}(text); }
-
-// Passwords people really have: every character a URL or a key=value string
-// treats specially, raw or percent-encoded, and the short ones.
-const std::vector<std::string> kNastyPasswords = {
-    "Abc/Def+Ghi", "S3cretPart@HiddenTail", "Qx9:Zk@Wv", "p?Jq#Yp@Fm", "Hb%2FXq%40", "10%zz%Wy", "Kv@@Vk//",
-    "a b", "Tx'Qu\\\\Bz", "Wz=Qj&Pk", "@", "/", "#", "?", ":", "%40", "[Xk]:Qz", "Zq,Jx@Mv:5432,Wk"};
-const std::vector<std::string> kShortPasswords = {"1", "t", "true", "0", "\"", "\\", "{", "a:b", "x", "é"};
-
-std::string percent_encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-std::string kv_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
 
 // Each way a password reaches lockstep, and that string fully redacted.
 struct Form {

@@ -8,22 +8,19 @@
 #include <string>
 #include <vector>
 
+#include "fake_migrator.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
 using testing::FakeClock;
+using test::FakeMigrator;
+using test::unreachable;
 
 namespace {
-using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
-
-Settings unreachable(std::vector<Event>& events) {
-  Settings s;
-  s.database_url = "postgresql://nobody:topsecret@127.0.0.1:1/none";
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
-  return s;
-}
+// A password in the URL: no event or error may show it.
+const std::string kSecretUrl = "postgresql://nobody:topsecret@127.0.0.1:1/none";
 }  // namespace
 
 TEST_SUITE("unit") {
@@ -42,7 +39,7 @@ TEST_SUITE("unit") {
     std::vector<Event> events;
     FakeClock clock;
     SUBCASE("connection retries stop exactly at the deadline, having slept only fake time") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{30s, clock}, ExponentialBackoff{100ms, 5s, 3},
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{30s, clock}, ExponentialBackoff{100ms, 5s, 3},
                      MemorySource{{1, "a", "SELECT 1"}}};
       auto r = m.run();
       REQUIRE_FALSE(r);
@@ -58,7 +55,7 @@ TEST_SUITE("unit") {
       CHECK(events.back().name == "error");
     }
     SUBCASE("no event or error ever shows the password") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{1s, clock}, MemorySource{{1, "a", "SELECT 1"}}};
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{1s, clock}, MemorySource{{1, "a", "SELECT 1"}}};
       auto r = m.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().message.find("topsecret") == std::string::npos);
@@ -66,14 +63,14 @@ TEST_SUITE("unit") {
       CHECK(r.error().message.find("nobody:***@") != std::string::npos);
     }
     SUBCASE("a zero or negative budget is rejected before anything runs") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{0s, clock}, MemorySource{}};
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{0s, clock}, MemorySource{}};
       auto r = m.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::invalid_argument);
       CHECK(clock.sleeps().empty());
     }
     SUBCASE("a bad source fails before connecting") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{10s, clock}, MemorySource{{1, "a", ""}, {1, "b", ""}}};
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{10s, clock}, MemorySource{{1, "a", ""}, {1, "b", ""}}};
       auto r = m.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::source_invalid);

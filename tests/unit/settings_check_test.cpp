@@ -8,23 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "fake_migrator.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
 using testing::FakeClock;
+using test::FakeMigrator;
+using test::unreachable;
 
 namespace {
-using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
-
-Settings unreachable(std::vector<Event>& events) {
-  Settings s;
-  s.database_url = "postgresql://nobody@127.0.0.1:1/none";
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
-  return s;
-}
-
 bool valid_utf8(const std::string& s) { return !detail::first_bad_byte(s).has_value(); }
 }  // namespace
 
