@@ -10,6 +10,7 @@
 
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
+#include "../support/events.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
@@ -18,10 +19,10 @@ using testing::FakeClock;
 namespace {
 using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
 
-Settings unreachable(std::vector<Event>& events) {
+Settings unreachable(std::vector<test::LoggedEvent>& events) {
   Settings s;
   s.database_url = "postgresql://nobody:topsecret@127.0.0.1:1/none";
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
+  s.on_event = [&events](const Event& e) { events.push_back({std::string{e.name}, to_json(e)}); };
   return s;
 }
 }  // namespace
@@ -39,7 +40,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("Migrator deadline with a fake clock") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     SUBCASE("connection retries stop exactly at the deadline, having slept only fake time") {
       FakeMigrator m{unreachable(events), Deadline<FakeClock>{30s, clock}, ExponentialBackoff{100ms, 5s, 3},
@@ -52,7 +53,7 @@ TEST_SUITE("unit") {
       CHECK(slept == 30s);  // each delay clamped to what remains, never past it
       CHECK(clock.sleeps().size() >= 7);
       const auto retries = std::count_if(events.begin(), events.end(),
-                                         [](const Event& e) { return e.name == "connect_retry"; });
+                                         [](const test::LoggedEvent& e) { return e.name == "connect_retry"; });
       CHECK(static_cast<std::size_t>(retries) == clock.sleeps().size());
       REQUIRE_FALSE(events.empty());
       CHECK(events.back().name == "error");
