@@ -369,7 +369,7 @@ class Migrator {
         LOCKSTEP_TRY(led, leader.try_lead(conn));
         if (led) return gate(ctx, target, conn, std::move(*led), progress);
         if (attempt == 0) {
-          ctx.emit(events::LockBusy{.lock = id.name, .key = id.key});
+          ctx.emit(events::LockBusy{{.lock = id.name, .key = id.key}});
         }
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """The events and fields the code defines (lockstep/events/types.hpp, printed
 by event_catalog) are the ones docs/schema/events.schema.json defines and the
-events table documents: same event names; per event the same fields, the
-same JSON types and the same required ones in the schema; every field of an
-event named in its table row (the shared header fields and `background` are
-described once, beside the table).
+events table (docs/events.md) documents: same event names; per event the
+same fields, the same JSON types and the same required ones in the schema;
+in the table, every field of an event named in its row, as required or
+optional as the code has it (the five shared fields are described once).
 
 usage: check_event_catalog.py SOURCE_DIR EVENT_CATALOG_PROGRAM
-The table is docs/events.md's first table when that file exists, else
-README's under '## Events'.
+The table is docs/events.md's under '## Events': first column the exact
+names, second the fields, the optional ones after "optional:".
 """
 import json
 import pathlib
@@ -16,22 +16,27 @@ import re
 import subprocess
 import sys
 
-SHARED = {"event", "ts", "elapsed_ms", "pid", "host", "background"}
+SHARED = {"event", "ts", "elapsed_ms", "pid", "host"}
+NAME = re.compile(r"`([a-z_]+)`")
 
 
-def table_rows(text: str) -> dict:
-    """event name -> the rest of its row, from the first column's `names`."""
+def table_rows(doc: str) -> dict:
+    """event name -> (required part, optional part) of its fields cell, from
+    the table under '## Events': the fields before "optional:" and after."""
+    section = re.split(r"\n##+ ", doc.split("\n## Events\n", 1)[1], maxsplit=1)[0]
     rows = {}
-    for row in text.splitlines():
+    for row in section.splitlines():
         if not row.startswith("| `"):
             continue
         cells = row.split("|")
-        for name in re.findall(r"`([a-z_]+)`", cells[1]):
-            rows[name] = "|".join(cells[2:])
-    # "the backend fields as in `progress`": that row's fields count too.
-    for name, rest in rows.items():
-        for other in re.findall(r"as in `([a-z_]+)`", rest):
-            rows[name] = rest + rows.get(other, "")
+        required, _, optional = cells[2].partition("optional:")
+        for name in NAME.findall(cells[1]):
+            rows[name] = (required, optional)
+    # "optional: the lock holder's backend fields as in `progress`": that
+    # row's optional fields are this one's too.
+    for name, (required, optional) in rows.items():
+        for other in re.findall(r"as in `([a-z_]+)`", optional):
+            rows[name] = (required, optional + rows.get(other, ("", ""))[1])
     return rows
 
 
@@ -39,13 +44,8 @@ def main() -> int:
     src = pathlib.Path(sys.argv[1])
     code = json.loads(subprocess.run([sys.argv[2]], check=True, capture_output=True, text=True).stdout)
     schema = json.loads((src / "docs" / "schema" / "events.schema.json").read_text())["$defs"]
-    events_md = src / "docs" / "events.md"
-    if events_md.exists():
-        where, text = "docs/events.md", events_md.read_text()
-        text = text.split("\n\n| ", 1)[0] + "\n\n| " + text.split("\n\n| ", 1)[1].split("\n\n", 1)[0]
-    else:
-        where, text = "README.md", re.split(r"\n##+ ", (src / "README.md").read_text().split("\n## Events\n", 1)[1],
-                                            maxsplit=1)[0]
+    where = "docs/events.md"
+    text = (src / where).read_text()
     rows = table_rows(text)
     problems = []
     if set(code) != set(schema):
@@ -70,8 +70,11 @@ def main() -> int:
             declared = props.get(field, {}).get("type")
             if declared is not None and kind not in (declared if isinstance(declared, list) else [declared]):
                 problems.append(f"{name}.{field}: {kind} in code, {declared} in the schema")
-            if name in rows and field not in SHARED and f"`{field}`" not in rows[name]:
-                problems.append(f"{name}.{field}: not named in its row of {where}'s events table")
+            if name in rows and field not in SHARED:
+                part = rows[name][0] if field in must else rows[name][1]
+                if field not in NAME.findall(part):
+                    problems.append(f"{name}.{field}: not named among the {'required' if field in must else 'optional'} "
+                                    f"fields of its row in {where}'s events table")
     print(f"{len(code)} events, {sum(len(f) for f in code.values())} fields checked against the schema and {where}")
     for p in problems:
         print(p)

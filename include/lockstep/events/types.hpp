@@ -130,15 +130,9 @@ struct LockAcquired {
   }
 };
 
-struct LockBusy {
+// Another replica holds the lock: the fields of lock_acquired.
+struct LockBusy : LockAcquired {
   static constexpr std::string_view name = "lock_busy";
-  std::string lock{};
-  std::int64_t key = 0;
-
-  template <class S, class V>
-  static void fields(S& s, V&& v) {
-    v("lock", s.lock), v("key", s.key);
-  }
 };
 
 struct Waiting {
