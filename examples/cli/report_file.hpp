@@ -8,14 +8,14 @@
 #include <sstream>
 #include <string>
 
-#include "lockstep/detail/base/json.hpp"
 #include "lockstep/detail/run/dry_run.hpp"
+#include "lockstep/json.hpp"
 #include "lockstep/report.hpp"
 
 namespace lockstep::cli {
 
 inline std::string finding_json(const safety::Finding& f) {
-  detail::JsonObject o;
+  JsonObject o;
   detail::add_finding(o, f);
   return o.add("blocks", f.blocks()).str();
 }
@@ -24,7 +24,7 @@ inline std::string report_json(const Report& r) {
   std::string migrations = "[";
   for (const auto& p : r.plan) {
     if (migrations.size() > 1) migrations += ',';
-    detail::JsonObject m;
+    JsonObject m;
     m.add("version", p.version).add("name", p.name).add("file", p.origin).add("transaction", p.transaction);
     m.add("blocked", p.blocked()).add("rehearsed", p.rehearsed);
     std::string findings = "[";
@@ -34,7 +34,7 @@ inline std::string report_json(const Report& r) {
       m.add("duration_ms", static_cast<std::int64_t>(p.rehearsal_duration.count()));
       std::string statements = "[";
       for (const auto& s : p.rehearsal) {
-        detail::JsonObject j;
+        JsonObject j;
         j.add("line", s.line).add("duration_ms", static_cast<std::int64_t>(s.duration.count()));
         j.add_raw("locks", detail::locks_json(s.locks)).add_raw("rewritten", detail::strings_json(s.rewritten));
         statements += (statements.size() > 1 ? "," : "") + j.str();
@@ -43,7 +43,7 @@ inline std::string report_json(const Report& r) {
     }
     migrations += m.str();
   }
-  detail::JsonObject o;
+  JsonObject o;
   o.add("schema_version", r.schema_version).add("expected_version", r.expected_version);
   return o.add_raw("migrations", migrations + "]").str() + "\n";
 }

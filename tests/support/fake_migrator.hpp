@@ -10,16 +10,17 @@
 
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
+#include "events.hpp"
 
 namespace lockstep::test {
 
 using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<testing::FakeClock>, MemorySource>;
 
 // Settings for that port, every event appended to `events`.
-inline Settings unreachable(std::vector<Event>& events, std::string url = "postgresql://nobody@127.0.0.1:1/none") {
+inline Settings unreachable(std::vector<LoggedEvent>& events, std::string url = "postgresql://nobody@127.0.0.1:1/none") {
   Settings s;
   s.database_url = std::move(url);
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
+  s.on_event = [&events](const Event& e) { events.push_back({std::string{e.name}, to_json(e)}); };
   return s;
 }
 

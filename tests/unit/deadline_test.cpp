@@ -11,6 +11,7 @@
 #include "fake_migrator.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
+#include "../support/events.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
@@ -36,7 +37,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("Migrator deadline with a fake clock") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     SUBCASE("connection retries stop exactly at the deadline, having slept only fake time") {
       FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{30s, clock}, ExponentialBackoff{100ms, 5s, 3},
@@ -49,7 +50,7 @@ TEST_SUITE("unit") {
       CHECK(slept == 30s);  // each delay clamped to what remains, never past it
       CHECK(clock.sleeps().size() >= 7);
       const auto retries = std::count_if(events.begin(), events.end(),
-                                         [](const Event& e) { return e.name == "connect_retry"; });
+                                         [](const test::LoggedEvent& e) { return e.name == "connect_retry"; });
       CHECK(static_cast<std::size_t>(retries) == clock.sleeps().size());
       REQUIRE_FALSE(events.empty());
       CHECK(events.back().name == "error");

@@ -23,6 +23,15 @@ namespace lockstep::detail {
 
 // A finding's fields, the same in `lint` events, `lockstep lint --json` and
 // dry-run reports.
+inline events::Lint lint_event(const Migration& m, const safety::Finding& f) {
+  events::Lint e{.version = m.version, .file = m.origin, .severity = std::string{safety::to_string(f.level)},
+                 .rule = f.rule, .line = f.position.line, .column = f.position.column, .message = f.message,
+                 .table = events::unless_empty(f.table), .needs_database = f.needs_database, .allowed = events::unless_empty(f.allowed)};
+  if (f.size) e.rows = static_cast<std::int64_t>(f.size->rows), e.bytes = f.size->bytes;
+  if (f.size && f.size->parts > 0) e.partitions = f.size->parts;
+  return e;
+}
+
 inline void add_finding(JsonObject& o, const safety::Finding& f) {
   o.add("severity", safety::to_string(f.level)).add("rule", f.rule);
   o.add("line", f.position.line).add("column", f.position.column).add("message", f.message);
@@ -35,10 +44,7 @@ inline void add_finding(JsonObject& o, const safety::Finding& f) {
 
 template <class Timeout>
 void emit_finding(const Context<Timeout>& ctx, const Migration& m, const safety::Finding& f) {
-  ctx.emit("lint", [&](JsonObject& o) {
-    o.add("version", m.version).add("file", m.origin);
-    add_finding(o, f);
-  });
+  ctx.emit(lint_event(m, f));
 }
 
 // One migration of the run, in order.

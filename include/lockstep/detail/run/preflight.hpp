@@ -71,10 +71,9 @@ class Prepared {
 template <class Timeout>
 void emit_lint(const Context<Timeout>& ctx, const Migration& m, const PreparedMigration& p) {
   for (const auto& w : p.warnings) {
-    ctx.emit("lint", [&](JsonObject& o) {
-      o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
-      o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
-    });
+    ctx.emit(events::Lint{.version = m.version, .file = m.origin, .severity = "warning", .rule = w.rule,
+                          .line = w.position.line, .column = w.position.column, .message = w.message,
+                          .rule_first = true});
   }
 }
 
