@@ -57,6 +57,27 @@ TEST_SUITE("unit") {
     }
   }
 
+  // A run checks its deadline between steps, so a step may end past it: the
+  // time left and every wait then count as zero, never negative (a
+  // connect_retry event once said next_delay_ms: -15, which its schema forbids).
+  TEST_CASE("past the deadline, the time left and the next wait are zero, not negative") {
+    FakeClock clock;
+    Settings s;
+    s.on_event = null_sink();
+    Deadline<FakeClock> d{100ms, clock};
+    detail::Context<Deadline<FakeClock>> ctx{d, s};
+    struct OneSecond {
+      [[nodiscard]] std::chrono::milliseconds next_delay(unsigned) const { return 1s; }
+    } wait;
+    clock.advance(85ms);
+    CHECK(ctx.remaining() == 15ms);
+    CHECK(ctx.backoff(wait, 3) == 15ms);
+    clock.advance(30ms);
+    CHECK(ctx.expired());
+    CHECK(ctx.remaining() == 0ms);
+    CHECK(ctx.backoff(wait, 3) == 0ms);
+  }
+
   TEST_CASE("durations PostgreSQL cannot take are refused by name before anything runs") {
     std::vector<test::LoggedEvent> events;
     FakeClock clock;

@@ -54,8 +54,12 @@ class Context {
   [[nodiscard]] std::int64_t elapsed_ms() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_).count();
   }
+  // Never negative: a step may end past the deadline, and every bound and
+  // wait derived from the time left must then be zero, not a negative
+  // duration (an event field its schema forbids, a poll that waits forever).
   [[nodiscard]] std::chrono::milliseconds remaining() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now());
+    return std::max(std::chrono::milliseconds{0},
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now()));
   }
   [[nodiscard]] bool expired() const { return remaining() <= std::chrono::milliseconds{0}; }
   void sleep_for(std::chrono::milliseconds d) { timeout_.sleep_for(d); }
