@@ -255,7 +255,7 @@ TEST_SUITE("integration") {
     CHECK(skipped == 40);  // pg-regress files with psql syntax beyond whole lines (\gset, \if blocks...)
   }
 
-  TEST_CASE("corpus harbor") {
+  TEST_CASE("corpus harbor" * doctest::test_suite("pg_sample")) {
     apply_corpus({"harbor",
                   "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
                   {}});

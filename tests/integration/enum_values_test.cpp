@@ -70,7 +70,7 @@ bool word(const std::vector<std::string>& t, std::size_t i, const char* w) { ret
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("enum values: the server decides what is a use") {
+  TEST_CASE("enum values: the server decides what is a use" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"enum_values"};
     REQUIRE(db.connect().execute(types));
 

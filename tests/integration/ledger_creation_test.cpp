@@ -129,13 +129,17 @@ void drop_role(const TestDatabase& db, const std::string& role) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("a ledger without its replica registry: one replica creates it") { replicas_recreate_registry(1); }
+  TEST_CASE("a ledger without its replica registry: one replica creates it" *
+            doctest::test_suite("pg_sample")) {
+    replicas_recreate_registry(1);
+  }
 
   TEST_CASE("a ledger without its replica registry: 16 replicas at once create it once") {
     replicas_recreate_registry(16);
   }
 
-  TEST_CASE("the registry table dropped under a running replica comes back at its next beat") {
+  TEST_CASE("the registry table dropped under a running replica comes back at its next beat" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"registry_live"};
     TempDir dir{"registry-live"};
     write_table_migrations(dir, 1);
@@ -175,7 +179,7 @@ TEST_SUITE("integration") {
     drop_role(db, role);
   }
 
-  TEST_CASE("a role without CREATE on a fresh database is told the grant it lacks") {
+  TEST_CASE("a role without CREATE on a fresh database is told the grant it lacks" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"ledger_grant"};
     const std::string role = "ls_nodb_" + std::to_string(::getpid());
     const std::string url = least_role(db, role);

@@ -17,7 +17,7 @@ using namespace lockstep::test;
 using namespace std::chrono_literals;
 
 TEST_SUITE("integration") {
-  TEST_CASE("a head that contradicts the ledger is not trusted on the fast path") {
+  TEST_CASE("a head that contradicts the ledger is not trusted on the fast path" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"trust_fast"};
     TempDir dir{"trust-fast"};
     write_table_migrations(dir, 2);

@@ -201,7 +201,7 @@ using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, Tabl
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("lock safety with the catalog") {
+  TEST_CASE("lock safety with the catalog" * doctest::test_suite("pg_sample")) {
     REQUIRE(fixture().number("SELECT reltuples::bigint FROM pg_class WHERE oid = 'orders'::regclass") == big_rows);
 
     SUBCASE("index builds") {
@@ -342,7 +342,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("lock safety: the catalog settles the safe forms and the failing ones") {
+  TEST_CASE("lock safety: the catalog settles the safe forms and the failing ones" * doctest::test_suite("pg_sample")) {
     SUBCASE("SET NOT NULL after VALIDATE, or with a check validated before") {
       check_forms({
           {"ALTER TABLE foo VALIDATE CONSTRAINT foo_bar_not_null; ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;",
@@ -470,7 +470,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("lock safety at pre-flight") {
+  TEST_CASE("lock safety at pre-flight" * doctest::test_suite("pg_sample")) {
     const auto& db = fixture();
     SUBCASE("an error stops the deploy before anything runs") {
       EventLog log;

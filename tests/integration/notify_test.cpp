@@ -157,7 +157,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("notify_channel and listen_sql") {
+  TEST_CASE("notify_channel and listen_sql" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"listen"};
     const std::int64_t key = lock_key("listen-test");
     CHECK(detail::notify_channel(key).size() == 2 + 9 + 16);

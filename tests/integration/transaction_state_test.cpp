@@ -21,7 +21,8 @@ using namespace lockstep::test;
 using namespace std::chrono_literals;
 
 TEST_SUITE("integration") {
-  TEST_CASE("a no-transaction file that leaves its transaction open is a failure, not applied") {
+  TEST_CASE("a no-transaction file that leaves its transaction open is a failure, not applied" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"nt_open"};
     TempDir dir{"nt-open"};
     dir.write("0001_base.sql", "CREATE TABLE base (id int);\n");
@@ -89,7 +90,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("a deadlock is retried like lock_timeout") {
+  TEST_CASE("a deadlock is retried like lock_timeout" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"deadlock"};
     TempDir dir{"deadlock"};
     db.exec("CREATE TABLE dl_a (id int); CREATE TABLE dl_b (id int)");
@@ -125,7 +126,8 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM lockstep.failures") == 0);
   }
 
-  TEST_CASE("deadlocks past the retries and resource errors do not block the deploy") {
+  TEST_CASE("deadlocks past the retries and resource errors do not block the deploy" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"transient"};
     TempDir dir{"transient"};
     db.exec("CREATE TABLE trouble (sqlstate text)");
