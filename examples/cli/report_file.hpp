@@ -8,17 +8,12 @@
 #include <sstream>
 #include <string>
 
+#include "lockstep/checks/render.hpp"
 #include "lockstep/detail/base/json.hpp"
 #include "lockstep/detail/run/dry_run.hpp"
 #include "lockstep/report.hpp"
 
 namespace lockstep::cli {
-
-inline std::string finding_json(const safety::Finding& f) {
-  detail::JsonObject o;
-  detail::add_finding(o, f);
-  return o.add("blocks", f.blocks()).str();
-}
 
 inline std::string report_json(const Report& r) {
   std::string migrations = "[";
@@ -28,7 +23,7 @@ inline std::string report_json(const Report& r) {
     m.add("version", p.version).add("name", p.name).add("file", p.origin).add("transaction", p.transaction);
     m.add("blocked", p.blocked()).add("rehearsed", p.rehearsed);
     std::string findings = "[";
-    for (const auto& f : p.findings) findings += (findings.size() > 1 ? "," : "") + finding_json(f);
+    for (const auto& f : p.findings) findings += (findings.size() > 1 ? "," : "") + to_json(f, FindingJson{nullptr, true});
     m.add_raw("findings", findings + "]");
     if (p.rehearsed) {
       m.add("duration_ms", static_cast<std::int64_t>(p.rehearsal_duration.count()));
@@ -64,7 +59,7 @@ inline std::string report_markdown(const Report& r) {
     md << "### " << p.version << " " << p.name << " (`" << p.origin << "`)"
        << (p.blocked() ? " - **blocked**" : "") << "\n\n";
     for (const auto& f : p.findings) {
-      md << "- **" << safety::to_string(f.level) << "** `" << f.rule << "` line " << f.position.line
+      md << "- **" << checks::to_string(f.level) << "** `" << f.rule << "` line " << f.position.line
          << (f.allowed.empty() ? "" : " (allowed: " + cell(f.allowed) + ")") << ": " << cell(f.message) << "\n";
     }
     if (!p.findings.empty()) md << "\n";

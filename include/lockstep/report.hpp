@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "lockstep/migration.hpp"
-#include "lockstep/safety/finding.hpp"
+#include "lockstep/checks/finding.hpp"
 
 namespace lockstep {
 
@@ -64,7 +64,7 @@ struct PlannedMigration {
   std::vector<RelationLock> locks;  // locks it added
   std::vector<RehearsedStatement> rehearsal;  // per statement, when rehearsed
   std::vector<std::string> left_invalid;      // indexes or constraints it left invalid (rehearsed)
-  std::vector<safety::Finding> findings;      // lock safety, judged against the live catalog
+  std::vector<Finding> findings;      // lock safety, judged against the live catalog
   // A finding here that blocks would stop a real deploy at pre-flight.
   [[nodiscard]] bool blocked() const noexcept {
     for (const auto& f : findings) {

@@ -244,7 +244,7 @@ TEST_SUITE("unit") {
     SUBCASE("sized findings need a database and are warnings") {
       const auto f = judged("CREATE INDEX i ON orders (a);");
       REQUIRE(f.size() == 1);
-      CHECK(f[0].level == safety::Level::warning);
+      CHECK(f[0].level == checks::Level::warning);
       CHECK(f[0].needs_database);
       CHECK_FALSE(f[0].blocks());
       CHECK(f[0].message.find("CONCURRENTLY") != std::string::npos);
@@ -252,7 +252,7 @@ TEST_SUITE("unit") {
     }
     SUBCASE("a configured level wins; off removes the finding") {
       LockSafety config;
-      REQUIRE(safety::parse_levels("rename_breaks_old_code=error,json_column=off", config));
+      REQUIRE(checks::parse_levels("rename_breaks_old_code=error,json_column=off", config));
       const auto f = judged("ALTER TABLE o RENAME TO p; CREATE TABLE n (d json);", config);
       REQUIRE(f.size() == 1);
       CHECK(f[0].rule == "rename_breaks_old_code");
@@ -264,11 +264,11 @@ TEST_SUITE("unit") {
     }
     SUBCASE("bad level specs name the rule and the choices") {
       LockSafety config;
-      auto unknown = safety::parse_levels("index_not_concurent=error", config);
+      auto unknown = checks::parse_levels("index_not_concurent=error", config);
       REQUIRE_FALSE(unknown);
       CHECK(unknown.error().message.find("index_not_concurent") != std::string::npos);
       CHECK(unknown.error().message.find("index_not_concurrent") != std::string::npos);
-      auto level = safety::parse_levels("json_column=fatal", config);
+      auto level = checks::parse_levels("json_column=fatal", config);
       REQUIRE_FALSE(level);
       CHECK(level.error().message.find("error, warning or off") != std::string::npos);
     }
@@ -278,8 +278,8 @@ TEST_SUITE("unit") {
     // [snippet:lock-settings]
     lockstep::Settings s;
     s.lock_safety.error_rows = 1'000'000;                 // bigger tables only
-    s.lock_safety.levels["rename_breaks_old_code"] = lockstep::safety::Level::error;
-    s.lock_safety.levels["json_column"] = lockstep::safety::Level::off;
+    s.lock_safety.levels["rename_breaks_old_code"] = lockstep::checks::Level::error;
+    s.lock_safety.levels["json_column"] = lockstep::checks::Level::off;
     // [/snippet:lock-settings]
     auto st = sql::split("ALTER TABLE t RENAME TO u; ALTER TABLE t ADD COLUMN d json;");
     REQUIRE(st);
@@ -388,6 +388,19 @@ TEST_SUITE("unit") {
       CHECK(hazards({"ALTER TABLE other VALIDATE CONSTRAINT c;", "ALTER TABLE foo ALTER bar SET NOT NULL;"})[0]
                 .validated.empty());
     }
+    SUBCASE("the proof of SET NOT NULL is keyed by the table the server resolves, like \"created in this run\"") {
+      // Issue 31's leftover: keyed by the plain name, a check validated on
+      // a.foo proved b.foo's column NOT NULL, and the scan went unreported.
+      CHECK(rules(hazards({"ALTER TABLE a.foo ADD CONSTRAINT c CHECK (bar IS NOT NULL) NOT VALID;",
+                           "ALTER TABLE a.foo VALIDATE CONSTRAINT c;", "ALTER TABLE b.foo ALTER COLUMN bar SET NOT NULL;"})) ==
+            R{"set_not_null"});
+      CHECK(hazards({"ALTER TABLE a.foo VALIDATE CONSTRAINT c;", "ALTER TABLE b.foo ALTER bar SET NOT NULL;"})[0]
+                .validated.empty());
+      // One table under two spellings is one key: the file's search_path resolves foo to a.foo.
+      CHECK(rules(hazards({"SET search_path = a;\nALTER TABLE foo ADD CONSTRAINT c CHECK (bar IS NOT NULL) NOT VALID;",
+                           "ALTER TABLE a.foo VALIDATE CONSTRAINT c;", "ALTER TABLE a.foo ALTER COLUMN bar SET NOT NULL;"}))
+                .empty());
+    }
     SUBCASE("SET LOGGED, SET UNLOGGED and SET TABLESPACE ask the catalog, for the table alone") {
       const auto logged = hazards({"ALTER TABLE orders SET LOGGED;"});
       REQUIRE(logged.size() == 1);
@@ -439,7 +452,7 @@ TEST_SUITE("unit") {
            "ALTER TABLE orders VALIDATE CONSTRAINT fk2;",
            R{}},
       });
-      CHECK(safety::find_rule("validate_same_transaction")->sized);
+      CHECK(checks::find_rule("validate_same_transaction")->sized);
       CHECK(rules_of("ALTER TABLE orders ADD FOREIGN KEY (c) REFERENCES customers NOT VALID;\n"
                      "ALTER TABLE orders VALIDATE CONSTRAINT orders_c_fkey;",
                      true) == R{});
@@ -492,7 +505,7 @@ TEST_SUITE("unit") {
         REQUIRE(f);
         REQUIRE(f.value().size() == 1);
         CHECK(f.value()[0].needs_database);
-        CHECK(f.value()[0].level == safety::Level::warning);
+        CHECK(f.value()[0].level == checks::Level::warning);
       }
     }
   }

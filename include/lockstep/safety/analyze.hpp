@@ -1,5 +1,5 @@
 // Reads a migration's statements for what they do to live tables: the text
-// half of the lock-safety rules (safety/rules.hpp). It knows PostgreSQL's
+// half of the lock rules (checks/rules/<id>.hpp). It knows PostgreSQL's
 // grammar only as far as the rules need it, and says so (Hazard::certain)
 // when the text alone cannot decide; the catalog settles the rest
 // (safety/catalog.hpp, safety/judge.hpp).
@@ -23,7 +23,7 @@
 
 #include "lockstep/safety/hazard.hpp"
 #include "lockstep/safety/relations.hpp"
-#include "lockstep/safety/rules.hpp"
+#include "lockstep/checks/rules.hpp"
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/lexer.hpp"
 #include "lockstep/sql/reader.hpp"
@@ -325,14 +325,16 @@ class Analyzer {
     std::size_t from = table.next;
     while (from < r.size()) {
       const std::size_t end = r.find(from, r.size(), [](const sql::Token& t, std::size_t) { return t.is_punct(','); });
-      action(m, r, at, e, table, live, from, end);
+      action(m, r, at, e, table, ref.key, live, from, end);
       from = end + 1;
     }
   }
 
   template <class At>
+  // `key`: the table as Relations resolves it (empty: not there), what the
+  // SET NOT NULL proof is keyed by, like "created in this run".
   void action(Migration& m, const detail::Reader& r, At at, Effect& e, const detail::Name& table,
-              const std::string& live, std::size_t a, std::size_t end) {
+              const std::string& key, const std::string& live, std::size_t a, std::size_t end) {
     bool exclusive = true;  // most ALTER TABLE actions take ACCESS EXCLUSIVE
     const std::string& t = table.text;
     if (r.is(a, "add")) {
@@ -347,7 +349,7 @@ class Analyzer {
         }
         const bool not_valid = r.has(i, end, "not", "valid");
         if (not_valid && !live.empty()) m.not_valid.insert(live);
-        if (r.is(i, "check")) note_not_null_check(r, table.folded, name, i + 1, end, !not_valid);
+        if (r.is(i, "check")) note_not_null_check(r, key, name, i + 1, end, !not_valid);
         if (r.is(i, "foreign")) {
           exclusive = false;  // SHARE ROW EXCLUSIVE on both tables
           if (!not_valid && !live.empty()) {
@@ -397,7 +399,7 @@ class Analyzer {
           m.out.push_back(std::move(h));
         }
       } else if (r.is(j, "set") && r.is(j + 1, "not") && r.is(j + 2, "null")) {
-        if (!live.empty() && !proven_not_null(table.folded, column.folded)) {
+        if (!live.empty() && !proven_not_null(key, column.folded)) {
           Hazard h;
           h.rule = "set_not_null";
           h.position = at(a);
@@ -407,7 +409,7 @@ class Analyzer {
           if (server_version_ == 0 || server_version_ >= 120000) {
             h.question = Question::not_null_check;
             h.certain = false;
-            if (auto v = validated_.find(table.folded); v != validated_.end()) {
+            if (auto v = validated_.find(key); v != validated_.end()) {
               for (const auto& name : v->second) {
                 if (name.rfind('\x1f', 0) != 0) h.validated.push_back(name);
               }
@@ -421,7 +423,7 @@ class Analyzer {
     } else if (r.is(a, "validate")) {
       exclusive = false;  // SHARE UPDATE EXCLUSIVE
       const auto name = r.name(a + 2);
-      validated_[table.folded].insert(name.folded);
+      if (!key.empty()) validated_[key].insert(name.folded);
       // Any ADD ... NOT VALID on this table earlier in the transaction (this
       // constraint's or another's, named or not) still holds its lock.
       if (!m.d.no_transaction && m.not_valid.count(live) != 0 && !live.empty()) {
@@ -432,8 +434,8 @@ class Analyzer {
       std::size_t i = a + 1;
       if (r.is(i, "constraint")) {
         const auto name = r.name(r.skip_if_exists(i + 1));
-        validated_[table.folded].erase(name.folded);  // a check it drops proves nothing any more
-        not_null_checks_.erase(table.folded + '\x1f' + name.folded);
+        validated_[key].erase(name.folded);  // a check it drops proves nothing any more
+        not_null_checks_.erase(key + '\x1f' + name.folded);
         return note_exclusive(e, live, exclusive);
       }
       if (r.is(i, "column")) ++i;
@@ -709,6 +711,7 @@ class Analyzer {
       if (!r.punct(k, ')')) return;
     }
     if (k < end && !r.is(k, "not") && !r.is(k, "no")) return;  // NOT VALID, NO INHERIT follow; anything else is more
+    if (table.empty()) return;  // a table that is not there: nothing to prove
     // An unnamed one gets a key no constraint name has ("\x1f" first): it
     // cannot be named by a later VALIDATE, and it is never sent to the catalog.
     const std::string key = name.empty() ? "\x1f" + col.folded : name;
@@ -783,7 +786,8 @@ class Analyzer {
   std::set<std::string> new_domains_;  // created in this run (folded)
   // SET NOT NULL's proof, across the run: CHECK (col IS NOT NULL)s added
   // ("table\x1fconstraint" -> column) and the constraints validated, by
-  // table (folded names; added valid, or VALIDATE CONSTRAINT).
+  // table (keyed as safety/relations.hpp resolves it, "schema.name"; added
+  // valid, or VALIDATE CONSTRAINT).
   std::map<std::string, std::string> not_null_checks_;
   std::map<std::string, std::set<std::string>> validated_;
   Relations relations_;

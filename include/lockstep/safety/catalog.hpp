@@ -15,7 +15,7 @@
 
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
-#include "lockstep/safety/finding.hpp"
+#include "lockstep/checks/finding.hpp"
 #include "lockstep/safety/hazard.hpp"
 
 namespace lockstep::safety {

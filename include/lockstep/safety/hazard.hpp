@@ -32,7 +32,7 @@ enum class Object {
 };
 
 struct Hazard {
-  std::string rule;       // an id from safety/rules.hpp
+  std::string rule;       // an id from checks/rules.hpp
   sql::Position position; // in the file
   std::string table;      // as written (quoting and schema kept), for to_regclass(); may be empty
   std::string what;       // the part of the statement at fault, e.g. "CREATE INDEX ON orders"

@@ -15,10 +15,10 @@
 
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/safety/catalog.hpp"
-#include "lockstep/safety/config.hpp"
-#include "lockstep/safety/finding.hpp"
+#include "lockstep/checks/config.hpp"
+#include "lockstep/checks/finding.hpp"
 #include "lockstep/safety/hazard.hpp"
-#include "lockstep/safety/rules.hpp"
+#include "lockstep/checks/rules.hpp"
 
 namespace lockstep::safety {
 

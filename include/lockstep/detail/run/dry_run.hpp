@@ -201,7 +201,7 @@ template <class Timeout, class Ledger>
   // program exits 16 on it (Report::plan[i].blocked()), for CI. The
   // rehearsal is then skipped: it would take the very lock at issue.
   Prepared prepared;
-  std::map<std::int64_t, std::vector<safety::Finding>> findings;
+  std::map<std::int64_t, std::vector<Finding>> findings;
   auto safe = preflight(ctx, conn, p.pending, rules, prepared, &findings);
   if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
   ctx.phase = "planning";
@@ -214,7 +214,7 @@ template <class Timeout, class Ledger>
     step.origin = m->origin;
     step.transaction = !pm->directives.no_transaction;
     step.statements = pm->statements.size();
-    step.warnings = pm->warnings.size();
+    step.warnings = pm->findings.size();
     step.contract = m->contract;
     step.findings = std::move(findings[step.version]);
     steps.push_back(std::move(step));
