@@ -53,6 +53,7 @@ struct Hazard {
   std::vector<std::string> validated;  // not_null_check: constraints on `table` validated earlier in this run
   std::vector<std::string> named;      // cascades: every table the statement names, as written
   bool force = false;                  // database_use: DROP DATABASE ... WITH (FORCE) ends the sessions first
+  bool ask_size = true;                // false: no table's size says anything about it (DROP DATABASE)
 };
 
 }  // namespace lockstep::safety
