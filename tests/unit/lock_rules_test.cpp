@@ -20,16 +20,6 @@ using namespace lock_cases;
 
 TEST_SUITE("unit") {
   TEST_CASE("lock-safety rules read from the text") {
-    SUBCASE("index_not_concurrent") {
-      check_cases({
-          {"CREATE INDEX orders_email ON orders (email);", R{"index_not_concurrent"}},
-          {"create unique index if not exists i on public.\"Orders\" using btree (a);", R{"index_not_concurrent"}},
-          {"CREATE INDEX ON orders (email);", R{"index_not_concurrent"}},
-          {"CREATE INDEX CONCURRENTLY i ON orders (email);", R{}},
-          {"CREATE TABLE t (a int); CREATE INDEX i ON t (a);", R{}},  // new table: nobody waits on it
-          {"CREATE INDEX i ON ONLY measurements (a);", R{}},          // partitioned parent: an empty shell
-      });
-    }
     SUBCASE("constraint_scan, foreign_key_scan, unique_constraint_build") {
       check_cases({
           {"ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);", R{"constraint_scan"}},
@@ -72,32 +62,6 @@ TEST_SUITE("unit") {
           {"ALTER TABLE orders ALTER COLUMN email DROP NOT NULL;", R{}},
           {"ALTER TABLE orders ALTER COLUMN email SET DEFAULT 'x';", R{}},
           {"CREATE TABLE n (a int); ALTER TABLE n ALTER a TYPE bigint, ALTER a SET NOT NULL;", R{}},
-      });
-    }
-    SUBCASE("rename_breaks_old_code and drop_breaks_old_code") {
-      check_cases({
-          {"ALTER TABLE orders RENAME COLUMN email TO mail;", R{"rename_breaks_old_code"}},
-          {"ALTER TABLE orders RENAME email TO mail;", R{"rename_breaks_old_code"}},
-          {"ALTER TABLE orders RENAME TO purchases;", R{"rename_breaks_old_code"}},
-          {"ALTER TABLE orders RENAME CONSTRAINT a TO b;", R{}},
-          {"ALTER TABLE orders DROP COLUMN legacy;", R{"drop_breaks_old_code"}},
-          {"ALTER TABLE orders DROP COLUMN IF EXISTS legacy;", R{"drop_breaks_old_code"}},
-          {"ALTER TABLE orders DROP CONSTRAINT c;", R{}},
-          {"DROP TABLE legacy;", R{"drop_breaks_old_code"}},
-          {"DROP TABLE IF EXISTS a, b;", R{"drop_breaks_old_code", "drop_breaks_old_code"}},
-          {"CREATE TABLE tmp (a int); ALTER TABLE tmp RENAME TO tmp2; DROP TABLE tmp2;", R{}},
-      });
-      // A contract migration is where drops belong; a rename is never safe in one step.
-      CHECK(rules_of("ALTER TABLE orders DROP COLUMN legacy;", false, true) == R{});
-      CHECK(rules_of("DROP TABLE old;", false, true) == R{});
-      CHECK(rules_of("ALTER TABLE orders RENAME COLUMN a TO b;", false, true) == R{"rename_breaks_old_code"});
-    }
-    SUBCASE("json_column") {
-      check_cases({
-          {"CREATE TABLE n (id int, doc json NOT NULL, other jsonb);", R{"json_column"}},
-          {"ALTER TABLE orders ADD COLUMN doc json;", R{"json_column"}},
-          {"ALTER TABLE orders ALTER COLUMN doc TYPE json;", R{"json_column", "type_change"}},
-          {"CREATE TABLE n (id int, doc jsonb);", R{}},
       });
     }
     SUBCASE("tables created in an earlier migration of the same run are new too") {

@@ -131,10 +131,10 @@ class Analyzer {
     auto at = [&](std::size_t i) { return m.lines.at(st.begin + (i < tokens.size() ? tokens[i].offset : 0)); };
     Scan s{r, tokens, st.begin, m.lines, m.d.no_transaction, m.d.contract, server_version_, relations_, path_, m.out};
     Effect e;
-    if (r.is(0, "create")) create(m, r, at, e);
+    if (r.is(0, "create")) create(s);
     else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, s, at, e);
     else if (r.is(0, "alter") && r.is(1, "domain")) alter_domain(s);
-    else if (r.is(0, "drop")) drop(m, s, at, e);
+    else if (r.is(0, "drop")) drop(s, e);
     else if (r.is(0, "reindex")) checks::rules::reindex_not_concurrent::detect(s);
     else if (r.is(0, "vacuum")) checks::rules::table_rewrite::vacuum(s, e);
     else if (r.is(0, "cluster")) checks::rules::table_rewrite::cluster(s, e);
@@ -177,8 +177,8 @@ class Analyzer {
     m.out.push_back(std::move(h));
   }
 
-  template <class At>
-  void create(Migration& m, const detail::Reader& r, At at, Effect&) {
+  void create(Scan& s) {
+    const auto& r = s.r;
     std::size_t i = 1;
     if (r.is(i, "or") && r.is(i + 1, "replace")) i += 2;
     bool temp = false;
@@ -213,9 +213,8 @@ class Analyzer {
       if (!index.folded.empty() && !ref.key.empty() &&
           !relations_.create_in(schema_of(ref.key), index.folded, if_not_exists))
         return;
-      if (only) return;  // the partitioned parent alone: an invalid shell, built per partition
-      if (concurrently || ref.is_new || table.text.empty()) return;
-      add(m, at, 0, "index_not_concurrent", ref.relation, "CREATE INDEX on " + ref.relation);
+      const bool live = !ref.is_new && !table.text.empty();
+      checks::rules::index_not_concurrent::detect(s, concurrently, only, live ? ref.relation : std::string{});
       return;
     }
     if (r.is(i, "schema")) {
@@ -247,19 +246,7 @@ class Analyzer {
       const auto table = r.name(i);
       if (table.text.empty()) return;
       (void)relations_.create(table, path_, if_not_exists, temp);
-      // json columns in the definition: (name type ..., ...)
-      if (!r.punct(table.next, '(')) return;
-      std::size_t col = table.next + 1;
-      while (col < r.size()) {
-        const std::size_t end = r.find(col, r.size(), [](const sql::Token& t, std::size_t) {
-          return t.is_punct(',') || t.is_punct(')');
-        });
-        if (r.at(col)->is_name() && r.at(col + 1) && r.at(col + 1)->is("json") &&
-            !r.is(col, "constraint") && !r.is(col, "like"))
-          add(m, at, col + 1, "json_column", table.text, "column " + r.at(col)->text + " of " + table.text);
-        if (end >= r.size() || r.punct(end, ')')) break;
-        col = end + 1;
-      }
+      checks::rules::json_column::create_table(s, table);
     }
   }
 
@@ -274,17 +261,10 @@ class Analyzer {
     const std::string live = ref.is_new ? std::string{} : ref.relation;
     // RENAME stands alone.
     if (r.is(table.next, "rename")) {
-      std::size_t j = table.next + 1;
+      const std::size_t j = table.next + 1;
       if (r.is(j, "constraint")) return;
-      if (!live.empty()) {
-        e.exclusive_table = live;
-        if (r.is(j, "to")) {
-          add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of table " + live);
-        } else {
-          if (r.is(j, "column")) ++j;
-          add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of column " + r.name(j).text + " of " + live);
-        }
-      }
+      if (!live.empty()) e.exclusive_table = live;
+      checks::rules::rename_breaks_old_code::detect(s, live, table.next);
       // Old code cannot know the new name either.
       if (r.is(j, "to")) relations_.renamed(ref, r.name(j + 1).folded);
       return;
@@ -337,7 +317,7 @@ class Analyzer {
       } else {
         if (r.is(i, "column")) ++i;
         i = r.skip_if_exists(i);
-        add_column(m, r, at, t, live, i, end, a);
+        add_column(m, s, at, t, live, i, end, a);
       }
     } else if (r.is(a, "alter")) {
       std::size_t i = a + 1;
@@ -350,7 +330,7 @@ class Analyzer {
         const std::size_t type_end = r.find(type_from, end, [](const sql::Token& tk, std::size_t) {
           return tk.is("collate") || tk.is("using");
         });
-        if (r.is(type_from, "json")) add(m, at, type_from, "json_column", t, "column " + column.text + " of " + t);
+        checks::rules::json_column::column(s, type_from, column.text, t);
         if (!live.empty()) {
           Hazard h;
           h.rule = "type_change";
@@ -403,8 +383,7 @@ class Analyzer {
       }
       if (r.is(i, "column")) ++i;
       i = r.skip_if_exists(i);
-      if (!live.empty() && !m.d.contract)
-        add(m, at, a, "drop_breaks_old_code", live, "DROP COLUMN " + r.name(i).text + " of " + live);
+      checks::rules::drop_breaks_old_code::column(s, live, a, r.name(i));
     } else if (r.is(a, "set") && (r.is(a + 1, "tablespace") || r.is(a + 1, "logged") || r.is(a + 1, "unlogged"))) {
       checks::rules::table_rewrite::set_storage(s, live, a);
     } else if (r.is(a, "detach")) {
@@ -424,14 +403,14 @@ class Analyzer {
 
   // ADD COLUMN name type [constraints]: i at the column name.
   template <class At>
-  void add_column(Migration& m, const detail::Reader& r, At at, const std::string& t, const std::string& live,
-                  std::size_t i, std::size_t end, std::size_t a) {
+  void add_column(Migration& m, Scan& s, At at, const std::string& t, const std::string& live, std::size_t i,
+                  std::size_t end, std::size_t a) {
+    const auto& r = s.r;
     const auto column = r.name(i);
     const std::size_t type_from = column.next;
     const sql::Token* type = r.at(type_from);
     if (type == nullptr) return;
-    const std::string col = "column " + column.text + " of " + t;
-    if (type->is("json")) add(m, at, type_from, "json_column", t, col);
+    checks::rules::json_column::column(s, type_from, column.text, t);
     if (live.empty()) return;
     if (detail::is_serial(type->folded)) {
       add(m, at, a, "generated_column", live, "ADD COLUMN " + column.text + " " + type->text + " to " + live,
@@ -500,8 +479,7 @@ class Analyzer {
     m.out.push_back(std::move(h));
   }
 
-  template <class At>
-  void drop(Migration& m, Scan& s, At at, Effect& e) {
+  void drop(Scan& s, Effect& e) {
     const auto& r = s.r;
     if (r.is(1, "index")) {
       namespace rule = checks::rules::drop_index_not_concurrent;
@@ -522,7 +500,7 @@ class Analyzer {
       const std::string live = ref.is_new ? std::string{} : ref.relation;
       if (!live.empty()) {
         note_exclusive(e, live, true);
-        if (!m.d.contract) add(m, at, 0, "drop_breaks_old_code", live, "DROP TABLE " + live);
+        checks::rules::drop_breaks_old_code::table(s, live);
       }
       relations_.drop(ref);
       if (!r.punct(table.next, ',')) break;
