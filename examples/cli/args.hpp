@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "lockstep/detail/base/durations.hpp"
+#include "lockstep/durations.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/checks/config.hpp"
 
@@ -205,7 +205,7 @@ struct Args {
         return a;
       }
       // Checked here too, so `replica` refuses it before it migrates, not after.
-      if (auto checked = detail::check_local_duration(flag, *d, false); !checked) {
+      if (auto checked = check_duration(flag, *d); !checked) {
         a.error = checked.error().message;
         return a;
       }

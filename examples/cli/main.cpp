@@ -13,9 +13,9 @@
 #include "exit_codes.hpp"
 #include "metrics_file.hpp"
 #include "report_file.hpp"
-#include "lockstep/detail/base/conninfo.hpp"
-#include "lockstep/detail/base/json.hpp"
+#include "lockstep/json.hpp"
 #include "lockstep/lockstep.hpp"
+#include "lockstep/redact.hpp"
 
 namespace {
 
@@ -45,18 +45,18 @@ Settings settings_from(const cli::Args& a) {
 // (a URL passed as --url=..., or as a stray argument, is echoed by a usage
 // error), the URL variables and PGPASSWORD. The library scrubs its own
 // errors with the URL it used; this covers what the program prints itself.
-const detail::Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
-  static const detail::Redactor r = [&] {
-    std::vector<std::string> secrets = detail::environment_secrets();
+const Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
+  static const Redactor r = [&] {
+    std::vector<std::string> secrets = environment_secrets();
     auto add = [&](std::string_view text) {
-      auto more = detail::secrets_in(text);
+      auto more = secrets_in(text);
       secrets.insert(secrets.end(), more.begin(), more.end());
     };
     for (const auto& a : args) add(a);
     for (const char* name : {"DATABASE_URL_MIGRATION", "DATABASE_URL"}) {
       if (const char* v = std::getenv(name); v != nullptr) add(v);
     }
-    return detail::Redactor{std::move(secrets)};
+    return Redactor{std::move(secrets)};
   }();
   return r;
 }
@@ -187,7 +187,7 @@ void print_status_json(const Status& s) {
     std::string out = "[";
     for (const auto& item : items) {
       if (out.size() > 1) out += ',';
-      detail::JsonObject o;
+      JsonObject o;
       fill(o, item);
       out += o.str();
     }
@@ -198,32 +198,32 @@ void print_status_json(const Status& s) {
     for (auto n : v) out += (out.size() > 1 ? "," : "") + std::to_string(n);
     return out + "]";
   };
-  detail::JsonObject o;
+  JsonObject o;
   o.add("ledger_exists", s.ledger_exists).add("schema_version", s.schema_version).add("expected_version", s.expected_version);
-  o.add_raw("applied", array(s.applied, [](detail::JsonObject& j, const AppliedMigration& m) {
+  o.add_raw("applied", array(s.applied, [](JsonObject& j, const AppliedMigration& m) {
     j.add("version", m.version).add("name", m.name).add("checksum", m.checksum).add("applied_at", m.applied_at);
     j.add("duration_ms", m.duration_ms).add("deploy_version", m.deploy_version).add("applied_by", m.applied_by);
   }));
-  o.add_raw("pending", array(s.pending, [](detail::JsonObject& j, const PendingMigration& m) {
+  o.add_raw("pending", array(s.pending, [](JsonObject& j, const PendingMigration& m) {
     j.add("version", m.version).add("name", m.name).add("file", m.origin).add("contract", m.contract);
   }));
-  auto replica = [](detail::JsonObject& j, const ReplicaRecord& r) {
+  auto replica = [](JsonObject& j, const ReplicaRecord& r) {
     j.add("replica_id", r.replica_id).add("deploy_version", r.deploy_version).add("knows_version", r.knows_version);
     j.add("expected_version", r.expected_version).add("host", r.host).add("pid", r.pid);
     j.add("started_at", r.started_at).add("last_seen", r.last_seen).add("expires_at", r.expires_at).add("alive", r.alive);
   };
   o.add_raw("replicas", array(s.replicas, replica));
-  o.add_raw("contracts_waiting", array(s.contracts_waiting, [&](detail::JsonObject& j, const WaitingContract& w) {
+  o.add_raw("contracts_waiting", array(s.contracts_waiting, [&](JsonObject& j, const WaitingContract& w) {
     j.add("version", w.version).add("name", w.name).add("file", w.origin);
     j.add_raw("waiting_for", array(w.waiting_for, replica));
   }));
   o.add_raw("drifted", numbers(s.drifted)).add_raw("unknown_versions", numbers(s.unknown_versions));
-  o.add_raw("failures", array(s.failures, [](detail::JsonObject& j, const FailureRecord& f) {
+  o.add_raw("failures", array(s.failures, [](JsonObject& j, const FailureRecord& f) {
     j.add("version", f.version).add("name", f.name).add("sqlstate", f.sqlstate).add("message", f.message);
     j.add("position", f.position).add("failed_at", f.failed_at).add("partial", f.partial);
     j.add("statements_completed", f.statements_completed).add("statements_total", f.statements_total);
   }));
-  o.add_raw("deploys", array(s.deploys, [](detail::JsonObject& j, const DeployRecord& d) {
+  o.add_raw("deploys", array(s.deploys, [](JsonObject& j, const DeployRecord& d) {
     j.add("deploy_version", d.deploy_version).add("schema_version", d.schema_version);
     j.add("first_booted_at", d.first_booted_at).add("booted_by", d.booted_by);
   }));

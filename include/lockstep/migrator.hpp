@@ -157,7 +157,7 @@ class Migrator {
       // migration files (a DBA's shell has none).
       return with_ledger(ctx, [&](Connection& conn) -> result<std::int64_t> {
         LOCKSTEP_TRY(count, ledger_.resolve_failures(conn, version));
-        ctx.emit("resolved", [&](detail::JsonObject& o) { o.add("version", version).add("failures", count); });
+        ctx.emit(events::Resolved{.version = version, .failures = count});
         return count;
       });
     });
@@ -184,11 +184,9 @@ class Migrator {
           return connector.watched(conn, [&](Connection& c) { return body(ctx, c); });
         },
         [&](const detail::Context<Deadline<>>& ctx, const Error& e) {
-          ctx.emit("beat_failed", [&](detail::JsonObject& o) {
-            o.add("replica_id", replica_id).add("while", ctx.phase).add("failed_beats", failed_beats);
-            o.add("class", to_string(e.code)).add("message", e.message);
-            if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
-          });
+          ctx.emit(events::BeatFailed{.replica_id = replica_id, .while_ = ctx.phase, .failed_beats = failed_beats,
+                                      .class_ = std::string{to_string(e.code)}, .message = e.message,
+                                      .sqlstate = events::unless_empty(e.sqlstate)});
         });
   }
 
@@ -205,10 +203,10 @@ class Migrator {
     }
     if (!refused) return std::move(refused).error();
     if (refused.value()) return detail::contracted_error(*refused.value(), me.knows_version, me.deploy_version);
-    ctx.emit(again ? "replica_reregistered" : "replica_registered", [&](detail::JsonObject& o) {
-      o.add("replica_id", me.replica_id).add("deploy_version", me.deploy_version);
-      o.add("knows_version", me.knows_version).add("lease_ms", static_cast<std::int64_t>(lease.count()));
-    });
+    const events::ReplicaRegistered registered{.replica_id = me.replica_id, .deploy_version = me.deploy_version,
+                                               .knows_version = me.knows_version,
+                                               .lease_ms = static_cast<std::int64_t>(lease.count())};
+    again ? ctx.emit(events::ReplicaReregistered{registered}) : ctx.emit(registered);
     return outcome::success();
   }
 
@@ -266,14 +264,10 @@ class Migrator {
           if (!renewal.renewed) LOCKSTEP_TRYV(enroll(ctx, conn, me, options.lease, true));
           const auto lease_ms = static_cast<std::int64_t>(options.lease.count());
           if (renewal.renewed) {
-            ctx.emit("beat", [&](detail::JsonObject& o) {
-              o.add("replica_id", me.replica_id).add("lease_ms", lease_ms);
-            });
+            ctx.emit(events::Beat{.replica_id = me.replica_id, .lease_ms = lease_ms});
           }
           if (failed_before > 0) {
-            ctx.emit("beat_recovered", [&](detail::JsonObject& o) {
-              o.add("replica_id", me.replica_id).add("failed_beats", failed_before).add("lease_ms", lease_ms);
-            });
+            ctx.emit(events::BeatRecovered{.replica_id = me.replica_id, .failed_beats = failed_before, .lease_ms = lease_ms});
           }
           return renewal.blockers;
         });
@@ -290,7 +284,7 @@ class Migrator {
     (void)registry_session<void>(budget, 1, replica_id, [&](auto& ctx, Connection& conn) -> result<void> {
       ctx.phase = "removing this replica from the registry";
       LOCKSTEP_TRYV(ledger_.registry().withdraw(conn, replica_id));
-      ctx.emit("replica_withdrawn", [&](detail::JsonObject& o) { o.add("replica_id", replica_id); });
+      ctx.emit(events::ReplicaWithdrawn{.replica_id = replica_id});
       return outcome::success();
     });
   }
@@ -328,12 +322,10 @@ class Migrator {
       if (e.code != errc::connection_failed || conn.is_open() || ctx.expired()) return e;
       conn.close();
       const auto delay = ctx.backoff(wait_, attempt);
-      ctx.emit("reconnecting", [&](detail::JsonObject& o) {
-        o.add("attempt", static_cast<std::int64_t>(attempt))
-            .add("while", ctx.phase)
-            .add("message", e.message)
-            .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-      });
+      ctx.emit(events::Reconnecting{.attempt = static_cast<std::int64_t>(attempt),
+                                    .while_ = ctx.phase,
+                                    .message = e.message,
+                                    .next_delay_ms = static_cast<std::int64_t>(delay.count())});
       ctx.sleep_for(delay);
       if (ctx.expired()) return ctx.deadline_error();
     }
@@ -377,7 +369,7 @@ class Migrator {
         LOCKSTEP_TRY(led, leader.try_lead(conn));
         if (led) return gate(ctx, target, conn, std::move(*led), progress);
         if (attempt == 0) {
-          ctx.emit("lock_busy", [&](detail::JsonObject& o) { o.add("lock", id.name).add("key", id.key); });
+          ctx.emit(events::LockBusy{{.lock = id.name, .key = id.key}});
         }
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));

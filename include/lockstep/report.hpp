@@ -35,6 +35,15 @@ struct AppliedStep {
   std::chrono::milliseconds duration{0};
 };
 
+// What a relation lock mode stops the application doing while it is held.
+[[nodiscard]] inline std::string_view lock_blocks(std::string_view mode) noexcept {
+  if (mode == "AccessExclusiveLock") return "reads and writes";
+  if (mode == "ExclusiveLock") return "writes and row locks (plain reads still run)";
+  if (mode == "ShareRowExclusiveLock" || mode == "ShareLock") return "writes";
+  if (mode == "ShareUpdateExclusiveLock") return "other DDL and VACUUM (not reads or writes)";
+  return "nothing the application does";
+}
+
 // A relation lock a rehearsed migration took, from pg_locks before rollback.
 struct RelationLock {
   std::string relation;

@@ -29,18 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-Child lockstep_cli(const std::vector<std::string>& args, const std::string& tag) {
-  static TempDir out{"create-out"};
-  std::vector<std::string> argv{cli_path()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_one(argv, out.path() / tag);
-}
-
-void exec(const TestDatabase& db, const std::string& sql) {
-  auto c = db.connect();
-  must(c.query(sql));
-}
-
 std::vector<std::string> replica_argv(const std::string& dir, const std::string& url) {
   return {cli_path(), "replica", "--dir", dir, "--url", url, "--deploy-version", "r1", "--heartbeat", "500ms",
           "--lease", "5s", "--timeout", "60s"};
@@ -54,7 +42,7 @@ void replicas_recreate_registry(int n) {
   write_table_migrations(dir, 2);
   const std::string d = dir.path().string();
   REQUIRE(lockstep_cli({"migrate", "--dir", d, "--url", db.url()}, "first-" + std::to_string(n)).exit_code == 0);
-  exec(db, "DROP TABLE lockstep.replicas");
+  db.exec("DROP TABLE lockstep.replicas");
 
   TempDir out{"registry-out"};
   Herd herd{out.path()};
@@ -156,7 +144,7 @@ TEST_SUITE("integration") {
     herd.spawn(1, replica_argv(dir.path().string(), db.url()));
     herd.release();
     REQUIRE(herd.wait_for_output("\"event\":\"replica_registered\"", 60s) == 0);
-    exec(db, "DROP TABLE lockstep.replicas");
+    db.exec("DROP TABLE lockstep.replicas");
     CHECK(herd.wait_for_output("\"event\":\"replica_reregistered\"", 30s) == 0);
     CHECK(db.number("SELECT count(*) FROM lockstep.replicas") == 1);
     ::kill(herd.children()[0].pid, SIGTERM);
@@ -169,12 +157,12 @@ TEST_SUITE("integration") {
     const std::string role = "ls_nocreate_" + std::to_string(::getpid());
     const std::string url = least_role(db, role);
     const TableLedger ledger;
-    exec(db, ledger.create_sql());
-    exec(db, ledger.grant_sql(role));
-    exec(db, "DROP TABLE lockstep.replicas");
+    db.exec(ledger.create_sql());
+    db.exec(ledger.grant_sql(role));
+    db.exec("DROP TABLE lockstep.replicas");
     TempDir dir{"registry-grant"};
     write_table_migrations(dir, 1);
-    exec(db, "GRANT CREATE ON SCHEMA public TO " + role);  // for the migration's own table
+    db.exec("GRANT CREATE ON SCHEMA public TO " + role);  // for the migration's own table
     auto c = lockstep_cli({"replica", "--dir", dir.path().string(), "--url", url, "--heartbeat", "500ms", "--lease",
                            "5s", "--timeout", "20s"},
                           "grant");

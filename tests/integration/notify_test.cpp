@@ -33,7 +33,7 @@ class TimedLog {
   [[nodiscard]] EventSink sink() {
     return [this](const Event& e) {
       std::lock_guard lk{mutex_};
-      entries_.push_back({e.name, parse_json(e.json), Clock::now()});
+      entries_.push_back({std::string{e.name}, parse_json(to_json(e)), Clock::now()});
     };
   }
   [[nodiscard]] std::vector<Entry> named(const std::string& name) const {

@@ -187,7 +187,7 @@ TEST_SUITE("unit") {
     Settings s;
     s.database_url = "host=127.0.0.1 port=1 user=x dbname=y password=never-printed";
     std::vector<std::string> events;
-    s.on_event = [&](const Event& e) { events.push_back(e.json); };
+    s.on_event = [&](const Event& e) { events.push_back(to_json(e)); };
     Migrator<> m{s};
     Report report;
     for (const auto& [interval, lease] : {std::pair{0ms, 30000ms}, std::pair{10000ms, 10000ms},

@@ -8,23 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "fake_migrator.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
+#include "../support/events.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
 using testing::FakeClock;
+using test::FakeMigrator;
+using test::unreachable;
 
 namespace {
-using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
-
-Settings unreachable(std::vector<Event>& events) {
-  Settings s;
-  s.database_url = "postgresql://nobody@127.0.0.1:1/none";
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
-  return s;
-}
-
 bool valid_utf8(const std::string& s) { return !detail::first_bad_byte(s).has_value(); }
 }  // namespace
 
@@ -63,7 +58,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("durations PostgreSQL cannot take are refused by name before anything runs") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     Settings s = unreachable(events);
     std::string named;
@@ -108,7 +103,7 @@ TEST_SUITE("unit") {
     Settings s;
     s.database_url = "host=127.0.0.1 port=1 user=x dbname=y";
     std::vector<std::string> events;
-    s.on_event = [&](const Event& e) { events.push_back(e.json); };
+    s.on_event = [&](const Event& e) { events.push_back(to_json(e)); };
     Migrator<> m{s};
     Report report;
     auto lease = m.heartbeat(report, HeartbeatOptions{10s, std::chrono::milliseconds::max()});
@@ -133,7 +128,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("settings that reach SQL or an event must be UTF-8 without NUL") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     Settings s = unreachable(events);
     std::string named;

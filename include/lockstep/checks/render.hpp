@@ -9,6 +9,7 @@
 #include "lockstep/checks/finding.hpp"
 #include "lockstep/checks/rules.hpp"
 #include "lockstep/detail/base/json.hpp"
+#include "lockstep/events/types.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep {
@@ -32,18 +33,18 @@ inline void add_finding(JsonObject& o, const Finding& f) {
   add_finding_body(o, f);
 }
 
-// A `lint` event's fields. The order is as released: a statement rule's
-// event names the rule before the migration, a lock rule's after it.
-inline void add_finding_event(JsonObject& o, const Migration& m, const Finding& f) {
+// A `lint` event. The order is as released: a statement rule's event names
+// the rule before the migration, a lock rule's after it.
+[[nodiscard]] inline events::Lint lint_event(const Migration& m, const Finding& f) {
   const checks::Rule* rule = checks::find_rule(f.rule);
-  if (rule != nullptr && rule->kind == checks::Rule::Kind::statement) {
-    add_finding_head(o, f);
-    o.add("version", m.version).add("file", m.origin);
-    add_finding_body(o, f);
-  } else {
-    o.add("version", m.version).add("file", m.origin);
-    add_finding(o, f);
-  }
+  events::Lint e{.version = m.version, .file = m.origin, .severity = std::string{checks::to_string(f.level)},
+                 .rule = f.rule, .line = f.position.line, .column = f.position.column, .message = f.message,
+                 .table = events::unless_empty(f.table), .needs_database = f.needs_database,
+                 .allowed = events::unless_empty(f.allowed),
+                 .rule_first = rule != nullptr && rule->kind == checks::Rule::Kind::statement};
+  if (f.size) e.rows = static_cast<std::int64_t>(f.size->rows), e.bytes = f.size->bytes;
+  if (f.size && f.size->parts > 0) e.partitions = f.size->parts;
+  return e;
 }
 
 }  // namespace detail

@@ -233,11 +233,9 @@ class Executor {
       if (!retried_on(e.sqlstate) || retries >= settings_.lock_retries || ctx_.expired()) return e;
       ++retries;
       const auto delay = ctx_.backoff(wait_, retries);
-      ctx_.emit("migration_retry", [&](JsonObject& o) {
-        o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
-        o.add("statement", static_cast<std::int64_t>(k + 1)).add("sqlstate", e.sqlstate);
-        o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-      });
+      ctx_.emit(events::MigrationRetry{.version = m.version, .name_ = m.name, .attempt = static_cast<std::int64_t>(retries),
+                                       .statement = static_cast<std::int64_t>(k + 1), .sqlstate = e.sqlstate,
+                                       .next_delay_ms = static_cast<std::int64_t>(delay.count())});
       ctx_.sleep_for(delay);
     }
   }

@@ -22,7 +22,7 @@ namespace lockstep::detail {
 
 template <class Timeout>
 void emit_finding(const Context<Timeout>& ctx, const Migration& m, const Finding& f) {
-  ctx.emit("lint", [&](JsonObject& o) { add_finding_event(o, m, f); });
+  ctx.emit(lint_event(m, f));
 }
 
 // One migration of the run, in order.
