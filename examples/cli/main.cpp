@@ -13,12 +13,9 @@
 #include "exit_codes.hpp"
 #include "metrics_file.hpp"
 #include "report_file.hpp"
-#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/json.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/redact.hpp"
-#include "lockstep/safety/analyze.hpp"
-#include "lockstep/safety/judge.hpp"
 
 namespace {
 
@@ -250,50 +247,24 @@ int status(const cli::Args& a) {
 // Every check the Migrator's pre-flight makes from the text alone: for CI.
 // Each file is judged as if it were the only pending one, against a database
 // where the earlier files' tables exist (so its own new tables are exempt).
-// Lock-safety findings that only the catalog can size or settle say so
+// Lock findings that only the catalog can size or settle say so
 // (needs_database); `migrate --mode dry-run` makes the exact check.
 int lint(const cli::Args& a) {
   auto migrations = DirectorySource{a.dir}.load();
   if (!migrations) return fail(migrations.error());
   int errors = 0, lock_errors = 0, warnings = 0;
-  auto report = [&](const Migration& m, std::string_view level, const std::string& rule, sql::Position at,
-                    const std::string& message, const safety::Finding* f) {
-    if (a.json) {
-      JsonObject o;
-      o.add("file", m.origin).add("version", m.version);
-      if (f != nullptr) {
-        detail::add_finding(o, *f);
-      } else {
-        o.add("severity", level).add("rule", rule).add("line", at.line).add("column", at.column);
-        o.add("message", message);
-      }
-      std::cout << o.str() << '\n';
-      return;
-    }
-    std::cerr << m.origin << ':' << at.line << ':' << at.column << ": " << level << " [" << rule << "]"
-              << (f != nullptr && f->needs_database ? " (needs a database to be sure)" : "")
-              << (f != nullptr && !f->allowed.empty() ? " (allowed)" : "") << ": " << message << '\n';
-  };
+  const CheckOptions options{a.lock_safety, a.pg_version};
   for (const auto& m : migrations.value()) {
-    auto p = detail::prepare_migration(m, a.pg_version);
-    if (!p) {
-      print_error(p.error());
+    auto findings = check(m, options);
+    if (!findings) {
+      if (findings.error().code != errc::source_invalid) return fail(findings.error());
+      print_error(findings.error());
       ++errors;
       continue;
     }
-    for (const auto& w : p.value().warnings) {
-      report(m, "warning", w.rule, w.position, w.message, nullptr);
-      ++warnings;
-    }
-    const auto& pm = p.value();
-    // Each file alone, as the one pending migration of a deploy: the tables
-    // earlier files created exist in production by then.
-    safety::Analyzer analyzer{a.pg_version};
-    auto findings = safety::judge(analyzer.migration(pm.statements, m.sql, pm.directives), a.lock_safety, nullptr,
-                                  pm.directives.allow);
-    if (!findings) return fail(findings.error());
     for (const auto& f : findings.value()) {
-      report(m, safety::to_string(f.level), f.rule, f.position, f.message, &f);
+      if (a.json) std::cout << to_json(f, FindingJson{&m}) << '\n';
+      else std::cerr << to_text(f, m) << '\n';
       (f.blocks() ? lock_errors : warnings) += 1;
     }
   }
@@ -338,7 +309,7 @@ int main(int argc, char** argv) {
   // $LOCKSTEP_LOCK_RULES first, so the flags win over it.
   if (const char* env = std::getenv("LOCKSTEP_LOCK_RULES"); a.error.empty() && env != nullptr) {
     LockSafety from_env;
-    if (auto r = safety::parse_levels(env, from_env); !r) {
+    if (auto r = checks::parse_levels(env, from_env); !r) {
       a.error = "LOCKSTEP_LOCK_RULES: " + r.error().message;
     } else {
       for (const auto& [rule, level] : a.lock_safety.levels) from_env.levels[rule] = level;

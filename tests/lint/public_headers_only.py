@@ -16,10 +16,6 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*[<"](lockstep/detail/[^>"]+)[>"]')
 
 # (file under examples/, header) -> why it is still there.
 KNOWN = {
-    ("examples/cli/main.cpp", "lockstep/detail/run/prepare.hpp"):
-        "lint's offline pipeline (detail::prepare_migration): goes with the one checks entry point (#32 item 1)",
-    ("examples/cli/report_file.hpp", "lockstep/detail/run/dry_run.hpp"):
-        "the report's findings and locks (detail::add_finding, lock_blocks): goes with the checks engine (#32 item 1)",
 }
 
 

@@ -28,40 +28,11 @@
 
 namespace lockstep::detail {
 
-// What a relation lock mode stops the application doing while it is held.
-[[nodiscard]] inline std::string_view lock_blocks(std::string_view mode) noexcept {
-  if (mode == "AccessExclusiveLock") return "reads and writes";
-  if (mode == "ExclusiveLock") return "writes and row locks (plain reads still run)";
-  if (mode == "ShareRowExclusiveLock" || mode == "ShareLock") return "writes";
-  if (mode == "ShareUpdateExclusiveLock") return "other DDL and VACUUM (not reads or writes)";
-  return "nothing the application does";
-}
-
-inline std::string locks_json(const std::vector<RelationLock>& locks) {
-  std::string out = "[";
-  for (const auto& l : locks) {
-    if (out.size() > 1) out += ',';
-    JsonObject j;
-    j.add("relation", l.relation).add("mode", l.mode).add("blocks", lock_blocks(l.mode));
-    out += j.str();
-  }
-  return out + "]";
-}
-
 inline std::vector<events::LockTaken> locks_taken(const std::vector<RelationLock>& locks) {
   std::vector<events::LockTaken> out;
   out.reserve(locks.size());
   for (const auto& l : locks) out.push_back({l.relation, l.mode, std::string{lock_blocks(l.mode)}});
   return out;
-}
-
-inline std::string strings_json(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (const auto& s : v) {
-    if (out.size() > 1) out += ',';
-    append_json_string(out, s);
-  }
-  return out + "]";
 }
 
 template <class Timeout>
@@ -202,7 +173,7 @@ template <class Timeout, class Ledger>
   // program exits 16 on it (Report::plan[i].blocked()), for CI. The
   // rehearsal is then skipped: it would take the very lock at issue.
   Prepared prepared;
-  std::map<std::int64_t, std::vector<safety::Finding>> findings;
+  std::map<std::int64_t, std::vector<Finding>> findings;
   auto safe = preflight(ctx, conn, p.pending, rules, prepared, &findings);
   if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
   ctx.phase = "planning";
@@ -215,7 +186,7 @@ template <class Timeout, class Ledger>
     step.origin = m->origin;
     step.transaction = !pm->directives.no_transaction;
     step.statements = pm->statements.size();
-    step.warnings = pm->warnings.size();
+    step.warnings = pm->findings.size();
     step.contract = m->contract;
     step.findings = std::move(findings[step.version]);
     steps.push_back(std::move(step));
