@@ -456,8 +456,8 @@ void registry(const fs::path& work, int n, int interval_s, int lease_s) {
   const double window_ms = 1000.0 * interval_s * (quick ? 1 : 3);
   while (ms_since(w0) < window_ms) {
     connected.push_back(static_cast<double>(scalar(server_url, backends)));
-    if (auto rows = sampler.query(live); rows && !rows.value().empty()) {
-      fewest_live = std::min(fewest_live, std::stoll(rows.value()[0][0].value_or("0")));
+    if (auto counted = sampler.query(live); counted && !counted.value().empty()) {
+      fewest_live = std::min(fewest_live, std::stoll(counted.value()[0][0].value_or("0")));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
   }

@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "lockstep/detail/base/durations.hpp"
+#include "lockstep/durations.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
-#include "lockstep/safety/config.hpp"
+#include "lockstep/checks/config.hpp"
 
 namespace lockstep::cli {
 
@@ -205,7 +205,7 @@ struct Args {
         return a;
       }
       // Checked here too, so `replica` refuses it before it migrates, not after.
-      if (auto checked = detail::check_local_duration(flag, *d, false); !checked) {
+      if (auto checked = check_duration(flag, *d); !checked) {
         a.error = checked.error().message;
         return a;
       }
@@ -215,7 +215,7 @@ struct Args {
     } else if (flag == "--metrics-file") {
       a.metrics_file = *v;
     } else if (flag == "--lock-rule") {
-      if (auto r = safety::parse_levels(*v, a.lock_safety); !r) {
+      if (auto r = checks::parse_levels(*v, a.lock_safety); !r) {
         a.error = "--lock-rule: " + r.error().message;
         return a;
       }
@@ -294,7 +294,7 @@ inline constexpr std::string_view usage_text =
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --role ROLE           ledger-sql: also print the grants the migration role ROLE needs\n"
     "  --json                status: print JSON instead of a table; lint: one JSON finding per line\n"
-    "  --lock-rule R=LEVEL   lock-safety rule R is always an error, a warning, or off (repeatable;\n"
+    "  --lock-rule R=LEVEL   rule R (any of docs/lock-safety.md) is always an error, a warning, or off (repeatable;\n"
     "                        comma-separated lists too; default: $LOCKSTEP_LOCK_RULES)\n"
     "  --lock-rows N         a blocking rewrite, scan or index build on a table of N rows or more\n"
     "                        stops the deploy (default 100000)\n"

@@ -13,12 +13,9 @@
 #include "exit_codes.hpp"
 #include "metrics_file.hpp"
 #include "report_file.hpp"
-#include "lockstep/detail/base/conninfo.hpp"
-#include "lockstep/detail/base/json.hpp"
-#include "lockstep/detail/run/prepare.hpp"
+#include "lockstep/json.hpp"
 #include "lockstep/lockstep.hpp"
-#include "lockstep/safety/analyze.hpp"
-#include "lockstep/safety/judge.hpp"
+#include "lockstep/redact.hpp"
 
 namespace {
 
@@ -48,18 +45,18 @@ Settings settings_from(const cli::Args& a) {
 // (a URL passed as --url=..., or as a stray argument, is echoed by a usage
 // error), the URL variables and PGPASSWORD. The library scrubs its own
 // errors with the URL it used; this covers what the program prints itself.
-const detail::Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
-  static const detail::Redactor r = [&] {
-    std::vector<std::string> secrets = detail::environment_secrets();
+const Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
+  static const Redactor r = [&] {
+    std::vector<std::string> secrets = environment_secrets();
     auto add = [&](std::string_view text) {
-      auto more = detail::secrets_in(text);
+      auto more = secrets_in(text);
       secrets.insert(secrets.end(), more.begin(), more.end());
     };
     for (const auto& a : args) add(a);
     for (const char* name : {"DATABASE_URL_MIGRATION", "DATABASE_URL"}) {
       if (const char* v = std::getenv(name); v != nullptr) add(v);
     }
-    return detail::Redactor{std::move(secrets)};
+    return Redactor{std::move(secrets)};
   }();
   return r;
 }
@@ -190,7 +187,7 @@ void print_status_json(const Status& s) {
     std::string out = "[";
     for (const auto& item : items) {
       if (out.size() > 1) out += ',';
-      detail::JsonObject o;
+      JsonObject o;
       fill(o, item);
       out += o.str();
     }
@@ -198,35 +195,39 @@ void print_status_json(const Status& s) {
   };
   auto numbers = [](const std::vector<std::int64_t>& v) {
     std::string out = "[";
-    for (auto n : v) out += (out.size() > 1 ? "," : "") + std::to_string(n);
+    for (auto n : v) {
+      // Piece by piece: `"," + std::to_string(n)` draws a false -Wrestrict from GCC 12 at -O3.
+      if (out.size() > 1) out += ',';
+      out += std::to_string(n);
+    }
     return out + "]";
   };
-  detail::JsonObject o;
+  JsonObject o;
   o.add("ledger_exists", s.ledger_exists).add("schema_version", s.schema_version).add("expected_version", s.expected_version);
-  o.add_raw("applied", array(s.applied, [](detail::JsonObject& j, const AppliedMigration& m) {
+  o.add_raw("applied", array(s.applied, [](JsonObject& j, const AppliedMigration& m) {
     j.add("version", m.version).add("name", m.name).add("checksum", m.checksum).add("applied_at", m.applied_at);
     j.add("duration_ms", m.duration_ms).add("deploy_version", m.deploy_version).add("applied_by", m.applied_by);
   }));
-  o.add_raw("pending", array(s.pending, [](detail::JsonObject& j, const PendingMigration& m) {
+  o.add_raw("pending", array(s.pending, [](JsonObject& j, const PendingMigration& m) {
     j.add("version", m.version).add("name", m.name).add("file", m.origin).add("contract", m.contract);
   }));
-  auto replica = [](detail::JsonObject& j, const ReplicaRecord& r) {
+  auto replica = [](JsonObject& j, const ReplicaRecord& r) {
     j.add("replica_id", r.replica_id).add("deploy_version", r.deploy_version).add("knows_version", r.knows_version);
     j.add("expected_version", r.expected_version).add("host", r.host).add("pid", r.pid);
     j.add("started_at", r.started_at).add("last_seen", r.last_seen).add("expires_at", r.expires_at).add("alive", r.alive);
   };
   o.add_raw("replicas", array(s.replicas, replica));
-  o.add_raw("contracts_waiting", array(s.contracts_waiting, [&](detail::JsonObject& j, const WaitingContract& w) {
+  o.add_raw("contracts_waiting", array(s.contracts_waiting, [&](JsonObject& j, const WaitingContract& w) {
     j.add("version", w.version).add("name", w.name).add("file", w.origin);
     j.add_raw("waiting_for", array(w.waiting_for, replica));
   }));
   o.add_raw("drifted", numbers(s.drifted)).add_raw("unknown_versions", numbers(s.unknown_versions));
-  o.add_raw("failures", array(s.failures, [](detail::JsonObject& j, const FailureRecord& f) {
+  o.add_raw("failures", array(s.failures, [](JsonObject& j, const FailureRecord& f) {
     j.add("version", f.version).add("name", f.name).add("sqlstate", f.sqlstate).add("message", f.message);
     j.add("position", f.position).add("failed_at", f.failed_at).add("partial", f.partial);
     j.add("statements_completed", f.statements_completed).add("statements_total", f.statements_total);
   }));
-  o.add_raw("deploys", array(s.deploys, [](detail::JsonObject& j, const DeployRecord& d) {
+  o.add_raw("deploys", array(s.deploys, [](JsonObject& j, const DeployRecord& d) {
     j.add("deploy_version", d.deploy_version).add("schema_version", d.schema_version);
     j.add("first_booted_at", d.first_booted_at).add("booted_by", d.booted_by);
   }));
@@ -246,50 +247,24 @@ int status(const cli::Args& a) {
 // Every check the Migrator's pre-flight makes from the text alone: for CI.
 // Each file is judged as if it were the only pending one, against a database
 // where the earlier files' tables exist (so its own new tables are exempt).
-// Lock-safety findings that only the catalog can size or settle say so
+// Lock findings that only the catalog can size or settle say so
 // (needs_database); `migrate --mode dry-run` makes the exact check.
 int lint(const cli::Args& a) {
   auto migrations = DirectorySource{a.dir}.load();
   if (!migrations) return fail(migrations.error());
   int errors = 0, lock_errors = 0, warnings = 0;
-  auto report = [&](const Migration& m, std::string_view level, const std::string& rule, sql::Position at,
-                    const std::string& message, const safety::Finding* f) {
-    if (a.json) {
-      detail::JsonObject o;
-      o.add("file", m.origin).add("version", m.version);
-      if (f != nullptr) {
-        detail::add_finding(o, *f);
-      } else {
-        o.add("severity", level).add("rule", rule).add("line", at.line).add("column", at.column);
-        o.add("message", message);
-      }
-      std::cout << o.str() << '\n';
-      return;
-    }
-    std::cerr << m.origin << ':' << at.line << ':' << at.column << ": " << level << " [" << rule << "]"
-              << (f != nullptr && f->needs_database ? " (needs a database to be sure)" : "")
-              << (f != nullptr && !f->allowed.empty() ? " (allowed)" : "") << ": " << message << '\n';
-  };
+  const CheckOptions options{a.lock_safety, a.pg_version};
   for (const auto& m : migrations.value()) {
-    auto p = detail::prepare_migration(m, a.pg_version);
-    if (!p) {
-      print_error(p.error());
+    auto findings = check(m, options);
+    if (!findings) {
+      if (findings.error().code != errc::source_invalid) return fail(findings.error());
+      print_error(findings.error());
       ++errors;
       continue;
     }
-    for (const auto& w : p.value().warnings) {
-      report(m, "warning", w.rule, w.position, w.message, nullptr);
-      ++warnings;
-    }
-    const auto& pm = p.value();
-    // Each file alone, as the one pending migration of a deploy: the tables
-    // earlier files created exist in production by then.
-    safety::Analyzer analyzer{a.pg_version};
-    auto findings = safety::judge(analyzer.migration(pm.statements, m.sql, pm.directives), a.lock_safety, nullptr,
-                                  pm.directives.allow);
-    if (!findings) return fail(findings.error());
     for (const auto& f : findings.value()) {
-      report(m, safety::to_string(f.level), f.rule, f.position, f.message, &f);
+      if (a.json) std::cout << to_json(f, FindingJson{&m}) << '\n';
+      else std::cerr << to_text(f, m) << '\n';
       (f.blocks() ? lock_errors : warnings) += 1;
     }
   }
@@ -334,7 +309,7 @@ int main(int argc, char** argv) {
   // $LOCKSTEP_LOCK_RULES first, so the flags win over it.
   if (const char* env = std::getenv("LOCKSTEP_LOCK_RULES"); a.error.empty() && env != nullptr) {
     LockSafety from_env;
-    if (auto r = safety::parse_levels(env, from_env); !r) {
+    if (auto r = checks::parse_levels(env, from_env); !r) {
       a.error = "LOCKSTEP_LOCK_RULES: " + r.error().message;
     } else {
       for (const auto& [rule, level] : a.lock_safety.levels) from_env.levels[rule] = level;

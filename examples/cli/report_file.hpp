@@ -7,43 +7,58 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
-#include "lockstep/detail/base/json.hpp"
-#include "lockstep/detail/run/dry_run.hpp"
+#include "lockstep/checks/render.hpp"
+#include "lockstep/json.hpp"
 #include "lockstep/report.hpp"
 
 namespace lockstep::cli {
 
-inline std::string finding_json(const safety::Finding& f) {
-  detail::JsonObject o;
-  detail::add_finding(o, f);
-  return o.add("blocks", f.blocks()).str();
+inline std::string locks_json(const std::vector<RelationLock>& locks) {
+  std::string out = "[";
+  for (const auto& l : locks) {
+    if (out.size() > 1) out += ',';
+    JsonObject j;
+    j.add("relation", l.relation).add("mode", l.mode).add("blocks", lock_blocks(l.mode));
+    out += j.str();
+  }
+  return out + "]";
+}
+
+inline std::string strings_json(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (const auto& s : v) {
+    if (out.size() > 1) out += ',';
+    append_json_string(out, s);
+  }
+  return out + "]";
 }
 
 inline std::string report_json(const Report& r) {
   std::string migrations = "[";
   for (const auto& p : r.plan) {
     if (migrations.size() > 1) migrations += ',';
-    detail::JsonObject m;
+    JsonObject m;
     m.add("version", p.version).add("name", p.name).add("file", p.origin).add("transaction", p.transaction);
     m.add("blocked", p.blocked()).add("rehearsed", p.rehearsed);
     std::string findings = "[";
-    for (const auto& f : p.findings) findings += (findings.size() > 1 ? "," : "") + finding_json(f);
+    for (const auto& f : p.findings) findings += (findings.size() > 1 ? "," : "") + to_json(f, FindingJson{nullptr, true});
     m.add_raw("findings", findings + "]");
     if (p.rehearsed) {
       m.add("duration_ms", static_cast<std::int64_t>(p.rehearsal_duration.count()));
       std::string statements = "[";
       for (const auto& s : p.rehearsal) {
-        detail::JsonObject j;
+        JsonObject j;
         j.add("line", s.line).add("duration_ms", static_cast<std::int64_t>(s.duration.count()));
-        j.add_raw("locks", detail::locks_json(s.locks)).add_raw("rewritten", detail::strings_json(s.rewritten));
+        j.add_raw("locks", locks_json(s.locks)).add_raw("rewritten", strings_json(s.rewritten));
         statements += (statements.size() > 1 ? "," : "") + j.str();
       }
-      m.add_raw("statements", statements + "]").add_raw("left_invalid", detail::strings_json(p.left_invalid));
+      m.add_raw("statements", statements + "]").add_raw("left_invalid", strings_json(p.left_invalid));
     }
     migrations += m.str();
   }
-  detail::JsonObject o;
+  JsonObject o;
   o.add("schema_version", r.schema_version).add("expected_version", r.expected_version);
   return o.add_raw("migrations", migrations + "]").str() + "\n";
 }
@@ -64,7 +79,7 @@ inline std::string report_markdown(const Report& r) {
     md << "### " << p.version << " " << p.name << " (`" << p.origin << "`)"
        << (p.blocked() ? " - **blocked**" : "") << "\n\n";
     for (const auto& f : p.findings) {
-      md << "- **" << safety::to_string(f.level) << "** `" << f.rule << "` line " << f.position.line
+      md << "- **" << checks::to_string(f.level) << "** `" << f.rule << "` line " << f.position.line
          << (f.allowed.empty() ? "" : " (allowed: " + cell(f.allowed) + ")") << ": " << cell(f.message) << "\n";
     }
     if (!p.findings.empty()) md << "\n";
@@ -82,7 +97,7 @@ inline std::string report_markdown(const Report& r) {
     for (const auto& s : p.rehearsal) {
       std::string locks, rewrote;
       for (const auto& l : s.locks)
-        locks += (locks.empty() ? "" : "<br>") + l.relation + " " + l.mode + " (" + std::string{detail::lock_blocks(l.mode)} + ")";
+        locks += (locks.empty() ? "" : "<br>") + l.relation + " " + l.mode + " (" + std::string{lock_blocks(l.mode)} + ")";
       for (const auto& w : s.rewritten) rewrote += (rewrote.empty() ? "" : ", ") + w;
       md << "| " << s.line << " | " << s.duration.count() << " ms | " << cell(locks) << " | " << cell(rewrote)
          << " |\n";

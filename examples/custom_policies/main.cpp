@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <lockstep/lockstep.hpp>
@@ -52,7 +53,16 @@ struct LoggingTryLock : lockstep::TryLock {
 int main() {
   using namespace std::chrono_literals;
   lockstep::Settings settings;
-  settings.on_event = lockstep::null_sink();
+  // [snippet:sink]
+  // A sink of its own: it reads the typed fields of the events it wants and
+  // lets the others pass (every string in them is redacted already).
+  settings.on_event = [](const lockstep::Event& e) {
+    if (const auto* applied = std::get_if<lockstep::events::MigrationApplied>(&e.body)) {
+      std::fprintf(stderr, "app: applied %lld (%s) in %lld ms\n", static_cast<long long>(applied->version),
+                   applied->name_.c_str(), static_cast<long long>(applied->duration_ms));
+    }
+  };
+  // [/snippet:sink]
   // [snippet:swap]
   // Ledger in the application's own schema; a shorter deadline; user policies.
   lockstep::Migrator<app::LoggingTryLock, app::LinearBackoff, lockstep::Deadline<>, app::MonthlyPartitions>

@@ -28,7 +28,7 @@ enum class errc {
   lock_lost,              // the session lock is not (or no longer) exclusive: a pooler is in between
   internal_error,         // an exception reached lockstep's boundary (a policy threw, out of memory, no threads)
   schema_contracted,      // a contract migration this image does not know was applied: it must not start
-  lock_unsafe,            // pre-flight: a migration would block a big live table (safety/rules.hpp); nothing ran
+  lock_unsafe,            // pre-flight: a migration would block a big live table (checks/rules.hpp); nothing ran
 };
 
 namespace detail {

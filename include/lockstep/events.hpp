@@ -1,35 +1,20 @@
-// Structured events: one JSON object per step, stable field names, no secrets.
+// Structured events: one typed event per step (events/types.hpp), stable
+// field names, no secrets. A sink receives a lockstep::Event and formats it;
+// the default one writes it as a JSON line (events/json_sink.hpp). The list
+// of events and fields: docs/events.md.
 #pragma once
 
 #include <cstdio>
-#include <functional>
-#include <string>
+
+#include "lockstep/events/event.hpp"
+#include "lockstep/events/json_sink.hpp"
 
 namespace lockstep {
 
-struct Event {
-  std::string name;  // "boot", "lock_acquired", "migration_applied", ... (docs/events.md)
-  std::string json;  // the whole event as one JSON object, no trailing newline
-};
-
-using EventSink = std::function<void(const Event&)>;
-
 // The library's default: JSON lines on stderr, so stdout stays the app's.
-[[nodiscard]] inline EventSink stderr_sink() {
-  return [](const Event& e) {
-    std::string line = e.json + '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::fflush(stderr);
-  };
-}
+[[nodiscard]] inline EventSink stderr_sink() { return JsonSink{stderr}; }
 
-[[nodiscard]] inline EventSink stdout_sink() {
-  return [](const Event& e) {
-    std::string line = e.json + '\n';
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
-  };
-}
+[[nodiscard]] inline EventSink stdout_sink() { return JsonSink{stdout}; }
 
 [[nodiscard]] inline EventSink null_sink() {
   return [](const Event&) {};

@@ -20,9 +20,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
-#include "lockstep/detail/base/json_fields.hpp"
 #include "lockstep/events.hpp"
 
 namespace lockstep {
@@ -51,56 +52,12 @@ class Metrics {
     return [this](const Event& e) { observe(e); };
   }
 
+  // Reads the typed fields of the events it counts; the others pass by.
   void observe(const Event& e) {
-    const detail::JsonFields f{e.json};
     // In ms until a difference is taken: 0.6 s - 0.52 s is not 0.08 s in doubles.
-    const double elapsed = f.number("elapsed_ms").value_or(0);
+    const auto elapsed = static_cast<double>(e.header.elapsed_ms);
     std::lock_guard lk{mutex_};
-    if (e.name == "boot") {
-      boot_at_ = elapsed;
-      busy_at_.reset();
-      last_poll_at_.reset();
-    } else if (e.name == "migration_applied") {
-      ++applied_;
-      migration_seconds_.add(f.number("duration_ms").value_or(0) / 1000.0);
-    } else if (e.name == "migration_retry") {
-      ++retries_;
-    } else if (e.name == "lock_acquired") {
-      lock_acquire_seconds_.add((elapsed - boot_at_) / 1000.0);
-    } else if (e.name == "lock_busy") {
-      busy_at_ = elapsed;
-    } else if (e.name == "waiting") {
-      last_poll_at_ = elapsed;
-    } else if (e.name == "lint") {
-      ++findings_[{f.text("rule").value_or(""), f.text("severity").value_or("")}];
-    } else if (e.name == "beat" || e.name == "replica_reregistered") {
-      // A beat is not a run: it counts here, never in runs or readiness.
-      ++beats_ok_;
-      renewed(f);
-    } else if (e.name == "replica_registered") {
-      renewed(f);
-    } else if (e.name == "beat_failed") {
-      ++beats_failed_;
-    } else if (e.name == "replica_withdrawn") {
-      lease_until_.reset();
-    } else if (e.name == "ready") {
-      const std::string role = f.text("role").value_or("unknown");
-      boot_seconds_[role].add(f.number("duration_ms").value_or(0) / 1000.0);
-      ++runs_[{role, "ready"}];
-      if (busy_at_) lock_wait_seconds_.add((elapsed - *busy_at_) / 1000.0);
-      if (last_poll_at_) wake_seconds_.add((elapsed - *last_poll_at_) / 1000.0);
-      schema_version_ = f.number("schema_version").value_or(-1);
-      expected_version_ = f.number("expected_version").value_or(-1);
-      ready_ = 1;
-    } else if (e.name == "error") {
-      const std::string code = f.text("class").value_or("unknown");
-      ++failures_[code];
-      ++runs_[{"none", "error"}];
-      // A heartbeat's background run (a contract migration that became
-      // clear) failing leaves the schema the application serves on as it
-      // was: readiness is the boot's.
-      if (!f.boolean("background").value_or(false)) ready_ = 0;
-    }
+    std::visit([&](const auto& body) { count(body, elapsed); }, e.body);
   }
 
   // The text exposition format, one family after another, each with HELP and TYPE.
@@ -225,12 +182,59 @@ class Metrics {
     sample(out, name, "", value);
   }
 
+  template <class Body>
+  void count(const Body& b, double elapsed) {
+    using namespace events;
+    if constexpr (std::is_same_v<Body, Boot>) {
+      boot_at_ = elapsed;
+      busy_at_.reset();
+      last_poll_at_.reset();
+    } else if constexpr (std::is_same_v<Body, MigrationApplied>) {
+      ++applied_;
+      migration_seconds_.add(static_cast<double>(b.duration_ms) / 1000.0);
+    } else if constexpr (std::is_same_v<Body, MigrationRetry>) {
+      ++retries_;
+    } else if constexpr (std::is_same_v<Body, LockAcquired>) {
+      lock_acquire_seconds_.add((elapsed - boot_at_) / 1000.0);
+    } else if constexpr (std::is_same_v<Body, LockBusy>) {
+      busy_at_ = elapsed;
+    } else if constexpr (std::is_same_v<Body, Waiting>) {
+      last_poll_at_ = elapsed;
+    } else if constexpr (std::is_same_v<Body, Lint>) {
+      ++findings_[{b.rule, b.severity}];
+    } else if constexpr (std::is_same_v<Body, Beat> || std::is_same_v<Body, ReplicaReregistered>) {
+      // A beat is not a run: it counts here, never in runs or readiness.
+      ++beats_ok_;
+      renewed(b.lease_ms);
+    } else if constexpr (std::is_same_v<Body, ReplicaRegistered>) {
+      renewed(b.lease_ms);
+    } else if constexpr (std::is_same_v<Body, BeatFailed>) {
+      ++beats_failed_;
+    } else if constexpr (std::is_same_v<Body, ReplicaWithdrawn>) {
+      lease_until_.reset();
+    } else if constexpr (std::is_same_v<Body, Ready>) {
+      boot_seconds_[b.role].add(static_cast<double>(b.duration_ms) / 1000.0);
+      ++runs_[{b.role, "ready"}];
+      if (busy_at_) lock_wait_seconds_.add((elapsed - *busy_at_) / 1000.0);
+      if (last_poll_at_) wake_seconds_.add((elapsed - *last_poll_at_) / 1000.0);
+      schema_version_ = static_cast<double>(b.schema_version);
+      expected_version_ = static_cast<double>(b.expected_version);
+      ready_ = 1;
+    } else if constexpr (std::is_same_v<Body, events::Error>) {
+      ++failures_[b.class_];
+      ++runs_[{"none", "error"}];
+      // A heartbeat's background run (a contract migration that became
+      // clear) failing leaves the schema the application serves on as it
+      // was: readiness is the boot's.
+      if (!b.background) ready_ = 0;
+    }
+  }
+
   // The lease a beat or registration just stamped, counted from when this
   // sink saw it (a round trip after the server stamped it: close enough
   // for a dashboard; the registry's own expires_at is the truth).
-  void renewed(const detail::JsonFields& f) {
-    const auto ms = static_cast<std::int64_t>(f.number("lease_ms").value_or(0));
-    lease_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds{ms};
+  void renewed(std::int64_t lease_ms) {
+    lease_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds{lease_ms};
   }
 
   mutable std::mutex mutex_;

@@ -159,7 +159,7 @@ class Migrator {
       // migration files (a DBA's shell has none).
       return with_ledger(ctx, [&](Connection& conn) -> result<std::int64_t> {
         LOCKSTEP_TRY(count, ledger_.resolve_failures(conn, version));
-        ctx.emit("resolved", [&](detail::JsonObject& o) { o.add("version", version).add("failures", count); });
+        ctx.emit(events::Resolved{.version = version, .failures = count});
         return count;
       });
     });
@@ -199,12 +199,10 @@ class Migrator {
       if (e.code != errc::connection_failed || conn.is_open() || ctx.expired()) return e;
       conn.close();
       const auto delay = ctx.backoff(wait_, attempt);
-      ctx.emit("reconnecting", [&](detail::JsonObject& o) {
-        o.add("attempt", static_cast<std::int64_t>(attempt))
-            .add("while", ctx.phase)
-            .add("message", e.message)
-            .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-      });
+      ctx.emit(events::Reconnecting{.attempt = static_cast<std::int64_t>(attempt),
+                                    .while_ = ctx.phase,
+                                    .message = e.message,
+                                    .next_delay_ms = static_cast<std::int64_t>(delay.count())});
       ctx.sleep_for(delay);
       if (ctx.expired()) return ctx.deadline_error();
     }
@@ -248,7 +246,7 @@ class Migrator {
         LOCKSTEP_TRY(led, leader.try_lead(conn));
         if (led) return gate(ctx, target, conn, std::move(*led), progress);
         if (attempt == 0) {
-          ctx.emit("lock_busy", [&](detail::JsonObject& o) { o.add("lock", id.name).add("key", id.key); });
+          ctx.emit(events::LockBusy{{.lock = id.name, .key = id.key}});
         }
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "lockstep/migration.hpp"
-#include "lockstep/safety/finding.hpp"
+#include "lockstep/checks/finding.hpp"
 #include "lockstep/settings.hpp"
 
 namespace lockstep {
@@ -35,6 +35,15 @@ struct AppliedStep {
   std::string name;
   std::chrono::milliseconds duration{0};
 };
+
+// What a relation lock mode stops the application doing while it is held.
+[[nodiscard]] inline std::string_view lock_blocks(std::string_view mode) noexcept {
+  if (mode == "AccessExclusiveLock") return "reads and writes";
+  if (mode == "ExclusiveLock") return "writes and row locks (plain reads still run)";
+  if (mode == "ShareRowExclusiveLock" || mode == "ShareLock") return "writes";
+  if (mode == "ShareUpdateExclusiveLock") return "other DDL and VACUUM (not reads or writes)";
+  return "nothing the application does";
+}
 
 // A relation lock a rehearsed migration took, from pg_locks before rollback.
 struct RelationLock {
@@ -65,7 +74,7 @@ struct PlannedMigration {
   std::vector<RelationLock> locks;  // locks it added
   std::vector<RehearsedStatement> rehearsal;  // per statement, when rehearsed
   std::vector<std::string> left_invalid;      // indexes or constraints it left invalid (rehearsed)
-  std::vector<safety::Finding> findings;      // lock safety, judged against the live catalog
+  std::vector<Finding> findings;      // lock safety, judged against the live catalog
   // A finding here that blocks would stop a real deploy at pre-flight.
   [[nodiscard]] bool blocked() const noexcept {
     for (const auto& f : findings) {

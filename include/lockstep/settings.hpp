@@ -14,7 +14,7 @@
 
 #include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
-#include "lockstep/safety/config.hpp"
+#include "lockstep/checks/config.hpp"
 
 namespace lockstep {
 

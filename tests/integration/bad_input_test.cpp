@@ -172,7 +172,7 @@ std::vector<Case> cases() {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("bad input table") {
+  TEST_CASE("bad input table" * doctest::test_suite("pg_sample")) {
     const auto all = cases();
     CHECK(all.size() >= 40);
     for (const auto& c : all) {

@@ -17,7 +17,7 @@ using namespace lockstep;
 using namespace lockstep::test;
 
 TEST_SUITE("integration") {
-  TEST_CASE("Connection") {
+  TEST_CASE("Connection" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"conn"};
     auto c = db.connect();
 

@@ -221,7 +221,8 @@ TEST_SUITE("integration") {
     old.wait_all(10s);
   }
 
-  TEST_CASE("heartbeat metrics: a blip of failed beats is not a failed run, and ready stays 1") {
+  TEST_CASE("heartbeat metrics: a blip of failed beats is not a failed run, and ready stays 1" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"beatblip"};
     TempDir dir{"beatblip-src"};
     dir.write("0001_a.sql", "CREATE TABLE a (id int);\n");

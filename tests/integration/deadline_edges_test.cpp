@@ -136,7 +136,8 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM pg_tables WHERE tablename IN ('t', 'u')") == 2);
   }
 
-  TEST_CASE("durations PostgreSQL cannot take are refused by name (lockstep migrate)") {
+  TEST_CASE("durations PostgreSQL cannot take are refused by name (lockstep migrate)" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"pg_durations"};
     TempDir dir{"pg-durations"};
     dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");

@@ -280,7 +280,7 @@ TEST_SUITE("integration") {
 }
 
 TEST_SUITE("integration") {
-  TEST_CASE("contract migration under TransactionLock") {
+  TEST_CASE("contract migration under TransactionLock" * doctest::test_suite("pg_sample")) {
     // A contract applied out of order sits below the schema version: after a
     // lock_timeout retry, "the head is past it" must not pass for "applied".
     SUBCASE("a lock_timeout retry of an out-of-order contract still applies it") {

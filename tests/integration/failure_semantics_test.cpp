@@ -126,7 +126,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("failed migration: lock_timeout is retryable, not deploy-blocking") {
+  TEST_CASE("failed migration: lock_timeout is retryable, not deploy-blocking" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"failretry"};
     TempDir dir{"failretry"};
     dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");

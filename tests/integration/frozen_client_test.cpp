@@ -82,7 +82,7 @@ Settings settings_for(const std::string &url, EventLog &log, std::chrono::millis
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("frozen client: the server frees what its session held") {
+  TEST_CASE("frozen client: the server frees what its session held" * doctest::test_suite("pg_sample")) {
     SUBCASE(
         "a leader frozen right after it took the session lock loses it "
         "within stall_timeout") {

@@ -27,7 +27,7 @@ std::string option_of(const std::string& url, const char* key) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("deadline: hosts that accept and never answer") {
+  TEST_CASE("deadline: hosts that accept and never answer" * doctest::test_suite("pg_sample")) {
     BlackHole a, b, c;
     TempDir dir{"blackhole"};
     dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");
@@ -67,7 +67,7 @@ TEST_SUITE("integration") {
     CHECK(took < 4s);
   }
 
-  TEST_CASE("deadline: on a healthy server the session ends at once") {
+  TEST_CASE("deadline: on a healthy server the session ends at once" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"reaped"};
     TempDir dir{"reaped"};
     dir.write("0001_slow.sql", "SELECT pg_sleep(30);\n");

@@ -25,7 +25,7 @@ constexpr const char* kOwnAdvisoryLocks =
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("herd of 16 processes") {
+  TEST_CASE("herd of 16 processes" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"herd"};
     TempDir migrations{"herd-migrations"};
     TempDir out{"herd-out"};

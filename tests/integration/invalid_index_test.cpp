@@ -33,7 +33,7 @@ const char* setup = "CREATE TABLE t (id int, x int); INSERT INTO t VALUES (1, 1)
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("invalid index") {
+  TEST_CASE("invalid index" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"invalid_index"};
 
     SUBCASE("a failed unique build's leftover is dropped and built again on the next deploy") {

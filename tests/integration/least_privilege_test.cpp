@@ -17,7 +17,7 @@ using namespace lockstep::test;
 using namespace std::chrono_literals;
 
 TEST_SUITE("integration") {
-  TEST_CASE("least privilege: a herd as a role without CREATE on the database") {
+  TEST_CASE("least privilege: a herd as a role without CREATE on the database" * doctest::test_suite("pg_sample")) {
     const std::string role = "ls_least_" + std::to_string(::getpid());
     TestDatabase db{"least"};
     auto admin = db.connect();

@@ -59,7 +59,7 @@ void apply_first_then(const TestDatabase& db, const std::string& tamper) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("Recorder commits a migration with its ledger row") {
+  TEST_CASE("Recorder commits a migration with its ledger row" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"commit"};
 
     SUBCASE("the ledger's duration is the server's time for the file") {

@@ -29,18 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-Child lockstep_cli(const std::vector<std::string>& args, const std::string& tag) {
-  static TempDir out{"create-out"};
-  std::vector<std::string> argv{cli_path()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_one(argv, out.path() / tag);
-}
-
-void exec(const TestDatabase& db, const std::string& sql) {
-  auto c = db.connect();
-  must(c.query(sql));
-}
-
 std::vector<std::string> replica_argv(const std::string& dir, const std::string& url) {
   return {cli_path(), "replica", "--dir", dir, "--url", url, "--deploy-version", "r1", "--heartbeat", "500ms",
           "--lease", "5s", "--timeout", "60s"};
@@ -54,7 +42,7 @@ void replicas_recreate_registry(int n) {
   write_table_migrations(dir, 2);
   const std::string d = dir.path().string();
   REQUIRE(lockstep_cli({"migrate", "--dir", d, "--url", db.url()}, "first-" + std::to_string(n)).exit_code == 0);
-  exec(db, "DROP TABLE lockstep.replicas");
+  db.exec("DROP TABLE lockstep.replicas");
 
   TempDir out{"registry-out"};
   Herd herd{out.path()};
@@ -141,13 +129,17 @@ void drop_role(const TestDatabase& db, const std::string& role) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("a ledger without its replica registry: one replica creates it") { replicas_recreate_registry(1); }
+  TEST_CASE("a ledger without its replica registry: one replica creates it" *
+            doctest::test_suite("pg_sample")) {
+    replicas_recreate_registry(1);
+  }
 
   TEST_CASE("a ledger without its replica registry: 16 replicas at once create it once") {
     replicas_recreate_registry(16);
   }
 
-  TEST_CASE("the registry table dropped under a running replica comes back at its next beat") {
+  TEST_CASE("the registry table dropped under a running replica comes back at its next beat" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"registry_live"};
     TempDir dir{"registry-live"};
     write_table_migrations(dir, 1);
@@ -156,7 +148,7 @@ TEST_SUITE("integration") {
     herd.spawn(1, replica_argv(dir.path().string(), db.url()));
     herd.release();
     REQUIRE(herd.wait_for_output("\"event\":\"replica_registered\"", 60s) == 0);
-    exec(db, "DROP TABLE lockstep.replicas");
+    db.exec("DROP TABLE lockstep.replicas");
     CHECK(herd.wait_for_output("\"event\":\"replica_reregistered\"", 30s) == 0);
     CHECK(db.number("SELECT count(*) FROM lockstep.replicas") == 1);
     ::kill(herd.children()[0].pid, SIGTERM);
@@ -169,12 +161,12 @@ TEST_SUITE("integration") {
     const std::string role = "ls_nocreate_" + std::to_string(::getpid());
     const std::string url = least_role(db, role);
     const TableLedger ledger;
-    exec(db, ledger.create_sql());
-    exec(db, ledger.grant_sql(role));
-    exec(db, "DROP TABLE lockstep.replicas");
+    db.exec(ledger.create_sql());
+    db.exec(ledger.grant_sql(role));
+    db.exec("DROP TABLE lockstep.replicas");
     TempDir dir{"registry-grant"};
     write_table_migrations(dir, 1);
-    exec(db, "GRANT CREATE ON SCHEMA public TO " + role);  // for the migration's own table
+    db.exec("GRANT CREATE ON SCHEMA public TO " + role);  // for the migration's own table
     auto c = lockstep_cli({"replica", "--dir", dir.path().string(), "--url", url, "--heartbeat", "500ms", "--lease",
                            "5s", "--timeout", "20s"},
                           "grant");
@@ -187,7 +179,7 @@ TEST_SUITE("integration") {
     drop_role(db, role);
   }
 
-  TEST_CASE("a role without CREATE on a fresh database is told the grant it lacks") {
+  TEST_CASE("a role without CREATE on a fresh database is told the grant it lacks" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"ledger_grant"};
     const std::string role = "ls_nodb_" + std::to_string(::getpid());
     const std::string url = least_role(db, role);

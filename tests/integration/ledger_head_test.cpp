@@ -83,7 +83,7 @@ const std::string no_head =
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("LedgerHead") {
+  TEST_CASE("LedgerHead" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"head"};
 
     SUBCASE("it says what the ledger says, after lockstep's writes and after hand edits") {

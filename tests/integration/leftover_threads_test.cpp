@@ -44,7 +44,7 @@ bool threads_settle_to(int limit, std::chrono::milliseconds grace) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("ConnectAttempt") {
+  TEST_CASE("ConnectAttempt" * doctest::test_suite("pg_sample")) {
     SUBCASE("a run that fails on its files returns with no thread left connecting") {
       // A server that takes 300 ms to refuse: the listener closes, and the
       // handshake waiting in its backlog is reset.

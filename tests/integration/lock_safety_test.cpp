@@ -201,7 +201,7 @@ using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, Tabl
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("lock safety with the catalog") {
+  TEST_CASE("lock safety with the catalog" * doctest::test_suite("pg_sample")) {
     REQUIRE(fixture().number("SELECT reltuples::bigint FROM pg_class WHERE oid = 'orders'::regclass") == big_rows);
 
     SUBCASE("index builds") {
@@ -291,13 +291,13 @@ TEST_SUITE("integration") {
       CHECK(judged("CREATE INDEX ON not_created_yet (a);").empty());
       const auto empty = judged("CREATE INDEX ON empty (email);");
       REQUIRE(empty.size() == 1);
-      CHECK(empty[0].level == safety::Level::warning);
+      CHECK(empty[0].level == checks::Level::warning);
       CHECK(empty[0].message.find("empty is empty") != std::string::npos);
     }
     SUBCASE("a partitioned table is sized by its partitions, unless ONLY") {
       const auto parent = judged("CREATE INDEX ON events (kind);");
       REQUIRE(parent.size() == 1);
-      CHECK(parent[0].level == safety::Level::error);
+      CHECK(parent[0].level == checks::Level::error);
       REQUIRE(parent[0].size);
       CHECK(parent[0].size->parts == 3);
       CHECK(parent[0].size->rows == doctest::Approx(3.0 * part_rows));
@@ -312,7 +312,7 @@ TEST_SUITE("integration") {
       CHECK(judged("CREATE INDEX ON ONLY events (kind);").empty());
       const auto only = judged("ALTER TABLE ONLY events ADD CHECK (id >= 0);");
       REQUIRE(only.size() == 1);
-      CHECK(only[0].level == safety::Level::warning);
+      CHECK(only[0].level == checks::Level::warning);
       REQUIRE(only[0].size);
       CHECK(only[0].size->parts == 0);
       CHECK(only[0].message.find("events is empty") != std::string::npos);
@@ -336,13 +336,13 @@ TEST_SUITE("integration") {
       low.error_rows = 50;
       CHECK(level_of(judged("CREATE INDEX ON small (email);", low), "index_not_concurrent") == "error");
       LockSafety strict;
-      REQUIRE(safety::parse_levels("rename_breaks_old_code=error,index_not_concurrent=off", strict));
+      REQUIRE(checks::parse_levels("rename_breaks_old_code=error,index_not_concurrent=off", strict));
       CHECK(level_of(judged("ALTER TABLE small RENAME note TO n;", strict), "rename_breaks_old_code") == "error");
       CHECK(judged("CREATE INDEX ON orders (email);", strict).empty());
     }
   }
 
-  TEST_CASE("lock safety: the catalog settles the safe forms and the failing ones") {
+  TEST_CASE("lock safety: the catalog settles the safe forms and the failing ones" * doctest::test_suite("pg_sample")) {
     SUBCASE("SET NOT NULL after VALIDATE, or with a check validated before") {
       check_forms({
           {"ALTER TABLE foo VALIDATE CONSTRAINT foo_bar_not_null; ALTER TABLE foo ALTER COLUMN bar SET NOT NULL;",
@@ -470,7 +470,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("lock safety at pre-flight") {
+  TEST_CASE("lock safety at pre-flight" * doctest::test_suite("pg_sample")) {
     const auto& db = fixture();
     SUBCASE("an error stops the deploy before anything runs") {
       EventLog log;

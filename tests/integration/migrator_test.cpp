@@ -48,7 +48,7 @@ long long advisory_locks_settled(const TestDatabase& db) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("Migrator applies pending migrations") {
+  TEST_CASE("Migrator applies pending migrations" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"apply"};
     EventLog log;
     auto report = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log),
@@ -236,7 +236,7 @@ TEST_SUITE("integration") {
     CHECK(advisory_locks(db) == 0);
   }
 
-  TEST_CASE("Migrator deadline") {
+  TEST_CASE("Migrator deadline" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"deadline"};
     EventLog log;
     SUBCASE("a migration stuck behind another session's lock is cancelled at the deadline") {
@@ -304,7 +304,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 4);
   }
 
-  TEST_CASE("Migrator connection errors") {
+  TEST_CASE("Migrator connection errors" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"connerr"};
     EventLog log;
     SUBCASE("a database that does not exist fails at once, without retrying") {
@@ -319,7 +319,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("TableLedger") {
+  TEST_CASE("TableLedger" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"ledger"};
     EventLog log;
     SUBCASE("names that need quoting work end to end") {

@@ -33,7 +33,7 @@ class TimedLog {
   [[nodiscard]] EventSink sink() {
     return [this](const Event& e) {
       std::lock_guard lk{mutex_};
-      entries_.push_back({e.name, parse_json(e.json), Clock::now()});
+      entries_.push_back({std::string{e.name}, parse_json(to_json(e)), Clock::now()});
     };
   }
   [[nodiscard]] std::vector<Entry> named(const std::string& name) const {
@@ -157,7 +157,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("notify_channel and listen_sql") {
+  TEST_CASE("notify_channel and listen_sql" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"listen"};
     const std::int64_t key = lock_key("listen-test");
     CHECK(detail::notify_channel(key).size() == 2 + 9 + 16);

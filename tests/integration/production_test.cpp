@@ -161,7 +161,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("PgBouncer transaction pooling") {
+  TEST_CASE("PgBouncer transaction pooling" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"bouncer"};
     EventLog log;
     SUBCASE("session-lock policies refuse the pooled connection before taking any lock") {
@@ -217,7 +217,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("ledger commits are durable even where the server acknowledges early") {
+  TEST_CASE("ledger commits are durable even where the server acknowledges early" * doctest::test_suite("pg_sample")) {
     // The test server runs with synchronous_commit = off, as some tuned
     // production servers do: a crash could lose a commit already reported.
     TestDatabase db{"durable"};
@@ -229,7 +229,7 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT v FROM seen") == "on");
   }
 
-  TEST_CASE("lock_timeout with retries") {
+  TEST_CASE("lock_timeout with retries" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"locktimeout"};
     EventLog log;
     REQUIRE(Mem<>{settings_for(db.url(), log), MemorySource{{1, "t", "CREATE TABLE t (id int); INSERT INTO t VALUES (1);"}}}
@@ -333,7 +333,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("CREATE INDEX CONCURRENTLY while a herd waits") {
+  TEST_CASE("CREATE INDEX CONCURRENTLY while a herd waits" * doctest::test_suite("pg_sample")) {
     for (const std::string lock : {"try", "blocking"}) {
       CAPTURE(lock);
       TestDatabase db{"cic"};

@@ -41,7 +41,7 @@ std::vector<Json> events_named(const EventLog& log, const std::string& name) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("progress events") {
+  TEST_CASE("progress events" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"progress"};
 
     SUBCASE("CREATE INDEX CONCURRENTLY on millions of rows reports advancing blocks") {

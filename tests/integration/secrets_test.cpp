@@ -6,18 +6,21 @@
 // Every line of stdout, stderr, status --json and the metrics file is read.
 #include <doctest/doctest.h>
 
-#include <cctype>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli.hpp"
+#include "events.hpp"
 #include "json.hpp"
+#include "lockstep/lockstep.hpp"
+#include "nasty_passwords.hpp"
+#include "poll.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -52,29 +55,6 @@ Output run(const std::vector<std::string>& args, const std::string& tag, const s
   Output o{c.exit_code, c.out(), c.err(), {}};
   if (std::filesystem::exists(metrics)) o.files = read_file(metrics);
   return o;
-}
-
-std::string percent_encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-std::string kv_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
 }
 
 std::string sql_literal(const std::string& s) {
@@ -192,10 +172,72 @@ std::string with_password(const std::string& base, const std::string& role, cons
 // The role the fixture's pg_hba.conf makes prove its password.
 constexpr const char* kRole = "lockstep_pw";
 
+// The database and its public schema owned by the role, so it runs the migrations.
+void give_to_role(const TestDatabase& db) {
+  auto c = db.connect();
+  must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
+  must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
+  must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
+}
+
 void set_password(TestDatabase& db, const std::string& pw) {
   auto c = db.connect();
   must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
   must(c.query("ALTER ROLE lockstep_pw PASSWORD " + sql_literal(pw)));
+}
+
+// What a replica shows of a failing beat while `pw` is its role's password
+// (and in its URL): the heartbeat state's last_error and to_json (a
+// readiness body), every event, the registry's rows, and `status` as that
+// role. Each beat fails because the server refuses the registry write with
+// a message that quotes the password in its text, detail and hint (a
+// trigger on lockstep.replicas, as any server-side text might): only the
+// boundary's scrub of the beat's error stands between it and last_error.
+Output failing_beat(TestDatabase& db, const TempDir& dir, const std::string& pw, const std::string& tag) {
+  set_password(db, pw);
+  const std::string url = with_password(db.url(), kRole, percent_encode(pw));
+  EventLog log;
+  lockstep::Settings s;
+  s.database_url = url;
+  s.on_event = log.sink();
+  lockstep::Migrator<> m{s, lockstep::DirectorySource{dir.path()}, lockstep::Deadline<>{60s}};
+  auto report = m.run();
+  REQUIRE(report);
+  auto hb = m.heartbeat(report.value(), lockstep::HeartbeatOptions{300ms, 3000ms});
+  REQUIRE(hb);
+  REQUIRE(time_until([&] { return log.count("beat") >= 1; }, 10s) < 10s);
+  // Free text hides a password of kMinFreeTextSecret characters or more
+  // (a shorter one is hidden where it is a value: conninfo_test), so only
+  // those are quoted.
+  const bool quotable = pw.size() >= lockstep::detail::kMinFreeTextSecret;
+  const std::string quoted = sql_literal("registry refused " + (quotable ? pw : std::string{"it"}));
+  db.exec("CREATE OR REPLACE FUNCTION public.refuse_beat() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+          "RAISE EXCEPTION USING MESSAGE = " + quoted + ", DETAIL = " + quoted + ", HINT = " + quoted +
+          "; END $f$; "
+          "CREATE TRIGGER refuse_beat BEFORE INSERT OR UPDATE ON lockstep.replicas "
+          "FOR EACH ROW EXECUTE FUNCTION public.refuse_beat()");
+  const bool failed = time_until([&] { return log.count("beat_failed") >= 2; }, 10s) < 10s;
+  const lockstep::HeartbeatState state = hb.value().state();
+  Output o;
+  o.exit_code = 0;
+  for (const auto& e : log.all()) o.out += e.json + "\n";
+  o.out += lockstep::to_json(state) + "\n";
+  o.err = "last_error: " + state.last_error + "\nregistry: " +
+          db.scalar("SELECT coalesce(json_agg(r)::text, '') FROM lockstep.replicas r") + "\n";
+  const auto d = dir.path().string();
+  for (const auto& st : {run({"status", "--dir", d, "--url", url}, tag),
+                         run({"status", "--dir", d, "--url", url, "--json"}, tag)}) {
+    o.out += st.out;
+    o.err += st.err;
+  }
+  db.exec("DROP TRIGGER refuse_beat ON lockstep.replicas");
+  hb.value().stop();
+  db.exec("DROP SCHEMA lockstep CASCADE; DROP TABLE t1");
+  CHECK(failed);
+  CHECK(state.failed_beats >= 1);
+  // The server's refusal did reach last_error (redacted): what this test attacks.
+  CHECK(state.last_error.find("registry refused") != std::string::npos);
+  return o;
 }
 
 }  // namespace
@@ -253,12 +295,7 @@ TEST_SUITE("integration") {
 
     SUBCASE("the real server, a role with that password: migrate, status, status --json, resolve") {
       TestDatabase db{"secrets"};
-      {
-        auto c = db.connect();
-        must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
-        must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
-        must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
-      }
+      give_to_role(db);
       const std::vector<std::string> passwords = {"Qx9/Zk+Wv@Jq#Yp?Fm:Hb", "Vw'Kq\\Jz\"Xp Bq=Zh&Gy",
                                                   "S3cretPart@HiddenTail", "Abc/Def+Ghi"};
       auto forms = [&](const std::string& pw) {
@@ -322,12 +359,7 @@ TEST_SUITE("integration") {
 
   TEST_CASE("no secret in any output: short passwords keep every event valid JSON") {
     TestDatabase db{"secrets_short"};
-    {
-      auto c = db.connect();
-      must(c.query("DO $$ BEGIN CREATE ROLE lockstep_pw LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"));
-      must(c.query("ALTER DATABASE " + db.name() + " OWNER TO lockstep_pw"));
-      must(c.query("ALTER SCHEMA public OWNER TO lockstep_pw"));
-    }
+    give_to_role(db);
     TempDir dir{"secrets-short-migrations"};
     write_table_migrations(dir, 2);
     dir.write("0003_broken.sql", "SELECT 'true', '1', 't', '\"', '{' FROM no_such_table;\n");
@@ -353,6 +385,37 @@ TEST_SUITE("integration") {
       // turn the messages into asterisks.
       CHECK(got[0].err.find("migration_failed [42P01]") != std::string::npos);
       must(db.connect().query("DROP SCHEMA lockstep CASCADE; DROP TABLE t1, t2"));
+    }
+    expect_valid_against_schema(seen);
+    set_password(db, "right-one");
+  }
+
+  TEST_CASE("no secret in any output: a failing beat's last_error, its events, the registry and status") {
+    TestDatabase db{"secrets_beat"};
+    give_to_role(db);
+    TempDir dir{"secrets-beat-migrations"};
+    write_table_migrations(dir, 1);
+    // What the same failure shows with a neutral password: a fragment it
+    // prints too ("ail" of "failed") is not a leak. A fragment of digits
+    // alone ("543" of ":5432,") may be any timestamp, pid or duration, so
+    // it counts only as part of a longer one.
+    const std::string vocabulary = failing_beat(db, dir, "Zz9Zz9Zz9", "beat-neutral").all();
+    std::vector<Output> seen;
+    for (const auto& pw : kNastyPasswords) {
+      CAPTURE(pw);
+      std::string digits_too = vocabulary;
+      for (std::size_t i = 0; i + 3 <= pw.size(); ++i) {
+        for (std::size_t len = 3; i + len <= pw.size(); ++len) {
+          const auto f = pw.substr(i, len);
+          if (f.find_first_not_of("0123456789") == std::string::npos) digits_too += " " + f;
+        }
+      }
+      const Output o = failing_beat(db, dir, pw, "beat");
+      expect_hidden(o, pw, digits_too);
+      if (pw.size() >= lockstep::detail::kMinFreeTextSecret) {
+        CHECK(o.err.find("last_error: registry refused ***") != std::string::npos);
+      }
+      seen.push_back(o);
     }
     expect_valid_against_schema(seen);
     set_password(db, "right-one");

@@ -31,7 +31,8 @@ Settings quiet(const TestDatabase& db, EventLog* log = nullptr) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("session hygiene: a migration's SET reaches neither the ledger nor the next migration") {
+  TEST_CASE("session hygiene: a migration's SET reaches neither the ledger nor the next migration" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"hygiene"};
     const std::string other = "ls_other_" + std::to_string(::getpid());
     must(db.connect().query("DROP ROLE IF EXISTS " + other + "; CREATE ROLE " + other));
@@ -48,7 +49,8 @@ TEST_SUITE("integration") {
     must(db.connect().query("DROP SCHEMA elsewhere"));
   }
 
-  TEST_CASE("session hygiene: a no-transaction file that fails inside its own BEGIN") {
+  TEST_CASE("session hygiene: a no-transaction file that fails inside its own BEGIN" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"ownbegin"};
     TempDir dir{"ownbegin"};
     dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");
@@ -71,7 +73,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM t") == 0);
   }
 
-  TEST_CASE("BlockingLock: no lock_timeout is left on a pooled server connection") {
+  TEST_CASE("BlockingLock: no lock_timeout is left on a pooled server connection" * doctest::test_suite("pg_sample")) {
     const std::string bouncer = pgbouncer_url();
     if (bouncer.empty()) {
       if (in_ci()) FAIL("no PgBouncer fixture");
@@ -109,7 +111,7 @@ TEST_SUITE("integration") {
 }
 
 TEST_SUITE("integration") {
-  TEST_CASE("lock key: a PgBouncer alias and a direct URL derive the same lock") {
+  TEST_CASE("lock key: a PgBouncer alias and a direct URL derive the same lock" * doctest::test_suite("pg_sample")) {
     const std::string bouncer = pgbouncer_url();
     if (bouncer.empty()) {
       if (in_ci()) FAIL("no PgBouncer fixture");

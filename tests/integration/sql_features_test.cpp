@@ -23,7 +23,7 @@ Settings settings_for(const TestDatabase& db, EventLog& log) {
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("no-transaction migration") {
+  TEST_CASE("no-transaction migration" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"notx"};
     EventLog log;
     SUBCASE("CREATE INDEX CONCURRENTLY runs, each statement on its own") {
@@ -67,7 +67,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("pre-flight lint") {
+  TEST_CASE("pre-flight lint" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"lint"};
     EventLog log;
     SUBCASE("a bad file stops the deploy before any migration runs, even earlier good ones") {
@@ -94,7 +94,7 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("per-migration timeouts") {
+  TEST_CASE("per-migration timeouts" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"timeouts"};
     EventLog log;
     MemorySource source{
@@ -115,7 +115,7 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT lt FROM seen_after_notx") == "750ms");
   }
 
-  TEST_CASE("error positions") {
+  TEST_CASE("error positions" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"positions"};
     EventLog log;
     SUBCASE("a long line's column is exact although libpq truncates the line it quotes") {

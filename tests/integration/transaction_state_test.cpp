@@ -20,24 +20,9 @@
 using namespace lockstep::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-Child lockstep_cli(const std::vector<std::string>& args, const std::string& tag) {
-  static TempDir out{"txstate-out"};
-  std::vector<std::string> argv{cli_path()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_one(argv, out.path() / tag);
-}
-
-void exec(const TestDatabase& db, const std::string& sql) {
-  auto c = db.connect();
-  must(c.query(sql));
-}
-
-}  // namespace
-
 TEST_SUITE("integration") {
-  TEST_CASE("a no-transaction file that leaves its transaction open is a failure, not applied") {
+  TEST_CASE("a no-transaction file that leaves its transaction open is a failure, not applied" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"nt_open"};
     TempDir dir{"nt-open"};
     dir.write("0001_base.sql", "CREATE TABLE base (id int);\n");
@@ -105,10 +90,10 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("a deadlock is retried like lock_timeout") {
+  TEST_CASE("a deadlock is retried like lock_timeout" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"deadlock"};
     TempDir dir{"deadlock"};
-    exec(db, "CREATE TABLE dl_a (id int); CREATE TABLE dl_b (id int)");
+    db.exec("CREATE TABLE dl_a (id int); CREATE TABLE dl_b (id int)");
     // Takes dl_a, then waits for dl_b, which the test's session holds while
     // it goes for dl_a: a real deadlock, which the server breaks by
     // cancelling the migration (it waited first, so its check runs first).
@@ -141,10 +126,11 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM lockstep.failures") == 0);
   }
 
-  TEST_CASE("deadlocks past the retries and resource errors do not block the deploy") {
+  TEST_CASE("deadlocks past the retries and resource errors do not block the deploy" *
+            doctest::test_suite("pg_sample")) {
     TestDatabase db{"transient"};
     TempDir dir{"transient"};
-    exec(db, "CREATE TABLE trouble (sqlstate text)");
+    db.exec("CREATE TABLE trouble (sqlstate text)");
     // Fails with the SQLSTATE the test puts in `trouble`, while there is one.
     dir.write("0001_flaky.sql",
               "DO $$ DECLARE s text; BEGIN SELECT sqlstate INTO s FROM trouble; IF s IS NOT NULL THEN "
@@ -152,8 +138,8 @@ TEST_SUITE("integration") {
     const std::string d = dir.path().string();
     for (const std::string state : {"40P01", "53100", "53200", "53300"}) {
       CAPTURE(state);
-      exec(db, "DELETE FROM trouble; INSERT INTO trouble VALUES ('" + state + "')");
-      exec(db, "DROP SCHEMA IF EXISTS lockstep CASCADE");
+      db.exec("DELETE FROM trouble; INSERT INTO trouble VALUES ('" + state + "')");
+      db.exec("DROP SCHEMA IF EXISTS lockstep CASCADE");
       auto first = lockstep_cli({"migrate", "--dir", d, "--url", db.url(), "--deploy-version", "v1",
                                  "--lock-retries", "1"},
                                 "first-" + state);
@@ -163,13 +149,13 @@ TEST_SUITE("integration") {
       CHECK(db.number("SELECT count(*) FROM lockstep.failures WHERE sqlstate = '" + state +
                       "' AND cause = '" + cause + "'") == 1);
       // The server recovered: the same deploy tries again, and passes.
-      exec(db, "DELETE FROM trouble");
+      db.exec("DELETE FROM trouble");
       auto again = lockstep_cli({"migrate", "--dir", d, "--url", db.url(), "--deploy-version", "v1"},
                                 "again-" + state);
       INFO(again.out() << again.err());
       CHECK(again.exit_code == 0);
       CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 1") == 1);
-      exec(db, "DROP TABLE IF EXISTS flaky");
+      db.exec("DROP TABLE IF EXISTS flaky");
     }
   }
 

@@ -5,8 +5,11 @@ passing the one redaction mechanism (detail/base/conninfo.hpp's Redactor).
 usage: check_redaction.py SOURCE_DIR
 
 What leaves, and how it is redacted (docs/operations.md, "Secrets"):
-  - events: built only by detail/run/emitter.hpp, whose every string value is
-    redacted before the line reaches a sink (rule `event`);
+  - events: typed events (lockstep/events/types.hpp) are made only by
+    detail/run/emitter.hpp, which redacts every string value of the header
+    and the body (events::for_each_string walks nested ones too) before any
+    sink sees the event; the JSON sink then writes what it was given (rule
+    `event`, and the structural check of the Emitter below);
   - errors: every public Migrator entry point that returns a result runs
     inside detail::boundary, which scrubs every text field of the error
     (rule `boundary`); Connection::open scrubs its own (rule `connection`);
@@ -23,15 +26,17 @@ import sys
 
 # A write to a process stream, or a hand-built event, or a heartbeat error.
 EMISSION = re.compile(
-    r"Event\{|\bsink_\(|std::cerr|std::cout|std::clog|(?<![sn])printf\(|\bfwrite\(|\bputs\(|::write\(|"
+    r"(?<!struct )\bEvent\b\s*\w*\s*\{|\bsink_\(|std::cerr|std::cout|std::clog|(?<![sn])printf\(|\bfwrite\(|\bputs\(|::write\(|"
     r"last_error\s*=")
 
 # (file, a regex the line matches, why it is safe). Each must match >= 1 line.
 ALLOWED = [
-    ("include/lockstep/detail/run/emitter.hpp", r"sink_\(Event\{std::string\{name\}, redact_json_values\(",
-     "the one place events are made: every string value redacted, then encoded again"),
-    ("include/lockstep/events.hpp", r"std::fwrite\(line\.data\(\), 1, line\.size\(\), std(err|out)\)",
-     "the stderr/stdout sinks write Event::json, which only the Emitter makes"),
+    ("include/lockstep/detail/run/emitter.hpp", r"Event e\{Body::name, EventHeader\{",
+     "the one place events are made (its redaction is checked below)"),
+    ("include/lockstep/detail/run/emitter.hpp", r"^\s*sink_\(e\);",
+     "the event, every string value redacted (checked below), to the sink"),
+    ("include/lockstep/events/json_sink.hpp", r"std::fwrite\(line\.data\(\), 1, line\.size\(\), out_\)",
+     "the JSON sink writes to_json(Event): events only the Emitter makes, redacted"),
     ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = renewal\.error\(\)\.message;",
      "ReplicaSessions::renew runs in the registry session's boundary, which scrubbed the error (to_json, /readyz)"),
     ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
@@ -47,10 +52,10 @@ ALLOWED = [
     ("examples/cli/main.cpp", r"std::printf\(",
      "status table: ledger rows (versions, names, times, hosts, deploy versions); the one free text, "
      "failure messages, redacted by detail/run/status.hpp; status JSON likewise"),
-    ("examples/cli/main.cpp", r"std::cout << o\.str\(\) << '\\n';",
-     "lint --json: a file's findings, no database involved"),
-    ("examples/cli/main.cpp", r"std::cerr << m\.origin << ':' << at\.line",
-     "lint: a file's findings, no database involved"),
+    ("examples/cli/main.cpp", r"std::cout << to_json\(f, FindingJson\{&m\}\) << '\\n';",
+     "lint --json: a file's findings (checks/render.hpp), no database involved"),
+    ("examples/cli/main.cpp", r"std::cerr << to_text\(f, m\) << '\\n';",
+     "lint: a file's findings (checks/render.hpp), no database involved"),
     ("examples/cli/main.cpp", r"std::cerr << migrations\.value\(\)\.size\(\) << \" migrations, \"",
      "lint: counts"),
     ("examples/cli/main.cpp", r'std::cerr << "resolved " << n\.value\(\)', "resolve: counts"),
@@ -104,6 +109,23 @@ def main() -> int:
         if "detail::boundary<" not in body.split("[[nodiscard]]", 1)[0] and name not in BOUNDARY_EXEMPT:
             problems.append(f"include/lockstep/migrator.hpp: Migrator::{name} returns errors without detail::boundary")
         checked.append(f"Migrator::{name}")
+    # Events: the Emitter cleans every string of the header and, through
+    # for_each_string, of the body, with the Redactor, before the sink.
+    emitter = (src / "include/lockstep/detail/run/emitter.hpp").read_text()
+    emit = emitter.split("void emit(", 1)[1].split("\n  }\n", 1)[0] if "void emit(" in emitter else ""
+    if not re.search(r"s = redact_\(s\);", emit):
+        problems.append("detail/run/emitter.hpp: emit() no longer passes each string through the Redactor")
+    if "events::for_each_string(body, clean);" not in emit or emit.find("for_each_string") > emit.find("sink_(e)"):
+        problems.append("detail/run/emitter.hpp: emit() does not redact the body's strings before the sink")
+    header = (src / "include/lockstep/events/event.hpp").read_text().split("struct EventHeader {", 1)[1].split("};", 1)[0]
+    for field in re.findall(r"std::string (\w+)", header):
+        if f"clean(e.header.{field})" not in emit:
+            problems.append(f"detail/run/emitter.hpp: the header's string field `{field}` is not redacted")
+        checked.append(f"EventHeader::{field}")
+    walk = (src / "include/lockstep/events/fields.hpp").read_text()
+    for kind in ("is_optional<T>", "is_vector<T>", "HasFields<T>", "Inlined"):
+        if kind not in walk.split("struct StringWalk", 1)[-1]:
+            problems.append(f"events/fields.hpp: StringWalk no longer walks {kind} fields: nested strings go unredacted")
     boundary = (src / "include/lockstep/detail/run/boundary.hpp").read_text()
     if "ctx.redact().scrub(e);" not in boundary:
         problems.append("detail/run/boundary.hpp no longer scrubs the error it returns")

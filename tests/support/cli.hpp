@@ -1,10 +1,12 @@
 // Helpers for tests that run the lockstep program.
 #pragma once
 
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "processes.hpp"
 #include "temp_dir.hpp"
 
 namespace lockstep::test {
@@ -14,6 +16,17 @@ namespace lockstep::test {
 inline std::string cli_path() {
   const char* other = std::getenv("LOCKSTEP_TEST_CLI");
   return other != nullptr && *other != '\0' ? other : LOCKSTEP_CLI_PATH;
+}
+
+// Runs the program once with `args`, to its end (60 s at most). Its output
+// goes to a directory of this test process, under `tag` and a serial
+// number, so no two calls share one.
+inline Child lockstep_cli(const std::vector<std::string>& args, const std::string& tag) {
+  static TempDir out{"cli-out"};
+  static std::atomic<int> serial{0};
+  std::vector<std::string> argv{cli_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_one(argv, out.path() / (tag + "-" + std::to_string(++serial)));
 }
 
 // N migrations, each a table with an index and one row: enough work that a

@@ -130,6 +130,11 @@ class TestDatabase {
     return rows.empty() || !rows[0][0] ? std::string{} : *rows[0][0];
   }
   [[nodiscard]] long long number(const std::string& sql) const { return std::stoll(scalar(sql)); }
+  // Runs `sql` (one or more statements) on a session of its own.
+  void exec(const std::string& sql) const {
+    auto c = connect();
+    must(c.query(sql));
+  }
 
  private:
   std::string server_;

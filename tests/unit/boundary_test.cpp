@@ -32,7 +32,7 @@ TEST_SUITE("unit") {
   TEST_CASE("Migrator boundary: a throwing policy becomes internal_error") {
     std::vector<std::string> events;
     auto s = unreachable();
-    s.on_event = [&](const Event& e) { events.push_back(e.json); };
+    s.on_event = [&](const Event& e) { events.push_back(to_json(e)); };
     auto r = Migrator<TryLock, NotifyBackoff, Deadline<>, ThrowingSource>{s}.run();
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::internal_error);

@@ -7,47 +7,23 @@
 #include "json.hpp"
 #include "lockstep/detail/base/conninfo.hpp"
 #include "lockstep/detail/run/emitter.hpp"
+#include "lockstep/events.hpp"
 #include "lockstep/detail/base/json.hpp"
 #include "lockstep/connection.hpp"
+#include "nasty_passwords.hpp"
 
 using lockstep::errc;
 using lockstep::detail::Conninfo;
 using lockstep::detail::redact;
 using lockstep::detail::Redactor;
 using lockstep::detail::secrets_in;
+using lockstep::test::kNastyPasswords;
+using lockstep::test::kShortPasswords;
+using lockstep::test::kv_quote;
+using lockstep::test::percent_encode;
 
 namespace {
 std::string redacted(const std::string& url, const std::string& text) { return Redactor{secrets_in(url)}(text); }
-
-// Passwords people really have: every character a URL or a key=value string
-// treats specially, raw or percent-encoded, and the short ones.
-const std::vector<std::string> kNastyPasswords = {
-    "Abc/Def+Ghi", "S3cretPart@HiddenTail", "Qx9:Zk@Wv", "p?Jq#Yp@Fm", "Hb%2FXq%40", "10%zz%Wy", "Kv@@Vk//",
-    "a b", "Tx'Qu\\\\Bz", "Wz=Qj&Pk", "@", "/", "#", "?", ":", "%40", "[Xk]:Qz", "Zq,Jx@Mv:5432,Wk"};
-const std::vector<std::string> kShortPasswords = {"1", "t", "true", "0", "\"", "\\", "{", "a:b", "x", "é"};
-
-std::string percent_encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
-std::string kv_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
 
 // Each way a password reaches lockstep, and that string fully redacted.
 struct Form {
@@ -195,39 +171,45 @@ TEST_SUITE("unit") {
     for (const auto& pw : all) {
       CAPTURE(pw);
       const std::string url = "postgresql://pwuser:" + percent_encode(pw) + "@db:5432/app";
-      std::vector<lockstep::Event> got;
-      std::string nested = "[{\"v\":";
-      lockstep::detail::append_json_string(nested, pw);
-      nested += "}]";
-      lockstep::detail::Emitter emitter{[&](const lockstep::Event& e) { got.push_back(e); }, "h\"o\\st",
-                                        Redactor{secrets_in(url)}};
-      emitter.emit("error", 1, [&](lockstep::detail::JsonObject& o) {
-        o.add("class", "connection_failed")
-            .add("message", "cannot connect to " + url + ": \"" + pw + "\" {\"x\": true} \\ 0 1 t")
-            .add("detail", pw)
-            .add("ok", true)
-            .add("n", std::int64_t{10})
-            .add_raw("nested", nested);
-      });
-      REQUIRE(got.size() == 1);
-      CAPTURE(got[0].json);
-      lockstep::test::Json j;
-      REQUIRE_NOTHROW(j = lockstep::test::parse_json(got[0].json));
+      std::vector<std::string> got;
+      lockstep::detail::Emitter emitter{[&](const lockstep::Event& e) { got.push_back(lockstep::to_json(e)); },
+                                        "h\"o\\st", Redactor{secrets_in(url)}};
+      emitter.emit(lockstep::events::Error{
+                       .class_ = "connection_failed",
+                       .message = "cannot connect to " + url + ": \"" + pw + "\" {\"x\": true} \\ 0 1 t",
+                       .detail = pw},
+                   1);
+      // Nested values too: a rehearsed plan's arrays of objects and strings.
+      lockstep::events::Plan plan{.name_ = pw, .transaction = true, .statements = 10};
+      plan.rehearsal.emplace().rehearsal.push_back({.line = 1, .locks = {{pw, "ACCESS EXCLUSIVE", pw}}, .rewritten = {pw}});
+      emitter.emit(std::move(plan), 2);
+      REQUIRE(got.size() == 2);
+      CAPTURE(got[0]);
+      CAPTURE(got[1]);
+      lockstep::test::Json j, p;
+      REQUIRE_NOTHROW(j = lockstep::test::parse_json(got[0]));
+      REQUIRE_NOTHROW(p = lockstep::test::parse_json(got[1]));
       CHECK(j["event"].str() == "error");
       CHECK(j["host"].str() == "h\"o\\st");
-      CHECK(j["ok"].boolean());
-      CHECK(j["n"].num() == 10);
+      CHECK(p["transaction"].boolean());
+      CHECK(p["statements"].num() == 10);
       CHECK(j["detail"].str() == "***");
-      CHECK(j["nested"].array().at(0)["v"].str() == "***");
+      CHECK(p["name"].str() == "***");
+      const auto step = p["rehearsal"].array().at(0);
+      CHECK(step["rewritten"].array().at(0).str() == "***");
+      CHECK(step["locks"].array().at(0)["relation"].str() == "***");
+      CHECK(step["locks"].array().at(0)["blocks"].str() == "***");
       CHECK(j["message"].str().find("pwuser:***@db") != std::string::npos);
       CHECK(j["message"].str().find("\"***\"") != std::string::npos);
       // The JSON literals stay (a password "true" is not the boolean true),
       // and no string value holds the secret.
-      for (const auto& [key, v] : j.object()) {
-        CAPTURE(key);
-        if (!v.is_string()) continue;
-        CHECK(v.str() != pw);
-        if (pw.size() >= lockstep::detail::kMinFreeTextSecret) CHECK(v.str().find(pw) == std::string::npos);
+      for (const auto* doc : {&j, &p}) {
+        for (const auto& [key, v] : doc->object()) {
+          CAPTURE(key);
+          if (!v.is_string()) continue;
+          CHECK(v.str() != pw);
+          if (pw.size() >= lockstep::detail::kMinFreeTextSecret) CHECK(v.str().find(pw) == std::string::npos);
+        }
       }
     }
   }

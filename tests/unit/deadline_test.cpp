@@ -8,22 +8,20 @@
 #include <string>
 #include <vector>
 
+#include "fake_migrator.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
+#include "../support/events.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
 using testing::FakeClock;
+using test::FakeMigrator;
+using test::unreachable;
 
 namespace {
-using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
-
-Settings unreachable(std::vector<Event>& events) {
-  Settings s;
-  s.database_url = "postgresql://nobody:topsecret@127.0.0.1:1/none";
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
-  return s;
-}
+// A password in the URL: no event or error may show it.
+const std::string kSecretUrl = "postgresql://nobody:topsecret@127.0.0.1:1/none";
 }  // namespace
 
 TEST_SUITE("unit") {
@@ -39,10 +37,10 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("Migrator deadline with a fake clock") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     SUBCASE("connection retries stop exactly at the deadline, having slept only fake time") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{30s, clock}, ExponentialBackoff{100ms, 5s, 3},
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{30s, clock}, ExponentialBackoff{100ms, 5s, 3},
                      MemorySource{{1, "a", "SELECT 1"}}};
       auto r = m.run();
       REQUIRE_FALSE(r);
@@ -52,13 +50,13 @@ TEST_SUITE("unit") {
       CHECK(slept == 30s);  // each delay clamped to what remains, never past it
       CHECK(clock.sleeps().size() >= 7);
       const auto retries = std::count_if(events.begin(), events.end(),
-                                         [](const Event& e) { return e.name == "connect_retry"; });
+                                         [](const test::LoggedEvent& e) { return e.name == "connect_retry"; });
       CHECK(static_cast<std::size_t>(retries) == clock.sleeps().size());
       REQUIRE_FALSE(events.empty());
       CHECK(events.back().name == "error");
     }
     SUBCASE("no event or error ever shows the password") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{1s, clock}, MemorySource{{1, "a", "SELECT 1"}}};
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{1s, clock}, MemorySource{{1, "a", "SELECT 1"}}};
       auto r = m.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().message.find("topsecret") == std::string::npos);
@@ -66,14 +64,14 @@ TEST_SUITE("unit") {
       CHECK(r.error().message.find("nobody:***@") != std::string::npos);
     }
     SUBCASE("a zero or negative budget is rejected before anything runs") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{0s, clock}, MemorySource{}};
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{0s, clock}, MemorySource{}};
       auto r = m.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::invalid_argument);
       CHECK(clock.sleeps().empty());
     }
     SUBCASE("a bad source fails before connecting") {
-      FakeMigrator m{unreachable(events), Deadline<FakeClock>{10s, clock}, MemorySource{{1, "a", ""}, {1, "b", ""}}};
+      FakeMigrator m{unreachable(events, kSecretUrl), Deadline<FakeClock>{10s, clock}, MemorySource{{1, "a", ""}, {1, "b", ""}}};
       auto r = m.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::source_invalid);

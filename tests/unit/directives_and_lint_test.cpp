@@ -2,9 +2,10 @@
 
 #include <string>
 
+#include "lockstep/checks/check.hpp"
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/sql/directives.hpp"
-#include "lockstep/sql/lint.hpp"
+#include "lockstep/checks/statements.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
@@ -15,12 +16,12 @@ result<sql::Directives> directives(const std::string& s) {
   REQUIRE(st);
   return sql::parse_directives(s, st.value().empty() ? s.size() : st.value().front().begin);
 }
-std::vector<sql::Finding> lint(const std::string& s, bool no_tx = false, int server = 150000) {
+std::vector<Finding> lint(const std::string& s, bool no_tx = false, int server = 150000) {
   auto st = sql::split(s);
   REQUIRE(st);
   sql::Directives d;
   d.no_transaction = no_tx;
-  return sql::lint(st.value(), d, server, s);
+  return checks::statement_findings(st.value(), d, server, s);
 }
 }  // namespace
 
@@ -127,7 +128,7 @@ TEST_SUITE("unit") {
         CAPTURE(bad);
         auto f = lint(std::string{"SELECT 1;\n"} + bad + ";");
         REQUIRE(f.size() == 1);
-        CHECK(f[0].severity == sql::Finding::Severity::error);
+        CHECK(f[0].level == checks::Level::error);
         CHECK(f[0].rule == "non_transactional");
         CHECK(f[0].position.line == 2);
         CHECK(f[0].message.find("-- lockstep:no-transaction") != std::string::npos);
@@ -160,7 +161,7 @@ TEST_SUITE("unit") {
           auto f = lint(std::string{bad} + ";", no_transaction);
           REQUIRE(f.size() == 1);
           CHECK(f[0].rule == "transaction_control");
-          CHECK(f[0].severity == sql::Finding::Severity::error);
+          CHECK(f[0].level == checks::Level::error);
           CHECK(f[0].message.find("prepared transaction") != std::string::npos);
         }
         auto f = lint("BEGIN;\nCREATE TABLE IF NOT EXISTS nt (id int);\nPREPARE TRANSACTION 'x';", no_transaction);
@@ -176,7 +177,7 @@ TEST_SUITE("unit") {
       auto f = lint("CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);\nDROP TABLE u;\nALTER TABLE t ADD COLUMN b int;",
                     true);
       REQUIRE(f.size() == 4);
-      for (const auto& w : f) CHECK(w.severity == sql::Finding::Severity::warning);
+      for (const auto& w : f) CHECK(w.level == checks::Level::warning);
       CHECK(f[1].position.line == 2);
       CHECK(lint("CREATE TABLE IF NOT EXISTS t (a int); DROP TABLE IF EXISTS u; "
                  "ALTER TABLE t ADD COLUMN IF NOT EXISTS b int; CREATE OR REPLACE VIEW v AS SELECT 1;",
@@ -247,7 +248,7 @@ TEST_SUITE("unit") {
         auto f = lint(bad, true);
         REQUIRE(f.size() == 1);
         CHECK(f[0].rule == "not_idempotent");
-        CHECK(f[0].severity == sql::Finding::Severity::warning);
+        CHECK(f[0].level == checks::Level::warning);
       }
       for (const char* good :
            {"ALTER TABLE t DROP COLUMN IF EXISTS b;", "ALTER TABLE t DROP CONSTRAINT IF EXISTS c;",
@@ -307,6 +308,70 @@ TEST_SUITE("unit") {
       REQUIRE(p);
       CHECK(p.value().directives.no_transaction);
       CHECK(p.value().statements.size() == 1);
+    }
+  }
+}
+
+// Issue 32: one rule namespace. The statement rules take levels and allow
+// lines like the lock rules; transaction_control keeps a promise and stays an
+// error; an unknown id is refused, naming it and every rule.
+TEST_SUITE("unit") {
+  TEST_CASE("checks: every rule takes a level and an allow line") {
+    const Migration nt{1, "nt", "-- lockstep:no-transaction\nCREATE TABLE t (a int);\n", "db/0001_nt.sql", "x"};
+    auto plain = check(nt, CheckOptions{});
+    REQUIRE(plain);
+    REQUIRE(plain.value().size() == 1);
+    CHECK(plain.value()[0].rule == "not_idempotent");
+    CHECK(plain.value()[0].level == checks::Level::warning);
+    SUBCASE("--lock-rule not_idempotent=off and =error") {
+      CheckOptions o;
+      REQUIRE(checks::parse_levels("not_idempotent=off", o.rules));
+      auto off = check(nt, o);
+      REQUIRE(off);
+      CHECK(off.value().empty());
+      REQUIRE(checks::parse_levels("not_idempotent=error", o.rules));
+      auto error = check(nt, o);
+      REQUIRE_FALSE(error);
+      CHECK(error.error().code == errc::source_invalid);
+      CHECK(error.error().line == 2);
+    }
+    SUBCASE("-- lockstep:allow=not_idempotent accepts it") {
+      const Migration allowed{1, "nt", "-- lockstep:no-transaction\n-- lockstep:allow=not_idempotent fresh database\n"
+                                       "CREATE TABLE t (a int);\n", "db/0001_nt.sql", "x"};
+      CheckOptions o;
+      REQUIRE(checks::parse_levels("not_idempotent=error", o.rules));
+      auto f = check(allowed, o);
+      REQUIRE(f);
+      REQUIRE(f.value().size() == 1);
+      CHECK(f.value()[0].allowed == "fresh database");
+      CHECK_FALSE(f.value()[0].blocks());
+    }
+    SUBCASE("non_transactional can be allowed; transaction_control cannot be lowered or allowed") {
+      const Migration ci{2, "ci", "-- lockstep:allow=non_transactional the server refuses it, we know\n"
+                                  "CREATE INDEX CONCURRENTLY i ON t (a);\n", "db/0002_ci.sql", "x"};
+      auto f = check(ci, CheckOptions{});
+      REQUIRE(f);
+      REQUIRE_FALSE(f.value().empty());
+      CHECK(f.value()[0].rule == "non_transactional");
+      CHECK_FALSE(f.value()[0].blocks());
+      LockSafety config;
+      auto lowered = checks::parse_levels("transaction_control=warning", config);
+      REQUIRE_FALSE(lowered);
+      CHECK(lowered.error().message.find("always an error") != std::string::npos);
+      CHECK(checks::parse_levels("transaction_control=error", config));
+      auto d = directives("-- lockstep:allow=transaction_control why not\nCOMMIT;");
+      REQUIRE_FALSE(d);
+      CHECK(d.error().message.find("always an error") != std::string::npos);
+    }
+    SUBCASE("unknown ids are refused, naming the id and every rule") {
+      LockSafety config;
+      auto unknown = checks::parse_levels("not_idempotnet=off", config);
+      REQUIRE_FALSE(unknown);
+      CHECK(unknown.error().message.find("not_idempotnet") != std::string::npos);
+      for (const auto& r : checks::all_rules) CHECK(unknown.error().message.find(std::string{r.id}) != std::string::npos);
+      auto d = directives("-- lockstep:allow=not_idempotnet typo\nSELECT 1;");
+      REQUIRE_FALSE(d);
+      CHECK(d.error().message.find("not_idempotent") != std::string::npos);
     }
   }
 }

@@ -8,7 +8,7 @@
 
 #include "lockstep/safety/analyze.hpp"
 #include "lockstep/sql/index_builds.hpp"
-#include "lockstep/sql/lint.hpp"
+#include "lockstep/checks/statements.hpp"
 #include "lockstep/sql/search_path.hpp"
 
 using namespace lockstep;
@@ -33,11 +33,11 @@ std::vector<std::string> rules_of(const std::string& text) {
   return out;
 }
 
-std::vector<sql::Finding> enum_findings(const std::string& text) {
+std::vector<Finding> enum_findings(const std::string& text) {
   auto st = sql::split(text);
   REQUIRE(st);
-  std::vector<sql::Finding> out;
-  for (auto& f : sql::lint(st.value(), {}, 150000, text))
+  std::vector<Finding> out;
+  for (auto& f : checks::statement_findings(st.value(), {}, 150000, text))
     if (f.rule == "enum_value_in_same_transaction") out.push_back(f);
   return out;
 }
@@ -121,7 +121,7 @@ TEST_SUITE("unit") {
       CAPTURE(use);
       auto f = enum_findings(std::string{"ALTER TYPE s ADD VALUE 'x';\n"} + use);
       REQUIRE(f.size() == 1);
-      CHECK(f[0].severity == sql::Finding::Severity::error);
+      CHECK(f[0].level == checks::Level::error);
       CHECK(f[0].position.line == 2);
     }
     // Cast to another type: not a use of s.
@@ -131,25 +131,25 @@ TEST_SUITE("unit") {
     // A table created in this migration with a column of that type.
     auto created = enum_findings("ALTER TYPE s ADD VALUE 'x';\nCREATE TABLE n (c s);\nINSERT INTO n VALUES ('x');");
     REQUIRE(created.size() == 1);
-    CHECK(created[0].severity == sql::Finding::Severity::error);
+    CHECK(created[0].level == checks::Level::error);
     CHECK(created[0].position.line == 3);
     // Only the catalog can tell: a warning offline, with the question for pre-flight.
     auto st = sql::split(std::string{"ALTER TYPE s ADD VALUE 'x';\nINSERT INTO t (c) VALUES ('x');"});
     REQUIRE(st);
-    auto unsure = sql::enum_value_findings(st.value(), {}, "ALTER TYPE s ADD VALUE 'x';\nINSERT INTO t (c) VALUES ('x');");
+    auto unsure = checks::rules::enum_value_in_same_transaction::uses(st.value(), false, "ALTER TYPE s ADD VALUE 'x';\nINSERT INTO t (c) VALUES ('x');");
     REQUIRE(unsure.size() == 1);
-    CHECK(unsure[0].finding.severity == sql::Finding::Severity::warning);
+    CHECK(unsure[0].finding.level == checks::Level::warning);
     CHECK(unsure[0].type == "s");
     CHECK(std::find(unsure[0].relations.begin(), unsure[0].relations.end(), "t") != unsure[0].relations.end());
     // Inside a DO block: not read, so unsure.
     auto in_do = enum_findings("ALTER TYPE s ADD VALUE 'x';\nDO $$ BEGIN INSERT INTO t VALUES ('x'); END $$;");
     REQUIRE(in_do.size() == 1);
-    CHECK(in_do[0].severity == sql::Finding::Severity::warning);
+    CHECK(in_do[0].level == checks::Level::warning);
     // No-transaction files commit each statement.
     sql::Directives nt;
     nt.no_transaction = true;
     auto st2 = sql::split(std::string{"ALTER TYPE s ADD VALUE 'x';\nSELECT 'x'::s;"});
     REQUIRE(st2);
-    CHECK(sql::enum_value_findings(st2.value(), nt, "ALTER TYPE s ADD VALUE 'x';\nSELECT 'x'::s;").empty());
+    CHECK(checks::rules::enum_value_in_same_transaction::uses(st2.value(), nt.no_transaction, "ALTER TYPE s ADD VALUE 'x';\nSELECT 'x'::s;").empty());
   }
 }

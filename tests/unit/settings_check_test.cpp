@@ -8,23 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "fake_migrator.hpp"
 #include "lockstep/lockstep.hpp"
 #include "lockstep/testing/fake_clock.hpp"
+#include "../support/events.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
 using testing::FakeClock;
+using test::FakeMigrator;
+using test::unreachable;
 
 namespace {
-using FakeMigrator = Migrator<NoLock, ExponentialBackoff, Deadline<FakeClock>, MemorySource>;
-
-Settings unreachable(std::vector<Event>& events) {
-  Settings s;
-  s.database_url = "postgresql://nobody@127.0.0.1:1/none";
-  s.on_event = [&events](const Event& e) { events.push_back(e); };
-  return s;
-}
-
 bool valid_utf8(const std::string& s) { return !detail::first_bad_byte(s).has_value(); }
 }  // namespace
 
@@ -62,8 +57,29 @@ TEST_SUITE("unit") {
     }
   }
 
+  // A run checks its deadline between steps, so a step may end past it: the
+  // time left and every wait then count as zero, never negative (a
+  // connect_retry event once said next_delay_ms: -15, which its schema forbids).
+  TEST_CASE("past the deadline, the time left and the next wait are zero, not negative") {
+    FakeClock clock;
+    Settings s;
+    s.on_event = null_sink();
+    Deadline<FakeClock> d{100ms, clock};
+    detail::Context<Deadline<FakeClock>> ctx{d, s};
+    struct OneSecond {
+      [[nodiscard]] std::chrono::milliseconds next_delay(unsigned) const { return 1s; }
+    } wait;
+    clock.advance(85ms);
+    CHECK(ctx.remaining() == 15ms);
+    CHECK(ctx.backoff(wait, 3) == 15ms);
+    clock.advance(30ms);
+    CHECK(ctx.expired());
+    CHECK(ctx.remaining() == 0ms);
+    CHECK(ctx.backoff(wait, 3) == 0ms);
+  }
+
   TEST_CASE("durations PostgreSQL cannot take are refused by name before anything runs") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     Settings s = unreachable(events);
     std::string named;
@@ -108,7 +124,7 @@ TEST_SUITE("unit") {
     Settings s;
     s.database_url = "host=127.0.0.1 port=1 user=x dbname=y";
     std::vector<std::string> events;
-    s.on_event = [&](const Event& e) { events.push_back(e.json); };
+    s.on_event = [&](const Event& e) { events.push_back(to_json(e)); };
     Migrator<> m{s};
     Report report;
     auto lease = m.heartbeat(report, HeartbeatOptions{10s, std::chrono::milliseconds::max()});
@@ -133,7 +149,7 @@ TEST_SUITE("unit") {
   }
 
   TEST_CASE("settings that reach SQL or an event must be UTF-8 without NUL") {
-    std::vector<Event> events;
+    std::vector<test::LoggedEvent> events;
     FakeClock clock;
     Settings s = unreachable(events);
     std::string named;

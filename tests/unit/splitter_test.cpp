@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "lockstep/checks/words.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 using namespace lockstep;
@@ -80,7 +81,9 @@ TEST_SUITE("unit") {
       CHECK(first.text(sql) == "CREATE TABLE a (id int)");
       CHECK(sql[first.terminator] == ';');
       CHECK(r.value()[1].terminator == sql.size());
-      CHECK(r.value()[0].tokens == std::vector<std::string>{"CREATE", "TABLE", "A", "(", "ID", "INT", ")"});
+      // The rules read a statement's head from the lexer, as the splitter once noted it.
+      CHECK(checks::leading_words(sql::lex(first.text(sql))) ==
+            std::vector<std::string>{"CREATE", "TABLE", "A", "(", "ID", "INT", ")"});
     }
     SUBCASE("empty input, empty statements and comment-only files yield nothing") {
       CHECK(texts("").empty());

@@ -1,5 +1,5 @@
 // Reads a migration's statements for what they do to live tables: the text
-// half of the lock-safety rules (safety/rules.hpp). It knows PostgreSQL's
+// half of the lock rules (checks/rules/<id>.hpp). It knows PostgreSQL's
 // grammar only as far as the rules need it, and says so (Hazard::certain)
 // when the text alone cannot decide; the catalog settles the rest
 // (safety/catalog.hpp, safety/judge.hpp).
@@ -23,7 +23,8 @@
 
 #include "lockstep/safety/hazard.hpp"
 #include "lockstep/safety/relations.hpp"
-#include "lockstep/safety/rules.hpp"
+#include "lockstep/safety/scan.hpp"
+#include "lockstep/checks/rules.hpp"
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/lexer.hpp"
 #include "lockstep/sql/reader.hpp"
@@ -78,7 +79,7 @@ class Analyzer {
   [[nodiscard]] std::vector<Hazard> migration(const std::vector<sql::Statement>& statements, std::string_view sql,
                                               const sql::Directives& d) {
     const sql::LineIndex lines{sql};
-    Migration m{d, sql, lines, {}, {}, {}, std::vector<Hazard>{}};
+    Migration m{d, sql, lines, {}, {}, std::vector<Hazard>{}};
     // Each migration starts on the session's own search_path: the leader
     // resets the session after every migration.
     sql::SearchPathTracker path{!d.no_transaction};
@@ -100,19 +101,9 @@ class Analyzer {
     const sql::Directives& d;
     std::string_view sql;
     const sql::LineIndex& lines;
-    std::set<std::string> not_valid;  // existing tables given a constraint NOT VALID in this transaction (folded)
-    std::string exclusive_on;         // an existing table this transaction holds ACCESS EXCLUSIVE on
-    bool held_reported = false;
+    checks::rules::validate_same_transaction::NotValid not_valid;
+    checks::rules::lock_held_across_statements::Held held;
     std::vector<Hazard> out;
-  };
-
-  // What one statement did, for the rules that look across statements.
-  struct Effect {
-    std::string exclusive_table;  // took ACCESS EXCLUSIVE on this existing table
-    bool long_work = false;       // a sized hazard, or a backfill (UPDATE/DELETE) of an existing table
-    int sized_hazard = -1;        // the sized hazard that makes it long work, if one does
-    std::string kind;             // the statement's first word, for messages
-    std::string held_reported;    // a finding of its own already says it runs under this table's held lock
   };
 
   void statement(Migration& m, const sql::Statement& st) {
@@ -138,16 +129,17 @@ class Analyzer {
     }
     const std::size_t before = m.out.size();
     auto at = [&](std::size_t i) { return m.lines.at(st.begin + (i < tokens.size() ? tokens[i].offset : 0)); };
+    Scan s{r, tokens, st.begin, m.lines, m.d.no_transaction, m.d.contract, server_version_, relations_, path_, m.out};
     Effect e;
-    if (r.is(0, "create")) create(m, r, at, e);
-    else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, r, at, e);
-    else if (r.is(0, "alter") && r.is(1, "domain")) alter_domain(m, r, at);
-    else if (r.is(0, "drop")) drop(m, r, at, e);
-    else if (r.is(0, "reindex")) reindex(m, r, at);
-    else if (r.is(0, "vacuum")) vacuum(m, r, at, e);
-    else if (r.is(0, "cluster")) cluster(m, r, at, e);
+    if (r.is(0, "create")) create(s);
+    else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, s, at, e);
+    else if (r.is(0, "alter") && r.is(1, "domain")) alter_domain(s);
+    else if (r.is(0, "drop")) drop(s, e);
+    else if (r.is(0, "reindex")) checks::rules::reindex_not_concurrent::detect(s);
+    else if (r.is(0, "vacuum")) checks::rules::table_rewrite::vacuum(s, e);
+    else if (r.is(0, "cluster")) checks::rules::table_rewrite::cluster(s, e);
     else if (r.is(0, "lock")) lock(m, r, e);
-    else if (r.is(0, "truncate")) truncate(m, r, at, e);
+    else if (r.is(0, "truncate")) truncate(s, e);
     else if (r.is(0, "update")) e.long_work = !existing(r.name(r.is(1, "only") ? 2 : 1)).empty();
     else if (r.is(0, "delete")) e.long_work = !existing(r.name(r.is(2, "only") ? 3 : 2)).empty();
     // ALTER TABLE ONLY: the parent alone, not its partitions or children.
@@ -161,7 +153,7 @@ class Analyzer {
       }
     }
     e.kind = sql::detail::upper(tokens[0].text);
-    across(m, e, at(0));
+    checks::rules::lock_held_across_statements::after(s, m.held, e);
   }
 
   // The name when it is a table that existed before this run, else "".
@@ -172,31 +164,6 @@ class Analyzer {
   }
 
   static std::string schema_of(const std::string& key) { return key.substr(0, key.rfind('.')); }
-
-  // A later statement of the same transaction extends an ACCESS EXCLUSIVE
-  // lock taken earlier: fine for another quick change to the same table,
-  // not for long work or for a lock on a second table.
-  static void across(Migration& m, const Effect& e, sql::Position pos) {
-    if (m.d.no_transaction) return;  // each statement commits on its own
-    const bool second_table = !e.exclusive_table.empty() && e.exclusive_table != m.exclusive_on;
-    const bool long_work = e.long_work && e.held_reported != m.exclusive_on;
-    if (!m.exclusive_on.empty() && !m.held_reported && (second_table || long_work)) {
-      m.held_reported = true;
-      Hazard h;
-      h.rule = "lock_held_across_statements";
-      h.position = pos;
-      h.table = m.exclusive_on;
-      if (second_table) {
-        h.what = "this " + e.kind + ", which locks " + e.exclusive_table + " too,";
-      } else {
-        h.what = "this " + e.kind + " (long-running work)";
-        h.depends_on = e.sized_hazard;
-      }
-      h.note = "ACCESS EXCLUSIVE on " + m.exclusive_on;
-      m.out.push_back(std::move(h));
-    }
-    if (m.exclusive_on.empty() && !e.exclusive_table.empty()) m.exclusive_on = e.exclusive_table;
-  }
 
   template <class At>
   void add(Migration& m, At at, std::size_t token, std::string rule, std::string table, std::string what,
@@ -210,8 +177,8 @@ class Analyzer {
     m.out.push_back(std::move(h));
   }
 
-  template <class At>
-  void create(Migration& m, const detail::Reader& r, At at, Effect&) {
+  void create(Scan& s) {
+    const auto& r = s.r;
     std::size_t i = 1;
     if (r.is(i, "or") && r.is(i + 1, "replace")) i += 2;
     bool temp = false;
@@ -246,9 +213,8 @@ class Analyzer {
       if (!index.folded.empty() && !ref.key.empty() &&
           !relations_.create_in(schema_of(ref.key), index.folded, if_not_exists))
         return;
-      if (only) return;  // the partitioned parent alone: an invalid shell, built per partition
-      if (concurrently || ref.is_new || table.text.empty()) return;
-      add(m, at, 0, "index_not_concurrent", ref.relation, "CREATE INDEX on " + ref.relation);
+      const bool live = !ref.is_new && !table.text.empty();
+      checks::rules::index_not_concurrent::detect(s, concurrently, only, live ? ref.relation : std::string{});
       return;
     }
     if (r.is(i, "schema")) {
@@ -280,24 +246,13 @@ class Analyzer {
       const auto table = r.name(i);
       if (table.text.empty()) return;
       (void)relations_.create(table, path_, if_not_exists, temp);
-      // json columns in the definition: (name type ..., ...)
-      if (!r.punct(table.next, '(')) return;
-      std::size_t col = table.next + 1;
-      while (col < r.size()) {
-        const std::size_t end = r.find(col, r.size(), [](const sql::Token& t, std::size_t) {
-          return t.is_punct(',') || t.is_punct(')');
-        });
-        if (r.at(col)->is_name() && r.at(col + 1) && r.at(col + 1)->is("json") &&
-            !r.is(col, "constraint") && !r.is(col, "like"))
-          add(m, at, col + 1, "json_column", table.text, "column " + r.at(col)->text + " of " + table.text);
-        if (end >= r.size() || r.punct(end, ')')) break;
-        col = end + 1;
-      }
+      checks::rules::json_column::create_table(s, table);
     }
   }
 
   template <class At>
-  void alter_table(Migration& m, const detail::Reader& r, At at, Effect& e) {
+  void alter_table(Migration& m, Scan& s, At at, Effect& e) {
+    const auto& r = s.r;
     std::size_t i = r.skip_if_exists(2);
     if (r.is(i, "only")) ++i;
     const auto table = r.name(i);
@@ -306,17 +261,10 @@ class Analyzer {
     const std::string live = ref.is_new ? std::string{} : ref.relation;
     // RENAME stands alone.
     if (r.is(table.next, "rename")) {
-      std::size_t j = table.next + 1;
+      const std::size_t j = table.next + 1;
       if (r.is(j, "constraint")) return;
-      if (!live.empty()) {
-        e.exclusive_table = live;
-        if (r.is(j, "to")) {
-          add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of table " + live);
-        } else {
-          if (r.is(j, "column")) ++j;
-          add(m, at, table.next, "rename_breaks_old_code", live, "RENAME of column " + r.name(j).text + " of " + live);
-        }
-      }
+      if (!live.empty()) e.exclusive_table = live;
+      checks::rules::rename_breaks_old_code::detect(s, live, table.next);
       // Old code cannot know the new name either.
       if (r.is(j, "to")) relations_.renamed(ref, r.name(j + 1).folded);
       return;
@@ -325,14 +273,17 @@ class Analyzer {
     std::size_t from = table.next;
     while (from < r.size()) {
       const std::size_t end = r.find(from, r.size(), [](const sql::Token& t, std::size_t) { return t.is_punct(','); });
-      action(m, r, at, e, table, live, from, end);
+      action(m, s, at, e, table, ref.key, live, from, end);
       from = end + 1;
     }
   }
 
   template <class At>
-  void action(Migration& m, const detail::Reader& r, At at, Effect& e, const detail::Name& table,
+  // `key`: the table as Relations resolves it (empty: not there), what the
+  // SET NOT NULL proof is keyed by, like "created in this run".
+  void action(Migration& m, Scan& s, At at, Effect& e, const detail::Name& table, const std::string& key,
               const std::string& live, std::size_t a, std::size_t end) {
+    const auto& r = s.r;
     bool exclusive = true;  // most ALTER TABLE actions take ACCESS EXCLUSIVE
     const std::string& t = table.text;
     if (r.is(a, "add")) {
@@ -346,8 +297,8 @@ class Analyzer {
           i = r.name(i + 1).next;
         }
         const bool not_valid = r.has(i, end, "not", "valid");
-        if (not_valid && !live.empty()) m.not_valid.insert(live);
-        if (r.is(i, "check")) note_not_null_check(r, table.folded, name, i + 1, end, !not_valid);
+        if (not_valid) checks::rules::validate_same_transaction::added_not_valid(m.not_valid, live);
+        if (r.is(i, "check")) note_not_null_check(r, key, name, i + 1, end, !not_valid);
         if (r.is(i, "foreign")) {
           exclusive = false;  // SHARE ROW EXCLUSIVE on both tables
           if (!not_valid && !live.empty()) {
@@ -366,7 +317,7 @@ class Analyzer {
       } else {
         if (r.is(i, "column")) ++i;
         i = r.skip_if_exists(i);
-        add_column(m, r, at, t, live, i, end, a);
+        add_column(m, s, at, t, live, i, end, a);
       }
     } else if (r.is(a, "alter")) {
       std::size_t i = a + 1;
@@ -379,7 +330,7 @@ class Analyzer {
         const std::size_t type_end = r.find(type_from, end, [](const sql::Token& tk, std::size_t) {
           return tk.is("collate") || tk.is("using");
         });
-        if (r.is(type_from, "json")) add(m, at, type_from, "json_column", t, "column " + column.text + " of " + t);
+        checks::rules::json_column::column(s, type_from, column.text, t);
         if (!live.empty()) {
           Hazard h;
           h.rule = "type_change";
@@ -397,7 +348,7 @@ class Analyzer {
           m.out.push_back(std::move(h));
         }
       } else if (r.is(j, "set") && r.is(j + 1, "not") && r.is(j + 2, "null")) {
-        if (!live.empty() && !proven_not_null(table.folded, column.folded)) {
+        if (!live.empty() && !proven_not_null(key, column.folded)) {
           Hazard h;
           h.rule = "set_not_null";
           h.position = at(a);
@@ -407,7 +358,7 @@ class Analyzer {
           if (server_version_ == 0 || server_version_ >= 120000) {
             h.question = Question::not_null_check;
             h.certain = false;
-            if (auto v = validated_.find(table.folded); v != validated_.end()) {
+            if (auto v = validated_.find(key); v != validated_.end()) {
               for (const auto& name : v->second) {
                 if (name.rfind('\x1f', 0) != 0) h.validated.push_back(name);
               }
@@ -420,46 +371,23 @@ class Analyzer {
       }
     } else if (r.is(a, "validate")) {
       exclusive = false;  // SHARE UPDATE EXCLUSIVE
-      const auto name = r.name(a + 2);
-      validated_[table.folded].insert(name.folded);
-      // Any ADD ... NOT VALID on this table earlier in the transaction (this
-      // constraint's or another's, named or not) still holds its lock.
-      if (!m.d.no_transaction && m.not_valid.count(live) != 0 && !live.empty()) {
-        add(m, at, a, "validate_same_transaction", live, "VALIDATE CONSTRAINT " + name.text + " on " + live);
-        e.held_reported = live;
-      }
+      if (!key.empty()) validated_[key].insert(r.name(a + 2).folded);
+      checks::rules::validate_same_transaction::detect(s, m.not_valid, e, live, a);
     } else if (r.is(a, "drop")) {
       std::size_t i = a + 1;
       if (r.is(i, "constraint")) {
         const auto name = r.name(r.skip_if_exists(i + 1));
-        validated_[table.folded].erase(name.folded);  // a check it drops proves nothing any more
-        not_null_checks_.erase(table.folded + '\x1f' + name.folded);
+        validated_[key].erase(name.folded);  // a check it drops proves nothing any more
+        not_null_checks_.erase(key + '\x1f' + name.folded);
         return note_exclusive(e, live, exclusive);
       }
       if (r.is(i, "column")) ++i;
       i = r.skip_if_exists(i);
-      if (!live.empty() && !m.d.contract)
-        add(m, at, a, "drop_breaks_old_code", live, "DROP COLUMN " + r.name(i).text + " of " + live);
+      checks::rules::drop_breaks_old_code::column(s, live, a, r.name(i));
     } else if (r.is(a, "set") && (r.is(a + 1, "tablespace") || r.is(a + 1, "logged") || r.is(a + 1, "unlogged"))) {
-      if (!live.empty()) {
-        // Rewritten only when it changes something: the catalog says whether
-        // the table is logged already, or in that tablespace.
-        Hazard h;
-        h.rule = "table_rewrite";
-        h.position = at(a);
-        h.table = live;
-        h.what = "SET " + r.at(a + 1)->text + (r.is(a + 1, "tablespace") ? " " + r.name(a + 2).text : "") + " on " + live;
-        h.only = true;  // neither recurses to partitions or inheritance children
-        h.certain = false;
-        h.question = r.is(a + 1, "tablespace") ? Question::tablespace : Question::persistence;
-        h.target = r.is(a + 1, "tablespace") ? r.name(a + 2).folded : r.is(a + 1, "logged") ? "p" : "u";
-        m.out.push_back(std::move(h));
-      }
+      checks::rules::table_rewrite::set_storage(s, live, a);
     } else if (r.is(a, "detach")) {
-      // CONCURRENTLY (and FINALIZE, which completes one) take SHARE UPDATE EXCLUSIVE.
-      if (r.has(a, end, "concurrently") || r.has(a, end, "finalize")) exclusive = false;
-      else if (!live.empty())
-        add(m, at, a, "detach_partition_not_concurrent", live, "DETACH PARTITION " + r.name(a + 2).text + " of " + live);
+      exclusive = checks::rules::detach_partition_not_concurrent::detect(s, live, a, end);
     } else if ((r.is(a, "set") || r.is(a, "reset")) && r.punct(a + 1, '(')) {
       exclusive = false;
     } else if (r.is(a, "enable") || r.is(a, "disable") || r.is(a, "attach") || r.is(a, "cluster") ||
@@ -475,14 +403,14 @@ class Analyzer {
 
   // ADD COLUMN name type [constraints]: i at the column name.
   template <class At>
-  void add_column(Migration& m, const detail::Reader& r, At at, const std::string& t, const std::string& live,
-                  std::size_t i, std::size_t end, std::size_t a) {
+  void add_column(Migration& m, Scan& s, At at, const std::string& t, const std::string& live, std::size_t i,
+                  std::size_t end, std::size_t a) {
+    const auto& r = s.r;
     const auto column = r.name(i);
     const std::size_t type_from = column.next;
     const sql::Token* type = r.at(type_from);
     if (type == nullptr) return;
-    const std::string col = "column " + column.text + " of " + t;
-    if (type->is("json")) add(m, at, type_from, "json_column", t, col);
+    checks::rules::json_column::column(s, type_from, column.text, t);
     if (live.empty()) return;
     if (detail::is_serial(type->folded)) {
       add(m, at, a, "generated_column", live, "ADD COLUMN " + column.text + " " + type->text + " to " + live,
@@ -551,36 +479,18 @@ class Analyzer {
     m.out.push_back(std::move(h));
   }
 
-  template <class At>
-  void drop(Migration& m, const detail::Reader& r, At at, Effect& e) {
+  void drop(Scan& s, Effect& e) {
+    const auto& r = s.r;
     if (r.is(1, "index")) {
-      if (r.is(2, "concurrently")) return;
+      namespace rule = checks::rules::drop_index_not_concurrent;
+      if (!rule::locks(s)) return;
       const auto index = r.name(r.skip_if_exists(2));
       if (index.text.empty()) return;
       const auto ref = relations_.find(index, path_);
       relations_.drop(ref);
-      if (ref.is_new) return;
-      // Its table is not in the text, so it does not count for lock_held_across_statements.
-      add(m, at, 0, "drop_index_not_concurrent", ref.relation, "DROP INDEX " + ref.relation);
-      return;
+      return rule::detect(s, ref.relation, !ref.is_new);
     }
-    if (r.is(1, "database")) {
-      const auto db = r.name(r.skip_if_exists(2));
-      if (db.text.empty()) return;
-      Hazard h;
-      h.rule = "drop_database";
-      h.position = at(0);
-      h.table = db.text;
-      h.object = Object::database;
-      h.what = "DROP DATABASE " + db.text;
-      h.question = Question::database_use;
-      h.target = db.folded;
-      std::size_t o = db.next;
-      if (r.is(o, "with")) ++o;
-      h.force = r.punct(o, '(') && r.options(o).on("force");
-      m.out.push_back(std::move(h));
-      return;
-    }
+    if (r.is(1, "database")) return checks::rules::drop_database::detect(s);
     if (!r.is(1, "table")) return;
     std::size_t i = r.skip_if_exists(2);
     while (i < r.size()) {
@@ -590,7 +500,7 @@ class Analyzer {
       const std::string live = ref.is_new ? std::string{} : ref.relation;
       if (!live.empty()) {
         note_exclusive(e, live, true);
-        if (!m.d.contract) add(m, at, 0, "drop_breaks_old_code", live, "DROP TABLE " + live);
+        checks::rules::drop_breaks_old_code::table(s, live);
       }
       relations_.drop(ref);
       if (!r.punct(table.next, ',')) break;
@@ -598,75 +508,17 @@ class Analyzer {
     }
   }
 
-  // REINDEX [(options)] {INDEX|TABLE|SCHEMA|DATABASE|SYSTEM} [CONCURRENTLY] name.
-  // A schema, database or the catalogs in a migration run at deploy like
-  // anything else: each table in turn, sized by the largest.
-  template <class At>
-  void reindex(Migration& m, const detail::Reader& r, At at) {
-    std::size_t i = 1;
-    bool concurrently = false;
-    if (r.punct(i, '(')) {
-      const auto o = r.options(i);
-      concurrently = o.on("concurrently");
-      i = o.next;
-    }
-    const bool index = r.is(i, "index"), table = r.is(i, "table"), schema = r.is(i, "schema"),
-               system = r.is(i, "system");
-    if (!index && !table && !schema && !system && !r.is(i, "database")) return;
-    const std::string kind = sql::detail::upper(r.at(i)->text);
-    ++i;
-    if (r.is(i, "concurrently")) {
-      concurrently = true;
-      ++i;
-    }
-    if (concurrently) return;
-    const auto name = r.name(i);
-    if (index || table) {
-      const std::string live = existing(name);
-      if (live.empty()) return;
-      add(m, at, 0, "reindex_not_concurrent", live, "REINDEX " + kind + " " + live);
-      return;
-    }
-    Hazard h;
-    h.rule = "reindex_not_concurrent";
-    h.position = at(0);
-    h.table = name.text;
-    h.object = schema ? Object::schema : system ? Object::catalogs : Object::database;
-    h.what = "REINDEX " + kind + (name.text.empty() ? "" : " " + name.text);
-    h.note = "every index, each table in turn";
-    m.out.push_back(std::move(h));
-  }
-
-  // ALTER DOMAIN d ADD CHECK / ADD NOT NULL / SET NOT NULL / VALIDATE: a
-  // scan of every column of the domain, under SHARE on each table.
-  template <class At>
-  void alter_domain(Migration& m, const detail::Reader& r, At at) {
-    const auto domain = r.name(2);
+  // ALTER DOMAIN d ...: of a domain this run did not create (no column uses that one yet).
+  void alter_domain(Scan& s) {
+    const auto domain = s.r.name(2);
     if (domain.text.empty() || new_domains_.count(domain.folded) != 0) return;
-    const std::size_t a = domain.next;
-    std::string what = "ALTER DOMAIN " + domain.text;
-    if (r.is(a, "add")) {
-      if (r.has(a, r.size(), "not", "valid")) return;  // new values only, no scan
-      what += r.has(a, r.size(), "check") ? " ADD CHECK" : " ADD NOT NULL";
-    } else if (r.is(a, "set") && r.is(a + 1, "not") && r.is(a + 2, "null")) {
-      what += " SET NOT NULL";
-    } else if (r.is(a, "validate")) {
-      what += " VALIDATE CONSTRAINT " + r.name(a + 2).text;
-    } else {
-      return;
-    }
-    Hazard h;
-    h.rule = "domain_constraint_scan";
-    h.position = at(a);
-    h.table = domain.text;
-    h.object = Object::domain;
-    h.what = std::move(what);
-    m.out.push_back(std::move(h));
+    checks::rules::domain_constraint_scan::detect(s, domain);
   }
 
-  // TRUNCATE [TABLE] [ONLY] name [*] [, ...] [RESTART|CONTINUE IDENTITY] [CASCADE|RESTRICT]
-  template <class At>
-  void truncate(Migration& m, const detail::Reader& r, At at, Effect& e) {
+  // TRUNCATE [TABLE] [ONLY] name [*] [, ...] ...: locks its tables; the
+  // first one that is live is what a finding names.
+  void truncate(Scan& s, Effect& e) {
+    const auto& r = s.r;
     std::size_t i = r.is(1, "table") ? 2 : 1;
     std::vector<std::string> names;
     std::string live;
@@ -682,16 +534,7 @@ class Analyzer {
       ++i;
     }
     e.exclusive_table = live;
-    if (live.empty() || !r.has(i, r.size(), "cascade")) return;
-    Hazard h;
-    h.rule = "truncate_cascade";
-    h.position = at(0);
-    h.table = live;
-    h.what = "TRUNCATE ... CASCADE of " + live;
-    h.question = Question::cascades;
-    h.named = std::move(names);
-    h.certain = false;  // which tables, if any, only the catalog knows
-    m.out.push_back(std::move(h));
+    checks::rules::truncate_cascade::detect(s, std::move(names), live, i);
   }
 
   // CHECK (col IS NOT NULL), with any parentheses around it: what makes a
@@ -709,6 +552,7 @@ class Analyzer {
       if (!r.punct(k, ')')) return;
     }
     if (k < end && !r.is(k, "not") && !r.is(k, "no")) return;  // NOT VALID, NO INHERIT follow; anything else is more
+    if (table.empty()) return;  // a table that is not there: nothing to prove
     // An unnamed one gets a key no constraint name has ("\x1f" first): it
     // cannot be named by a later VALIDATE, and it is never sent to the catalog.
     const std::string key = name.empty() ? "\x1f" + col.folded : name;
@@ -728,48 +572,6 @@ class Analyzer {
     return false;
   }
 
-  template <class At>
-  void vacuum(Migration& m, const detail::Reader& r, At at, Effect& e) {
-    std::size_t i = 1;
-    bool full = false;
-    if (r.punct(i, '(')) {
-      const auto o = r.options(i);
-      full = o.on("full");
-      i = o.next;
-    } else {
-      while (r.is(i, "full") || r.is(i, "freeze") || r.is(i, "verbose") || r.is(i, "analyze") || r.is(i, "analyse")) {
-        full = full || r.is(i, "full");
-        ++i;
-      }
-    }
-    if (full) rewrite(m, at, e, r.name(i), "VACUUM FULL", "VACUUM FULL of every table in the database");
-  }
-
-  template <class At>
-  void cluster(Migration& m, const detail::Reader& r, At at, Effect& e) {
-    std::size_t i = 1;
-    if (r.is(i, "verbose")) ++i;
-    if (r.punct(i, '(')) i = r.after_parens(i);
-    auto table = r.name(i);
-    // The old spelling names the index first: CLUSTER index ON table.
-    if (r.is(table.next, "on")) table = r.name(table.next + 1);
-    rewrite(m, at, e, table, "CLUSTER", "CLUSTER of every previously clustered table");
-  }
-
-  // VACUUM FULL and CLUSTER: of one table, or (no name) of many.
-  template <class At>
-  void rewrite(Migration& m, At at, Effect& e, const detail::Name& table, const std::string& verb,
-               const std::string& of_all) {
-    if (table.text.empty()) {
-      add(m, at, 0, "table_rewrite", "", of_all);
-      return;
-    }
-    const std::string live = existing(table);
-    if (live.empty()) return;
-    e.exclusive_table = live;
-    add(m, at, 0, "table_rewrite", live, verb + " " + live);
-  }
-
   void lock(Migration&, const detail::Reader& r, Effect& e) {
     std::size_t i = r.is(1, "table") ? 2 : 1;
     if (r.is(i, "only")) ++i;
@@ -783,7 +585,8 @@ class Analyzer {
   std::set<std::string> new_domains_;  // created in this run (folded)
   // SET NOT NULL's proof, across the run: CHECK (col IS NOT NULL)s added
   // ("table\x1fconstraint" -> column) and the constraints validated, by
-  // table (folded names; added valid, or VALIDATE CONSTRAINT).
+  // table (keyed as safety/relations.hpp resolves it, "schema.name"; added
+  // valid, or VALIDATE CONSTRAINT).
   std::map<std::string, std::string> not_null_checks_;
   std::map<std::string, std::set<std::string>> validated_;
   Relations relations_;

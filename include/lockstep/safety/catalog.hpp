@@ -15,7 +15,7 @@
 
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
-#include "lockstep/safety/finding.hpp"
+#include "lockstep/checks/finding.hpp"
 #include "lockstep/safety/hazard.hpp"
 
 namespace lockstep::safety {
@@ -75,13 +75,6 @@ inline std::string text_array(const std::vector<std::string>& items) {
 
 }  // namespace detail
 
-// DROP DATABASE's target, as the catalog sees it now.
-struct DatabaseUse {
-  bool exists = false;
-  bool current = false;  // lockstep's own: it cannot be dropped at all
-  long sessions = 0;     // other sessions connected to it now
-};
-
 // The rewrite question's answer, with what the catalog said for the message.
 struct TypeChange {
   bool rewrites = true;
@@ -93,6 +86,9 @@ class Catalog {
   explicit Catalog(Connection& conn) : conn_{conn} {}
 
   [[nodiscard]] int server_version() const noexcept { return conn_.server_version(); }
+
+  // For the questions a rule asks in its own file (checks/rules/<id>.hpp).
+  [[nodiscard]] Connection& connection() noexcept { return conn_; }
 
   // The relation's rows and bytes, with those of its partitions or
   // inheritance children (at any depth) unless `descendants` is false (ONLY).
@@ -178,24 +174,6 @@ class Catalog {
     return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
   }
 
-  // SET LOGGED / SET UNLOGGED / SET TABLESPACE change nothing, and rewrite
-  // nothing, when the table is so already: `persistence` is "p" (logged) or
-  // "u" (unlogged); a tablespace is named as the catalog spells it.
-  [[nodiscard]] result<bool> persistence_is(const std::string& table, const std::string& persistence) {
-    auto rows = conn_.query("SELECT relpersistence::text = $2 FROM pg_class WHERE oid = to_regclass($1)", table,
-                            persistence);
-    if (!rows) return std::move(rows).error();
-    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
-  }
-  [[nodiscard]] result<bool> in_tablespace(const std::string& table, const std::string& tablespace) {
-    auto rows = conn_.query(
-        "SELECT t.spcname = $2 FROM pg_class c JOIN pg_tablespace t ON t.oid = coalesce(nullif(c.reltablespace, 0),"
-        " (SELECT dattablespace FROM pg_database WHERE datname = current_database())) WHERE c.oid = to_regclass($1)",
-        table, tablespace);
-    if (!rows) return std::move(rows).error();
-    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
-  }
-
   // What a finding about more than one table is sized by (Object in
   // safety/hazard.hpp): a domain, every table with a column of it or of a
   // domain over it, summed (ALTER DOMAIN holds SHARE on each until commit);
@@ -247,38 +225,6 @@ class Catalog {
                             type);
     if (!rows) return std::move(rows).error();
     return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
-  }
-
-  // The tables TRUNCATE ... CASCADE of `named` empties besides them: every
-  // table whose foreign key references one of them, recursively (top-level
-  // constraints only: a partitioned table's are cloned into its partitions).
-  [[nodiscard]] result<std::string> cascades(const std::vector<std::string>& named) {
-    auto rows = conn_.query(
-        "WITH RECURSIVE named AS (SELECT to_regclass(n)::oid AS oid FROM unnest($1::text[]) n),"
-        " r(oid) AS (SELECT oid FROM named WHERE oid IS NOT NULL"
-        "  UNION SELECT c.conrelid FROM pg_constraint c JOIN r ON c.confrelid = r.oid"
-        "  WHERE c.contype = 'f' AND c.conparentid = 0) "
-        "SELECT coalesce(string_agg(oid::regclass::text, ', ' ORDER BY oid::regclass::text), '') FROM r "
-        "WHERE oid NOT IN (SELECT oid FROM named WHERE oid IS NOT NULL)",
-        detail::text_array(named));
-    if (!rows) return std::move(rows).error();
-    return rows.value().empty() ? std::string{} : rows.value()[0][0].value_or("");
-  }
-
-  // Sessions are counted from pg_stat_activity, whose datname every role sees.
-  [[nodiscard]] result<DatabaseUse> database_use(const std::string& name) {
-    auto rows = conn_.query(
-        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1), $1 = current_database(),"
-        " (SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid())",
-        name);
-    if (!rows) return std::move(rows).error();
-    DatabaseUse u;
-    if (rows.value().empty()) return u;
-    const auto& row = rows.value()[0];
-    u.exists = row[0].value_or("f") == "t";
-    u.current = row[1].value_or("f") == "t";
-    u.sessions = std::atol(row[2].value_or("0").c_str());
-    return u;
   }
 
  private:

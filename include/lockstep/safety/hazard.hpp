@@ -32,7 +32,7 @@ enum class Object {
 };
 
 struct Hazard {
-  std::string rule;       // an id from safety/rules.hpp
+  std::string rule;       // an id from checks/rules.hpp
   sql::Position position; // in the file
   std::string table;      // as written (quoting and schema kept), for to_regclass(); may be empty
   std::string what;       // the part of the statement at fault, e.g. "CREATE INDEX ON orders"
@@ -53,6 +53,7 @@ struct Hazard {
   std::vector<std::string> validated;  // not_null_check: constraints on `table` validated earlier in this run
   std::vector<std::string> named;      // cascades: every table the statement names, as written
   bool force = false;                  // database_use: DROP DATABASE ... WITH (FORCE) ends the sessions first
+  bool ask_size = true;                // false: no table's size says anything about it (DROP DATABASE)
 };
 
 }  // namespace lockstep::safety

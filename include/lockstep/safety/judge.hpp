@@ -15,10 +15,11 @@
 
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/safety/catalog.hpp"
-#include "lockstep/safety/config.hpp"
-#include "lockstep/safety/finding.hpp"
+#include "lockstep/checks/config.hpp"
+#include "lockstep/checks/finding.hpp"
 #include "lockstep/safety/hazard.hpp"
-#include "lockstep/safety/rules.hpp"
+#include "lockstep/safety/scan.hpp"
+#include "lockstep/checks/rules.hpp"
 
 namespace lockstep::safety {
 
@@ -56,6 +57,19 @@ inline std::string describe(const std::string& table, const TableSize& s) {
 
 }  // namespace detail
 
+// The questions a rule asks in its own file (checks/rules/<id>.hpp), each
+// answered there by one catalog query: the one place that sends each
+// Question to its rule.
+[[nodiscard]] inline result<Answer> ask(Catalog& catalog, const Hazard& h) {
+  switch (h.question) {
+    case Question::persistence:
+    case Question::tablespace: return checks::rules::table_rewrite::ask(catalog, h);
+    case Question::cascades: return checks::rules::truncate_cascade::ask(catalog, h);
+    case Question::database_use: return checks::rules::drop_database::ask(catalog, h);
+    default: return Answer{};
+  }
+}
+
 // `catalog`: null offline. `allow`: rule id -> reason, from the migration's directives.
 [[nodiscard]] inline result<std::vector<Finding>> judge(const std::vector<Hazard>& hazards, const LockSafety& config,
                                                         Catalog* catalog,
@@ -78,7 +92,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
     std::string why = h.note;
     bool certain = h.certain;
     bool fails = false;  // the statement fails at deploy: an error whatever the size
-    bool ask_size = !h.table.empty() || h.object != Object::table;
+    const bool ask_size = h.ask_size && (!h.table.empty() || h.object != Object::table);
     if (catalog != nullptr) {
       // A lost connection is the run's business; a question the catalog
       // cannot answer (an odd name) leaves the finding as the text says.
@@ -110,42 +124,23 @@ inline std::string describe(const std::string& table, const TableSize& s) {
           if (p) certain = true;
           break;
         }
-        case Question::persistence:
-        case Question::tablespace: {
-          auto already = h.question == Question::persistence ? catalog->persistence_is(h.table, h.target)
-                                                             : catalog->in_tablespace(h.table, h.target);
-          if (!already && lost(already.error())) return std::move(already).error();
-          if (already && already.value()) continue;  // so already: nothing is rewritten
-          if (already) certain = true;
-          break;
-        }
         case Question::has_rows: {
           auto d = catalog->type_has_default(h.new_type);
           if (!d && lost(d.error())) return std::move(d).error();
           if (d && d.value()) continue;  // a domain's default fills the existing rows
           break;                         // the table's size settles the rest, below
         }
-        case Question::cascades: {
-          auto more = catalog->cascades(h.named);
-          if (!more && lost(more.error())) return std::move(more).error();
-          if (more && more.value().empty()) continue;  // nothing references it: CASCADE empties nothing more
-          if (more) {
-            certain = true;
-            why = "it also empties " + more.value();
-          }
-          break;
-        }
+        case Question::persistence:
+        case Question::tablespace:
+        case Question::cascades:
         case Question::database_use: {
-          ask_size = false;
-          auto u = catalog->database_use(h.target);
-          if (!u && lost(u.error())) return std::move(u).error();
-          if (u && !u.value().exists) continue;  // nothing to drop
-          if (u && u.value().current) {
-            fails = true;
-            why = "it is the database lockstep migrates: PostgreSQL refuses to drop the currently open database";
-          } else if (u && u.value().sessions > 0 && !h.force) {
-            why = std::to_string(u.value().sessions) + " other session(s) are connected to it now; it fails unless "
-                  "they are gone by then";
+          auto a = ask(*catalog, h);
+          if (!a && lost(a.error())) return std::move(a).error();
+          if (a && a.value().dismissed) continue;
+          if (a) {
+            certain = certain || a.value().certain;
+            fails = a.value().fails;
+            if (!a.value().why.empty()) why = a.value().why;
           }
           break;
         }

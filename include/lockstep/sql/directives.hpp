@@ -6,8 +6,8 @@
 //   -- lockstep:phase=contract         removes what older app code uses: runs only
 //                                      once no replica of an older image is alive
 //                                      (the default, phase=expand, runs at boot)
-//   -- lockstep:allow=<rule> <reason>  accepts a lock-safety finding on purpose
-//                                      (safety/rules.hpp); recorded in the ledger
+//   -- lockstep:allow=<rule> <reason>  accepts a finding of any rule on purpose
+//                                      (checks/rules.hpp); recorded in the ledger
 //
 // Durations take ms, s, min or h (0 disables the timeout). Any other comment
 // starting with "lockstep" is an error, so a typo cannot silently turn a
@@ -25,7 +25,7 @@
 #include <string_view>
 
 #include "lockstep/error.hpp"
-#include "lockstep/safety/rules.hpp"
+#include "lockstep/checks/rules.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::sql {
@@ -35,7 +35,7 @@ struct Directives {
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
-  std::map<std::string, std::string> allow;  // lock-safety rule id -> why it is accepted
+  std::map<std::string, std::string> allow;  // rule id (checks/rules.hpp) -> why it is accepted
 };
 
 namespace detail {
@@ -97,9 +97,14 @@ inline constexpr std::string_view known_directives =
       const auto space = value.find_first_of(" \t");
       const std::string_view rule = value.substr(0, space);
       const std::string_view reason = space == std::string_view::npos ? std::string_view{} : detail::trim(value.substr(space));
-      if (safety::find_rule(rule) == nullptr) {
-        return bad("lockstep:allow names '" + std::string{rule} + "', which is not a lock-safety rule (" +
-                   safety::rule_ids() + ")");
+      const checks::Rule* known = checks::find_rule(rule);
+      if (known == nullptr) {
+        return bad("lockstep:allow names '" + std::string{rule} + "', which is not a rule (" + checks::rule_ids() +
+                   ")");
+      }
+      if (known->fixed) {
+        return bad("lockstep:allow=" + std::string{rule} + " cannot be given: the rule keeps a promise (a migration "
+                   "is recorded only when its work is committed, exactly once), so it is always an error");
       }
       if (reason.empty()) {
         return bad("lockstep:allow=" + std::string{rule} + " needs a reason after the rule id, for the ledger and "

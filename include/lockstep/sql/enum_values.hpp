@@ -15,7 +15,7 @@
 // type, e.g. INSERT INTO orders (status) VALUES ('v'). It is a use when a
 // relation the statement names has a column of type t (or an array of it).
 // Offline that is a warning; at pre-flight the leader asks the catalog
-// (detail/run/enum_uses.hpp) and makes it an error, or drops it when no such
+// (checks/rules/enum_value_in_same_transaction.hpp) and makes it an error, or drops it when no such
 // column exists. A literal cast to another type is never a use of t.
 #pragma once
 

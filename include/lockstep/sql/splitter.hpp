@@ -56,9 +56,6 @@ struct Statement {
   std::size_t end = 0;         // one past the last token (trailing comments excluded)
   std::size_t terminator = 0;  // offset of the ending ';', or the input size if none
   Position position;           // of `begin`
-  // Leading tokens for lint, uppercased: bare words as themselves, quoted
-  // identifiers as "\"", literals as "'", punctuation as itself.
-  std::vector<std::string> tokens;
 
   [[nodiscard]] std::string_view text(std::string_view sql) const { return sql.substr(begin, end - begin); }
 };
@@ -375,16 +372,17 @@ class Splitter {
     if (!in_statement_) {
       in_statement_ = true;
       current_ = Statement{};
+      head_.clear();
       current_.begin = from;
       current_.position = lines_.at(from);
     }
-    if (current_.tokens.size() < 32) current_.tokens.push_back(std::move(kind));
+    if (head_.size() < 32) head_.push_back(std::move(kind));
   }
 
   result<void> finish(std::size_t terminator) {
     if (!in_statement_) return outcome::success();  // empty statement (";;" or comments only)
     current_.terminator = terminator;
-    const auto& t = current_.tokens;
+    const auto& t = head_;
     if (!t.empty() && t[0] == "COPY") {
       for (std::size_t k = 1; k + 1 < t.size(); ++k) {
         if (t[k] == "FROM" && (t[k + 1] == "STDIN")) {
@@ -394,6 +392,7 @@ class Splitter {
       }
     }
     out_.push_back(std::move(current_));
+    head_.clear();
     in_statement_ = false;
     ident_count_ = 0;
     idents_[0] = idents_[1] = idents_[2] = idents_[3] = 0;
@@ -414,6 +413,9 @@ class Splitter {
   std::size_t ident_count_ = 0;
   bool in_statement_ = false;
   Statement current_;
+  // The statement's leading tokens, upper-cased, for the COPY FROM STDIN
+  // check alone (the rules read the lexer's tokens: checks/words.hpp).
+  std::vector<std::string> head_;
   std::vector<Statement> out_;
 };
 

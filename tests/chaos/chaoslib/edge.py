@@ -19,7 +19,7 @@ of two shapes:
 
 import random
 
-from .mixed import MixedRound, MixedSpec
+from .mixed import MixedRound, MixedSpec, draw_new_image, draw_versions
 from .scenario import draw
 
 
@@ -37,9 +37,7 @@ def draw_edge_mixed(seed):
     """The interval is a choice fixed by the seed ("shortest" or a few beats
     a second); the numbers are the CLI's, filled in by resolve()."""
     rng = random.Random(seed)
-    old_knows = rng.randint(1, 3)
-    contract = old_knows + rng.randint(1, 2)
-    new_knows = contract + rng.choice([0, 0, 1])
+    old_knows, contract, new_knows = draw_versions(rng)
     interval_choice = rng.choice(["shortest", "shortest", 200, 300, 500])
     procs = []
     n_old = rng.randint(1, 3)
@@ -54,18 +52,7 @@ def draw_edge_mixed(seed):
         else:
             fate = rng.choice(["silent", "kill", "term", "stop"])
         procs.append(MixedSpec(i, "old", fate, rng.uniform(0.0, 2.0)))
-    n_new = rng.randint(2, 4)
-    killed_new = rng.random() < 0.3
-    for i in range(n_new):
-        fate = "kill" if killed_new and i == 0 else "live"
-        procs.append(MixedSpec(i, "new", fate, rng.uniform(0.0, 3.0),
-                               lock=rng.choice(["try", "try", "blocking", "transaction"]),
-                               wait=rng.choice(["notify", "poll"])))
-    notx = rng.random() < 0.25
-    if notx:
-        for p in procs:
-            if p.lock == "transaction":
-                p.lock = "try"
+    notx = draw_new_image(rng, procs, most=4, kill_chance=0.3)
     rnd = MixedRound(seed, old_knows, contract, new_knows, notx, 0, 0, procs, edge=True,
                      contract_beats=rng.uniform(1.5, 3.0))
     rnd.interval_choice = interval_choice

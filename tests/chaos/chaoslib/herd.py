@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import time
+from datetime import datetime, timezone
 
 from .proxy import SilentProxy
 from .servers import psql, url_for
@@ -15,6 +16,14 @@ from .servers import psql, url_for
 # How long after its own deadline a process may take to exit: the watchdog
 # cancels, closes and the process prints its error; a little scheduling slack.
 EXIT_MARGIN_S = 5.0
+# A process's own deadline runs from the moment its clock starts (its boot
+# event: ts - elapsed_ms), not from the release: 64 processes exec'ing at once
+# on a busy 2-core machine started their clocks up to 7 s after the release
+# (soak of 2026-12-07, seeds 31075, 31112, 31121, 31151, 31161, 31165), so
+# their deadline + 5 s, counted from the release, ended before their own
+# deadline did. Until a process's boot event is seen, the release stands in,
+# with this much more for starting; a process that never boots is still hung.
+STARTUP_GRACE_S = 10.0
 
 
 class Proc:
@@ -33,6 +42,7 @@ class Proc:
         self.stopped_at = self.continued_at = None
         self.cut_at = None
         self.hung = False
+        self.clock_started = None     # monotonic moment its own deadline clock started (its boot event)
 
     @property
     def alive(self):
@@ -57,6 +67,8 @@ class Proc:
             except json.JSONDecodeError:
                 ev = {"event": "unparsable", "text": line}
             ev["_seen"] = now
+            if ev.get("event") == "boot" and self.clock_started is None:
+                self.clock_started = clock_start(ev, now)
             self.events.append(ev)
 
     def poll_exit(self):
@@ -72,11 +84,24 @@ class Proc:
         return [e for e in self.events if e.get("event") == name]
 
     def deadline_s(self):
-        """Latest moment (monotonic) by which the process must have exited."""
-        base = self.started + self.spec.timeout_s
+        """Latest moment (monotonic) by which the process must have exited:
+        its own deadline (see STARTUP_GRACE_S) plus the margin."""
+        start = self.clock_started if self.clock_started is not None else self.started + STARTUP_GRACE_S
+        base = max(self.started, start) + self.spec.timeout_s
         if self.continued_at is not None:
             base = max(base, self.continued_at)
         return base + EXIT_MARGIN_S
+
+
+def clock_start(boot, seen):
+    """The monotonic moment a process's deadline clock started, from its boot
+    event (wall-clock ts, elapsed_ms on its own clock) read at `seen`."""
+    try:
+        ts = datetime.strptime(boot["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+        started = ts - float(boot["elapsed_ms"]) / 1000.0
+    except (KeyError, TypeError, ValueError):
+        return None
+    return seen - (time.time() - started)
 
 
 def spawn(procs):

@@ -30,7 +30,7 @@ def check_processes(rnd, procs):
         for e in p.named("migration_applied"):
             applied_by.setdefault(e["version"], []).append(name)
         if p.hung:
-            v.append(f"{name} was still running {p.spec.timeout_s:.0f} s + margin after its start: it hung")
+            v.append(f"{name} was still running {p.spec.timeout_s:.0f} s + margin after its clock started: it hung")
             continue
         if p.killed:
             continue

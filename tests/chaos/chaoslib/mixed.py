@@ -80,21 +80,20 @@ class MixedRound:
                 f"{f' contract-runs={self.contract_beats:.1f}beats progress=1s' if self.edge else ''} procs={fates}")
 
 
-def draw_mixed(seed):
-    rng = random.Random(seed)
+def draw_versions(rng):
+    """(what the old image knows, the contract, what the new image knows):
+    the new image may ship an expand after its contract."""
     old_knows = rng.randint(1, 3)
     contract = old_knows + rng.randint(1, 2)
-    new_knows = contract + rng.choice([0, 0, 1])
-    interval = rng.choice([200, 300, 500])
-    lease = interval * rng.choice([3, 4, 6])
-    procs = []
-    n_old = rng.randint(1, 4)
-    holdout = rng.random() < 0.25
-    for i in range(n_old):
-        fate = "holdout" if holdout and i == 0 else rng.choice(["kill", "kill", "term", "stop"])
-        procs.append(MixedSpec(i, "old", fate, rng.uniform(0.0, 2.5)))
-    n_new = rng.randint(2, 6)
-    killed_new = rng.random() < 0.4
+    return old_knows, contract, contract + rng.choice([0, 0, 1])
+
+
+def draw_new_image(rng, procs, most, kill_chance):
+    """Appends the new image's 2..`most` replicas to `procs` (the first one
+    killed with `kill_chance`), each with its lock and wait policy, and
+    draws whether the contract is a no-transaction one, which it returns."""
+    n_new = rng.randint(2, most)
+    killed_new = rng.random() < kill_chance
     for i in range(n_new):
         fate = "kill" if killed_new and i == 0 else "live"
         procs.append(MixedSpec(i, "new", fate, rng.uniform(0.0, 3.0),
@@ -105,6 +104,21 @@ def draw_mixed(seed):
         for p in procs:
             if p.lock == "transaction":
                 p.lock = "try"
+    return notx
+
+
+def draw_mixed(seed):
+    rng = random.Random(seed)
+    old_knows, contract, new_knows = draw_versions(rng)
+    interval = rng.choice([200, 300, 500])
+    lease = interval * rng.choice([3, 4, 6])
+    procs = []
+    n_old = rng.randint(1, 4)
+    holdout = rng.random() < 0.25
+    for i in range(n_old):
+        fate = "holdout" if holdout and i == 0 else rng.choice(["kill", "kill", "term", "stop"])
+        procs.append(MixedSpec(i, "old", fate, rng.uniform(0.0, 2.5)))
+    notx = draw_new_image(rng, procs, most=6, kill_chance=0.4)
     return MixedRound(seed, old_knows, contract, new_knows, notx, interval, lease, procs)
 
 

@@ -3,8 +3,10 @@ broken on purpose one way at a time, and every break must be reported."""
 
 import shutil
 import subprocess
+import time
+from datetime import datetime, timedelta, timezone
 
-from . import invariants
+from . import herd, invariants
 from .herd import Proc
 from .mixed import MixedProc, MixedRound, MixedSpec, check_mixed
 from .scenario import MigrationSpec, ProcSpec, Round
@@ -99,6 +101,22 @@ def run(servers, cli, workdir):
         found = invariants.check_processes(rnd, procs)
         if not any(needle in v for v in found):
             missed.append(f"{label}: not reported (got {found})")
+
+    # A process's deadline runs from its own clock (its boot event), so one
+    # that started late is not hung at release + timeout + margin, and one
+    # that never booted is hung only after the startup grace.
+    late = _fake_proc(None, [])
+    late.spec.timeout_s = 2
+    late.read_events()
+    if late.deadline_s() != herd.STARTUP_GRACE_S + 2 + herd.EXIT_MARGIN_S:
+        missed.append(f"a process that never booted: hung from {late.deadline_s()} s, not after the startup grace")
+    boot_ts = datetime.now(timezone.utc) - timedelta(seconds=1)
+    seen = time.monotonic()
+    late.clock_started = herd.clock_start({"event": "boot", "ts": boot_ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                                           "elapsed_ms": 500}, seen)
+    want = seen - 1.5 + 2 + herd.EXIT_MARGIN_S
+    if late.clock_started is None or abs(late.deadline_s() - want) > 0.05:
+        missed.append(f"a process whose clock started 1.5 s ago: deadline at {late.deadline_s()}, not {want}")
 
     # Edge rounds: a long migration that its progress monitor never reported.
     edge = _round()

@@ -27,15 +27,19 @@ struct Activity {
   std::string phase;
   std::optional<std::int64_t> blocks_done, blocks_total, tuples_done, tuples_total;
 
-  void add_to(JsonObject& o) const {
-    o.add("backend_pid", pid).add("state", state).add("statement_ms", statement_ms);
-    if (!wait_event.empty()) o.add("wait_event", wait_event);
-    if (!blocked_by.empty()) o.add("blocked_by", blocked_by);
-    if (!command.empty()) o.add("command", command).add("phase", phase);
-    if (blocks_total) o.add("blocks_done", blocks_done.value_or(0)).add("blocks_total", *blocks_total);
-    if (tuples_total) o.add("tuples_done", tuples_done.value_or(0)).add("tuples_total", *tuples_total);
-  }
 };
+
+// The backend fields of `progress` and `leader_activity`: the empty ones
+// left out, a pair of counts only with its total.
+[[nodiscard]] inline std::optional<events::Activity> fields_of(const std::optional<Activity>& a) {
+  if (!a) return std::nullopt;
+  events::Activity e{.backend_pid = a->pid, .state = a->state, .statement_ms = a->statement_ms,
+                     .wait_event = events::unless_empty(a->wait_event), .blocked_by = events::unless_empty(a->blocked_by), .command = events::unless_empty(a->command)};
+  if (e.command) e.phase = a->phase;
+  if (a->blocks_total) e.blocks_done = a->blocks_done.value_or(0), e.blocks_total = a->blocks_total;
+  if (a->tuples_total) e.tuples_done = a->tuples_done.value_or(0), e.tuples_total = a->tuples_total;
+  return e;
+}
 
 // `which`: a SQL expression for the backend's pid. One query, joining the
 // progress views PostgreSQL has (COPY's from 14).

@@ -56,11 +56,9 @@ class Applier {
       LOCKSTEP_TRY(clear, contract_clear(conn, m, p, in_transaction));
       if (!clear) return Attempt::deferred;
     }
-    ctx_.emit("migration_started", [&](JsonObject& o) {
-      o.add("version", m.version).add("name", m.name).add("file", m.origin);
-      o.add("transaction", !p.directives.no_transaction)
-          .add("statements", static_cast<std::int64_t>(p.statements.size()));
-    });
+    ctx_.emit(events::MigrationStarted{.version = m.version, .name_ = m.name, .file = m.origin,
+                                       .transaction = !p.directives.no_transaction,
+                                       .statements = static_cast<std::int64_t>(p.statements.size())});
     const auto t0 = ctx_.now();
     for (unsigned retries = 0;;) {
       LOCKSTEP_TRYV(open(conn, m, p, in_transaction));
@@ -151,14 +149,12 @@ class Applier {
                                           bool recorded) {
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now() - t0);
     if (!recorded) LOCKSTEP_TRYV(recorder_.commit(conn, m, p, duration));
-    ctx_.emit("migration_applied", [&](JsonObject& o) {
-      o.add("version", m.version)
-          .add("name", m.name)
-          .add("file", m.origin)
-          .add("statements", static_cast<std::int64_t>(p.statements.size()))
-          .add("retries", static_cast<std::int64_t>(retries))
-          .add("duration_ms", static_cast<std::int64_t>(duration.count()));
-    });
+    ctx_.emit(events::MigrationApplied{.version = m.version,
+                                       .name_ = m.name,
+                                       .file = m.origin,
+                                       .statements = static_cast<std::int64_t>(p.statements.size()),
+                                       .retries = static_cast<std::int64_t>(retries),
+                                       .duration_ms = static_cast<std::int64_t>(duration.count())});
     progress_.applied.push_back(AppliedStep{m.version, m.name, duration});
     std::erase_if(progress_.contracts_waiting, [&](const WaitingContract& c) { return c.version == m.version; });
     return Attempt::applied;
@@ -170,11 +166,9 @@ class Applier {
   [[nodiscard]] result<std::optional<Attempt>> back_off(Connection& conn, const Migration& m, const Error& e,
                                                         unsigned retries, bool in_transaction) {
     const auto delay = ctx_.backoff(wait_, retries);
-    ctx_.emit("migration_retry", [&](JsonObject& o) {
-      o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
-      o.add("sqlstate", e.sqlstate).add("message", e.server_message);
-      o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-    });
+    ctx_.emit(events::MigrationRetry{.version = m.version, .name_ = m.name, .attempt = static_cast<std::int64_t>(retries),
+                                     .sqlstate = e.sqlstate, .message = e.server_message,
+                                     .next_delay_ms = static_cast<std::int64_t>(delay.count())});
     ctx_.sleep_for(delay);
     if (!in_transaction) return std::optional<Attempt>{};
     LOCKSTEP_TRY(again, opener_.transaction_locked(conn, false));
@@ -219,12 +213,10 @@ class Applier {
     const bool resources = e.sqlstate.rfind("53", 0) == 0;
     recorder_.failure(conn, m, p, e, completed,
                       lock_timeout ? "lock_timeout" : deadlock ? "deadlock" : resources ? "resources" : "error");
-    ctx_.emit("migration_failed", [&](JsonObject& o) {
-      o.add("version", m.version).add("name", m.name).add("file", m.origin).add("sqlstate", e.sqlstate);
-      if (e.line) o.add("line", *e.line);
-      o.add("retries", static_cast<std::int64_t>(retries));
-      o.add("message", e.server_message.empty() ? e.message : e.server_message);
-    });
+    ctx_.emit(events::MigrationFailed{.version = m.version, .name_ = m.name, .file = m.origin, .sqlstate = e.sqlstate,
+                                      .line = e.line ? std::optional<std::int64_t>{*e.line} : std::nullopt,
+                                      .retries = static_cast<std::int64_t>(retries),
+                                      .message = e.server_message.empty() ? e.message : e.server_message});
     return e;
   }
 

@@ -74,12 +74,10 @@ class Connector {
         return e;
       }
       const auto delay = ctx_.backoff(wait_, attempt);
-      ctx_.emit("connect_retry", [&](JsonObject& o) {
-        o.add("attempt", static_cast<std::int64_t>(attempt))
-            .add("message", e.message)
-            .add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-        if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
-      });
+      ctx_.emit(events::ConnectRetry{.attempt = static_cast<std::int64_t>(attempt),
+                                     .message = e.message,
+                                     .next_delay_ms = static_cast<std::int64_t>(delay.count()),
+                                     .sqlstate = events::unless_empty(e.sqlstate)});
       ctx_.sleep_for(delay);
       if (ctx_.expired()) {
         e.message += " (gave up at the deadline)";

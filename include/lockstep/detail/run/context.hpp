@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,8 +63,12 @@ class Context {
   [[nodiscard]] std::int64_t elapsed_ms() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(now() - started_).count();
   }
+  // Never negative: a step may end past the deadline, and every bound and
+  // wait derived from the time left must then be zero, not a negative
+  // duration (an event field its schema forbids, a poll that waits forever).
   [[nodiscard]] std::chrono::milliseconds remaining() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now());
+    return std::max(std::chrono::milliseconds{0},
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now()));
   }
   [[nodiscard]] bool expired() const { return remaining() <= std::chrono::milliseconds{0}; }
   void sleep_for(std::chrono::milliseconds d) { timeout_.sleep_for(d); }
@@ -74,23 +79,23 @@ class Context {
     return std::min(std::chrono::duration_cast<std::chrono::milliseconds>(wait.next_delay(attempt)), remaining());
   }
 
-  template <class Fill>
-  void emit(std::string_view name, Fill&& fill) const {
-    events_.emit(name, elapsed_ms(), std::forward<Fill>(fill));
+  template <class Body>
+  void emit(Body&& body) const {
+    events_.emit(std::forward<Body>(body), elapsed_ms());
   }
 
   void emit_error(const Error& e) const {
-    emit("error", [&](JsonObject& o) {
-      o.add("class", to_string(e.code)).add("message", e.message);
-      if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
-      if (e.version) o.add("version", *e.version);
-      if (!e.file.empty()) o.add("file", e.file);
-      if (e.line) o.add("line", *e.line);
-      if (e.column) o.add("column", *e.column);
-      if (!e.detail.empty()) o.add("detail", e.detail);
-      if (!e.hint.empty()) o.add("hint", e.hint);
-      if (background) o.add("background", true);
-    });
+    auto number = [](const auto& n) { return n ? std::optional<std::int64_t>{*n} : std::nullopt; };
+    emit(events::Error{.class_ = std::string{to_string(e.code)},
+                       .message = e.message,
+                       .sqlstate = events::unless_empty(e.sqlstate),
+                       .version = number(e.version),
+                       .file = events::unless_empty(e.file),
+                       .line = number(e.line),
+                       .column = number(e.column),
+                       .detail = events::unless_empty(e.detail),
+                       .hint = events::unless_empty(e.hint),
+                       .background = background});
   }
 
   [[nodiscard]] Error deadline_error() const {

@@ -115,10 +115,9 @@ template <class Timeout>
 void emit_waiting(const Context<Timeout>& ctx, const std::vector<WaitingContract>& waiting) {
   for (const auto& w : waiting) {
     if (w.waiting_for.empty()) continue;
-    ctx.emit("contract_waiting", [&](JsonObject& o) {
-      o.add("version", w.version).add("name", w.name).add("file", w.origin);
-      o.add("replicas", static_cast<std::int64_t>(w.waiting_for.size())).add("deploys", summarize(w.waiting_for));
-    });
+    ctx.emit(events::ContractWaiting{.version = w.version, .name_ = w.name, .file = w.origin,
+                                     .replicas = static_cast<std::int64_t>(w.waiting_for.size()),
+                                     .deploys = summarize(w.waiting_for)});
   }
 }
 

@@ -28,57 +28,29 @@
 
 namespace lockstep::detail {
 
-// What a relation lock mode stops the application doing while it is held.
-[[nodiscard]] inline std::string_view lock_blocks(std::string_view mode) noexcept {
-  if (mode == "AccessExclusiveLock") return "reads and writes";
-  if (mode == "ExclusiveLock") return "writes and row locks (plain reads still run)";
-  if (mode == "ShareRowExclusiveLock" || mode == "ShareLock") return "writes";
-  if (mode == "ShareUpdateExclusiveLock") return "other DDL and VACUUM (not reads or writes)";
-  return "nothing the application does";
-}
-
-inline std::string locks_json(const std::vector<RelationLock>& locks) {
-  std::string out = "[";
-  for (const auto& l : locks) {
-    if (out.size() > 1) out += ',';
-    JsonObject j;
-    j.add("relation", l.relation).add("mode", l.mode).add("blocks", lock_blocks(l.mode));
-    out += j.str();
-  }
-  return out + "]";
-}
-
-inline std::string strings_json(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (const auto& s : v) {
-    if (out.size() > 1) out += ',';
-    append_json_string(out, s);
-  }
-  return out + "]";
+inline std::vector<events::LockTaken> locks_taken(const std::vector<RelationLock>& locks) {
+  std::vector<events::LockTaken> out;
+  out.reserve(locks.size());
+  for (const auto& l : locks) out.push_back({l.relation, l.mode, std::string{lock_blocks(l.mode)}});
+  return out;
 }
 
 template <class Timeout>
 void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
-  ctx.emit("plan", [&](JsonObject& o) {
-    o.add("version", step.version).add("name", step.name).add("file", step.origin);
-    o.add("transaction", step.transaction).add("statements", static_cast<std::int64_t>(step.statements));
-    o.add("warnings", static_cast<std::int64_t>(step.warnings)).add("rehearsed", step.rehearsed);
-    o.add("blocked", step.blocked());
-    if (step.contract) o.add("contract", true);
-    if (!step.rehearsed) return;
-    o.add("duration_ms", static_cast<std::int64_t>(step.rehearsal_duration.count()));
-    o.add_raw("locks", locks_json(step.locks));
-    std::string per = "[";
-    for (const auto& r : step.rehearsal) {
-      if (per.size() > 1) per += ',';
-      JsonObject j;
-      j.add("line", r.line).add("duration_ms", static_cast<std::int64_t>(r.duration.count()));
-      j.add_raw("locks", locks_json(r.locks)).add_raw("rewritten", strings_json(r.rewritten));
-      per += j.str();
+  events::Plan e{.version = step.version, .name_ = step.name, .file = step.origin,
+                 .transaction = step.transaction, .statements = static_cast<std::int64_t>(step.statements),
+                 .warnings = static_cast<std::int64_t>(step.warnings), .rehearsed = step.rehearsed,
+                 .blocked = step.blocked(), .contract = step.contract};
+  if (step.rehearsed) {
+    auto& r = e.rehearsal.emplace(events::Rehearsal{
+        .duration_ms = static_cast<std::int64_t>(step.rehearsal_duration.count()), .locks = locks_taken(step.locks)});
+    for (const auto& s : step.rehearsal) {
+      r.rehearsal.push_back({.line = s.line, .duration_ms = static_cast<std::int64_t>(s.duration.count()),
+                             .locks = locks_taken(s.locks), .rewritten = s.rewritten});
     }
-    o.add_raw("rehearsal", per + "]");
-    o.add_raw("left_invalid", strings_json(step.left_invalid));
-  });
+    r.left_invalid = step.left_invalid;
+  }
+  ctx.emit(std::move(e));
 }
 
 // Relations of user schemas and the file each one's data lives in: a
@@ -201,7 +173,7 @@ template <class Timeout, class Ledger>
   // program exits 16 on it (Report::plan[i].blocked()), for CI. The
   // rehearsal is then skipped: it would take the very lock at issue.
   Prepared prepared;
-  std::map<std::int64_t, std::vector<safety::Finding>> findings;
+  std::map<std::int64_t, std::vector<Finding>> findings;
   auto safe = preflight(ctx, conn, p.pending, rules, prepared, &findings);
   if (!safe && safe.error().code != errc::lock_unsafe) return std::move(safe).error();
   ctx.phase = "planning";
@@ -214,7 +186,7 @@ template <class Timeout, class Ledger>
     step.origin = m->origin;
     step.transaction = !pm->directives.no_transaction;
     step.statements = pm->statements.size();
-    step.warnings = pm->warnings.size();
+    step.warnings = pm->findings.size();
     step.contract = m->contract;
     step.findings = std::move(findings[step.version]);
     steps.push_back(std::move(step));
@@ -229,11 +201,9 @@ template <class Timeout, class Ledger>
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
   rep.plan = std::move(steps);
   rep.resolved = ctx.resolved().settings;
-  ctx.emit("ready", [&](JsonObject& o) {
-    o.add("role", to_string(rep.role)).add("schema_version", rep.schema_version);
-    o.add("expected_version", rep.expected_version).add("pending", static_cast<std::int64_t>(rep.plan.size()));
-    o.add("duration_ms", static_cast<std::int64_t>(rep.duration.count()));
-  });
+  ctx.emit(events::Ready{.role = std::string{to_string(rep.role)}, .schema_version = rep.schema_version,
+                         .expected_version = rep.expected_version, .pending = static_cast<std::int64_t>(rep.plan.size()),
+                         .duration_ms = static_cast<std::int64_t>(rep.duration.count())});
   return rep;
 }
 

@@ -21,7 +21,8 @@
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/index_builds.hpp"
-#include "lockstep/sql/lint.hpp"
+#include "lockstep/checks/rules/transaction_control.hpp"
+#include "lockstep/checks/words.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::detail {
@@ -177,11 +178,11 @@ class Executor {
     // committed; the lint refuses it before anything runs.)
     std::optional<std::size_t> begin;
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
-      const auto& t = p.statements[k].tokens;
+      const auto t = checks::leading_words(sql::lex(p.statements[k].text(m.sql), 2));
       if (t.empty()) continue;
       if (t[0] == "BEGIN" || (t[0] == "START" && t.size() > 1 && t[1] == "TRANSACTION")) {
         begin = k;
-      } else if (sql::detail::transaction_control(t)) {
+      } else if (checks::rules::transaction_control::controls(t)) {
         begin.reset();
       }
     }
@@ -232,11 +233,9 @@ class Executor {
       if (!retried_on(e.sqlstate) || retries >= settings_.lock_retries || ctx_.expired()) return e;
       ++retries;
       const auto delay = ctx_.backoff(wait_, retries);
-      ctx_.emit("migration_retry", [&](JsonObject& o) {
-        o.add("version", m.version).add("name", m.name).add("attempt", static_cast<std::int64_t>(retries));
-        o.add("statement", static_cast<std::int64_t>(k + 1)).add("sqlstate", e.sqlstate);
-        o.add("next_delay_ms", static_cast<std::int64_t>(delay.count()));
-      });
+      ctx_.emit(events::MigrationRetry{.version = m.version, .name_ = m.name, .attempt = static_cast<std::int64_t>(retries),
+                                       .statement = static_cast<std::int64_t>(k + 1), .sqlstate = e.sqlstate,
+                                       .next_delay_ms = static_cast<std::int64_t>(delay.count())});
       ctx_.sleep_for(delay);
     }
   }

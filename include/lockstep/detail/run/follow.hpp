@@ -38,14 +38,12 @@ class Follower {
     }
     const auto delay = woken_ ? std::chrono::milliseconds{0}
                               : std::clamp(ctx_.backoff(wait_, attempt), std::chrono::milliseconds{0}, max_idle_);
-    ctx_.emit("waiting", [&](JsonObject& o) {
-      o.add("attempt", static_cast<std::int64_t>(attempt))
-          .add("schema_version", state.version)
-          .add("expected_version", expected_)
-          .add("next_delay_ms", static_cast<std::int64_t>(delay.count()))
-          .add("listening", listening_)
-          .add("lock", lock_.name);
-    });
+    ctx_.emit(events::Waiting{.attempt = static_cast<std::int64_t>(attempt),
+                              .schema_version = state.version,
+                              .expected_version = expected_,
+                              .next_delay_ms = static_cast<std::int64_t>(delay.count()),
+                              .listening = listening_,
+                              .lock = lock_.name});
     woken_ = false;
     if (listening_) {
       LOCKSTEP_TRY(woke, conn.await_notification(delay));
@@ -79,10 +77,7 @@ class Follower {
     }
     reported_ = now;
     LOCKSTEP_TRY(activity, read_activity(conn, lock_holder_sql(lock_.key)));
-    ctx_.emit("leader_activity", [&](JsonObject& o) {
-      o.add("lock", lock_.name).add("held", activity.has_value());
-      if (activity) activity->add_to(o);
-    });
+    ctx_.emit(events::LeaderActivity{.lock = lock_.name, .held = activity.has_value(), .activity = fields_of(activity)});
     return outcome::success();
   }
 

@@ -44,9 +44,7 @@ template <class Timeout, class Ledger>
     if (!recorded) {
       // Not worth refusing to start over: the schema is right, only the
       // bookkeeping failed (e.g. a read-only user). Say so and go on.
-      ctx.emit("warning", [&](JsonObject& o) {
-        o.add("message", "could not record the deploy version: " + recorded.error().message);
-      });
+      ctx.emit(events::Warning{.message = "could not record the deploy version: " + recorded.error().message});
     }
   }
   Report rep;
@@ -62,17 +60,15 @@ template <class Timeout, class Ledger>
   rep.knows_version = newest_version(target.migrations);
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
   rep.resolved = ctx.resolved().settings;
-  ctx.emit("ready", [&](JsonObject& o) {
-    o.add("role", to_string(rep.role))
-        .add("schema_version", state.version)
-        .add("expected_version", target.expected)
-        .add("schema_ahead", rep.schema_ahead)
-        .add("applied", static_cast<std::int64_t>(rep.applied.size()))
-        .add("wait_attempts", static_cast<std::int64_t>(rep.wait_attempts))
-        .add("contracts_waiting", static_cast<std::int64_t>(rep.contracts_waiting.size()))
-        .add("duration_ms", static_cast<std::int64_t>(rep.duration.count()));
-    if (ctx.background) o.add("background", true);
-  });
+  ctx.emit(events::Ready{.role = std::string{to_string(rep.role)},
+                         .schema_version = state.version,
+                         .expected_version = target.expected,
+                         .schema_ahead = rep.schema_ahead,
+                         .applied = static_cast<std::int64_t>(rep.applied.size()),
+                         .wait_attempts = static_cast<std::int64_t>(rep.wait_attempts),
+                         .contracts_waiting = static_cast<std::int64_t>(rep.contracts_waiting.size()),
+                         .duration_ms = static_cast<std::int64_t>(rep.duration.count()),
+                         .background = ctx.background});
   return rep;
 }
 

@@ -67,10 +67,8 @@ class IndexChecks {
           continue;
         }
         LOCKSTEP_TRYV(conn.execute("DROP INDEX CONCURRENTLY IF EXISTS " + qualified));
-        ctx_.emit("invalid_index_dropped", [&](JsonObject& o) {
-          o.add("version", m_.version).add("name", m_.name).add("file", m_.origin).add("index", qualified);
-          o.add("table", table).add("line", static_cast<std::int64_t>(own->position.line));
-        });
+        ctx_.emit(events::InvalidIndexDropped{.version = m_.version, .name_ = m_.name, .file = m_.origin,
+                                              .index = qualified, .table = table, .line = own->position.line});
       }
     }
     return outcome::success();

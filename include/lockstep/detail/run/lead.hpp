@@ -85,7 +85,7 @@ class Leader {
 
  private:
   [[nodiscard]] result<Reached> with_session_lock(Connection& conn) {
-    ctx_.emit("lock_acquired", [&](JsonObject& o) { o.add("lock", id_.name).add("key", id_.key); });
+    ctx_.emit(events::LockAcquired{.lock = id_.name, .key = id_.key});
     LockGuard<Lock, Timeout> guard{ctx_, lock_, id_, conn};
     ctx_.phase = "preparing the ledger";
     LOCKSTEP_TRYV(ledger_.ensure(conn));

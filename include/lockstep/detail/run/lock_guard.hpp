@@ -41,9 +41,7 @@ class LockGuard {
     }
     try {
       const auto held = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now() - since_).count();
-      ctx_.emit("lock_released", [&](JsonObject& o) {
-        o.add("lock", id_.name).add("held_ms", static_cast<std::int64_t>(held)).add("clean", ok);
-      });
+      ctx_.emit(events::LockReleased{.lock = id_.name, .held_ms = static_cast<std::int64_t>(held), .clean = ok});
     } catch (...) {
     }
   }

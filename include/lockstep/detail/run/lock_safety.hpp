@@ -1,7 +1,8 @@
 // Pre-flight, lock safety: every migration this run may apply is read in
-// order (safety/analyze.hpp) and what the text cannot settle is asked of the
-// live catalog (safety/catalog.hpp). A finding at level error that no
+// order by the run's Checker (checks/check.hpp), which asks the live
+// catalog what the text cannot settle. A finding at level error that no
 // `-- lockstep:allow` accepts stops the deploy here, before anything runs.
+// Every finding of any rule is a `lint` event, written here alone.
 #pragma once
 
 #include <map>
@@ -10,35 +11,18 @@
 #include <utility>
 #include <vector>
 
-#include "lockstep/connection.hpp"
+#include "lockstep/checks/check.hpp"
+#include "lockstep/checks/render.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/migration.hpp"
-#include "lockstep/safety/analyze.hpp"
-#include "lockstep/safety/catalog.hpp"
-#include "lockstep/safety/judge.hpp"
 
 namespace lockstep::detail {
 
-// A finding's fields, the same in `lint` events, `lockstep lint --json` and
-// dry-run reports.
-inline void add_finding(JsonObject& o, const safety::Finding& f) {
-  o.add("severity", safety::to_string(f.level)).add("rule", f.rule);
-  o.add("line", f.position.line).add("column", f.position.column).add("message", f.message);
-  if (!f.table.empty()) o.add("table", f.table);
-  if (f.size) o.add("rows", static_cast<std::int64_t>(f.size->rows)).add("bytes", f.size->bytes);
-  if (f.size && f.size->parts > 0) o.add("partitions", f.size->parts);
-  if (f.needs_database) o.add("needs_database", true);
-  if (!f.allowed.empty()) o.add("allowed", f.allowed);
-}
-
 template <class Timeout>
-void emit_finding(const Context<Timeout>& ctx, const Migration& m, const safety::Finding& f) {
-  ctx.emit("lint", [&](JsonObject& o) {
-    o.add("version", m.version).add("file", m.origin);
-    add_finding(o, f);
-  });
+void emit_finding(const Context<Timeout>& ctx, const Migration& m, const Finding& f) {
+  ctx.emit(lint_event(m, f));
 }
 
 // One migration of the run, in order.
@@ -50,21 +34,15 @@ struct Planned {
 // Every finding is emitted as a `lint` event, and kept in `found` by
 // version when asked; the blocking ones also make the error.
 template <class Timeout>
-[[nodiscard]] result<void> check_lock_safety(const Context<Timeout>& ctx, const LockSafety& config,
-                                             Connection& conn, const std::vector<Planned>& run,
-                                             std::map<std::int64_t, std::vector<safety::Finding>>* found = nullptr) {
-  if (!config.enabled || run.empty()) return outcome::success();
-  // With the connection: which tables exist, to tell a new one (nobody waits
-  // on it) from one a CREATE ... IF NOT EXISTS finds, or one in another schema.
-  safety::Analyzer analyzer{conn.server_version(), &conn};
-  safety::Catalog catalog{conn};
+[[nodiscard]] result<void> check_lock_safety(const Context<Timeout>& ctx, Checker& checker,
+                                             const std::vector<Planned>& run,
+                                             std::map<std::int64_t, std::vector<Finding>>* found = nullptr) {
+  if (!checker.options().rules.enabled || run.empty()) return outcome::success();
   std::string listed;
   std::size_t blocking = 0;
   std::optional<Error> first;
   for (const auto& [m, p] : run) {
-    const auto hazards = analyzer.migration(p->statements, m->sql, p->directives);
-    if (analyzer.error()) return *analyzer.error();
-    LOCKSTEP_TRY(findings, safety::judge(hazards, config, &catalog, p->directives.allow));
+    LOCKSTEP_TRY(findings, checker.lock_findings(*m, *p));
     if (found != nullptr) (*found)[m->version] = findings;
     for (const auto& f : findings) {
       emit_finding(ctx, *m, f);

@@ -1,6 +1,7 @@
-// Phase 4, pre-flight: split, read directives and lint every migration this
-// run may apply, then judge their locks against the live catalog
-// (lock_safety.hpp), before any of them runs, so a bad file or a migration
+// Phase 4, pre-flight: every migration this run may apply is read and
+// checked by one Checker (checks/check.hpp): the statement rules, then its
+// locks judged against the live catalog (lock_safety.hpp), before any of
+// them runs, so a bad file or a migration
 // that would block a big table stops the deploy with nothing touched.
 // Every path that runs a migration goes through preflight() below; the
 // Applier refuses anything it did not pass.
@@ -18,7 +19,6 @@
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
-#include "lockstep/detail/run/enum_uses.hpp"
 #include "lockstep/detail/run/lock_safety.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"
@@ -64,16 +64,6 @@ class Prepared {
   std::unordered_map<std::int64_t, PreparedMigration> by_version_;
 };
 
-template <class Timeout>
-void emit_lint(const Context<Timeout>& ctx, const Migration& m, const PreparedMigration& p) {
-  for (const auto& w : p.warnings) {
-    ctx.emit("lint", [&](JsonObject& o) {
-      o.add("severity", "warning").add("rule", w.rule).add("version", m.version).add("file", m.origin);
-      o.add("line", w.position.line).add("column", w.position.column).add("message", w.message);
-    });
-  }
-}
-
 // The one pre-flight: splits, reads the directives of and lints every
 // migration of `run` (in version order) that `prepared` does not hold yet,
 // refuses what the ledger or the lock cannot protect, then judges their
@@ -83,15 +73,18 @@ void emit_lint(const Context<Timeout>& ctx, const Migration& m, const PreparedMi
 template <class Timeout>
 [[nodiscard]] result<void> preflight(Context<Timeout>& ctx, Connection& conn, const std::vector<const Migration*>& run,
                                      const PreflightRules& rules, Prepared& prepared,
-                                     std::map<std::int64_t, std::vector<safety::Finding>>* found = nullptr) {
+                                     std::map<std::int64_t, std::vector<Finding>>* found = nullptr) {
   const std::string was = ctx.phase;
   ctx.phase = "checking migrations";
+  // With the connection: which tables exist, to tell a new one (nobody waits
+  // on it) from one a CREATE ... IF NOT EXISTS finds, or one in another
+  // schema; and the catalog's answers to the rules' questions.
+  Checker checker{CheckOptions{rules.safety != nullptr ? *rules.safety : LockSafety{}, conn.server_version()}, &conn};
   std::vector<std::pair<const Migration*, PreparedMigration>> fresh;
   for (const Migration* mp : run) {
     const Migration& m = *mp;
     if (prepared.find(m.version) != nullptr) continue;
-    LOCKSTEP_TRY(p, prepare_migration(m, conn.server_version()));
-    LOCKSTEP_TRYV(settle_enum_uses(conn, m, p));
+    LOCKSTEP_TRY(p, checker.read(m));
     if (m.contract && !rules.registry) {
       return at_migration(make_error(errc::invalid_argument,
                                      "it is a contract migration, and this Ledger keeps no replica registry to "
@@ -107,12 +100,12 @@ template <class Timeout>
                      "with TryLock (--lock try)"),
           m);
     }
-    emit_lint(ctx, m, p);
+    for (const auto& f : p.findings) emit_finding(ctx, m, f);
     fresh.emplace_back(mp, std::move(p));
   }
   std::vector<Planned> planned;
   for (const auto& [m, p] : fresh) planned.push_back(Planned{m, &p});
-  auto safe = rules.safety != nullptr ? check_lock_safety(ctx, *rules.safety, conn, planned, found)
+  auto safe = rules.safety != nullptr ? check_lock_safety(ctx, checker, planned, found)
                                       : result<void>{outcome::success()};
   if (!safe && found == nullptr) return safe;
   for (auto& [m, p] : fresh) prepared.passed(m->version, std::move(p));

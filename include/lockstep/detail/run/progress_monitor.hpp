@@ -213,11 +213,9 @@ class ProgressMonitor {
 
   static void report(const State& s, const Job& job, const std::optional<Activity>& activity) {
     const auto running = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.started);
-    s.ctx.emit("progress", [&](JsonObject& o) {
-      o.add("version", job.version).add("name", job.name).add("file", job.file).add("statement", job.statement);
-      o.add("line", static_cast<std::int64_t>(job.line)).add("running_ms", static_cast<std::int64_t>(running.count()));
-      if (activity) activity->add_to(o);
-    });
+    s.ctx.emit(events::Progress{.version = job.version, .name_ = job.name, .file = job.file, .statement = job.statement,
+                                .line = job.line, .running_ms = static_cast<std::int64_t>(running.count()),
+                                .activity = fields_of(activity)});
   }
 
   std::shared_ptr<State> state_;

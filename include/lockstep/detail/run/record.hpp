@@ -116,9 +116,7 @@ class Recorder {
     f.statements_total = static_cast<std::int64_t>(p.statements.size());
     auto recorded = ledger_.record_failure(conn, f);
     if (!recorded) {
-      ctx_.emit("warning", [&](JsonObject& o) {
-        o.add("message", "could not record the failure in the ledger: " + recorded.error().message);
-      });
+      ctx_.emit(events::Warning{.message = "could not record the failure in the ledger: " + recorded.error().message});
     }
   }
 

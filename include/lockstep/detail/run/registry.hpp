@@ -128,14 +128,11 @@ class ReplicaSessions {
           if (!renewal.renewed) LOCKSTEP_TRYV(enroll_in(ctx, conn, options.lease, true));
           const auto lease_ms = static_cast<std::int64_t>(options.lease.count());
           if (renewal.renewed) {
-            ctx.emit("beat", [&](JsonObject& o) {
-              o.add("replica_id", me_.replica_id).add("lease_ms", lease_ms);
-            });
+            ctx.emit(events::Beat{.replica_id = me_.replica_id, .lease_ms = lease_ms});
           }
           if (failed_before > 0) {
-            ctx.emit("beat_recovered", [&](JsonObject& o) {
-              o.add("replica_id", me_.replica_id).add("failed_beats", failed_before).add("lease_ms", lease_ms);
-            });
+            ctx.emit(events::BeatRecovered{.replica_id = me_.replica_id, .failed_beats = failed_before,
+                                           .lease_ms = lease_ms});
           }
           return renewal.blockers;
         });
@@ -145,7 +142,7 @@ class ReplicaSessions {
     (void)session<void>(budget, 1, [&](auto& ctx, Connection& conn) -> result<void> {
       ctx.phase = "removing this replica from the registry";
       LOCKSTEP_TRYV(ledger_.registry().withdraw(conn, me_.replica_id));
-      ctx.emit("replica_withdrawn", [&](JsonObject& o) { o.add("replica_id", me_.replica_id); });
+      ctx.emit(events::ReplicaWithdrawn{.replica_id = me_.replica_id});
       return outcome::success();
     });
   }
@@ -164,11 +161,9 @@ class ReplicaSessions {
           return connector.watched(conn, [&](Connection& c) { return body(ctx, c); });
         },
         [&](const Context<Deadline<>>& ctx, const Error& e) {
-          ctx.emit("beat_failed", [&](JsonObject& o) {
-            o.add("replica_id", me_.replica_id).add("while", ctx.phase).add("failed_beats", failed_beats);
-            o.add("class", to_string(e.code)).add("message", e.message);
-            if (!e.sqlstate.empty()) o.add("sqlstate", e.sqlstate);
-          });
+          ctx.emit(events::BeatFailed{.replica_id = me_.replica_id, .while_ = ctx.phase, .failed_beats = failed_beats,
+                                      .class_ = std::string{to_string(e.code)}, .message = e.message,
+                                      .sqlstate = events::unless_empty(e.sqlstate)});
         });
   }
 
@@ -184,10 +179,10 @@ class ReplicaSessions {
     }
     if (!refused) return std::move(refused).error();
     if (refused.value()) return contracted_error(*refused.value(), me_.knows_version, me_.deploy_version);
-    ctx.emit(again ? "replica_reregistered" : "replica_registered", [&](JsonObject& o) {
-      o.add("replica_id", me_.replica_id).add("deploy_version", me_.deploy_version);
-      o.add("knows_version", me_.knows_version).add("lease_ms", static_cast<std::int64_t>(lease.count()));
-    });
+    const events::ReplicaRegistered registered{.replica_id = me_.replica_id, .deploy_version = me_.deploy_version,
+                                               .knows_version = me_.knows_version,
+                                               .lease_ms = static_cast<std::int64_t>(lease.count())};
+    again ? ctx.emit(events::ReplicaReregistered{registered}) : ctx.emit(registered);
     return outcome::success();
   }
 

@@ -187,14 +187,12 @@ template <class Timeout, class Source>
   for (const auto& m : t.migrations) {
     if (!m.contract && m.version <= t.expected) t.final_version = std::max(t.final_version, m.version);
   }
-  ctx.emit("boot", [&](JsonObject& o) {
-    o.add("mode", to_string(t.mode))
-        .add("expected_version", t.expected)
-        .add("deploy_version", ctx.deploy_version())
-        .add("migrations", static_cast<std::int64_t>(t.migrations.size()))
-        .add("budget_ms", static_cast<std::int64_t>(ctx.budget().count()));
-    if (ctx.background) o.add("background", true);
-  });
+  ctx.emit(events::Boot{.mode = std::string{to_string(t.mode)},
+                        .expected_version = t.expected,
+                        .deploy_version = ctx.deploy_version(),
+                        .migrations = static_cast<std::int64_t>(t.migrations.size()),
+                        .budget_ms = static_cast<std::int64_t>(ctx.budget().count()),
+                        .background = ctx.background});
   return t;
 }
 

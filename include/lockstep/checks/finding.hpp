@@ -1,15 +1,16 @@
-// One lock-safety finding: what safety/judge.hpp makes of a hazard, and what
-// events, dry-run reports and the lint command show.
+// One finding of any rule (checks/rules.hpp): what events, dry-run reports
+// and `lockstep lint` show. The lock rules fill table and size from the
+// catalog; the statement rules leave them empty.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "lockstep/safety/config.hpp"
+#include "lockstep/checks/level.hpp"
 #include "lockstep/sql/splitter.hpp"
 
-namespace lockstep::safety {
+namespace lockstep::checks {
 
 struct TableSize {
   bool exists = false;
@@ -39,4 +40,16 @@ struct Finding {
   [[nodiscard]] bool blocks() const noexcept { return level == Level::error && allowed.empty(); }
 };
 
+}  // namespace lockstep::checks
+
+// The lock rules' engine (safety/: analyze, judge, catalog) names them so.
+namespace lockstep::safety {
+using checks::Finding;
+using checks::Level;
+using checks::TableSize;
+using checks::to_string;
 }  // namespace lockstep::safety
+
+namespace lockstep {
+using checks::Finding;
+}  // namespace lockstep
