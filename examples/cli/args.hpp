@@ -281,7 +281,7 @@ inline constexpr std::string_view usage_text =
     "  --report FILE         dry-run: write the plan, findings and rehearsal as Markdown (or JSON if\n"
     "                        FILE ends in .json), e.g. for a pull-request comment\n"
     "  --metrics-file FILE   migrate, replica: write the run's metrics in Prometheus's text format when\n"
-    "                        it ends (for node_exporter's textfile collector; README: Metrics)\n"
+    "                        it ends (for node_exporter's textfile collector; docs/events.md)\n"
     "  --lock-timeout D      lock_timeout of every migration (default 2s; 0 disables)\n"
     "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
     "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"

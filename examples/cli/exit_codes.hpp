@@ -1,5 +1,5 @@
 // The lockstep program's exit codes: one per error class, stable and documented
-// (README "Exit codes"), so a deploy pipeline can branch on them.
+// (README "Exit codes", examples/cli/README.md), so a deploy pipeline can branch on them.
 #pragma once
 
 #include "lockstep/error.hpp"

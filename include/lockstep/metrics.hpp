@@ -1,6 +1,6 @@
 // Prometheus-style metrics kept from lockstep's own events: an EventSink that
 // counts and times each step, and the text exposition format (version 0.0.4)
-// for a /metrics endpoint. The names and labels are documented in README
+// for a /metrics endpoint. The names and labels are documented in docs/events.md
 // (Metrics) and stable like the events they come from.
 //
 //   lockstep::Metrics metrics;

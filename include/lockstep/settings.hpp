@@ -113,7 +113,7 @@ struct Settings {
   std::chrono::milliseconds progress_interval{5000};
 
   // Which lock-safety findings stop the deploy at pre-flight, before any
-  // migration runs (README "Lock safety"). Default: work that blocks a live
+  // migration runs (docs/lock-safety.md). Default: work that blocks a live
   // table of 100,000 rows or more for as long as it takes.
   LockSafety lock_safety;
 

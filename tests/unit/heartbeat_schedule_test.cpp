@@ -109,10 +109,11 @@ TEST_SUITE("unit") {
     CHECK(minimum_lease(10000ms) == 22100ms);
     // A beat connects within about an interval: 1 ms can never land.
     for (const ms interval : {1ms, 99ms}) {
-      auto r = check_heartbeat_options(HeartbeatOptions{interval, 30000ms}, "--heartbeat", "--lease");
-      REQUIRE_FALSE(r);
-      CHECK(r.error().message.find("--heartbeat is " + std::to_string(interval.count()) + " ms") != std::string::npos);
-      CHECK(r.error().message.find("at least 100 ms") != std::string::npos);
+      auto refused = check_heartbeat_options(HeartbeatOptions{interval, 30000ms}, "--heartbeat", "--lease");
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().message.find("--heartbeat is " + std::to_string(interval.count()) + " ms") !=
+            std::string::npos);
+      CHECK(refused.error().message.find("at least 100 ms") != std::string::npos);
     }
     CHECK(check_heartbeat_options(HeartbeatOptions{100ms, minimum_lease(100ms)}));
     CHECK(check_heartbeat_options(HeartbeatOptions{2000ms, 4500ms}));

@@ -63,8 +63,8 @@ template <class Timeout>
   if (!first) return outcome::success();
   if (blocking > 10) listed += "\n  ... and " + std::to_string(blocking - 10) + " more (the lint events list all)";
   first->message = "lock safety: " + std::to_string(blocking) + (blocking == 1 ? " finding blocks" : " findings block") +
-                   " a live table for longer than a deploy should (Settings::lock_safety, README \"Lock "
-                   "safety\"); nothing was applied:" + listed +
+                   " a live table for longer than a deploy should (Settings::lock_safety, docs/lock-safety.md);"
+                   " nothing was applied:" + listed +
                    "\nFix the migration, or accept a finding on purpose with `-- lockstep:allow=<rule> <reason>` "
                    "among its first comment lines";
   return std::move(*first);
