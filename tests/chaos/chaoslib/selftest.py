@@ -223,12 +223,27 @@ def mixed_missed():
         ("a contract while a failing old replica's renewal was in flight",
          [proc("old", None, [("kill", t + 2)], events=[renewed, beat_failed, dict(renewed, ts=_at(t + 0.1))]), new],
          1, 1, t, "before old replica"),
+        ("a contract while a failed renewal may have stamped the lease",
+         [proc("old", None, [("kill", t + 2)], events=[renewed, dict(beat_failed, ts=_at(t - 1.1),
+                                                                     **{"while": "renewing this replica's lease"})]),
+          new], 1, 1, t, "before old replica"),
+        ("an untouched old replica refused at a beat, its last renewal's lease still running",
+         [proc("old", 15, [], events=[dict(renewed, ts=_at(t - 0.5)), dict(beat_failed, ts=_at(t - 0.2))]), new],
+         1, 1, t, "live and untouched"),
         ("an old replica woken after the contract that beat and kept serving",
          [proc("old", 0, [("stop", t), ("cont", t + 5), ("end", t + 9)], woke=t + 5,
                events=[dict(beat_failed, ts=_at(t + 5.5)), dict(renewed, ts=_at(t + 6))]), new], 1, 1, t + 3,
          "not 15"),
     ]
     missed = []
+    # The registry's own record of a lease: one that ran out before the
+    # contract settles it, one that had not is no excuse.
+    doubtful = proc("old", None, [("kill", t + 2)], events=[renewed, dict(beat_failed, ts=_at(t - 1.1),
+                                                                           **{"while": "renewing this replica's lease"})])
+    if check_mixed(rnd, [doubtful, new], 1, 1, t, lease_ends={doubtful.spec.name: t - 0.1}):
+        missed.append("mixed: a lease the registry shows expired before the contract was reported")
+    if not check_mixed(rnd, [doubtful, new], 1, 1, t, lease_ends={doubtful.spec.name: t + 0.1}):
+        missed.append("mixed: a lease the registry shows live at the contract: not reported")
     for label, procs, rows, runs, at, needle in cases:
         found = check_mixed(rnd, procs, rows, runs, at)
         if not any(needle in v for v in found):
@@ -242,7 +257,11 @@ def mixed_missed():
     # SIGTERM (it could not be told), are no break.
     lapsed = [proc("old", None, [("kill", t + 2)], events=[renewed, beat_failed]),
               proc("old", 0, [("stop", t + 1), ("cont", t + 5), ("end", t + 9)], woke=t + 5,
-                   events=[renewed, beat_failed, dict(beat_failed, ts=_at(t + 6))]), new]
+                   events=[renewed, beat_failed, dict(beat_failed, ts=_at(t + 6))]),
+              proc("old", 15, [], events=[dict(renewed, ts=_at(t - 3)),
+                                          dict(beat_failed, ts=_at(t - 2.5), **{"while": "connecting to x"}),
+                                          dict(beat_failed, ts=_at(t - 0.5),
+                                               **{"while": "renewing this replica's lease"})]), new]
     found = check_mixed(rnd, lapsed, 1, 1, t)
     if found:
         missed.append(f"mixed: old replicas whose leases had lapsed were reported: {found}")
