@@ -110,10 +110,12 @@ def run(servers, cli, workdir):
     late.read_events()
     if late.deadline_s() != herd.STARTUP_GRACE_S + 2 + herd.EXIT_MARGIN_S:
         missed.append(f"a process that never booted: hung from {late.deadline_s()} s, not after the startup grace")
-    boot_ts = datetime.now(timezone.utc) - timedelta(seconds=1)
-    seen = time.monotonic()
+    # The wall and monotonic clocks read once, together: the check must not
+    # depend on how long this process waits for a CPU between two readings.
+    seen, wall = time.monotonic(), time.time()
+    boot_ts = datetime.fromtimestamp(wall, timezone.utc) - timedelta(seconds=1)
     late.clock_started = herd.clock_start({"event": "boot", "ts": boot_ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                                           "elapsed_ms": 500}, seen)
+                                           "elapsed_ms": 500}, seen, wall)
     want = seen - 1.5 + 2 + herd.EXIT_MARGIN_S
     if late.clock_started is None or abs(late.deadline_s() - want) > 0.05:
         missed.append(f"a process whose clock started 1.5 s ago: deadline at {late.deadline_s()}, not {want}")
