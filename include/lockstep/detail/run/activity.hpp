@@ -13,6 +13,7 @@
 #include "lockstep/detail/base/json.hpp"
 #include "lockstep/detail/base/ledger_fields.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/events/types.hpp"
 
 namespace lockstep::detail {
 
