@@ -363,6 +363,25 @@ TEST_SUITE("unit") {
       REQUIRE_FALSE(d);
       CHECK(d.error().message.find("always an error") != std::string::npos);
     }
+    SUBCASE("transaction_control set off in code (LockSafety::levels) still blocks a COMMIT") {
+      // The library path: levels set in the map, never parsed. Lowering the
+      // one rule that guards exactly-once must not drop its finding.
+      const Migration commit{3, "commit", "CREATE TABLE t (a int);\nCOMMIT;\n", "db/0003_commit.sql", "x"};
+      for (const auto lowered : {checks::Level::off, checks::Level::warning}) {
+        CheckOptions o;
+        o.rules.levels["transaction_control"] = lowered;
+        auto f = check(commit, o);
+        REQUIRE_FALSE(f);
+        CHECK(f.error().code == errc::source_invalid);
+        CHECK(f.error().line == 2);
+        CHECK_FALSE(checks::check_level("transaction_control", lowered));
+      }
+      CHECK(checks::check_level("transaction_control", checks::Level::error));
+      CHECK(checks::check_level("not_idempotent", checks::Level::off));
+      auto unknown = checks::check_level("no_such_rule", checks::Level::off);
+      REQUIRE_FALSE(unknown);
+      CHECK(unknown.error().message.find("no_such_rule") != std::string::npos);
+    }
     SUBCASE("unknown ids are refused, naming the id and every rule") {
       LockSafety config;
       auto unknown = checks::parse_levels("not_idempotnet=off", config);

@@ -107,6 +107,14 @@ TEST_SUITE("unit") {
       s.progress_interval = std::chrono::milliseconds::max();
       named = "Settings::progress_interval";
     }
+    SUBCASE("transaction_control turned off in LockSafety::levels") {
+      s.lock_safety.levels["transaction_control"] = checks::Level::off;
+      named = "Settings::lock_safety.levels: rule transaction_control is always an error";
+    }
+    SUBCASE("an unknown rule in LockSafety::levels") {
+      s.lock_safety.levels["table_rewirte"] = checks::Level::off;
+      named = "Settings::lock_safety.levels: unknown rule 'table_rewirte'";
+    }
     SUBCASE("connect_timeout past what milliseconds hold") {
       s.connect_timeout = std::chrono::seconds::max();
       named = "Settings::connect_timeout";

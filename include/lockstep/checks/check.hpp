@@ -78,9 +78,12 @@ namespace detail {
 namespace checks {
 
 // A configured level wins over the rule's own (off: the finding goes); an
-// allow line of the migration accepts it. False: not reported.
+// allow line of the migration accepts it. False: not reported. A fixed rule
+// keeps its own level whatever is configured (check_level refuses such a
+// setting up front; this holds even for a LockSafety never checked).
 [[nodiscard]] inline bool settle_level(Finding& f, const LockSafety& config,
                                        const std::map<std::string, std::string>& allow) {
+  if (const Rule* rule = find_rule(f.rule); rule != nullptr && rule->fixed) return true;
   if (const auto c = config.levels.find(f.rule); c != config.levels.end()) {
     if (c->second == Level::off) return false;
     f.level = c->second;

@@ -36,6 +36,24 @@ struct LockSafety {
 
 namespace checks {
 
+// One configured level: the rule must exist, and a fixed rule (one that
+// keeps a promise, like transaction_control) cannot be set below error.
+// Both parse_levels (the program, LOCKSTEP_LOCK_RULES) and check_settings
+// (LockSafety::levels set in code) ask it, so no path lowers a fixed rule.
+[[nodiscard]] inline result<void> check_level(std::string_view id, Level l) {
+  const Rule* rule = find_rule(id);
+  if (rule == nullptr) {
+    return make_error(errc::invalid_argument, "unknown rule '" + std::string{id} + "'; rules: " + rule_ids());
+  }
+  if (rule->fixed && l != Level::error) {
+    return make_error(errc::invalid_argument,
+                      "rule " + std::string{id} + " is always an error: it keeps a promise (a migration is "
+                      "recorded only when its work is committed, exactly once), so it cannot be " +
+                          std::string{to_string(l)});
+  }
+  return outcome::success();
+}
+
 // "rule=level[,rule=level...]", e.g. "rename_breaks_old_code=error,not_idempotent=off".
 [[nodiscard]] inline result<void> parse_levels(std::string_view spec, LockSafety& into) {
   while (!spec.empty()) {
@@ -46,22 +64,12 @@ namespace checks {
     const auto eq = item.find('=');
     const std::string_view id = item.substr(0, eq);
     const std::string_view level = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    const Rule* rule = find_rule(id);
-    if (rule == nullptr) {
-      return make_error(errc::invalid_argument,
-                        "unknown rule '" + std::string{id} + "'; rules: " + rule_ids());
-    }
     Level l{};
     if (level == "error") l = Level::error;
     else if (level == "warning") l = Level::warning;
     else if (level == "off") l = Level::off;
-    else return make_error(errc::invalid_argument, "rule " + std::string{id} + " takes error, warning or off, not '" + std::string{level} + "'");
-    if (rule->fixed && l != Level::error) {
-      return make_error(errc::invalid_argument,
-                        "rule " + std::string{id} + " is always an error: it keeps a promise (a migration is "
-                        "recorded only when its work is committed, exactly once), so it cannot be " +
-                            std::string{level});
-    }
+    else if (find_rule(id) != nullptr) return make_error(errc::invalid_argument, "rule " + std::string{id} + " takes error, warning or off, not '" + std::string{level} + "'");
+    LOCKSTEP_TRYV(check_level(id, l));
     into.levels[std::string{id}] = l;
   }
   return outcome::success();

@@ -93,15 +93,16 @@ class Proc:
         return base + EXIT_MARGIN_S
 
 
-def clock_start(boot, seen):
+def clock_start(boot, seen, wall=None):
     """The monotonic moment a process's deadline clock started, from its boot
-    event (wall-clock ts, elapsed_ms on its own clock) read at `seen`."""
+    event (wall-clock ts, elapsed_ms on its own clock) read at `seen`
+    (monotonic), when the wall clock said `wall` (default: now)."""
     try:
         ts = datetime.strptime(boot["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
         started = ts - float(boot["elapsed_ms"]) / 1000.0
     except (KeyError, TypeError, ValueError):
         return None
-    return seen - (time.time() - started)
+    return seen - ((time.time() if wall is None else wall) - started)
 
 
 def spawn(procs):

@@ -5,6 +5,7 @@ claims are then checked against the database."""
 import hashlib
 import os
 import time
+from datetime import datetime, timezone
 
 from .servers import psql
 
@@ -63,8 +64,14 @@ def check_processes(rnd, procs):
         if strict and expected_to_finish and p.code != 0 and not refused:
             v.append(f"{name} (patient, unharmed) exited {p.code}: {last_error.get('class')}: "
                      f"{last_error.get('message')}")
-        # A leader paused past the stall timeout lost its session: on waking it
-        # must not apply anything before it has reconnected (or given up).
+        # A leader paused past the stall timeout may have lost its session;
+        # then on waking it must not apply anything before it has reconnected
+        # (or given up). The pause alone does not prove the loss: a backend
+        # busy with a statement is not idle, so the stall timeout starts only
+        # when the statement ends (soak of 2026-12-07, edge:33008: an 8.0 s
+        # pause over a 6 s statement, stall 6 s, and the same backend ran
+        # every migration). What would make it a break is that another
+        # process took the migration lock while it slept.
         if p.stopped_at is not None and p.continued_at is not None and \
                 p.continued_at - p.stopped_at > rnd.stall_s + 1.5:
             for e in p.events:
@@ -73,13 +80,30 @@ def check_processes(rnd, procs):
                 if e.get("event") in ("reconnecting", "error"):
                     break
                 if e.get("event") == "migration_applied":
-                    v.append(f"{name} applied migration {e['version']} right after waking from a "
-                             f"{p.continued_at - p.stopped_at:.1f} s pause, in the session it had lost")
+                    took = lock_taken_during(p, procs, e)
+                    if took:
+                        v.append(f"{name} applied migration {e['version']} right after waking from a "
+                                 f"{p.continued_at - p.stopped_at:.1f} s pause, in the session it had lost: "
+                                 f"{', '.join(took)} took the migration lock while it slept")
                     break
     for version, who in applied_by.items():
         if len(who) > 1:
             v.append(f"migration {version} reported applied by {', '.join(who)}")
     return v
+
+
+def _wall(event):
+    return datetime.strptime(event["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def lock_taken_during(p, procs, applied):
+    """The other processes that acquired the migration lock between p's
+    SIGSTOP and its `applied` event (wall clocks: events carry their own
+    time, the harness reads them late)."""
+    stopped = time.time() - (time.monotonic() - p.stopped_at)
+    until = _wall(applied) if "ts" in applied else float("inf")
+    return [f"p{q.spec.index}" for q in procs if q is not p
+            for e in q.named("lock_acquired") if "ts" in e and stopped <= _wall(e) <= until]
 
 
 def check_progress(rnd, procs):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import herd, invariants
 from .herd import Proc
-from .mixed import MixedProc, MixedRound, MixedSpec, check_mixed
+from .mixed import MixedProc, MixedRound, MixedSpec, check_mixed, withdrawal_failed_said
 from .scenario import MigrationSpec, ProcSpec, Round
 from .round import prepare
 from .servers import psql
@@ -110,10 +110,12 @@ def run(servers, cli, workdir):
     late.read_events()
     if late.deadline_s() != herd.STARTUP_GRACE_S + 2 + herd.EXIT_MARGIN_S:
         missed.append(f"a process that never booted: hung from {late.deadline_s()} s, not after the startup grace")
-    boot_ts = datetime.now(timezone.utc) - timedelta(seconds=1)
-    seen = time.monotonic()
+    # The wall and monotonic clocks read once, together: the check must not
+    # depend on how long this process waits for a CPU between two readings.
+    seen, wall = time.monotonic(), time.time()
+    boot_ts = datetime.fromtimestamp(wall, timezone.utc) - timedelta(seconds=1)
     late.clock_started = herd.clock_start({"event": "boot", "ts": boot_ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                                           "elapsed_ms": 500}, seen)
+                                           "elapsed_ms": 500}, seen, wall)
     want = seen - 1.5 + 2 + herd.EXIT_MARGIN_S
     if late.clock_started is None or abs(late.deadline_s() - want) > 0.05:
         missed.append(f"a process whose clock started 1.5 s ago: deadline at {late.deadline_s()}, not {want}")
@@ -128,9 +130,36 @@ def run(servers, cli, workdir):
     if invariants.check_progress(edge, [quiet]):
         missed.append("a reported 5 s migration in an edge round was reported broken")
 
+    missed += paused_leader_missed(ready)
     missed += mixed_missed()
     psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     shutil.rmtree(workdir, ignore_errors=True)
+    return missed
+
+
+def _at(epoch):
+    """An event timestamp for a wall-clock time."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def paused_leader_missed(ready):
+    """A leader paused 8 s (stall 3 s) that applies a migration on waking: a
+    break if another process took the lock while it slept (its session was
+    lost), not when the pause only covered a statement and nobody did."""
+    rnd = _round()
+    now, wall = time.monotonic(), time.time()
+    missed = []
+    for label, taken_at, want in (("another process took the lock during the pause", wall - 5, True),
+                                  ("nobody took the lock during the pause", wall - 20, False)):
+        leader = _fake_proc(0, [{"event": "migration_applied", "version": 1, "_seen": now, "ts": _at(wall - 1)},
+                                dict(ready, _seen=now)])
+        leader.stopped_at, leader.continued_at = now - 10, now - 2
+        other = _fake_proc(0, [{"event": "lock_acquired", "_seen": now, "ts": _at(taken_at)},
+                               dict(ready, _seen=now)])
+        other.spec = ProcSpec(1, "try", "true", 60, "direct")
+        found = [x for x in invariants.check_processes(rnd, [leader, other]) if "session it had lost" in x]
+        if bool(found) != want:
+            missed.append(f"paused leader, {label}: {'not reported' if want else f'reported: {found}'}")
     return missed
 
 
@@ -184,7 +213,39 @@ def mixed_missed():
         ("an untouched old replica refused at a beat (the contract ran under it; issue #31 case 6)",
          [proc("old", 15, []), new], 1, 1, t, "live and untouched"),
     ]
+    # Soak of 2026-12-07: an old replica whose beats all failed (it said so)
+    # stops counting when its last renewal's lease runs out.
+    renewed = {"event": "beat", "ts": _at(t - 2)}
+    beat_failed = {"event": "beat_failed", "ts": _at(t - 1.5)}
+    cases += [
+        ("a contract inside the lease of an old replica whose beats had just begun to fail",
+         [proc("old", None, [("kill", t + 2)], events=[dict(renewed, ts=_at(t - 0.2)), dict(beat_failed,
+                                                                                        ts=_at(t + 0.1))]), new],
+         1, 1, t + 0.5, "before old replica"),
+        ("a contract while a failing old replica's renewal was in flight",
+         [proc("old", None, [("kill", t + 2)], events=[renewed, beat_failed, dict(renewed, ts=_at(t + 0.1))]), new],
+         1, 1, t, "before old replica"),
+        ("a contract while a failed renewal may have stamped the lease",
+         [proc("old", None, [("kill", t + 2)], events=[renewed, dict(beat_failed, ts=_at(t - 1.1),
+                                                                     **{"while": "renewing this replica's lease"})]),
+          new], 1, 1, t, "before old replica"),
+        ("an untouched old replica refused at a beat, its last renewal's lease still running",
+         [proc("old", 15, [], events=[dict(renewed, ts=_at(t - 0.5)), dict(beat_failed, ts=_at(t - 0.2))]), new],
+         1, 1, t, "live and untouched"),
+        ("an old replica woken after the contract that beat and kept serving",
+         [proc("old", 0, [("stop", t), ("cont", t + 5), ("end", t + 9)], woke=t + 5,
+               events=[dict(beat_failed, ts=_at(t + 5.5)), dict(renewed, ts=_at(t + 6))]), new], 1, 1, t + 3,
+         "not 15"),
+    ]
     missed = []
+    # The registry's own record of a lease: one that ran out before the
+    # contract settles it, one that had not is no excuse.
+    doubtful = proc("old", None, [("kill", t + 2)], events=[renewed, dict(beat_failed, ts=_at(t - 1.1),
+                                                                           **{"while": "renewing this replica's lease"})])
+    if check_mixed(rnd, [doubtful, new], 1, 1, t, lease_ends={doubtful.spec.name: t - 0.1}):
+        missed.append("mixed: a lease the registry shows expired before the contract was reported")
+    if not check_mixed(rnd, [doubtful, new], 1, 1, t, lease_ends={doubtful.spec.name: t + 0.1}):
+        missed.append("mixed: a lease the registry shows live at the contract: not reported")
     for label, procs, rows, runs, at, needle in cases:
         found = check_mixed(rnd, procs, rows, runs, at)
         if not any(needle in v for v in found):
@@ -194,5 +255,24 @@ def mixed_missed():
     found = check_mixed(rnd, clean, 1, 1, t + 1.5)
     if found:
         missed.append(f"mixed: a clean record was reported broken: {found}")
+    # The lapsed lease, and a woken replica whose beats all failed until
+    # SIGTERM (it could not be told), are no break.
+    lapsed = [proc("old", None, [("kill", t + 2)], events=[renewed, beat_failed]),
+              proc("old", 0, [("stop", t + 1), ("cont", t + 5), ("end", t + 9)], woke=t + 5,
+                   events=[renewed, beat_failed, dict(beat_failed, ts=_at(t + 6))]),
+              proc("old", 15, [], events=[dict(renewed, ts=_at(t - 3)),
+                                          dict(beat_failed, ts=_at(t - 2.5), **{"while": "connecting to x"}),
+                                          dict(beat_failed, ts=_at(t - 0.5),
+                                               **{"while": "renewing this replica's lease"})]), new]
+    found = check_mixed(rnd, lapsed, 1, 1, t)
+    if found:
+        missed.append(f"mixed: old replicas whose leases had lapsed were reported: {found}")
+    # A clean stop that left a row: fine only when the failed withdrawal was said.
+    for label, events, want in (("a failed withdrawal it reported", [renewed, dict(beat_failed, ts=_at(t + 9.2))],
+                                 True),
+                                ("a silent withdrawal", [renewed, dict(beat_failed, ts=_at(t + 8))], False),
+                                ("a withdrawal", [{"event": "replica_withdrawn", "ts": _at(t + 9.2)}], False)):
+        if withdrawal_failed_said(proc("new", 0, [("end", t + 9)], events=events)) != want:
+            missed.append(f"mixed: {label}: taken as {'not ' if want else ''}said")
     return missed
 

@@ -176,14 +176,17 @@ class Executor {
     // The last BEGIN / START TRANSACTION that no COMMIT, END, ROLLBACK or
     // ABORT closed. (PREPARE TRANSACTION closes none: its work is not
     // committed; the lint refuses it before anything runs.)
-    std::optional<std::size_t> begin;
+    // An index, not an optional: GCC 12 at -O3 warns that an optional<size_t>
+    // read after this loop "may be used uninitialized" (-Wmaybe-uninitialized).
+    constexpr std::size_t no_begin = static_cast<std::size_t>(-1);
+    std::size_t begin = no_begin;
     for (std::size_t k = 0; k < p.statements.size(); ++k) {
       const auto t = checks::leading_words(sql::lex(p.statements[k].text(m.sql), 2));
       if (t.empty()) continue;
       if (t[0] == "BEGIN" || (t[0] == "START" && t.size() > 1 && t[1] == "TRANSACTION")) {
         begin = k;
       } else if (checks::rules::transaction_control::controls(t)) {
-        begin.reset();
+        begin = no_begin;
       }
     }
     const bool aborted = !rows;
@@ -198,16 +201,17 @@ class Executor {
     e.migration_name = m.name;
     e.file = m.origin;
     std::string where = m.origin;
-    if (begin) {
-      const auto& at = p.statements[*begin].position;
+    const bool opened = begin != no_begin;
+    if (opened) {
+      const auto& at = p.statements[begin].position;
       e.line = at.line;
       e.column = at.column;
       where += ":" + std::to_string(at.line);
-      completed = static_cast<std::int64_t>(*begin);
+      completed = static_cast<std::int64_t>(begin);
     }
     e.server_message = std::string{"the file left a transaction "} + (aborted ? "aborted" : "open");
     e.message = "migration " + std::to_string(m.version) + " (" + m.origin + ", no transaction) failed: " +
-                (begin ? "the transaction its BEGIN at " + where + " opens"
+                (opened ? "the transaction its BEGIN at " + where + " opens"
                        : std::string{"a transaction it opened"}) +
                 " is never committed (the session was left " + (aborted ? "in an aborted transaction" : "inside it") +
                 " after its last statement); it was rolled back, so nothing after that BEGIN was applied and the "

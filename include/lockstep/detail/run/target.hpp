@@ -88,6 +88,11 @@ template <class Timeout>
   }
   LOCKSTEP_TRYV(check_durations(settings));
   LOCKSTEP_TRYV(check_texts(ctx, settings));
+  for (const auto& [id, level] : settings.lock_safety.levels) {
+    if (auto checked = checks::check_level(id, level); !checked) {
+      return make_error(errc::invalid_argument, "Settings::lock_safety.levels: " + checked.error().message);
+    }
+  }
   // Resolved once, when the context was made (resolved.hpp); reported here,
   // in this order.
   const Resolved& r = ctx.resolved();
