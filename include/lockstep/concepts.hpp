@@ -6,13 +6,14 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "lockstep/connection.hpp"
 #include "lockstep/error.hpp"
-#include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/migration.hpp"
 
 namespace lockstep {
@@ -79,12 +80,34 @@ concept BatchingLedger = LedgerPolicy<L> && requires(const L& ledger, const Appl
   { ledger.record_deploy_sql(deploy) } -> std::convertible_to<std::string>;
 };
 
+// What the replica registry must do (ReplicaRegistry does: one table next
+// to the ledger). enroll registers `r` for `lease` unless a contract
+// migration `r`'s image lacks was applied (then nothing is written and that
+// migration is returned); renew moves the lease forward and counts the live
+// replicas older than `version` (0: none asked); older_than, inside a
+// contract migration's transaction (`in_transaction`), keeps registrations
+// out until it commits; recent lists live replicas and those gone in the
+// last hour, for status.
+template <class R>
+concept ReplicaRegistryPolicy = requires(R& registry, Connection& conn, const ReplicaRecord& r,
+                                         const std::string& replica_id, std::chrono::milliseconds lease,
+                                         std::int64_t version, bool in_transaction) {
+  { registry.enroll(conn, r, lease) } -> std::same_as<result<std::optional<AppliedMigration>>>;
+  { registry.renew(conn, replica_id, lease, version) } -> std::same_as<result<Renewal>>;
+  { registry.withdraw(conn, replica_id) } -> std::same_as<result<void>>;
+  { registry.older_than(conn, version, in_transaction) } -> std::same_as<result<std::vector<ReplicaRecord>>>;
+  { registry.recent(conn) } -> std::same_as<result<std::vector<ReplicaRecord>>>;
+};
+
 // A ledger that also keeps the replica registry (TableLedger does): what
 // contract migrations and the heartbeat need. A ledger without one still
 // runs expand migrations; a contract migration then stops at pre-flight.
+// registry() returns the ledger's own registry (a reference: it lives as
+// long as the ledger), of any type that does what ReplicaRegistryPolicy asks.
 template <class L>
 concept RegistryLedger = LedgerPolicy<L> && requires(L& ledger) {
-  { ledger.registry() } -> std::same_as<ReplicaRegistry&>;
+  { ledger.registry() } -> std::same_as<std::remove_reference_t<decltype(ledger.registry())>&>;
+  requires ReplicaRegistryPolicy<std::remove_reference_t<decltype(ledger.registry())>>;
 };
 
 // A ledger whose read_state may answer from a summary (TableLedger's head),
@@ -95,7 +118,51 @@ concept ConfirmingLedger = LedgerPolicy<L> && requires(L& ledger, Connection& co
   { ledger.read_confirmed_state(conn, deploy_version) } -> std::same_as<result<LedgerState>>;
 };
 
+// Optional hooks. A policy without one still works; one that has it gets
+// the behaviour named. Migrator checks that a policy that declares a hook
+// declares it right (a misspelt or mistyped hook would otherwise be ignored
+// without a word).
+
+// A wait policy woken early by the leader's NOTIFY (NotifyBackoff): the
+// Migrator LISTENs and waits on the socket instead of only sleeping.
+template <class W>
+concept ListeningWait = WaitPolicy<W> && requires {
+  { std::bool_constant<W::listens>{} } -> std::same_as<std::true_type>;
+};
+
+// A lock that lives inside each migration's transaction (TransactionLock):
+// the Migrator takes it once per migration, re-reads the ledger under it,
+// and refuses no-transaction migrations at pre-flight.
+template <class L>
+concept TransactionScopedLock = LockPolicy<L> && requires {
+  { std::bool_constant<L::transaction_scoped>{} } -> std::same_as<std::true_type>;
+};
+
+// A session lock that can prove, inside a migration's transaction, that
+// this session still holds it (TryLock, BlockingLock): the SQL returns one
+// row whose first column is true while it does. Sent with BEGIN, so a lock
+// lost behind a transaction-pooling proxy stops the migration before it runs.
+template <class L>
+concept HeldCheckLock = LockPolicy<L> && requires(std::int64_t key) {
+  { L::held_check_sql(key) } -> std::convertible_to<std::string>;
+};
+
 namespace detail {
+
+// Whether a policy declares a hook at all, right or wrong (Migrator's checks).
+template <class T>
+concept DeclaresListens = requires { &T::listens; };
+template <class T>
+concept DeclaresTransactionScoped = requires { &T::transaction_scoped; };
+template <class T>
+concept DeclaresHeldCheck = requires { &T::held_check_sql; };
+template <class T>
+concept DeclaresRegistry = requires(T& t) { t.registry(); };
+// A flag hook declared as a constant bool, true or false.
+template <class T>
+concept ConstantListens = requires { std::bool_constant<T::listens>{}; };
+template <class T>
+concept ConstantTransactionScoped = requires { std::bool_constant<T::transaction_scoped>{}; };
 
 template <LedgerPolicy L>
 [[nodiscard]] result<LedgerState> confirmed_state(L& ledger, Connection& conn, std::string_view deploy_version) {

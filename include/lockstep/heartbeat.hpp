@@ -42,6 +42,8 @@
 
 #include "lockstep/detail/base/durations.hpp"
 #include "lockstep/detail/base/json.hpp"
+#include "lockstep/detail/run/registry.hpp"
+#include "lockstep/detail/run/resolved.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/migration.hpp"
@@ -104,6 +106,9 @@ class Jitter {
 
 }  // namespace detail
 
+// M: the Migrator whose run() gated this process. The heartbeat uses only
+// its public face (settings(), wait(), ledger(), run_in_background()); the
+// registry sessions are detail/run/registry.hpp's.
 template <class M>
 class Heartbeat {
  public:
@@ -142,42 +147,32 @@ class Heartbeat {
     return shared_->state;
   }
 
- private:
-  friend M;
-
-  struct Shared {
-    Shared(M m, ReplicaRecord r, HeartbeatOptions o) : migrator{std::move(m)}, me{std::move(r)}, options{o} {}
-    M migrator;  // used by the beat thread only
-    ReplicaRecord me;
-    HeartbeatOptions options;
-    std::mutex mutex;  // guards stopping, settle and state
-    std::condition_variable wake;
-    bool stopping = false;
-    // False once a background run was refused for a reason a retry cannot
-    // change (a lock-safety finding, a recorded failure): the contracts are
-    // left to the next deploy's boot instead of failing at every beat.
-    bool settle = true;
-    HeartbeatState state;
-  };
-
-  // Registers (in the caller's thread, so a refusal stops the start), then
-  // starts the beats.
-  [[nodiscard]] static result<Heartbeat> start(M migrator, ReplicaRecord me, HeartbeatOptions options,
-                                               std::vector<std::int64_t> waiting) noexcept {
+  // Registers this replica (in the caller's thread, so a refusal stops the
+  // start), then starts the beats: what Migrator::heartbeat does, which
+  // says when to call it. `migrator` is a copy, used by the beat thread only.
+  [[nodiscard]] static result<Heartbeat> start(M migrator, const Report& report, HeartbeatOptions options) noexcept {
+    static_assert(RegistryLedger<typename M::ledger_type>,
+                  "lockstep::Migrator::heartbeat: the Ledger keeps no replica registry (see RegistryLedger)");
     try {
-      // Waited on and sent to the server as milliseconds: no overflow (durations.hpp),
-      // checked before the lease arithmetic of check_heartbeat_options.
-      LOCKSTEP_TRYV(detail::check_local_duration("HeartbeatOptions::interval (--heartbeat)", options.interval, false));
-      LOCKSTEP_TRYV(detail::check_local_duration("HeartbeatOptions::lease (--lease)", options.lease, false));
       LOCKSTEP_TRYV(check_heartbeat_options(options));
+      // Resolved once, for every beat and the withdrawal: the URL (parsed
+      // once), its secrets and PGPASSWORD. The deploy version, host and mode
+      // are the ones the run that gated resolved (Report::resolved).
+      auto resolved = detail::resolve(migrator.settings());
+      if (!report.resolved.deploy_version.empty()) {  // a run's report, not a Report{} of the caller's
+        resolved.settings = report.resolved;
+        resolved.mode_error.reset();
+      }
+      auto me = detail::replica_record(resolved.settings, report);
+      auto waiting = detail::contracts_to_settle(resolved, report);
       Heartbeat hb;
-      hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(me), options);
+      hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(resolved), std::move(me), options);
       Shared& s = *hb.shared_;
       // Each registration attempt is bounded like a beat, so the schedule's
       // invariant holds from the first stamp on; `began` is when the one
       // that succeeded started, the anchor of the first beat.
-      LOCKSTEP_TRY(began, s.migrator.enroll_replica(s.me, options));
-      s.state.replica_id = s.me.replica_id;
+      LOCKSTEP_TRY(began, s.registry.enroll(options));
+      s.state.replica_id = s.registry.me().replica_id;
       s.state.registered = true;
       s.state.contracts_waiting = std::move(waiting);
       hb.thread_ = std::thread{[&s, began] { beat_until_stopped(s, began); }};
@@ -188,6 +183,27 @@ class Heartbeat {
                         "is not registered");
     }
   }
+
+ private:
+  using Sessions = detail::ReplicaSessions<typename M::wait_type, typename M::ledger_type>;
+
+  struct Shared {
+    Shared(M m, detail::Resolved resolved, ReplicaRecord me, HeartbeatOptions o)
+        : migrator{std::move(m)},
+          registry{migrator.settings(), migrator.wait(), migrator.ledger(), std::move(resolved), std::move(me)},
+          options{o} {}
+    M migrator;  // used by the beat thread only
+    Sessions registry;  // on `migrator`'s settings, wait policy and ledger
+    HeartbeatOptions options;
+    std::mutex mutex;  // guards stopping, settle and state
+    std::condition_variable wake;
+    bool stopping = false;
+    // False once a background run was refused for a reason a retry cannot
+    // change (a lock-safety finding, a recorded failure): the contracts are
+    // left to the next deploy's boot instead of failing at every beat.
+    bool settle = true;
+    HeartbeatState state;
+  };
 
   static void beat_until_stopped(Shared& s, std::chrono::steady_clock::time_point registered) noexcept {
     // Replicas that started together would beat together: every interval, a
@@ -218,7 +234,7 @@ class Heartbeat {
     // replicas connecting together on a small server needed more than 5 s
     // (benchmarks/bench.cpp, registry), and a row left behind holds a
     // waiting contract back until its lease runs out.
-    s.migrator.withdraw_replica(s.me.replica_id, detail::beat_budget(s.options));
+    s.registry.withdraw(detail::beat_budget(s.options));
   }
 
   // One beat, then, when a contract this image waits on is clear, the
@@ -232,7 +248,7 @@ class Heartbeat {
       if (s.settle && !s.state.contracts_waiting.empty()) lowest = s.state.contracts_waiting.front();
       failed_before = s.state.failed_beats;
     }
-    auto renewal = s.migrator.renew_replica(s.me, s.options, lowest, failed_before);
+    auto renewal = s.registry.renew(s.options, lowest, failed_before);
     const auto ended = std::chrono::steady_clock::now();
     {
       std::lock_guard lock{s.mutex};
@@ -268,16 +284,5 @@ class Heartbeat {
   std::unique_ptr<Shared> shared_;
   std::thread thread_;
 };
-
-namespace detail {
-
-// host:pid:start: unique per process, readable in `lockstep status`.
-[[nodiscard]] inline std::string replica_id(const std::string& host) {
-  const auto start = std::chrono::system_clock::now().time_since_epoch();
-  return host + ":" + std::to_string(::getpid()) + ":" +
-         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(start).count());
-}
-
-}  // namespace detail
 
 }  // namespace lockstep

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <string>
 
+#include "lockstep/detail/base/durations.hpp"
 #include "lockstep/error.hpp"
 
 namespace lockstep {
@@ -92,6 +93,12 @@ namespace detail {
 
 // The settings check for HeartbeatOptions: `interval_name` and `lease_name`
 // are the settings as the caller knows them (--heartbeat/--lease for the CLI).
+// The one check: its bounds lie inside the century every duration lockstep
+// waits on is capped at (durations.hpp), and a non-positive value is below
+// them, so what passes needs no other duration check before the beats wait
+// on it, send it as milliseconds or do the lease arithmetic.
+static_assert(detail::shortest_interval > std::chrono::milliseconds{0} &&
+              detail::longest_interval <= detail::longest_duration && detail::longest_lease <= detail::longest_duration);
 [[nodiscard]] inline result<void> check_heartbeat_options(const HeartbeatOptions& o,
                                                           const char* interval_name = "HeartbeatOptions::interval",
                                                           const char* lease_name = "HeartbeatOptions::lease") {

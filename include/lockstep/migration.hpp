@@ -61,6 +61,12 @@ struct ReplicaRecord {
   bool alive = true;               // the lease had not expired when read
 };
 
+// What one heartbeat learned.
+struct Renewal {
+  bool renewed = false;     // false: the lease had expired (or the row is gone): register again
+  std::int64_t blockers = 0;  // live replicas older than the contract asked about
+};
+
 }  // namespace lockstep
 
 namespace lockstep {

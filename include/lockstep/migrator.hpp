@@ -8,14 +8,9 @@
 // only puts them in order (docs/architecture.md, "The run").
 #pragma once
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -24,7 +19,6 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/run/boundary.hpp"
 #include "lockstep/detail/run/connect.hpp"
-#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/dry_run.hpp"
 #include "lockstep/detail/run/elect.hpp"
@@ -33,6 +27,7 @@
 #include "lockstep/detail/run/gate.hpp"
 #include "lockstep/detail/run/lead.hpp"
 #include "lockstep/detail/run/preflight.hpp"
+#include "lockstep/detail/run/settle.hpp"
 #include "lockstep/detail/run/status.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/error.hpp"
@@ -67,6 +62,19 @@ class Migrator {
                 "load() -> result<std::vector<Migration>>");
   static_assert(LedgerPolicy<Ledger>,
                 "lockstep::Migrator: Ledger does not model lockstep::LedgerPolicy: see lockstep/concepts.hpp");
+  // The optional hooks (concepts.hpp): one declared wrong would be ignored.
+  static_assert(!detail::DeclaresHeldCheck<Lock> || HeldCheckLock<Lock>,
+                "lockstep::Migrator: Lock declares held_check_sql but does not model lockstep::HeldCheckLock: it "
+                "needs static held_check_sql(std::int64_t key) -> std::string");
+  static_assert(!detail::DeclaresTransactionScoped<Lock> || detail::ConstantTransactionScoped<Lock>,
+                "lockstep::Migrator: Lock declares transaction_scoped but not as a constant bool "
+                "(static constexpr bool transaction_scoped = true): see lockstep::TransactionScopedLock");
+  static_assert(!detail::DeclaresListens<Wait> || detail::ConstantListens<Wait>,
+                "lockstep::Migrator: Wait declares listens but not as a constant bool "
+                "(static constexpr bool listens = true): see lockstep::ListeningWait");
+  static_assert(!detail::DeclaresRegistry<Ledger> || RegistryLedger<Ledger>,
+                "lockstep::Migrator: Ledger has registry() but does not model lockstep::RegistryLedger: its "
+                "registry must do what lockstep::ReplicaRegistryPolicy asks");
 
   using Context = detail::Context<Timeout>;
   using Connector = detail::Connector<Wait, Timeout>;
@@ -119,34 +127,28 @@ class Migrator {
     });
   }
 
+  // The run a Heartbeat starts when a contract migration it waits on is
+  // clear, while the application serves: run() itself (pre-flight
+  // included), its boot, ready and error events marked "background" so that
+  // a metrics sink does not take its outcome for readiness (metrics.hpp).
+  [[nodiscard]] result<Report> run_in_background() noexcept {
+    background_ = true;
+    auto out = run();
+    background_ = false;
+    return out;
+  }
+
   // Registers this replica in the ledger's replica registry and keeps it
   // there while the application runs (heartbeat.hpp). Call it after run()
   // succeeded, with its report. Fails with schema_contracted if a contract
   // migration this image lacks was applied since the gate: do not start.
   // Events of the beats go to Settings::on_event from the heartbeat's thread.
+  // The heartbeat works on a copy of this Migrator, through the public face
+  // above; the registry's sessions are detail/run/registry.hpp's.
   [[nodiscard]] result<Heartbeat<Migrator>> heartbeat(const Report& report, HeartbeatOptions options = {}) noexcept {
     static_assert(RegistryLedger<Ledger>,
                   "lockstep::Migrator::heartbeat: the Ledger keeps no replica registry (see RegistryLedger)");
-    try {
-      LOCKSTEP_TRYV(check_heartbeat_options(options));
-      ReplicaRecord me;
-      me.host = detail::resolve_host(settings_);
-      me.replica_id = detail::replica_id(me.host);
-      me.deploy_version = detail::resolve_deploy_version(settings_);
-      me.knows_version = report.knows_version;
-      me.expected_version = report.expected_version;
-      me.pid = static_cast<std::int64_t>(::getpid());
-      // Only a replica that may migrate looks, at each beat, for the moment a
-      // waiting contract can run; a wait-only one would only re-run for nothing.
-      std::vector<std::int64_t> waiting;
-      const auto mode = detail::resolve_mode(settings_);
-      if (mode && mode.value() == BootMode::migrate) {
-        for (const auto& w : report.contracts_waiting) waiting.push_back(w.version);
-      }
-      return Heartbeat<Migrator>::start(*this, std::move(me), options, std::move(waiting));
-    } catch (...) {
-      return make_error(errc::internal_error, "out of memory before the heartbeat started");
-    }
+    return Heartbeat<Migrator>::start(*this, report, options);
   }
 
   // Marks the failed attempts of `version` as handled by a human, so the
@@ -164,131 +166,6 @@ class Migrator {
   }
 
  private:
-  friend class Heartbeat<Migrator>;
-
-  // A short session of its own for the registry: its own deadline
-  // (`budget`), so a beat against a database that is down cannot keep
-  // stop() waiting for the run's whole budget. A failure is reported as
-  // `beat_failed`, never as a run's `error` (`failed_beats`: in a row,
-  // this one included).
-  template <class T, class Body>
-  [[nodiscard]] result<T> registry_session(std::chrono::milliseconds budget, std::int64_t failed_beats,
-                                           const std::string& replica_id, Body&& body) noexcept {
-    Deadline<> deadline{budget};
-    return detail::boundary<T>(
-        deadline, settings_,
-        [&](detail::Context<Deadline<>>& ctx) -> result<T> {
-          LOCKSTEP_TRY(checked, detail::check_settings(ctx, settings_));
-          detail::Connector<Wait, Deadline<>> connector{ctx, settings_, wait_, std::move(checked.conninfo)};
-          LOCKSTEP_TRY(conn, connector.connect());
-          return connector.watched(conn, [&](Connection& c) { return body(ctx, c); });
-        },
-        [&](const detail::Context<Deadline<>>& ctx, const Error& e) {
-          ctx.emit(events::BeatFailed{.replica_id = replica_id, .while_ = ctx.phase, .failed_beats = failed_beats,
-                                      .class_ = std::string{to_string(e.code)}, .message = e.message,
-                                      .sqlstate = events::unless_empty(e.sqlstate)});
-        });
-  }
-
-  template <class Ctx>
-  [[nodiscard]] result<void> enroll(Ctx& ctx, Connection& conn, const ReplicaRecord& me,
-                                    std::chrono::milliseconds lease, bool again) {
-    ctx.phase = "registering this replica";
-    auto refused = ledger_.registry().enroll(conn, me, lease);
-    if (!refused && detail::no_ledger_yet(refused.error())) {
-      // A ledger from before the registry, or a database no leader has
-      // touched yet (every replica here waits): create what is missing.
-      LOCKSTEP_TRYV(ledger_.ensure(conn));
-      refused = ledger_.registry().enroll(conn, me, lease);
-    }
-    if (!refused) return std::move(refused).error();
-    if (refused.value()) return detail::contracted_error(*refused.value(), me.knows_version, me.deploy_version);
-    const events::ReplicaRegistered registered{.replica_id = me.replica_id, .deploy_version = me.deploy_version,
-                                               .knows_version = me.knows_version,
-                                               .lease_ms = static_cast<std::int64_t>(lease.count())};
-    again ? ctx.emit(events::ReplicaReregistered{registered}) : ctx.emit(registered);
-    return outcome::success();
-  }
-
-  // The first registration. Only the statement that stamps the lease is
-  // bounded like a beat (so the lease it stamps is renewed in time:
-  // heartbeat_schedule.hpp); connecting may take as long as a registration
-  // was always given (the lease, at least 10 s), since no lease exists yet
-  // to lapse: a whole deploy booting at once keeps a small server slow to
-  // accept connections, and a short interval's beat budget (100 ms at the
-  // shortest) would fail every attempt. An attempt whose statement took
-  // longer than a beat may is done again. Returns when the stamping
-  // statement of the attempt that succeeded was sent.
-  [[nodiscard]] result<std::chrono::steady_clock::time_point> enroll_replica(const ReplicaRecord& me,
-                                                                            const HeartbeatOptions& options) {
-    const auto budget = detail::beat_budget(options);
-    const auto give_up = std::chrono::steady_clock::now() + std::max(options.lease, std::chrono::milliseconds{10000});
-    for (std::int64_t attempt = 1;; ++attempt) {
-      const auto began = std::chrono::steady_clock::now();
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up - began);
-      std::chrono::steady_clock::time_point stamped = began;
-      auto done = registry_session<void>(std::max(budget, left), attempt, me.replica_id,
-                                         [&](auto& ctx, Connection& conn) {
-                                           stamped = std::chrono::steady_clock::now();
-                                           return enroll(ctx, conn, me, options.lease, false);
-                                         });
-      const auto ended = std::chrono::steady_clock::now();
-      if (done && ended - stamped <= budget) return stamped;
-      if (!done) {
-        const auto code = done.error().code;
-        const bool transient = code == errc::connection_failed || code == errc::deadline_exceeded;
-        if (!transient || ended + budget > give_up) return std::move(done).error();
-      } else if (ended + budget > give_up) {
-        return make_error(errc::deadline_exceeded,
-                          "registering this replica: the server took longer than a beat may (" +
-                              std::to_string(budget.count()) + " ms) to stamp the lease, until the registration's " +
-                              "time ran out; raise --lease (a beat may take half of it) or lighten the server's load");
-      }
-      if (ended - began < std::chrono::milliseconds{100}) {
-        std::this_thread::sleep_for(std::chrono::milliseconds{100});
-      }
-    }
-  }
-
-  // One beat: renew the lease (or register again if it lapsed), and count
-  // the live replicas contract `contract` waits for (0: none asked).
-  [[nodiscard]] result<std::int64_t> renew_replica(const ReplicaRecord& me, const HeartbeatOptions& options,
-                                                   std::int64_t contract, std::int64_t failed_before) {
-    return registry_session<std::int64_t>(
-        detail::beat_budget(options), failed_before + 1, me.replica_id,
-        [&](auto& ctx, Connection& conn) -> result<std::int64_t> {
-          ctx.phase = "renewing this replica's lease";
-          LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me.replica_id, options.lease, contract));
-          // The lease lapsed (a long pause, the database away): enroll again,
-          // which refuses if a contract this image lacks ran meanwhile.
-          if (!renewal.renewed) LOCKSTEP_TRYV(enroll(ctx, conn, me, options.lease, true));
-          const auto lease_ms = static_cast<std::int64_t>(options.lease.count());
-          if (renewal.renewed) {
-            ctx.emit(events::Beat{.replica_id = me.replica_id, .lease_ms = lease_ms});
-          }
-          if (failed_before > 0) {
-            ctx.emit(events::BeatRecovered{.replica_id = me.replica_id, .failed_beats = failed_before, .lease_ms = lease_ms});
-          }
-          return renewal.blockers;
-        });
-  }
-
-  // The heartbeat's run, once a contract it waited on is clear: the same
-  // run() as a boot (pre-flight included), its events marked background.
-  [[nodiscard]] result<Report> run_in_background() noexcept {
-    background_ = true;
-    return run();
-  }
-
-  void withdraw_replica(const std::string& replica_id, std::chrono::milliseconds budget) noexcept {
-    (void)registry_session<void>(budget, 1, replica_id, [&](auto& ctx, Connection& conn) -> result<void> {
-      ctx.phase = "removing this replica from the registry";
-      LOCKSTEP_TRYV(ledger_.registry().withdraw(conn, replica_id));
-      ctx.emit(events::ReplicaWithdrawn{.replica_id = replica_id});
-      return outcome::success();
-    });
-  }
-
   template <class P>
   void assign(P&& p) {
     using T = std::remove_cvref_t<P>;
@@ -337,7 +214,7 @@ class Migrator {
     // Fast path: one query, and the schema is usually current.
     ctx.phase = "reading the ledger";
     LOCKSTEP_TRY(head, ledger_.read_state(conn, ctx.deploy_version()));
-    LOCKSTEP_TRY(seen, detail::reconcile(conn, ledger_, target, std::move(head), ctx.deploy_version()));
+    LOCKSTEP_TRY(seen, detail::reconcile(ctx, conn, ledger_, target, std::move(head)));
     LedgerState state = std::move(seen.state);
     // A dry run plans whatever is pending, contract migrations included
     // (they may be all a deploy ships, with the schema at its version).
@@ -373,7 +250,7 @@ class Migrator {
         }
       }
       LOCKSTEP_TRY(polled, follower.wait_and_poll(conn, state, attempt));
-      LOCKSTEP_TRY(now, detail::reconcile(conn, ledger_, target, std::move(polled), ctx.deploy_version()));
+      LOCKSTEP_TRY(now, detail::reconcile(ctx, conn, ledger_, target, std::move(polled)));
       state = std::move(now.state);
       if (state.version >= target.expected) {
         return settle_and_gate(ctx, target, conn, {state, Role::follower, std::move(now.unknown)}, prepared,
@@ -382,53 +259,12 @@ class Migrator {
     }
   }
 
-  // The schema reached the gate's version without this process leading (the
-  // fast path, or a follower whose leader finished): its contract migrations
-  // are still its business. Every replica must know which of them wait, or
-  // only the one that led would ever apply them from its heartbeat.
-  // `prepared`: what this run's pre-flight already passed (nothing on the fast path).
+  // Contract migrations of this image that the gate leaves pending: settle.hpp.
   [[nodiscard]] result<Report> settle_and_gate(Context& ctx, const detail::Target& target, Connection& conn,
                                                detail::Reached reached, detail::Prepared& prepared,
                                                detail::Progress& progress) {
-    LOCKSTEP_TRY(contracted, settle_contracts(ctx, target, conn, reached.state, prepared, progress));
-    if (contracted) return gate(ctx, target, conn, std::move(*contracted), progress);
-    return gate(ctx, target, conn, std::move(reached), progress);
-  }
-
-  // The schema is where the gate wants it; contract migrations of this
-  // image may still be pending. If the older replicas they waited for are
-  // gone, lead once more to apply them (the leader checks again under the
-  // lock); if another process holds the lock, it will. The gate never waits
-  // for them. nullopt: nothing was led.
-  [[nodiscard]] result<std::optional<detail::Reached>> settle_contracts(Context& ctx, const detail::Target& target,
-                                                                        Connection& conn, const LedgerState& state,
-                                                                        detail::Prepared& prepared,
-                                                                        detail::Progress& progress) {
-    if (target.mode == BootMode::dry_run || !target.has_contracts()) return std::optional<detail::Reached>{};
-    std::vector<AppliedMigration> applied;
-    const bool prefix = detail::matches_prefix(state, target.chain);
-    if (!prefix) {
-      LOCKSTEP_TRY(read, ledger_.read_applied(conn));
-      applied = std::move(read);
-    }
-    const auto pending = detail::pending_contracts(target, state, prefix ? nullptr : &applied);
-    // Whoever applies them (this boot, a later one, a heartbeat) runs them
-    // through the same pre-flight: a contract that would block a big table
-    // stops the deploy that ships it, like an expand migration would.
-    if (target.mode == BootMode::migrate) LOCKSTEP_TRYV(detail::preflight(ctx, conn, pending, rules(), prepared));
-    ctx.phase = "checking which replicas contract migrations wait for";
-    LOCKSTEP_TRY(waiting, detail::who_blocks(conn, ledger_, pending));
-    // Reported as waiting even when runnable: if another process holds the
-    // lock, this one's heartbeat tries again; applying one takes it off.
-    // A wait-only replica (MIGRATE_ON_BOOT=false) reports them and never runs them.
-    const bool runnable = target.mode == BootMode::migrate && detail::any_runnable(waiting);
-    if (!runnable) detail::emit_waiting(ctx, waiting);
-    progress.contracts_waiting = std::move(waiting);
-    if (!runnable) return std::optional<detail::Reached>{};
-    LOCKSTEP_TRY(id, detail::lock_identity(conn, settings_, ledger_));
-    detail::Leader<Lock, Wait, Timeout, Ledger> leader{ctx, settings_, lock_, wait_, ledger_,
-                                                       target, id, prepared, progress};
-    return leader.try_lead(conn);
+    detail::Settler<Lock, Wait, Timeout, Ledger> settler{ctx, settings_, lock_, wait_, ledger_, target, prepared, progress};
+    return settler.settle_and_gate(conn, std::move(reached));
   }
 
   [[nodiscard]] detail::PreflightRules rules() const { return detail::preflight_rules<Lock, Ledger>(settings_); }
@@ -459,7 +295,7 @@ class Migrator {
   }
 
   Settings settings_;
-  bool background_ = false;  // this copy is a heartbeat's (run_in_background)
+  bool background_ = false;  // inside run_in_background
   Lock lock_{};
   Wait wait_{};
   Timeout timeout_{};

@@ -9,6 +9,7 @@
 
 #include "lockstep/migration.hpp"
 #include "lockstep/checks/finding.hpp"
+#include "lockstep/settings.hpp"
 
 namespace lockstep {
 
@@ -108,6 +109,9 @@ struct Report {
   std::vector<WaitingContract> contracts_waiting;
   // What this image knows, for the replica registry (heartbeat.hpp).
   std::int64_t knows_version = 0;
+  // The host, deploy version and mode this run resolved from Settings and
+  // the environment as it started; the heartbeat registers with them.
+  ResolvedSettings resolved;
 };
 
 struct PendingMigration {

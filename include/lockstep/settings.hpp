@@ -121,6 +121,15 @@ struct Settings {
   EventSink on_event;
 };
 
+// What a run resolved from Settings and the environment, once, when it
+// started (Report::resolved): the heartbeat registers with these, so a
+// replica's registry row names the deploy and host its gate ran as.
+struct ResolvedSettings {
+  std::string host;            // Settings::host, else HOSTNAME, else gethostname()
+  std::string deploy_version;  // Settings::deploy_version, else LOCKSTEP_DEPLOY_VERSION, else "unknown"
+  BootMode mode = BootMode::migrate;  // Settings::mode, else MIGRATE_ON_BOOT
+};
+
 namespace detail {
 
 [[nodiscard]] inline std::string env_or(const char* name, std::string fallback = {}) {

@@ -118,4 +118,37 @@ TEST_SUITE("unit") {
     CHECK(check_heartbeat_options(HeartbeatOptions{100ms, minimum_lease(100ms)}));
     CHECK(check_heartbeat_options(HeartbeatOptions{2000ms, 4500ms}));
   }
+
+  TEST_CASE("heartbeat options: the century cap of every waited duration is inside the one check") {
+    // Issue #31 leftover: Heartbeat::start ran durations.hpp's check and
+    // then this one; now this one alone is run, and refuses, with its own
+    // wording, whatever the century check refused (past a century, at the
+    // edges of the representation, zero and below).
+    const ms century = detail::longest_duration;
+    for (const ms interval : {century + 1ms, ms::max(), ms::min(), 0ms, -1ms}) {
+      CAPTURE(interval.count());
+      auto refused = check_heartbeat_options(HeartbeatOptions{interval, 30000ms}, "--heartbeat", "--lease");
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().code == errc::invalid_argument);
+      CHECK(refused.error().message.find("--heartbeat is " + std::to_string(interval.count()) +
+                                         " ms; it must be at least 100 ms") != std::string::npos);
+    }
+    for (const ms lease : {century + 1ms, ms::max()}) {
+      CAPTURE(lease.count());
+      auto refused = check_heartbeat_options(HeartbeatOptions{10000ms, lease});
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().message == "HeartbeatOptions::lease is " + std::to_string(lease.count()) +
+                                           " ms; it must be at most 7 days");
+    }
+    for (const ms lease : {ms::min(), 0ms, -1ms}) {
+      CAPTURE(lease.count());
+      auto refused = check_heartbeat_options(HeartbeatOptions{10000ms, lease});
+      REQUIRE_FALSE(refused);
+      CHECK(refused.error().message.find("HeartbeatOptions::lease is " + std::to_string(lease.count()) +
+                                         " ms, too short") != std::string::npos);
+    }
+    // What passes is a duration the beats may wait on as it is.
+    CHECK(check_heartbeat_options(HeartbeatOptions{detail::longest_interval, detail::longest_lease}));
+    CHECK(detail::check_local_duration("lease", detail::longest_lease, false));
+  }
 }

@@ -28,12 +28,6 @@
 
 namespace lockstep {
 
-// What one heartbeat learned.
-struct Renewal {
-  bool renewed = false;     // false: the lease had expired (or the row is gone): register again
-  std::int64_t blockers = 0;  // live replicas older than the contract asked about
-};
-
 class ReplicaRegistry {
  public:
   ReplicaRegistry() = default;

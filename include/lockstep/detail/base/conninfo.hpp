@@ -25,7 +25,8 @@ namespace lockstep::detail {
 // when a URL's password has an unencoded '@' or '/', every reading of it
 // (libpq then takes its pieces for a host, a port or a database name, and
 // prints them as such). Works on strings that libpq cannot parse, too.
-[[nodiscard]] inline std::vector<std::string> secrets_in(std::string_view conninfo) {
+// `parsed`: libpq's reading of `conninfo`, when the caller has it already.
+[[nodiscard]] inline std::vector<std::string> secrets_in(std::string_view conninfo, const ParsedConninfo& parsed) {
   std::vector<std::string> out;
   auto add = [&](std::string_view raw) {
     if (raw.empty() || raw == "***") return;
@@ -65,7 +66,6 @@ namespace lockstep::detail {
     out.push_back(quoted ? raw.substr(1, i - 1) : raw);  // escapes as written
     out.push_back(std::move(value));
   });
-  const auto parsed = libpq_parse_conninfo(s);
   for (const auto& o : parsed.options) {
     if (is_secret_key(o.key)) out.push_back(o.value);
   }
@@ -73,6 +73,10 @@ namespace lockstep::detail {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+[[nodiscard]] inline std::vector<std::string> secrets_in(std::string_view conninfo) {
+  return secrets_in(conninfo, libpq_parse_conninfo(std::string{conninfo}));
 }
 
 // Secrets libpq reads from the environment rather than the URL.
@@ -180,8 +184,10 @@ class Conninfo {
  public:
   // Fails (invalid_argument) on anything libpq would refuse without ever
   // reaching a server; the message never holds a secret.
-  [[nodiscard]] static result<Conninfo> parse(const std::string& text) {
-    auto parsed = libpq_parse_conninfo(text);
+  [[nodiscard]] static result<Conninfo> parse(const std::string& text) { return parse(text, libpq_parse_conninfo(text)); }
+
+  // `parsed`: libpq's reading of `text`, when the caller has it already.
+  [[nodiscard]] static result<Conninfo> parse(const std::string& text, ParsedConninfo parsed) {
     // Only an error message needs the secrets: the every-boot path skips it.
     auto redact = [&](std::string_view t) { return Redactor{secrets_in(text)}(t); };
     if (!parsed.error.empty()) {

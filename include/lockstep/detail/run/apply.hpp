@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/begin.hpp"
@@ -40,7 +41,7 @@ class Applier {
         wait_{wait},
         opener_{opener},
         recorder_{recorder},
-        executor_{ctx, settings, wait, !transaction_scoped<Lock>},
+        executor_{ctx, settings, wait, !TransactionScopedLock<Lock>},
         prepared_{prepared},
         progress_{progress} {}
 

@@ -22,12 +22,6 @@
 
 namespace lockstep::detail {
 
-// A lock policy that can prove, inside a transaction, that it still holds the lock.
-template <class L>
-constexpr bool has_held_check = requires(std::int64_t key) {
-  { L::held_check_sql(key) } -> std::convertible_to<std::string>;
-};
-
 template <class Lock, class Timeout, class Ledger>
 class Opener {
  public:
@@ -47,7 +41,7 @@ class Opener {
       if (conn.is_open()) (void)conn.execute("ROLLBACK");
       return e;
     };
-    if constexpr (has_held_check<Lock>) {
+    if constexpr (HeldCheckLock<Lock>) {
       sql += "; " + Lock::held_check_sql(key_);
       auto held = conn.query(sql);
       if (!held) return abandoned(std::move(held).error());

@@ -16,11 +16,14 @@ namespace lockstep::detail {
 
 // `report` emits the scrubbed error: an `error` event for a run; the
 // heartbeat's registry sessions report theirs as `beat_failed` (a beat is
-// not a run, and must not count as a failed one).
+// not a run, and must not count as a failed one). `resolved`: the settings
+// as the heartbeat resolved them when it started (null: resolve them now).
 template <class T, class Timeout, class Body, class Report>
-[[nodiscard]] result<T> boundary(Timeout& timeout, const Settings& settings, Body&& body, Report&& report) noexcept {
+[[nodiscard]] result<T> boundary(Timeout& timeout, const Settings& settings, const Resolved* resolved, Body&& body,
+                                 Report&& report) noexcept {
   try {
-    Context<Timeout> ctx{timeout, settings};
+    Context<Timeout> ctx = resolved != nullptr ? Context<Timeout>{timeout, settings, *resolved}
+                                               : Context<Timeout>{timeout, settings};
     auto out = [&]() -> result<T> {
       try {
         return body(ctx);
@@ -52,7 +55,7 @@ template <class T, class Timeout, class Body, class Report>
 
 template <class T, class Timeout, class Body>
 [[nodiscard]] result<T> boundary(Timeout& timeout, const Settings& settings, Body&& body) noexcept {
-  return boundary<T>(timeout, settings, std::forward<Body>(body),
+  return boundary<T>(timeout, settings, nullptr, std::forward<Body>(body),
                      [](const Context<Timeout>& ctx, const Error& e) { ctx.emit_error(e); });
 }
 

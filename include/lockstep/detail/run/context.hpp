@@ -15,8 +15,10 @@
 #include "lockstep/detail/base/conninfo.hpp"
 #include "lockstep/detail/base/durations.hpp"
 #include "lockstep/detail/run/emitter.hpp"
+#include "lockstep/detail/run/resolved.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/events.hpp"
+#include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 
 namespace lockstep::detail {
@@ -24,15 +26,15 @@ namespace lockstep::detail {
 template <class Timeout>
 class Context {
  public:
-  Context(Timeout& timeout, const Settings& settings)
+  // A run resolves the settings as it starts; a heartbeat's registry
+  // sessions take the ones it resolved when it started (resolved.hpp).
+  Context(Timeout& timeout, const Settings& settings) : Context{timeout, settings, resolve(settings)} {}
+  Context(Timeout& timeout, const Settings& settings, Resolved resolved)
       : timeout_{timeout},
         started_{timeout.now()},
         deadline_{started_ + budget()},
-        host_{resolve_host(settings)},
-        url_{resolve_url(settings)},
-        deploy_version_{resolve_deploy_version(settings)},
-        redact_{Redactor{secrets_in(url_)}.with(environment_secrets())},
-        events_{settings.on_event ? settings.on_event : stderr_sink(), host_, redact_} {}
+        resolved_{std::move(resolved)},
+        events_{settings.on_event ? settings.on_event : stderr_sink(), resolved_.settings.host, resolved_.redact} {}
 
   // What the run is doing now, for the deadline error and the reconnect event.
   std::string phase = "starting";
@@ -42,10 +44,17 @@ class Context {
   // application's readiness (metrics.hpp).
   bool background = false;
 
-  [[nodiscard]] const std::string& host() const noexcept { return host_; }
-  [[nodiscard]] const std::string& url() const noexcept { return url_; }
-  [[nodiscard]] const std::string& deploy_version() const noexcept { return deploy_version_; }
-  [[nodiscard]] const Redactor& redact() const noexcept { return redact_; }
+  [[nodiscard]] const Resolved& resolved() const noexcept { return resolved_; }
+  [[nodiscard]] const std::string& host() const noexcept { return resolved_.settings.host; }
+  [[nodiscard]] const std::string& url() const noexcept { return resolved_.url; }
+  [[nodiscard]] const std::string& deploy_version() const noexcept { return resolved_.settings.deploy_version; }
+  [[nodiscard]] const Redactor& redact() const noexcept { return resolved_.redact; }
+
+  // The one place a deploy's ledger row is built: this replica's deploy
+  // version and host, at `version` (recorded_at is the server's clock).
+  [[nodiscard]] DeployRecord deploy_record(std::int64_t version) const {
+    return DeployRecord{deploy_version(), version, {}, host()};
+  }
 
   // Saturated (durations.hpp): a budget of milliseconds::max() is a century,
   // not a deadline that wrapped around to the past.
@@ -101,10 +110,7 @@ class Context {
   Timeout& timeout_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point deadline_;
-  std::string host_;
-  std::string url_;
-  std::string deploy_version_;
-  Redactor redact_;
+  Resolved resolved_;
   Emitter events_;
 };
 

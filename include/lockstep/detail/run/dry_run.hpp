@@ -200,6 +200,7 @@ template <class Timeout, class Ledger>
   rep.unknown_versions = std::move(p.unknown_versions);
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
   rep.plan = std::move(steps);
+  rep.resolved = ctx.resolved().settings;
   ctx.emit(events::Ready{.role = std::string{to_string(rep.role)}, .schema_version = rep.schema_version,
                          .expected_version = rep.expected_version, .pending = static_cast<std::int64_t>(rep.plan.size()),
                          .duration_ms = static_cast<std::int64_t>(rep.duration.count())});

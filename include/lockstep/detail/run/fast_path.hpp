@@ -13,6 +13,7 @@
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/contract.hpp"
+#include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"
 
@@ -21,14 +22,15 @@ namespace lockstep::detail {
 // The applied versions this source has no migration for (a schema ahead
 // after a rollback); an error for drift, a migration out of order, or a
 // contract migration this image does not have (contract.hpp).
-template <class Ledger>
-[[nodiscard]] result<std::vector<std::int64_t>> unknown_versions(Connection& conn, Ledger& ledger,
-                                                                 const Target& target, const LedgerState& state,
-                                                                 const std::string& deploy_version) {
+// `ctx`: this replica's deploy version (the resolved settings).
+template <class Timeout, class Ledger>
+[[nodiscard]] result<std::vector<std::int64_t>> unknown_versions(const Context<Timeout>& ctx, Connection& conn,
+                                                                 Ledger& ledger, const Target& target,
+                                                                 const LedgerState& state) {
   if (matches_prefix(state, target.chain)) return std::vector<std::int64_t>{};
   LOCKSTEP_TRY(applied, ledger.read_applied(conn));
   LOCKSTEP_TRY(p, plan(target.migrations, applied, target.bound));
-  if (!p.unknown_versions.empty()) LOCKSTEP_TRYV(refuse_contracted(applied, target, deploy_version));
+  if (!p.unknown_versions.empty()) LOCKSTEP_TRYV(refuse_contracted(applied, target, ctx.deploy_version()));
   return std::move(p.unknown_versions);
 }
 
@@ -46,12 +48,12 @@ struct Reconciled {
 // version, the digest and the deploy list all come from the ledger itself,
 // read again here, so a head saying 99 over a ledger at 2 cannot pass the
 // gate or record a deploy at 99.
-template <class Ledger>
-[[nodiscard]] result<Reconciled> reconcile(Connection& conn, Ledger& ledger, const Target& target,
-                                           LedgerState state, const std::string& deploy_version) {
+template <class Timeout, class Ledger>
+[[nodiscard]] result<Reconciled> reconcile(const Context<Timeout>& ctx, Connection& conn, Ledger& ledger,
+                                           const Target& target, LedgerState state) {
   if (matches_prefix(state, target.chain)) return Reconciled{std::move(state), {}};
-  LOCKSTEP_TRY(confirmed, confirmed_state(ledger, conn, deploy_version));
-  LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger, target, confirmed, deploy_version));
+  LOCKSTEP_TRY(confirmed, confirmed_state(ledger, conn, ctx.deploy_version()));
+  LOCKSTEP_TRY(unknown, unknown_versions(ctx, conn, ledger, target, confirmed));
   return Reconciled{std::move(confirmed), std::move(unknown)};
 }
 

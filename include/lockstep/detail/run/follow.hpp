@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/run/activity.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
@@ -17,10 +18,6 @@
 #include "lockstep/migration.hpp"
 
 namespace lockstep::detail {
-
-// A wait policy that wakes on the leader's NOTIFY (see NotifyBackoff).
-template <class W>
-constexpr bool listens = requires { requires W::listens; };
 
 template <class Wait, class Timeout, class Ledger>
 class Follower {
@@ -36,7 +33,7 @@ class Follower {
 
   // Waits once and reads the ledger's state again.
   [[nodiscard]] result<LedgerState> wait_and_poll(Connection& conn, const LedgerState& state, unsigned attempt) {
-    if constexpr (listens<Wait>) {
+    if constexpr (ListeningWait<Wait>) {
       if (attempt == 0) LOCKSTEP_TRYV(start_listening(conn));
     }
     const auto delay = woken_ ? std::chrono::milliseconds{0}

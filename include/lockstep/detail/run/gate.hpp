@@ -40,7 +40,7 @@ template <class Timeout, class Ledger>
     LOCKSTEP_TRYV(gate(state.version, target.expected, newest_version(target.migrations)));
   }
   if (state.exists && !state.deploy_recorded && target.mode != BootMode::dry_run) {
-    auto recorded = ledger.record_deploy(conn, DeployRecord{ctx.deploy_version(), state.version, {}, ctx.host()});
+    auto recorded = ledger.record_deploy(conn, ctx.deploy_record(state.version));
     if (!recorded) {
       // Not worth refusing to start over: the schema is right, only the
       // bookkeeping failed (e.g. a read-only user). Say so and go on.
@@ -59,6 +59,7 @@ template <class Timeout, class Ledger>
   rep.contracts_waiting = progress.contracts_waiting;
   rep.knows_version = newest_version(target.migrations);
   rep.duration = std::chrono::milliseconds{ctx.elapsed_ms()};
+  rep.resolved = ctx.resolved().settings;
   ctx.emit(events::Ready{.role = std::string{to_string(rep.role)},
                          .schema_version = state.version,
                          .expected_version = target.expected,

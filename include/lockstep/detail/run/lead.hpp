@@ -52,7 +52,7 @@ class Leader {
   // Where the schema stands once this process led, or nullopt when another
   // process holds the lock (the caller follows).
   [[nodiscard]] result<std::optional<Reached>> try_lead(Connection& conn) {
-    if constexpr (transaction_scoped<Lock>) {
+    if constexpr (TransactionScopedLock<Lock>) {
       return per_transaction(conn);
     } else {
       // Armed before the lock is tried, not after: a process that froze
@@ -77,7 +77,7 @@ class Leader {
   // on this connection: try_lead() armed it with the leader's idle bound, and
   // a longer wait would have the server end the session.
   [[nodiscard]] std::chrono::milliseconds follower_idle_cap() const {
-    if (transaction_scoped<Lock> || target_.mode != BootMode::migrate) {
+    if (TransactionScopedLock<Lock> || target_.mode != BootMode::migrate) {
       return std::chrono::milliseconds::max();  // never armed: try_lead() is not called, or arms nothing
     }
     return std::max(std::chrono::milliseconds{1}, settings_.stall_timeout / 2);
@@ -127,7 +127,7 @@ class Leader {
       const Migration* next = next_after(state.version);
       if (next == nullptr) {
         LOCKSTEP_TRYV(conn.execute("COMMIT"));
-        LOCKSTEP_TRY(unknown, unknown_versions(conn, ledger_, target_, state, ctx_.deploy_version()));
+        LOCKSTEP_TRY(unknown, unknown_versions(ctx_, conn, ledger_, target_, state));
         LOCKSTEP_TRY(contracts_done, contracts_per_transaction(conn));
         if (!contracts_done) return std::optional<Reached>{};
         LOCKSTEP_TRY(after, confirmed_state(ledger_, conn, ctx_.deploy_version()));

@@ -26,10 +26,6 @@
 
 namespace lockstep::detail {
 
-// A lock policy whose lock lives inside each migration's transaction.
-template <class L>
-constexpr bool transaction_scoped = requires { requires L::transaction_scoped; };
-
 // What every migration must pass before it runs, whoever runs it: a boot's
 // leader, a follower that leads once contracts are clear, a heartbeat's
 // background run, or a dry run that shows what they would do.
@@ -41,7 +37,7 @@ struct PreflightRules {
 
 template <class Lock, class Ledger>
 [[nodiscard]] PreflightRules preflight_rules(const Settings& settings) noexcept {
-  return PreflightRules{RegistryLedger<Ledger>, transaction_scoped<Lock>, &settings.lock_safety};
+  return PreflightRules{RegistryLedger<Ledger>, TransactionScopedLock<Lock>, &settings.lock_safety};
 }
 
 // Each migration split and checked once per run, by version. Only

@@ -38,7 +38,7 @@ class Recorder {
     if constexpr (BatchingLedger<Ledger>) {
       std::string sql = "; SAVEPOINT " + savepoint_ + "; " + ledger_.record_applied_sql(row(m, p, -1));
       if (m.version == final_version_) {
-        sql += "; " + ledger_.record_deploy_sql(DeployRecord{ctx_.deploy_version(), m.version, {}, ctx_.host()}) +
+        sql += "; " + ledger_.record_deploy_sql(ctx_.deploy_record(m.version)) +
                "; " + notify_sql(key_, std::to_string(m.version));
       }
       return sql + "; COMMIT";
@@ -145,7 +145,7 @@ class Recorder {
   // migration; if it does not stick, the gate records it as usual.
   void record_deploy_in_transaction(Connection& conn, std::int64_t version) {
     if (!conn.execute("SAVEPOINT lockstep_deploy")) return;
-    auto recorded = ledger_.record_deploy(conn, DeployRecord{ctx_.deploy_version(), version, {}, ctx_.host()});
+    auto recorded = ledger_.record_deploy(conn, ctx_.deploy_record(version));
     (void)conn.execute(recorded ? "RELEASE SAVEPOINT lockstep_deploy" : "ROLLBACK TO SAVEPOINT lockstep_deploy");
   }
 

@@ -93,16 +93,19 @@ template <class Timeout>
       return make_error(errc::invalid_argument, "Settings::lock_safety.levels: " + checked.error().message);
     }
   }
-  Checked c;
-  LOCKSTEP_TRY(mode, resolve_mode(settings));
-  c.mode = mode;
-  if (ctx.url().empty()) {
+  // Resolved once, when the context was made (resolved.hpp); reported here,
+  // in this order.
+  const Resolved& r = ctx.resolved();
+  if (r.mode_error) return *r.mode_error;
+  if (!r.conninfo) {
     return make_error(errc::invalid_argument,
                       "no database URL: set DATABASE_URL_MIGRATION (a direct connection to the primary, not "
                       "through a transaction-pooling proxy) or DATABASE_URL, or Settings::database_url");
   }
-  LOCKSTEP_TRY(conninfo, Conninfo::parse(ctx.url()));
-  c.conninfo = std::move(conninfo);
+  if (!*r.conninfo) return r.conninfo->error();
+  Checked c;
+  c.mode = r.settings.mode;
+  c.conninfo = r.conninfo->value();
   return c;
 }
 
