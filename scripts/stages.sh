@@ -11,6 +11,7 @@
 #                            (so the foreground's timing-sensitive tests keep the
 #                            CPU), its output kept until stage_wait NAME prints it
 #   stage_wait NAME          waits for a background stage; fails as it failed
+# A script that fails stops the background stages it started that still run.
 # Nested scripts that source this file record into the caller's table.
 
 if [[ -z "${LOCKSTEP_STAGES_FILE:-}" ]]; then
@@ -69,7 +70,31 @@ stage_summary() {
   printf '  %-36s %6s %6s\n' total 0 "$(stages_seconds "$LOCKSTEP_STAGES_T0" "$EPOCHREALTIME")"
 }
 
+# A process and everything it started, children first (a background stage is
+# a subshell running builds, ctest and servers' clients).
+stages_kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do stages_kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+
+# When a script fails, the background stages it started are of no use: they
+# would go on building and testing after the run has failed, holding the
+# machine (and a CI slot) until they end.
+stages_stop_background() {
+  local name
+  for name in "${!stages_pid[@]}"; do
+    if kill -0 "${stages_pid[$name]}" 2>/dev/null; then
+      echo "stage $name: stopped (the run failed)"
+      stages_kill_tree "${stages_pid[$name]}"
+    fi
+  done
+}
+
 if [[ $stages_owner == 1 ]]; then
   # shellcheck disable=SC2154 # status is assigned inside the trap
-  trap 'status=$?; stage_summary; rm -f "$LOCKSTEP_STAGES_FILE"; exit $status' EXIT
+  trap 'status=$?; [[ $status == 0 ]] || stages_stop_background; stage_summary; rm -f "$LOCKSTEP_STAGES_FILE"; exit $status' EXIT
+else
+  # shellcheck disable=SC2154 # status is assigned inside the trap
+  trap 'status=$?; [[ $status == 0 ]] || stages_stop_background; exit $status' EXIT
 fi
