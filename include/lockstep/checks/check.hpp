@@ -126,12 +126,16 @@ class Checker {
                                              "...) at the top of the file, before any block comment or statement"),
                                   m);
     }
-    for (auto& f : checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql)) {
+    auto found = checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql);
+    // As the lock rules do: the catalog settles what it can first, then the
+    // level decides (a use configured as an error blocks only once the
+    // catalog has not dismissed it).
+    if (conn_ != nullptr) LOCKSTEP_TRYV(settle_enum_uses(m, p, found));
+    for (auto& f : found) {
       if (!checks::settle_level(f, options_.rules, p.directives.allow)) continue;
       if (f.blocks()) return blocking(f, f.message, m);
       p.findings.push_back(std::move(f));
     }
-    if (conn_ != nullptr) LOCKSTEP_TRYV(settle_enum_uses(m, p));
     return p;
   }
 
@@ -152,14 +156,19 @@ class Checker {
     return detail::at_migration(std::move(e), m);
   }
 
-  // enum_value_in_same_transaction's question, for each unsure use: a
-  // relation it names with a column of the type makes it certain (an error,
-  // unless configured or allowed otherwise); none dismisses it.
-  [[nodiscard]] result<void> settle_enum_uses(const Migration& m, CheckedMigration& p) {
+  // enum_value_in_same_transaction's question, for each unsure use of
+  // `found` (before levels are applied): a relation it names with a column
+  // of the type makes it certain (an error, unless configured or allowed
+  // otherwise); none dismisses it. A rule configured off asks nothing.
+  [[nodiscard]] result<void> settle_enum_uses(const Migration& m, const CheckedMigration& p,
+                                              std::vector<Finding>& found) {
     namespace rule = checks::rules::enum_value_in_same_transaction;
+    if (const auto c = options_.rules.levels.find(std::string{rule::rule.id});
+        c != options_.rules.levels.end() && c->second == checks::Level::off)
+      return outcome::success();
     std::vector<Finding> kept;
     const auto uses = rule::uses(p.statements, p.directives.no_transaction, m.sql);
-    for (auto& f : p.findings) {
+    for (auto& f : found) {
       const rule::Use* use = nullptr;
       if (f.rule == rule::rule.id) {
         for (const auto& u : uses)
@@ -173,18 +182,13 @@ class Checker {
       }
       LOCKSTEP_TRY(answer, rule::ask(*conn_, *use));
       if (answer.dismissed) continue;
-      if (!answer.column) {
-        kept.push_back(std::move(f));
-        continue;
+      if (answer.column) {
+        f.level = checks::Level::error;
+        f.message = rule::certain_message(*answer.column, use->type);
       }
-      Finding certain = f;
-      certain.level = checks::Level::error;
-      certain.message = rule::certain_message(*answer.column, use->type);
-      if (!checks::settle_level(certain, options_.rules, p.directives.allow)) continue;
-      if (certain.blocks()) return blocking(certain, certain.message, m);
-      kept.push_back(std::move(certain));
+      kept.push_back(std::move(f));
     }
-    p.findings = std::move(kept);
+    found = std::move(kept);
     return outcome::success();
   }
 
