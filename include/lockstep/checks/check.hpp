@@ -21,6 +21,7 @@
 #include "lockstep/checks/rules.hpp"
 #include "lockstep/checks/statements.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/base/catch_all.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/base/utf8.hpp"
 #include "lockstep/error.hpp"
@@ -108,7 +109,24 @@ class Checker {
 
   // Bytes, statements, directives and the statement rules. A statement
   // finding that blocks is the error (source_invalid), naming its position.
-  [[nodiscard]] result<CheckedMigration> read(const Migration& m) {
+  // No exception escapes (out of memory, say): it is internal_error.
+  [[nodiscard]] result<CheckedMigration> read(const Migration& m) noexcept {
+    return detail::catch_all<CheckedMigration>("checking a migration", [&] { return read_checked(m); });
+  }
+
+  // The lock rules over `m` (read by read(), in run order), judged against
+  // the catalog when connected. Empty when LockSafety::enabled is false.
+  [[nodiscard]] result<std::vector<Finding>> lock_findings(const Migration& m, const CheckedMigration& p) noexcept {
+    return detail::catch_all<std::vector<Finding>>("checking a migration's locks", [&]() -> result<std::vector<Finding>> {
+      if (!options_.rules.enabled) return std::vector<Finding>{};
+      const auto hazards = analyzer_.migration(p.statements, m.sql, p.directives);
+      if (analyzer_.error()) return *analyzer_.error();
+      return safety::judge(hazards, options_.rules, catalog_ ? &*catalog_ : nullptr, p.directives.allow);
+    });
+  }
+
+ private:
+  [[nodiscard]] result<CheckedMigration> read_checked(const Migration& m) {
     CheckedMigration p;
     LOCKSTEP_TRYV(detail::check_bytes(m));
     auto statements = sql::split(m.sql);
@@ -139,16 +157,7 @@ class Checker {
     return p;
   }
 
-  // The lock rules over `m` (read by read(), in run order), judged against
-  // the catalog when connected. Empty when LockSafety::enabled is false.
-  [[nodiscard]] result<std::vector<Finding>> lock_findings(const Migration& m, const CheckedMigration& p) {
-    if (!options_.rules.enabled) return std::vector<Finding>{};
-    const auto hazards = analyzer_.migration(p.statements, m.sql, p.directives);
-    if (analyzer_.error()) return *analyzer_.error();
-    return safety::judge(hazards, options_.rules, catalog_ ? &*catalog_ : nullptr, p.directives.allow);
-  }
 
- private:
   [[nodiscard]] static Error blocking(const Finding& f, const std::string& message, const Migration& m) {
     auto e = make_error(errc::source_invalid, message);
     e.line = f.position.line;
@@ -201,13 +210,16 @@ class Checker {
 // One file alone, offline, as the one pending migration of a deploy: what
 // `lockstep lint` reports. The statement rules' findings, then the lock
 // rules'; an error when the file cannot be read or a statement rule blocks.
-[[nodiscard]] inline result<std::vector<Finding>> check(const Migration& m, const CheckOptions& options) {
-  Checker checker{options};
-  LOCKSTEP_TRY(p, checker.read(m));
-  LOCKSTEP_TRY(locks, checker.lock_findings(m, p));
-  std::vector<Finding> out = std::move(p.findings);
-  for (auto& f : locks) out.push_back(std::move(f));
-  return out;
+// No exception escapes: it is internal_error.
+[[nodiscard]] inline result<std::vector<Finding>> check(const Migration& m, const CheckOptions& options) noexcept {
+  return detail::catch_all<std::vector<Finding>>("checking a migration", [&]() -> result<std::vector<Finding>> {
+    Checker checker{options};
+    LOCKSTEP_TRY(p, checker.read(m));
+    LOCKSTEP_TRY(locks, checker.lock_findings(m, p));
+    std::vector<Finding> out = std::move(p.findings);
+    for (auto& f : locks) out.push_back(std::move(f));
+    return out;
+  });
 }
 
 }  // namespace lockstep
