@@ -11,19 +11,12 @@
 #include "fixture_migrations.hpp"
 #include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/lockstep.hpp"
+#include "plain_runs.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep;
 using namespace lockstep::test;
-
-namespace {
-Settings settings_for(const TestDatabase& db, EventLog& log) {
-  Settings s;
-  s.database_url = db.url();
-  s.on_event = log.sink();
-  return s;
-}
-}  // namespace
+using namespace lockstep::test::plain;
 
 TEST_SUITE("integration") {
   TEST_CASE("EmbeddedSource applied") {

@@ -7,21 +7,12 @@
 
 #include "events.hpp"
 #include "lockstep/lockstep.hpp"
+#include "plain_runs.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep;
 using namespace lockstep::test;
-
-namespace {
-using MemMigrator = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>;
-
-Settings settings_for(const TestDatabase& db, EventLog& log) {
-  Settings s;
-  s.database_url = db.url();
-  s.on_event = log.sink();
-  return s;
-}
-}  // namespace
+using namespace lockstep::test::plain;
 
 TEST_SUITE("integration") {
   TEST_CASE("pre-flight lint" * doctest::test_suite("pg_sample")) {

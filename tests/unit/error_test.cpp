@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <ostream>  // doctest prints a std::error_code with its operator<<
 #include <system_error>
 
 #include "lockstep/error.hpp"

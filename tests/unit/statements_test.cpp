@@ -14,6 +14,11 @@ using namespace lockstep;
 using namespace std::chrono_literals;
 
 namespace {
+result<sql::Directives> directives(const std::string& s) {
+  auto st = sql::split(s);
+  REQUIRE(st);
+  return sql::parse_directives(s, st.value().empty() ? s.size() : st.value().front().begin);
+}
 std::vector<Finding> lint(const std::string& s, bool no_tx = false, int server = 150000) {
   auto st = sql::split(s);
   REQUIRE(st);
