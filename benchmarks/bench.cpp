@@ -27,7 +27,6 @@
 #include <vector>
 
 #include "lockstep/detail/base/json.hpp"
-#include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/lockstep.hpp"
 #include "files.hpp"
 #include "processes.hpp"
@@ -244,7 +243,7 @@ void sql_throughput(const fs::path& work) {
     auto loaded = lockstep::DirectorySource{dir}.load();
     load_ms.push_back(ms_since(t0) / mb);
     t0 = clock_type::now();
-    auto prepared = lockstep::detail::prepare_migration(loaded.value().at(0), 150000);
+    auto prepared = lockstep::Checker{lockstep::CheckOptions{lockstep::LockSafety{}, 150000}}.read(loaded.value().at(0));
     split_ms.push_back(ms_since(t0) / mb);
     if (!prepared) {
       std::cerr << "bench: the big migration did not split: " << prepared.error().to_string() << '\n';

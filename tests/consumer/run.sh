@@ -33,12 +33,45 @@ expected=$("$build/examples/lockstep" version | sed -n 's/^lockstep [^ ]* (\(.*\
 echo "consumer: the build under test runs with $expected"
 [[ -n "$expected" ]] || { echo "consumer: cannot read the build's dependency versions"; exit 1; }
 
-check() {
+# Each way is configured and built in the background, all at once (each is
+# one file, so one compiler each: they share the cores instead of queueing),
+# unoptimised and without debug info: they test the packaging, not the code,
+# and the Release build of the suite already compiled it at -O3. Then each
+# build runs, one after the other, against its own database.
+build_one() {
   local name=$1; shift
-  cmake -S "$src/tests/consumer" -B "$work/$name" -DCMAKE_BUILD_TYPE=Release "${same_deps[@]}" "$@" >"$work/$name.log" 2>&1 ||
-    { cat "$work/$name.log"; echo "consumer[$name]: configure failed"; exit 1; }
-  cmake --build "$work/$name" -j 2 >>"$work/$name.log" 2>&1 ||
-    { cat "$work/$name.log"; echo "consumer[$name]: build failed"; exit 1; }
+  cmake -S "$src/tests/consumer" -B "$work/$name" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 \
+    "${same_deps[@]}" "$@" >"$work/$name.log" 2>&1 || { echo "consumer[$name]: configure failed" >>"$work/$name.log"; return 1; }
+  cmake --build "$work/$name" >>"$work/$name.log" 2>&1 || { echo "consumer[$name]: build failed" >>"$work/$name.log"; return 1; }
+}
+build_test_package() {
+  # The Conan test_package, built the way `conan create` would, but against the installed tree.
+  if ! cmake -S "$src/test_package" -B "$work/test_package" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 \
+    "${same_deps[@]}" -DCMAKE_PREFIX_PATH="$work/prefix${same_deps_prefix:+;$same_deps_prefix}" >"$work/test_package.log" 2>&1 ||
+    ! cmake --build "$work/test_package" >>"$work/test_package.log" 2>&1; then
+    echo "test_package: build failed" >>"$work/test_package.log"
+    return 1
+  fi
+}
+declare -A building=()
+build_one installed -DLOCKSTEP_CONSUME=find_package -DCMAKE_PREFIX_PATH="$work/prefix${same_deps_prefix:+;$same_deps_prefix}" &
+building[installed]=$!
+build_one build_tree -DLOCKSTEP_CONSUME=find_package -Dlockstep_DIR="$build" &
+building[build_tree]=$!
+build_one subdirectory -DLOCKSTEP_CONSUME=add_subdirectory -DLOCKSTEP_SOURCE="$src" &
+building[subdirectory]=$!
+build_one fetchcontent -DLOCKSTEP_CONSUME=FetchContent -DLOCKSTEP_SOURCE="$src" &
+building[fetchcontent]=$!
+build_test_package &
+building[test_package]=$!
+failed=0
+for name in "${!building[@]}"; do
+  wait "${building[$name]}" || { cat "$work/$name.log"; failed=1; }
+done
+[[ $failed == 0 ]] || exit 1
+
+run_one() {
+  local name=$1
   local db="lockstep_consumer_${name}_$$"
   psql -X -q -d "$server" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
   local out
@@ -49,13 +82,6 @@ check() {
   psql -X -q -d "$server" -c "DROP DATABASE $db WITH (FORCE)"
   echo "consumer[$name]: ok"
 }
-check installed -DLOCKSTEP_CONSUME=find_package -DCMAKE_PREFIX_PATH="$work/prefix${same_deps_prefix:+;$same_deps_prefix}"
-check build_tree -DLOCKSTEP_CONSUME=find_package -Dlockstep_DIR="$build"
-check subdirectory -DLOCKSTEP_CONSUME=add_subdirectory -DLOCKSTEP_SOURCE="$src"
-check fetchcontent -DLOCKSTEP_CONSUME=FetchContent -DLOCKSTEP_SOURCE="$src"
-
-# The Conan test_package, built the way `conan create` would, but against the installed tree.
-cmake -S "$src/test_package" -B "$work/test_package" "${same_deps[@]}" -DCMAKE_PREFIX_PATH="$work/prefix${same_deps_prefix:+;$same_deps_prefix}" >"$work/tp.log" 2>&1 &&
-  cmake --build "$work/test_package" >>"$work/tp.log" 2>&1 || { cat "$work/tp.log"; echo "test_package: build failed"; exit 1; }
+for name in installed build_tree subdirectory fetchcontent; do run_one "$name"; done
 "$work/test_package/test_package"
 echo "test_package: ok"

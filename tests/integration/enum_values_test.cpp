@@ -115,6 +115,32 @@ TEST_SUITE("integration") {
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(log.count("lint") == 0);
     }
+
+    SUBCASE("a use configured as an error blocks only once the catalog has not dismissed it") {
+      // Review finding F2: the configured level blocked the unsure use before
+      // the catalog was asked; the lock rules settle against the catalog first.
+      EventLog log;
+      auto s = settings(db, log);
+      s.lock_safety.levels["enum_value_in_same_transaction"] = checks::Level::error;
+      MemorySource note{{1, "note", "ALTER TYPE s ADD VALUE 'z';\nUPDATE other SET note = 'z';\n"}};
+      auto r = Run{s, note}.run();
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+      CHECK(log.count("lint") == 0);
+      CHECK(db.scalar("SELECT count(*) FROM pg_enum WHERE enumlabel = 'z'") == "1");
+      // What the catalog confirms still blocks, before anything runs.
+      TestDatabase fresh{"enum_values_use"};
+      REQUIRE(fresh.connect().execute(types));
+      EventLog log2;
+      auto s2 = settings(fresh, log2);
+      s2.lock_safety.levels["enum_value_in_same_transaction"] = checks::Level::error;
+      MemorySource use{{1, "use", "ALTER TYPE s ADD VALUE 'x';\nUPDATE t SET c = 'x' WHERE id = 1;\n"}};
+      auto blocked = Run{s2, use}.run();
+      REQUIRE_FALSE(blocked);
+      CHECK(blocked.error().code == errc::source_invalid);
+      CHECK(blocked.error().line == 2);
+      CHECK(blocked.error().message.find("t.c is of enum type s") != std::string::npos);
+      CHECK(fresh.scalar("SELECT count(*) FROM pg_enum WHERE enumlabel = 'x'") == "0");
+    }
   }
 
   // Every enum statement in the corpora, against the server: each explicit

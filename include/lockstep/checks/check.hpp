@@ -21,6 +21,7 @@
 #include "lockstep/checks/rules.hpp"
 #include "lockstep/checks/statements.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/base/catch_all.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/base/utf8.hpp"
 #include "lockstep/error.hpp"
@@ -108,7 +109,24 @@ class Checker {
 
   // Bytes, statements, directives and the statement rules. A statement
   // finding that blocks is the error (source_invalid), naming its position.
-  [[nodiscard]] result<CheckedMigration> read(const Migration& m) {
+  // No exception escapes (out of memory, say): it is internal_error.
+  [[nodiscard]] result<CheckedMigration> read(const Migration& m) noexcept {
+    return detail::catch_all<CheckedMigration>("checking a migration", [&] { return read_checked(m); });
+  }
+
+  // The lock rules over `m` (read by read(), in run order), judged against
+  // the catalog when connected. Empty when LockSafety::enabled is false.
+  [[nodiscard]] result<std::vector<Finding>> lock_findings(const Migration& m, const CheckedMigration& p) noexcept {
+    return detail::catch_all<std::vector<Finding>>("checking a migration's locks", [&]() -> result<std::vector<Finding>> {
+      if (!options_.rules.enabled) return std::vector<Finding>{};
+      const auto hazards = analyzer_.migration(p.statements, m.sql, p.directives);
+      if (analyzer_.error()) return *analyzer_.error();
+      return safety::judge(hazards, options_.rules, catalog_ ? &*catalog_ : nullptr, p.directives.allow);
+    });
+  }
+
+ private:
+  [[nodiscard]] result<CheckedMigration> read_checked(const Migration& m) {
     CheckedMigration p;
     LOCKSTEP_TRYV(detail::check_bytes(m));
     auto statements = sql::split(m.sql);
@@ -126,25 +144,20 @@ class Checker {
                                              "...) at the top of the file, before any block comment or statement"),
                                   m);
     }
-    for (auto& f : checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql)) {
+    auto found = checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql);
+    // As the lock rules do: the catalog settles what it can first, then the
+    // level decides (a use configured as an error blocks only once the
+    // catalog has not dismissed it).
+    if (conn_ != nullptr) LOCKSTEP_TRYV(settle_enum_uses(m, p, found));
+    for (auto& f : found) {
       if (!checks::settle_level(f, options_.rules, p.directives.allow)) continue;
       if (f.blocks()) return blocking(f, f.message, m);
       p.findings.push_back(std::move(f));
     }
-    if (conn_ != nullptr) LOCKSTEP_TRYV(settle_enum_uses(m, p));
     return p;
   }
 
-  // The lock rules over `m` (read by read(), in run order), judged against
-  // the catalog when connected. Empty when LockSafety::enabled is false.
-  [[nodiscard]] result<std::vector<Finding>> lock_findings(const Migration& m, const CheckedMigration& p) {
-    if (!options_.rules.enabled) return std::vector<Finding>{};
-    const auto hazards = analyzer_.migration(p.statements, m.sql, p.directives);
-    if (analyzer_.error()) return *analyzer_.error();
-    return safety::judge(hazards, options_.rules, catalog_ ? &*catalog_ : nullptr, p.directives.allow);
-  }
 
- private:
   [[nodiscard]] static Error blocking(const Finding& f, const std::string& message, const Migration& m) {
     auto e = make_error(errc::source_invalid, message);
     e.line = f.position.line;
@@ -152,14 +165,19 @@ class Checker {
     return detail::at_migration(std::move(e), m);
   }
 
-  // enum_value_in_same_transaction's question, for each unsure use: a
-  // relation it names with a column of the type makes it certain (an error,
-  // unless configured or allowed otherwise); none dismisses it.
-  [[nodiscard]] result<void> settle_enum_uses(const Migration& m, CheckedMigration& p) {
+  // enum_value_in_same_transaction's question, for each unsure use of
+  // `found` (before levels are applied): a relation it names with a column
+  // of the type makes it certain (an error, unless configured or allowed
+  // otherwise); none dismisses it. A rule configured off asks nothing.
+  [[nodiscard]] result<void> settle_enum_uses(const Migration& m, const CheckedMigration& p,
+                                              std::vector<Finding>& found) {
     namespace rule = checks::rules::enum_value_in_same_transaction;
+    if (const auto c = options_.rules.levels.find(std::string{rule::rule.id});
+        c != options_.rules.levels.end() && c->second == checks::Level::off)
+      return outcome::success();
     std::vector<Finding> kept;
     const auto uses = rule::uses(p.statements, p.directives.no_transaction, m.sql);
-    for (auto& f : p.findings) {
+    for (auto& f : found) {
       const rule::Use* use = nullptr;
       if (f.rule == rule::rule.id) {
         for (const auto& u : uses)
@@ -173,18 +191,13 @@ class Checker {
       }
       LOCKSTEP_TRY(answer, rule::ask(*conn_, *use));
       if (answer.dismissed) continue;
-      if (!answer.column) {
-        kept.push_back(std::move(f));
-        continue;
+      if (answer.column) {
+        f.level = checks::Level::error;
+        f.message = rule::certain_message(*answer.column, use->type);
       }
-      Finding certain = f;
-      certain.level = checks::Level::error;
-      certain.message = rule::certain_message(*answer.column, use->type);
-      if (!checks::settle_level(certain, options_.rules, p.directives.allow)) continue;
-      if (certain.blocks()) return blocking(certain, certain.message, m);
-      kept.push_back(std::move(certain));
+      kept.push_back(std::move(f));
     }
-    p.findings = std::move(kept);
+    found = std::move(kept);
     return outcome::success();
   }
 
@@ -197,13 +210,16 @@ class Checker {
 // One file alone, offline, as the one pending migration of a deploy: what
 // `lockstep lint` reports. The statement rules' findings, then the lock
 // rules'; an error when the file cannot be read or a statement rule blocks.
-[[nodiscard]] inline result<std::vector<Finding>> check(const Migration& m, const CheckOptions& options) {
-  Checker checker{options};
-  LOCKSTEP_TRY(p, checker.read(m));
-  LOCKSTEP_TRY(locks, checker.lock_findings(m, p));
-  std::vector<Finding> out = std::move(p.findings);
-  for (auto& f : locks) out.push_back(std::move(f));
-  return out;
+// No exception escapes: it is internal_error.
+[[nodiscard]] inline result<std::vector<Finding>> check(const Migration& m, const CheckOptions& options) noexcept {
+  return detail::catch_all<std::vector<Finding>>("checking a migration", [&]() -> result<std::vector<Finding>> {
+    Checker checker{options};
+    LOCKSTEP_TRY(p, checker.read(m));
+    LOCKSTEP_TRY(locks, checker.lock_findings(m, p));
+    std::vector<Finding> out = std::move(p.findings);
+    for (auto& f : locks) out.push_back(std::move(f));
+    return out;
+  });
 }
 
 }  // namespace lockstep

@@ -1,8 +1,9 @@
 // Every rule lockstep checks, one table: where is rule X? In
 // checks/rules/<X>.hpp, which holds its id, what it does and the safe
-// alternative, its detection or where the statement reader finds it, and its
-// catalog question. Ids are part of the API: settings, `--lock-rule`,
-// `-- lockstep:allow=<id>` and the ledger name them.
+// alternative, its detection (a lock rule's, given its clause by the shared
+// statement reader, safety/analyze.hpp) and its catalog question. Ids are
+// part of the API: settings, `--lock-rule`, `-- lockstep:allow=<id>` and the
+// ledger name them.
 #pragma once
 
 #include <array>

@@ -1,8 +1,16 @@
-// Reads a migration's statements for what they do to live tables: the text
-// half of the lock rules (checks/rules/<id>.hpp). It knows PostgreSQL's
-// grammar only as far as the rules need it, and says so (Hazard::certain)
-// when the text alone cannot decide; the catalog settles the rest
-// (safety/catalog.hpp, safety/judge.hpp).
+// Reads a migration's statements for what they do to live tables: the
+// shared half of the lock rules, whose detection is in their own files
+// (checks/rules/<id>.hpp). This reader does what the rules share, once per
+// statement: which statement it is (EXPLAIN ANALYZE unwrapped), the ALTER
+// TABLE actions it holds and, for ADD COLUMN, the column's type and DEFAULT
+// clause (safety/scan.hpp: ColumnDef), which tables it names and whether
+// they were there before the run, what the run creates, and which lock the
+// statement takes; it hands each rule its clause through safety/scan.hpp,
+// and keeps the state rules carry across statements (validate_same_
+// transaction's NOT VALID tables, set_not_null's proofs, lock_held_across_
+// statements' held lock). A rule says so (Hazard::certain) when the text
+// alone cannot decide; its catalog question settles the rest
+// (safety/judge.hpp asks it).
 //
 // One Analyzer reads a whole run, in order, so a table created by an earlier
 // statement or migration is known to be new: the sized rules and the
@@ -12,9 +20,7 @@
 // the catalog says whether a CREATE ... IF NOT EXISTS creates anything.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -37,29 +43,6 @@ namespace detail {
 
 using sql::Token;
 using Tokens = std::vector<Token>;
-
-// Functions a default may call, by what the text alone can tell.
-inline bool known_volatile(std::string_view f) {
-  static constexpr std::string_view names[] = {"gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc",
-                                               "uuid_generate_v4", "uuidv4", "uuidv7", "random", "clock_timestamp",
-                                               "timeofday", "nextval", "txid_current", "gen_random_bytes"};
-  return std::find(std::begin(names), std::end(names), f) != std::end(names);
-}
-inline bool known_not_volatile(std::string_view f) {
-  // SQL syntax that looks like a call, type names with modifiers, and common
-  // stable or immutable functions.
-  static constexpr std::string_view names[] = {
-      "now", "statement_timestamp", "transaction_timestamp", "coalesce", "nullif", "greatest", "least", "cast",
-      "array", "row", "extract", "lower", "upper", "concat", "to_char", "to_jsonb", "jsonb_build_object",
-      "json_build_object", "varchar", "numeric", "decimal", "char", "character", "timestamp", "timestamptz", "time",
-      "interval", "bit", "varbit", "float", "jsonb_build_array", "array_fill", "make_interval", "length"};
-  return std::find(std::begin(names), std::end(names), f) != std::end(names);
-}
-
-inline bool is_serial(std::string_view t) {
-  return t == "serial" || t == "bigserial" || t == "smallserial" || t == "serial2" || t == "serial4" ||
-         t == "serial8";
-}
 
 using sql::Name;
 using sql::Reader;
@@ -128,11 +111,10 @@ class Analyzer {
       return statement(m, inner);
     }
     const std::size_t before = m.out.size();
-    auto at = [&](std::size_t i) { return m.lines.at(st.begin + (i < tokens.size() ? tokens[i].offset : 0)); };
     Scan s{r, tokens, st.begin, m.lines, m.d.no_transaction, m.d.contract, server_version_, relations_, path_, m.out};
     Effect e;
     if (r.is(0, "create")) create(s);
-    else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, s, at, e);
+    else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, s, e);
     else if (r.is(0, "alter") && r.is(1, "domain")) alter_domain(s);
     else if (r.is(0, "drop")) drop(s, e);
     else if (r.is(0, "reindex")) checks::rules::reindex_not_concurrent::detect(s);
@@ -164,18 +146,6 @@ class Analyzer {
   }
 
   static std::string schema_of(const std::string& key) { return key.substr(0, key.rfind('.')); }
-
-  template <class At>
-  void add(Migration& m, At at, std::size_t token, std::string rule, std::string table, std::string what,
-           std::string note = {}) {
-    Hazard h;
-    h.rule = std::move(rule);
-    h.position = at(token);
-    h.table = std::move(table);
-    h.what = std::move(what);
-    h.note = std::move(note);
-    m.out.push_back(std::move(h));
-  }
 
   void create(Scan& s) {
     const auto& r = s.r;
@@ -250,8 +220,7 @@ class Analyzer {
     }
   }
 
-  template <class At>
-  void alter_table(Migration& m, Scan& s, At at, Effect& e) {
+  void alter_table(Migration& m, Scan& s, Effect& e) {
     const auto& r = s.r;
     std::size_t i = r.skip_if_exists(2);
     if (r.is(i, "only")) ++i;
@@ -273,15 +242,14 @@ class Analyzer {
     std::size_t from = table.next;
     while (from < r.size()) {
       const std::size_t end = r.find(from, r.size(), [](const sql::Token& t, std::size_t) { return t.is_punct(','); });
-      action(m, s, at, e, table, ref.key, live, from, end);
+      action(m, s, e, table, ref.key, live, from, end);
       from = end + 1;
     }
   }
 
-  template <class At>
   // `key`: the table as Relations resolves it (empty: not there), what the
   // SET NOT NULL proof is keyed by, like "created in this run".
-  void action(Migration& m, Scan& s, At at, Effect& e, const detail::Name& table, const std::string& key,
+  void action(Migration& m, Scan& s, Effect& e, const detail::Name& table, const std::string& key,
               const std::string& live, std::size_t a, std::size_t end) {
     const auto& r = s.r;
     bool exclusive = true;  // most ALTER TABLE actions take ACCESS EXCLUSIVE
@@ -298,26 +266,19 @@ class Analyzer {
         }
         const bool not_valid = r.has(i, end, "not", "valid");
         if (not_valid) checks::rules::validate_same_transaction::added_not_valid(m.not_valid, live);
-        if (r.is(i, "check")) note_not_null_check(r, key, name, i + 1, end, !not_valid);
         if (r.is(i, "foreign")) {
           exclusive = false;  // SHARE ROW EXCLUSIVE on both tables
-          if (!not_valid && !live.empty()) {
-            const std::size_t ref = r.find(i, end, [](const sql::Token& tk, std::size_t) { return tk.is("references"); });
-            add(m, at, a, "foreign_key_scan", live, "ADD FOREIGN KEY on " + live,
-                ref < end ? "references " + r.name(ref + 1).text : std::string{});
-          }
+          checks::rules::foreign_key_scan::add_constraint(s, live, a, i, end, not_valid);
         } else if (r.is(i, "check")) {
-          if (!not_valid && !live.empty()) add(m, at, a, "constraint_scan", live, "ADD CHECK on " + live);
-        } else if (!r.has(i, end, "using", "index") && !live.empty()) {
-          add(m, at, a, "unique_constraint_build", live,
-              "ADD " + std::string{r.is(i, "exclude") ? "EXCLUDE" : r.is(i, "unique") ? "UNIQUE" : "PRIMARY KEY"} +
-                  " on " + live,
-              r.is(i, "exclude") ? "an exclusion constraint has no USING INDEX form" : "");
+          not_null_proofs_.added_check(r, key, name, i + 1, end, !not_valid);
+          checks::rules::constraint_scan::add_constraint(s, live, a, not_valid);
+        } else {
+          checks::rules::unique_constraint_build::add_constraint(s, live, a, i, end);
         }
       } else {
         if (r.is(i, "column")) ++i;
         i = r.skip_if_exists(i);
-        add_column(m, s, at, t, live, i, end, a);
+        add_column(s, t, live, a, i, end);
       }
     } else if (r.is(a, "alter")) {
       std::size_t i = a + 1;
@@ -326,59 +287,22 @@ class Analyzer {
       std::size_t j = column.next;
       if (r.is(j, "set") && r.is(j + 1, "data")) j += 2;
       if (r.is(j, "type")) {
-        const std::size_t type_from = j + 1;
-        const std::size_t type_end = r.find(type_from, end, [](const sql::Token& tk, std::size_t) {
-          return tk.is("collate") || tk.is("using");
-        });
-        checks::rules::json_column::column(s, type_from, column.text, t);
-        if (!live.empty()) {
-          Hazard h;
-          h.rule = "type_change";
-          h.position = at(a);
-          h.table = live;
-          h.what = "ALTER COLUMN " + column.text + " TYPE " + r.text(type_from, type_end) + " on " + live;
-          h.column = column.folded;
-          h.new_type = r.text(type_from, type_end);
-          if (r.has(type_from, end, "using")) {
-            h.note = "USING rewrites every row";
-          } else {
-            h.question = Question::type_rewrite;
-            h.certain = false;
-          }
-          m.out.push_back(std::move(h));
-        }
+        checks::rules::json_column::column(s, j + 1, column.text, t);
+        checks::rules::type_change::alter_type(s, live, a, column, j + 1, end);
       } else if (r.is(j, "set") && r.is(j + 1, "not") && r.is(j + 2, "null")) {
-        if (!live.empty() && !proven_not_null(key, column.folded)) {
-          Hazard h;
-          h.rule = "set_not_null";
-          h.position = at(a);
-          h.table = live;
-          h.what = "ALTER COLUMN " + column.text + " SET NOT NULL on " + live;
-          h.column = column.folded;
-          if (server_version_ == 0 || server_version_ >= 120000) {
-            h.question = Question::not_null_check;
-            h.certain = false;
-            if (auto v = validated_.find(key); v != validated_.end()) {
-              for (const auto& name : v->second) {
-                if (name.rfind('\x1f', 0) != 0) h.validated.push_back(name);
-              }
-            }
-          }
-          m.out.push_back(std::move(h));
-        }
+        checks::rules::set_not_null::detect(s, not_null_proofs_, key, live, a, column);
       } else if (r.is(j, "set") && r.is(j + 1, "statistics")) {
         exclusive = false;
       }
     } else if (r.is(a, "validate")) {
       exclusive = false;  // SHARE UPDATE EXCLUSIVE
-      if (!key.empty()) validated_[key].insert(r.name(a + 2).folded);
+      not_null_proofs_.validated(key, r.name(a + 2).folded);
       checks::rules::validate_same_transaction::detect(s, m.not_valid, e, live, a);
     } else if (r.is(a, "drop")) {
       std::size_t i = a + 1;
       if (r.is(i, "constraint")) {
         const auto name = r.name(r.skip_if_exists(i + 1));
-        validated_[key].erase(name.folded);  // a check it drops proves nothing any more
-        not_null_checks_.erase(key + '\x1f' + name.folded);
+        not_null_proofs_.dropped(key, name.folded);
         return note_exclusive(e, live, exclusive);
       }
       if (r.is(i, "column")) ++i;
@@ -401,82 +325,32 @@ class Analyzer {
     if (exclusive && !live.empty() && e.exclusive_table.empty()) e.exclusive_table = live;
   }
 
-  // ADD COLUMN name type [constraints]: i at the column name.
-  template <class At>
-  void add_column(Migration& m, Scan& s, At at, const std::string& t, const std::string& live, std::size_t i,
-                  std::size_t end, std::size_t a) {
+  // ADD COLUMN name type [constraints]: i at the column name, the action
+  // from `a` to `end`. Read once here (its type, its DEFAULT clause) for the
+  // rules that read a new column, each its own clause.
+  void add_column(Scan& s, const std::string& t, const std::string& live, std::size_t a, std::size_t i,
+                  std::size_t end) {
     const auto& r = s.r;
-    const auto column = r.name(i);
-    const std::size_t type_from = column.next;
-    const sql::Token* type = r.at(type_from);
-    if (type == nullptr) return;
-    checks::rules::json_column::column(s, type_from, column.text, t);
+    ColumnDef c;
+    c.name = r.name(i);
+    c.action = a;
+    c.type = c.name.next;
+    c.end = end;
+    if (r.at(c.type) == nullptr) return;
+    checks::rules::json_column::column(s, c.type, c.name.text, t);
     if (live.empty()) return;
-    if (detail::is_serial(type->folded)) {
-      add(m, at, a, "generated_column", live, "ADD COLUMN " + column.text + " " + type->text + " to " + live,
-          type->text + " fills every row from a sequence");
-    }
-    const std::size_t generated = r.find(type_from, end, [](const sql::Token& tk, std::size_t) { return tk.is("generated"); });
-    if (generated < end) {
-      const bool identity = r.has(generated, end, "as", "identity");
-      if (identity || r.has(generated, end, "stored"))
-        add(m, at, a, "generated_column", live, "ADD COLUMN " + column.text + " GENERATED to " + live,
-            identity ? "an identity column fills every row from a sequence" : "a stored generated column is computed for every row");
-    }
-    for (std::string_view kw : {"references", "unique", "primary", "check"}) {
-      const std::size_t k = r.find(type_from, end, [&](const sql::Token& tk, std::size_t) { return tk.is(kw); });
-      if (k >= end) continue;
-      if (kw == "references")
-        add(m, at, k, "foreign_key_scan", live, "ADD COLUMN " + column.text + " REFERENCES on " + live,
-            "references " + r.name(k + 1).text);
-      else if (kw == "check")
-        add(m, at, k, "constraint_scan", live, "ADD COLUMN " + column.text + " CHECK on " + live);
-      else
-        add(m, at, k, "unique_constraint_build", live,
-            "ADD COLUMN " + column.text + (kw == "unique" ? " UNIQUE" : " PRIMARY KEY") + " on " + live);
-    }
-    auto clause = [](const sql::Token& tk, std::size_t) {
-      return tk.is("not") || tk.is("null") || tk.is("constraint") || tk.is("check") || tk.is("unique") ||
-             tk.is("primary") || tk.is("references") || tk.is("generated") || tk.is("collate") || tk.is("default");
-    };
-    const std::size_t def = r.find(type_from, end, [](const sql::Token& tk, std::size_t) { return tk.is("default"); });
-    const std::size_t def_end = def >= end ? end : r.find(def + 1, end, clause);
-    const bool no_default = def >= end || def + 1 >= def_end || (r.is(def + 1, "null") && def + 2 == def_end);
-    // Existing rows get the default, or NULL: NOT NULL (or PRIMARY KEY)
-    // without one fails on a table with rows, unless the column fills itself
-    // (serial, identity, generated) or its type is a domain with a default.
-    if (no_default && !detail::is_serial(type->folded) && generated >= end &&
-        (r.has(type_from, end, "not", "null") || r.has(type_from, end, "primary", "key"))) {
-      Hazard h;
-      h.rule = "not_null_without_default";
-      h.position = at(a);
-      h.table = live;
-      h.what = "ADD COLUMN " + column.text + " NOT NULL without a DEFAULT to " + live;
-      h.question = Question::has_rows;
-      h.new_type = r.text(type_from, r.find(type_from, end, clause));
-      h.certain = false;
-      m.out.push_back(std::move(h));
-    }
-    if (no_default) return;
-    Hazard h;
-    h.rule = "volatile_default";
-    h.position = at(a);
-    h.table = live;
-    h.what = "ADD COLUMN " + column.text + " DEFAULT " + r.text(def + 1, def_end) + " to " + live;
-    if (server_version_ != 0 && server_version_ < 110000) {
-      h.note = "before PostgreSQL 11 any default rewrites the table";
-      m.out.push_back(std::move(h));
-      return;
-    }
-    const auto calls = r.calls(def + 1, def_end);
-    if (calls.empty()) return;  // a constant: stored once in the catalog (PostgreSQL 11+)
-    const bool known = std::any_of(calls.begin(), calls.end(), detail::known_volatile);
-    const bool harmless = std::all_of(calls.begin(), calls.end(), detail::known_not_volatile);
-    if (harmless) return;
-    h.functions = calls;
-    h.question = Question::default_volatile;
-    h.certain = known;
-    m.out.push_back(std::move(h));
+    c.type_end = r.find(c.type, end, column_clause);
+    c.default_at = r.find(c.type, end, [](const sql::Token& tk, std::size_t) { return tk.is("default"); });
+    c.default_end = c.default_at >= end ? end : r.find(c.default_at + 1, end, column_clause);
+    c.no_default = c.default_at >= end || c.default_at + 1 >= c.default_end ||
+                   (r.is(c.default_at + 1, "null") && c.default_at + 2 == c.default_end);
+    // In the order their findings are listed.
+    checks::rules::generated_column::column(s, live, c);
+    checks::rules::foreign_key_scan::column(s, live, c);
+    checks::rules::unique_constraint_build::column(s, live, c);
+    checks::rules::constraint_scan::column(s, live, c);
+    checks::rules::not_null_without_default::column(s, live, c);
+    checks::rules::volatile_default::column(s, live, c);
   }
 
   void drop(Scan& s, Effect& e) {
@@ -537,41 +411,6 @@ class Analyzer {
     checks::rules::truncate_cascade::detect(s, std::move(names), live, i);
   }
 
-  // CHECK (col IS NOT NULL), with any parentheses around it: what makes a
-  // later SET NOT NULL skip its scan once validated (PostgreSQL 12+).
-  void note_not_null_check(const detail::Reader& r, const std::string& table, const std::string& name,
-                           std::size_t from, std::size_t end, bool validated) {
-    std::size_t open = 0;
-    while (r.punct(from + open, '(')) ++open;
-    const auto col = r.name(from + open);
-    if (open == 0 || col.text.empty() || col.text.find('.') != std::string::npos || !r.is(col.next, "is") ||
-        !r.is(col.next + 1, "not") || !r.is(col.next + 2, "null"))
-      return;
-    std::size_t k = col.next + 3;
-    for (std::size_t c = 0; c < open; ++c, ++k) {
-      if (!r.punct(k, ')')) return;
-    }
-    if (k < end && !r.is(k, "not") && !r.is(k, "no")) return;  // NOT VALID, NO INHERIT follow; anything else is more
-    if (table.empty()) return;  // a table that is not there: nothing to prove
-    // An unnamed one gets a key no constraint name has ("\x1f" first): it
-    // cannot be named by a later VALIDATE, and it is never sent to the catalog.
-    const std::string key = name.empty() ? "\x1f" + col.folded : name;
-    not_null_checks_[table + '\x1f' + key] = col.folded;
-    if (validated) validated_[table].insert(key);
-  }
-
-  // A check added in this run proves the column NOT NULL, and this run
-  // validated it before the SET NOT NULL.
-  [[nodiscard]] bool proven_not_null(const std::string& table, const std::string& column) const {
-    const auto v = validated_.find(table);
-    if (v == validated_.end()) return false;
-    for (const auto& name : v->second) {
-      const auto c = not_null_checks_.find(table + '\x1f' + name);
-      if (c != not_null_checks_.end() && c->second == column) return true;
-    }
-    return false;
-  }
-
   void lock(Migration&, const detail::Reader& r, Effect& e) {
     std::size_t i = r.is(1, "table") ? 2 : 1;
     if (r.is(i, "only")) ++i;
@@ -583,12 +422,7 @@ class Analyzer {
 
   int server_version_;
   std::set<std::string> new_domains_;  // created in this run (folded)
-  // SET NOT NULL's proof, across the run: CHECK (col IS NOT NULL)s added
-  // ("table\x1fconstraint" -> column) and the constraints validated, by
-  // table (keyed as safety/relations.hpp resolves it, "schema.name"; added
-  // valid, or VALIDATE CONSTRAINT).
-  std::map<std::string, std::string> not_null_checks_;
-  std::map<std::string, std::set<std::string>> validated_;
+  checks::rules::set_not_null::Proofs not_null_proofs_;  // what proves a SET NOT NULL, across the run
   Relations relations_;
   sql::SearchPath path_;  // the statement's search_path, as the file set it
 };

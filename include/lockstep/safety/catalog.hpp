@@ -1,6 +1,7 @@
-// What the live database knows and the text cannot: a table's size, the
-// volatility of the functions a default calls, a column's current type, and
-// the checks that already prove a column has no NULLs. Read by the leader at
+// What the live database knows and the text cannot, as the rules share it:
+// a table's size (with its partitions or children), what a finding about
+// more than one table is sized by, and the connection each rule's own
+// question goes over (checks/rules/<id>.hpp: ask()). Read by the leader at
 // pre-flight, before any migration runs, over its direct connection; each
 // answer is one catalog query (no user table is read or locked).
 #pragma once
@@ -22,42 +23,6 @@ namespace lockstep::safety {
 
 namespace detail {
 
-// (n) or (p,s) after a type name, as numbers; empty when there is none.
-inline std::vector<long> type_modifiers(const std::string& type) {
-  std::vector<long> out;
-  const auto open = type.find('(');
-  if (open == std::string::npos) return out;
-  long n = -1;
-  for (std::size_t i = open + 1; i < type.size() && type[i] != ')'; ++i) {
-    const char c = type[i];
-    if (c >= '0' && c <= '9') {
-      n = (n < 0 ? 0 : n * 10) + (c - '0');
-    } else if (c == ',') {
-      out.push_back(n);
-      n = -1;
-    }
-  }
-  if (n >= 0) out.push_back(n);
-  return out;
-}
-
-// Whether changing a column of type `base` (pg's canonical name) from
-// modifiers `from` to `to` keeps every stored value as it is: PostgreSQL's
-// length-coercion support functions skip the rewrite exactly then.
-inline bool same_type_keeps_values(const std::string& base, const std::vector<long>& from, const std::vector<long>& to) {
-  if (from == to) return true;
-  const bool widening = base == "character varying" || base == "bit varying" || base == "timestamp without time zone" ||
-                        base == "timestamp with time zone" || base == "time without time zone" || base == "interval";
-  if (to.empty()) return widening || base == "numeric";
-  if (from.empty()) return false;  // unconstrained to constrained: every value is checked
-  if (widening) return to[0] >= from[0];
-  if (base == "numeric") {
-    const long from_scale = from.size() > 1 ? from[1] : 0, to_scale = to.size() > 1 ? to[1] : 0;
-    return from_scale == to_scale && to[0] >= from[0];
-  }
-  return false;
-}
-
 // A text[] literal: {"a","b"} with quotes and backslashes escaped.
 inline std::string text_array(const std::vector<std::string>& items) {
   std::string array = "{";
@@ -74,12 +39,6 @@ inline std::string text_array(const std::vector<std::string>& items) {
 }
 
 }  // namespace detail
-
-// The rewrite question's answer, with what the catalog said for the message.
-struct TypeChange {
-  bool rewrites = true;
-  std::string from;  // current type, e.g. "character varying(20)"; empty: column not found
-};
 
 class Catalog {
  public:
@@ -120,58 +79,6 @@ class Catalog {
     }
     sizes_.emplace(key, s);
     return s;
-  }
-
-  // Whether any function of one of these names is volatile (any overload:
-  // the text does not say which one the default resolves to).
-  [[nodiscard]] result<bool> any_volatile(const std::vector<std::string>& functions) {
-    auto rows = conn_.query("SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = ANY($1::text[]) AND provolatile = 'v')",
-                            detail::text_array(functions));
-    if (!rows) return std::move(rows).error();
-    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
-  }
-
-  [[nodiscard]] result<TypeChange> type_change(const std::string& table, const std::string& column,
-                                               const std::string& new_type) {
-    auto rows = conn_.query(
-        "SELECT format_type(a.atttypid, NULL), format_type(a.atttypid, a.atttypmod), "
-        "a.atttypid = to_regtype($3), "
-        "EXISTS (SELECT 1 FROM pg_cast WHERE castsource = a.atttypid AND casttarget = to_regtype($3) "
-        "AND castmethod = 'b'), "
-        "a.atttypid = 'timestamp'::regtype AND to_regtype($3) = 'timestamptz'::regtype "
-        "AND current_setting('TimeZone') IN ('UTC', 'Etc/UTC', 'GMT', 'Etc/GMT') "
-        "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
-        table, column, new_type);
-    if (!rows) return std::move(rows).error();
-    TypeChange out;
-    if (rows.value().empty()) return out;  // a column added earlier in this run: assume the worst
-    const auto& r = rows.value()[0];
-    const std::string base = r[0].value_or("");
-    out.from = r[1].value_or("");
-    const bool same = r[2].value_or("f") == "t";
-    const bool binary = r[3].value_or("f") == "t";
-    const bool utc_timestamptz = r[4].value_or("f") == "t" && server_version() >= 120000;
-    const auto to = detail::type_modifiers(new_type);
-    if (same) out.rewrites = !detail::same_type_keeps_values(base, detail::type_modifiers(out.from), to);
-    else out.rewrites = !((binary && to.empty()) || utc_timestamptz);
-    return out;
-  }
-
-  // A validated CHECK (col IS NOT NULL), or the column is NOT NULL already:
-  // SET NOT NULL then skips its scan (PostgreSQL 12+). `validated`: NOT
-  // VALID constraints that an earlier statement of this run validates, which
-  // count as validated by the time SET NOT NULL runs.
-  [[nodiscard]] result<bool> proves_not_null(const std::string& table, const std::string& column,
-                                             const std::vector<std::string>& validated = {}) {
-    auto rows = conn_.query(
-        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnotnull)"
-        " OR EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'c'"
-        " AND (convalidated OR conname = ANY($3::text[]))"
-        // (the definition of one not validated yet ends in " NOT VALID")
-        " AND regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', '') = 'CHECK ((' || quote_ident($2) || ' IS NOT NULL))')",
-        table, column, detail::text_array(validated));
-    if (!rows) return std::move(rows).error();
-    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
   }
 
   // What a finding about more than one table is sized by (Object in
@@ -215,16 +122,6 @@ class Catalog {
     s.bytes = std::strtoll(row[2].value_or("0").c_str(), nullptr, 10);
     s.of = row[3].value_or("");
     return s;
-  }
-
-  // Whether `type` is a domain with a default, which a new column's existing
-  // rows get instead of NULL.
-  [[nodiscard]] result<bool> type_has_default(const std::string& type) {
-    auto rows = conn_.query("SELECT typdefault IS NOT NULL OR typdefaultbin IS NOT NULL FROM pg_type "
-                            "WHERE oid = to_regtype($1)",
-                            type);
-    if (!rows) return std::move(rows).error();
-    return !rows.value().empty() && rows.value()[0][0].value_or("f") == "t";
   }
 
  private:

@@ -9,7 +9,8 @@
 
 namespace lockstep::safety {
 
-// What only the database can settle (safety/catalog.hpp answers it).
+// What only the database can settle: each asked by its rule (checks/rules/<id>.hpp:
+// ask(), one catalog query), sent there by safety/judge.hpp.
 enum class Question {
   none,             // the text is enough
   default_volatile, // are the functions the default calls volatile?

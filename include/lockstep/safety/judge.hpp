@@ -62,6 +62,10 @@ inline std::string describe(const std::string& table, const TableSize& s) {
 // Question to its rule.
 [[nodiscard]] inline result<Answer> ask(Catalog& catalog, const Hazard& h) {
   switch (h.question) {
+    case Question::default_volatile: return checks::rules::volatile_default::ask(catalog, h);
+    case Question::type_rewrite: return checks::rules::type_change::ask(catalog, h);
+    case Question::not_null_check: return checks::rules::set_not_null::ask(catalog, h);
+    case Question::has_rows: return checks::rules::not_null_without_default::ask(catalog, h);
     case Question::persistence:
     case Question::tablespace: return checks::rules::table_rewrite::ask(catalog, h);
     case Question::cascades: return checks::rules::truncate_cascade::ask(catalog, h);
@@ -97,52 +101,14 @@ inline std::string describe(const std::string& table, const TableSize& s) {
       // A lost connection is the run's business; a question the catalog
       // cannot answer (an odd name) leaves the finding as the text says.
       auto lost = [](const Error& e) { return e.code == errc::connection_failed; };
-      switch (h.question) {
-        case Question::none: break;
-        case Question::default_volatile: {
-          auto v = catalog->any_volatile(h.functions);
-          if (!v && lost(v.error())) return std::move(v).error();
-          if (v && !v.value()) continue;
-          if (v) certain = true;
-          break;
-        }
-        case Question::type_rewrite: {
-          auto c = catalog->type_change(h.table, h.column, h.new_type);
-          if (!c && lost(c.error())) return std::move(c).error();
-          if (c && !c.value().rewrites) continue;
-          if (c) {
-            certain = true;
-            why = c.value().from.empty() ? "the column is not in the catalog yet"
-                                         : "from " + c.value().from + ", not binary-coercible";
-          }
-          break;
-        }
-        case Question::not_null_check: {
-          auto p = catalog->proves_not_null(h.table, h.column, h.validated);
-          if (!p && lost(p.error())) return std::move(p).error();
-          if (p && p.value()) continue;
-          if (p) certain = true;
-          break;
-        }
-        case Question::has_rows: {
-          auto d = catalog->type_has_default(h.new_type);
-          if (!d && lost(d.error())) return std::move(d).error();
-          if (d && d.value()) continue;  // a domain's default fills the existing rows
-          break;                         // the table's size settles the rest, below
-        }
-        case Question::persistence:
-        case Question::tablespace:
-        case Question::cascades:
-        case Question::database_use: {
-          auto a = ask(*catalog, h);
-          if (!a && lost(a.error())) return std::move(a).error();
-          if (a && a.value().dismissed) continue;
-          if (a) {
-            certain = certain || a.value().certain;
-            fails = a.value().fails;
-            if (!a.value().why.empty()) why = a.value().why;
-          }
-          break;
+      if (h.question != Question::none) {
+        auto a = ask(*catalog, h);
+        if (!a && lost(a.error())) return std::move(a).error();
+        if (a && a.value().dismissed) continue;
+        if (a) {
+          certain = certain || a.value().certain;
+          fails = a.value().fails;
+          if (!a.value().why.empty()) why = a.value().why;
         }
       }
       if (ask_size) {
@@ -156,16 +122,13 @@ inline std::string describe(const std::string& table, const TableSize& s) {
           if (s.value().exists) f.size = s.value();
         }
       }
+      // The one question whose answer needs the table's size too.
       if (h.question == Question::has_rows && f.size) {
-        // reltuples counts rows as of the last VACUUM or ANALYZE; no pages at
-        // all is certainly empty, pages without counted rows may be either.
-        if (f.size->bytes == 0) continue;
-        if (f.size->rows > 0) {
-          fails = true;
-          certain = true;
-        } else {
-          why = "the catalog counts no rows, but the table has pages: the count may be stale";
-        }
+        const auto a = checks::rules::not_null_without_default::sized(*f.size);
+        if (a.dismissed) continue;
+        certain = certain || a.certain;
+        fails = fails || a.fails;
+        if (!a.why.empty()) why = a.why;
       }
     }
     f.needs_database = catalog == nullptr && (!certain || rule->sized);

@@ -33,6 +33,27 @@ struct Effect {
   std::string held_reported;    // a finding of its own already says it runs under this table's held lock
 };
 
+// ADD [COLUMN] name type [constraints] of an ALTER TABLE, as the shared
+// statement reader splits it for the rules that read a new column (each
+// reads its own clause): tokens [type, end) of the statement.
+struct ColumnDef {
+  sql::Name name;
+  std::size_t action = 0;    // the ADD
+  std::size_t type = 0;      // the type's first token
+  std::size_t type_end = 0;  // the first constraint keyword after the type, or `end`
+  std::size_t end = 0;       // the end of the action (a ',' at depth 0, or the statement's end)
+  std::size_t default_at = 0;   // the DEFAULT keyword, or `end` when there is none
+  std::size_t default_end = 0;  // the end of its expression
+  bool no_default = true;       // no DEFAULT, an empty one, or DEFAULT NULL: existing rows get NULL
+};
+
+// A keyword that starts a column constraint: where a column's type, or its
+// DEFAULT expression, ends.
+inline bool column_clause(const sql::Token& t, std::size_t = 0) {
+  return t.is("not") || t.is("null") || t.is("constraint") || t.is("check") || t.is("unique") || t.is("primary") ||
+         t.is("references") || t.is("generated") || t.is("collate") || t.is("default");
+}
+
 class Scan {
  public:
   // `no_transaction`, `contract`: the migration's directives.

@@ -43,9 +43,4 @@ inline void read_position(std::string_view position, Error& e) {
   }
 }
 
-// The text alone, at the rules' own levels: a Checker without a database.
-[[nodiscard]] inline result<PreparedMigration> prepare_migration(const Migration& m, int server_version) {
-  return Checker{CheckOptions{LockSafety{}, server_version}}.read(m);
-}
-
 }  // namespace lockstep::detail
