@@ -152,4 +152,34 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM slow") == "1,2");
     CHECK(db.number(kOwnAdvisoryLocks) == 0);
   }
+
+  TEST_CASE("CREATE INDEX CONCURRENTLY while a herd waits" * doctest::test_suite("pg_sample")) {
+    for (const std::string lock : {"try", "blocking"}) {
+      CAPTURE(lock);
+      TestDatabase db{"cic"};
+      TempDir migrations{"cic-migrations"};
+      TempDir out{"cic-out"};
+      migrations.write("0001_t.sql", "CREATE TABLE t (id int, v text);\n"
+                                     "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n");
+      // The pause makes sure the followers are waiting (polling, or blocked
+      // in pg_advisory_lock) while the concurrent build runs.
+      migrations.write("0002_idx.sql", "-- lockstep:no-transaction\nSELECT pg_sleep(1.5);\n"
+                                       "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_v ON t (v);\n");
+      Herd herd{out.path()};
+      herd.spawn(17, {cli_path(), "migrate", "--dir", migrations.path().string(), "--url", db.url(), "--lock", lock,
+                      "--timeout", "90s"});
+      herd.release();
+      herd.wait_all(120s);
+      REQUIRE_FALSE(herd.hung());
+      int waited = 0;
+      for (const auto& c : herd.children()) {
+        CAPTURE(c.err());
+        CHECK(c.exit_code == 0);
+        if (c.out().find("\"event\":\"waiting\"") != std::string::npos) ++waited;
+      }
+      CHECK(waited >= 8);
+      CHECK(db.number("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                      "WHERE c.relname = 't_v' AND i.indisvalid") == 1);
+    }
+  }
 }

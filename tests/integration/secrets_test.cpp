@@ -207,7 +207,7 @@ Output failing_beat(TestDatabase& db, const TempDir& dir, const std::string& pw,
   REQUIRE(hb);
   REQUIRE(time_until([&] { return log.count("beat") >= 1; }, 10s) < 10s);
   // Free text hides a password of kMinFreeTextSecret characters or more
-  // (a shorter one is hidden where it is a value: conninfo_test), so only
+  // (a shorter one is hidden where it is a value: unit/redact_test.cpp), so only
   // those are quoted.
   const bool quotable = pw.size() >= lockstep::detail::kMinFreeTextSecret;
   const std::string quoted = sql_literal("registry refused " + (quotable ? pw : std::string{"it"}));

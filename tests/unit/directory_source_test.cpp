@@ -4,7 +4,6 @@
 
 #include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/source/directory_source.hpp"
-#include "lockstep/source/memory_source.hpp"
 #include "temp_dir.hpp"
 
 using namespace lockstep;
@@ -109,21 +108,6 @@ TEST_SUITE("unit") {
       auto r = DirectorySource{dir.path() / "nope"}.load();
       REQUIRE_FALSE(r);
       CHECK(r.error().message.find("nope") != std::string::npos);
-    }
-  }
-
-  TEST_CASE("MemorySource") {
-    SUBCASE("sorted with checksums") {
-      auto r = MemorySource{{2, "b", "SELECT 2"}, {1, "a", "SELECT 1"}}.load();
-      REQUIRE(r);
-      CHECK(r.value()[0].version == 1);
-      CHECK(r.value()[1].checksum == detail::sha256_hex("SELECT 2"));
-      CHECK(r.value()[0].origin == "memory:1_a");
-    }
-    SUBCASE("duplicates and non-positive versions are rejected") {
-      CHECK(MemorySource{{1, "a", ""}, {1, "b", ""}}.load().error().code == errc::source_invalid);
-      CHECK(MemorySource{{0, "a", ""}}.load().error().code == errc::source_invalid);
-      CHECK(MemorySource{{3, "", ""}}.load().error().code == errc::source_invalid);
     }
   }
 }

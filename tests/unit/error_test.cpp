@@ -1,9 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <ostream>  // doctest prints a std::error_code with its operator<<
 #include <system_error>
 
-#include "lockstep/detail/base/libpq_adapter.hpp"
-#include "lockstep/detail/base/pqxx_adapter.hpp"
 #include "lockstep/error.hpp"
 
 using namespace lockstep;
@@ -59,47 +58,5 @@ TEST_SUITE("unit") {
       auto r = half(1);
       CHECK_THROWS_AS((void)r.value(), std::system_error);
     }
-  }
-
-  TEST_CASE("parse_server_message") {
-    SUBCASE("primary, line, column, detail and hint") {
-      Error e;
-      detail::parse_server_message(
-          "ERROR:  column \"nme\" does not exist\nLINE 2: SELECT nme FROM t;\n               ^\n"
-          "DETAIL:  some detail\nHINT:  Perhaps you meant to reference the column \"t.name\".\n",
-          e);
-      CHECK(e.server_message == "column \"nme\" does not exist");
-      CHECK(e.line == 2);
-      CHECK(e.column == 8);
-      CHECK(e.detail == "some detail");
-      CHECK(e.hint == "Perhaps you meant to reference the column \"t.name\".");
-    }
-    SUBCASE("a truncated line leaves the column unknown") {
-      Error e;
-      detail::parse_server_message("ERROR:  syntax error\nLINE 9: ...bc def\n                ^\n", e);
-      CHECK(e.line == 9);
-      CHECK_FALSE(e.column.has_value());
-    }
-  }
-
-  TEST_CASE("parse_server_message in another language") {
-    // The severity comes in the server's lc_messages, the LINE label in the
-    // client's: neither may be needed to find the message and the position.
-    Error e;
-    detail::parse_server_message(
-        "FEHLER:  Spalte \u00bbnme\u00ab existiert nicht\nZEILE 2: SELECT nme FROM t;\n                ^\n", e);
-    CHECK(e.server_message.starts_with("Spalte"));
-    CHECK(e.line == 2);
-    CHECK(e.column == 8);
-  }
-
-  TEST_CASE("sqlstate_in_verbose_message") {
-    CHECK(detail::sqlstate_in_verbose_message(
-              "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  28P01: "
-              "Passwort-Authentifizierung f\u00fcr Benutzer \u00bbx\u00ab fehlgeschlagen\nLOCATION:  auth.c:326\n") ==
-          "28P01");
-    CHECK(detail::sqlstate_in_verbose_message("FATAL:  3D000: la base de donn\u00e9es n'existe pas") == "3D000");
-    CHECK(detail::sqlstate_in_verbose_message("connection refused\n\tIs the server running?").empty());
-    CHECK(detail::sqlstate_in_verbose_message("ERROR:  ab: not a code").empty());
   }
 }

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 
+#include "lockstep/heartbeat.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 
 using namespace lockstep;
@@ -150,5 +152,27 @@ TEST_SUITE("unit") {
     // What passes is a duration the beats may wait on as it is.
     CHECK(check_heartbeat_options(HeartbeatOptions{detail::longest_interval, detail::longest_lease}));
     CHECK(detail::check_local_duration("lease", detail::longest_lease, false));
+  }
+}
+
+TEST_SUITE("unit") {
+  TEST_CASE("the beat schedule") {
+    SUBCASE("a beat may take as long as the lease allows, at least an interval, at most 10 s") {
+      CHECK(detail::beat_budget(HeartbeatOptions{1000ms, 5000ms}) == 2400ms);     // half of lease - margin
+      CHECK(detail::beat_budget(HeartbeatOptions{10000ms, 30000ms}) == 10000ms);  // the cap (the defaults)
+      CHECK(detail::beat_budget(HeartbeatOptions{1000ms, 2300ms}) == 1000ms);     // the shortest lease: an interval
+    }
+    SUBCASE("jitter stays in its range and spreads") {
+      detail::Jitter j;
+      std::set<std::int64_t> seen;
+      for (int i = 0; i < 1000; ++i) {
+        const auto d = j.between(900ms, 1100ms);
+        REQUIRE(d >= 900ms);
+        REQUIRE(d <= 1100ms);
+        seen.insert(d.count());
+      }
+      CHECK(seen.size() > 100);  // 201 possible values: not one fixed phase
+      CHECK(j.between(500ms, 500ms) == 500ms);
+    }
   }
 }

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "lockstep/detail/run/plan.hpp"
+#include "phase_migrations.hpp"
 
 using namespace lockstep;
 
@@ -132,3 +133,30 @@ TEST_SUITE("unit") {
     CHECK_FALSE(chain.has(99));
   }
 }
+
+// The plan of a window with contract migrations: the phases' migrations
+// (phase_migrations.hpp) by their own names, in a namespace of their own.
+namespace contract_plan {
+using lockstep::test::phases::app;
+using lockstep::test::phases::mig;
+
+TEST_SUITE("unit") {
+  TEST_CASE("plan: contract migrations") {
+    const std::vector<Migration> ms{mig(1), mig(2), mig(3, true), mig(4)};
+    SUBCASE("a contract left pending below the schema version stays pending") {
+      auto p = detail::plan(ms, {app(1), app(2), app(4)}, 4);
+      REQUIRE(p);
+      REQUIRE(p.value().pending.size() == 1);
+      CHECK(p.value().pending[0]->version == 3);
+      CHECK(p.value().pending[0]->contract);
+    }
+    SUBCASE("an expand migration below the schema version is still refused") {
+      const std::vector<Migration> late{mig(1), mig(2), mig(3), mig(4)};
+      auto p = detail::plan(late, {app(1), app(2), app(4)}, 4);
+      REQUIRE_FALSE(p);
+      CHECK(p.error().code == errc::ledger_invalid);
+      CHECK(p.error().version == 3);
+    }
+  }
+}
+}  // namespace contract_plan

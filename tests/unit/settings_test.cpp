@@ -1,7 +1,8 @@
-// The settings check at its edges (issue #31, cases 13 and 14): durations
-// that overflow or that PostgreSQL cannot take, and texts that are not
-// UTF-8. All refused or saturated before anything is sent; no sleeping (a
-// FakeClock) and no server (a port where nothing listens).
+// Settings (settings.hpp) through the settings check at its edges (issue
+// #31, cases 13 and 14): durations PostgreSQL cannot take, and texts that
+// are not UTF-8. All refused before anything is sent; no sleeping (a
+// FakeClock) and no server (a port where nothing listens). Saturation is
+// durations_test.cpp's, the deadline's edges context_test.cpp's.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -24,60 +25,6 @@ bool valid_utf8(const std::string& s) { return !detail::first_bad_byte(s).has_va
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("durations saturate instead of overflowing") {
-    CHECK(detail::saturating_ms(std::chrono::milliseconds::max()) == detail::longest_duration);
-    CHECK(detail::saturating_ms(std::chrono::hours::max()) == detail::longest_duration);
-    CHECK(detail::saturating_ms(std::chrono::hours{3000000}) == detail::longest_duration);
-    CHECK(detail::saturating_ms(std::chrono::seconds::min()) == -detail::longest_duration);
-    CHECK(detail::saturating_ms(std::chrono::hours{700}) == std::chrono::hours{700});
-    CHECK(detail::saturating_ms(1500us) == 1ms);
-    CHECK(detail::pg_ms(std::chrono::hours{700}) == "2147483647");
-    CHECK(detail::pg_ms(std::chrono::milliseconds::max()) == "2147483647");
-    CHECK(detail::pg_ms(0ms) == "0");
-    CHECK(detail::pg_ms(-5ms) == "0");
-    CHECK(detail::pg_ms(2s) == "2000");
-    // What the Migrator sends when statement_timeout defaults to the rest of a 700 h deadline.
-    const auto sql = detail::timeout_sql(2s, std::chrono::hours{700}, true);
-    CHECK(sql.find("2147483647") != std::string::npos);
-    CHECK(sql.find("2520000000") == std::string::npos);
-    CHECK(detail::leader_session_sql(150000, std::chrono::hours{700}).find("2520000000") == std::string::npos);
-  }
-
-  TEST_CASE("a huge budget is a century, not a deadline in the past") {
-    FakeClock clock;
-    Settings s;
-    s.on_event = null_sink();
-    for (const auto budget : {std::chrono::milliseconds::max(), std::chrono::milliseconds{std::chrono::hours{3000000}},
-                              std::chrono::milliseconds{std::chrono::hours{700}}}) {
-      Deadline<FakeClock> d{budget, clock};
-      detail::Context<Deadline<FakeClock>> ctx{d, s};
-      CHECK_FALSE(ctx.expired());
-      CHECK(ctx.remaining() == std::min(budget, detail::longest_duration));
-      CHECK(ctx.budget() == std::min(budget, detail::longest_duration));
-    }
-  }
-
-  // A run checks its deadline between steps, so a step may end past it: the
-  // time left and every wait then count as zero, never negative (a
-  // connect_retry event once said next_delay_ms: -15, which its schema forbids).
-  TEST_CASE("past the deadline, the time left and the next wait are zero, not negative") {
-    FakeClock clock;
-    Settings s;
-    s.on_event = null_sink();
-    Deadline<FakeClock> d{100ms, clock};
-    detail::Context<Deadline<FakeClock>> ctx{d, s};
-    struct OneSecond {
-      [[nodiscard]] std::chrono::milliseconds next_delay(unsigned) const { return 1s; }
-    } wait;
-    clock.advance(85ms);
-    CHECK(ctx.remaining() == 15ms);
-    CHECK(ctx.backoff(wait, 3) == 15ms);
-    clock.advance(30ms);
-    CHECK(ctx.expired());
-    CHECK(ctx.remaining() == 0ms);
-    CHECK(ctx.backoff(wait, 3) == 0ms);
-  }
-
   TEST_CASE("durations PostgreSQL cannot take are refused by name before anything runs") {
     std::vector<test::LoggedEvent> events;
     FakeClock clock;

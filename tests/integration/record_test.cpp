@@ -2,13 +2,15 @@
 // the proof that the lock is still held (begin.hpp); then the file, its
 // ledger row and COMMIT (record.hpp). These cases check that a failure
 // anywhere is still told apart: before the file, in the file, in the ledger
-// row, or at COMMIT.
+// row, or at COMMIT; and a COMMIT is durable even on a server that
+// acknowledges commits early (synchronous_commit = off).
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "events.hpp"
 #include "lockstep/lockstep.hpp"
+#include "prod_runs.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep;
@@ -174,3 +176,24 @@ TEST_SUITE("integration") {
     }
   }
 }
+
+// A Migrator over a MemorySource as the production-safety suites run it
+// (prod_runs.hpp), by its own names, in a namespace of its own.
+namespace durable {
+using lockstep::test::prod::Mem;
+using lockstep::test::prod::settings_for;
+
+TEST_SUITE("integration") {
+  TEST_CASE("ledger commits are durable even where the server acknowledges early" * doctest::test_suite("pg_sample")) {
+    // The test server runs with synchronous_commit = off, as some tuned
+    // production servers do: a crash could lose a commit already reported.
+    TestDatabase db{"durable"};
+    EventLog log;
+    REQUIRE(db.scalar("SHOW synchronous_commit") == "off");
+    const MemorySource source{{1, "seen", "CREATE TABLE seen AS SELECT current_setting('synchronous_commit') AS v;"}};
+    SUBCASE("session lock") { REQUIRE(Mem<TryLock>{settings_for(db.url(), log), source}.run()); }
+    SUBCASE("transaction lock") { REQUIRE(Mem<TransactionLock>{settings_for(db.url(), log), source}.run()); }
+    CHECK(db.scalar("SELECT v FROM seen") == "on");
+  }
+}
+}  // namespace durable

@@ -1,10 +1,14 @@
+// The statement rules (checks/statements.hpp): what each statement of a
+// file is refused or warned for from its text (transaction control,
+// no-transaction files, idempotence), and their levels and allow lines
+// through check().
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "lockstep/checks/check.hpp"
-#include "lockstep/sql/directives.hpp"
 #include "lockstep/checks/statements.hpp"
+#include "lockstep/sql/directives.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
@@ -15,8 +19,6 @@ result<sql::Directives> directives(const std::string& s) {
   REQUIRE(st);
   return sql::parse_directives(s, st.value().empty() ? s.size() : st.value().front().begin);
 }
-// What pre-flight reads of a migration before anything runs, offline, at the rules' own levels.
-result<CheckedMigration> checked(const Migration& m) { return Checker{CheckOptions{LockSafety{}, 150000}}.read(m); }
 std::vector<Finding> lint(const std::string& s, bool no_tx = false, int server = 150000) {
   auto st = sql::split(s);
   REQUIRE(st);
@@ -27,99 +29,6 @@ std::vector<Finding> lint(const std::string& s, bool no_tx = false, int server =
 }  // namespace
 
 TEST_SUITE("unit") {
-  TEST_CASE("parse_directives") {
-    SUBCASE("known directives") {
-      auto d = directives("-- lockstep:no-transaction\n--lockstep:lock-timeout=5s\n-- lockstep: statement-timeout = 2min\n"
-                          "CREATE INDEX CONCURRENTLY i ON t (a);");
-      REQUIRE(d);
-      CHECK(d.value().no_transaction);
-      CHECK(d.value().lock_timeout == 5s);
-      CHECK(d.value().statement_timeout == 2min);
-    }
-    SUBCASE("no directives, and directives after the first statement are plain comments") {
-      auto d = directives("-- just a comment\nSELECT 1;\n-- lockstep:no-transaction\n");
-      REQUIRE(d);
-      CHECK_FALSE(d.value().no_transaction);
-    }
-    SUBCASE("typos are errors with the line, never silently ignored") {
-      auto typo = directives("-- header\n-- lockstep:no-transactoin\nSELECT 1;");
-      REQUIRE_FALSE(typo);
-      CHECK(typo.error().code == errc::source_invalid);
-      CHECK(typo.error().line == 2);
-      CHECK(typo.error().message.find("unknown directive") != std::string::npos);
-      CHECK(typo.error().message.find("lockstep:no-transaction") != std::string::npos);
-      CHECK_FALSE(directives("-- lockstep no-transaction\nSELECT 1;"));
-      CHECK_FALSE(directives("-- lockstep:lock-timeout=soon\nSELECT 1;"));
-      CHECK_FALSE(directives("-- lockstep:lock-timeout=5 seconds\nSELECT 1;"));
-    }
-  }
-
-  TEST_CASE("parse_directives: phase") {
-    SUBCASE("contract and expand") {
-      auto c = directives("-- lockstep:phase=contract\nDROP TABLE t;");
-      REQUIRE(c);
-      CHECK(c.value().contract);
-      auto e = directives("-- lockstep:phase=expand\nCREATE TABLE t (a int);");
-      REQUIRE(e);
-      CHECK_FALSE(e.value().contract);
-    }
-    SUBCASE("an unknown phase is an error naming the line and the choices") {
-      auto d = directives("-- a comment\n-- lockstep:phase=contracted\nDROP TABLE t;");
-      REQUIRE_FALSE(d);
-      CHECK(d.error().code == errc::source_invalid);
-      CHECK(d.error().line == 2);
-      CHECK(d.error().message.find("'contracted'") != std::string::npos);
-      CHECK(d.error().message.find("expand") != std::string::npos);
-    }
-    SUBCASE("a directive given twice is an error, not a guess") {
-      auto d = directives("-- lockstep:phase=contract\n-- lockstep:phase=expand\nDROP TABLE t;");
-      REQUIRE_FALSE(d);
-      CHECK(d.error().line == 2);
-      CHECK(d.error().message.find("lockstep:phase is given twice") != std::string::npos);
-      CHECK_FALSE(directives("-- lockstep:lock-timeout=1s\n-- lockstep:lock-timeout=2s\nSELECT 1;"));
-    }
-  }
-
-  TEST_CASE("parse_directives: allow") {
-    SUBCASE("several rules, each with its reason") {
-      auto d = directives("-- lockstep:allow=index_not_concurrent lookup table, 40 rows\n"
-                          "-- lockstep:allow=json_column  the driver wants json\nCREATE INDEX i ON t (a);");
-      REQUIRE(d);
-      CHECK(d.value().allow.size() == 2);
-      CHECK(d.value().allow.at("index_not_concurrent") == "lookup table, 40 rows");
-      CHECK(d.value().allow.at("json_column") == "the driver wants json");
-    }
-    SUBCASE("an unknown rule, a missing reason or the same rule twice is an error on its line") {
-      auto typo = directives("-- x\n-- lockstep:allow=index_not_concurent because\nSELECT 1;");
-      REQUIRE_FALSE(typo);
-      CHECK(typo.error().line == 2);
-      CHECK(typo.error().message.find("index_not_concurent") != std::string::npos);
-      CHECK(typo.error().message.find("index_not_concurrent") != std::string::npos);
-      auto bare = directives("-- lockstep:allow=type_change\nSELECT 1;");
-      REQUIRE_FALSE(bare);
-      CHECK(bare.error().message.find("needs a reason") != std::string::npos);
-      CHECK_FALSE(directives("-- lockstep:allow=type_change a\n-- lockstep:allow=type_change b\nSELECT 1;"));
-    }
-  }
-
-  TEST_CASE("prepare_migration: the phase both readers see") {
-    // declares_contract stops at the block comment; parse_directives reads
-    // on to the first statement. A contract that the boot path would treat
-    // as expand must not reach the database.
-    Migration m{3, "drop_name", "/* cleanup */\n-- lockstep:phase=contract\nALTER TABLE users DROP COLUMN name;\n",
-                "db/0003_drop_name.sql", "x"};
-    auto p = checked(m);
-    REQUIRE_FALSE(p);
-    CHECK(p.error().code == errc::source_invalid);
-    CHECK(p.error().file == "db/0003_drop_name.sql");
-    CHECK(p.error().version == 3);
-    CHECK(p.error().message.find("top of the file") != std::string::npos);
-    m.sql = "-- lockstep:phase=contract\n/* cleanup */\nALTER TABLE users DROP COLUMN name;\n";
-    auto ok = checked(m);
-    REQUIRE(ok);
-    CHECK(ok.value().directives.contract);
-  }
-
   TEST_CASE("lint") {
     SUBCASE("statements that cannot run in a transaction block are errors naming the directive") {
       for (const char* bad : {"CREATE INDEX CONCURRENTLY i ON t (a)", "create unique index concurrently i on t (a)",
@@ -263,52 +172,6 @@ TEST_SUITE("unit") {
         CAPTURE(good);
         CHECK(lint(good, true).empty());
       }
-    }
-  }
-
-  TEST_CASE("parse_directives: durations PostgreSQL cannot take") {
-    auto d = directives("-- lockstep:statement-timeout=1000h\nSELECT 1;");
-    REQUIRE_FALSE(d);
-    CHECK(d.error().message.find("longer than PostgreSQL allows") != std::string::npos);
-    CHECK(directives("-- lockstep:statement-timeout=596h\nSELECT 1;"));
-    CHECK_FALSE(directives("-- lockstep:lock-timeout=99999999999999999h\nSELECT 1;"));
-  }
-
-  TEST_CASE("prepare_migration") {
-    SUBCASE("errors name the migration, file and position") {
-      Migration m{7, "idx", "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);\n", "db/0007_idx.sql", "x"};
-      auto p = checked(m);
-      REQUIRE_FALSE(p);
-      CHECK(p.error().version == 7);
-      CHECK(p.error().file == "db/0007_idx.sql");
-      CHECK(p.error().line == 2);
-      CHECK(p.error().to_string().rfind("db/0007_idx.sql:2:1: source_invalid: migration 7", 0) == 0);
-    }
-    SUBCASE("NUL bytes and invalid UTF-8 are refused with their position") {
-      using namespace std::string_literals;
-      Migration nul{3, "nul", "SELECT 1;\nSELECT '\0';"s, "db/0003_nul.sql", "x"};
-      REQUIRE(nul.sql.size() == 21);
-      auto a = checked(nul);
-      REQUIRE_FALSE(a);
-      CHECK(a.error().line == 2);
-      CHECK(a.error().column == 9);
-      CHECK(a.error().message.find("NUL byte") != std::string::npos);
-      for (const char* bytes : {"SELECT '\xff';", "SELECT '\xc3';", "SELECT '\xc0\xaf';", "SELECT '\xed\xa0\x80';"}) {
-        CAPTURE(bytes);
-        auto b = checked(Migration{4, "latin1", bytes, "db/0004.sql", "x"});
-        REQUIRE_FALSE(b);
-        CHECK(b.error().message.find("not valid UTF-8") != std::string::npos);
-        CHECK(b.error().column == 9);
-      }
-      CHECK(checked(Migration{5, "utf8", "SELECT 'caf\xc3\xa9 \xf0\x9f\x98\x80';", "f", "x"}));
-    }
-    SUBCASE("the same file marked no-transaction is prepared statement by statement") {
-      Migration m{7, "idx", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);\n",
-                  "db/0007_idx.sql", "x"};
-      auto p = checked(m);
-      REQUIRE(p);
-      CHECK(p.value().directives.no_transaction);
-      CHECK(p.value().statements.size() == 1);
     }
   }
 }

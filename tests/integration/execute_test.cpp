@@ -1,26 +1,18 @@
-// Directives, no-transaction migrations, lint and error positions against a
-// real server.
+// Executing a migration (detail/run/execute.hpp) against a real server: a
+// no-transaction file statement by statement, the per-migration timeouts its
+// directives set, and the server's error positions mapped back into the file.
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "events.hpp"
 #include "lockstep/lockstep.hpp"
+#include "plain_runs.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep;
 using namespace lockstep::test;
-
-namespace {
-using MemMigrator = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>;
-
-Settings settings_for(const TestDatabase& db, EventLog& log) {
-  Settings s;
-  s.database_url = db.url();
-  s.on_event = log.sink();
-  return s;
-}
-}  // namespace
+using namespace lockstep::test::plain;
 
 TEST_SUITE("integration") {
   TEST_CASE("no-transaction migration" * doctest::test_suite("pg_sample")) {
@@ -67,33 +59,6 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("pre-flight lint" * doctest::test_suite("pg_sample")) {
-    TestDatabase db{"lint"};
-    EventLog log;
-    SUBCASE("a bad file stops the deploy before any migration runs, even earlier good ones") {
-      MemorySource source{{1, "good", "CREATE TABLE good (a int);"},
-                          {2, "bad", "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY t_a ON t (a);"}};
-      auto r = MemMigrator{settings_for(db, log), source}.run();
-      REQUIRE_FALSE(r);
-      CHECK(r.error().code == errc::source_invalid);
-      CHECK(r.error().version == 2);
-      CHECK(r.error().line == 2);
-      CHECK(r.error().message.find("-- lockstep:no-transaction") != std::string::npos);
-      CHECK(db.scalar("SELECT to_regclass('public.good')").empty());
-      CHECK(db.scalar("SELECT to_regclass('lockstep.migrations')").empty());
-      CHECK(log.count("lock_acquired") == 0);
-    }
-    SUBCASE("an unterminated dollar quote is reported where it opens, nothing applied") {
-      MemorySource source{{1, "good", "CREATE TABLE good (a int);"},
-                          {2, "fn", "CREATE FUNCTION f() RETURNS int AS $$\n  SELECT 1;\n$ LANGUAGE sql;"}};
-      auto r = MemMigrator{settings_for(db, log), source}.run();
-      REQUIRE_FALSE(r);
-      CHECK(r.error().line == 1);
-      CHECK(r.error().column == 36);
-      CHECK(db.scalar("SELECT to_regclass('public.good')").empty());
-    }
-  }
-
   TEST_CASE("per-migration timeouts" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"timeouts"};
     EventLog log;
@@ -134,34 +99,6 @@ TEST_SUITE("integration") {
       CHECK(r.error().sqlstate == "23505");
       CHECK(r.error().detail.find("already exists") != std::string::npos);
       CHECK(r.error().to_string().find("\n  detail: ") != std::string::npos);
-    }
-  }
-}
-
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-
-#include "files.hpp"
-#include "fixture_migrations.hpp"
-#include "lockstep/detail/base/sha256.hpp"
-
-TEST_SUITE("integration") {
-  TEST_CASE("EmbeddedSource applied") {
-    TestDatabase db{"embedded"};
-    EventLog log;
-    auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, EmbeddedSource>{settings_for(db, log), fixture::source()}
-                 .run();
-    REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
-    CHECK(r.value().applied.size() == 3);
-    // The bytes reached the server intact: UTF-8, backslashes and a tab.
-    CHECK(db.scalar("SELECT body FROM notes WHERE id = 2") == "caf\xc3\xa9 \\ tab\there");
-    CHECK(db.scalar("SELECT body FROM notes WHERE id = 1") == "caf\xc3\xa9 \\ \"quoted\"");
-    // The ledger's checksum for each embedded migration is that of the file on disk.
-    for (const auto& m : fixture::migrations) {
-      const std::string bytes = read_file(std::filesystem::path{LOCKSTEP_FIXTURES} / "embedded" / std::string{m.file});
-      CHECK(db.scalar("SELECT checksum FROM lockstep.migrations WHERE version = " + std::to_string(m.version)) ==
-            detail::sha256_hex(bytes));
     }
   }
 }

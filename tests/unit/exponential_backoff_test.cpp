@@ -1,3 +1,5 @@
+// ExponentialBackoff and NoWait (wait/exponential_backoff.hpp): full jitter
+// inside its bounds, and a wait that never waits.
 #include <doctest/doctest.h>
 
 #include <algorithm>
