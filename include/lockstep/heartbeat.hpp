@@ -149,8 +149,11 @@ class Heartbeat {
 
   // Registers this replica (in the caller's thread, so a refusal stops the
   // start), then starts the beats: what Migrator::heartbeat does, which
-  // says when to call it. `migrator` is a copy, used by the beat thread only.
-  [[nodiscard]] static result<Heartbeat> start(M migrator, const Report& report, HeartbeatOptions options) noexcept {
+  // says when to call it. The beat thread works on a copy of `migrator`,
+  // made inside the boundary: a policy or sink whose copy throws (or an
+  // allocation that fails) is an error, not std::terminate.
+  [[nodiscard]] static result<Heartbeat> start(const M& migrator, const Report& report,
+                                               HeartbeatOptions options) noexcept {
     static_assert(RegistryLedger<typename M::ledger_type>,
                   "lockstep::Migrator::heartbeat: the Ledger keeps no replica registry (see RegistryLedger)");
     try {
@@ -166,7 +169,7 @@ class Heartbeat {
       auto me = detail::replica_record(resolved.settings, report);
       auto waiting = detail::contracts_to_settle(resolved, report);
       Heartbeat hb;
-      hb.shared_ = std::make_unique<Shared>(std::move(migrator), std::move(resolved), std::move(me), options);
+      hb.shared_ = std::make_unique<Shared>(migrator, std::move(resolved), std::move(me), options);
       Shared& s = *hb.shared_;
       // Each registration attempt is bounded like a beat, so the schedule's
       // invariant holds from the first stamp on; `began` is when the one

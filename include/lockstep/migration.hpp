@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace lockstep {
@@ -65,6 +66,12 @@ struct ReplicaRecord {
 struct Renewal {
   bool renewed = false;     // false: the lease had expired (or the row is gone): register again
   std::int64_t blockers = 0;  // live replicas older than the contract asked about
+  // A contract migration newer than anything this replica's image knows is
+  // in the ledger: the lease was not renewed, and the replica must stop
+  // claiming compatibility (schema_contracted). It registered before the
+  // contract committed: a no-transaction contract cannot hold the registry
+  // lock across its statements, so one may register while it runs.
+  std::optional<AppliedMigration> contracted;
 };
 
 }  // namespace lockstep

@@ -72,3 +72,42 @@ TEST_SUITE("unit") {
     CHECK(WEXITSTATUS(status) == 0);
   }
 }
+
+// Migrator::heartbeat copies the Migrator for the beat thread: a policy (or a
+// sink) whose copy throws must become internal_error, not std::terminate from
+// a noexcept function. Run in a child, which such a terminate would abort.
+namespace {
+bool copy_armed = false;
+struct CopyThrowingSource {
+  CopyThrowingSource() = default;
+  CopyThrowingSource(const CopyThrowingSource&) {
+    if (copy_armed) throw std::runtime_error("source copy failed");
+  }
+  CopyThrowingSource(CopyThrowingSource&&) noexcept = default;
+  CopyThrowingSource& operator=(const CopyThrowingSource&) = default;
+  CopyThrowingSource& operator=(CopyThrowingSource&&) noexcept = default;
+  [[nodiscard]] result<std::vector<Migration>> load() const { return std::vector<Migration>{}; }
+};
+}  // namespace
+
+TEST_SUITE("unit") {
+  TEST_CASE("Migrator boundary: a policy whose copy throws as the heartbeat starts") {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      Migrator<TryLock, NotifyBackoff, Deadline<>, CopyThrowingSource> m{unreachable()};
+      Report report;
+      copy_armed = true;
+      auto hb = m.heartbeat(report, HeartbeatOptions{});
+      copy_armed = false;
+      if (hb) ::_exit(92);
+      if (hb.error().code != errc::internal_error) ::_exit(93);
+      ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK_FALSE(WIFSIGNALED(status));  // SIGABRT: std::terminate from a noexcept function
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+}

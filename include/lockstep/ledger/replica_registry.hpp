@@ -130,17 +130,37 @@ class ReplicaRegistry {
  private:
   [[nodiscard]] result<Renewal> renew_row(Connection& conn, const std::string& replica_id,
                                           std::chrono::milliseconds lease, std::int64_t contract_version) {
-    LOCKSTEP_TRY(rows, conn.query("WITH r AS (UPDATE " + table_ +
-                                      " SET last_seen = clock_timestamp(), expires_at = clock_timestamp() + $2 * "
-                                      "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > "
-                                      "clock_timestamp() RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT "
-                                      "count(*) FROM " + table_ +
-                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3)",
-                                  replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
+    // The lease moves forward only while it holds and while the ledger has
+    // no contract migration newer than what this replica's image knows (its
+    // row's knows_version): one that registered while a no-transaction
+    // contract ran is refused at its next beat, not renewed for ever.
+    LOCKSTEP_TRY(rows, conn.query(
+        "WITH c AS (SELECT l.version, l.name, l.deploy_version, to_char(l.applied_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at, l.applied_by FROM " + ledger_ + " l JOIN " +
+            table_ + " me ON me.replica_id = $1 WHERE l.contract AND l.version > me.knows_version "
+        "ORDER BY l.version LIMIT 1), "
+        "r AS (UPDATE " + table_ + " SET last_seen = clock_timestamp(), expires_at = clock_timestamp() + $2 * "
+        "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > clock_timestamp() "
+        "AND NOT EXISTS (SELECT 1 FROM c) RETURNING 1) "
+        "SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM " + table_ +
+            " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3), "
+        "c.version, c.name, c.deploy_version, c.applied_at, c.applied_by FROM (SELECT 1) AS one LEFT JOIN c ON true",
+        replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
     Renewal out;
     if (!rows.empty()) {
-      out.renewed = detail::to_int64(rows[0][0]) > 0;
-      out.blockers = contract_version > 0 ? detail::to_int64(rows[0][1]) : 0;
+      const auto& row = rows[0];
+      out.renewed = detail::to_int64(row[0]) > 0;
+      out.blockers = contract_version > 0 ? detail::to_int64(row[1]) : 0;
+      if (row[2]) {
+        AppliedMigration m;
+        m.version = detail::to_int64(row[2]);
+        m.name = detail::to_text(row[3]);
+        m.deploy_version = detail::to_text(row[4]);
+        m.applied_at = detail::to_text(row[5]);
+        m.applied_by = detail::to_text(row[6]);
+        m.contract = true;
+        out.contracted = std::move(m);
+      }
     }
     return out;
   }

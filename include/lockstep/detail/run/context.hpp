@@ -27,13 +27,14 @@ template <class Timeout>
 class Context {
  public:
   // A run resolves the settings as it starts; a heartbeat's registry
-  // sessions take the ones it resolved when it started (resolved.hpp).
+  // sessions take the ones it resolved when it started (resolved.hpp), with
+  // the environment's secrets as they are now.
   Context(Timeout& timeout, const Settings& settings) : Context{timeout, settings, resolve(settings)} {}
   Context(Timeout& timeout, const Settings& settings, Resolved resolved)
       : timeout_{timeout},
         started_{timeout.now()},
         deadline_{started_ + budget()},
-        resolved_{std::move(resolved)},
+        resolved_{with_current_environment(std::move(resolved))},
         events_{settings.on_event ? settings.on_event : stderr_sink(), resolved_.settings.host, resolved_.redact} {}
 
   // What the run is doing now, for the deadline error and the reconnect event.

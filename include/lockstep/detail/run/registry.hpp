@@ -123,6 +123,11 @@ class ReplicaSessions {
         beat_budget(options), failed_before + 1, [&](auto& ctx, Connection& conn) -> result<std::int64_t> {
           ctx.phase = "renewing this replica's lease";
           LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me_.replica_id, options.lease, contract));
+          // A contract this image lacks committed after it registered (a
+          // no-transaction contract that was running then): stop here.
+          if (renewal.contracted) {
+            return contracted_error(*renewal.contracted, me_.knows_version, me_.deploy_version);
+          }
           // The lease lapsed (a long pause, the database away): enroll again,
           // which refuses if a contract this image lacks ran meanwhile.
           if (!renewal.renewed) LOCKSTEP_TRYV(enroll_in(ctx, conn, options.lease, true));

@@ -23,7 +23,7 @@ struct Resolved {
   std::optional<Error> mode_error;  // MIGRATE_ON_BOOT holds no mode
   std::string url;                  // as given: print it only through `redact`
   std::optional<result<Conninfo>> conninfo;  // nullopt: no URL at all
-  Redactor redact;                  // the URL's secrets and PGPASSWORD
+  Redactor redact;                  // the URL's secrets and PGPASSWORD when resolved
 };
 
 [[nodiscard]] inline Resolved resolve(const Settings& s) {
@@ -40,6 +40,15 @@ struct Resolved {
   auto parsed = libpq_parse_conninfo(r.url);
   r.redact = Redactor{secrets_in(r.url, parsed)}.with(environment_secrets());
   if (!r.url.empty()) r.conninfo = Conninfo::parse(r.url, std::move(parsed));
+  return r;
+}
+
+// `r` with the environment's secrets as they are now. A heartbeat reuses one
+// Resolved for every beat, for as long as the application runs, while libpq
+// reads PGPASSWORD again at every connect: an application that sets or
+// rotates it in-process must still never see it in a beat's output.
+[[nodiscard]] inline Resolved with_current_environment(Resolved r) {
+  r.redact = r.redact.with(environment_secrets());
   return r;
 }
 
