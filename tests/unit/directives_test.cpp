@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "header_directives.hpp"
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/splitter.hpp"
 
@@ -11,11 +12,7 @@ using namespace lockstep;
 using namespace std::chrono_literals;
 
 namespace {
-result<sql::Directives> directives(const std::string& s) {
-  auto st = sql::split(s);
-  REQUIRE(st);
-  return sql::parse_directives(s, st.value().empty() ? s.size() : st.value().front().begin);
-}
+using lockstep::test::directives;
 }  // namespace
 
 TEST_SUITE("unit") {

@@ -8,17 +8,14 @@
 
 #include "lockstep/checks/check.hpp"
 #include "lockstep/checks/statements.hpp"
+#include "header_directives.hpp"
 #include "lockstep/sql/directives.hpp"
 
 using namespace lockstep;
 using namespace std::chrono_literals;
 
 namespace {
-result<sql::Directives> directives(const std::string& s) {
-  auto st = sql::split(s);
-  REQUIRE(st);
-  return sql::parse_directives(s, st.value().empty() ? s.size() : st.value().front().begin);
-}
+using lockstep::test::directives;
 std::vector<Finding> lint(const std::string& s, bool no_tx = false, int server = 150000) {
   auto st = sql::split(s);
   REQUIRE(st);

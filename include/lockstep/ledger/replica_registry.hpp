@@ -75,21 +75,10 @@ class ReplicaRegistry {
       return std::move(begun).error();
     }
     auto done = [&]() -> result<std::optional<AppliedMigration>> {
-      LOCKSTEP_TRY(contracted, conn.query("SELECT version, name, deploy_version, to_char(applied_at AT TIME ZONE "
-                                          "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), applied_by FROM " +
-                                              ledger_ + " WHERE contract AND version > $1 ORDER BY version LIMIT 1",
+      LOCKSTEP_TRY(contracted, conn.query("SELECT " + contract_columns("") + " FROM " + ledger_ +
+                                              " WHERE contract AND version > $1 ORDER BY version LIMIT 1",
                                           std::to_string(r.knows_version)));
-      if (!contracted.empty()) {
-        const auto& row = contracted[0];
-        AppliedMigration m;
-        m.version = detail::to_int64(row[0]);
-        m.name = detail::to_text(row[1]);
-        m.deploy_version = detail::to_text(row[2]);
-        m.applied_at = detail::to_text(row[3]);
-        m.applied_by = detail::to_text(row[4]);
-        m.contract = true;
-        return std::optional<AppliedMigration>{std::move(m)};
-      }
+      if (!contracted.empty()) return std::optional<AppliedMigration>{contract_from(contracted[0], 0)};
       // Rows of replicas gone for a day only make `status` longer.
       LOCKSTEP_TRYV(conn.execute("DELETE FROM " + table_ + " WHERE expires_at < clock_timestamp() - interval '1 day'"));
       LOCKSTEP_TRYV(conn.query(
@@ -130,39 +119,58 @@ class ReplicaRegistry {
  private:
   [[nodiscard]] result<Renewal> renew_row(Connection& conn, const std::string& replica_id,
                                           std::chrono::milliseconds lease, std::int64_t contract_version) {
-    // The lease moves forward only while it holds and while the ledger has
-    // no contract migration newer than what this replica's image knows (its
-    // row's knows_version): one that registered while a no-transaction
-    // contract ran is refused at its next beat, not renewed for ever.
-    LOCKSTEP_TRY(rows, conn.query(
-        "WITH c AS (SELECT l.version, l.name, l.deploy_version, to_char(l.applied_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at, l.applied_by FROM " + ledger_ + " l JOIN " +
-            table_ + " me ON me.replica_id = $1 WHERE l.contract AND l.version > me.knows_version "
-        "ORDER BY l.version LIMIT 1), "
-        "r AS (UPDATE " + table_ + " SET last_seen = clock_timestamp(), expires_at = clock_timestamp() + $2 * "
-        "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > clock_timestamp() "
-        "AND NOT EXISTS (SELECT 1 FROM c) RETURNING 1) "
-        "SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM " + table_ +
-            " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3), "
-        "c.version, c.name, c.deploy_version, c.applied_at, c.applied_by FROM (SELECT 1) AS one LEFT JOIN c ON true",
-        replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
+    LOCKSTEP_TRY(rows, conn.query("WITH r AS (UPDATE " + table_ +
+                                      " SET last_seen = clock_timestamp(), expires_at = clock_timestamp() + $2 * "
+                                      "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > "
+                                      "clock_timestamp() RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT "
+                                      "count(*) FROM " + table_ +
+                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3)",
+                                  replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
     Renewal out;
     if (!rows.empty()) {
-      const auto& row = rows[0];
-      out.renewed = detail::to_int64(row[0]) > 0;
-      out.blockers = contract_version > 0 ? detail::to_int64(row[1]) : 0;
-      if (row[2]) {
-        AppliedMigration m;
-        m.version = detail::to_int64(row[2]);
-        m.name = detail::to_text(row[3]);
-        m.deploy_version = detail::to_text(row[4]);
-        m.applied_at = detail::to_text(row[5]);
-        m.applied_by = detail::to_text(row[6]);
-        m.contract = true;
-        out.contracted = std::move(m);
-      }
+      out.renewed = detail::to_int64(rows[0][0]) > 0;
+      out.blockers = contract_version > 0 ? detail::to_int64(rows[0][1]) : 0;
+    }
+    if (!out.renewed) return out;  // enrolling again checks the ledger itself
+    // A lease that held is renewed only for an image that knows every
+    // contract migration in the ledger (its row's knows_version): one that
+    // registered while a no-transaction contract ran (it cannot hold the
+    // registry lock across its statements) is refused at its first beat
+    // after the contract committed, not renewed for ever. A statement of its
+    // own, after the renewal, so that a beat touches the ledger only once it
+    // holds a lease (a locked ledger keeps the registration, not the beat,
+    // waiting: the frozen-registration test relies on it).
+    LOCKSTEP_TRY(contracted, conn.query("SELECT " + contract_columns("l.") + " FROM " + ledger_ + " l JOIN " +
+                                            table_ + " me ON me.replica_id = $1 WHERE l.contract AND l.version > "
+                                            "me.knows_version ORDER BY l.version LIMIT 1",
+                                        replica_id));
+    if (!contracted.empty()) {
+      // The renewal above committed: end the lease now, so that no later
+      // contract waits on a replica that has stopped claiming compatibility.
+      LOCKSTEP_TRYV(conn.query("UPDATE " + table_ + " SET expires_at = clock_timestamp() WHERE replica_id = $1",
+                               replica_id));
+      out.renewed = false;
+      out.contracted = contract_from(contracted[0], 0);
     }
     return out;
+  }
+
+  // A contract migration's ledger row, as a registration and a renewal read
+  // it: version, name, deploy_version, applied_at (ISO 8601), applied_by.
+  [[nodiscard]] static std::string contract_columns(const std::string& table) {
+    return table + "version, " + table + "name, " + table + "deploy_version, to_char(" + table +
+           "applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS applied_at, " + table + "applied_by";
+  }
+  template <class Row>
+  [[nodiscard]] static AppliedMigration contract_from(const Row& row, std::size_t at) {
+    AppliedMigration m;
+    m.version = detail::to_int64(row[at]);
+    m.name = detail::to_text(row[at + 1]);
+    m.deploy_version = detail::to_text(row[at + 2]);
+    m.applied_at = detail::to_text(row[at + 3]);
+    m.applied_by = detail::to_text(row[at + 4]);
+    m.contract = true;
+    return m;
   }
 
  public:
