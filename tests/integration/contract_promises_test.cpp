@@ -253,7 +253,9 @@ TEST_SUITE("integration") {
     CHECK(text.find("lockstep_heartbeat_beats_total{outcome=\"failed\"} ") != std::string::npos);
     CHECK(text.find("lockstep_heartbeat_beats_total{outcome=\"failed\"} 0\n") == std::string::npos);
     CHECK(log.count("error") == 0);
-    CHECK(hb.value().state().registered);
+    // The state is updated when the beat's session has ended, after its
+    // events (beat_recovered among them) were emitted.
+    CHECK(time_until([&] { return hb.value().state().registered; }, 5s) < 5s);
     hb.value().stop();
   }
 
