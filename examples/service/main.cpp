@@ -4,7 +4,7 @@
 //   /readyz   503 until the schema passed the gate, 200 while serving, 503 again
 //             once shutting down or once the schema was contracted past this
 //             image; the body is the state as JSON either way
-//   /metrics  lockstep's metrics in Prometheus's text format (README: Metrics)
+//   /metrics  lockstep's metrics in Prometheus's text format (docs/events.md)
 // If the migration fails, the process exits non-zero: it refuses to start on the
 // wrong schema, and Kubernetes shows the error in its logs and restarts it.
 // On SIGTERM it stops answering ready, withdraws from the replica registry (so
