@@ -112,11 +112,13 @@ def spawn(procs):
     r, w = os.pipe()
     for p in procs:
         out = open(p.out_path, "wb")
-        # The pipe's own descriptor number: fd 3 is not it once the harness
-        # holds other descriptors (a SilentProxy's sockets).
-        p.popen = subprocess.Popen(["/bin/sh", "-c", f'read _ <&{r}; exec {r}<&-; exec "$@"', "sh"] + p.argv,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   close_fds=True, pass_fds=(r,))
+        # The pipe is the shell's stdin, replaced by /dev/null before the
+        # exec: as a descriptor of its own its number could be 10 or more
+        # once the harness holds other descriptors (a SilentProxy's
+        # sockets), and dash takes one digit only ("Bad fd number": the
+        # round edge:71034 of a soak never started its new replicas).
+        p.popen = subprocess.Popen(["/bin/sh", "-c", 'read _; exec </dev/null; exec "$@"', "sh"] + p.argv,
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=r, close_fds=True)
         out.close()
     os.close(r)
 
