@@ -86,7 +86,9 @@ struct FailureRecord {
   std::string name;
   std::string sqlstate;
   std::string message;
-  std::string position;            // "file:line:column" when known
+  std::string position;            // "file:line:column" when known, for people (status)
+  std::optional<int> line;         // the same position as numbers, for the Error of a later
+  std::optional<int> column;       // refusal (a ledger that cannot store them reads them as empty)
   std::string deploy_version;
   std::string host;
   std::string failed_at;           // server timestamp, ISO 8601

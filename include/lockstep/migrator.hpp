@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,7 +25,9 @@
 #include "lockstep/detail/run/follow.hpp"
 #include "lockstep/detail/run/gate.hpp"
 #include "lockstep/detail/run/lead.hpp"
+#include "lockstep/detail/run/policy_checks.hpp"
 #include "lockstep/detail/run/preflight.hpp"
+#include "lockstep/detail/run/reconnect.hpp"
 #include "lockstep/detail/run/settle.hpp"
 #include "lockstep/detail/run/status.hpp"
 #include "lockstep/detail/run/target.hpp"
@@ -47,34 +48,8 @@ namespace lockstep {
 template <class Lock = TryLock, class Wait = NotifyBackoff, class Timeout = Deadline<>,
           class Source = DirectorySource, class Ledger = TableLedger>
 class Migrator {
-  static_assert(LockPolicy<Lock>,
-                "lockstep::Migrator: Lock does not model lockstep::LockPolicy: it needs "
-                "try_acquire(Connection&, std::int64_t key, std::chrono::milliseconds budget) -> result<bool> and "
-                "release(Connection&, std::int64_t key) -> result<void>");
-  static_assert(WaitPolicy<Wait>,
-                "lockstep::Migrator: Wait does not model lockstep::WaitPolicy: it needs "
-                "next_delay(unsigned attempt) -> std::chrono::milliseconds");
-  static_assert(TimeoutPolicy<Timeout>,
-                "lockstep::Migrator: Timeout does not model lockstep::TimeoutPolicy: it needs budget(), "
-                "now() -> std::chrono::steady_clock::time_point and sleep_for(std::chrono::milliseconds)");
-  static_assert(SourcePolicy<Source>,
-                "lockstep::Migrator: Source does not model lockstep::SourcePolicy: it needs "
-                "load() -> result<std::vector<Migration>>");
-  static_assert(LedgerPolicy<Ledger>,
-                "lockstep::Migrator: Ledger does not model lockstep::LedgerPolicy: see lockstep/concepts.hpp");
-  // The optional hooks (concepts.hpp): one declared wrong would be ignored.
-  static_assert(!detail::DeclaresHeldCheck<Lock> || HeldCheckLock<Lock>,
-                "lockstep::Migrator: Lock declares held_check_sql but does not model lockstep::HeldCheckLock: it "
-                "needs static held_check_sql(std::int64_t key) -> std::string");
-  static_assert(!detail::DeclaresTransactionScoped<Lock> || detail::ConstantTransactionScoped<Lock>,
-                "lockstep::Migrator: Lock declares transaction_scoped but not as a constant bool "
-                "(static constexpr bool transaction_scoped = true): see lockstep::TransactionScopedLock");
-  static_assert(!detail::DeclaresListens<Wait> || detail::ConstantListens<Wait>,
-                "lockstep::Migrator: Wait declares listens but not as a constant bool "
-                "(static constexpr bool listens = true): see lockstep::ListeningWait");
-  static_assert(!detail::DeclaresRegistry<Ledger> || RegistryLedger<Ledger>,
-                "lockstep::Migrator: Ledger has registry() but does not model lockstep::RegistryLedger: its "
-                "registry must do what lockstep::ReplicaRegistryPolicy asks");
+  // Each policy against its concept, with a message naming what it lacks.
+  static_assert(detail::PolicyChecks<Lock, Wait, Timeout, Source, Ledger>::checked);
 
   using Context = detail::Context<Timeout>;
   using Connector = detail::Connector<Wait, Timeout>;
@@ -114,7 +89,10 @@ class Migrator {
       // file is reported before any connection retry.
       LOCKSTEP_TRY(first, connector.start());
       LOCKSTEP_TRY(target, detail::load(ctx, settings_, source_, checked.mode));
-      return run_reconnecting(ctx, connector, target, std::move(first));
+      // A broken connection starts over from the ledger (reconnect.hpp).
+      detail::Progress progress;
+      return detail::run_reconnecting(ctx, connector, wait_, std::move(first),
+                                      [&](Connection& conn) { return migrate(ctx, target, conn, progress); });
     });
   }
 
@@ -177,35 +155,6 @@ class Migrator {
     else if constexpr (std::is_same_v<T, Timeout>) timeout_ = std::forward<P>(p);
     else if constexpr (std::is_same_v<T, Source>) source_ = std::forward<P>(p);
     else ledger_ = std::forward<P>(p);
-  }
-
-  // A connection that breaks mid-run (server restart or failover, a
-  // terminated backend, a cut link) ends that session and with it any lock
-  // and open transaction, so starting over from the ledger is always safe: a
-  // committed migration is in the ledger, an uncommitted one left nothing
-  // behind, a no-transaction one re-runs from the top (it must be idempotent).
-  // The replica reconnects and starts over, as leader or follower, until the
-  // deadline, instead of failing a rollout because the database blinked.
-  [[nodiscard]] result<Report> run_reconnecting(Context& ctx, Connector& connector, const detail::Target& target,
-                                                detail::ConnectAttempt first_attempt) {
-    detail::Progress progress;
-    std::optional<detail::ConnectAttempt> first{std::move(first_attempt)};
-    for (unsigned attempt = 0;; ++attempt) {
-      LOCKSTEP_TRY(conn, connector.connect(std::move(first)));
-      first.reset();
-      auto out = connector.watched(conn, [&](Connection& c) { return migrate(ctx, target, c, progress); });
-      if (out) return out;
-      auto e = std::move(out).error();
-      if (e.code != errc::connection_failed || conn.is_open() || ctx.expired()) return e;
-      conn.close();
-      const auto delay = ctx.backoff(wait_, attempt);
-      ctx.emit(events::Reconnecting{.attempt = static_cast<std::int64_t>(attempt),
-                                    .while_ = ctx.phase,
-                                    .message = e.message,
-                                    .next_delay_ms = static_cast<std::int64_t>(delay.count())});
-      ctx.sleep_for(delay);
-      if (ctx.expired()) return ctx.deadline_error();
-    }
   }
 
   // One connection's part of the run, in the order of docs/architecture.md.

@@ -98,6 +98,8 @@ TEST_SUITE("integration") {
       CHECK(r.error().sqlstate == "42703");
       CHECK(r.error().line == 2);
       CHECK(r.error().column == 8);
+      // The position travels as numbers, in columns of their own.
+      CHECK(db.scalar("SELECT position_line || ':' || position_column FROM lockstep.failures") == "2:8");
       CHECK(r.error().message.find("already failed") != std::string::npos);
       CHECK(attempts(db) == 1);
     }

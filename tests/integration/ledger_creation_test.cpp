@@ -193,6 +193,55 @@ TEST_SUITE("integration") {
     drop_role(db, role);
   }
 
+  // The failure log's position columns came after checksum and cause, and
+  // are optional: a ledger a DBA owns keeps working without them, so
+  // upgrading lockstep never needs the DBA.
+  TEST_CASE("a failure log without its position columns: a DBA's ledger records and refuses as before") {
+    TestDatabase db{"positions_dba"};
+    const std::string role = "ls_positions_" + std::to_string(::getpid());
+    const std::string url = least_role(db, role);
+    const TableLedger ledger;
+    db.exec(ledger.create_sql());
+    db.exec(ledger.grant_sql(role));
+    db.exec("ALTER TABLE lockstep.failures DROP COLUMN position_line, DROP COLUMN position_column");
+    TempDir dir{"positions-dba"};
+    dir.write("0001_fails.sql", "SELECT 1;\nSELECT nope FROM pg_class;\n");
+    auto run_as = [&](const std::string& as) {
+      Settings s;
+      s.database_url = as;
+      s.deploy_version = "pos-1";
+      s.on_event = null_sink();
+      return Migrator<>{s, DirectorySource{dir.path()}, Deadline<>{30s}}.run();
+    };
+    auto columns = [&] {
+      return db.number("SELECT count(*) FROM pg_attribute WHERE attrelid = 'lockstep.failures'::regclass AND "
+                       "attname IN ('position_line', 'position_column') AND NOT attisdropped");
+    };
+
+    // The role may not add the columns: the failure is recorded without them.
+    auto first = run_as(url);
+    REQUIRE_FALSE(first);
+    CHECK(first.error().sqlstate == "42703");
+    CHECK(first.error().line == 2);
+    CHECK(columns() == 0);
+    CHECK(db.scalar("SELECT position FROM lockstep.failures") == dir.path().string() + "/0001_fails.sql:2:8");
+    // Refused once more in the same deploy, the position read as text only.
+    auto again = run_as(url);
+    REQUIRE_FALSE(again);
+    CHECK(again.error().message.find("already failed in this deploy") != std::string::npos);
+    CHECK(again.error().message.find("0001_fails.sql:2:8") != std::string::npos);
+    CHECK_FALSE(again.error().line.has_value());
+
+    // The ledger's owner adds them at its next run, and records numbers.
+    db.exec("UPDATE lockstep.failures SET resolved_at = now()");
+    auto owner = run_as(db.url());
+    REQUIRE_FALSE(owner);
+    CHECK(columns() == 2);
+    CHECK(db.scalar("SELECT position_line || ':' || position_column FROM lockstep.failures WHERE resolved_at IS "
+                    "NULL") == "2:8");
+    drop_role(db, role);
+  }
+
   TEST_CASE("two services' ledgers in one schema are created by their herds without a race") {
     TempDir out{"services"};
     constexpr int kTrials = 10;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -112,7 +113,8 @@ class TableLedger {
   // docs/operations.md). Re-runnable: it adds only what is missing.
   [[nodiscard]] std::string create_sql() const {
     return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n" + tables_sql() + ";\n" +
-           registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + head_.create_sql();
+           registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + positions_sql(false) + ";\n" +
+           head_.create_sql();
   }
 
   // What a migration role needs on a ledger that a DBA created with
@@ -237,21 +239,37 @@ class TableLedger {
   // Its own statement (autocommit): the migration's transaction is already
   // rolled back, and the record must survive it.
   [[nodiscard]] result<void> record_failure(Connection& conn, const FailureRecord& f) {
-    auto r = conn.query("INSERT INTO " + qualified_failures() +
-                            " (version, name, sqlstate, message, position, deploy_version, host, partial,"
-                            " statements_completed, statements_total, checksum, cause)"
-                            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    auto number = [](const std::optional<int>& n) { return n ? std::to_string(*n) : std::string{}; };
+    const std::string columns = " (version, name, sqlstate, message, position, deploy_version, host, partial,"
+                                " statements_completed, statements_total, checksum, cause";
+    const std::string values = " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
+    const std::string partial{f.partial ? "t" : "f"};
+    auto r = conn.query("INSERT INTO " + qualified_failures() + columns + ", position_line, position_column)" +
+                            values + ", NULLIF($13, '')::integer, NULLIF($14, '')::integer)",
                         std::to_string(f.version), f.name, f.sqlstate, f.message, f.position, f.deploy_version,
-                        f.host, std::string{f.partial ? "t" : "f"}, std::to_string(f.statements_completed),
-                        std::to_string(f.statements_total), f.checksum, f.cause);
+                        f.host, partial, std::to_string(f.statements_completed), std::to_string(f.statements_total),
+                        f.checksum, f.cause, number(f.line), number(f.column));
+    // A ledger without the position columns (one a DBA owns: positions_sql).
+    if (!r && r.error().sqlstate == "42703") {
+      r = conn.query("INSERT INTO " + qualified_failures() + columns + ")" + values + ")",
+                     std::to_string(f.version), f.name, f.sqlstate, f.message, f.position, f.deploy_version, f.host,
+                     partial, std::to_string(f.statements_completed), std::to_string(f.statements_total),
+                     f.checksum, f.cause);
+    }
     if (!r) return shape_error(std::move(r).error());
     return outcome::success();
   }
 
   [[nodiscard]] result<std::vector<FailureRecord>> read_failures(Connection& conn) {
-    auto rows = query_failures(conn, "checksum, cause");
-    // A ledger from before those columns, not yet upgraded by a leader.
-    if (!rows && rows.error().sqlstate == "42703") rows = query_failures(conn, "''::text, 'error'::text");
+    auto rows = query_failures(conn, "checksum, cause, position_line, position_column");
+    // A ledger without the position columns (positions_sql), or from before
+    // checksum and cause too, not yet upgraded by a leader.
+    if (!rows && rows.error().sqlstate == "42703") {
+      rows = query_failures(conn, "checksum, cause, NULL::integer, NULL::integer");
+    }
+    if (!rows && rows.error().sqlstate == "42703") {
+      rows = query_failures(conn, "''::text, 'error'::text, NULL::integer, NULL::integer");
+    }
     if (!rows) {
       if (detail::no_ledger_yet(rows.error())) return std::vector<FailureRecord>{};
       return shape_error(std::move(rows).error());
@@ -305,6 +323,8 @@ class TableLedger {
       f.statements_total = detail::to_int64(r[11]);
       f.checksum = detail::to_text(r[12]);
       f.cause = detail::to_text(r[13]);
+      if (r[14]) f.line = static_cast<int>(detail::to_int64(r[14]));
+      if (r[15]) f.column = static_cast<int>(detail::to_int64(r[15]));
       out.push_back(std::move(f));
     }
     return out;
@@ -328,6 +348,7 @@ class TableLedger {
     bool schema = false;
     bool core = false;      // ledger, deploys and failures tables
     bool columns = false;   // the columns later releases added
+    bool positions = false;  // the failure log's position columns (optional: positions_sql)
     bool registry = false;
     bool head = false;
     bool create_on_database = false;
@@ -335,7 +356,9 @@ class TableLedger {
     std::string user;
     std::string database;
 
-    [[nodiscard]] bool complete() const noexcept { return schema && core && columns && registry && head; }
+    [[nodiscard]] bool complete() const noexcept {
+      return schema && core && columns && positions && registry && head;
+    }
     [[nodiscard]] std::string missing(const TableLedger& l) const {
       std::string out;
       auto add = [&](const std::string& what) { out += (out.empty() ? "" : ", ") + what; };
@@ -344,6 +367,7 @@ class TableLedger {
       if (core && !columns) add("the columns a newer release added to " + l.qualified_table() + " and " + l.qualified_failures());
       if (!registry) add("the replica registry " + l.registry_.qualified_table());
       if (!head) add("the head " + l.head_.qualified_table());
+      if (core && !positions) add("the position columns of " + l.qualified_failures());
       return out;
     }
   };
@@ -377,7 +401,9 @@ class TableLedger {
         " AND attname IN ('contract', 'allowed') AND NOT attisdropped) = 2,"
         " to_regclass($4) IS NOT NULL, to_regclass($5) IS NOT NULL,"
         " has_database_privilege(current_database(), 'CREATE'),"
-        " COALESCE(has_schema_privilege(n.oid, 'CREATE'), false), current_user, current_database()"
+        " COALESCE(has_schema_privilege(n.oid, 'CREATE'), false), current_user, current_database(),"
+        " (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
+        " AND attname IN ('position_line', 'position_column') AND NOT attisdropped) = 2"
         " FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $6",
         qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
         head_.qualified_table(), schema_);
@@ -395,6 +421,7 @@ class TableLedger {
     p.create_on_schema = yes(6);
     p.user = detail::to_text(r[7]);
     p.database = detail::to_text(r[8]);
+    p.positions = yes(9);
     return p;
   }
 
@@ -428,6 +455,7 @@ class TableLedger {
     if (!found.schema) sql += "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n";
     if (!found.core) sql += tables_sql() + ";\n";
     if (!found.core || !found.columns) sql += upgrade_sql() + ";\n";
+    if (found.core && !found.positions) sql += positions_sql(true) + ";\n";
     if (!found.registry) sql += registry_.create_sql() + ";\n";
     // New tables are this role's (it may add the triggers); an existing
     // ledger may be a DBA's, or from before the head: the head is added
@@ -501,7 +529,23 @@ class TableLedger {
            "  statements_total integer NOT NULL,\n"
            "  resolved_at timestamptz,\n"
            "  checksum text NOT NULL DEFAULT '',\n"
-           "  cause text NOT NULL DEFAULT 'error')";
+           "  cause text NOT NULL DEFAULT 'error',\n"
+           "  position_line integer,\n"
+           "  position_column integer)";
+  }
+
+  // The failure log's position as numbers (position_line, position_column),
+  // added after checksum and cause. Optional, unlike those: a ledger a DBA
+  // owns keeps working without them (a failure's position is then read as
+  // text only), so upgrading lockstep never needs the DBA. `lenient`: where
+  // this role may (a migration role's ensure()), else exactly (ledger-sql).
+  [[nodiscard]] std::string positions_sql(bool lenient) const {
+    const std::string alter = "ALTER TABLE " + qualified_failures() +
+                              " ADD COLUMN IF NOT EXISTS position_line integer,"
+                              " ADD COLUMN IF NOT EXISTS position_column integer";
+    if (!lenient) return alter;
+    return "DO $lockstep_positions$ BEGIN EXECUTE " + detail::quote_literal(alter) +
+           "; EXCEPTION WHEN insufficient_privilege THEN NULL; END $lockstep_positions$";
   }
 
   // Columns added after the first release: ledgers created by it get them.

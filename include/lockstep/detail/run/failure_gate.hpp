@@ -50,7 +50,8 @@ namespace lockstep::detail {
       m);
   e.sqlstate = f.sqlstate;
   e.server_message = f.message;
-  read_position(f.position, e);
+  e.line = f.line;
+  e.column = f.column;
   return e;
 }
 

@@ -109,6 +109,8 @@ class Recorder {
     // Stored, then printed by every `status`: redacted like any output.
     f.message = ctx_.redact()(e.server_message.empty() ? e.message : e.server_message);
     if (e.line) f.position = m.origin + ":" + std::to_string(*e.line) + (e.column ? ":" + std::to_string(*e.column) : "");
+    f.line = e.line;
+    f.column = e.column;
     f.deploy_version = ctx_.deploy_version();
     f.host = ctx_.host();
     f.partial = p.directives.no_transaction && completed > 0;

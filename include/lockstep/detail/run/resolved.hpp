@@ -23,7 +23,10 @@ struct Resolved {
   std::optional<Error> mode_error;  // MIGRATE_ON_BOOT holds no mode
   std::string url;                  // as given: print it only through `redact`
   std::optional<result<Conninfo>> conninfo;  // nullopt: no URL at all
-  Redactor redact;                  // the URL's secrets and PGPASSWORD when resolved
+  // The URL's secrets. The environment's (PGPASSWORD, ...) are added by
+  // each Context as they are when it starts (with_current_environment),
+  // once: never here too.
+  Redactor redact;
 };
 
 [[nodiscard]] inline Resolved resolve(const Settings& s) {
@@ -38,7 +41,7 @@ struct Resolved {
   }
   r.url = resolve_url(s);
   auto parsed = libpq_parse_conninfo(r.url);
-  r.redact = Redactor{secrets_in(r.url, parsed)}.with(environment_secrets());
+  r.redact = Redactor{secrets_in(r.url, parsed)};
   if (!r.url.empty()) r.conninfo = Conninfo::parse(r.url, std::move(parsed));
   return r;
 }
