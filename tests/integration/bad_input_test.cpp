@@ -24,7 +24,7 @@ using namespace std::string_literals;
 
 namespace {
 
-struct Case {
+struct BadInputCase {
   std::string name;
   std::vector<std::pair<std::string, std::string>> applied;  // files applied first, successfully
   std::vector<std::pair<std::string, std::string>> files;    // the bad run's directory (applied files included)
@@ -42,7 +42,7 @@ const std::string kSecret = "wrong-one";
 const std::pair<std::string, std::string> good1{"0001_one.sql", "CREATE TABLE one (id int);\n"};
 const std::pair<std::string, std::string> good2{"0002_two.sql", "CREATE TABLE two (id int);\n"};
 
-std::vector<Case> cases() {
+std::vector<BadInputCase> cases() {
   auto with = [](std::vector<std::pair<std::string, std::string>> extra) {
     std::vector<std::pair<std::string, std::string>> files{good1};
     files.insert(files.end(), extra.begin(), extra.end());

@@ -28,7 +28,7 @@ Child run_cli_path(const std::string& program, const std::vector<std::string>& a
 
 Child run_cli(const std::vector<std::string>& args, const std::string& tag) { return run_cli_path(cli_path(), args, tag); }
 
-std::string with_password(const std::string& url, const std::string& password) {
+std::string url_with_password(const std::string& url, const std::string& password) {
   const auto at = url.find('@');
   return url.substr(0, at) + ":" + password + url.substr(at);
 }
@@ -119,10 +119,10 @@ TEST_SUITE("integration") {
     }
     SUBCASE("a password in the URL never appears in any output") {
       const std::string secret = "Sup3rS3cretPw";
-      auto ok = run_cli({"migrate", "--dir", d, "--url", with_password(db.url(), secret)}, "pw-ok");
+      auto ok = run_cli({"migrate", "--dir", d, "--url", url_with_password(db.url(), secret)}, "pw-ok");
       CHECK(ok.exit_code == 0);
       auto bad = run_cli({"migrate", "--dir", d, "--url",
-                          with_password(url_for_database(server_url(), "no_such_db"), secret)},
+                          url_with_password(url_for_database(server_url(), "no_such_db"), secret)},
                          "pw-bad");
       CHECK(bad.exit_code == 5);
       CHECK(bad.err().find("no_such_db") != std::string::npos);

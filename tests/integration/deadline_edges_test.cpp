@@ -30,13 +30,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string option_of(const std::string& url, const char* key) {
-  auto c = detail::Conninfo::parse(url);
-  REQUIRE(c);
-  const auto* v = c.value().find(key);
-  return v != nullptr ? *v : std::string{};
-}
-
 struct Timed {
   Child child;
   std::chrono::milliseconds took{0};

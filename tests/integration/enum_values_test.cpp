@@ -38,7 +38,7 @@ std::string in_one_transaction(const TestDatabase& db, const std::string& sql) {
   return r.error().sqlstate;
 }
 
-Settings settings(const TestDatabase& db, EventLog& log) {
+Settings enum_settings(const TestDatabase& db, EventLog& log) {
   Settings s;
   s.database_url = db.url();
   s.deploy_version = "v1";
@@ -86,7 +86,7 @@ TEST_SUITE("integration") {
     SUBCASE("lockstep applies the Prisma migration") {
       EventLog log;
       MemorySource source{{1, "prisma", prisma}};
-      auto r = Run{settings(db, log), source}.run();
+      auto r = Run{enum_settings(db, log), source}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(db.scalar("SELECT count(*) FROM pg_enum WHERE enumlabel = 'BUILDING'") == "2");
     }
@@ -99,7 +99,7 @@ TEST_SUITE("integration") {
         REQUIRE(fresh.connect().execute(types));
         EventLog log;
         MemorySource source{{1, "first", "SELECT 1;"}, {2, "use", std::string{"ALTER TYPE s ADD VALUE 'x';\n"} + use}};
-        auto r = Run{settings(fresh, log), source}.run();
+        auto r = Run{enum_settings(fresh, log), source}.run();
         REQUIRE_FALSE(r);
         CHECK(r.error().code == errc::source_invalid);
         CHECK(r.error().line == 2);
@@ -111,7 +111,7 @@ TEST_SUITE("integration") {
     SUBCASE("the label in a statement on columns of other types is applied, without a warning") {
       EventLog log;
       MemorySource source{{1, "note", "ALTER TYPE s ADD VALUE 'x';\nUPDATE other SET note = 'x';\n"}};
-      auto r = Run{settings(db, log), source}.run();
+      auto r = Run{enum_settings(db, log), source}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(log.count("lint") == 0);
     }
@@ -120,7 +120,7 @@ TEST_SUITE("integration") {
       // Review finding F2: the configured level blocked the unsure use before
       // the catalog was asked; the lock rules settle against the catalog first.
       EventLog log;
-      auto s = settings(db, log);
+      auto s = enum_settings(db, log);
       s.lock_safety.levels["enum_value_in_same_transaction"] = checks::Level::error;
       MemorySource note{{1, "note", "ALTER TYPE s ADD VALUE 'z';\nUPDATE other SET note = 'z';\n"}};
       auto r = Run{s, note}.run();
@@ -131,7 +131,7 @@ TEST_SUITE("integration") {
       TestDatabase fresh{"enum_values_use"};
       REQUIRE(fresh.connect().execute(types));
       EventLog log2;
-      auto s2 = settings(fresh, log2);
+      auto s2 = enum_settings(fresh, log2);
       s2.lock_safety.levels["enum_value_in_same_transaction"] = checks::Level::error;
       MemorySource use{{1, "use", "ALTER TYPE s ADD VALUE 'x';\nUPDATE t SET c = 'x' WHERE id = 1;\n"}};
       auto blocked = Run{s2, use}.run();

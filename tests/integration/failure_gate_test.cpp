@@ -27,7 +27,7 @@ long long attempts(const TestDatabase& db) {
   return db.number("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM attempts");
 }
 
-result<Report> run_once(const TestDatabase& db, const TempDir& dir, const std::string& deploy,
+result<Report> gated_run(const TestDatabase& db, const TempDir& dir, const std::string& deploy,
                         FailurePolicy policy = FailurePolicy::stop_deploy) {
   Settings s;
   s.database_url = db.url();
@@ -88,11 +88,11 @@ TEST_SUITE("integration") {
     TempDir dir{"failagain"};
     dir.write("0001_seq.sql", "CREATE SEQUENCE attempts;\n");
     dir.write("0002_fails.sql", "SELECT nextval('attempts');\nSELECT nope FROM attempts;\n");
-    REQUIRE_FALSE(run_once(db, dir, "d1"));
+    REQUIRE_FALSE(gated_run(db, dir, "d1"));
     REQUIRE(attempts(db) == 1);
 
     SUBCASE("the same deploy and file: refused without running") {
-      auto r = run_once(db, dir, "d1");
+      auto r = gated_run(db, dir, "d1");
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::migration_failed);
       CHECK(r.error().sqlstate == "42703");
@@ -104,12 +104,12 @@ TEST_SUITE("integration") {
       CHECK(attempts(db) == 1);
     }
     SUBCASE("a new deploy version tries again") {
-      CHECK_FALSE(run_once(db, dir, "d2"));
+      CHECK_FALSE(gated_run(db, dir, "d2"));
       CHECK(attempts(db) == 2);
     }
     SUBCASE("a changed file tries again") {
       dir.write("0002_fails.sql", "SELECT nextval('attempts');\nSELECT last_value FROM attempts;\n");
-      CHECK(run_once(db, dir, "d1"));
+      CHECK(gated_run(db, dir, "d1"));
       CHECK(attempts(db) == 2);
     }
     SUBCASE("lockstep resolve tries again") {
@@ -119,11 +119,11 @@ TEST_SUITE("integration") {
       auto n = Migrator<>{s, DirectorySource{dir.path()}}.resolve(2);
       REQUIRE(n);
       CHECK(n.value() == 1);
-      CHECK_FALSE(run_once(db, dir, "d1"));
+      CHECK_FALSE(gated_run(db, dir, "d1"));
       CHECK(attempts(db) == 2);
     }
     SUBCASE("FailurePolicy::retry tries again") {
-      CHECK_FALSE(run_once(db, dir, "d1", FailurePolicy::retry));
+      CHECK_FALSE(gated_run(db, dir, "d1", FailurePolicy::retry));
       CHECK(attempts(db) == 2);
     }
   }

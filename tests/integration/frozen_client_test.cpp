@@ -75,7 +75,7 @@ struct SlowPoll {
   [[nodiscard]] std::chrono::milliseconds next_delay(unsigned /*attempt*/) const { return 3000ms; }
 };
 
-Settings settings_for(const std::string &url, EventLog &log, std::chrono::milliseconds stall) {
+Settings frozen_settings(const std::string &url, EventLog &log, std::chrono::milliseconds stall) {
   Settings s;
   s.database_url = url;
   s.deploy_version = "v-frozen";
@@ -96,7 +96,7 @@ TEST_SUITE("integration") {
       FreezesAfterAcquire lock;
       lock.seen->url = db.url();
       MemorySource source{{1, "t", "CREATE TABLE t (id int PRIMARY KEY);"}};
-      Migrator<FreezesAfterAcquire, ExponentialBackoff, Deadline<>, MemorySource> m{settings_for(db.url(), log, 1000ms),
+      Migrator<FreezesAfterAcquire, ExponentialBackoff, Deadline<>, MemorySource> m{frozen_settings(db.url(), log, 1000ms),
                                                                                     source, lock};
       auto r = m.run();
       REQUIRE(lock.seen->frozen);
@@ -121,7 +121,7 @@ TEST_SUITE("integration") {
       // whole deadline.
       TestDatabase db{"frozen_between"};
       EventLog log;
-      auto s = settings_for(db.url(), log, 1000ms);
+      auto s = frozen_settings(db.url(), log, 1000ms);
       const EventSink record = log.sink();
       std::chrono::milliseconds lock_freed_after{-1};
       bool frozen = false;
@@ -156,7 +156,7 @@ TEST_SUITE("integration") {
       EventLog leader_log;
       std::thread leader{[&] {
         auto r =
-            Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db.url(), leader_log, 2000ms),
+            Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{frozen_settings(db.url(), leader_log, 2000ms),
                                                                             source}
                 .run();
         CHECK_MESSAGE(r, (r ? "" : r.error().to_string()));
@@ -172,7 +172,7 @@ TEST_SUITE("integration") {
       EventLog log;
       // The try-lock armed this session with idle_session_timeout = 2 s; a
       // 3 s wait would have the server end it. The wait is capped instead.
-      auto r = Migrator<TryLock, SlowPoll, Deadline<>, MemorySource>{settings_for(db.url(), log, 2000ms), source}.run();
+      auto r = Migrator<TryLock, SlowPoll, Deadline<>, MemorySource>{frozen_settings(db.url(), log, 2000ms), source}.run();
       leader.join();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(r.value().role == Role::follower);
@@ -183,7 +183,7 @@ TEST_SUITE("integration") {
     SUBCASE("a rehearsal's transaction carries the leader's idle bound") {
       TestDatabase db{"frozen_rehearsal"};
       EventLog log;
-      auto s = settings_for(db.url(), log, 1234ms);
+      auto s = frozen_settings(db.url(), log, 1234ms);
       s.mode = BootMode::dry_run;
       s.rehearse = true;
       // The rehearsal takes the migrations' own locks (ACCESS EXCLUSIVE

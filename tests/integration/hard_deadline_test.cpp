@@ -17,15 +17,6 @@ using namespace lockstep;
 using namespace lockstep::test;
 using namespace std::chrono_literals;
 
-namespace {
-std::string option_of(const std::string& url, const char* key) {
-  auto c = detail::Conninfo::parse(url);
-  REQUIRE(c);
-  const auto* v = c.value().find(key);
-  return v != nullptr ? *v : std::string{};
-}
-}  // namespace
-
 TEST_SUITE("integration") {
   TEST_CASE("deadline: hosts that accept and never answer" * doctest::test_suite("pg_sample")) {
     BlackHole a, b, c;

@@ -11,18 +11,12 @@
 #include "cli.hpp"
 #include "json.hpp"
 #include "processes.hpp"
+#include "prod_runs.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep::test;
 using namespace std::chrono_literals;
-
-namespace {
-// pg_locks is server-wide and other tests run in parallel: count only ours.
-constexpr const char* kOwnAdvisoryLocks =
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database())";
-}  // namespace
 
 TEST_SUITE("integration") {
   TEST_CASE("herd of 16 processes" * doctest::test_suite("pg_sample")) {
@@ -106,7 +100,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND indexname ~ '_note$'") ==
           kMigrations);
     CHECK(db.number("SELECT count(*) FROM t1") + db.number("SELECT count(*) FROM t60") == 2);
-    CHECK(db.number(kOwnAdvisoryLocks) == 0);
+    CHECK(db.number(prod::kOwnAdvisoryLocks) == 0);
   }
 
   TEST_CASE("leader killed mid-migration") {
@@ -150,7 +144,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(DISTINCT version) FROM lockstep.migrations") == 6);
     // Applied exactly once, whole: both rows of the slow migration, once each.
     CHECK(db.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM slow") == "1,2");
-    CHECK(db.number(kOwnAdvisoryLocks) == 0);
+    CHECK(db.number(prod::kOwnAdvisoryLocks) == 0);
   }
 
   TEST_CASE("CREATE INDEX CONCURRENTLY while a herd waits" * doctest::test_suite("pg_sample")) {

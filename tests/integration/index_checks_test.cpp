@@ -16,7 +16,7 @@ namespace {
 
 using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>;
 
-Settings settings(const TestDatabase& db, EventLog& log, const std::string& deploy) {
+Settings index_settings(const TestDatabase& db, EventLog& log, const std::string& deploy) {
   Settings s;
   s.database_url = db.url();
   s.deploy_version = deploy;
@@ -43,7 +43,7 @@ TEST_SUITE("integration") {
         TestDatabase fresh{"invalid_index_rerun"};
         MemorySource source{{1, "t", setup}, {2, "unique_x", "-- lockstep:no-transaction\n" + create}};
         EventLog first_log;
-        auto first = Run{settings(fresh, first_log, "v1"), source}.run();
+        auto first = Run{index_settings(fresh, first_log, "v1"), source}.run();
         REQUIRE_FALSE(first);
         CHECK(first.error().code == errc::migration_failed);
         CHECK(first.error().sqlstate == "23505");
@@ -51,7 +51,7 @@ TEST_SUITE("integration") {
 
         REQUIRE(fresh.connect().execute("DELETE FROM t WHERE id = 2"));
         EventLog log;
-        auto second = Run{settings(fresh, log, "v2"), source}.run();
+        auto second = Run{index_settings(fresh, log, "v2"), source}.run();
         REQUIRE_MESSAGE(second, (second ? "" : second.error().to_string()));
         CHECK(log.count("invalid_index_dropped") == 1);
         CHECK(validity(fresh, "t_x_key") == "true");
@@ -66,7 +66,7 @@ TEST_SUITE("integration") {
                           {2, "y", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n"
                                    "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 't_id'::regclass;"}};
       EventLog log;
-      auto r = Run{settings(db, log, "v1"), source}.run();
+      auto r = Run{index_settings(db, log, "v1"), source}.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::migration_failed);
       CHECK(r.error().message.find("t_id") != std::string::npos);
@@ -90,7 +90,7 @@ TEST_SUITE("integration") {
                                      "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_x_key ON t (id);\n"
                                      "UPDATE pg_index SET indisvalid = false WHERE indexrelid = 't_x_key'::regclass;"}};
       EventLog log;
-      auto r = Run{settings(db, log, "v1"), source}.run();
+      auto r = Run{index_settings(db, log, "v1"), source}.run();
       CHECK(log.count("invalid_index_dropped") == 1);
       REQUIRE_FALSE(r);
       CHECK(r.error().message.find("t_x_key") != std::string::npos);
@@ -109,7 +109,7 @@ TEST_SUITE("integration") {
       MemorySource source{{1, "t", "SELECT 1;"},
                           {2, "id", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);"}};
       EventLog log;
-      auto r = Run{settings(db, log, "v1"), source}.run();
+      auto r = Run{index_settings(db, log, "v1"), source}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(log.count("invalid_index_dropped") == 0);
       CHECK(validity(db, "u_x") == "false");

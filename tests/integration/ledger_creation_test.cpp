@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> replica_argv(const std::string& dir, const std::string& url) {
+std::vector<std::string> creation_replica_argv(const std::string& dir, const std::string& url) {
   return {cli_path(), "replica", "--dir", dir, "--url", url, "--deploy-version", "r1", "--heartbeat", "500ms",
           "--lease", "5s", "--timeout", "60s"};
 }
@@ -46,7 +46,7 @@ void replicas_recreate_registry(int n) {
 
   TempDir out{"registry-out"};
   Herd herd{out.path()};
-  herd.spawn(n, replica_argv(d, db.url()));
+  herd.spawn(n, creation_replica_argv(d, db.url()));
   herd.release();
   const auto until = std::chrono::steady_clock::now() + 60s;
   auto registered = [&] {
@@ -145,7 +145,7 @@ TEST_SUITE("integration") {
     write_table_migrations(dir, 1);
     TempDir out{"registry-live-out"};
     Herd herd{out.path()};
-    herd.spawn(1, replica_argv(dir.path().string(), db.url()));
+    herd.spawn(1, creation_replica_argv(dir.path().string(), db.url()));
     herd.release();
     REQUIRE(herd.wait_for_output("\"event\":\"replica_registered\"", 60s) == 0);
     db.exec("DROP TABLE lockstep.replicas");

@@ -17,9 +17,9 @@ using namespace lockstep::test;
 namespace {
 
 template <class Lock = TryLock>
-using Run = Migrator<Lock, ExponentialBackoff, Deadline<>, MemorySource>;
+using HeadRun = Migrator<Lock, ExponentialBackoff, Deadline<>, MemorySource>;
 
-Settings settings_for(const std::string& url, EventLog& log) {
+Settings head_settings(const std::string& url, EventLog& log) {
   Settings s;
   s.database_url = url;
   s.deploy_version = "v-head";
@@ -37,14 +37,14 @@ MemorySource migrations(int n) {
 }
 
 template <class Lock = TryLock>
-result<Report> run(const std::string& url, int n) {
+result<Report> head_run(const std::string& url, int n) {
   EventLog log;
-  return Run<Lock>{settings_for(url, log), migrations(n)}.run();
+  return HeadRun<Lock>{head_settings(url, log), migrations(n)}.run();
 }
 
 template <class Lock = TryLock>
 void must_run(const std::string& url, int n) {
-  auto r = run<Lock>(url, n);
+  auto r = head_run<Lock>(url, n);
   REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
 }
 
@@ -130,14 +130,14 @@ TEST_SUITE("integration") {
       must(admin.query(TableLedger{}.grant_sql(role)));
       must(admin.query("REVOKE SELECT ON lockstep.migrations, lockstep.deploys FROM " + role));
       {
-        auto r = run(url, 2);
+        auto r = head_run(url, 2);
         CHECK_MESSAGE(r, (r ? "" : r.error().to_string()));
         if (r) CHECK(r.value().schema_version == 2);
       }
       // The control: without the head, the same boot needs the ledger.
       must(admin.query("DROP TABLE lockstep.head"));
       {
-        auto r = run(url, 2);
+        auto r = head_run(url, 2);
         REQUIRE_FALSE(r);
         CHECK_MESSAGE(r.error().sqlstate == "42501", r.error().to_string());
       }
@@ -165,7 +165,7 @@ TEST_SUITE("integration") {
       REQUIRE(db.scalar("SELECT version FROM lockstep.head") == "1");
       // The boot sees 1 < 2 and elects a leader, which reads the ledger
       // itself: nothing to apply, and the schema is at 2.
-      auto r = run(db.url(), 2);
+      auto r = head_run(db.url(), 2);
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(r.value().schema_version == 2);
       CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 2);

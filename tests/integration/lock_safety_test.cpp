@@ -31,7 +31,7 @@ constexpr long long part_rows = 60'000;
 // One database for the whole file: filling it takes seconds, and every case
 // only reads it (the runs that apply something use their own ledger schema
 // and names).
-const TestDatabase& fixture() {
+const TestDatabase& lock_fixture() {
   static const TestDatabase db{"lock_safety"};
   static const bool filled = [] {
     auto c = db.connect();
@@ -63,7 +63,7 @@ const TestDatabase& fixture() {
 }
 
 std::vector<safety::Finding> judged(const std::string& sql, const LockSafety& config = {}) {
-  auto conn = fixture().connect();
+  auto conn = lock_fixture().connect();
   auto st = sql::split(sql);
   REQUIRE(st);
   safety::Analyzer a{conn.server_version()};
@@ -81,7 +81,7 @@ std::string level_of(const std::vector<safety::Finding>& findings, const std::st
   return "";
 }
 
-struct Case {
+struct LockCase {
   const char* sql;  // %T: the table
   const char* rule;
   const char* on_big;    // level on orders (2 M rows), "" for none
@@ -93,7 +93,7 @@ std::string with_table(std::string sql, const std::string& table) {
   return sql;
 }
 
-void check(const std::vector<Case>& cases) {
+void check_levels(const std::vector<LockCase>& cases) {
   for (const auto& c : cases) {
     for (const std::string table : {"orders", "small"}) {
       const std::string sql = with_table(c.sql, table);
@@ -188,24 +188,24 @@ std::string message_of(const std::vector<safety::Finding>& findings, const std::
   return "";
 }
 
-Settings settings(EventLog& log) {
+Settings lock_settings(EventLog& log) {
   Settings s;
-  s.database_url = fixture().url();
+  s.database_url = lock_fixture().url();
   s.deploy_version = "v1";
   s.on_event = log.sink();
   return s;
 }
 
-using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger>;
+using TableRun = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger>;
 
 }  // namespace
 
 TEST_SUITE("integration") {
   TEST_CASE("lock safety with the catalog" * doctest::test_suite("pg_sample")) {
-    REQUIRE(fixture().number("SELECT reltuples::bigint FROM pg_class WHERE oid = 'orders'::regclass") == big_rows);
+    REQUIRE(lock_fixture().number("SELECT reltuples::bigint FROM pg_class WHERE oid = 'orders'::regclass") == big_rows);
 
     SUBCASE("index builds") {
-      check({
+      check_levels({
           {"CREATE INDEX ON %T (email);", "index_not_concurrent", "error", "warning"},
           {"CREATE INDEX CONCURRENTLY ON %T (email);", "index_not_concurrent", "", ""},
           {"REINDEX TABLE %T;", "reindex_not_concurrent", "error", "warning"},
@@ -213,7 +213,7 @@ TEST_SUITE("integration") {
       });
     }
     SUBCASE("constraints") {
-      check({
+      check_levels({
           {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0);", "constraint_scan", "error", "warning"},
           {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0) NOT VALID;", "constraint_scan", "", ""},
           {"ALTER TABLE %T ADD FOREIGN KEY (customer_id) REFERENCES customers;", "foreign_key_scan", "error", "warning"},
@@ -223,7 +223,7 @@ TEST_SUITE("integration") {
       });
     }
     SUBCASE("defaults and generated columns: volatility from pg_proc") {
-      check({
+      check_levels({
           {"ALTER TABLE %T ADD COLUMN token uuid DEFAULT gen_random_uuid();", "volatile_default", "error", "warning"},
           {"ALTER TABLE %T ADD COLUMN n int DEFAULT volatile_fn();", "volatile_default", "error", "warning"},
           {"ALTER TABLE %T ADD COLUMN n int DEFAULT stable_fn();", "volatile_default", "", ""},
@@ -235,7 +235,7 @@ TEST_SUITE("integration") {
       });
     }
     SUBCASE("type changes: binary-coercible ones are dismissed") {
-      check({
+      check_levels({
           {"ALTER TABLE %T ALTER COLUMN email TYPE varchar(200);", "type_change", "", ""},
           {"ALTER TABLE %T ALTER COLUMN email TYPE text;", "type_change", "", ""},
           {"ALTER TABLE %T ALTER COLUMN total TYPE numeric(12,2);", "type_change", "", ""},
@@ -248,14 +248,14 @@ TEST_SUITE("integration") {
       });
     }
     SUBCASE("SET NOT NULL: a validated check or an existing NOT NULL skips the scan") {
-      check({
+      check_levels({
           {"ALTER TABLE %T ALTER COLUMN email SET NOT NULL;", "set_not_null", "error", "warning"},
           {"ALTER TABLE %T ALTER COLUMN checked SET NOT NULL;", "set_not_null", "", ""},
           {"ALTER TABLE %T ALTER COLUMN id SET NOT NULL;", "set_not_null", "", ""},
       });
     }
     SUBCASE("rewrites, and the rules that do not depend on size") {
-      check({
+      check_levels({
           {"ALTER TABLE %T SET UNLOGGED;", "table_rewrite", "error", "warning"},
           {"ALTER TABLE %T RENAME COLUMN note TO remark;", "rename_breaks_old_code", "warning", "warning"},
           {"ALTER TABLE %T DROP COLUMN note;", "drop_breaks_old_code", "warning", "warning"},
@@ -270,7 +270,7 @@ TEST_SUITE("integration") {
       });
     }
     SUBCASE("rules across statements of one transaction") {
-      check({
+      check_levels({
           {"ALTER TABLE %T ADD CONSTRAINT c CHECK (total >= 0) NOT VALID; ALTER TABLE %T VALIDATE CONSTRAINT c;",
            "validate_same_transaction", "error", "warning"},  // sized: the scan NOT VALID meant to avoid
           {"ALTER TABLE %T VALIDATE CONSTRAINT checked_not_null;", "validate_same_transaction", "", ""},
@@ -450,18 +450,18 @@ TEST_SUITE("integration") {
     }
     SUBCASE("at pre-flight: the safe NOT NULL runs, the failing ADD COLUMN stops the deploy before anything runs") {
       EventLog log;
-      auto s = settings(log);
+      auto s = lock_settings(log);
       s.database_url = forms().url();
       s.lock_safety = low();
       MemorySource safe{{1, "validate", "ALTER TABLE foo2 VALIDATE CONSTRAINT foo2_bar_not_null;"},
                         {2, "not_null", "ALTER TABLE foo2 ALTER COLUMN bar SET NOT NULL;"}};
-      auto ok = Run{s, safe, TableLedger{"ls_forms_safe", "migrations"}}.run();
+      auto ok = TableRun{s, safe, TableLedger{"ls_forms_safe", "migrations"}}.run();
       REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().to_string()));
       CHECK(forms().scalar("SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'foo2'::regclass AND attname = 'bar'") ==
             "true");
       MemorySource failing{{1, "side", "CREATE TABLE side31 (a int);"},
                            {2, "not_null", "ALTER TABLE lonely ADD COLUMN n int NOT NULL;"}};
-      auto r = Run{s, failing, TableLedger{"ls_forms_failing", "migrations"}}.run();
+      auto r = TableRun{s, failing, TableLedger{"ls_forms_failing", "migrations"}}.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::lock_unsafe);
       CHECK(r.error().version == 2);
@@ -471,12 +471,12 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("lock safety at pre-flight" * doctest::test_suite("pg_sample")) {
-    const auto& db = fixture();
+    const auto& db = lock_fixture();
     SUBCASE("an error stops the deploy before anything runs") {
       EventLog log;
       MemorySource source{{1, "side_table", "CREATE TABLE side_effect (a int);"},
                           {2, "index", "ALTER TABLE orders ADD COLUMN flag int;\nCREATE INDEX orders_email ON orders (email);"}};
-      auto r = Run{settings(log), source, TableLedger{"ls_blocked", "migrations"}}.run();
+      auto r = TableRun{lock_settings(log), source, TableLedger{"ls_blocked", "migrations"}}.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::lock_unsafe);
       CHECK(r.error().version == 2);
@@ -504,7 +504,7 @@ TEST_SUITE("integration") {
       MemorySource source{
           {1, "accepted", "-- lockstep:allow=constraint_scan orders is read-only during this deploy\n"
                           "ALTER TABLE orders ADD CONSTRAINT total_not_negative CHECK (total >= 0);"}};
-      auto r = Run{settings(log), source, TableLedger{"ls_allowed", "migrations"}}.run();
+      auto r = TableRun{lock_settings(log), source, TableLedger{"ls_allowed", "migrations"}}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(db.scalar("SELECT allowed->>'constraint_scan' FROM ls_allowed.migrations WHERE version = 1") ==
             "orders is read-only during this deploy");
@@ -517,18 +517,18 @@ TEST_SUITE("integration") {
     SUBCASE("warnings are reported and the deploy goes on") {
       EventLog log;
       MemorySource source{{1, "small_index", "CREATE INDEX small_email ON small (email);"}};
-      auto r = Run{settings(log), source, TableLedger{"ls_warned", "migrations"}}.run();
+      auto r = TableRun{lock_settings(log), source, TableLedger{"ls_warned", "migrations"}}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(log.count("lint") == 1);
       CHECK(db.number("SELECT count(*) FROM pg_indexes WHERE indexname = 'small_email'") == 1);
     }
     SUBCASE("a dry run reports the finding in its plan and changes nothing") {
       EventLog log;
-      auto s = settings(log);
+      auto s = lock_settings(log);
       s.mode = BootMode::dry_run;
       s.rehearse = true;
       MemorySource source{{1, "rewrite", "ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();"}};
-      auto r = Run{s, source, TableLedger{"ls_dry", "migrations"}}.run();
+      auto r = TableRun{s, source, TableLedger{"ls_dry", "migrations"}}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       REQUIRE(r.value().plan.size() == 1);
       const auto& step = r.value().plan[0];
@@ -541,7 +541,7 @@ TEST_SUITE("integration") {
     }
     SUBCASE("a rehearsal measures each statement: locks, rewrites, and what it leaves invalid") {
       EventLog log;
-      auto s = settings(log);
+      auto s = lock_settings(log);
       s.mode = BootMode::dry_run;
       s.rehearse = true;
       MemorySource source{
@@ -551,7 +551,7 @@ TEST_SUITE("integration") {
                          "CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');\n"
                          "CREATE INDEX measurements_at ON ONLY measurements (at);\n"
                          "SELECT 1;\n"}};
-      auto r = Run{s, source, TableLedger{"ls_rehearsed", "migrations"}}.run();
+      auto r = TableRun{s, source, TableLedger{"ls_rehearsed", "migrations"}}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       REQUIRE(r.value().plan.size() == 1);
       const auto& step = r.value().plan[0];

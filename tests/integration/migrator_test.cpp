@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-Settings settings_for(const TestDatabase& db, EventLog& log) {
+Settings migrator_settings(const TestDatabase& db, EventLog& log) {
   Settings s;
   s.database_url = db.url();
   s.deploy_version = "v-test";
@@ -51,7 +51,7 @@ TEST_SUITE("integration") {
   TEST_CASE("Migrator applies pending migrations" * doctest::test_suite("pg_sample")) {
     TestDatabase db{"apply"};
     EventLog log;
-    auto report = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log),
+    auto report = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log),
                                                                                  three_tables()}
                       .run();
     REQUIRE_MESSAGE(report, (report ? "" : report.error().to_string()));
@@ -76,7 +76,7 @@ TEST_SUITE("integration") {
     }
     SUBCASE("the next boot takes the fast path: no lock, nothing applied") {
       EventLog again;
-      auto second = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, again),
+      auto second = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, again),
                                                                                    three_tables()}
                         .run();
       REQUIRE(second);
@@ -99,14 +99,14 @@ TEST_SUITE("integration") {
                                    "VALUES ('v-test', 2, 'h'), ('v-other', 3, 'h');"
                                    "ALTER TABLE lockstep.deploys ENABLE TRIGGER refuse"));
       EventLog same;
-      auto booted = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, same),
+      auto booted = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, same),
                                                                                    three_tables()}
                         .run();
       REQUIRE(booted);
       CHECK(same.count("warning") == 0);
       // A deploy that booted only against an older version must record this one.
       EventLog older;
-      auto settings = settings_for(db, older);
+      auto settings = migrator_settings(db, older);
       settings.deploy_version = "v-older";
       REQUIRE(db.connect().execute("ALTER TABLE lockstep.deploys DISABLE TRIGGER refuse;"
                                    "INSERT INTO lockstep.deploys (deploy_version, schema_version, booted_by) "
@@ -123,7 +123,7 @@ TEST_SUITE("integration") {
     SUBCASE("a later binary applies only what is new and records its deploy version") {
       auto source = three_tables();
       source.add({4, "four", "ALTER TABLE one ADD COLUMN name text;"});
-      auto settings = settings_for(db, log);
+      auto settings = migrator_settings(db, log);
       settings.deploy_version = "v-next";
       auto next = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings, source}.run();
       REQUIRE(next);
@@ -139,7 +139,7 @@ TEST_SUITE("integration") {
     EventLog log;
     MemorySource source{{1, "empty", ""}, {2, "comments", "-- nothing here\n/* still nothing */\n"},
                         {3, "real", "CREATE TABLE real_one (id int);"}};
-    auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log), source}.run();
+    auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log), source}.run();
     REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
     CHECK(db.number("SELECT count(*) FROM real_one") == 0);
@@ -151,7 +151,7 @@ TEST_SUITE("integration") {
     MemorySource source{{1, "ok", "CREATE TABLE ok (id int);"},
                         {2, "bad", "CREATE TABLE half (id int);\nINSERT INTO half VALUES (1);\nSELECT nme FROM ok;"},
                         {3, "never", "CREATE TABLE never (id int);"}};
-    auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log), source}.run();
+    auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log), source}.run();
     REQUIRE_FALSE(r);
     const Error& e = r.error();
     CHECK(e.code == errc::migration_failed);
@@ -178,7 +178,7 @@ TEST_SUITE("integration") {
       MemorySource fixed{{1, "ok", "CREATE TABLE ok (id int);"},
                          {2, "bad", "CREATE TABLE half (id int);"},
                          {3, "never", "CREATE TABLE never (id int);"}};
-      auto again = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log), fixed}.run();
+      auto again = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log), fixed}.run();
       REQUIRE(again);
       CHECK(again.value().applied.size() == 2);
     }
@@ -188,7 +188,7 @@ TEST_SUITE("integration") {
     TestDatabase db{"gate"};
     EventLog log;
     SUBCASE("schema behind: expecting a version the source does not have fails") {
-      auto settings = settings_for(db, log);
+      auto settings = migrator_settings(db, log);
       settings.expected_version = 9;
       auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings, three_tables()}.run();
       REQUIRE_FALSE(r);
@@ -199,11 +199,11 @@ TEST_SUITE("integration") {
     SUBCASE("schema ahead: an older binary (rolled back) starts and reports it") {
       auto source = three_tables();
       source.add({4, "four", "CREATE TABLE four (id int);"});
-      REQUIRE(Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log), source}.run());
+      REQUIRE(Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log), source}.run());
       MemorySource old{{1, "one", "CREATE TABLE one (id int PRIMARY KEY);"},
                        {2, "two", "CREATE TABLE two (id int PRIMARY KEY);\nINSERT INTO two VALUES (2);"}};
       EventLog old_log;
-      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, old_log), old}.run();
+      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, old_log), old}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(r.value().role == Role::current);
       CHECK(r.value().schema_ahead);
@@ -222,11 +222,11 @@ TEST_SUITE("integration") {
     dir.write("0001_one.sql", "CREATE TABLE one (id int);\n");
     dir.write("0002_two.sql", "CREATE TABLE two (id int);\n");
     EventLog log;
-    REQUIRE(Migrator<>{settings_for(db, log), DirectorySource{dir.path()}}.run());
+    REQUIRE(Migrator<>{migrator_settings(db, log), DirectorySource{dir.path()}}.run());
 
     dir.write("0002_two.sql", "CREATE TABLE two (id bigint);\n");  // edited after it was applied
     dir.write("0003_three.sql", "CREATE TABLE three (id int);\n");
-    auto r = Migrator<>{settings_for(db, log), DirectorySource{dir.path()}}.run();
+    auto r = Migrator<>{migrator_settings(db, log), DirectorySource{dir.path()}}.run();
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::checksum_mismatch);
     CHECK(r.error().version == 2);
@@ -241,14 +241,14 @@ TEST_SUITE("integration") {
     EventLog log;
     SUBCASE("a migration stuck behind another session's lock is cancelled at the deadline") {
       REQUIRE(Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{
-          settings_for(db, log), MemorySource{{1, "t", "CREATE TABLE t (id int);"}}}.run());
+          migrator_settings(db, log), MemorySource{{1, "t", "CREATE TABLE t (id int);"}}}.run());
       auto blocker = db.connect();
       must(blocker.query("BEGIN"));
       must(blocker.query("LOCK TABLE t IN ACCESS EXCLUSIVE MODE"));
 
       MemorySource source{{1, "t", "CREATE TABLE t (id int);"}, {2, "alter", "ALTER TABLE t ADD COLUMN x int;"}};
       const auto t0 = std::chrono::steady_clock::now();
-      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log), source,
+      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log), source,
                                                                               Deadline<>{2s}}
                    .run();
       const auto took = std::chrono::steady_clock::now() - t0;
@@ -267,7 +267,7 @@ TEST_SUITE("integration") {
       must(holder.query("SELECT pg_advisory_lock(" + std::to_string(key) + ")"));
       const auto t0 = std::chrono::steady_clock::now();
       auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{
-          settings_for(db, log), three_tables(), Deadline<>{1500ms}, ExponentialBackoff{20ms, 200ms}}
+          migrator_settings(db, log), three_tables(), Deadline<>{1500ms}, ExponentialBackoff{20ms, 200ms}}
                    .run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::deadline_exceeded);
@@ -294,7 +294,7 @@ TEST_SUITE("integration") {
     // SET lock_timeout must not leak into migrations (they get Settings::lock_timeout).
     source.add({4, "seen", "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout;"});
     auto r = Migrator<BlockingLock, ExponentialBackoff, Deadline<>, MemorySource>{
-        settings_for(db, log), source, BlockingLock{300ms}, ExponentialBackoff{10ms, 50ms}}
+        migrator_settings(db, log), source, BlockingLock{300ms}, ExponentialBackoff{10ms, 50ms}}
                  .run();
     release_later.join();
     REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
@@ -308,7 +308,7 @@ TEST_SUITE("integration") {
     TestDatabase db{"connerr"};
     EventLog log;
     SUBCASE("a database that does not exist fails at once, without retrying") {
-      auto settings = settings_for(db, log);
+      auto settings = migrator_settings(db, log);
       settings.database_url = url_for_database(server_url(), "no_such_database_here");
       auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings, three_tables()}.run();
       REQUIRE_FALSE(r);
@@ -324,7 +324,7 @@ TEST_SUITE("integration") {
     EventLog log;
     SUBCASE("names that need quoting work end to end") {
       auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger>{
-          settings_for(db, log), three_tables(), TableLedger{"Deploy \"Ledger\"", "schema-history", "boots"}}
+          migrator_settings(db, log), three_tables(), TableLedger{"Deploy \"Ledger\"", "schema-history", "boots"}}
                    .run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(db.number("SELECT count(*) FROM \"Deploy \"\"Ledger\"\"\".\"schema-history\"") == 3);
@@ -332,7 +332,7 @@ TEST_SUITE("integration") {
     }
     SUBCASE("a table with another layout is a ledger_invalid error, not a crash") {
       must(db.connect().query("CREATE SCHEMA lockstep; CREATE TABLE lockstep.migrations (id int)"));
-      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{settings_for(db, log), three_tables()}.run();
+      auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>{migrator_settings(db, log), three_tables()}.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().code == errc::ledger_invalid);
       CHECK(r.error().message.find("layout") != std::string::npos);
@@ -350,10 +350,10 @@ TEST_SUITE("integration") {
     dir.write("0001_one.sql", "CREATE TABLE one (id int);\n");
     dir.write("0002_two.sql", "CREATE TABLE two (id int);\n");
     EventLog log;
-    REQUIRE(Migrator<>{settings_for(db, log), DirectorySource{dir.path()}}.run());
+    REQUIRE(Migrator<>{migrator_settings(db, log), DirectorySource{dir.path()}}.run());
     dir.write("0001_one.sql", "CREATE TABLE one (id bigint);\n");
     dir.write("0003_three.sql", "CREATE TABLE three (id int);\n");
-    auto s = Migrator<>{settings_for(db, log), DirectorySource{dir.path()}}.status();
+    auto s = Migrator<>{migrator_settings(db, log), DirectorySource{dir.path()}}.status();
     REQUIRE_MESSAGE(s, (s ? "" : s.error().to_string()));
     CHECK(s.value().schema_version == 2);
     CHECK(s.value().applied.size() == 2);

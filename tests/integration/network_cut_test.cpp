@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+bool shell_ok(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
 
 // Our own test host: a network namespace and a veth pair, removed on exit.
 class NetnsHost {
@@ -39,23 +39,23 @@ class NetnsHost {
     host_ip_ = "10.231." + std::to_string(id) + ".1";
     peer_ip_ = "10.231." + std::to_string(id) + ".2";
     cidr_ = "10.231." + std::to_string(id) + ".0/30";
-    ok_ = run("ip netns add " + ns_) && run("ip link add " + host_if_ + " type veth peer name " + peer_if_) &&
-          run("ip link set " + peer_if_ + " netns " + ns_) && run("ip addr add " + host_ip_ + "/30 dev " + host_if_) &&
-          run("ip link set " + host_if_ + " up") &&
-          run("ip netns exec " + ns_ + " ip addr add " + peer_ip_ + "/30 dev " + peer_if_) &&
-          run("ip netns exec " + ns_ + " ip link set " + peer_if_ + " up") &&
-          run("ip netns exec " + ns_ + " ip link set lo up");
+    ok_ = shell_ok("ip netns add " + ns_) && shell_ok("ip link add " + host_if_ + " type veth peer name " + peer_if_) &&
+          shell_ok("ip link set " + peer_if_ + " netns " + ns_) && shell_ok("ip addr add " + host_ip_ + "/30 dev " + host_if_) &&
+          shell_ok("ip link set " + host_if_ + " up") &&
+          shell_ok("ip netns exec " + ns_ + " ip addr add " + peer_ip_ + "/30 dev " + peer_if_) &&
+          shell_ok("ip netns exec " + ns_ + " ip link set " + peer_if_ + " up") &&
+          shell_ok("ip netns exec " + ns_ + " ip link set lo up");
   }
   ~NetnsHost() {
-    run("ip netns del " + ns_);
-    run("ip link del " + host_if_);
+    shell_ok("ip netns del " + ns_);
+    shell_ok("ip link del " + host_if_);
   }
   NetnsHost(const NetnsHost&) = delete;
   NetnsHost& operator=(const NetnsHost&) = delete;
 
   [[nodiscard]] bool ok() const { return ok_; }
   // Drops every packet of the leader's link; its sockets stay open.
-  [[nodiscard]] bool cut() const { return run("ip netns exec " + ns_ + " ip link set " + peer_if_ + " down"); }
+  [[nodiscard]] bool cut() const { return shell_ok("ip netns exec " + ns_ + " ip link set " + peer_if_ + " down"); }
 
   std::string ns_, host_if_, peer_if_, host_ip_, peer_ip_, cidr_;
 
@@ -67,7 +67,7 @@ class NetnsHost {
 
 TEST_SUITE("integration") {
   TEST_CASE("leader network cut") {
-    if (::geteuid() != 0 || !run("ip -V")) {
+    if (::geteuid() != 0 || !shell_ok("ip -V")) {
       if (in_ci()) FAIL("CI must be able to create network namespaces (root and iproute2)");
       WARN_MESSAGE(false, "needs root and iproute2 for network namespaces; skipped");
       return;
@@ -78,15 +78,15 @@ TEST_SUITE("integration") {
     // A dedicated server that also listens on the veth link.
     TempDir state{"netns-pg"};
     const std::string script = std::string{LOCKSTEP_SUPPORT_DIR} + "/pg_server.sh";
-    REQUIRE(run("LOCKSTEP_PG_EXTRA_LISTEN=" + netns.host_ip_ + " LOCKSTEP_PG_EXTRA_HBA=" + netns.cidr_ + " " +
+    REQUIRE(shell_ok("LOCKSTEP_PG_EXTRA_LISTEN=" + netns.host_ip_ + " LOCKSTEP_PG_EXTRA_HBA=" + netns.cidr_ + " " +
                 script + " start " + state.path().string() + " '" + server_bindir() + "'"));
     struct Stop {
       std::string cmd;
-      ~Stop() { run(cmd); }
+      ~Stop() { shell_ok(cmd); }
     } stop{script + " stop " + state.path().string()};
     const std::string loopback = read_first_line(state.path() / "url");
     const std::string port = read_first_line(state.path() / "port");
-    REQUIRE(run("psql -X -q -d '" + loopback + "' -c 'CREATE DATABASE cut'"));
+    REQUIRE(shell_ok("psql -X -q -d '" + loopback + "' -c 'CREATE DATABASE cut'"));
     const std::string db_loopback = url_for_database(loopback, "cut");
     const std::string db_veth = "postgresql://postgres@" + netns.host_ip_ + ":" + port + "/cut";
 

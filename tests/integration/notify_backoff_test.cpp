@@ -58,7 +58,7 @@ class TimedLog {
   std::vector<Entry> entries_;
 };
 
-Settings settings_for(const TestDatabase& db, TimedLog& log, const std::string& application_name = "lockstep") {
+Settings notify_settings(const TestDatabase& db, TimedLog& log, const std::string& application_name = "lockstep") {
   Settings s;
   s.database_url = db.url();
   s.on_event = log.sink();
@@ -78,7 +78,7 @@ std::uint64_t seed_with_long_delays(std::chrono::milliseconds cap, std::chrono::
 }
 
 template <class Wait>
-using Mem = Migrator<TryLock, Wait, Deadline<>, MemorySource>;
+using WaitMem = Migrator<TryLock, Wait, Deadline<>, MemorySource>;
 
 MemorySource slow_then_fast(const std::string& second_sql = "CREATE TABLE b (id int);") {
   return MemorySource{{1, "slow", "CREATE TABLE a (id int);\nSELECT pg_sleep(1.5);"}, {2, "b", second_sql}};
@@ -97,9 +97,9 @@ TEST_SUITE("integration") {
 
     SUBCASE("a waiting replica wakes on the leader's final commit, long before its timer") {
       TimedLog leader_log, follower_log;
-      std::thread leader{[&] { REQUIRE(Mem<NotifyBackoff>{settings_for(db, leader_log), slow_then_fast()}.run()); }};
+      std::thread leader{[&] { REQUIRE(WaitMem<NotifyBackoff>{notify_settings(db, leader_log), slow_then_fast()}.run()); }};
       REQUIRE(leader_log.wait_for("migration_started", 10s));
-      auto r = Mem<NotifyBackoff>{settings_for(db, follower_log), slow_then_fast(), NotifyBackoff{4s, 4s, seed},
+      auto r = WaitMem<NotifyBackoff>{notify_settings(db, follower_log), slow_then_fast(), NotifyBackoff{4s, 4s, seed},
                                   Deadline<>{30s}}
                    .run();
       leader.join();
@@ -120,9 +120,9 @@ TEST_SUITE("integration") {
 
     SUBCASE("the same replica with plain polling sleeps out its delay (the contrast)") {
       TimedLog leader_log, follower_log;
-      std::thread leader{[&] { REQUIRE(Mem<NotifyBackoff>{settings_for(db, leader_log), slow_then_fast()}.run()); }};
+      std::thread leader{[&] { REQUIRE(WaitMem<NotifyBackoff>{notify_settings(db, leader_log), slow_then_fast()}.run()); }};
       REQUIRE(leader_log.wait_for("migration_started", 10s));
-      auto r = Mem<ExponentialBackoff>{settings_for(db, follower_log), slow_then_fast(),
+      auto r = WaitMem<ExponentialBackoff>{notify_settings(db, follower_log), slow_then_fast(),
                                        ExponentialBackoff{4s, 4s, seed}, Deadline<>{30s}}
                    .run();
       leader.join();
@@ -139,13 +139,13 @@ TEST_SUITE("integration") {
       // Fails only in the first leader's session.
       const auto source = slow_then_fast(
           "CREATE TABLE b (id int);\nSELECT 1 / (current_setting('application_name') <> 'doomed')::int;");
-      std::thread leader{[&] { CHECK_FALSE(Mem<NotifyBackoff>{settings_for(db, leader_log, "doomed"), source}.run()); }};
+      std::thread leader{[&] { CHECK_FALSE(WaitMem<NotifyBackoff>{notify_settings(db, leader_log, "doomed"), source}.run()); }};
       REQUIRE(leader_log.wait_for("migration_started", 10s));
       // The failure depends on the session, not the file: let the replica
       // try again in the same deploy (by default it would not).
-      auto follower = settings_for(db, follower_log);
+      auto follower = notify_settings(db, follower_log);
       follower.on_failure = FailurePolicy::retry;
-      auto r = Mem<NotifyBackoff>{follower, source, NotifyBackoff{4s, 4s, seed}, Deadline<>{30s}}.run();
+      auto r = WaitMem<NotifyBackoff>{follower, source, NotifyBackoff{4s, 4s, seed}, Deadline<>{30s}}.run();
       leader.join();
       REQUIRE_MESSAGE(r, (r ? std::string{} : r.error().to_string()));
       CHECK(r.value().role == Role::leader);

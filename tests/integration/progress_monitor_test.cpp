@@ -12,6 +12,7 @@
 #include "events.hpp"
 #include "json.hpp"
 #include "lockstep/lockstep.hpp"
+#include "prod_runs.hpp"
 #include "test_db.hpp"
 
 using namespace lockstep;
@@ -28,14 +29,6 @@ Settings fast_progress(const TestDatabase& db, EventLog& log) {
   s.on_event = log.sink();
   s.progress_interval = 150ms;
   return s;
-}
-
-std::vector<Json> events_named(const EventLog& log, const std::string& name) {
-  std::vector<Json> out;
-  for (const auto& e : log.all()) {
-    if (e.name == name) out.push_back(parse_json(e.json));
-  }
-  return out;
 }
 
 }  // namespace
@@ -66,7 +59,7 @@ TEST_SUITE("integration") {
       CHECK(led.value().role == Role::leader);
       CHECK(followed.value().role == Role::follower);
 
-      const auto progress = events_named(leader_log, "progress");
+      const auto progress = prod::events_named(leader_log, "progress");
       REQUIRE(progress.size() >= 2);
       double last_done = -1, first_done = -1, total = 0;
       int index_events = 0;
@@ -91,7 +84,7 @@ TEST_SUITE("integration") {
         if (e.name == "progress") CHECK(e.json.find("CREATE INDEX CONCURRENTLY IF NOT EXISTS") == std::string::npos);
       }
 
-      const auto seen = events_named(follower_log, "leader_activity");
+      const auto seen = prod::events_named(follower_log, "leader_activity");
       REQUIRE_FALSE(seen.empty());
       bool saw_build = false;
       for (const auto& a : seen) {
@@ -117,7 +110,7 @@ TEST_SUITE("integration") {
       must(holder.query("COMMIT"));
       t.join();
       REQUIRE(r);
-      const auto progress = events_named(log, "progress");
+      const auto progress = prod::events_named(log, "progress");
       REQUIRE_FALSE(progress.empty());
       CHECK(progress[0]["wait_event"].str() == "Lock:relation");
       CHECK(progress[0]["blocked_by"].str() == "{" + holder_pid + "}");

@@ -20,7 +20,7 @@ namespace {
 
 using Run = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource>;
 
-Settings settings_for(const TestDatabase& db, EventLog& log) {
+Settings commit_settings(const TestDatabase& db, EventLog& log) {
   Settings s;
   s.database_url = db.url();
   s.deploy_version = "v-commit";
@@ -47,7 +47,7 @@ void only_first_applied(const TestDatabase& db) {
 // Applies migration 1 alone, so the ledger exists for a test to tamper with.
 void apply_first(const TestDatabase& db) {
   EventLog log;
-  auto r = Run{settings_for(db, log), first()}.run();
+  auto r = Run{commit_settings(db, log), first()}.run();
   REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
 }
 
@@ -66,7 +66,7 @@ TEST_SUITE("integration") {
 
     SUBCASE("the ledger's duration is the server's time for the file") {
       EventLog log;
-      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);\nSELECT pg_sleep(0.3);")}.run();
+      auto r = Run{commit_settings(db, log), with("CREATE TABLE two (id int);\nSELECT pg_sleep(0.3);")}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
       const auto slept = db.number("SELECT duration_ms FROM lockstep.migrations WHERE version = 2");
@@ -77,7 +77,7 @@ TEST_SUITE("integration") {
     }
     SUBCASE("values with quotes and backslashes are stored as they are") {
       EventLog log;
-      auto s = settings_for(db, log);
+      auto s = commit_settings(db, log);
       s.deploy_version = R"(v'1\n"\'')";
       s.host = R"(host\'; DROP TABLE one; --)";
       MemorySource source{{1, "one",
@@ -94,7 +94,7 @@ TEST_SUITE("integration") {
     SUBCASE("a failure in the file is the file's, even after a savepoint of its own") {
       apply_first(db);
       EventLog log;
-      auto r = Run{settings_for(db, log),
+      auto r = Run{commit_settings(db, log),
                    with("SAVEPOINT lockstep_recorded_0000000000000000;\nCREATE TABLE two (id int);\n"
                         "SELECT 1 / (SELECT count(*) FROM two);")}
                    .run();
@@ -110,7 +110,7 @@ TEST_SUITE("integration") {
     SUBCASE("a syntax error keeps its line and column in the file") {
       apply_first(db);
       EventLog log;
-      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);\n\nCREATE TABLE x (id int,, y int);")}.run();
+      auto r = Run{commit_settings(db, log), with("CREATE TABLE two (id int);\n\nCREATE TABLE x (id int,, y int);")}.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().sqlstate == "42601");
       CHECK(r.error().line == 3);
@@ -119,7 +119,7 @@ TEST_SUITE("integration") {
     }
     SUBCASE("a migration that gives up the lock stops the next one before any of it runs") {
       EventLog log;
-      auto r = Run{settings_for(db, log), MemorySource{{1, "one", "CREATE TABLE one (id int PRIMARY KEY);\n"
+      auto r = Run{commit_settings(db, log), MemorySource{{1, "one", "CREATE TABLE one (id int PRIMARY KEY);\n"
                                                                   "SELECT pg_advisory_unlock_all();"},
                                                        {2, "two", "CREATE TABLE two (id int);"}}}
                    .run();
@@ -133,7 +133,7 @@ TEST_SUITE("integration") {
     SUBCASE("a ledger that refuses the row fails the migration as the ledger's fault, with nothing applied") {
       apply_first_then(db, "ALTER TABLE lockstep.migrations ADD CONSTRAINT not_two CHECK (version <> 2)");
       EventLog log;
-      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);")}.run();
+      auto r = Run{commit_settings(db, log), with("CREATE TABLE two (id int);")}.run();
       REQUIRE_FALSE(r);
       CHECK(r.error().sqlstate == "23514");
       CHECK(r.error().version == 2);
@@ -145,7 +145,7 @@ TEST_SUITE("integration") {
     SUBCASE("a deploy row the ledger refuses does not fail the last migration") {
       apply_first_then(db, "ALTER TABLE lockstep.deploys ADD CONSTRAINT no_v3 CHECK (schema_version <> 3)");
       EventLog log;
-      auto r = Run{settings_for(db, log), with("CREATE TABLE two (id int);")}.run();
+      auto r = Run{commit_settings(db, log), with("CREATE TABLE two (id int);")}.run();
       REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
       CHECK(r.value().schema_version == 3);
       CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
@@ -154,7 +154,7 @@ TEST_SUITE("integration") {
     SUBCASE("a COMMIT that fails (a deferred constraint) is reported as the commit, with nothing applied") {
       apply_first(db);
       EventLog log;
-      auto r = Run{settings_for(db, log),
+      auto r = Run{commit_settings(db, log),
                    with("CREATE TABLE parent (id int PRIMARY KEY);\n"
                         "CREATE TABLE two (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
                         "INSERT INTO two VALUES (42);")}
@@ -167,7 +167,7 @@ TEST_SUITE("integration") {
       only_first_applied(db);
       // The session is usable afterwards: the next boot, with the file fixed, applies it.
       EventLog again;
-      auto fixed = Run{settings_for(db, again),
+      auto fixed = Run{commit_settings(db, again),
                        with("CREATE TABLE parent (id int PRIMARY KEY);\n"
                             "CREATE TABLE two (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);")}
                        .run();

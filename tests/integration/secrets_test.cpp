@@ -37,7 +37,7 @@ struct Output {
 };
 
 // Runs the program once; `pgpassword` non-empty: with PGPASSWORD set.
-Output run(const std::vector<std::string>& args, const std::string& tag, const std::string& pgpassword = {}) {
+Output run_secrets_cli(const std::vector<std::string>& args, const std::string& tag, const std::string& pgpassword = {}) {
   static TempDir dir{"secrets-out"};
   static int n = 0;
   const std::string name = tag + "-" + std::to_string(++n);
@@ -163,7 +163,7 @@ void expect_valid_against_schema(const std::vector<Output>& outputs) {
 }
 
 // The URL of `base` (postgresql://user@host:port/db) as `role` with `pw`.
-std::string with_password(const std::string& base, const std::string& role, const std::string& pw) {
+std::string role_url_with_password(const std::string& base, const std::string& role, const std::string& pw) {
   const std::string url = url_as(base, role);
   const auto at = url.find('@');
   return url.substr(0, at) + ":" + pw + url.substr(at);
@@ -195,7 +195,7 @@ void set_password(TestDatabase& db, const std::string& pw) {
 // boundary's scrub of the beat's error stands between it and last_error.
 Output failing_beat(TestDatabase& db, const TempDir& dir, const std::string& pw, const std::string& tag) {
   set_password(db, pw);
-  const std::string url = with_password(db.url(), kRole, percent_encode(pw));
+  const std::string url = role_url_with_password(db.url(), kRole, percent_encode(pw));
   EventLog log;
   lockstep::Settings s;
   s.database_url = url;
@@ -225,8 +225,8 @@ Output failing_beat(TestDatabase& db, const TempDir& dir, const std::string& pw,
   o.err = "last_error: " + state.last_error + "\nregistry: " +
           db.scalar("SELECT coalesce(json_agg(r)::text, '') FROM lockstep.replicas r") + "\n";
   const auto d = dir.path().string();
-  for (const auto& st : {run({"status", "--dir", d, "--url", url}, tag),
-                         run({"status", "--dir", d, "--url", url, "--json"}, tag)}) {
+  for (const auto& st : {run_secrets_cli({"status", "--dir", d, "--url", url}, tag),
+                         run_secrets_cli({"status", "--dir", d, "--url", url, "--json"}, tag)}) {
     o.out += st.out;
     o.err += st.err;
   }
@@ -269,10 +269,10 @@ TEST_SUITE("integration") {
       };
       auto commands = [&](const std::string& url, const std::string& tag) {
         std::vector<Output> v;
-        v.push_back(run({"migrate", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
-        v.push_back(run({"status", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
-        v.push_back(run({"status", "--dir", d, "--url", url, "--timeout", "1s", "--json"}, tag));
-        v.push_back(run({"migrate", "--dir", d, "--url=" + url}, tag));  // a usage error echoes the argument
+        v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
+        v.push_back(run_secrets_cli({"status", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
+        v.push_back(run_secrets_cli({"status", "--dir", d, "--url", url, "--timeout", "1s", "--json"}, tag));
+        v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url=" + url}, tag));  // a usage error echoes the argument
         return v;
       };
       std::vector<Output> seen;
@@ -303,7 +303,7 @@ TEST_SUITE("integration") {
         const auto hostport = bare.substr(bare.find('@') + 1, bare.find('/', bare.find('@')) - bare.find('@') - 1);
         const auto colon = hostport.find(':');
         return std::vector<std::pair<std::string, std::string>>{
-            {with_password(db.url(), kRole, percent_encode(pw)), ""},
+            {role_url_with_password(db.url(), kRole, percent_encode(pw)), ""},
             {bare + "?password=" + percent_encode(pw), ""},
             {"host=" + hostport.substr(0, colon) + " port=" + hostport.substr(colon + 1) + " dbname=" + db.name() +
                  " user=" + std::string{kRole} + " password=" + kv_quote(pw),
@@ -314,16 +314,16 @@ TEST_SUITE("integration") {
       auto commands = [&](const std::pair<std::string, std::string>& f, const std::string& tag) {
         const auto& [url, env] = f;
         std::vector<Output> v;
-        v.push_back(run({"migrate", "--dir", d, "--url", url}, tag, env));
-        v.push_back(run({"status", "--dir", d, "--url", url}, tag, env));
-        v.push_back(run({"status", "--dir", d, "--url", url, "--json"}, tag, env));
-        v.push_back(run({"resolve", "1", "--dir", d, "--url", url}, tag, env));
+        v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", url}, tag, env));
+        v.push_back(run_secrets_cli({"status", "--dir", d, "--url", url}, tag, env));
+        v.push_back(run_secrets_cli({"status", "--dir", d, "--url", url, "--json"}, tag, env));
+        v.push_back(run_secrets_cli({"resolve", "1", "--dir", d, "--url", url}, tag, env));
         // A database that does not exist: the server's refusal, libpq's text.
         const std::string nodb = url.find("dbname=") != std::string::npos
                                      ? url.substr(0, url.find("dbname=")) + "dbname=no_such_db" +
                                            url.substr(url.find(' ', url.find("dbname=")))
                                      : url_for_database(url, "no_such_db");
-        v.push_back(run({"migrate", "--dir", d, "--url", nodb}, tag, env));
+        v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", nodb}, tag, env));
         return v;
       };
       // A failing migration: its failure is recorded and printed by status.
@@ -368,11 +368,11 @@ TEST_SUITE("integration") {
     for (const std::string pw : {"1", "t", "true", "0", "\"", "\\", "{", "a:b"}) {
       CAPTURE(pw);
       set_password(db, pw);
-      const std::string url = with_password(db.url(), kRole, percent_encode(pw));
+      const std::string url = role_url_with_password(db.url(), kRole, percent_encode(pw));
       std::vector<Output> got;
-      got.push_back(run({"migrate", "--dir", d, "--url", url}, "short"));
-      got.push_back(run({"status", "--dir", d, "--url", url, "--json"}, "short"));
-      got.push_back(run({"migrate", "--dir", d, "--url", with_password(db.url(), kRole, "wrong" + pw)}, "short"));
+      got.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", url}, "short"));
+      got.push_back(run_secrets_cli({"status", "--dir", d, "--url", url, "--json"}, "short"));
+      got.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", role_url_with_password(db.url(), kRole, "wrong" + pw)}, "short"));
       CHECK(got[0].exit_code == 8);
       CHECK(got[0].out.find("\"event\":\"migration_applied\"") != std::string::npos);
       CHECK(got[1].exit_code == 0);

@@ -20,7 +20,20 @@
 #include <thread>
 #include <vector>
 
+#include <doctest/doctest.h>
+
+#include "lockstep/detail/base/conninfo.hpp"
+
 namespace lockstep::test {
+
+// One option of a test server's URL (host, port, user): where a proxy in
+// front of it connects, and what a URL through the proxy logs in as.
+inline std::string option_of(const std::string& url, const char* key) {
+  auto c = detail::Conninfo::parse(url);
+  REQUIRE(c);
+  const auto* v = c.value().find(key);
+  return v != nullptr ? *v : std::string{};
+}
 
 inline int listen_loopback(std::uint16_t& port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

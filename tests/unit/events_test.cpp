@@ -19,7 +19,7 @@ using namespace lockstep;
 namespace {
 
 template <class Body>
-Event event(Body body) {
+Event typed_event(Body body) {
   return {Body::name, {std::string{Body::name}, "2026-12-07T00:00:00.000Z", 12, 42, "h"}, std::move(body)};
 }
 
@@ -27,10 +27,10 @@ Event event(Body body) {
 
 TEST_SUITE("unit") {
   TEST_CASE("events: the JSON sink writes the header, then the fields in order, unset ones left out") {
-    CHECK(to_json(event(events::ConnectRetry{.attempt = 2, .message = "refused", .next_delay_ms = 100})) ==
+    CHECK(to_json(typed_event(events::ConnectRetry{.attempt = 2, .message = "refused", .next_delay_ms = 100})) ==
           R"({"event":"connect_retry","ts":"2026-12-07T00:00:00.000Z","elapsed_ms":12,"pid":42,"host":"h",)"
           R"("attempt":2,"message":"refused","next_delay_ms":100})");
-    CHECK(to_json(event(events::Ready{.role = "leader", .schema_version = 3, .expected_version = 3,
+    CHECK(to_json(typed_event(events::Ready{.role = "leader", .schema_version = 3, .expected_version = 3,
                                       .schema_ahead = false, .applied = 1, .wait_attempts = 0,
                                       .contracts_waiting = 0, .duration_ms = 9, .background = true})) ==
           R"({"event":"ready","ts":"2026-12-07T00:00:00.000Z","elapsed_ms":12,"pid":42,"host":"h","role":"leader",)"
@@ -42,7 +42,7 @@ TEST_SUITE("unit") {
         .locks = {{"t", "AccessExclusiveLock", "reads and writes"}},
         .rehearsal = {{.line = 1, .duration_ms = 5, .locks = {}, .rewritten = {"t"}}},
         .left_invalid = {}});
-    CHECK(to_json(event(std::move(plan))) ==
+    CHECK(to_json(typed_event(std::move(plan))) ==
           R"({"event":"plan","ts":"2026-12-07T00:00:00.000Z","elapsed_ms":12,"pid":42,"host":"h","version":1,)"
           R"("name":"a","file":"1_a.sql","transaction":true,"statements":1,"warnings":0,"rehearsed":true,)"
           R"("blocked":false,"duration_ms":5,"locks":[{"relation":"t","mode":"AccessExclusiveLock",)"
@@ -50,8 +50,8 @@ TEST_SUITE("unit") {
           R"("left_invalid":[]})");
     SUBCASE("a sink that wants text gets the same line") {
       std::string got;
-      json_lines([&](std::string_view line) { got = line; })(event(events::Warning{.message = "m"}));
-      CHECK(got == to_json(event(events::Warning{.message = "m"})));
+      json_lines([&](std::string_view line) { got = line; })(typed_event(events::Warning{.message = "m"}));
+      CHECK(got == to_json(typed_event(events::Warning{.message = "m"})));
     }
   }
 

@@ -14,7 +14,7 @@ namespace {
 
 // An event with the common fields, as detail::Emitter makes it.
 template <class Body>
-Event event(std::int64_t elapsed_ms, Body body = {}) {
+Event timed_event(std::int64_t elapsed_ms, Body body = {}) {
   return {Body::name, {std::string{Body::name}, "2026-12-05T00:00:00.000Z", elapsed_ms, 42, "h"}, std::move(body)};
 }
 
@@ -29,12 +29,12 @@ TEST_SUITE("unit") {
     Metrics m;
     auto sink = m.sink();
     SUBCASE("a leader's run") {
-      sink(event<events::Boot>(0));
-      sink(event<events::LockAcquired>(30));
-      sink(event(100, events::MigrationApplied{.duration_ms = 40}));
-      sink(event(2200, events::MigrationApplied{.duration_ms = 2000}));
-      sink(event(2300, events::Lint{.severity = "warning", .rule = "json_column"}));
-      sink(event(2400, events::Ready{.role = "leader", .schema_version = 7, .expected_version = 7, .duration_ms = 2400}));
+      sink(timed_event<events::Boot>(0));
+      sink(timed_event<events::LockAcquired>(30));
+      sink(timed_event(100, events::MigrationApplied{.duration_ms = 40}));
+      sink(timed_event(2200, events::MigrationApplied{.duration_ms = 2000}));
+      sink(timed_event(2300, events::Lint{.severity = "warning", .rule = "json_column"}));
+      sink(timed_event(2400, events::Ready{.role = "leader", .schema_version = 7, .expected_version = 7, .duration_ms = 2400}));
       const auto text = m.render();
       CAPTURE(text);
       CHECK(has_line(text, "lockstep_migrations_applied_total 2"));
@@ -57,36 +57,36 @@ TEST_SUITE("unit") {
       CHECK(has_line(text, "# TYPE lockstep_migrations_applied_total counter"));
     }
     SUBCASE("a follower waits, wakes, and a later run fails") {
-      sink(event<events::Boot>(0));
-      sink(event<events::LockBusy>(10));
-      sink(event<events::Waiting>(20));
-      sink(event<events::Waiting>(520));
-      sink(event(600, events::Ready{.role = "follower", .schema_version = 3, .expected_version = 3, .duration_ms = 600}));
+      sink(timed_event<events::Boot>(0));
+      sink(timed_event<events::LockBusy>(10));
+      sink(timed_event<events::Waiting>(20));
+      sink(timed_event<events::Waiting>(520));
+      sink(timed_event(600, events::Ready{.role = "follower", .schema_version = 3, .expected_version = 3, .duration_ms = 600}));
       auto text = m.render();
       CHECK(has_line(text, "lockstep_lock_wait_seconds_sum 0.59"));
       CHECK(has_line(text, "lockstep_follower_wake_seconds_sum 0.08"));
       CHECK(has_line(text, R"(lockstep_follower_wake_seconds_bucket{le="0.1"} 1)"));
-      sink(event<events::Boot>(0));
-      sink(event(5, events::Error{.class_ = "schema_behind", .message = "x"}));
+      sink(timed_event<events::Boot>(0));
+      sink(timed_event(5, events::Error{.class_ = "schema_behind", .message = "x"}));
       text = m.render();
       CHECK(has_line(text, R"(lockstep_failures_total{class="schema_behind"} 1)"));
       CHECK(has_line(text, "lockstep_ready 0"));
       CHECK(has_line(text, "lockstep_follower_wake_seconds_count 1"));  // the failed run did not wait
     }
     SUBCASE("heartbeat blips are beats, not runs: readiness stays what the application serves") {
-      sink(event<events::Boot>(0));
-      sink(event(50, events::Ready{.role = "current", .schema_version = 3, .expected_version = 3, .duration_ms = 50}));
-      sink(event(0, events::ReplicaRegistered{
+      sink(timed_event<events::Boot>(0));
+      sink(timed_event(50, events::Ready{.role = "current", .schema_version = 3, .expected_version = 3, .duration_ms = 50}));
+      sink(timed_event(0, events::ReplicaRegistered{
                            .replica_id = "h:1:2", .deploy_version = "v1", .knows_version = 3, .lease_ms = 30000}));
       for (int i = 1; i <= 3; ++i) {
-        sink(event(10, events::BeatFailed{.replica_id = "h:1:2",
+        sink(timed_event(10, events::BeatFailed{.replica_id = "h:1:2",
                                            .while_ = "renewing this replica's lease",
                                            .failed_beats = 1,
                                            .class_ = "database_error",
                                            .message = "relation lockstep.replicas does not exist"}));
       }
-      sink(event(10, events::BeatRecovered{.replica_id = "h:1:2", .failed_beats = 3, .lease_ms = 30000}));
-      sink(event(10, events::Beat{.replica_id = "h:1:2", .lease_ms = 30000}));
+      sink(timed_event(10, events::BeatRecovered{.replica_id = "h:1:2", .failed_beats = 3, .lease_ms = 30000}));
+      sink(timed_event(10, events::Beat{.replica_id = "h:1:2", .lease_ms = 30000}));
       auto text = m.render();
       CHECK(has_line(text, "lockstep_ready 1"));
       CHECK(has_line(text, R"(lockstep_runs_total{role="current",outcome="ready"} 1)"));
@@ -101,16 +101,16 @@ TEST_SUITE("unit") {
       CHECK(remaining <= 30);
       // A heartbeat's background run (a contract that became clear) that
       // fails is a failed run, but the application still serves.
-      sink(event(0, events::Boot{.background = true}));
-      sink(event(5, events::Error{.class_ = "lock_unsafe", .message = "x", .background = true}));
+      sink(timed_event(0, events::Boot{.background = true}));
+      sink(timed_event(5, events::Error{.class_ = "lock_unsafe", .message = "x", .background = true}));
       text = m.render();
       CHECK(has_line(text, "lockstep_ready 1"));
       CHECK(has_line(text, R"(lockstep_failures_total{class="lock_unsafe"} 1)"));
-      sink(event(1, events::ReplicaWithdrawn{.replica_id = "h:1:2"}));
+      sink(timed_event(1, events::ReplicaWithdrawn{.replica_id = "h:1:2"}));
       CHECK(has_line(m.render(), "lockstep_heartbeat_lease_remaining_seconds 0"));
     }
     SUBCASE("label values are escaped") {
-      sink(event(1, events::Error{.class_ = "a\"b\\c"}));
+      sink(timed_event(1, events::Error{.class_ = "a\"b\\c"}));
       CHECK(has_line(m.render(), R"(lockstep_failures_total{class="a\"b\\c"} 1)"));
     }
   }
