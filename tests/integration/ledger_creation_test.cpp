@@ -19,6 +19,7 @@
 #include "cli.hpp"
 #include "files.hpp"
 #include "lockstep/lockstep.hpp"
+#include "poll.hpp"
 #include "processes.hpp"
 #include "temp_dir.hpp"
 #include "test_db.hpp"
@@ -240,6 +241,137 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT position_line || ':' || position_column FROM lockstep.failures WHERE resolved_at IS "
                     "NULL") == "2:8");
     drop_role(db, role);
+  }
+
+  // Review of e5db70f: with TransactionLock (PgBouncer transaction pooling)
+  // the leader reads the failure log inside the transaction that holds the
+  // lock; on a DBA's ledger without the position columns the first SELECT
+  // fails with 42703, which aborts that transaction, so read_failures'
+  // fallback SELECT fails with 25P02 and the deploy fails: every deploy, until
+  // the DBA re-runs ledger-sql. (With a session lock it is read outside a
+  // transaction: T91.)
+  TEST_CASE("review: TransactionLock on a DBA's ledger without the position columns migrates") {
+    TestDatabase db{"positions_txlock"};
+    const std::string role = "ls_postx_" + std::to_string(::getpid());
+    const std::string url = least_role(db, role);
+    const TableLedger ledger;
+    db.exec(ledger.create_sql());
+    db.exec(ledger.grant_sql(role));
+    db.exec("ALTER TABLE lockstep.failures DROP COLUMN position_line, DROP COLUMN position_column");
+    Settings s;
+    s.database_url = url;
+    s.deploy_version = "tx-1";
+    s.on_event = null_sink();
+    MemorySource source;
+    source.add({1, "one", "SELECT 1;"});
+    auto r = Migrator<TransactionLock, ExponentialBackoff, Deadline<>, MemorySource>{s, std::move(source),
+                                                                                    Deadline<>{30s}}
+                 .run();
+    CHECK_MESSAGE(r, (r ? "" : r.error().to_string()));
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 1);
+    drop_role(db, role);
+  }
+
+  // Review of e5db70f: a DBA's ledger from the previous release's ledger-sql
+  // (everything but the position columns) is never "complete" for a role that
+  // may not add them, so every leader boot takes the one creation lock every
+  // ledger shares. A TransactionLock leader takes it inside its first
+  // migration's transaction and holds it until that migration commits: the
+  // other service's leader in the same database waits 10 s and fails.
+  // (on_failure = retry only keeps the test above from masking this one.)
+  TEST_CASE("review: a DBA's ledger without the position columns never takes the creation lock") {
+    for (const bool columns_present : {true, false}) {
+      CAPTURE(columns_present);
+      TestDatabase db{columns_present ? "positions_lock_ok" : "positions_lock"};
+      const std::string role = "ls_poslock_" + std::to_string(::getpid());
+      const std::string url = least_role(db, role);
+      const TableLedger a{"lockstep", "svc_a"};
+      const TableLedger b{"lockstep", "svc_b"};
+      for (const auto* l : {&a, &b}) {
+        db.exec(l->create_sql());
+        db.exec(l->grant_sql(role));
+      }
+      if (!columns_present) {  // as the previous release's ledger-sql left them
+        db.exec("ALTER TABLE lockstep.svc_a_failures DROP COLUMN position_line, DROP COLUMN position_column");
+        db.exec("ALTER TABLE lockstep.svc_b_failures DROP COLUMN position_line, DROP COLUMN position_column");
+      }
+      auto settings = [&](const std::string& v) {
+        Settings s;
+        s.database_url = url;
+        s.deploy_version = v;
+        s.on_failure = FailurePolicy::retry;
+        s.on_event = null_sink();
+        return s;
+      };
+      std::string slow_error;
+      std::thread slow{[&] {
+        MemorySource source;
+        source.add({1, "slow", "SELECT pg_sleep(14);"});
+        auto r = Migrator<TransactionLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger>{
+            settings("a-1"), std::move(source), a, Deadline<>{60s}}.run();
+        if (!r) slow_error = r.error().to_string();
+      }};
+      const auto seen = time_until(
+          [&] {
+            return db.number("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(14)%' "
+                             "AND pid <> pg_backend_pid()") == 1;
+          },
+          20s);
+      if (seen < 20s) {
+        MemorySource source;
+        source.add({1, "quick", "SELECT 1;"});
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = Migrator<TryLock, ExponentialBackoff, Deadline<>, MemorySource, TableLedger>{
+            settings("b-1"), std::move(source), b, Deadline<>{30s}}.run();
+        const auto took =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+        CHECK_MESSAGE(r, (r ? "" : r.error().to_string()));
+        CHECK(took < 5s);
+      }
+      slow.join();
+      CHECK_MESSAGE(seen < 20s, slow_error);
+      CHECK_MESSAGE(slow_error.empty(), slow_error);
+      drop_role(db, role);
+    }
+  }
+
+  // Review of e5db70f: the lenient DDL (a DO block around EXECUTE of an
+  // E'' literal) for a ledger whose schema and table need quoting.
+  TEST_CASE("review: the position columns of an oddly named ledger") {
+    for (const std::string table : {std::string{"Mig'Tab\\x"}, std::string{"x$lockstep_positions$y"}}) {
+      CAPTURE(table);
+      TestDatabase db{"positions_odd"};
+      const TableLedger ledger{"Odd 'Sch\"ema", table};
+      db.exec(ledger.create_sql());
+      db.exec(ledger.create_sql());  // a DBA runs it twice
+      auto quote = [](const std::string& id) {
+        std::string q = "\"";
+        for (char c : id) q += c == '"' ? std::string{"\"\""} : std::string{c};
+        return q + "\"";
+      };
+      const std::string failures = quote("Odd 'Sch\"ema") + "." + quote(table + "_failures");
+      auto columns = [&] {
+        auto c = db.connect();
+        auto rows = c.query("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname IN "
+                            "('position_line', 'position_column') AND NOT attisdropped",
+                            failures);
+        return rows ? detail::to_int64(rows.value()[0][0]) : -1;
+      };
+      REQUIRE(columns() == 2);
+      db.exec("ALTER TABLE " + failures + " DROP COLUMN position_line, DROP COLUMN position_column");
+      TempDir dir{"positions-odd"};
+      dir.write("0001_fails.sql", "SELECT 1;\nSELECT nope FROM pg_class;\n");
+      Settings s;
+      s.database_url = db.url();
+      s.deploy_version = "odd-1";
+      s.on_event = null_sink();
+      auto r = Migrator<TryLock, NotifyBackoff, Deadline<>, DirectorySource, TableLedger>{
+          s, DirectorySource{dir.path()}, ledger, Deadline<>{30s}}.run();
+      REQUIRE_FALSE(r);
+      INFO(r.error().to_string());
+      CHECK(r.error().sqlstate == "42703");
+      CHECK(columns() == 2);
+    }
   }
 
   TEST_CASE("two services' ledgers in one schema are created by their herds without a race") {
