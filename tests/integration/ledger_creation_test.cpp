@@ -226,12 +226,13 @@ TEST_SUITE("integration") {
     CHECK(first.error().line == 2);
     CHECK(columns() == 0);
     CHECK(db.scalar("SELECT position FROM lockstep.failures") == dir.path().string() + "/0001_fails.sql:2:8");
-    // Refused once more in the same deploy, the position read as text only.
+    // Refused once more in the same deploy, the position read from its text.
     auto again = run_as(url);
     REQUIRE_FALSE(again);
     CHECK(again.error().message.find("already failed in this deploy") != std::string::npos);
     CHECK(again.error().message.find("0001_fails.sql:2:8") != std::string::npos);
-    CHECK_FALSE(again.error().line.has_value());
+    CHECK(again.error().line == 2);
+    CHECK(again.error().column == 8);
 
     // The ledger's owner adds them at its next run, and records numbers.
     db.exec("UPDATE lockstep.failures SET resolved_at = now()");
@@ -243,14 +244,14 @@ TEST_SUITE("integration") {
     drop_role(db, role);
   }
 
-  // Review of e5db70f: with TransactionLock (PgBouncer transaction pooling)
-  // the leader reads the failure log inside the transaction that holds the
-  // lock; on a DBA's ledger without the position columns the first SELECT
-  // fails with 42703, which aborts that transaction, so read_failures'
-  // fallback SELECT fails with 25P02 and the deploy fails: every deploy, until
-  // the DBA re-runs ledger-sql. (With a session lock it is read outside a
+  // With TransactionLock (PgBouncer transaction pooling) the leader reads
+  // the failure log inside the transaction that holds the lock. A first
+  // version read the position columns by name: on a DBA's ledger without
+  // them that SELECT failed (42703), aborting the transaction, its fallback
+  // failed with 25P02, and every deploy failed until the DBA re-ran
+  // ledger-sql (found by review). (With a session lock it is read outside a
   // transaction: T91.)
-  TEST_CASE("review: TransactionLock on a DBA's ledger without the position columns migrates") {
+  TEST_CASE("a failure log without its position columns: a transaction-scoped leader reads it inside its transaction") {
     TestDatabase db{"positions_txlock"};
     const std::string role = "ls_postx_" + std::to_string(::getpid());
     const std::string url = least_role(db, role);
@@ -272,14 +273,14 @@ TEST_SUITE("integration") {
     drop_role(db, role);
   }
 
-  // Review of e5db70f: a DBA's ledger from the previous release's ledger-sql
-  // (everything but the position columns) is never "complete" for a role that
-  // may not add them, so every leader boot takes the one creation lock every
-  // ledger shares. A TransactionLock leader takes it inside its first
+  // A DBA's ledger from the previous release's ledger-sql (everything but
+  // the position columns) is complete for a role that may not add them. Were
+  // it not (a first version, found by review), every leader boot would take
+  // the one creation lock every ledger shares. A TransactionLock leader takes it inside its first
   // migration's transaction and holds it until that migration commits: the
   // other service's leader in the same database waits 10 s and fails.
   // (on_failure = retry only keeps the test above from masking this one.)
-  TEST_CASE("review: a DBA's ledger without the position columns never takes the creation lock") {
+  TEST_CASE("a failure log without its position columns: a DBA's ledger is complete, no leader takes the creation lock") {
     for (const bool columns_present : {true, false}) {
       CAPTURE(columns_present);
       TestDatabase db{columns_present ? "positions_lock_ok" : "positions_lock"};
@@ -335,10 +336,11 @@ TEST_SUITE("integration") {
     }
   }
 
-  // Review of e5db70f: the lenient DDL (a DO block around EXECUTE of an
-  // E'' literal) for a ledger whose schema and table need quoting.
-  TEST_CASE("review: the position columns of an oddly named ledger") {
-    for (const std::string table : {std::string{"Mig'Tab\\x"}, std::string{"x$lockstep_positions$y"}}) {
+  // The lenient DDL (a DO block around EXECUTE of an E'' literal) for a
+  // ledger whose schema and table need quoting, or contain the block's
+  // dollar-quote tag (a fixed tag closed the block early: found by review).
+  TEST_CASE("the position columns of an oddly named ledger are added by its owner") {
+    for (const std::string& table : {std::string{"Mig'Tab\\x"}, std::string{"x$lockstep_positions$y"}}) {
       CAPTURE(table);
       TestDatabase db{"positions_odd"};
       const TableLedger ledger{"Odd 'Sch\"ema", table};

@@ -116,8 +116,7 @@ class LedgerHead {
   // role that may not create it (no CREATE on the schema, not the tables'
   // owner) goes on without it, inside a transaction too.
   [[nodiscard]] std::string upgrade_sql() const {
-    return "DO $lockstep_head$ BEGIN EXECUTE " + detail::quote_literal(create_sql()) +
-           "; EXCEPTION WHEN insufficient_privilege THEN NULL; END $lockstep_head$";
+    return detail::unless_insufficient_privilege(create_sql(), "lockstep_head");
   }
 
   [[nodiscard]] std::string grant_sql(const std::string& quoted_role) const {

@@ -261,15 +261,15 @@ class TableLedger {
   }
 
   [[nodiscard]] result<std::vector<FailureRecord>> read_failures(Connection& conn) {
-    auto rows = query_failures(conn, "checksum, cause, position_line, position_column");
-    // A ledger without the position columns (positions_sql), or from before
-    // checksum and cause too, not yet upgraded by a leader.
-    if (!rows && rows.error().sqlstate == "42703") {
-      rows = query_failures(conn, "checksum, cause, NULL::integer, NULL::integer");
-    }
-    if (!rows && rows.error().sqlstate == "42703") {
-      rows = query_failures(conn, "''::text, 'error'::text, NULL::integer, NULL::integer");
-    }
+    // The position columns are optional (positions_sql): read through the
+    // row's JSON, so that a ledger without them is no error. An error here
+    // would abort the transaction a transaction-scoped lock's leader reads
+    // the failures in, and no fallback could run after it.
+    const std::string positions = ", (to_jsonb(f) ->> 'position_line')::integer,"
+                                  " (to_jsonb(f) ->> 'position_column')::integer";
+    auto rows = query_failures(conn, "checksum, cause" + positions);
+    // A ledger from before checksum and cause, not yet upgraded by a leader.
+    if (!rows && rows.error().sqlstate == "42703") rows = query_failures(conn, "''::text, 'error'::text" + positions);
     if (!rows) {
       if (detail::no_ledger_yet(rows.error())) return std::vector<FailureRecord>{};
       return shape_error(std::move(rows).error());
@@ -302,7 +302,7 @@ class TableLedger {
         "SELECT id, version, name, sqlstate, message, position, deploy_version, host, "
         "to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), partial, "
         "statements_completed, statements_total, " + newer_columns + " FROM " +
-        qualified_failures() + " WHERE resolved_at IS NULL ORDER BY id");
+        qualified_failures() + " f WHERE resolved_at IS NULL ORDER BY id");
   }
 
   [[nodiscard]] static std::vector<FailureRecord> failures_from(const Rows& rows) {
@@ -323,8 +323,12 @@ class TableLedger {
       f.statements_total = detail::to_int64(r[11]);
       f.checksum = detail::to_text(r[12]);
       f.cause = detail::to_text(r[13]);
-      if (r[14]) f.line = static_cast<int>(detail::to_int64(r[14]));
-      if (r[15]) f.column = static_cast<int>(detail::to_int64(r[15]));
+      if (r[14]) {
+        f.line = static_cast<int>(detail::to_int64(r[14]));
+        if (r[15]) f.column = static_cast<int>(detail::to_int64(r[15]));
+      } else {
+        detail::read_position(f.position, f.line, f.column);  // a row without the numbers
+      }
       out.push_back(std::move(f));
     }
     return out;
@@ -349,6 +353,8 @@ class TableLedger {
     bool core = false;      // ledger, deploys and failures tables
     bool columns = false;   // the columns later releases added
     bool positions = false;  // the failure log's position columns (optional: positions_sql)
+    bool owns_failures = true;  // this role may add them (it owns the failure log, or is a superuser)
+    bool owns_ledger = true;    // this role may add the head (its triggers need the ledger's tables)
     bool registry = false;
     bool head = false;
     bool create_on_database = false;
@@ -357,7 +363,11 @@ class TableLedger {
     std::string database;
 
     [[nodiscard]] bool complete() const noexcept {
-      return schema && core && columns && positions && registry && head;
+      // Optional parts this role may not add do not count: a DBA's ledger
+      // without them is complete, or every leader boot would take the
+      // creation lock that all ledgers share, and a transaction-scoped
+      // leader would hold it through its first migration.
+      return schema && core && columns && (positions || !owns_failures) && registry && (head || !owns_ledger);
     }
     [[nodiscard]] std::string missing(const TableLedger& l) const {
       std::string out;
@@ -366,8 +376,8 @@ class TableLedger {
       if (!core) add("its tables " + l.qualified_table() + ", " + l.qualified_deploys() + ", " + l.qualified_failures());
       if (core && !columns) add("the columns a newer release added to " + l.qualified_table() + " and " + l.qualified_failures());
       if (!registry) add("the replica registry " + l.registry_.qualified_table());
-      if (!head) add("the head " + l.head_.qualified_table());
-      if (core && !positions) add("the position columns of " + l.qualified_failures());
+      if (!head && (!core || owns_ledger)) add("the head " + l.head_.qualified_table());
+      if (core && !positions && owns_failures) add("the position columns of " + l.qualified_failures());
       return out;
     }
   };
@@ -403,7 +413,10 @@ class TableLedger {
         " has_database_privilege(current_database(), 'CREATE'),"
         " COALESCE(has_schema_privilege(n.oid, 'CREATE'), false), current_user, current_database(),"
         " (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($3)"
-        " AND attname IN ('position_line', 'position_column') AND NOT attisdropped) = 2"
+        " AND attname IN ('position_line', 'position_column') AND NOT attisdropped) = 2,"
+        " COALESCE((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass($3)), true),"
+        " COALESCE((SELECT bool_and(pg_has_role(c.relowner, 'USAGE')) FROM pg_class c"
+        " WHERE c.oid IN (to_regclass($1), to_regclass($2))), true)"
         " FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $6",
         qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
         head_.qualified_table(), schema_);
@@ -422,6 +435,8 @@ class TableLedger {
     p.user = detail::to_text(r[7]);
     p.database = detail::to_text(r[8]);
     p.positions = yes(9);
+    p.owns_failures = yes(10);
+    p.owns_ledger = yes(11);
     return p;
   }
 
@@ -455,12 +470,13 @@ class TableLedger {
     if (!found.schema) sql += "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n";
     if (!found.core) sql += tables_sql() + ";\n";
     if (!found.core || !found.columns) sql += upgrade_sql() + ";\n";
-    if (found.core && !found.positions) sql += positions_sql(true) + ";\n";
+    if (found.core && !found.positions && found.owns_failures) sql += positions_sql(true) + ";\n";
     if (!found.registry) sql += registry_.create_sql() + ";\n";
     // New tables are this role's (it may add the triggers); an existing
     // ledger may be a DBA's, or from before the head: the head is added
     // where this role may (LedgerHead::upgrade_sql), else left out.
-    if (!found.core || !found.head) sql += (found.core ? head_.upgrade_sql() : head_.create_sql()) + ";\n";
+    if (!found.core) sql += head_.create_sql() + ";\n";
+    else if (!found.head && found.owns_ledger) sql += head_.upgrade_sql() + ";\n";
     return sql;
   }
 
@@ -543,9 +559,7 @@ class TableLedger {
     const std::string alter = "ALTER TABLE " + qualified_failures() +
                               " ADD COLUMN IF NOT EXISTS position_line integer,"
                               " ADD COLUMN IF NOT EXISTS position_column integer";
-    if (!lenient) return alter;
-    return "DO $lockstep_positions$ BEGIN EXECUTE " + detail::quote_literal(alter) +
-           "; EXCEPTION WHEN insufficient_privilege THEN NULL; END $lockstep_positions$";
+    return lenient ? detail::unless_insufficient_privilege(alter, "lockstep_positions") : alter;
   }
 
   // Columns added after the first release: ledgers created by it get them.

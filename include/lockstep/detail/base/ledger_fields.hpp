@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,41 @@ namespace lockstep::detail {
   }
   out += '\'';
   return out;
+}
+
+// `sql`, run where this role may and skipped where it may not (42501: not
+// the owner), as one DO block. Its dollar-quote tag is one that `sql` does
+// not contain (a ledger may be named anything, "$lockstep_head$" included).
+[[nodiscard]] inline std::string unless_insufficient_privilege(std::string_view sql, std::string tag) {
+  const std::string body = "BEGIN EXECUTE " + quote_literal(sql) +
+                           "; EXCEPTION WHEN insufficient_privilege THEN NULL; END";
+  while (body.find("$" + tag + "$") != std::string::npos) tag += "_";
+  return "DO $" + tag + "$ " + body + " $" + tag + "$";
+}
+
+// "file:line[:column]", as a failure log's position text -> line, column.
+// For rows that have no numbers of their own: written by an older release,
+// or to a ledger without the position columns (TableLedger::positions_sql).
+inline void read_position(std::string_view position, std::optional<int>& line, std::optional<int>& column) {
+  auto number_after = [](std::string_view s, std::size_t colon) -> std::optional<int> {
+    if (colon == std::string_view::npos || colon + 1 >= s.size()) return std::nullopt;
+    int n = 0;
+    for (char c : s.substr(colon + 1)) {
+      if (c < '0' || c > '9' || n > 100000000) return std::nullopt;
+      n = n * 10 + (c - '0');
+    }
+    return n;
+  };
+  const auto last = position.rfind(':');
+  const auto last_n = number_after(position, last);
+  if (!last_n) return;
+  const auto before = position.substr(0, last);
+  if (const auto n = number_after(before, before.rfind(':'))) {
+    line = *n;
+    column = *last_n;
+  } else {
+    line = *last_n;
+  }
 }
 
 // A foreign or damaged ledger may hold anything; a value that is not a
