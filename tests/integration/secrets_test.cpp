@@ -115,6 +115,11 @@ void expect_hidden(const Output& o, const std::string& pw, const std::string& vo
       for (std::size_t i = 0; i + len <= pw.size(); ++i) {
         const auto fragment = pw.substr(i, len);
         if (vocabulary.find(fragment) != std::string::npos) continue;
+        // Digits with ':', '.' or '-' alone (":54" of "Mv:5432") are what
+        // clocks, durations and ports print ("12:42:54.094Z"): a run at
+        // another second than the neutral one prints other ones. Such a
+        // fragment counts only as part of a longer one (a CI run failed so).
+        if (fragment.find_first_not_of("0123456789:.-") == std::string::npos) continue;
         CAPTURE(fragment);
         CHECK(text.find(fragment) == std::string::npos);
       }
@@ -396,22 +401,14 @@ TEST_SUITE("integration") {
     TempDir dir{"secrets-beat-migrations"};
     write_table_migrations(dir, 1);
     // What the same failure shows with a neutral password: a fragment it
-    // prints too ("ail" of "failed") is not a leak. A fragment of digits
-    // alone ("543" of ":5432,") may be any timestamp, pid or duration, so
-    // it counts only as part of a longer one.
+    // prints too ("ail" of "failed") is not a leak (nor one of digits and
+    // clock punctuation alone: expect_hidden).
     const std::string vocabulary = failing_beat(db, dir, "Zz9Zz9Zz9", "beat-neutral").all();
     std::vector<Output> seen;
     for (const auto& pw : kNastyPasswords) {
       CAPTURE(pw);
-      std::string digits_too = vocabulary;
-      for (std::size_t i = 0; i + 3 <= pw.size(); ++i) {
-        for (std::size_t len = 3; i + len <= pw.size(); ++len) {
-          const auto f = pw.substr(i, len);
-          if (f.find_first_not_of("0123456789") == std::string::npos) digits_too += " " + f;
-        }
-      }
       const Output o = failing_beat(db, dir, pw, "beat");
-      expect_hidden(o, pw, digits_too);
+      expect_hidden(o, pw, vocabulary);
       if (pw.size() >= lockstep::detail::kMinFreeTextSecret) {
         CHECK(o.err.find("last_error: registry refused ***") != std::string::npos);
       }
