@@ -12,7 +12,6 @@
 // sees the contract and refuses to start; never both miss each other.
 #pragma once
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -52,50 +51,23 @@ class ReplicaRegistry {
   // Registers `r` for `lease`, unless the ledger has a contract migration
   // newer than anything `r`'s image knows: then nothing is written and that
   // migration is returned, for the caller to refuse to start.
+  //
+  // One round trip (enroll_sql): the server runs it as one implicit
+  // transaction, which ends with the message, committed or rolled back,
+  // whatever the client does meanwhile. Across round trips, a client frozen
+  // in between (SIGSTOP, a paused VM, a lost network) kept the registry
+  // locked until the server noticed, and an idle bound armed with SET LOCAL
+  // did not help once a statement failed (a DBA's lock_timeout, a cancel):
+  // PostgreSQL takes a SET LOCAL back at the abort, and the session sat
+  // "idle in transaction (aborted)" for as long as the client slept. No
+  // registry table yet (a ledger from before it, or the table dropped): the
+  // LOCK fails, the whole message is rolled back, and the caller's next
+  // statement (creating the table) runs outside any transaction.
   [[nodiscard]] result<std::optional<AppliedMigration>> enroll(Connection& conn, const ReplicaRecord& r,
                                                                std::chrono::milliseconds lease) {
-    // A separate statement, so the check below reads the ledger after any
-    // contract transaction holding the registry lock has committed.
-    // The registry lock is held across round trips here, so a client frozen
-    // in between (SIGSTOP, a paused VM, a lost network) would hold it until
-    // the server noticed: every contract migration would queue behind it,
-    // and every beat behind the contract. The server ends such a session
-    // itself, after the lease (at least 1 s, at most 5 s): a replica frozen
-    // that long has lost its claim anyway (found by a mixed-deploy soak run).
-    const auto frozen =
-        std::clamp(lease, std::chrono::milliseconds{1000}, std::chrono::milliseconds{5000}).count();
-    // Sent together, BEGIN succeeds even when LOCK fails (no registry table
-    // yet: a ledger from before it, or the table dropped), leaving an
-    // aborted transaction: roll it back, or the caller's next statement
-    // (creating the table) would fail with 25P02 instead.
-    if (auto begun = conn.execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = " +
-                                  std::to_string(frozen) + "; LOCK TABLE " + table_ + " IN ROW EXCLUSIVE MODE");
-        !begun) {
-      if (conn.is_open()) (void)conn.execute("ROLLBACK");
-      return std::move(begun).error();
-    }
-    auto done = [&]() -> result<std::optional<AppliedMigration>> {
-      LOCKSTEP_TRY(contracted, conn.query("SELECT " + contract_columns("") + " FROM " + ledger_ +
-                                              " WHERE contract AND version > $1 ORDER BY version LIMIT 1",
-                                          std::to_string(r.knows_version)));
-      if (!contracted.empty()) return std::optional<AppliedMigration>{contract_from(contracted[0], 0)};
-      // Rows of replicas gone for a day only make `status` longer.
-      LOCKSTEP_TRYV(conn.execute("DELETE FROM " + table_ + " WHERE expires_at < clock_timestamp() - interval '1 day'"));
-      LOCKSTEP_TRYV(conn.query(
-          "INSERT INTO " + table_ +
-              " (replica_id, deploy_version, knows_version, expected_version, host, pid, expires_at)"
-              " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp() + $7 * interval '1 millisecond')"
-              " ON CONFLICT (replica_id) DO UPDATE SET last_seen = clock_timestamp(), expires_at = EXCLUDED.expires_at",
-          r.replica_id, r.deploy_version, std::to_string(r.knows_version), std::to_string(r.expected_version),
-          r.host, std::to_string(r.pid), std::to_string(lease.count())));
-      return std::optional<AppliedMigration>{};
-    }();
-    if (!done || done.value()) {
-      (void)conn.execute("ROLLBACK");
-      return done;
-    }
-    LOCKSTEP_TRYV(conn.execute("COMMIT"));
-    return done;
+    LOCKSTEP_TRY(contracted, conn.query(enroll_sql(r, lease)));
+    if (contracted.empty()) return std::optional<AppliedMigration>{};
+    return std::optional<AppliedMigration>{contract_from(contracted[0], 0)};
   }
 
   // One heartbeat, one statement: move the lease forward (only while it
@@ -153,6 +125,38 @@ class ReplicaRegistry {
       out.contracted = contract_from(contracted[0], 0);
     }
     return out;
+  }
+
+  // A registration, as one simple query (so its values are literals: a
+  // message of several statements takes no parameters). The LOCK is a
+  // statement of its own, so that the next one's snapshot, taken once the
+  // lock is granted, sees any contract whose transaction held the registry
+  // until it committed. That statement reads the ledger for a contract this
+  // image lacks and, only if there is none, forgets the rows of replicas
+  // gone for a day (they only make `status` longer) and stamps this
+  // replica's lease; it returns the contract if there is one. Its own row is
+  // never among those deleted (a row one part of a statement deletes,
+  // another cannot update): when its lease ran out a day ago, the upsert
+  // starts it afresh instead, as the delete and insert of two statements did
+  // (its other columns are this process's own, the same under one replica_id).
+  [[nodiscard]] std::string enroll_sql(const ReplicaRecord& r, std::chrono::milliseconds lease) const {
+    using detail::quote_literal;
+    const std::string id = quote_literal(r.replica_id);
+    const std::string day_gone = "expires_at < clock_timestamp() - interval '1 day'";
+    const std::string no_contract = " WHERE NOT EXISTS (SELECT 1 FROM contracted)";
+    const std::string row = id + ", " + quote_literal(r.deploy_version) + ", " + std::to_string(r.knows_version) +
+                            ", " + std::to_string(r.expected_version) + ", " + quote_literal(r.host) + ", " +
+                            std::to_string(r.pid) + ", clock_timestamp() + " + std::to_string(lease.count()) +
+                            " * interval '1 millisecond'";
+    return "LOCK TABLE " + table_ + " IN ROW EXCLUSIVE MODE; " +
+           "WITH contracted AS (SELECT " + contract_columns("") + " FROM " + ledger_ +
+           " WHERE contract AND version > " + std::to_string(r.knows_version) + " ORDER BY version LIMIT 1), " +
+           "gone AS (DELETE FROM " + table_ + no_contract + " AND " + day_gone + " AND replica_id <> " + id + "), " +
+           "stamped AS (INSERT INTO " + table_ +
+           " AS me (replica_id, deploy_version, knows_version, expected_version, host, pid, expires_at) SELECT " +
+           row + no_contract + " ON CONFLICT (replica_id) DO UPDATE SET last_seen = clock_timestamp(), " +
+           "expires_at = EXCLUDED.expires_at, started_at = CASE WHEN me." + day_gone +
+           " THEN clock_timestamp() ELSE me.started_at END) SELECT * FROM contracted";
   }
 
   // A contract migration's ledger row, as a registration and a renewal read
