@@ -49,6 +49,44 @@ std::string settled_state(const TestDatabase &db, const std::string &pid) {
   return state;
 }
 
+// One `lockstep replica` (a beat every second, `lease`), registered; its
+// next registration is made to wait on the ledger (`hold_ledger`).
+struct RegisteringReplica {
+  TempDir dir;
+  TempDir out;
+  Herd herd;
+  pid_t pid = 0;
+  std::string backend;  // the session of the registration waiting on the ledger
+
+  RegisteringReplica(const TestDatabase &db, const std::string &tag, const std::string &lease)
+      : dir{tag}, out{tag + "-out"}, herd{out.path()} {
+    dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");
+    herd.spawn(1, {cli_path(), "replica", "--dir", dir.path().string(), "--url", db.url(), "--deploy-version", "v1",
+                   "--heartbeat", "1s", "--lease", lease, "--timeout", "60s"});
+    herd.release();
+    REQUIRE(herd.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
+    pid = herd.children()[0].pid;
+  }
+
+  // Locks the ledger on `holder` and lapses the lease: the next beat
+  // registers again and waits on the ledger, holding the registry's ROW
+  // EXCLUSIVE lock. Sets `backend`.
+  void hold_ledger(const TestDatabase &db, Connection &holder) {
+    REQUIRE(holder.execute("BEGIN; LOCK TABLE lockstep.migrations IN ACCESS EXCLUSIVE MODE"));
+    (void)db.scalar("DELETE FROM lockstep.replicas");
+    const auto waiting = time_until(
+        [&] {
+          backend = db.scalar(
+              "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
+              "WHERE a.wait_event_type = 'Lock' AND l.relation = 'lockstep.replicas'::regclass "
+              "AND l.mode = 'RowExclusiveLock' AND l.granted");
+          return !backend.empty();
+        },
+        10s);
+    REQUIRE(waiting < 10s);
+  }
+};
+
 // TryLock, except that the first time it takes the lock the process
 // "freezes": this thread stops using the connection, as a SIGSTOPped
 // process would, and watches from another session how long the server
@@ -221,35 +259,11 @@ TEST_SUITE("integration") {
         "a replica frozen inside its registration loses the registry lock "
         "within the lease") {
       TestDatabase db{"frozen_enroll"};
-      TempDir dir{"frozen-enroll"};
-      dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");
-      TempDir out{"frozen-enroll-out"};
-      Herd replica{out.path()};
-      replica.spawn(1, {cli_path(), "replica", "--dir", dir.path().string(), "--url", db.url(), "--deploy-version",
-                        "v1", "--heartbeat", "1s", "--lease", "3s", "--timeout", "60s"});
-      replica.release();
-      REQUIRE(replica.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
-      const pid_t pid = replica.children()[0].pid;
-
-      // Hold the ledger so the replica's next registration waits on it,
-      // holding the registry's ROW EXCLUSIVE lock.
+      RegisteringReplica replica{db, "frozen-enroll", "3s"};
+      const pid_t pid = replica.pid;
       auto holder = db.connect();
-      REQUIRE(holder.execute("BEGIN; LOCK TABLE lockstep.migrations IN ACCESS EXCLUSIVE MODE"));
-      // A lapsed lease: the next beat registers again.
-      (void)db.scalar("DELETE FROM lockstep.replicas");
-      std::string backend;
-      const auto waiting = time_until(
-          [&] {
-            backend = db.scalar(
-                "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks "
-                "l ON l.pid = a.pid "
-                "WHERE a.wait_event_type = 'Lock' AND l.relation = "
-                "'lockstep.replicas'::regclass "
-                "AND l.mode = 'RowExclusiveLock' AND l.granted");
-            return !backend.empty();
-          },
-          10s);
-      REQUIRE(waiting < 10s);
+      replica.hold_ledger(db, holder);
+      const std::string backend = replica.backend;
       ::kill(pid, SIGSTOP);
       REQUIRE(holder.execute("ROLLBACK"));
 
@@ -296,35 +310,14 @@ TEST_SUITE("integration") {
       // it woke. The registration is one round trip, so no transaction of
       // it is ever left open, failed or not.
       TestDatabase db{"frozen_enroll_error"};
-      TempDir dir{"frozen-enroll-error"};
-      dir.write("0001_t.sql", "CREATE TABLE t (id int);\n");
-      TempDir out{"frozen-enroll-error-out"};
-      Herd replica{out.path()};
       // A long lease: a beat may take 5.9 s, so the lock_timeout (3 s) and
       // not the beat's watchdog ends the wait, and ends it while frozen.
-      replica.spawn(1, {cli_path(), "replica", "--dir", dir.path().string(), "--url", db.url(), "--deploy-version",
-                        "v1", "--heartbeat", "1s", "--lease", "12s", "--timeout", "60s"});
-      replica.release();
-      REQUIRE(replica.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
-      const pid_t pid = replica.children()[0].pid;
+      RegisteringReplica replica{db, "frozen-enroll-error", "12s"};
+      const pid_t pid = replica.pid;
       db.exec("ALTER DATABASE " + db.name() + " SET lock_timeout = '3s'");
-
-      // The ledger held: the next registration waits on it, holding the
-      // registry's ROW EXCLUSIVE lock.
       auto holder = db.connect();
-      REQUIRE(holder.execute("BEGIN; LOCK TABLE lockstep.migrations IN ACCESS EXCLUSIVE MODE"));
-      (void)db.scalar("DELETE FROM lockstep.replicas");  // a lapsed lease: the next beat registers again
-      std::string backend;
-      const auto waiting = time_until(
-          [&] {
-            backend = db.scalar(
-                "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid "
-                "WHERE a.wait_event_type = 'Lock' AND l.relation = 'lockstep.replicas'::regclass "
-                "AND l.mode = 'RowExclusiveLock' AND l.granted");
-            return !backend.empty();
-          },
-          10s);
-      REQUIRE(waiting < 10s);
+      replica.hold_ledger(db, holder);
+      const std::string backend = replica.backend;
       ::kill(pid, SIGSTOP);
 
       // The wait fails (55P03) while the client is frozen.
@@ -343,7 +336,7 @@ TEST_SUITE("integration") {
 
       // Woken, it registers again at a later beat.
       ::kill(pid, SIGCONT);
-      CHECK(replica.wait_for_output("\"event\":\"replica_reregistered\"", 15s) == 0);
+      CHECK(replica.herd.wait_for_output("\"event\":\"replica_reregistered\"", 15s) == 0);
       CHECK(db.number("SELECT count(*) FROM lockstep.replicas WHERE pid = " + std::to_string(pid)) == 1);
     }
   }
