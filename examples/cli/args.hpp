@@ -43,6 +43,9 @@ struct Args {
   int pg_version = 0;      // lint: PG_VERSION_NUM to lint for (0: current)
   std::string report;      // dry-run: write the report here (.json: JSON, else Markdown)
   std::string metrics_file;  // migrate/replica: the run's metrics, Prometheus text format
+  std::string background_action;  // background: run | status | retry
+  bool background = false;        // replica --background: also run background migrations
+  std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
   std::string error;  // non-empty: usage error
 };
 
@@ -76,12 +79,30 @@ struct Args {
   a.command = argv[0];
   if (a.command == "--help" || a.command == "-h") a.command = "help";
   if (a.command == "--version") a.command = "version";
-  if (a.command != "migrate" && a.command != "replica" && a.command != "status" && a.command != "lint" && a.command != "resolve" &&
-      a.command != "ledger-sql" && a.command != "help" && a.command != "version") {
+  if (a.command != "migrate" && a.command != "replica" && a.command != "status" && a.command != "lint" &&  a.command != "resolve" &&
+      a.command != "ledger-sql" && a.command != "background" && a.command != "help" && a.command != "version") {
     a.error = "unknown command '" + a.command + "'";
     return a;
   }
   std::size_t first_flag = 1;
+  if (a.command == "background") {
+    a.background_action = argv.size() > 1 ? argv[1] : "";
+    first_flag = 2;
+    if (a.background_action == "retry") {
+      std::int64_t v = 0;
+      const std::string arg = argv.size() > 2 ? argv[2] : "";
+      const auto [ptr, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), v);
+      if (arg.empty() || ec != std::errc{} || ptr != arg.data() + arg.size() || v <= 0) {
+        a.error = "background retry takes the version of a failed background job, e.g. lockstep background retry 42";
+        return a;
+      }
+      a.resolve_version = v;
+      first_flag = 3;
+    } else if (a.background_action != "run" && a.background_action != "status") {
+      a.error = "background takes run (run the queued jobs until none is left), status or retry VERSION";
+      return a;
+    }
+  }
   if (a.command == "resolve") {
     std::int64_t v = 0;
     const std::string arg = argv.size() > 1 ? argv[1] : "";
@@ -104,6 +125,10 @@ struct Args {
     };
     if (flag == "--json") {
       a.json = true;
+      continue;
+    }
+    if (flag == "--background") {
+      a.background = true;
       continue;
     }
     if (flag == "--rehearse") {
@@ -210,6 +235,13 @@ struct Args {
         return a;
       }
       (flag == "--lease" ? a.lease : a.heartbeat) = *d;
+    } else if (flag == "--batch-target") {
+      auto d = parse_duration(*v);
+      if (!d || *d > std::chrono::minutes{10}) {
+        a.error = "--batch-target takes a duration from 1ms to 10m, such as 500ms, not '" + *v + "'";
+        return a;
+      }
+      a.batch_target = *d;
     } else if (flag == "--report") {
       a.report = *v;
     } else if (flag == "--metrics-file") {
@@ -262,6 +294,8 @@ inline constexpr std::string_view usage_text =
     "       lockstep lint    --dir DIR [--pg-version N]  check every migration without a database\n"
     "       lockstep resolve VERSION [options]     clear VERSION's failure records after fixing it by hand\n"
     "       lockstep ledger-sql [--role ROLE]      print the SQL that creates the ledger (for a DBA)\n"
+    "       lockstep background run|status|retry VERSION  run queued background migrations until none is\n"
+    "                                              left; show their jobs; resume a failed one (docs/background.md)\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"
@@ -299,6 +333,9 @@ inline constexpr std::string_view usage_text =
     "  --lock-rows N         a blocking rewrite, scan or index build on a table of N rows or more\n"
     "                        stops the deploy (default 100000)\n"
     "  --pg-version N        lint: the PostgreSQL major version to lint for (default: the newest)\n"
+    "  --background          replica: also run background migrations while it serves\n"
+    "  --batch-target D      background run, replica --background: size batches toward this duration\n"
+    "                        (default 500ms); a batch's statement_timeout is 20 times it (at least 1s)\n"
     "  --heartbeat D         replica: time between heartbeats (default 10s)\n"
     "  --lease D             replica: how long one heartbeat keeps it alive (default 30s; at least\n"
     "                        2.2 x --heartbeat + 100ms for a heartbeat up to 10s; docs/expand-contract.md)\n"

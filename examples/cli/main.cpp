@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,15 +82,27 @@ int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
   std::signal(SIGINT, request_stop);
   auto beat = m.heartbeat(report, HeartbeatOptions{a.heartbeat, a.lease});
   if (!beat) return fail(beat.error());
+  // --background: this replica also runs the queued background migrations
+  // (stopped, a batch in flight committed or rolled back, before the beats end).
+  std::optional<Background<M>> runner;
+  if (a.background) {
+    BackgroundOptions options;
+    if (a.batch_target) options.target_batch = *a.batch_target;
+    auto started = m.background(options);
+    if (!started) return fail(started.error());
+    runner.emplace(std::move(started).value());
+  }
   while (stop_requested == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
     if (!beat.value().state().compatible) {
       const std::string why = beat.value().state().last_error;
+      if (runner) runner->stop();
       beat.value().stop();
       std::cerr << "lockstep: schema_contracted: " << cli_redactor()(why) << '\n';
       return cli::exit_code(errc::schema_contracted);
     }
   }
+  if (runner) runner->stop();
   beat.value().stop();
   return cli::exit_ok;
 }
@@ -283,6 +296,50 @@ int resolve(const cli::Args& a) {
   return cli::exit_ok;
 }
 
+// lockstep background run|status|retry VERSION (docs/background.md).
+int background_command(const cli::Args& a) {
+  auto settings = settings_from(a);
+  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  if (a.background_action == "retry") {
+    auto resumed = m.retry_background(*a.resolve_version);
+    if (!resumed) return fail(resumed.error());
+    if (!resumed.value()) {
+      std::cerr << "lockstep: background job " << *a.resolve_version << " has not failed (see lockstep background "
+                << "status); nothing changed\n";
+      return cli::exit_code(errc::invalid_argument);
+    }
+    std::cerr << "background job " << *a.resolve_version << " will resume from its cursor\n";
+    return cli::exit_ok;
+  }
+  if (a.background_action == "status") {
+    auto jobs = m.background_jobs();
+    if (!jobs) return fail(jobs.error());
+    for (const auto& j : jobs.value()) {
+      JsonObject o;
+      o.add("version", j.version).add("name", j.name).add("state", j.state).add("relation", j.relation)
+          .add("rows_done", j.rows_done).add("rows_estimated", j.rows_estimated).add("batches", j.batches)
+          .add("runner", j.runner).add("queued_at", j.queued_at).add("updated_at", j.updated_at);
+      if (!j.last_error.empty()) o.add("last_error", j.last_error);
+      std::cout << cli_redactor()(o.str()) << '\n';
+    }
+    return cli::exit_ok;
+  }
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+  BackgroundOptions options;
+  options.give_up_after = a.timeout;  // the database away for that long: exit instead of trying forever
+  if (a.batch_target) options.target_batch = *a.batch_target;
+  auto ran = run_background(m, options, [] { return stop_requested != 0; }, true);
+  if (!ran) return fail(ran.error());
+  if (!ran.value().failed.empty()) {
+    std::cerr << "lockstep: migration_failed: background job(s) failed:";
+    for (auto v : ran.value().failed) std::cerr << ' ' << v;
+    std::cerr << " (lockstep background status; fix, then lockstep background retry VERSION)\n";
+    return cli::exit_code(errc::migration_failed);
+  }
+  return cli::exit_ok;
+}
+
 // For a DBA who creates the ledger in advance, so the migration role needs
 // no CREATE on the database (docs/operations.md, "Least privilege").
 int ledger_sql(const cli::Args& a) {
@@ -331,6 +388,7 @@ int main(int argc, char** argv) {
   if (a.command == "status") return status(a);
   if (a.command == "lint") return lint(a);
   if (a.command == "resolve") return resolve(a);
+  if (a.command == "background") return background_command(a);
   if (a.command == "ledger-sql") return ledger_sql(a);
   return a.wait == "poll" ? migrate_with<ExponentialBackoff>(a) : migrate_with<NotifyBackoff>(a);
 }

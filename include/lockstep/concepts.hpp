@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lockstep/connection.hpp"
+#include "lockstep/ledger/background_jobs.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 
@@ -108,6 +109,14 @@ template <class L>
 concept RegistryLedger = LedgerPolicy<L> && requires(L& ledger) {
   { ledger.registry() } -> std::same_as<std::remove_reference_t<decltype(ledger.registry())>&>;
   requires ReplicaRegistryPolicy<std::remove_reference_t<decltype(ledger.registry())>>;
+};
+
+// Optional hook: a ledger that keeps background migrations' jobs
+// (TableLedger's jobs(): ledger/background_jobs.hpp). Without it a
+// `-- lockstep:background` file is refused before anything runs.
+template <class L>
+concept BackgroundLedger = LedgerPolicy<L> && requires(L& ledger) {
+  { ledger.jobs() } -> std::same_as<BackgroundJobs&>;
 };
 
 // A ledger whose read_state may answer from a summary (TableLedger's head),

@@ -1,6 +1,7 @@
 // Everything a user needs: the Migrator and every ready-made policy.
 #pragma once
 
+#include "lockstep/background.hpp"
 #include "lockstep/build_info.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"

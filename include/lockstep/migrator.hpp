@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/background.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/run/boundary.hpp"
@@ -127,6 +128,40 @@ class Migrator {
     static_assert(RegistryLedger<Ledger>,
                   "lockstep::Migrator::heartbeat: the Ledger keeps no replica registry (see RegistryLedger)");
     return Heartbeat<Migrator>::start(*this, report, options);
+  }
+
+  // Starts a background runner on a thread of its own (background.hpp): it
+  // runs the background migrations this image has the files of, batch by
+  // batch, while the application serves, until stop() or destruction.
+  [[nodiscard]] result<Background<Migrator>> background(BackgroundOptions options = {}) const noexcept {
+    static_assert(BackgroundLedger<Ledger>,
+                  "lockstep::Migrator::background: the Ledger keeps no background jobs (see BackgroundLedger)");
+    return Background<Migrator>::start(*this, options);
+  }
+
+  // Every background job of the ledger (`lockstep background status`).
+  [[nodiscard]] result<std::vector<BackgroundJob>> background_jobs() noexcept {
+    static_assert(BackgroundLedger<Ledger>, "lockstep::Migrator::background_jobs: the Ledger keeps no background jobs");
+    return detail::boundary<std::vector<BackgroundJob>>(timeout_, settings_, [&](Context& ctx) {
+      return with_ledger(ctx, [&](Connection& conn) {
+        ctx.phase = "reading the background jobs";
+        return ledger_.jobs().list(conn);
+      });
+    });
+  }
+
+  // A failed background job resumed from its cursor, and its failure
+  // records cleared (`lockstep background retry`). False: no failed job `version`.
+  [[nodiscard]] result<bool> retry_background(std::int64_t version) noexcept {
+    static_assert(BackgroundLedger<Ledger>, "lockstep::Migrator::retry_background: the Ledger keeps no background jobs");
+    return detail::boundary<bool>(timeout_, settings_, [&](Context& ctx) {
+      return with_ledger(ctx, [&](Connection& conn) -> result<bool> {
+        ctx.phase = "resuming background job " + std::to_string(version);
+        LOCKSTEP_TRY(resumed, ledger_.jobs().retry(conn, version));
+        if (resumed) LOCKSTEP_TRYV(ledger_.resolve_failures(conn, version));
+        return resumed;
+      });
+    });
   }
 
   // Marks the failed attempts of `version` as handled by a human, so the

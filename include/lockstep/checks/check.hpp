@@ -24,6 +24,7 @@
 #include "lockstep/detail/base/catch_all.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/base/utf8.hpp"
+#include "lockstep/background/batch_sql.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/safety/analyze.hpp"
@@ -144,6 +145,8 @@ class Checker {
                                              "...) at the top of the file, before any block comment or statement"),
                                   m);
     }
+    // A background file's batches (background/batch_sql.hpp): DML over `:lo`..`:hi`.
+    LOCKSTEP_TRYV(background::check_batch_file(m, p.statements, p.directives));
     auto found = checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql);
     // As the lock rules do: the catalog settles what it can first, then the
     // level decides (a use configured as an error blocks only once the

@@ -39,7 +39,9 @@ using EventBody =
                  events::MigrationApplied, events::MigrationFailed, events::Plan, events::InvalidIndexDropped,
                  events::Resolved, events::LockReleased, events::Warning, events::Progress, events::LeaderActivity,
                  events::ContractWaiting, events::ReplicaRegistered, events::ReplicaReregistered,
-                 events::ReplicaWithdrawn, events::Beat, events::BeatFailed, events::BeatRecovered, events::Ready,
+                 events::ReplicaWithdrawn, events::Beat, events::BeatFailed, events::BeatRecovered, events::BackgroundBatch,
+                 events::BackgroundRetry, events::BackgroundSucceeded, events::BackgroundFailed,
+                 events::BackgroundError, events::Ready,
                  events::Error>;
 
 struct Event {

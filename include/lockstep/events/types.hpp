@@ -415,6 +415,80 @@ struct BeatRecovered {
   }
 };
 
+// A background runner's batch committed (docs/background.md): its keys,
+// the job's progress and, when the table's estimate allows, the time left.
+struct BackgroundBatch {
+  static constexpr std::string_view name = "background_batch";
+  std::int64_t version = 0;
+  std::string name_{};
+  std::int64_t batch = 0, rows = 0, rows_done = 0, rows_estimated = 0, batch_size = 0, duration_ms = 0;
+  std::optional<std::int64_t> eta_ms{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("batch", s.batch), v("rows", s.rows);
+    v("rows_done", s.rows_done), v("rows_estimated", s.rows_estimated), v("batch_size", s.batch_size);
+    v("duration_ms", s.duration_ms), v("eta_ms", s.eta_ms);
+  }
+};
+
+// A batch rolled back for a reason another try may pass (a lock timeout, a
+// deadlock, a statement timeout: then the next batch is smaller).
+struct BackgroundRetry {
+  static constexpr std::string_view name = "background_retry";
+  std::int64_t version = 0;
+  std::string name_{}, sqlstate{}, message{};
+  std::int64_t batch_size = 0;  // of the next try
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("sqlstate", s.sqlstate), v("message", s.message);
+    v("batch_size", s.batch_size);
+  }
+};
+
+// A background job found no key left below its upper bound: done.
+struct BackgroundSucceeded {
+  static constexpr std::string_view name = "background_succeeded";
+  std::int64_t version = 0;
+  std::string name_{};
+  std::int64_t rows_done = 0, batches = 0;
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("rows_done", s.rows_done), v("batches", s.batches);
+  }
+};
+
+// A batch failed for a reason of the file's: the job stopped, and its
+// failure is recorded in the ledger's failure log.
+struct BackgroundFailed {
+  static constexpr std::string_view name = "background_failed";
+  std::int64_t version = 0;
+  std::string name_{}, sqlstate{};
+  std::optional<std::int64_t> line{};
+  std::string message{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("sqlstate", s.sqlstate), v("line", s.line);
+    v("message", s.message);
+  }
+};
+
+// A runner's session failed (connecting, the deadline): nothing of the
+// batch committed, and the next step starts over. Not a run's `error`.
+struct BackgroundError {
+  static constexpr std::string_view name = "background_error";
+  std::string while_{}, class_{}, message{};
+  std::optional<std::string> sqlstate{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("while", s.while_), v("class", s.class_), v("message", s.message), v("sqlstate", s.sqlstate);
+  }
+};
+
 // A run ends ready. A real run has the optional fields up to
 // `contracts_waiting`; a dry run has `pending` instead.
 struct Ready {

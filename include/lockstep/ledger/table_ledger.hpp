@@ -6,6 +6,7 @@
 //   <schema>.<failures_table> failed attempts, until a human resolves them
 //   <schema>.<replicas_table> the running replicas and their leases (replica_registry.hpp)
 //   <schema>.<table>_head     one row the every-boot query reads (ledger_head.hpp)
+//   <schema>.<jobs_table>     background migrations and their cursors (background_jobs.hpp)
 #pragma once
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/ledger/background_jobs.hpp"
 #include "lockstep/ledger/ledger_head.hpp"
 #include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/migration.hpp"
@@ -44,10 +46,14 @@ class TableLedger {
         registry_{detail::quote_ident(schema_) + "." +
                       detail::quote_ident(replicas_table.empty() ? companion(table_, "replicas") : replicas_table),
                   qualified_table()},
-        head_{detail::quote_ident(schema_), companion(table_, "head"), qualified_table(), qualified_deploys()} {}
+        head_{detail::quote_ident(schema_), companion(table_, "head"), qualified_table(), qualified_deploys()},
+        jobs_{detail::quote_ident(schema_) + "." + detail::quote_ident(companion(table_, "jobs")), identity()} {}
 
   // Which replicas run which image (the heartbeat and contract migrations).
   [[nodiscard]] ReplicaRegistry& registry() noexcept { return registry_; }
+
+  // Background migrations: their jobs, cursors and progress (background.hpp).
+  [[nodiscard]] BackgroundJobs& jobs() noexcept { return jobs_; }
 
   [[nodiscard]] std::string identity() const { return schema_ + "." + table_; }
   [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
@@ -114,7 +120,7 @@ class TableLedger {
   [[nodiscard]] std::string create_sql() const {
     return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n" + tables_sql() + ";\n" +
            registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + positions_sql(false) + ";\n" +
-           head_.create_sql();
+           jobs_.create_sql() + ";\n" + head_.create_sql();
   }
 
   // What a migration role needs on a ledger that a DBA created with
@@ -125,7 +131,7 @@ class TableLedger {
            "GRANT SELECT, INSERT ON " + qualified_table() + ", " + qualified_deploys() + " TO " + r + ";\n" +
            "GRANT SELECT, INSERT, UPDATE ON " + qualified_failures() + " TO " + r + ";\n" +
            "GRANT SELECT, INSERT, UPDATE, DELETE ON " + registry_.qualified_table() + " TO " + r + ";\n" +
-           head_.grant_sql(r) + ";\n" +
+           head_.grant_sql(r) + ";\n" + jobs_.grant_sql(r) + ";\n" +
            "GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + detail::quote_ident(schema_) + " TO " + r;
   }
 
@@ -357,6 +363,7 @@ class TableLedger {
     bool owns_ledger = true;    // this role may add the head (its triggers need the ledger's tables)
     bool registry = false;
     bool head = false;
+    bool jobs = false;  // the background jobs table (optional: created where this role may create tables)
     bool create_on_database = false;
     bool create_on_schema = false;  // false too when there is no schema
     std::string user;
@@ -367,7 +374,8 @@ class TableLedger {
       // without them is complete, or every leader boot would take the
       // creation lock that all ledgers share, and a transaction-scoped
       // leader would hold it through its first migration.
-      return schema && core && columns && (positions || !owns_failures) && registry && (head || !owns_ledger);
+      return schema && core && columns && (positions || !owns_failures) && registry && (head || !owns_ledger) &&
+             (jobs || !create_on_schema);
     }
     [[nodiscard]] std::string missing(const TableLedger& l) const {
       std::string out;
@@ -378,6 +386,7 @@ class TableLedger {
       if (!registry) add("the replica registry " + l.registry_.qualified_table());
       if (!head && (!core || owns_ledger)) add("the head " + l.head_.qualified_table());
       if (core && !positions && owns_failures) add("the position columns of " + l.qualified_failures());
+      if (!jobs && (create_on_schema || !schema)) add("the background jobs table " + l.jobs_.qualified_table());
       return out;
     }
   };
@@ -416,10 +425,11 @@ class TableLedger {
         " AND attname IN ('position_line', 'position_column') AND NOT attisdropped) = 2,"
         " COALESCE((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass($3)), true),"
         " COALESCE((SELECT bool_and(pg_has_role(c.relowner, 'USAGE')) FROM pg_class c"
-        " WHERE c.oid IN (to_regclass($1), to_regclass($2))), true)"
+        " WHERE c.oid IN (to_regclass($1), to_regclass($2))), true),"
+        " to_regclass($7) IS NOT NULL"
         " FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $6",
         qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
-        head_.qualified_table(), schema_);
+        head_.qualified_table(), schema_, jobs_.qualified_table());
     if (!rows) return std::move(rows).error();
     Presence p;
     if (rows.value().empty()) return p;
@@ -437,6 +447,7 @@ class TableLedger {
     p.positions = yes(9);
     p.owns_failures = yes(10);
     p.owns_ledger = yes(11);
+    p.jobs = yes(12);
     return p;
   }
 
@@ -472,6 +483,9 @@ class TableLedger {
     if (!found.core || !found.columns) sql += upgrade_sql() + ";\n";
     if (found.core && !found.positions && found.owns_failures) sql += positions_sql(true) + ";\n";
     if (!found.registry) sql += registry_.create_sql() + ";\n";
+    // Optional like the head: a DBA's schema without CREATE for this role
+    // keeps working until a background migration needs the table.
+    if (!found.jobs && (found.create_on_schema || !found.schema)) sql += jobs_.create_sql() + ";\n";
     // New tables are this role's (it may add the triggers); an existing
     // ledger may be a DBA's, or from before the head: the head is added
     // where this role may (LedgerHead::upgrade_sql), else left out.
@@ -580,6 +594,7 @@ class TableLedger {
   std::string failures_ = "failures";
   ReplicaRegistry registry_;
   LedgerHead head_;
+  BackgroundJobs jobs_;
 };
 
 }  // namespace lockstep

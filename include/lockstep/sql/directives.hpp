@@ -8,6 +8,9 @@
 //                                      (the default, phase=expand, runs at boot)
 //   -- lockstep:allow=<rule> <reason>  accepts a finding of any rule on purpose
 //                                      (checks/rules.hpp); recorded in the ledger
+//   -- lockstep:background             a batch file: the boot only queues it, and
+//   -- lockstep:batch-over=<table>(<key>[, <key>...])   replicas run it batch by
+//   -- lockstep:batch-size=<rows>      batch afterwards (docs/background.md)
 //
 // Durations take ms, s, min or h (0 disables the timeout). Any other comment
 // starting with "lockstep" is an error, so a typo cannot silently turn a
@@ -17,12 +20,14 @@
 #include <algorithm>
 
 #include <charconv>
+#include <cstdint>
 #include <map>
 #include <chrono>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lockstep/error.hpp"
 #include "lockstep/checks/rules.hpp"
@@ -30,8 +35,20 @@
 
 namespace lockstep::sql {
 
+// `-- lockstep:batch-over=public.orders(id)`: the table a background
+// migration walks and the key it walks it by (a primary key or a unique
+// NOT NULL key; composite keys compare as a row).
+struct BatchOver {
+  std::string relation;              // as written: the server resolves it (to_regclass)
+  std::vector<std::string> columns;  // unquoted names, in order
+};
+
 struct Directives {
   bool no_transaction = false;
+  bool background = false;
+  std::optional<BatchOver> batch_over;
+  std::optional<std::int64_t> batch_size;
+  int background_line = 0;  // where `lockstep:background` is written (for errors at queue time)
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
@@ -60,11 +77,82 @@ inline std::string_view trim(std::string_view s) {
   return s;
 }
 
+// "public.orders(id, \"Tenant\")" -> relation and key columns; nullopt when
+// it is not of that shape. Names fold to lower case unless double-quoted,
+// as the server folds them.
+[[nodiscard]] inline std::optional<BatchOver> parse_batch_over(std::string_view v) {
+  const auto open = v.find('(');
+  if (open == std::string_view::npos || v.empty() || v.back() != ')') return std::nullopt;
+  BatchOver b;
+  b.relation = std::string{trim(v.substr(0, open))};
+  if (b.relation.empty()) return std::nullopt;
+  std::string_view rest = v.substr(open + 1, v.size() - open - 2);
+  while (true) {
+    rest = trim(rest);
+    std::string name;
+    if (!rest.empty() && rest.front() == '"') {
+      std::size_t i = 1;
+      for (; i < rest.size(); ++i) {
+        if (rest[i] != '"') {
+          name += rest[i];
+        } else if (i + 1 < rest.size() && rest[i + 1] == '"') {
+          name += '"';
+          ++i;
+        } else {
+          break;
+        }
+      }
+      if (i >= rest.size() || name.empty()) return std::nullopt;
+      rest = trim(rest.substr(i + 1));
+    } else {
+      std::size_t i = 0;
+      while (i < rest.size() && rest[i] != ',' && !space(static_cast<unsigned char>(rest[i]))) {
+        const auto c = static_cast<unsigned char>(rest[i]);
+        if (!(i == 0 ? ident_start(c) : ident_cont(c))) return std::nullopt;
+        name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        ++i;
+      }
+      if (name.empty()) return std::nullopt;
+      rest = trim(rest.substr(i));
+    }
+    b.columns.push_back(std::move(name));
+    if (rest.empty()) return b;
+    if (rest.front() != ',') return std::nullopt;
+    rest.remove_prefix(1);
+  }
+}
+
 }  // namespace detail
 
 inline constexpr std::string_view known_directives =
     "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
-    "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>";
+    "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>, lockstep:background, "
+    "lockstep:batch-over=<table>(<key column>[, ...]), lockstep:batch-size=<rows>";
+
+// What a set of directives cannot mean together, for a background file.
+[[nodiscard]] inline std::optional<std::string> background_conflict(const Directives& d) {
+  if (!d.background) {
+    if (d.batch_over || d.batch_size) {
+      return std::string{"lockstep:batch-over and lockstep:batch-size apply to a background migration only; add "
+                         "`-- lockstep:background` (the boot then only queues it) or remove them"};
+    }
+    return std::nullopt;
+  }
+  if (d.contract) {
+    return std::string{"a background migration cannot be phase=contract: it runs while every replica serves. Put "
+                       "what removes old code's columns in a later contract file"};
+  }
+  if (d.no_transaction) {
+    return std::string{"lockstep:background with lockstep:no-transaction (a long statement such as CREATE INDEX "
+                       "CONCURRENTLY run in the background) is not supported yet; run it as a no-transaction "
+                       "migration at boot, or batch it with lockstep:batch-over"};
+  }
+  if (!d.batch_over) {
+    return std::string{"a background migration needs `-- lockstep:batch-over=<table>(<key>)`: the table it walks "
+                       "and its primary key or a unique NOT NULL key, e.g. `-- lockstep:batch-over=public.orders(id)`"};
+  }
+  return std::nullopt;
+}
 
 // `prefix_end`: where the first statement starts (directives may only come before it).
 [[nodiscard]] inline result<Directives> parse_directives(std::string_view sql, std::size_t prefix_end) {
@@ -135,9 +223,31 @@ inline constexpr std::string_view known_directives =
                    "of an older image is alive), not '" + std::string{value} + "'");
       }
       d.contract = value == "contract";
+    } else if (key == "background" && eq == std::string_view::npos) {
+      d.background = true;
+      d.background_line = lines.at(line_at).line;
+    } else if (key == "batch-over") {
+      d.batch_over = detail::parse_batch_over(value);
+      if (!d.batch_over) {
+        return bad("lockstep:batch-over takes a table and its key, such as public.orders(id) or "
+                   "events(tenant_id, id), not '" + std::string{value} + "'");
+      }
+    } else if (key == "batch-size") {
+      std::int64_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || end != value.data() + value.size() || n < 1 || n > 1'000'000) {
+        return bad("lockstep:batch-size takes a number of rows from 1 to 1000000, not '" + std::string{value} + "'");
+      }
+      d.batch_size = n;
     } else {
       return bad("unknown directive 'lockstep:" + std::string{spec} + "'");
     }
+  }
+  if (auto wrong = background_conflict(d)) {
+    auto e = make_error(errc::source_invalid, *wrong);
+    e.line = d.background_line > 0 ? d.background_line : 1;
+    e.column = 1;
+    return e;
   }
   return d;
 }

@@ -96,12 +96,20 @@ class Applier {
       LOCKSTEP_TRYV(executor_.statements(conn, m, p, completed));
       return Ran{};
     }
+    // A background migration sends its job in place of its file (queue.hpp).
+    std::string text;
+    if (p.directives.background) {
+      auto queued = recorder_.queue_sql(conn, m, p);
+      if (!queued) return queue_failed(conn, m, p, std::move(queued).error());
+      text = std::move(queued).value();
+    }
     const std::string tail = recorder_.commit_sql(m, p);
     if (tail.empty()) {
-      LOCKSTEP_TRYV(executor_.body(conn, m));
+      auto ran = executor_.body(conn, m, text);
+      if (!ran) return p.directives.background ? queue_failed(conn, m, p, std::move(ran).error()) : std::move(ran).error();
       return Ran{};
     }
-    auto sent = executor_.send_body(conn, m, tail);
+    auto sent = executor_.send_body(conn, m, tail, text);
     if (sent) return Ran{true, std::nullopt};
     if (!conn.is_open()) return std::move(sent).error();
     switch (recorder_.locate_failure(conn)) {
@@ -112,7 +120,24 @@ class Applier {
       case Recorder<Timeout, Ledger>::Failed::in_file:
         break;
     }
+    if (p.directives.background) return queue_failed(conn, m, p, std::move(sent).error());
     return executor_.body_failed(conn, m, std::move(sent).error());
+  }
+
+  // Queuing a background job failed: rolled back, and said in the file's
+  // terms (the SQL sent was lockstep's, so the server's position is not the
+  // file's). The message names the jobs table when that is what is missing.
+  [[nodiscard]] Error queue_failed(Connection& conn, const Migration& m, const PreparedMigration& p, Error e) {
+    if (conn.is_open()) (void)conn.execute("ROLLBACK");
+    if (e.message.find(") cannot be queued: ") != std::string::npos) return e;  // queue_error(): said already
+    std::string why = e.server_message.empty() ? e.message : e.server_message;
+    if (e.sqlstate == "42P01" && why.find("jobs") != std::string::npos) {
+      why += " (the ledger has no background jobs table: its owner adds it with the SQL that `lockstep "
+             "ledger-sql` prints)";
+    }
+    auto out = queue_error(m, p, why);
+    out.sqlstate = e.sqlstate;
+    return out;
   }
 
   // Before anything is sent: is any replica of an older image alive? (In

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
@@ -82,9 +83,10 @@ class Executor {
     return timeout_sql(p.directives.lock_timeout.value_or(settings_.lock_timeout), statement, local);
   }
 
-  // The whole file in the open transaction, sent as it is. Rolls back on failure.
-  [[nodiscard]] result<void> body(Connection& conn, const Migration& m) const {
-    auto ran = send_body(conn, m, {});
+  // The whole file in the open transaction, sent as it is (or `text` in its
+  // place: a background migration's queued job). Rolls back on failure.
+  [[nodiscard]] result<void> body(Connection& conn, const Migration& m, std::string_view text = {}) const {
+    auto ran = send_body(conn, m, {}, text);
     if (ran) return outcome::success();
     return body_failed(conn, m, std::move(ran).error());
   }
@@ -92,13 +94,14 @@ class Executor {
   // The file, the reset and `tail` in one round trip, nothing rolled back.
   // The reset follows the file on a line of its own, so the server's error
   // positions are still the file's.
-  [[nodiscard]] result<void> send_body(Connection& conn, const Migration& m, const std::string& tail) const {
+  [[nodiscard]] result<void> send_body(Connection& conn, const Migration& m, const std::string& tail,
+                                       std::string_view text = {}) const {
     auto watch = monitor_->watch(conn.backend_pid(), m, "the whole file (one transaction)", 1);
     // Built in each branch: GCC 12 at -O2 warns that an optional<int> made
     // by `?:` may be read uninitialized (it is not).
     const std::string reset = own_session_ ? reset_after_body_sql(settings_.stall_timeout, conn.server_version())
                                            : reset_after_body_sql(settings_.stall_timeout, std::nullopt);
-    return conn.execute(m.sql + "\n;" + reset + tail);
+    return conn.execute((text.empty() ? std::string{m.sql} : std::string{text}) + "\n;" + reset + tail);
   }
 
   // The file failed: roll back, and say so.

@@ -13,6 +13,7 @@
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/queue.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
@@ -44,6 +45,17 @@ class Recorder {
       return sql + "; COMMIT";
     } else {
       return {};
+    }
+  }
+
+  // A background migration's job as SQL, for its own transaction (queue.hpp):
+  // what is sent in place of its file.
+  [[nodiscard]] result<std::string> queue_sql(Connection& conn, const Migration& m, const PreparedMigration& p) {
+    if constexpr (BackgroundLedger<Ledger>) {
+      LOCKSTEP_TRY(job, queued_job(conn, m, p));
+      return ledger_.jobs().queue_sql(job, ctx_.deploy_version());
+    } else {
+      return queue_error(m, p, "this Ledger policy keeps no background jobs (see BackgroundLedger in concepts.hpp)");
     }
   }
 

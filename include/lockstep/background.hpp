@@ -1,0 +1,245 @@
+// Background migrations: long data changes run batch by batch by the
+// replicas themselves, after they serve (docs/background.md).
+//
+//   -- lockstep:background
+//   -- lockstep:batch-over=public.orders(id)
+//   -- lockstep:batch-size=5000
+//   UPDATE orders SET total_cents = round(total * 100)
+//   WHERE id BETWEEN :lo AND :hi AND total_cents IS NULL;
+//
+// The boot that applies such a file only queues its job (detail/run/queue.hpp)
+// and never waits for it. A runner (Migrator::background(): a thread of the
+// app; `lockstep background run` or `lockstep replica --background` for
+// other languages) runs the jobs whose file it has with the same checksum,
+// one batch per transaction, exactly once per key range
+// (detail/background/runner.hpp).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "lockstep/background/batch_sql.hpp"
+#include "lockstep/concepts.hpp"
+#include "lockstep/detail/background/runner.hpp"
+#include "lockstep/detail/run/registry.hpp"
+#include "lockstep/heartbeat.hpp"
+#include "lockstep/detail/run/resolved.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/splitter.hpp"
+
+namespace lockstep {
+
+// What a runner did, for a readiness body or the program's exit code.
+struct BackgroundState {
+  std::int64_t batches = 0;              // committed by this runner
+  std::int64_t jobs_finished = 0;        // finished by this runner
+  std::vector<std::int64_t> failed;      // jobs of this image that have failed (any runner)
+  std::int64_t errors_in_a_row = 0;      // sessions that failed (the database away)
+  std::string last_error;
+  bool idle = false;                     // the last look found no job this image can run
+};
+
+namespace detail {
+
+// The background files of `migrations`, each with its placeholders found.
+[[nodiscard]] inline result<std::map<std::int64_t, RunnableFile>> runnable_files(std::vector<Migration> migrations) {
+  std::map<std::int64_t, RunnableFile> out;
+  for (auto& m : migrations) {
+    auto statements = sql::split(m.sql);
+    if (!statements) continue;  // pre-flight refuses it; a runner only skips it
+    const std::size_t prefix_end = statements.value().empty() ? m.sql.size() : statements.value().front().begin;
+    auto d = sql::parse_directives(m.sql, prefix_end);
+    if (!d || !d.value().background) continue;
+    if (!background::check_batch_file(m, statements.value(), d.value())) continue;
+    auto at = background::placeholders(m.sql, statements.value());
+    const auto version = m.version;
+    out.emplace(version, RunnableFile{std::move(m), std::move(at)});
+  }
+  return out;
+}
+
+// Steps until `stopped()` (checked between steps, and every 50 ms of a
+// pause), or, with `until_idle`, until no job this image can run is left,
+// or until sessions failed in a row for options.give_up_after: then the
+// last error.
+template <class Runner, class Stopped, class Report>
+[[nodiscard]] std::optional<Error> run_steps(Runner& runner, const BackgroundOptions& options, bool until_idle,
+                                             Stopped&& stopped, Report&& report) {
+  detail::Jitter jitter;
+  std::int64_t retries = 0;
+  std::optional<std::chrono::steady_clock::time_point> failing_since;
+  auto pause = [&](std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!stopped() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::min(std::chrono::milliseconds{50},
+                                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               until - std::chrono::steady_clock::now())));
+    }
+  };
+  while (!stopped()) {
+    auto step = runner.step();
+    report(step);
+    if (!step) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!failing_since) failing_since = now;
+      if (options.give_up_after.count() > 0 && now - *failing_since >= options.give_up_after) return step.error();
+      pause(jitter.between(std::chrono::milliseconds{500}, std::chrono::milliseconds{2000}));
+      continue;
+    }
+    failing_since.reset();
+    switch (step.value()) {
+      case Step::batch:
+      case Step::finished:
+        retries = 0;
+        pause(options.pause);
+        break;
+      case Step::retry:
+      case Step::busy: {
+        // Full jitter, growing to a few seconds: another runner has the job,
+        // or its rows are locked; neither is this runner's to wait on.
+        retries = std::min<std::int64_t>(retries + 1, 6);
+        pause(jitter.between(std::chrono::milliseconds{0}, std::chrono::milliseconds{50 << retries}));
+        break;
+      }
+      case Step::failed:
+        break;
+      case Step::idle:
+        if (until_idle) return std::nullopt;
+        pause(options.idle_poll);
+        break;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
+// Runs background jobs in this thread until `stopped()` returns true or, with
+// `until_idle`, no job this image's files can run is left (all succeeded or
+// failed). What `lockstep background run` does. Never throws.
+template <class M>
+[[nodiscard]] result<BackgroundState> run_background(M& migrator, BackgroundOptions options,
+                                                     std::function<bool()> stopped, bool until_idle,
+                                                     std::function<void(const BackgroundState&)> observe = {}) noexcept {
+  static_assert(BackgroundLedger<typename M::ledger_type>,
+                "lockstep::run_background: the Ledger keeps no background jobs (see BackgroundLedger)");
+  try {
+    LOCKSTEP_TRY(migrations, migrator.source().load());
+    LOCKSTEP_TRY(files, detail::runnable_files(std::move(migrations)));
+    auto resolved = detail::resolve(migrator.settings());
+    const std::string runner = detail::replica_id(resolved.settings.host);
+    detail::JobRunner<typename M::wait_type, typename M::ledger_type> jobs{
+        migrator.settings(), migrator.wait(), migrator.ledger(), std::move(resolved), runner, options, std::move(files)};
+    BackgroundState state;
+    auto gave_up = detail::run_steps(jobs, options, until_idle, [&] { return stopped && stopped(); }, [&](const result<detail::Step>& s) {
+      if (!s) {
+        ++state.errors_in_a_row;
+        state.last_error = s.error().message;
+        return;
+      }
+      state.errors_in_a_row = 0;
+      state.idle = s.value() == detail::Step::idle;
+      if (s.value() == detail::Step::batch) ++state.batches;
+      if (s.value() == detail::Step::finished) ++state.jobs_finished;
+      state.failed = jobs.failed();
+      if (observe) observe(state);
+    });
+    if (gave_up) return std::move(*gave_up);
+    return state;
+  } catch (...) {
+    return make_error(errc::internal_error, "the background runner stopped on an exception (out of memory?)");
+  }
+}
+
+// A runner on a thread of the application, on a copy of the Migrator (its
+// settings, wait policy, ledger and source): Migrator::background().
+template <class M>
+class Background {
+ public:
+  Background() = default;
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  Background(Background&&) noexcept = default;
+  Background& operator=(Background&& other) noexcept {
+    if (this != &other) {
+      stop();
+      shared_ = std::move(other.shared_);
+      thread_ = std::move(other.thread_);
+    }
+    return *this;
+  }
+  ~Background() { stop(); }
+
+  // Ends the runner: returns once its thread has ended. A batch in flight
+  // ends first, bounded by its session's deadline (its statement_timeout
+  // and lock_timeout plus ten seconds); it commits whole or not at all.
+  void stop() noexcept {
+    if (!shared_) return;
+    {
+      std::lock_guard lock{shared_->mutex};
+      shared_->stopping = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    shared_.reset();
+  }
+
+  [[nodiscard]] BackgroundState state() const {
+    if (!shared_) return {};
+    std::lock_guard lock{shared_->mutex};
+    return shared_->state;
+  }
+
+  [[nodiscard]] static result<Background> start(const M& migrator, BackgroundOptions options) noexcept {
+    try {
+      Background b;
+      b.shared_ = std::make_unique<Shared>(migrator, options);
+      Shared& s = *b.shared_;
+      b.thread_ = std::thread{[&s] {
+        auto ran = run_background(
+            s.migrator, s.options,
+            [&s] {
+              std::lock_guard lock{s.mutex};
+              return s.stopping;
+            },
+            false,
+            [&s](const BackgroundState& now) {
+              std::lock_guard lock{s.mutex};
+              s.state = now;
+            });
+        std::lock_guard lock{s.mutex};
+        if (!ran) s.state.last_error = ran.error().message;
+      }};
+      return b;
+    } catch (...) {
+      return make_error(errc::internal_error,
+                        "cannot start the background runner's thread (out of memory, or at the thread limit)");
+    }
+  }
+
+ private:
+  struct Shared {
+    Shared(M m, BackgroundOptions o) : migrator{std::move(m)}, options{o} {}
+    M migrator;
+    BackgroundOptions options;
+    std::mutex mutex;
+    bool stopping = false;
+    BackgroundState state;
+  };
+
+  std::unique_ptr<Shared> shared_;
+  std::thread thread_;
+};
+
+}  // namespace lockstep

@@ -1,0 +1,277 @@
+// One step of a background runner: pick a job this replica's files can run
+// and run one batch of it, in a session of its own (docs/background.md).
+//
+// A batch is one transaction:
+//   BEGIN; SET LOCAL lock_timeout, statement_timeout, idle_in_transaction_session_timeout
+//   pg_try_advisory_xact_lock(job)     false: another runner has it; try the next job
+//   the job's row, FOR UPDATE          re-read under the lock: its cursor now
+//   the keyset probe                   the batch's first and last key (batch_sql.hpp)
+//   the file over :lo..:hi, the new cursor and counts, COMMIT    one round trip
+// The work and the cursor commit together or not at all, so a runner that
+// is killed, frozen or cut off neither skips nor repeats a key range; only
+// transaction-level locks and SET LOCAL are used, so it works through a
+// transaction pooler. Each session has its own deadline (connect, the
+// batch, the commit), enforced by the watchdog like any run's.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lockstep/background/batch_sql.hpp"
+#include "lockstep/checks/check.hpp"
+#include "lockstep/concepts.hpp"
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/boundary.hpp"
+#include "lockstep/detail/run/connect.hpp"
+#include "lockstep/detail/run/resolved.hpp"
+#include "lockstep/detail/run/session_sql.hpp"
+#include "lockstep/detail/run/target.hpp"
+#include "lockstep/error.hpp"
+#include "lockstep/ledger/background_jobs.hpp"
+#include "lockstep/migration.hpp"
+#include "lockstep/settings.hpp"
+#include "lockstep/timeout/deadline.hpp"
+
+namespace lockstep {
+
+// How a runner paces itself (Migrator::background, `lockstep background run`).
+struct BackgroundOptions {
+  // Batches are sized toward this duration: a batch that took longer makes
+  // the next one smaller, a quick one makes it larger (up to the file's
+  // batch-size). Each batch's statement_timeout is 20 times this.
+  std::chrono::milliseconds target_batch{500};
+  std::chrono::milliseconds pause{50};          // between two batches
+  std::chrono::milliseconds lock_timeout{2000};  // per batch; a timeout is retried with jitter
+  std::chrono::milliseconds idle_poll{5000};    // no job to run: look again after this
+  // A batch that hit its statement_timeout is halved; at one row, after this
+  // many timeouts in a row, the job fails (its failure is recorded).
+  unsigned timeouts_at_one_row = 3;
+  // Sessions that failed in a row (the database away, a wrong URL) for this
+  // long end run_background() with the last error; 0: never (a replica's
+  // runner, which lives as long as the app). `lockstep background run`
+  // sets it to --timeout.
+  std::chrono::milliseconds give_up_after{0};
+};
+
+}  // namespace lockstep
+
+namespace lockstep::detail {
+
+// What one step came to.
+enum class Step { batch, finished, busy, retry, failed, idle };
+
+// A file this replica can run, its placeholders found once.
+struct RunnableFile {
+  Migration migration;
+  std::vector<background::Placeholder> at;
+};
+
+template <class Wait, class Ledger>
+class JobRunner {
+ public:
+  JobRunner(const Settings& settings, Wait& wait, Ledger& ledger, Resolved resolved, std::string runner,
+            BackgroundOptions options, std::map<std::int64_t, RunnableFile> files)
+      : settings_{settings},
+        wait_{wait},
+        ledger_{ledger},
+        resolved_{std::move(resolved)},
+        runner_{std::move(runner)},
+        options_{options},
+        files_{std::move(files)} {}
+
+  // The failed and finished jobs this runner's files know, after the last step.
+  [[nodiscard]] const std::vector<std::int64_t>& failed() const noexcept { return failed_; }
+
+  // One batch of the first runnable job this replica has the file of, and
+  // whose lock is free. `idle`: no runnable job it can run.
+  [[nodiscard]] result<Step> step() noexcept {
+    Deadline<> deadline{budget()};
+    return boundary<Step>(
+        deadline, settings_, &resolved_,
+        [&](Context<Deadline<>>& ctx) -> result<Step> {
+          ctx.phase = "connecting for a background batch";
+          LOCKSTEP_TRY(checked, check_settings(ctx, settings_));
+          Connector<Wait, Deadline<>> connector{ctx, settings_, wait_, std::move(checked.conninfo)};
+          LOCKSTEP_TRY(conn, connector.connect());
+          return connector.watched(conn, [&](Connection& c) { return pick_and_run(ctx, c); });
+        },
+        [&](const Context<Deadline<>>& ctx, const Error& e) {
+          ctx.emit(events::BackgroundError{.while_ = ctx.phase, .class_ = std::string{to_string(e.code)},
+                                           .message = e.message, .sqlstate = events::unless_empty(e.sqlstate)});
+        });
+  }
+
+ private:
+  // Connect, the lock wait, the batch and the commit: the batch's own
+  // statement_timeout plus margins. Nothing of a step outlives it.
+  [[nodiscard]] std::chrono::milliseconds budget() const {
+    return statement_timeout() + options_.lock_timeout * 2 + std::chrono::seconds{10};
+  }
+  [[nodiscard]] std::chrono::milliseconds statement_timeout() const {
+    return std::max(std::chrono::milliseconds{1000}, options_.target_batch * 20);
+  }
+
+  template <class Ctx>
+  [[nodiscard]] result<Step> pick_and_run(Ctx& ctx, Connection& conn) {
+    ctx.phase = "listing background jobs";
+    LOCKSTEP_TRY(jobs, ledger_.jobs().list(conn));
+    bool any = false;
+    failed_.clear();
+    for (const auto& j : jobs) {
+      const auto f = files_.find(j.version);
+      if (f == files_.end() || f->second.migration.checksum != j.checksum) continue;  // another image's job
+      if (j.state == "failed") failed_.push_back(j.version);
+      if (!j.runnable()) continue;
+      any = true;
+      LOCKSTEP_TRY(step, batch(ctx, conn, j.version, f->second));
+      if (step != Step::busy) return step;
+    }
+    return any ? Step::busy : Step::idle;
+  }
+
+  template <class Ctx>
+  [[nodiscard]] result<Step> batch(Ctx& ctx, Connection& conn, std::int64_t version, const RunnableFile& file) {
+    const Migration& m = file.migration;
+    ctx.phase = "running a batch of background migration " + std::to_string(version) + " (" + m.origin + ")";
+    auto& jobs = ledger_.jobs();
+    const auto idle_bound = std::max(std::chrono::milliseconds{1000}, statement_timeout());
+    LOCKSTEP_TRYV(conn.execute("BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true) +
+                               "; SET LOCAL idle_in_transaction_session_timeout = " +
+                               std::to_string(idle_bound.count())));
+    auto rollback = [&] { (void)conn.execute("ROLLBACK"); };
+    auto locked = conn.query("SELECT pg_try_advisory_xact_lock(" + std::to_string(jobs.lock_key(version)) + ")");
+    if (!locked) return rollback(), std::move(locked).error();
+    if (locked.value().empty() || locked.value()[0][0].value_or("f") != "t") return rollback(), Step::busy;
+    auto row = jobs.read_locked(conn, version);
+    if (!row) return rollback(), std::move(row).error();
+    if (!row.value() || !row.value()->runnable() || row.value()->checksum != m.checksum) return rollback(), Step::busy;
+    const BackgroundJob job = std::move(*row.value());
+    auto& size = sizes_.try_emplace(version, job.batch_size).first->second;
+    size = std::clamp<std::int64_t>(size, 1, job.batch_size);
+    if (job.upper_bound.empty()) return finish(ctx, conn, job);  // the table was empty when queued
+    auto probed = conn.query(background::probe_sql(job.relation, job.key_columns, job.key_types, job.cursor,
+                                                   job.upper_bound, size));
+    if (!probed) return rollback(), failed_batch(ctx, conn, job, m, std::move(probed).error());
+    if (probed.value().empty()) return finish(ctx, conn, job);
+    const auto& r = probed.value()[0];
+    const std::size_t n = job.key_columns.size();
+    std::vector<std::string> lo;
+    std::vector<std::string> hi;
+    for (std::size_t i = 0; i < n; ++i) {
+      lo.push_back(to_text(r[1 + i]));
+      hi.push_back(to_text(r[1 + n + i]));
+    }
+    const std::int64_t rows = to_int64(r[0]);
+    const std::string sql = background::fill(m.sql, file.at, background::key_literal(lo, job.key_types),
+                                             background::key_literal(hi, job.key_types));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto ran = conn.execute(sql + "\n;" + jobs.advance_sql(version, hi, rows, runner_) + "; COMMIT");
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (!ran) {
+      if (conn.is_open()) rollback();
+      return failed_batch(ctx, conn, job, m, std::move(ran).error());
+    }
+    timeouts_.erase(version);
+    const std::int64_t done = job.rows_done + rows;
+    const auto rate = took.count() > 0 ? static_cast<double>(rows) * 1000.0 / static_cast<double>(took.count()) : 0.0;
+    std::optional<std::int64_t> eta;
+    if (rate > 0 && job.rows_estimated > done) {
+      eta = static_cast<std::int64_t>(static_cast<double>(job.rows_estimated - done) * 1000.0 / rate);
+    }
+    ctx.emit(events::BackgroundBatch{.version = version, .name_ = m.name, .batch = job.batches + 1, .rows = rows,
+                                     .rows_done = done, .rows_estimated = job.rows_estimated, .batch_size = size,
+                                     .duration_ms = static_cast<std::int64_t>(took.count()), .eta_ms = eta});
+    // Toward the target duration, by at most a factor of two either way.
+    const auto target = static_cast<double>(options_.target_batch.count());
+    const double factor = std::clamp(target / static_cast<double>(std::max<std::int64_t>(1, took.count())), 0.5, 2.0);
+    if (rows >= size || factor < 1.0) {
+      const auto ceiling = ceilings_.count(version) != 0 ? ceilings_[version] : job.batch_size;
+      size = std::clamp<std::int64_t>(static_cast<std::int64_t>(static_cast<double>(size) * factor), 1,
+                                      std::min(ceiling, job.batch_size));
+    }
+    return Step::batch;
+  }
+
+  template <class Ctx>
+  [[nodiscard]] result<Step> finish(Ctx& ctx, Connection& conn, const BackgroundJob& job) {
+    LOCKSTEP_TRYV(conn.execute(ledger_.jobs().finish_sql(job.version, runner_) + "; COMMIT"));
+    ctx.emit(events::BackgroundSucceeded{.version = job.version, .name_ = job.name, .rows_done = job.rows_done,
+                                         .batches = job.batches});
+    sizes_.erase(job.version);
+    return Step::finished;
+  }
+
+  // The batch rolled back. A lock or a deadlock is tried again later; a
+  // statement timeout halves the batch; anything else fails the job,
+  // recorded like any failed migration (the deploy's circuit breaker, status).
+  template <class Ctx>
+  [[nodiscard]] result<Step> failed_batch(Ctx& ctx, Connection& conn, const BackgroundJob& job, const Migration& m,
+                                          Error e) {
+    if (!conn.is_open()) return e;  // the server rolled back; the next step starts over
+    auto& size = sizes_[job.version];
+    auto again = [&] {
+      ctx.emit(events::BackgroundRetry{.version = job.version, .name_ = job.name, .sqlstate = e.sqlstate,
+                                       .message = e.server_message, .batch_size = size});
+      return Step::retry;
+    };
+    if (e.sqlstate == "57014" && !ctx.expired()) {
+      if (size > 1) {
+        size = std::max<std::int64_t>(1, size / 2);
+        ceilings_[job.version] = size;  // never grown back to a size that timed out
+        return again();
+      }
+      if (++timeouts_[job.version] < options_.timeouts_at_one_row) return again();
+    } else if (e.sqlstate == "55P03" || e.sqlstate == "40P01") {
+      return again();
+    }
+    if (ctx.expired()) return e;
+    const std::string why = e.server_message.empty() ? e.message : e.server_message;
+    e.code = errc::migration_failed;
+    e.version = job.version;
+    e.migration_name = job.name;
+    e.file = m.origin;
+    e.column.reset();  // :lo and :hi were replaced: the line is the file's, the column may not be
+    e.message = "background migration " + std::to_string(job.version) + " (" + m.origin + ") failed in a batch: " +
+                why + "; that batch was rolled back, the batches before it stay committed, and the job stopped. "
+                "Fix the cause and run `lockstep background retry " + std::to_string(job.version) + "`";
+    (void)ledger_.jobs().fail(conn, job.version, e.message, runner_);
+    FailureRecord f;
+    f.version = job.version;
+    f.name = job.name;
+    f.sqlstate = e.sqlstate;
+    f.message = e.message;
+    f.position = m.origin + (e.line ? ":" + std::to_string(*e.line) : std::string{});
+    f.line = e.line;
+    f.deploy_version = resolved_.settings.deploy_version;
+    f.host = resolved_.settings.host;
+    f.checksum = m.checksum;
+    f.cause = "error";
+    (void)ledger_.record_failure(conn, f);
+    ctx.emit(events::BackgroundFailed{.version = job.version, .name_ = job.name, .sqlstate = e.sqlstate,
+                                      .line = e.line ? std::optional<std::int64_t>{*e.line} : std::nullopt,
+                                      .message = why});
+    failed_.push_back(job.version);
+    return Step::failed;
+  }
+
+  const Settings& settings_;
+  Wait& wait_;
+  Ledger& ledger_;
+  Resolved resolved_;
+  std::string runner_;
+  BackgroundOptions options_;
+  std::map<std::int64_t, RunnableFile> files_;
+  std::map<std::int64_t, std::int64_t> sizes_;      // each job's batch size now
+  std::map<std::int64_t, std::int64_t> ceilings_;   // each job's largest size since a statement timeout
+  std::map<std::int64_t, unsigned> timeouts_;       // statement timeouts in a row at one row
+  std::vector<std::int64_t> failed_;
+};
+
+}  // namespace lockstep::detail

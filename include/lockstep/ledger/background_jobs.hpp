@@ -1,0 +1,214 @@
+// The background jobs: one row per background migration (docs/background.md),
+// next to the ledger. A boot queues the row in the same transaction as the
+// migration's ledger row; runners advance it one batch per transaction,
+// each batch's work and its new cursor committed together, so a runner that
+// dies, freezes or loses its connection neither skips nor repeats a range.
+//
+//   upper_bound  the greatest key when the job was queued: rows above it
+//                are written by code that already fills them, and the job
+//                ends even while the table grows
+//   cursor       the last key done (NULL: none yet)
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lockstep/connection.hpp"
+#include "lockstep/detail/base/ledger_fields.hpp"
+#include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/base/pg_array.hpp"
+#include "lockstep/detail/base/sha256.hpp"
+#include "lockstep/error.hpp"
+
+namespace lockstep {
+
+// One job as its row holds it.
+struct BackgroundJob {
+  std::int64_t version = 0;
+  std::string name;
+  std::string checksum;  // of the file that queued it: only a runner with the same file runs it
+  std::string relation;  // schema-qualified, quoted as the server prints it
+  std::vector<std::string> key_columns;
+  std::vector<std::string> key_types;  // format_type() of each, for typed literals
+  std::int64_t batch_size = 0;
+  std::vector<std::string> upper_bound;  // empty: the table was empty when queued
+  std::vector<std::string> cursor;       // empty: not started
+  std::int64_t rows_done = 0;
+  std::int64_t rows_estimated = 0;  // pg_class.reltuples when queued
+  std::int64_t batches = 0;
+  std::string state;  // queued | running | succeeded | failed
+  std::string runner;
+  std::string queued_at;
+  std::string updated_at;
+  std::string last_error;
+
+  [[nodiscard]] bool runnable() const noexcept { return state == "queued" || state == "running"; }
+};
+
+class BackgroundJobs {
+ public:
+  BackgroundJobs() = default;
+  BackgroundJobs(std::string qualified_table, std::string ledger_identity)
+      : table_{std::move(qualified_table)}, ledger_identity_{std::move(ledger_identity)} {}
+
+  [[nodiscard]] const std::string& qualified_table() const noexcept { return table_; }
+
+  [[nodiscard]] std::string create_sql() const {
+    return "CREATE TABLE IF NOT EXISTS " + table_ + " (\n"
+           "  version bigint PRIMARY KEY,\n"
+           "  name text NOT NULL,\n"
+           "  checksum text NOT NULL,\n"
+           "  relation text NOT NULL,\n"
+           "  key_columns text[] NOT NULL,\n"
+           "  key_types text[] NOT NULL,\n"
+           "  batch_size integer NOT NULL CHECK (batch_size > 0),\n"
+           "  upper_bound text[],\n"
+           "  cursor text[],\n"
+           "  rows_done bigint NOT NULL DEFAULT 0,\n"
+           "  rows_estimated bigint NOT NULL DEFAULT 0,\n"
+           "  batches bigint NOT NULL DEFAULT 0,\n"
+           "  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),\n"
+           "  runner text,\n"
+           "  queued_by text NOT NULL,\n"
+           "  queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
+           "  finished_at timestamptz,\n"
+           "  last_error text)";
+  }
+
+  [[nodiscard]] std::string grant_sql(const std::string& quoted_role) const {
+    return "GRANT SELECT, INSERT, UPDATE ON " + table_ + " TO " + quoted_role;
+  }
+
+  // The advisory lock a runner takes, per transaction, for each batch of
+  // job `version`: one runner at a time, and through a transaction pooler.
+  [[nodiscard]] std::int64_t lock_key(std::int64_t version) const {
+    const auto d = detail::Sha256{}.update("lockstep background " + ledger_identity_ + " " + std::to_string(version)).finish();
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8; ++i) v = (v << 8) | d[i];
+    return static_cast<std::int64_t>(v);
+  }
+
+  // The row that queues a job, sent in the migration's own transaction (so
+  // the job exists exactly when the migration is recorded). The upper bound
+  // and the estimate are read by the server in that transaction.
+  [[nodiscard]] std::string queue_sql(const BackgroundJob& j, const std::string& queued_by) const {
+    using detail::quote_literal;
+    std::string greatest;  // the greatest key, each column as text
+    std::string order;
+    for (std::size_t i = 0; i < j.key_columns.size(); ++i) {
+      const std::string c = detail::quote_ident(j.key_columns[i]);
+      greatest += (i ? ", " : "") + c + "::text";
+      order += (i ? ", " : "") + c + " DESC";
+    }
+    return "INSERT INTO " + table_ +
+           " (version, name, checksum, relation, key_columns, key_types, batch_size, upper_bound, rows_estimated,"
+           " queued_by) VALUES (" + std::to_string(j.version) + ", " + quote_literal(j.name) + ", " +
+           quote_literal(j.checksum) + ", " + quote_literal(j.relation) + ", " + text_array(j.key_columns) + ", " +
+           text_array(j.key_types) + ", " + std::to_string(j.batch_size) + ", (SELECT ARRAY[" + greatest +
+           "] FROM " + j.relation + " ORDER BY " + order + " LIMIT 1), (SELECT GREATEST(reltuples, 0)::bigint FROM "
+           "pg_class WHERE oid = " + quote_literal(j.relation) + "::regclass), " + quote_literal(queued_by) + ")";
+  }
+
+  // Every job, oldest version first (status, and what a runner may run).
+  [[nodiscard]] result<std::vector<BackgroundJob>> list(Connection& conn) const {
+    auto rows = conn.query(select_sql("") + " ORDER BY version");
+    if (!rows) {
+      if (detail::no_ledger_yet(rows.error())) return std::vector<BackgroundJob>{};
+      return std::move(rows).error();
+    }
+    std::vector<BackgroundJob> out;
+    for (const auto& r : rows.value()) out.push_back(from_row(r));
+    return out;
+  }
+
+  // Inside a batch's transaction, once its advisory lock is held: the row
+  // as it is now (another runner may have moved it since it was listed).
+  [[nodiscard]] result<std::optional<BackgroundJob>> read_locked(Connection& conn, std::int64_t version) const {
+    LOCKSTEP_TRY(rows, conn.query(select_sql(" WHERE version = " + std::to_string(version)) + " FOR UPDATE"));
+    if (rows.empty()) return std::optional<BackgroundJob>{};
+    return std::optional<BackgroundJob>{from_row(rows[0])};
+  }
+
+  // A batch done: the new cursor and counts, in the batch's transaction.
+  [[nodiscard]] std::string advance_sql(std::int64_t version, const std::vector<std::string>& cursor,
+                                        std::int64_t rows, const std::string& runner) const {
+    return "UPDATE " + table_ + " SET cursor = " + text_array(cursor) + ", rows_done = rows_done + " +
+           std::to_string(rows) + ", batches = batches + 1, state = 'running', runner = " +
+           detail::quote_literal(runner) + ", updated_at = clock_timestamp() WHERE version = " +
+           std::to_string(version);
+  }
+
+  [[nodiscard]] std::string finish_sql(std::int64_t version, const std::string& runner) const {
+    return "UPDATE " + table_ + " SET state = 'succeeded', runner = " + detail::quote_literal(runner) +
+           ", updated_at = clock_timestamp(), finished_at = clock_timestamp(), last_error = NULL WHERE version = " +
+           std::to_string(version);
+  }
+
+  // A job that cannot go on: its own statement, after the batch rolled back.
+  [[nodiscard]] result<void> fail(Connection& conn, std::int64_t version, const std::string& message,
+                                  const std::string& runner) const {
+    return conn.execute("UPDATE " + table_ + " SET state = 'failed', runner = " + detail::quote_literal(runner) +
+                        ", updated_at = clock_timestamp(), last_error = " + detail::quote_literal(message) +
+                        " WHERE version = " + std::to_string(version) + " AND state IN ('queued', 'running')");
+  }
+
+  // A failed job back to work, from where it stopped (`lockstep background retry`).
+  [[nodiscard]] result<bool> retry(Connection& conn, std::int64_t version) const {
+    LOCKSTEP_TRY(rows, conn.query("UPDATE " + table_ + " SET state = CASE WHEN cursor IS NULL THEN 'queued' ELSE "
+                                  "'running' END, last_error = NULL, updated_at = clock_timestamp() WHERE version = " +
+                                  std::to_string(version) + " AND state = 'failed' RETURNING 1"));
+    return !rows.empty();
+  }
+
+ private:
+  [[nodiscard]] static std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "ARRAY[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + detail::quote_literal(items[i]);
+    return out + "]::text[]";
+  }
+
+  [[nodiscard]] std::string select_sql(const std::string& where) const {
+    return "SELECT version, name, checksum, relation, key_columns, key_types, batch_size, upper_bound, cursor,"
+           " rows_done, rows_estimated, batches, state, COALESCE(runner, ''),"
+           " to_char(queued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+           " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), COALESCE(last_error, '')"
+           " FROM " + table_ + where;
+  }
+
+  [[nodiscard]] static std::vector<std::string> array(const Field& f) {
+    if (!f) return {};
+    return detail::parse_text_array(*f).value_or(std::vector<std::string>{});
+  }
+
+  [[nodiscard]] static BackgroundJob from_row(const Row& r) {
+    BackgroundJob j;
+    j.version = detail::to_int64(r[0]);
+    j.name = detail::to_text(r[1]);
+    j.checksum = detail::to_text(r[2]);
+    j.relation = detail::to_text(r[3]);
+    j.key_columns = array(r[4]);
+    j.key_types = array(r[5]);
+    j.batch_size = detail::to_int64(r[6]);
+    j.upper_bound = array(r[7]);
+    j.cursor = array(r[8]);
+    j.rows_done = detail::to_int64(r[9]);
+    j.rows_estimated = detail::to_int64(r[10]);
+    j.batches = detail::to_int64(r[11]);
+    j.state = detail::to_text(r[12]);
+    j.runner = detail::to_text(r[13]);
+    j.queued_at = detail::to_text(r[14]);
+    j.updated_at = detail::to_text(r[15]);
+    j.last_error = detail::to_text(r[16]);
+    return j;
+  }
+
+  std::string table_;
+  std::string ledger_identity_;
+};
+
+}  // namespace lockstep

@@ -1,0 +1,186 @@
+// The promises on the background runner's path (docs/promises.md, column
+// "background"): a runner never blocks on another's batch and stops when
+// asked; a batch's statement timeout halves it; a batch whose COMMIT fails
+// is not reported done; a throwing event sink is no exception; only the
+// image whose file matches runs a job; a bad batch file stops the deploy at
+// pre-flight before anything runs.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "cli.hpp"
+#include "events.hpp"
+#include "lockstep/lockstep.hpp"
+#include "poll.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep;
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+void write_orders(const TempDir& dir, int rows) {
+  dir.write("1_orders.sql",
+            "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL, total_cents bigint);\n"
+            "INSERT INTO orders (id, total) SELECT g, g FROM generate_series(1, " + std::to_string(rows) + ") g;\n"
+            "CREATE TABLE seen (id bigint NOT NULL);\n");
+}
+
+void write_batch(const TempDir& dir, const std::string& body, int size = 100) {
+  dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
+                              "-- lockstep:batch-size=" + std::to_string(size) + "\n" + body);
+}
+
+const std::string kSeen = "INSERT INTO seen SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n";
+
+std::vector<std::string> cli_args(std::vector<std::string> a, const TempDir& dir, const std::string& url) {
+  a.insert(a.end(), {"--dir", dir.path().string(), "--url", url, "--timeout", "60s"});
+  return a;
+}
+
+Migrator<> migrator(const TempDir& dir, const std::string& url, EventSink sink) {
+  Settings s;
+  s.database_url = url;
+  s.on_event = std::move(sink);
+  return Migrator<>{s, DirectorySource{dir.path().string()}, Deadline<>{60s}};
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("a background runner never blocks on a job another session holds, and stops when asked") {
+    TestDatabase db{"bgnoblock"};
+    TempDir dir{"bg-noblock"};
+    write_orders(dir, 1000);
+    write_batch(dir, "UPDATE orders SET total_cents = 1 WHERE id BETWEEN :lo AND :hi;\n" + kSeen);
+    EventLog log;
+    auto m = migrator(dir, db.url(), log.sink());
+    REQUIRE(m.run());
+    // Another runner's batch holds the job: its transaction lock, open.
+    auto holder = db.connect();
+    must(holder.query("BEGIN"));
+    must(holder.query("SELECT pg_advisory_xact_lock(" + std::to_string(m.ledger().jobs().lock_key(2)) + ")"));
+    auto runner = m.background(BackgroundOptions{.target_batch = 100ms, .pause = 10ms});
+    REQUIRE(runner);
+    std::this_thread::sleep_for(1500ms);
+    CHECK(runner.value().state().batches == 0);  // it backed off: the job is someone else's
+    CHECK(db.number("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = '" +
+                    db.name() + "'") == 0);  // and nothing of it waits on a lock
+    const auto t0 = std::chrono::steady_clock::now();
+    runner.value().stop();
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    must(holder.query("COMMIT"));
+    // Free again: a new runner finishes it.
+    auto again = m.background(BackgroundOptions{.target_batch = 100ms, .pause = 1ms, .idle_poll = 100ms});
+    REQUIRE(again);
+    CHECK(time_until([&] { return db.scalar("SELECT state FROM lockstep.jobs") == "succeeded"; }, 30s) < 30s);
+    again.value().stop();
+    CHECK(db.number("SELECT count(*) FROM seen") == 1000);
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 1000);
+    CHECK(log.count("background_succeeded") == 1);
+  }
+
+  TEST_CASE("a background batch's statement timeout halves the batch until it fits, and the job ends exactly once") {
+    TestDatabase db{"bgtimeout"};
+    TempDir dir{"bg-timeout"};
+    write_orders(dir, 400);
+    // A batch of more than 20 keys sleeps past its statement_timeout (1 s at
+    // a 50 ms target): only halving lets the job through.
+    write_batch(dir,
+                "UPDATE orders SET total_cents = 1 WHERE id BETWEEN :lo AND :hi\n"
+                "  AND (SELECT count(*) FROM pg_sleep(CASE WHEN :hi - :lo >= 20 THEN 3 ELSE 0 END)) = 1;\n" + kSeen,
+                160);
+    REQUIRE(lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-timeout-boot").exit_code == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto ran = lockstep_cli(cli_args({"background", "run", "--batch-target", "50ms"}, dir, db.url()), "bg-timeout");
+    CAPTURE(ran.err());
+    CHECK(ran.exit_code == 0);
+    // 160 -> 80 -> 40 -> 20: three timeouts of about a second each, and
+    // the batch never grows back to a size that timed out.
+    CHECK(count_substr(ran.out(), "\"sqlstate\":\"57014\"") == 3);
+    CHECK(ran.out().find("\"batch_size\":20") != std::string::npos);
+    CHECK(ran.out().find("\"batch_size\":40,\"duration_ms\"") == std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 < 30s);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
+    CHECK(db.number("SELECT count(*) FROM seen") == 400);
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 400);
+  }
+
+  TEST_CASE("a background batch whose COMMIT fails is not reported done, and its job stops with the cursor before it") {
+    TestDatabase db{"bgcommit"};
+    TempDir dir{"bg-commit"};
+    write_orders(dir, 300);
+    dir.write("1a_ref.sql", "CREATE TABLE parent (id bigint PRIMARY KEY);\n"
+                            "CREATE TABLE child (id bigint REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n");
+    // Keys above 200 insert a child whose parent is missing: the deferred
+    // check fails at COMMIT, after the batch's statements all passed.
+    write_batch(dir, "INSERT INTO child SELECT id FROM orders WHERE id BETWEEN :lo AND :hi AND id > 200;\n" + kSeen);
+    std::filesystem::rename(dir.path() / "1a_ref.sql", dir.path() / "2_ref.sql");
+    std::filesystem::rename(dir.path() / "2_backfill.sql", dir.path() / "3_backfill.sql");
+    auto r = lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-commit-boot");
+    REQUIRE(r.exit_code == 0);
+    auto ran = lockstep_cli(cli_args({"background", "run"}, dir, db.url()), "bg-commit");
+    CHECK(ran.exit_code == 8);
+    CHECK(ran.out().find("\"sqlstate\":\"23503\"") != std::string::npos);
+    CHECK(count_substr(ran.out(), "\"event\":\"background_batch\"") == 2);  // 1-100, 101-200; not 201-300
+    CHECK(db.scalar("SELECT cursor::text FROM lockstep.jobs") == "{200}");
+    CHECK(db.number("SELECT count(*) FROM seen") == 200);
+    CHECK(db.number("SELECT rows_done FROM lockstep.jobs") == 200);
+  }
+
+  TEST_CASE("a background runner whose event sink throws still runs the job, and throws nothing") {
+    TestDatabase db{"bgthrow"};
+    TempDir dir{"bg-throw"};
+    write_orders(dir, 500);
+    write_batch(dir, kSeen);
+    REQUIRE(migrator(dir, db.url(), null_sink()).run());
+    auto m = migrator(dir, db.url(), [](const Event&) { throw std::runtime_error{"sink down"}; });
+    auto ran = run_background(m, BackgroundOptions{.pause = 1ms}, [] { return false; }, true);
+    REQUIRE(ran);
+    CHECK(ran.value().failed.empty());
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 500);
+  }
+
+  TEST_CASE("only a background runner whose file has the job's checksum runs it") {
+    TestDatabase db{"bgchecksum"};
+    TempDir dir{"bg-checksum"};
+    write_orders(dir, 200);
+    write_batch(dir, kSeen);
+    REQUIRE(lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-checksum-boot").exit_code == 0);
+    TempDir other{"bg-checksum-other"};
+    write_orders(other, 200);
+    write_batch(other, "UPDATE orders SET total_cents = 0 WHERE id BETWEEN :lo AND :hi;\n" + kSeen);
+    auto skipped = lockstep_cli(cli_args({"background", "run"}, other, db.url()), "bg-checksum-other");
+    CHECK(skipped.exit_code == 0);  // nothing it can run: idle
+    CHECK(skipped.out().find("background_batch") == std::string::npos);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "queued");
+    CHECK(db.number("SELECT count(*) FROM orders WHERE total_cents = 0") == 0);
+    auto ran = lockstep_cli(cli_args({"background", "run"}, dir, db.url()), "bg-checksum-same");
+    CHECK(ran.exit_code == 0);
+    CHECK(db.number("SELECT count(*) FROM seen") == 200);
+  }
+
+  TEST_CASE("a bad background file stops the deploy at pre-flight, before any migration runs") {
+    TestDatabase db{"bgpreflight"};
+    TempDir dir{"bg-preflight"};
+    write_orders(dir, 10);
+    write_batch(dir, "UPDATE orders SET total_cents = 1 WHERE id > :lo AND id <= :hi;\n");
+    auto r = lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-preflight");
+    CHECK(r.exit_code == 4);  // source_invalid
+    CHECK(r.err().find("2_backfill.sql:4") != std::string::npos);
+    CHECK(r.err().find("write `>= :lo`") != std::string::npos);
+    CHECK(db.scalar("SELECT to_regclass('public.orders')::text") == "");
+    auto lint = lockstep_cli({"lint", "--dir", dir.path().string()}, "bg-preflight-lint");
+    CHECK(lint.exit_code == 4);
+    CHECK(lint.err().find("would skip one row") != std::string::npos);
+  }
+}
