@@ -1,5 +1,6 @@
 // The lockstep program: the library's startup path as a command, for teams
 // that migrate from a pre-deploy job or an init container.
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -328,6 +329,7 @@ int background_command(const cli::Args& a) {
   std::signal(SIGINT, request_stop);
   BackgroundOptions options;
   options.give_up_after = a.timeout;  // the database away for that long: exit instead of trying forever
+  options.connect_timeout = std::min(options.connect_timeout, a.timeout);
   if (a.batch_target) options.target_batch = *a.batch_target;
   auto ran = run_background(m, options, [] { return stop_requested != 0; }, true);
   if (!ran) return fail(ran.error());

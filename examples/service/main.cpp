@@ -136,6 +136,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   // [/snippet:heartbeat]
+  // [snippet:background]
+  // Run the queued background migrations (backfills: docs/background.md) on a
+  // thread of this replica while it serves; stopped before the heartbeat.
+  auto runner = migrator.background();
+  if (!runner) {
+    std::fprintf(stderr, "service: not starting: %s\n", runner.error().to_string().c_str());
+    return 1;
+  }
+  // [/snippet:background]
   {
     std::lock_guard lock{readiness.mutex};
     readiness.schema_version = static_cast<long long>(report.value().schema_version);
@@ -154,10 +163,12 @@ int main(int argc, char** argv) {
       // had lapsed: old code must not keep writing to the new schema.
       readiness.set("incompatible", nullptr);
       std::fprintf(stderr, "service: stopping: %s\n", beat.value().state().last_error.c_str());
+      runner.value().stop();
       beat.value().stop();
       return 1;
     }
   }
+  runner.value().stop();  // background work first: a batch in flight commits whole or rolls back
   // [snippet:shutdown]
   // Out of the load balancer first, then out of the registry: stop() withdraws
   // this replica, so a contract migration waiting for it can run now.

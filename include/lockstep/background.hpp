@@ -79,6 +79,7 @@ template <class Runner, class Stopped, class Report>
                                              Stopped&& stopped, Report&& report) {
   detail::Jitter jitter;
   std::int64_t retries = 0;
+  std::int64_t throttled = 0;
   std::optional<std::chrono::steady_clock::time_point> failing_since;
   auto pause = [&](std::chrono::milliseconds d) {
     const auto until = std::chrono::steady_clock::now() + d;
@@ -103,7 +104,13 @@ template <class Runner, class Stopped, class Report>
       case Step::batch:
       case Step::finished:
         retries = 0;
+        throttled = 0;
         pause(options.pause);
+        break;
+      case Step::throttled:
+        // The database said wait: 1 s, doubling to a minute, until it is healthy.
+        throttled = std::min<std::int64_t>(throttled + 1, 7);
+        pause(std::chrono::milliseconds{500 << throttled});
         break;
       case Step::retry:
       case Step::busy: {

@@ -46,6 +46,16 @@ std::vector<std::string> cli_args(std::vector<std::string> a, const TempDir& dir
   return a;
 }
 
+// Quick pacing for tests: the target batch duration, the pause between
+// batches, and a short look again when idle.
+BackgroundOptions paced(std::chrono::milliseconds target, std::chrono::milliseconds pause) {
+  BackgroundOptions o;
+  o.target_batch = target;
+  o.pause = pause;
+  o.idle_poll = 100ms;
+  return o;
+}
+
 Migrator<> migrator(const TempDir& dir, const std::string& url, EventSink sink) {
   Settings s;
   s.database_url = url;
@@ -68,7 +78,7 @@ TEST_SUITE("integration") {
     auto holder = db.connect();
     must(holder.query("BEGIN"));
     must(holder.query("SELECT pg_advisory_xact_lock(" + std::to_string(m.ledger().jobs().lock_key(2)) + ")"));
-    auto runner = m.background(BackgroundOptions{.target_batch = 100ms, .pause = 10ms});
+    auto runner = m.background(paced(100ms, 10ms));
     REQUIRE(runner);
     std::this_thread::sleep_for(1500ms);
     CHECK(runner.value().state().batches == 0);  // it backed off: the job is someone else's
@@ -79,7 +89,7 @@ TEST_SUITE("integration") {
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
     must(holder.query("COMMIT"));
     // Free again: a new runner finishes it.
-    auto again = m.background(BackgroundOptions{.target_batch = 100ms, .pause = 1ms, .idle_poll = 100ms});
+    auto again = m.background(paced(100ms, 1ms));
     REQUIRE(again);
     CHECK(time_until([&] { return db.scalar("SELECT state FROM lockstep.jobs") == "succeeded"; }, 30s) < 30s);
     again.value().stop();
@@ -143,7 +153,7 @@ TEST_SUITE("integration") {
     write_batch(dir, kSeen);
     REQUIRE(migrator(dir, db.url(), null_sink()).run());
     auto m = migrator(dir, db.url(), [](const Event&) { throw std::runtime_error{"sink down"}; });
-    auto ran = run_background(m, BackgroundOptions{.pause = 1ms}, [] { return false; }, true);
+    auto ran = run_background(m, paced(500ms, 1ms), [] { return false; }, true);
     REQUIRE(ran);
     CHECK(ran.value().failed.empty());
     CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
@@ -182,5 +192,69 @@ TEST_SUITE("integration") {
     auto lint = lockstep_cli({"lint", "--dir", dir.path().string()}, "bg-preflight-lint");
     CHECK(lint.exit_code == 4);
     CHECK(lint.err().find("would skip one row") != std::string::npos);
+  }
+}
+
+TEST_SUITE("integration") {
+  TEST_CASE("a background job holds while a replication slot falls behind, and runs once it is gone") {
+    TestDatabase db{"bgthrottle"};
+    TempDir dir{"bg-throttle"};
+    write_orders(dir, 500);
+    write_batch(dir, kSeen);
+    EventLog log;
+    auto m = migrator(dir, db.url(), log.sink());
+    REQUIRE(m.run());
+    // A physical slot that reserves WAL now and never consumes it: a
+    // standby or a CDC consumer that fell behind. Slots are the server's,
+    // so it is dropped whatever happens here.
+    const std::string slot = "ls_bg_throttle_" + std::to_string(::getpid());
+    struct DropSlot {
+      const TestDatabase& db;
+      std::string name;
+      ~DropSlot() {
+        auto c = Connection::open(db.url());
+        if (c) (void)c.value().query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+                                     "slot_name = '" + name + "'");
+      }
+    } drop{db, slot};
+    db.exec("SELECT pg_create_physical_replication_slot('" + slot + "', true)");
+    db.exec("INSERT INTO seen SELECT -g FROM generate_series(1, 5000) g; DELETE FROM seen");  // WAL past the slot
+    auto options = paced(500ms, 1ms);
+    options.health.slot_lag_bytes = 4096;
+    auto runner = m.background(options);
+    REQUIRE(runner);
+    REQUIRE(time_until([&] { return log.count("background_throttled") >= 1; }, 10s) < 10s);
+    std::this_thread::sleep_for(1s);
+    CHECK(runner.value().state().batches == 0);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+    bool named = false;
+    for (const auto& e : log.all()) {
+      if (e.name == "background_throttled") {
+        named = e.json.find("\"signal\":\"replication_slot_lag\"") != std::string::npos &&
+                e.json.find("\"limit\":\"4096 bytes\"") != std::string::npos;
+      }
+    }
+    CHECK(named);
+    db.exec("SELECT pg_drop_replication_slot('" + slot + "')");
+    CHECK(time_until([&] { return db.scalar("SELECT state FROM lockstep.jobs") == "succeeded"; }, 60s) < 60s);
+    runner.value().stop();
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 500);
+    CHECK(db.number("SELECT count(*) FROM seen") == 500);
+  }
+
+  TEST_CASE("lockstep background run against a database that is away gives up at --timeout") {
+    TempDir dir{"bg-away"};
+    write_orders(dir, 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    // A closed port: every session fails to connect; the runner retries
+    // until its failures in a row have lasted --timeout, then exits 5.
+    auto r = lockstep_cli({"background", "run", "--dir", dir.path().string(), "--url",
+                           "postgresql://nobody@127.0.0.1:1/none", "--timeout", "3s"},
+                          "bg-away");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(r.exit_code == 5);  // connection_failed
+    CHECK(r.out().find("\"event\":\"background_error\"") != std::string::npos);
+    CHECK(took >= 3s);
+    CHECK(took < 9s);  // the last step's connect is bounded by --timeout too
   }
 }

@@ -32,8 +32,11 @@ TEST_SUITE("integration") {
     REQUIRE(db.scalar("SELECT has_database_privilege('" + role + "', current_database(), 'CREATE')") == "f");
 
     TempDir dir{"least"};
-    dir.write("0001_t.sql", "CREATE TABLE app.t (id int);\n");
+    dir.write("0001_t.sql", "CREATE TABLE app.t (id int PRIMARY KEY, n int);\n"
+                            "INSERT INTO app.t (id) SELECT generate_series(1, 300);\n");
     dir.write("0002_u.sql", "SET search_path = app;\nCREATE TABLE u (id int);\n");
+    dir.write("0004_fill.sql", "-- lockstep:background\n-- lockstep:batch-over=app.t(id)\n-- lockstep:batch-size=100\n"
+                               "UPDATE app.t SET n = id WHERE id BETWEEN :lo AND :hi;\n");
     dir.write("0003_ix.sql", "-- lockstep:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS u_id ON app.u (id);\n");
     TempDir out{"least-out"};
     const std::string url = url_as(db.url(), role);
@@ -47,9 +50,18 @@ TEST_SUITE("integration") {
       CAPTURE(c.err());
       CHECK(c.exit_code == 0);
     }
-    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 3);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 4);
     CHECK(db.scalar("SELECT string_agg(DISTINCT deploy_version, ',') FROM lockstep.deploys") == "lp-1");
     CHECK(db.scalar("SELECT to_regclass('app.u') IS NOT NULL") == "t");
+    // A background migration: queued by the herd, run by the same role
+    // through the grants ledger-sql prints (the jobs table's among them).
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 4") == "queued");
+    auto ran = lockstep_cli({"background", "run", "--dir", dir.path().string(), "--url", url, "--timeout", "60s"},
+                            "least-background");
+    CAPTURE(ran.err());
+    CHECK(ran.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 4") == "succeeded");
+    CHECK(db.number("SELECT count(*) FROM app.t WHERE n = id") == 300);
     must(admin.query("DROP OWNED BY " + role));
   }
 }

@@ -254,7 +254,7 @@ TEST_SUITE("integration") {
     const std::string d = dir.path().string();
     const std::string neutral = "Zz9Zz9Zz9";
 
-    SUBCASE("a closed port: every form, migrate and status") {
+    SUBCASE("a closed port: every form, migrate, status and background") {
       // Each password written raw into a URL (as in issue #31), quoted in
       // key=value form, and in a query; multi-host too.
       const std::vector<std::string> passwords = {"Abc/Def+Ghi", "S3cretPart@HiddenTail", "Qx9/Zk+Wv@Jq#Yp?Fm:Hb",
@@ -272,12 +272,18 @@ TEST_SUITE("integration") {
         }
         return v;
       };
-      auto commands = [&](const std::string& url, const std::string& tag) {
+      auto commands = [&](const std::string& url, const std::string& tag, bool background) {
         std::vector<Output> v;
         v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
         v.push_back(run_secrets_cli({"status", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
         v.push_back(run_secrets_cli({"status", "--dir", d, "--url", url, "--timeout", "1s", "--json"}, tag));
         v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url=" + url}, tag));  // a usage error echoes the argument
+        // The background runner's sessions fail like a run's (background_error), until it gives up.
+        // (Two forms of each password: each command waits out its --timeout.)
+        if (background) {
+          v.push_back(run_secrets_cli({"background", "run", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
+          v.push_back(run_secrets_cli({"background", "status", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
+        }
         return v;
       };
       std::vector<Output> seen;
@@ -287,8 +293,8 @@ TEST_SUITE("integration") {
         for (std::size_t i = 0; i < nasty.size(); ++i) {
           CAPTURE(nasty[i]);
           std::string vocabulary;
-          for (const auto& o : commands(plain[i], "closed-neutral")) vocabulary += o.all();
-          for (const auto& o : commands(nasty[i], "closed")) {
+          for (const auto& o : commands(plain[i], "closed-neutral", i < 2)) vocabulary += o.all();
+          for (const auto& o : commands(nasty[i], "closed", i < 2)) {
             CHECK(o.exit_code != 0);
             expect_hidden(o, pw, vocabulary);
             seen.push_back(o);
@@ -298,7 +304,7 @@ TEST_SUITE("integration") {
       expect_valid_against_schema(seen);
     }
 
-    SUBCASE("the real server, a role with that password: migrate, status, status --json, resolve") {
+    SUBCASE("the real server, a role with that password: migrate, status, status --json, resolve, background") {
       TestDatabase db{"secrets"};
       give_to_role(db);
       const std::vector<std::string> passwords = {"Qx9/Zk+Wv@Jq#Yp?Fm:Hb", "Vw'Kq\\Jz\"Xp Bq=Zh&Gy",
@@ -329,6 +335,8 @@ TEST_SUITE("integration") {
                                            url.substr(url.find(' ', url.find("dbname=")))
                                      : url_for_database(url, "no_such_db");
         v.push_back(run_secrets_cli({"migrate", "--dir", d, "--url", nodb}, tag, env));
+        v.push_back(run_secrets_cli({"background", "run", "--dir", d, "--url", url, "--timeout", "5s"}, tag, env));
+        v.push_back(run_secrets_cli({"background", "status", "--dir", d, "--url", url}, tag, env));
         return v;
       };
       // A failing migration: its failure is recorded and printed by status.
@@ -350,6 +358,8 @@ TEST_SUITE("integration") {
           CHECK(got[2].exit_code == 0);
           CHECK(got[3].exit_code == 0);
           CHECK(got[4].exit_code == 5);
+          CHECK(got[5].exit_code == 0);  // background run: no background file, nothing to run
+          CHECK(got[6].exit_code == 0);
           for (const auto& o : got) {
             expect_hidden(o, pw, vocabulary);
             seen.push_back(o);

@@ -55,6 +55,9 @@ ALLOWED = {
     ("heartbeat.hpp", "thread"):
         "the heartbeat between runs: each beat is a registry session with its own deadline (a ConnectAttempt "
         "and a Watchdog via Connector), and stop() waits for at most one beat",
+    ("background.hpp", "thread"):
+        "the background runner: each batch is a session with its own deadline (a ConnectAttempt and a Watchdog "
+        "via Connector, detail/background/runner.hpp), and stop() waits for at most one batch",
 }
 
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)

@@ -41,6 +41,26 @@ ALLOWED = [
      "ReplicaSessions::renew runs in the registry session's boundary, which scrubbed the error (to_json, /readyz)"),
     ("include/lockstep/heartbeat.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
      "run_in_background is run(), inside the boundary, which scrubbed the error"),
+    ("include/lockstep/background.hpp", r"state\.last_error = s\.error\(\)\.message;",
+     "a runner step's error: JobRunner::step runs in its session's boundary, which scrubbed it"),
+    ("include/lockstep/background.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
+     "run_background's error: a step's (scrubbed by its boundary), a source's load (no URL), or a fixed sentence"),
+    ("include/lockstep/ledger/background_jobs.hpp", r"last_error = NULL",
+     "SQL text that clears the column, not an output"),
+    ("include/lockstep/ledger/background_jobs.hpp", r"last_error = \" \+ detail::quote_literal\(message\)",
+     "SQL text storing a failed batch's message, which the runner scrubbed with its session's redactor first"),
+    ("include/lockstep/ledger/background_jobs.hpp", r"j\.last_error = detail::to_text\(r\[16\]\);",
+     "read back what the runner stored, scrubbed; the program prints it through cli_redactor()"),
+    ("examples/cli/main.cpp", r'std::cerr << "(lockstep: )?background job " << \*a\.resolve_version',
+     "background retry: a version number"),
+    ("examples/cli/main.cpp", r"std::cout << cli_redactor\(\)\(o\.str\(\)\) << '\\n';",
+     "background status: the jobs' rows, redacted with every secret the program was given"),
+    ("examples/cli/main.cpp", r'std::cerr << "lockstep: migration_failed: background job\(s\) failed:";',
+     "background run: a fixed sentence"),
+    ("examples/cli/main.cpp", r"for \(auto v : ran\.value\(\)\.failed\) std::cerr << ' ' << v;",
+     "background run: version numbers"),
+    ("examples/cli/main.cpp", r'std::cerr << " \(lockstep background status; fix, then lockstep background retry VERSION\)',
+     "background run: a fixed sentence"),
     ("examples/cli/main.cpp", r'std::cerr << "lockstep: " << e\.to_string\(\)',
      "print_error: the Error scrubbed by the library's boundary and again by cli_redactor()"),
     ("examples/cli/main.cpp", r"std::cerr << \"lockstep: schema_contracted: \" << cli_redactor\(\)\(why\)",
@@ -74,6 +94,8 @@ BOUNDARY_EXEMPT = {
     "heartbeat": "its errors are fixed sentences, or come from ReplicaSessions::enroll (detail/run/registry.hpp), "
                  "which runs in the registry session's boundary",
     "run_in_background": "it is run() (which runs in the boundary) with its events marked background",
+    "background": "Background::start: its errors are fixed sentences; the runner's steps run in their sessions' "
+                  "boundaries (detail/background/runner.hpp)",
 }
 
 

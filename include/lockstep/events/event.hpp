@@ -40,7 +40,7 @@ using EventBody =
                  events::Resolved, events::LockReleased, events::Warning, events::Progress, events::LeaderActivity,
                  events::ContractWaiting, events::ReplicaRegistered, events::ReplicaReregistered,
                  events::ReplicaWithdrawn, events::Beat, events::BeatFailed, events::BeatRecovered, events::BackgroundBatch,
-                 events::BackgroundRetry, events::BackgroundSucceeded, events::BackgroundFailed,
+                 events::BackgroundRetry, events::BackgroundThrottled, events::BackgroundSucceeded, events::BackgroundFailed,
                  events::BackgroundError, events::Ready,
                  events::Error>;
 

@@ -447,6 +447,19 @@ struct BackgroundRetry {
   }
 };
 
+// The database's health said wait (background/health.hpp): the job holds,
+// and the runner looks again after an exponential backoff.
+struct BackgroundThrottled {
+  static constexpr std::string_view name = "background_throttled";
+  std::int64_t version = 0;
+  std::string name_{}, signal{}, value{}, limit{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("signal", s.signal), v("value", s.value), v("limit", s.limit);
+  }
+};
+
 // A background job found no key left below its upper bound: done.
 struct BackgroundSucceeded {
   static constexpr std::string_view name = "background_succeeded";

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "lockstep/background/batch_sql.hpp"
+#include "lockstep/background/health.hpp"
 #include "lockstep/checks/check.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
@@ -58,6 +59,8 @@ struct BackgroundOptions {
   // runner, which lives as long as the app). `lockstep background run`
   // sets it to --timeout.
   std::chrono::milliseconds give_up_after{0};
+  std::chrono::milliseconds connect_timeout{10000};  // each step's connecting, retries included
+  HealthLimits health;  // read before each batch: past a limit, the job waits (background/health.hpp)
 };
 
 }  // namespace lockstep
@@ -65,7 +68,7 @@ struct BackgroundOptions {
 namespace lockstep::detail {
 
 // What one step came to.
-enum class Step { batch, finished, busy, retry, failed, idle };
+enum class Step { batch, finished, busy, retry, throttled, failed, idle };
 
 // A file this replica can run, its placeholders found once.
 struct RunnableFile {
@@ -98,9 +101,16 @@ class JobRunner {
         [&](Context<Deadline<>>& ctx) -> result<Step> {
           ctx.phase = "connecting for a background batch";
           LOCKSTEP_TRY(checked, check_settings(ctx, settings_));
-          Connector<Wait, Deadline<>> connector{ctx, settings_, wait_, std::move(checked.conninfo)};
+          // Connecting has a bound of its own, shorter than the step's: the
+          // runner's loop retries a step anyway, and a database that is away
+          // must not hold a runner (or `background run --timeout`) for a
+          // whole batch's budget.
+          Deadline<> connect_deadline{std::min(options_.connect_timeout, budget())};
+          Context<Deadline<>> connecting{connect_deadline, settings_, resolved_};
+          Connector<Wait, Deadline<>> connector{connecting, settings_, wait_, checked.conninfo};
           LOCKSTEP_TRY(conn, connector.connect());
-          return connector.watched(conn, [&](Connection& c) { return pick_and_run(ctx, c); });
+          Connector<Wait, Deadline<>> watcher{ctx, settings_, wait_, std::move(checked.conninfo)};
+          return watcher.watched(conn, [&](Connection& c) { return pick_and_run(ctx, c); });
         },
         [&](const Context<Deadline<>>& ctx, const Error& e) {
           ctx.emit(events::BackgroundError{.while_ = ctx.phase, .class_ = std::string{to_string(e.code)},
@@ -112,7 +122,7 @@ class JobRunner {
   // Connect, the lock wait, the batch and the commit: the batch's own
   // statement_timeout plus margins. Nothing of a step outlives it.
   [[nodiscard]] std::chrono::milliseconds budget() const {
-    return statement_timeout() + options_.lock_timeout * 2 + std::chrono::seconds{10};
+    return statement_timeout() + options_.lock_timeout * 2 + std::chrono::seconds{5} + options_.connect_timeout;
   }
   [[nodiscard]] std::chrono::milliseconds statement_timeout() const {
     return std::max(std::chrono::milliseconds{1000}, options_.target_batch * 20);
@@ -130,6 +140,14 @@ class JobRunner {
       if (j.state == "failed") failed_.push_back(j.version);
       if (!j.runnable()) continue;
       any = true;
+      ctx.phase = "reading the database's health before a batch of background migration " +
+                  std::to_string(j.version);
+      LOCKSTEP_TRY(stop, read_health(conn, j.relation, options_.health));
+      if (stop) {
+        ctx.emit(events::BackgroundThrottled{.version = j.version, .name_ = j.name, .signal = stop->signal,
+                                             .value = stop->value, .limit = stop->limit});
+        return Step::throttled;
+      }
       LOCKSTEP_TRY(step, batch(ctx, conn, j.version, f->second));
       if (step != Step::busy) return step;
     }
@@ -241,12 +259,15 @@ class JobRunner {
     e.message = "background migration " + std::to_string(job.version) + " (" + m.origin + ") failed in a batch: " +
                 why + "; that batch was rolled back, the batches before it stay committed, and the job stopped. "
                 "Fix the cause and run `lockstep background retry " + std::to_string(job.version) + "`";
-    (void)ledger_.jobs().fail(conn, job.version, e.message, runner_);
+    // Stored for `background status` and the failure log: scrubbed first,
+    // like every text that leaves a session (the boundary scrubs the Error).
+    const std::string stored = ctx.redact()(e.message);
+    (void)ledger_.jobs().fail(conn, job.version, stored, runner_);
     FailureRecord f;
     f.version = job.version;
     f.name = job.name;
     f.sqlstate = e.sqlstate;
-    f.message = e.message;
+    f.message = stored;
     f.position = m.origin + (e.line ? ":" + std::to_string(*e.line) : std::string{});
     f.line = e.line;
     f.deploy_version = resolved_.settings.deploy_version;
