@@ -43,7 +43,7 @@ struct Args {
   int pg_version = 0;      // lint: PG_VERSION_NUM to lint for (0: current)
   std::string report;      // dry-run: write the report here (.json: JSON, else Markdown)
   std::string metrics_file;  // migrate/replica: the run's metrics, Prometheus text format
-  std::string background_action;  // background: run | status | retry
+  std::string background_action;  // background: run | status | pause | resume | retry | cancel
   bool background = false;        // replica --background: also run background migrations
   std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
   std::string error;  // non-empty: usage error
@@ -88,18 +88,21 @@ struct Args {
   if (a.command == "background") {
     a.background_action = argv.size() > 1 ? argv[1] : "";
     first_flag = 2;
-    if (a.background_action == "retry") {
+    if (a.background_action == "retry" || a.background_action == "pause" || a.background_action == "resume" ||
+        a.background_action == "cancel") {
       std::int64_t v = 0;
       const std::string arg = argv.size() > 2 ? argv[2] : "";
       const auto [ptr, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), v);
       if (arg.empty() || ec != std::errc{} || ptr != arg.data() + arg.size() || v <= 0) {
-        a.error = "background retry takes the version of a failed background job, e.g. lockstep background retry 42";
+        a.error = "background " + a.background_action + " takes a background job's version, e.g. lockstep background " +
+                  a.background_action + " 42";
         return a;
       }
       a.resolve_version = v;
       first_flag = 3;
     } else if (a.background_action != "run" && a.background_action != "status") {
-      a.error = "background takes run (run the queued jobs until none is left), status or retry VERSION";
+      a.error = "background takes run (run the queued jobs until none is left), status, or pause, resume, retry "
+                "or cancel VERSION";
       return a;
     }
   }
@@ -294,8 +297,8 @@ inline constexpr std::string_view usage_text =
     "       lockstep lint    --dir DIR [--pg-version N]  check every migration without a database\n"
     "       lockstep resolve VERSION [options]     clear VERSION's failure records after fixing it by hand\n"
     "       lockstep ledger-sql [--role ROLE]      print the SQL that creates the ledger (for a DBA)\n"
-    "       lockstep background run|status|retry VERSION  run queued background migrations until none is\n"
-    "                                              left; show their jobs; resume a failed one (docs/background.md)\n"
+    "       lockstep background run|status        run queued background migrations until none is left; show\n"
+    "       lockstep background pause|resume|retry|cancel VERSION   their jobs; control one (docs/background.md)\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"

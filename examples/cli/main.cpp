@@ -297,19 +297,19 @@ int resolve(const cli::Args& a) {
   return cli::exit_ok;
 }
 
-// lockstep background run|status|retry VERSION (docs/background.md).
+// lockstep background run|status, pause|resume|retry|cancel VERSION (docs/background.md).
 int background_command(const cli::Args& a) {
   auto settings = settings_from(a);
   Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
-  if (a.background_action == "retry") {
-    auto resumed = m.retry_background(*a.resolve_version);
-    if (!resumed) return fail(resumed.error());
-    if (!resumed.value()) {
-      std::cerr << "lockstep: background job " << *a.resolve_version << " has not failed (see lockstep background "
-                << "status); nothing changed\n";
+  if (a.background_action != "run" && a.background_action != "status") {
+    auto changed = m.control_background(*a.resolve_version, a.background_action);
+    if (!changed) return fail(changed.error());
+    if (!changed.value()) {
+      std::cerr << "lockstep: background job " << *a.resolve_version << " is not in a state that "
+                << a.background_action << " applies to (see lockstep background status); nothing changed\n";
       return cli::exit_code(errc::invalid_argument);
     }
-    std::cerr << "background job " << *a.resolve_version << " will resume from its cursor\n";
+    std::cerr << "background job " << *a.resolve_version << ": " << a.background_action << " done\n";
     return cli::exit_ok;
   }
   if (a.background_action == "status") {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -150,16 +151,18 @@ class Migrator {
     });
   }
 
-  // A failed background job resumed from its cursor, and its failure
-  // records cleared (`lockstep background retry`). False: no failed job `version`.
-  [[nodiscard]] result<bool> retry_background(std::int64_t version) noexcept {
-    static_assert(BackgroundLedger<Ledger>, "lockstep::Migrator::retry_background: the Ledger keeps no background jobs");
+  // An operator's control of background job `version` (`lockstep background
+  // pause|resume|retry|cancel`; BackgroundJobs::control says what each does).
+  // A retry also resolves the job's failure records. False: the job is not
+  // in a state the action applies to.
+  [[nodiscard]] result<bool> control_background(std::int64_t version, std::string_view action) noexcept {
+    static_assert(BackgroundLedger<Ledger>, "lockstep::Migrator::control_background: the Ledger keeps no background jobs");
     return detail::boundary<bool>(timeout_, settings_, [&](Context& ctx) {
       return with_ledger(ctx, [&](Connection& conn) -> result<bool> {
-        ctx.phase = "resuming background job " + std::to_string(version);
-        LOCKSTEP_TRY(resumed, ledger_.jobs().retry(conn, version));
-        if (resumed) LOCKSTEP_TRYV(ledger_.resolve_failures(conn, version));
-        return resumed;
+        ctx.phase = "background job " + std::to_string(version) + ": " + std::string{action};
+        LOCKSTEP_TRY(changed, ledger_.jobs().control(conn, version, action));
+        if (changed && action == "retry") LOCKSTEP_TRYV(ledger_.resolve_failures(conn, version));
+        return changed;
       });
     });
   }

@@ -221,3 +221,43 @@ TEST_SUITE("integration") {
     check_exactly_once(db, 2000);
   }
 }
+
+TEST_SUITE("integration") {
+  TEST_CASE("a background job is paused, resumed and cancelled by an operator" * doctest::test_suite("background")) {
+    TestDatabase db{"bgcontrol"};
+    TempDir dir{"bg-control"};
+    write_backfill(dir, 1000, 100);
+    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-control-boot").exit_code == 0);
+    auto control = [&](const std::string& action, const std::string& version = "2") {
+      return lockstep_cli(args({"background", action, version}, dir.path().string(), db.url()), "bg-" + action);
+    };
+    CHECK(control("pause").exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "paused");
+    // A paused job is no runner's: `run` finds nothing to do.
+    auto idle = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-control-idle");
+    CHECK(idle.exit_code == 0);
+    CHECK(idle.out().find("background_batch") == std::string::npos);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+    // Only what applies: a paused job cannot be retried, an unknown one not paused.
+    auto wrong = control("retry");
+    CHECK(wrong.exit_code == 3);  // invalid_argument
+    CHECK(wrong.err().find("is not in a state that retry applies to") != std::string::npos);
+    CHECK(control("pause", "9").exit_code == 3);
+    CHECK(control("resume").exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "queued");
+    auto ran = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-control-run");
+    CHECK(ran.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
+    check_exactly_once(db, 1000);
+    CHECK(control("cancel").exit_code == 3);  // a finished job stays finished
+    // A second job, cancelled before it ran: never run.
+    dir.write("3_again.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
+                             "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
+    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-control-boot2").exit_code == 0);
+    CHECK(control("cancel", "3").exit_code == 0);
+    auto none = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-control-none");
+    CHECK(none.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 3") == "cancelled");
+    CHECK(db.number("SELECT count(*) FROM seen") == 1000);
+  }
+}

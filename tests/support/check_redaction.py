@@ -52,7 +52,7 @@ ALLOWED = [
     ("include/lockstep/ledger/background_jobs.hpp", r"j\.last_error = detail::to_text\(r\[16\]\);",
      "read back what the runner stored, scrubbed; the program prints it through cli_redactor()"),
     ("examples/cli/main.cpp", r'std::cerr << "(lockstep: )?background job " << \*a\.resolve_version',
-     "background retry: a version number"),
+     "background pause|resume|retry|cancel: a version number and the action's name"),
     ("examples/cli/main.cpp", r"std::cout << cli_redactor\(\)\(o\.str\(\)\) << '\\n';",
      "background status: the jobs' rows, redacted with every secret the program was given"),
     ("examples/cli/main.cpp", r'std::cerr << "lockstep: migration_failed: background job\(s\) failed:";',

@@ -40,7 +40,7 @@ struct BackgroundJob {
   std::int64_t rows_done = 0;
   std::int64_t rows_estimated = 0;  // pg_class.reltuples when queued
   std::int64_t batches = 0;
-  std::string state;  // queued | running | succeeded | failed
+  std::string state;  // queued | running | paused | succeeded | failed | cancelled
   std::string runner;
   std::string queued_at;
   std::string updated_at;
@@ -71,7 +71,8 @@ class BackgroundJobs {
            "  rows_done bigint NOT NULL DEFAULT 0,\n"
            "  rows_estimated bigint NOT NULL DEFAULT 0,\n"
            "  batches bigint NOT NULL DEFAULT 0,\n"
-           "  state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'succeeded', 'failed')),\n"
+           "  state text NOT NULL DEFAULT 'queued'\n"
+           "    CHECK (state IN ('queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled')),\n"
            "  runner text,\n"
            "  queued_by text NOT NULL,\n"
            "  queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),\n"
@@ -157,11 +158,35 @@ class BackgroundJobs {
                         " WHERE version = " + std::to_string(version) + " AND state IN ('queued', 'running')");
   }
 
-  // A failed job back to work, from where it stopped (`lockstep background retry`).
-  [[nodiscard]] result<bool> retry(Connection& conn, std::int64_t version) const {
-    LOCKSTEP_TRY(rows, conn.query("UPDATE " + table_ + " SET state = CASE WHEN cursor IS NULL THEN 'queued' ELSE "
-                                  "'running' END, last_error = NULL, updated_at = clock_timestamp() WHERE version = " +
-                                  std::to_string(version) + " AND state = 'failed' RETURNING 1"));
+  // An operator's control of a job (`lockstep background pause|resume|cancel|retry`):
+  // pause holds a queued or running job, resume and retry put a paused or
+  // failed one back to work from its cursor, cancel ends one for good. A
+  // batch in flight holds the job's row: the change waits for its COMMIT.
+  // False: the job is not in a state the action applies to (or not there).
+  [[nodiscard]] result<bool> control(Connection& conn, std::int64_t version, std::string_view action) const {
+    std::string from;
+    std::string to;
+    if (action == "pause") {
+      from = "'queued', 'running'";
+      to = "'paused'";
+    } else if (action == "resume") {
+      from = "'paused'";
+      to = "CASE WHEN cursor IS NULL THEN 'queued' ELSE 'running' END";
+    } else if (action == "retry") {
+      from = "'failed'";
+      to = "CASE WHEN cursor IS NULL THEN 'queued' ELSE 'running' END";
+    } else if (action == "cancel") {
+      from = "'queued', 'running', 'paused', 'failed'";
+      to = "'cancelled'";
+    } else {
+      return make_error(errc::invalid_argument, "unknown background job action '" + std::string{action} +
+                                                    "' (pause, resume, retry or cancel)");
+    }
+    LOCKSTEP_TRY(rows, conn.query("UPDATE " + table_ + " SET state = " + to + ", updated_at = clock_timestamp()" +
+                                  (action == "retry" ? std::string{", last_error = NULL"} : std::string{}) +
+                                  (action == "cancel" ? std::string{", finished_at = clock_timestamp()"} : std::string{}) +
+                                  " WHERE version = " + std::to_string(version) + " AND state IN (" + from +
+                                  ") RETURNING 1"));
     return !rows.empty();
   }
 
