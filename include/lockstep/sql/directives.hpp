@@ -31,6 +31,7 @@
 
 #include "lockstep/error.hpp"
 #include "lockstep/checks/rules.hpp"
+#include "lockstep/sql/lexer.hpp"
 #include "lockstep/sql/splitter.hpp"
 
 namespace lockstep::sql {
@@ -78,48 +79,27 @@ inline std::string_view trim(std::string_view s) {
 }
 
 // "public.orders(id, \"Tenant\")" -> relation and key columns; nullopt when
-// it is not of that shape. Names fold to lower case unless double-quoted,
-// as the server folds them.
+// it is not of that shape. Read with the lexer every rule reads SQL with:
+// names fold to lower case unless double-quoted, as the server folds them.
 [[nodiscard]] inline std::optional<BatchOver> parse_batch_over(std::string_view v) {
-  const auto open = v.find('(');
-  if (open == std::string_view::npos || v.empty() || v.back() != ')') return std::nullopt;
-  BatchOver b;
-  b.relation = std::string{trim(v.substr(0, open))};
-  if (b.relation.empty()) return std::nullopt;
-  std::string_view rest = v.substr(open + 1, v.size() - open - 2);
-  while (true) {
-    rest = trim(rest);
-    std::string name;
-    if (!rest.empty() && rest.front() == '"') {
-      std::size_t i = 1;
-      for (; i < rest.size(); ++i) {
-        if (rest[i] != '"') {
-          name += rest[i];
-        } else if (i + 1 < rest.size() && rest[i + 1] == '"') {
-          name += '"';
-          ++i;
-        } else {
-          break;
-        }
-      }
-      if (i >= rest.size() || name.empty()) return std::nullopt;
-      rest = trim(rest.substr(i + 1));
-    } else {
-      std::size_t i = 0;
-      while (i < rest.size() && rest[i] != ',' && !space(static_cast<unsigned char>(rest[i]))) {
-        const auto c = static_cast<unsigned char>(rest[i]);
-        if (!(i == 0 ? ident_start(c) : ident_cont(c))) return std::nullopt;
-        name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-        ++i;
-      }
-      if (name.empty()) return std::nullopt;
-      rest = trim(rest.substr(i));
-    }
-    b.columns.push_back(std::move(name));
-    if (rest.empty()) return b;
-    if (rest.front() != ',') return std::nullopt;
-    rest.remove_prefix(1);
+  const auto tokens = lex(v);
+  std::size_t i = 0;
+  // The relation: name (. name)*, kept as written (the server resolves it).
+  while (i < tokens.size() && tokens[i].is_name()) {
+    ++i;
+    if (i < tokens.size() && tokens[i].is_punct('.')) ++i;
+    else break;
   }
+  if (i == 0 || i >= tokens.size() || !tokens[i].is_punct('(') || !tokens.back().is_punct(')')) return std::nullopt;
+  BatchOver b;
+  b.relation = std::string{trim(v.substr(0, tokens[i].offset))};
+  for (++i; i + 1 < tokens.size(); i += 2) {
+    if (!tokens[i].is_name() || tokens[i].folded.empty()) return std::nullopt;
+    b.columns.push_back(tokens[i].folded);
+    if (!tokens[i + 1].is_punct(i + 2 == tokens.size() ? ')' : ',')) return std::nullopt;
+  }
+  if (b.columns.empty() || i != tokens.size()) return std::nullopt;
+  return b;
 }
 
 }  // namespace detail
