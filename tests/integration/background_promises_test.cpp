@@ -8,7 +8,9 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -27,28 +29,28 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void write_orders(const TempDir& dir, int rows) {
+void bgp_write_orders(const TempDir& dir, int rows) {
   dir.write("1_orders.sql",
             "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL, total_cents bigint);\n"
             "INSERT INTO orders (id, total) SELECT g, g FROM generate_series(1, " + std::to_string(rows) + ") g;\n"
             "CREATE TABLE seen (id bigint NOT NULL);\n");
 }
 
-void write_batch(const TempDir& dir, const std::string& body, int size = 100) {
+void bgp_write_batch(const TempDir& dir, const std::string& body, int size = 100) {
   dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
                               "-- lockstep:batch-size=" + std::to_string(size) + "\n" + body);
 }
 
-const std::string kSeen = "INSERT INTO seen SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n";
+const std::string kBgpSeen = "INSERT INTO seen SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n";
 
-std::vector<std::string> cli_args(std::vector<std::string> a, const TempDir& dir, const std::string& url) {
+std::vector<std::string> bgp_cli_args(std::vector<std::string> a, const TempDir& dir, const std::string& url) {
   a.insert(a.end(), {"--dir", dir.path().string(), "--url", url, "--timeout", "60s"});
   return a;
 }
 
 // Quick pacing for tests: the target batch duration, the pause between
 // batches, and a short look again when idle.
-BackgroundOptions paced(std::chrono::milliseconds target, std::chrono::milliseconds pause) {
+BackgroundOptions bgp_paced(std::chrono::milliseconds target, std::chrono::milliseconds pause) {
   BackgroundOptions o;
   o.target_batch = target;
   o.pause = pause;
@@ -56,7 +58,7 @@ BackgroundOptions paced(std::chrono::milliseconds target, std::chrono::milliseco
   return o;
 }
 
-Migrator<> migrator(const TempDir& dir, const std::string& url, EventSink sink) {
+Migrator<> bgp_migrator(const TempDir& dir, const std::string& url, EventSink sink) {
   Settings s;
   s.database_url = url;
   s.on_event = std::move(sink);
@@ -69,16 +71,16 @@ TEST_SUITE("integration") {
   TEST_CASE("a background runner never blocks on a job another session holds, and stops when asked") {
     TestDatabase db{"bgnoblock"};
     TempDir dir{"bg-noblock"};
-    write_orders(dir, 1000);
-    write_batch(dir, "UPDATE orders SET total_cents = 1 WHERE id BETWEEN :lo AND :hi;\n" + kSeen);
+    bgp_write_orders(dir, 1000);
+    bgp_write_batch(dir, "UPDATE orders SET total_cents = 1 WHERE id BETWEEN :lo AND :hi;\n" + kBgpSeen);
     EventLog log;
-    auto m = migrator(dir, db.url(), log.sink());
+    auto m = bgp_migrator(dir, db.url(), log.sink());
     REQUIRE(m.run());
     // Another runner's batch holds the job: its transaction lock, open.
     auto holder = db.connect();
     must(holder.query("BEGIN"));
     must(holder.query("SELECT pg_advisory_xact_lock(" + std::to_string(m.ledger().jobs().lock_key(2)) + ")"));
-    auto runner = m.background(paced(100ms, 10ms));
+    auto runner = m.background(bgp_paced(100ms, 10ms));
     REQUIRE(runner);
     std::this_thread::sleep_for(1500ms);
     CHECK(runner.value().state().batches == 0);  // it backed off: the job is someone else's
@@ -89,7 +91,7 @@ TEST_SUITE("integration") {
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
     must(holder.query("COMMIT"));
     // Free again: a new runner finishes it.
-    auto again = m.background(paced(100ms, 1ms));
+    auto again = m.background(bgp_paced(100ms, 1ms));
     REQUIRE(again);
     CHECK(time_until([&] { return db.scalar("SELECT state FROM lockstep.jobs") == "succeeded"; }, 30s) < 30s);
     again.value().stop();
@@ -101,16 +103,16 @@ TEST_SUITE("integration") {
   TEST_CASE("a background batch's statement timeout halves the batch until it fits, and the job ends exactly once") {
     TestDatabase db{"bgtimeout"};
     TempDir dir{"bg-timeout"};
-    write_orders(dir, 400);
+    bgp_write_orders(dir, 400);
     // A batch of more than 20 keys sleeps past its statement_timeout (1 s at
     // a 50 ms target): only halving lets the job through.
-    write_batch(dir,
+    bgp_write_batch(dir,
                 "UPDATE orders SET total_cents = 1 WHERE id BETWEEN :lo AND :hi\n"
-                "  AND (SELECT count(*) FROM pg_sleep(CASE WHEN :hi - :lo >= 20 THEN 3 ELSE 0 END)) = 1;\n" + kSeen,
+                "  AND (SELECT count(*) FROM pg_sleep(CASE WHEN :hi - :lo >= 20 THEN 3 ELSE 0 END)) = 1;\n" + kBgpSeen,
                 160);
-    REQUIRE(lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-timeout-boot").exit_code == 0);
+    REQUIRE(lockstep_cli(bgp_cli_args({"migrate"}, dir, db.url()), "bg-timeout-boot").exit_code == 0);
     const auto t0 = std::chrono::steady_clock::now();
-    auto ran = lockstep_cli(cli_args({"background", "run", "--batch-target", "50ms"}, dir, db.url()), "bg-timeout");
+    auto ran = lockstep_cli(bgp_cli_args({"background", "run", "--batch-target", "50ms"}, dir, db.url()), "bg-timeout");
     CAPTURE(ran.err());
     CHECK(ran.exit_code == 0);
     // 160 -> 80 -> 40 -> 20: three timeouts of about a second each, and
@@ -127,17 +129,17 @@ TEST_SUITE("integration") {
   TEST_CASE("a background batch whose COMMIT fails is not reported done, and its job stops with the cursor before it") {
     TestDatabase db{"bgcommit"};
     TempDir dir{"bg-commit"};
-    write_orders(dir, 300);
+    bgp_write_orders(dir, 300);
     dir.write("1a_ref.sql", "CREATE TABLE parent (id bigint PRIMARY KEY);\n"
                             "CREATE TABLE child (id bigint REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n");
     // Keys above 200 insert a child whose parent is missing: the deferred
     // check fails at COMMIT, after the batch's statements all passed.
-    write_batch(dir, "INSERT INTO child SELECT id FROM orders WHERE id BETWEEN :lo AND :hi AND id > 200;\n" + kSeen);
+    bgp_write_batch(dir, "INSERT INTO child SELECT id FROM orders WHERE id BETWEEN :lo AND :hi AND id > 200;\n" + kBgpSeen);
     std::filesystem::rename(dir.path() / "1a_ref.sql", dir.path() / "2_ref.sql");
     std::filesystem::rename(dir.path() / "2_backfill.sql", dir.path() / "3_backfill.sql");
-    auto r = lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-commit-boot");
+    auto r = lockstep_cli(bgp_cli_args({"migrate"}, dir, db.url()), "bg-commit-boot");
     REQUIRE(r.exit_code == 0);
-    auto ran = lockstep_cli(cli_args({"background", "run"}, dir, db.url()), "bg-commit");
+    auto ran = lockstep_cli(bgp_cli_args({"background", "run"}, dir, db.url()), "bg-commit");
     CHECK(ran.exit_code == 8);
     CHECK(ran.out().find("\"sqlstate\":\"23503\"") != std::string::npos);
     CHECK(count_substr(ran.out(), "\"event\":\"background_batch\"") == 2);  // 1-100, 101-200; not 201-300
@@ -149,11 +151,11 @@ TEST_SUITE("integration") {
   TEST_CASE("a background runner whose event sink throws still runs the job, and throws nothing") {
     TestDatabase db{"bgthrow"};
     TempDir dir{"bg-throw"};
-    write_orders(dir, 500);
-    write_batch(dir, kSeen);
-    REQUIRE(migrator(dir, db.url(), null_sink()).run());
-    auto m = migrator(dir, db.url(), [](const Event&) { throw std::runtime_error{"sink down"}; });
-    auto ran = run_background(m, paced(500ms, 1ms), [] { return false; }, true);
+    bgp_write_orders(dir, 500);
+    bgp_write_batch(dir, kBgpSeen);
+    REQUIRE(bgp_migrator(dir, db.url(), null_sink()).run());
+    auto m = bgp_migrator(dir, db.url(), [](const Event&) { throw std::runtime_error{"sink down"}; });
+    auto ran = run_background(m, bgp_paced(500ms, 1ms), [] { return false; }, true);
     REQUIRE(ran);
     CHECK(ran.value().failed.empty());
     CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
@@ -163,18 +165,18 @@ TEST_SUITE("integration") {
   TEST_CASE("only a background runner whose file has the job's checksum runs it") {
     TestDatabase db{"bgchecksum"};
     TempDir dir{"bg-checksum"};
-    write_orders(dir, 200);
-    write_batch(dir, kSeen);
-    REQUIRE(lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-checksum-boot").exit_code == 0);
+    bgp_write_orders(dir, 200);
+    bgp_write_batch(dir, kBgpSeen);
+    REQUIRE(lockstep_cli(bgp_cli_args({"migrate"}, dir, db.url()), "bg-checksum-boot").exit_code == 0);
     TempDir other{"bg-checksum-other"};
-    write_orders(other, 200);
-    write_batch(other, "UPDATE orders SET total_cents = 0 WHERE id BETWEEN :lo AND :hi;\n" + kSeen);
-    auto skipped = lockstep_cli(cli_args({"background", "run"}, other, db.url()), "bg-checksum-other");
+    bgp_write_orders(other, 200);
+    bgp_write_batch(other, "UPDATE orders SET total_cents = 0 WHERE id BETWEEN :lo AND :hi;\n" + kBgpSeen);
+    auto skipped = lockstep_cli(bgp_cli_args({"background", "run"}, other, db.url()), "bg-checksum-other");
     CHECK(skipped.exit_code == 0);  // nothing it can run: idle
     CHECK(skipped.out().find("background_batch") == std::string::npos);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "queued");
     CHECK(db.number("SELECT count(*) FROM orders WHERE total_cents = 0") == 0);
-    auto ran = lockstep_cli(cli_args({"background", "run"}, dir, db.url()), "bg-checksum-same");
+    auto ran = lockstep_cli(bgp_cli_args({"background", "run"}, dir, db.url()), "bg-checksum-same");
     CHECK(ran.exit_code == 0);
     CHECK(db.number("SELECT count(*) FROM seen") == 200);
   }
@@ -182,9 +184,9 @@ TEST_SUITE("integration") {
   TEST_CASE("a bad background file stops the deploy at pre-flight, before any migration runs") {
     TestDatabase db{"bgpreflight"};
     TempDir dir{"bg-preflight"};
-    write_orders(dir, 10);
-    write_batch(dir, "UPDATE orders SET total_cents = 1 WHERE id > :lo AND id <= :hi;\n");
-    auto r = lockstep_cli(cli_args({"migrate"}, dir, db.url()), "bg-preflight");
+    bgp_write_orders(dir, 10);
+    bgp_write_batch(dir, "UPDATE orders SET total_cents = 1 WHERE id > :lo AND id <= :hi;\n");
+    auto r = lockstep_cli(bgp_cli_args({"migrate"}, dir, db.url()), "bg-preflight");
     CHECK(r.exit_code == 4);  // source_invalid
     CHECK(r.err().find("2_backfill.sql:4") != std::string::npos);
     CHECK(r.err().find("write `>= :lo`") != std::string::npos);
@@ -199,10 +201,10 @@ TEST_SUITE("integration") {
   TEST_CASE("a background job holds while a replication slot falls behind, and runs once it is gone") {
     TestDatabase db{"bgthrottle"};
     TempDir dir{"bg-throttle"};
-    write_orders(dir, 500);
-    write_batch(dir, kSeen);
+    bgp_write_orders(dir, 500);
+    bgp_write_batch(dir, kBgpSeen);
     EventLog log;
-    auto m = migrator(dir, db.url(), log.sink());
+    auto m = bgp_migrator(dir, db.url(), log.sink());
     REQUIRE(m.run());
     // A physical slot that reserves WAL now and never consumes it: a
     // standby or a CDC consumer that fell behind. Slots are the server's,
@@ -219,7 +221,7 @@ TEST_SUITE("integration") {
     } drop{db, slot};
     db.exec("SELECT pg_create_physical_replication_slot('" + slot + "', true)");
     db.exec("INSERT INTO seen SELECT -g FROM generate_series(1, 5000) g; DELETE FROM seen");  // WAL past the slot
-    auto options = paced(500ms, 1ms);
+    auto options = bgp_paced(500ms, 1ms);
     options.health.slot_lag_bytes = 4096;
     auto runner = m.background(options);
     REQUIRE(runner);
@@ -242,9 +244,38 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM seen") == 500);
   }
 
+  TEST_CASE("a background job holds while the application's own signal says so") {
+    TestDatabase db{"bghold"};
+    TempDir dir{"bg-hold"};
+    bgp_write_orders(dir, 200);
+    bgp_write_batch(dir, kBgpSeen);
+    EventLog log;
+    auto m = bgp_migrator(dir, db.url(), log.sink());
+    REQUIRE(m.run());
+    std::atomic<int> asked{0};
+    auto options = bgp_paced(500ms, 1ms);
+    options.health.hold = [&]() -> std::optional<std::string> {
+      if (asked++ < 2) return std::string{"the order queue is 9000 deep"};
+      return std::nullopt;
+    };
+    auto ran = run_background(m, options, [] { return false; }, true);
+    REQUIRE(ran);
+    CHECK(log.count("background_throttled") == 2);
+    bool named = false;
+    for (const auto& e : log.all()) {
+      if (e.name == "background_throttled") {
+        named = e.json.find("\"signal\":\"callback\",\"value\":\"the order queue is 9000 deep\"") !=
+                std::string::npos;
+      }
+    }
+    CHECK(named);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 200);
+  }
+
   TEST_CASE("lockstep background run against a database that is away gives up at --timeout") {
     TempDir dir{"bg-away"};
-    write_orders(dir, 1);
+    bgp_write_orders(dir, 1);
     const auto t0 = std::chrono::steady_clock::now();
     // A closed port: every session fails to connect; the runner retries
     // until its failures in a row have lasted --timeout, then exits 5.

@@ -25,7 +25,7 @@ namespace {
 
 // A table of `rows` orders, and a side table `seen` that each batch writes
 // the keys it processed to (no unique constraint: a key done twice shows).
-void write_backfill(const TempDir& dir, int rows, int batch_size, const std::string& extra_where = "") {
+void bg_write_backfill(const TempDir& dir, int rows, int batch_size, const std::string& extra_where = "") {
   dir.write("1_orders.sql",
             "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL, total_cents bigint);\n"
             "INSERT INTO orders (id, total) SELECT g, g * 1.5 FROM generate_series(1, " + std::to_string(rows) +
@@ -37,13 +37,13 @@ void write_backfill(const TempDir& dir, int rows, int batch_size, const std::str
                               "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
 }
 
-std::vector<std::string> args(std::vector<std::string> a, const std::string& dir, const std::string& url) {
+std::vector<std::string> bg_args(std::vector<std::string> a, const std::string& dir, const std::string& url) {
   a.insert(a.end(), {"--dir", dir, "--url", url, "--timeout", "60s"});
   return a;
 }
 
 // Every key up to `upper` processed exactly once; none above it.
-void check_exactly_once(const TestDatabase& db, long long upper) {
+void bg_check_exactly_once(const TestDatabase& db, long long upper) {
   CHECK(db.number("SELECT count(*) FROM (SELECT id FROM seen GROUP BY id HAVING count(*) > 1) d") == 0);
   CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == upper);
   CHECK(db.number("SELECT count(*) FROM orders o WHERE o.id <= " + std::to_string(upper) +
@@ -58,8 +58,8 @@ TEST_SUITE("integration") {
             doctest::test_suite("pg_sample")) {
     TestDatabase db{"bgqueue"};
     TempDir dir{"bg-queue"};
-    write_backfill(dir, 5000, 500);
-    auto first = lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-queue");
+    bg_write_backfill(dir, 5000, 500);
+    auto first = lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-queue");
     CAPTURE(first.err());
     REQUIRE(first.exit_code == 0);
     // Queued in the migration's own commit: the ledger row and the job, the
@@ -90,15 +90,15 @@ TEST_SUITE("integration") {
     }
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "queued");
 
-    auto ran = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-run");
+    auto ran = lockstep_cli(bg_args({"background", "run"}, dir.path().string(), db.url()), "bg-run");
     CAPTURE(ran.err());
     CHECK(ran.exit_code == 0);
     CHECK(ran.out().find("\"event\":\"background_succeeded\"") != std::string::npos);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
     CHECK(db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") == 5000);
-    check_exactly_once(db, 5000);
+    bg_check_exactly_once(db, 5000);
     CHECK(db.number("SELECT count(*) FROM orders WHERE id <= 5000 AND total_cents IS NULL") == 0);
-    auto status = lockstep_cli(args({"background", "status"}, dir.path().string(), db.url()), "bg-status");
+    auto status = lockstep_cli(bg_args({"background", "status"}, dir.path().string(), db.url()), "bg-status");
     CHECK(status.exit_code == 0);
     CHECK(status.out().find("\"state\":\"succeeded\"") != std::string::npos);
   }
@@ -108,8 +108,8 @@ TEST_SUITE("integration") {
     TestDatabase db{"bgchaos"};
     TempDir dir{"bg-chaos"};
     constexpr int kRows = 20000;
-    write_backfill(dir, kRows, 100);
-    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-chaos-boot").exit_code == 0);
+    bg_write_backfill(dir, kRows, 100);
+    REQUIRE(lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-chaos-boot").exit_code == 0);
     // Writes go on while the runners work: keys above the bound are new.
     db.exec("INSERT INTO orders (id, total) SELECT g, 1 FROM generate_series(20001, 20500) g");
 
@@ -117,7 +117,7 @@ TEST_SUITE("integration") {
     std::vector<std::unique_ptr<Herd>> runners;
     auto start_runner = [&] {
       auto h = std::make_unique<Herd>(out.path() / ("r" + std::to_string(runners.size())));
-      h->spawn(1, args({cli_path(), "background", "run"}, dir.path().string(), db.url()));
+      h->spawn(1, bg_args({cli_path(), "background", "run"}, dir.path().string(), db.url()));
       h->release();
       runners.push_back(std::move(h));
     };
@@ -148,19 +148,19 @@ TEST_SUITE("integration") {
     MESSAGE("kills: " << kills << ", freezes: " << freezes << ", runners: " << runners.size());
     CHECK(kills > 0);
     REQUIRE(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
-    check_exactly_once(db, kRows);
+    bg_check_exactly_once(db, kRows);
     CHECK(db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") == kRows);
   }
 
   TEST_CASE("background batches run through PgBouncer's transaction pooling" * doctest::test_suite("background")) {
     TestDatabase db{"bgbouncer"};
     TempDir dir{"bg-bouncer"};
-    write_backfill(dir, 3000, 250);
-    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-bouncer-boot").exit_code == 0);
+    bg_write_backfill(dir, 3000, 250);
+    REQUIRE(lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-bouncer-boot").exit_code == 0);
     const auto via = url_for_database(pgbouncer_url(), db.name());
     TempDir out{"bg-bouncer-out"};
     Herd herd{out.path()};
-    herd.spawn(2, args({cli_path(), "background", "run"}, dir.path().string(), via));
+    herd.spawn(2, bg_args({cli_path(), "background", "run"}, dir.path().string(), via));
     herd.release();
     herd.wait_all(90s);
     REQUIRE_FALSE(herd.hung());
@@ -169,7 +169,7 @@ TEST_SUITE("integration") {
       CHECK(c.exit_code == 0);
     }
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
-    check_exactly_once(db, 3000);
+    bg_check_exactly_once(db, 3000);
   }
 
   TEST_CASE("a background migration whose key is wrong fails its deploy once, naming the file and the column" *
@@ -179,7 +179,7 @@ TEST_SUITE("integration") {
     dir.write("1_orders.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code text, total numeric);\n");
     dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(code)\n"
                                 "UPDATE orders SET total = 0 WHERE code BETWEEN :lo AND :hi;\n");
-    auto r = lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-badkey");
+    auto r = lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-badkey");
     CHECK(r.exit_code == 8);  // migration_failed
     CHECK(r.err().find("2_backfill.sql") != std::string::npos);
     CHECK(r.err().find("orders.code may be NULL") != std::string::npos);
@@ -187,7 +187,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM lockstep.jobs") == 0);
     CHECK(db.number("SELECT count(*) FROM lockstep.failures WHERE version = 2 AND resolved_at IS NULL") == 1);
     // The same deploy does not try the same file again (promise 7).
-    auto again = lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-badkey-again");
+    auto again = lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-badkey-again");
     CHECK(again.exit_code != 0);
     CHECK(db.number("SELECT count(*) FROM lockstep.failures WHERE version = 2") == 1);
   }
@@ -197,10 +197,10 @@ TEST_SUITE("integration") {
     TestDatabase db{"bgfail"};
     TempDir dir{"bg-fail"};
     // The batch divides by zero at the row whose total is 0.
-    write_backfill(dir, 2000, 100, " + (1 / total)::bigint * 0");
-    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-fail-boot").exit_code == 0);
+    bg_write_backfill(dir, 2000, 100, " + (1 / total)::bigint * 0");
+    REQUIRE(lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-fail-boot").exit_code == 0);
     db.exec("UPDATE orders SET total = 0 WHERE id = 1234");
-    auto r = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-fail-run");
+    auto r = lockstep_cli(bg_args({"background", "run"}, dir.path().string(), db.url()), "bg-fail-run");
     CHECK(r.exit_code == 8);
     CHECK(r.out().find("\"event\":\"background_failed\"") != std::string::npos);
     CHECK(r.out().find("\"sqlstate\":\"22012\"") != std::string::npos);
@@ -210,15 +210,15 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT (cursor[1])::bigint FROM lockstep.jobs WHERE version = 2") == 1200);
     CHECK(db.number("SELECT count(*) FROM seen") == 1200);
     db.exec("UPDATE orders SET total = 1 WHERE id = 1234");
-    auto retried = lockstep_cli(args({"background", "retry", "2"}, dir.path().string(), db.url()), "bg-retry");
+    auto retried = lockstep_cli(bg_args({"background", "retry", "2"}, dir.path().string(), db.url()), "bg-retry");
     CAPTURE(retried.err());
     CHECK(retried.exit_code == 0);
     CHECK(db.number("SELECT count(*) FROM lockstep.failures WHERE version = 2 AND resolved_at IS NULL") == 0);
-    auto resumed = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-fail-resume");
+    auto resumed = lockstep_cli(bg_args({"background", "run"}, dir.path().string(), db.url()), "bg-fail-resume");
     CAPTURE(resumed.err());
     CHECK(resumed.exit_code == 0);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
-    check_exactly_once(db, 2000);
+    bg_check_exactly_once(db, 2000);
   }
 }
 
@@ -226,15 +226,15 @@ TEST_SUITE("integration") {
   TEST_CASE("a background job is paused, resumed and cancelled by an operator" * doctest::test_suite("background")) {
     TestDatabase db{"bgcontrol"};
     TempDir dir{"bg-control"};
-    write_backfill(dir, 1000, 100);
-    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-control-boot").exit_code == 0);
+    bg_write_backfill(dir, 1000, 100);
+    REQUIRE(lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-control-boot").exit_code == 0);
     auto control = [&](const std::string& action, const std::string& version = "2") {
-      return lockstep_cli(args({"background", action, version}, dir.path().string(), db.url()), "bg-" + action);
+      return lockstep_cli(bg_args({"background", action, version}, dir.path().string(), db.url()), "bg-" + action);
     };
     CHECK(control("pause").exit_code == 0);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "paused");
     // A paused job is no runner's: `run` finds nothing to do.
-    auto idle = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-control-idle");
+    auto idle = lockstep_cli(bg_args({"background", "run"}, dir.path().string(), db.url()), "bg-control-idle");
     CHECK(idle.exit_code == 0);
     CHECK(idle.out().find("background_batch") == std::string::npos);
     CHECK(db.number("SELECT count(*) FROM seen") == 0);
@@ -245,17 +245,17 @@ TEST_SUITE("integration") {
     CHECK(control("pause", "9").exit_code == 3);
     CHECK(control("resume").exit_code == 0);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "queued");
-    auto ran = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-control-run");
+    auto ran = lockstep_cli(bg_args({"background", "run"}, dir.path().string(), db.url()), "bg-control-run");
     CHECK(ran.exit_code == 0);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs") == "succeeded");
-    check_exactly_once(db, 1000);
+    bg_check_exactly_once(db, 1000);
     CHECK(control("cancel").exit_code == 3);  // a finished job stays finished
     // A second job, cancelled before it ran: never run.
     dir.write("3_again.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
                              "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
-    REQUIRE(lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-control-boot2").exit_code == 0);
+    REQUIRE(lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-control-boot2").exit_code == 0);
     CHECK(control("cancel", "3").exit_code == 0);
-    auto none = lockstep_cli(args({"background", "run"}, dir.path().string(), db.url()), "bg-control-none");
+    auto none = lockstep_cli(bg_args({"background", "run"}, dir.path().string(), db.url()), "bg-control-none");
     CHECK(none.exit_code == 0);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 3") == "cancelled");
     CHECK(db.number("SELECT count(*) FROM seen") == 1000);

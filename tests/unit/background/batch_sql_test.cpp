@@ -13,7 +13,7 @@ using namespace lockstep;
 
 namespace {
 
-Migration batch_file(std::string sql) {
+Migration bg_batch_file(std::string sql) {
   Migration m;
   m.version = 7;
   m.name = "backfill";
@@ -23,7 +23,7 @@ Migration batch_file(std::string sql) {
 }
 
 // The file through the splitter, the directives and the batch checks.
-result<void> checked_batch(const Migration& m) {
+result<void> bg_checked_batch(const Migration& m) {
   auto statements = sql::split(m.sql);
   REQUIRE(statements);
   const auto end = statements.value().empty() ? m.sql.size() : statements.value().front().begin;
@@ -32,7 +32,7 @@ result<void> checked_batch(const Migration& m) {
   return background::check_batch_file(m, statements.value(), d.value());
 }
 
-const std::string header = "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n";
+const std::string kBgHeader = "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n";
 
 }  // namespace
 
@@ -96,12 +96,12 @@ TEST_SUITE("unit") {
 
   TEST_CASE("background batch file checks") {
     SUBCASE("a batch of DML over :lo..:hi passes") {
-      CHECK(checked_batch(batch_file(header + "UPDATE orders SET c = 1 WHERE id BETWEEN :lo AND :hi;\n"
+      CHECK(bg_checked_batch(bg_batch_file(kBgHeader + "UPDATE orders SET c = 1 WHERE id BETWEEN :lo AND :hi;\n"
                                               "INSERT INTO seen SELECT id FROM orders WHERE id >= :lo AND id <= :hi;")));
-      CHECK(checked_batch(batch_file(header + "DELETE FROM t WHERE :lo <= id AND :hi >= id AND a <> :lo;")));
+      CHECK(bg_checked_batch(bg_batch_file(kBgHeader + "DELETE FROM t WHERE :lo <= id AND :hi >= id AND a <> :lo;")));
     }
     SUBCASE("DDL in a batch file is refused at its line") {
-      auto r = checked_batch(batch_file(header + "ALTER TABLE orders ADD COLUMN c int;\n"
+      auto r = bg_checked_batch(bg_batch_file(kBgHeader + "ALTER TABLE orders ADD COLUMN c int;\n"
                                                  "UPDATE orders SET c = 1 WHERE id BETWEEN :lo AND :hi;"));
       REQUIRE_FALSE(r);
       CHECK(r.error().line == 3);
@@ -109,7 +109,7 @@ TEST_SUITE("unit") {
       CHECK(r.error().message.find("not ALTER") != std::string::npos);
     }
     SUBCASE("a batch without :hi is refused") {
-      auto r = checked_batch(batch_file(header + "UPDATE orders SET c = 1 WHERE id >= :lo;"));
+      auto r = bg_checked_batch(bg_batch_file(kBgHeader + "UPDATE orders SET c = 1 WHERE id >= :lo;"));
       REQUIRE_FALSE(r);
       CHECK(r.error().message.find(":hi is missing") != std::string::npos);
     }
@@ -117,7 +117,7 @@ TEST_SUITE("unit") {
       for (const std::string where : {"id > :lo AND id <= :hi", "id >= :lo AND id < :hi", ":lo < id AND id <= :hi",
                                       "id >= :lo AND :hi > id"}) {
         CAPTURE(where);
-        auto r = checked_batch(batch_file(header + "UPDATE orders SET c = 1 WHERE " + where + ";"));
+        auto r = bg_checked_batch(bg_batch_file(kBgHeader + "UPDATE orders SET c = 1 WHERE " + where + ";"));
         REQUIRE_FALSE(r);
         CHECK(r.error().line == 3);
         CHECK(r.error().message.find("would skip one row") != std::string::npos);
