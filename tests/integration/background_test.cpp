@@ -261,3 +261,25 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM seen") == 1000);
   }
 }
+
+// Found in review (review/bg): a rehearsal skips a background file
+// entirely (dry_run.hpp), so what the boot checks when it queues the job
+// (queue.hpp: the table, the key's columns, NOT NULL, a unique index) is
+// never rehearsed: the rehearsal says all is well, the deploy then fails.
+TEST_SUITE("integration") {
+  TEST_CASE("a rehearsal of a background migration whose key is not unique fails as its deploy would" *
+            doctest::test_suite("background")) {
+    TestDatabase db{"bgrehearse"};
+    TempDir dir{"bg-rehearse"};
+    dir.write("1_orders.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code int NOT NULL, total numeric);\n");
+    dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(code)\n"
+                                "UPDATE orders SET total = 0 WHERE code BETWEEN :lo AND :hi;\n");
+    auto rehearsed = lockstep_cli(args({"migrate", "--mode", "dry-run", "--rehearse"}, dir.path().string(), db.url()),
+                                  "bg-rehearse");
+    CAPTURE(rehearsed.err());
+    auto deployed = lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-rehearse-deploy");
+    REQUIRE(deployed.exit_code == 8);  // the deploy: "its batch key (code) is not unique"
+    CHECK(rehearsed.exit_code != 0);
+    CHECK(rehearsed.err().find("not unique") != std::string::npos);
+  }
+}

@@ -125,6 +125,23 @@ TEST_SUITE("unit") {
     }
   }
 
+  // Found in review (review/bg): the strict-comparison check reads only the
+  // characters right next to the placeholder.
+  TEST_CASE("background batch file checks: a strict comparison behind parentheses is refused too") {
+    for (const std::string where : {"id > (:lo) AND id <= :hi", "id >= :lo AND id < (:hi)"}) {
+      CAPTURE(where);
+      auto r = checked_batch(batch_file(header + "UPDATE orders SET c = 1 WHERE " + where + ";"));
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message.find("would skip one row") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("background batch file checks: a named argument `=> :lo` is not a strict comparison") {
+    auto r = checked_batch(batch_file(header + "SELECT backfill_range(first_key => :lo, last_key => :hi);"));
+    CAPTURE((r ? std::string{} : r.error().message));
+    CHECK(r);
+  }
+
   TEST_CASE("background probe") {
     // The keys' text must not be what sorts them: an output column id::text
     // keeps the name id (the first version sorted 1..3000 as text: 999 last).
