@@ -190,8 +190,9 @@ class Background {
   ~Background() { stop(); }
 
   // Ends the runner: returns once its thread has ended. A batch in flight
-  // ends first, bounded by its session's deadline (its statement_timeout
-  // and lock_timeout plus ten seconds); it commits whole or not at all.
+  // ends first, within its session's deadline (20 x target_batch + 2 x
+  // lock_timeout + 5 s + connect_timeout: about 29 s with the defaults); it
+  // commits whole or not at all.
   void stop() noexcept {
     if (!shared_) return;
     {

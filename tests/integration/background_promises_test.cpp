@@ -294,12 +294,12 @@ namespace {
 
 // The boot that queues `dir`'s jobs, then one runner until none is left
 // (or 90 s: a cursor that cannot pass a key never ends).
-void boot_and_run_jobs(const TempDir& dir, const TestDatabase& db) {
+void bgp_boot_and_run_jobs(const TempDir& dir, const TestDatabase& db) {
   EventLog log;
-  auto m = migrator(dir, db.url(), log.sink());
+  auto m = bgp_migrator(dir, db.url(), log.sink());
   REQUIRE(m.run());
   const auto until = std::chrono::steady_clock::now() + 90s;
-  auto ran = run_background(m, paced(500ms, 0ms), [&] { return std::chrono::steady_clock::now() > until; }, true);
+  auto ran = run_background(m, bgp_paced(500ms, 0ms), [&] { return std::chrono::steady_clock::now() > until; }, true);
   REQUIRE(ran);
   CHECK(ran.value().failed.empty());
 }
@@ -328,7 +328,7 @@ TEST_SUITE("integration") {
                              "UPDATE public.\"we.ird\"\"t\" SET done = done + 1 WHERE (\"order\", \"select\") BETWEEN :lo AND :hi;\n");
     dir.write("3_stamps.sql", "-- lockstep:background\n-- lockstep:batch-over=stamps(at)\n-- lockstep:batch-size=7\n"
                               "UPDATE stamps SET done = done + 1 WHERE at BETWEEN :lo AND :hi;\n");
-    boot_and_run_jobs(dir, db);
+    bgp_boot_and_run_jobs(dir, db);
     CHECK(db.scalar("SELECT string_agg(state, ',' ORDER BY version) FROM lockstep.jobs") == "succeeded,succeeded");
     CHECK(db.number("SELECT count(*) FROM \"we.ird\"\"t\" WHERE done <> 1") == 0);
     CHECK(db.number("SELECT count(*) FROM stamps WHERE done <> 1") == 0);
@@ -353,7 +353,7 @@ TEST_SUITE("integration") {
               "INSERT INTO points (x) SELECT g / 10::float8 FROM generate_series(1, 700) g ON CONFLICT DO NOTHING;\n");
     dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.points(x)\n"
                                 "-- lockstep:batch-size=7\nUPDATE points SET done = done + 1 WHERE x BETWEEN :lo AND :hi;\n");
-    boot_and_run_jobs(dir, db);
+    bgp_boot_and_run_jobs(dir, db);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
     CHECK(db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") == db.number("SELECT count(*) FROM points"));
     CHECK(db.number("SELECT count(*) FROM points WHERE done > 1") == 0);  // run twice
@@ -377,7 +377,7 @@ TEST_SUITE("integration") {
                          " FROM generate_series(1, 500) g;\n");
     dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=s(at)\n-- lockstep:batch-size=7\n"
                                 "UPDATE s SET done = done + 1 WHERE at BETWEEN :lo AND :hi;\n");
-    boot_and_run_jobs(dir, db);
+    bgp_boot_and_run_jobs(dir, db);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
     CHECK(db.number("SELECT count(*) FROM s WHERE done <> 1") == 0);
     CHECK(db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") == 500);

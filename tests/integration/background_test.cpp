@@ -274,10 +274,10 @@ TEST_SUITE("integration") {
     dir.write("1_orders.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code int NOT NULL, total numeric);\n");
     dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(code)\n"
                                 "UPDATE orders SET total = 0 WHERE code BETWEEN :lo AND :hi;\n");
-    auto rehearsed = lockstep_cli(args({"migrate", "--mode", "dry-run", "--rehearse"}, dir.path().string(), db.url()),
+    auto rehearsed = lockstep_cli(bg_args({"migrate", "--mode", "dry-run", "--rehearse"}, dir.path().string(), db.url()),
                                   "bg-rehearse");
     CAPTURE(rehearsed.err());
-    auto deployed = lockstep_cli(args({"migrate"}, dir.path().string(), db.url()), "bg-rehearse-deploy");
+    auto deployed = lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-rehearse-deploy");
     REQUIRE(deployed.exit_code == 8);  // the deploy: "its batch key (code) is not unique"
     CHECK(rehearsed.exit_code != 0);
     CHECK(rehearsed.err().find("not unique") != std::string::npos);

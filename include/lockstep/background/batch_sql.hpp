@@ -51,6 +51,24 @@ struct Placeholder {
   return out;
 }
 
+// Keys travel as text (the frozen bound, the cursor, the probe's ends), so
+// their text form must not depend on the session: a timestamptz printed in
+// a DateStyle and TimeZone that read it back hours away (IST is India's on
+// output, Israel's on input), a float printed with 15 digits (0.3 and
+// 0.30000000000000004 alike) skipped rows or ran them twice (found by the
+// review). Every transaction that writes or reads a key as text sets these
+// first: ISO dates in UTC, floats that read back exactly.
+inline constexpr std::string_view key_text_settings_sql =
+    "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; SET LOCAL IntervalStyle = 'postgres'; "
+    "SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex'";
+
+// The file's own statements run under the session's settings again (its
+// `now()::date` is the database's day, not UTC's): sent on the line of the
+// file's first statement, so the server's line numbers stay the file's.
+inline constexpr std::string_view key_text_settings_reset_sql =
+    "SET LOCAL DateStyle TO DEFAULT; SET LOCAL TimeZone TO DEFAULT; SET LOCAL IntervalStyle TO DEFAULT; "
+    "SET LOCAL extra_float_digits TO DEFAULT; SET LOCAL bytea_output TO DEFAULT; ";
+
 // A key as a typed SQL literal: '42'::integer, or ROW(E'7'::bigint, E'x'::text).
 [[nodiscard]] inline std::string key_literal(const std::vector<std::string>& values,
                                              const std::vector<std::string>& types) {
@@ -117,6 +135,19 @@ namespace detail {
                                  "DML (UPDATE, DELETE, INSERT, MERGE, WITH or SELECT), not " + w +
                                  "; put the schema change in a migration of its own before this one");
     }
+    // SELECT ... INTO creates a table: the second batch would fail on it.
+    int depth = 0;
+    for (const auto& t : sql::lex(st.text(m.sql))) {
+      if (t.is_punct('(')) ++depth;
+      if (t.is_punct(')')) --depth;
+      if (depth != 0 || t.kind != sql::Token::Kind::word) continue;
+      if (t.folded == "insert" || t.folded == "merge") break;
+      if (t.folded == "into") {
+        return detail::batch_error(m, st.position,
+                                   "SELECT ... INTO creates a table, once per batch: create it in a migration of "
+                                   "its own before this one and INSERT INTO it here");
+      }
+    }
   }
   const auto at = placeholders(m.sql, statements);
   bool lo = false;
@@ -128,20 +159,38 @@ namespace detail {
                                            ":hi, the first and last key of each batch (e.g. `WHERE id BETWEEN :lo "
                                            "AND :hi`); "} + (lo ? ":hi" : ":lo") + " is missing");
   }
-  // The comparison on either side of each placeholder: `id > :lo` and
-  // `:lo < id` are strict, `>= :lo`, `BETWEEN :lo` and `<>` are not.
+  // The comparison on either side of each placeholder, looking through
+  // parentheses: `id > :lo`, `id > (:lo)` and `:lo < id` are strict;
+  // `>= :lo`, `BETWEEN :lo`, `<>` and a named argument `=> :lo` are not.
+  auto skip_back = [&](std::size_t i) {
+    while (i > 0 && (sql::detail::space(static_cast<unsigned char>(m.sql[i - 1])) || m.sql[i - 1] == '(')) --i;
+    return i;
+  };
+  auto skip_ahead = [&](std::size_t j) {
+    while (j < m.sql.size() && (sql::detail::space(static_cast<unsigned char>(m.sql[j])) || m.sql[j] == ')')) ++j;
+    return j;
+  };
   for (const auto& p : at) {
-    std::size_t i = p.offset;
-    while (i > 0 && sql::detail::space(static_cast<unsigned char>(m.sql[i - 1]))) --i;
+    // Right after a name, a number or a subscript, `:hi` is an array
+    // slice's bound (`arr[lo:hi]`) as much as a placeholder: refused, not guessed.
+    if (p.offset > 0) {
+      const auto c = static_cast<unsigned char>(m.sql[p.offset - 1]);
+      if (sql::detail::ident_cont(c) || c == ']') {
+        return detail::batch_error(m, lines.at(p.offset),
+                                   std::string{p.hi ? ":hi" : ":lo"} + " right after a name or a number reads as "
+                                   "an array slice's bound too (arr[lo:hi]); put a space before it, or name the "
+                                   "slice's bounds otherwise");
+      }
+    }
+    const std::size_t i = skip_back(p.offset);
     const char before = i > 0 ? m.sql[i - 1] : ' ';
     const char before2 = i > 1 ? m.sql[i - 2] : ' ';
-    std::size_t j = p.offset + 3;
-    while (j < m.sql.size() && sql::detail::space(static_cast<unsigned char>(m.sql[j]))) ++j;
+    const std::size_t j = skip_ahead(p.offset + 3);
     const char after = j < m.sql.size() ? m.sql[j] : ' ';
     const char after2 = j + 1 < m.sql.size() ? m.sql[j + 1] : ' ';
     const char outward = p.hi ? '<' : '>';  // the operator that excludes the placeholder's own key
     const char inward = p.hi ? '>' : '<';
-    const bool strict_before = before == outward && before2 != '<' && before2 != '>';
+    const bool strict_before = before == outward && before2 != '<' && before2 != '>' && before2 != '=';
     const bool strict_after = after == inward && after2 != '=' && after2 != '>';
     if (!strict_before && !strict_after) continue;
     return detail::batch_error(

@@ -38,7 +38,9 @@ struct HealthLimits {
   // make it start over on the pages it dirties, or wait behind it.
   bool vacuum_on_table = true;
   // Your own signal (a queue's depth, a p99 from your metrics): return a
-  // reason to hold the job, or nullopt. Called on the runner's thread.
+  // reason to hold the job, or nullopt. Called on the runner's thread before
+  // each batch, inside no deadline of lockstep's: it must return promptly
+  // (read a value your app keeps, do not call out), or stop() waits for it.
   std::function<std::optional<std::string>()> hold;
 };
 

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/background/batch_sql.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/ledger_fields.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
@@ -106,7 +107,7 @@ class BackgroundJobs {
       greatest += (i ? ", " : "") + c + "::text";
       order += (i ? ", " : "") + c + " DESC";
     }
-    return "INSERT INTO " + table_ +
+    return std::string{background::key_text_settings_sql} + "; INSERT INTO " + table_ +
            " (version, name, checksum, relation, key_columns, key_types, batch_size, upper_bound, rows_estimated,"
            " queued_by) VALUES (" + std::to_string(j.version) + ", " + quote_literal(j.name) + ", " +
            quote_literal(j.checksum) + ", " + quote_literal(j.relation) + ", " + text_array(j.key_columns) + ", " +

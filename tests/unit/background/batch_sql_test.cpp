@@ -130,14 +130,14 @@ TEST_SUITE("unit") {
   TEST_CASE("background batch file checks: a strict comparison behind parentheses is refused too") {
     for (const std::string where : {"id > (:lo) AND id <= :hi", "id >= :lo AND id < (:hi)"}) {
       CAPTURE(where);
-      auto r = checked_batch(batch_file(header + "UPDATE orders SET c = 1 WHERE " + where + ";"));
+      auto r = bg_checked_batch(bg_batch_file(kBgHeader + "UPDATE orders SET c = 1 WHERE " + where + ";"));
       REQUIRE_FALSE(r);
       CHECK(r.error().message.find("would skip one row") != std::string::npos);
     }
   }
 
   TEST_CASE("background batch file checks: a named argument `=> :lo` is not a strict comparison") {
-    auto r = checked_batch(batch_file(header + "SELECT backfill_range(first_key => :lo, last_key => :hi);"));
+    auto r = bg_checked_batch(bg_batch_file(kBgHeader + "SELECT backfill_range(first_key => :lo, last_key => :hi);"));
     CAPTURE((r ? std::string{} : r.error().message));
     CHECK(r);
   }

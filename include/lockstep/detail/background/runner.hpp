@@ -162,7 +162,8 @@ class JobRunner {
     const auto idle_bound = std::max(std::chrono::milliseconds{1000}, statement_timeout());
     LOCKSTEP_TRYV(conn.execute("BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true) +
                                "; SET LOCAL idle_in_transaction_session_timeout = " +
-                               std::to_string(idle_bound.count())));
+                               std::to_string(idle_bound.count()) + "; " +
+                               std::string{background::key_text_settings_sql}));
     auto rollback = [&] { (void)conn.execute("ROLLBACK"); };
     auto locked = conn.query("SELECT pg_try_advisory_xact_lock(" + std::to_string(jobs.lock_key(version)) + ")");
     if (!locked) return rollback(), std::move(locked).error();
@@ -176,7 +177,7 @@ class JobRunner {
     if (job.upper_bound.empty()) return finish(ctx, conn, job);  // the table was empty when queued
     auto probed = conn.query(background::probe_sql(job.relation, job.key_columns, job.key_types, job.cursor,
                                                    job.upper_bound, size));
-    if (!probed) return rollback(), failed_batch(ctx, conn, job, m, std::move(probed).error());
+    if (!probed) return rollback(), failed_batch(ctx, conn, job, m, std::move(probed).error(), false);
     if (probed.value().empty()) return finish(ctx, conn, job);
     const auto& r = probed.value()[0];
     const std::size_t n = job.key_columns.size();
@@ -190,11 +191,12 @@ class JobRunner {
     const std::string sql = background::fill(m.sql, file.at, background::key_literal(lo, job.key_types),
                                              background::key_literal(hi, job.key_types));
     const auto t0 = std::chrono::steady_clock::now();
-    auto ran = conn.execute(sql + "\n;" + jobs.advance_sql(version, hi, rows, runner_) + "; COMMIT");
+    auto ran = conn.execute(std::string{background::key_text_settings_reset_sql} + sql + "\n;" +
+                            jobs.advance_sql(version, hi, rows, runner_) + "; COMMIT");
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     if (!ran) {
       if (conn.is_open()) rollback();
-      return failed_batch(ctx, conn, job, m, std::move(ran).error());
+      return failed_batch(ctx, conn, job, m, std::move(ran).error(), true);
     }
     timeouts_.erase(version);
     const std::int64_t done = job.rows_done + rows;
@@ -229,9 +231,11 @@ class JobRunner {
   // The batch rolled back. A lock or a deadlock is tried again later; a
   // statement timeout halves the batch; anything else fails the job,
   // recorded like any failed migration (the deploy's circuit breaker, status).
+  // `in_file`: the error is the file's (its batch), not lockstep's probe of
+  // the job's table (renamed or dropped since it was queued).
   template <class Ctx>
   [[nodiscard]] result<Step> failed_batch(Ctx& ctx, Connection& conn, const BackgroundJob& job, const Migration& m,
-                                          Error e) {
+                                          Error e, bool in_file) {
     if (!conn.is_open()) return e;  // the server rolled back; the next step starts over
     auto& size = sizes_[job.version];
     auto again = [&] {
@@ -250,7 +254,23 @@ class JobRunner {
       return again();
     }
     if (ctx.expired()) return e;
-    const std::string why = e.server_message.empty() ? e.message : e.server_message;
+    // Failed only under the job's lock, and only if no other runner moved
+    // its cursor since this batch read it: a batch of another runner that
+    // committed meanwhile is not failed by this one's error.
+    LOCKSTEP_TRYV(conn.execute("BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true)));
+    auto locked = conn.query("SELECT pg_try_advisory_xact_lock(" + std::to_string(ledger_.jobs().lock_key(job.version)) + ")");
+    auto still = locked && !locked.value().empty() && locked.value()[0][0].value_or("f") == "t"
+                     ? ledger_.jobs().read_locked(conn, job.version)
+                     : result<std::optional<BackgroundJob>>{std::optional<BackgroundJob>{}};
+    if (!still || !still.value() || still.value()->cursor != job.cursor || !still.value()->runnable()) {
+      (void)conn.execute("ROLLBACK");
+      if (!still) return std::move(still).error();
+      return Step::retry;  // another runner has it, or moved on: its batches decide
+    }
+    const std::string why = (e.server_message.empty() ? e.message : e.server_message) +
+                            (in_file ? std::string{} : " (reading " + job.relation + ", the job's table as it was "
+                                                       "queued: renamed or dropped since?)");
+    if (!in_file) e.line.reset();
     e.code = errc::migration_failed;
     e.version = job.version;
     e.migration_name = job.name;
@@ -262,7 +282,7 @@ class JobRunner {
     // Stored for `background status` and the failure log: scrubbed first,
     // like every text that leaves a session (the boundary scrubs the Error).
     const std::string stored = ctx.redact()(e.message);
-    (void)ledger_.jobs().fail(conn, job.version, stored, runner_);
+    auto marked = ledger_.jobs().fail(conn, job.version, stored, runner_);
     FailureRecord f;
     f.version = job.version;
     f.name = job.name;
@@ -274,7 +294,17 @@ class JobRunner {
     f.host = resolved_.settings.host;
     f.checksum = m.checksum;
     f.cause = "error";
-    (void)ledger_.record_failure(conn, f);
+    if (!marked) {
+      (void)conn.execute("ROLLBACK");
+      return std::move(marked).error();
+    }
+    LOCKSTEP_TRYV(conn.execute("COMMIT"));
+    // Its own statement, like a migration's failure record (TableLedger's
+    // fallback for a ledger without the position columns needs autocommit).
+    if (auto recorded = ledger_.record_failure(conn, f); !recorded) {
+      ctx.emit(events::Warning{.message = "could not record background migration " + std::to_string(job.version) +
+                                          "'s failure in the failure log: " + recorded.error().message});
+    }
     ctx.emit(events::BackgroundFailed{.version = job.version, .name_ = job.name, .sqlstate = e.sqlstate,
                                       .line = e.line ? std::optional<std::int64_t>{*e.line} : std::nullopt,
                                       .message = why});

@@ -18,6 +18,7 @@
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/queue.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/target.hpp"
@@ -114,9 +115,21 @@ template <class Timeout>
     const Migration& m = *pending[i];
     LOCKSTEP_TRY(p, prepared.get(m));
     // A background migration's boot only queues its job: its batches run
-    // later, over `:lo`..`:hi` (docs/background.md), so there is nothing of
-    // it to rehearse here.
-    if (p->directives.background) continue;
+    // later, over `:lo`..`:hi` (docs/background.md). What the queuing
+    // checks against the catalog (the table, its key) is rehearsed, so a
+    // key the deploy would refuse fails here too (found by the review).
+    if (p->directives.background) {
+      auto job = queued_job(conn, m, *p);
+      if (!job) {
+        auto e = std::move(job).error();
+        if (e.code == errc::connection_failed) return e;
+        (void)conn.execute("ROLLBACK");
+        e.message = "rehearsal of " + e.message;
+        return e;
+      }
+      plan[i].rehearsed = true;
+      continue;
+    }
     const auto t0 = ctx.now();
     for (const auto& st : p->statements) {
       const auto s0 = ctx.now();
