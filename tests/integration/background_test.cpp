@@ -42,6 +42,14 @@ std::vector<std::string> bg_args(std::vector<std::string> a, const std::string& 
   return a;
 }
 
+// Orders whose `code` column (of `code_type`) is no batch key, and a
+// background file that walks it anyway.
+void bg_write_code_key(const TempDir& dir, const std::string& code_type) {
+  dir.write("1_orders.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code " + code_type + ", total numeric);\n");
+  dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(code)\n"
+                              "UPDATE orders SET total = 0 WHERE code BETWEEN :lo AND :hi;\n");
+}
+
 // Every key up to `upper` processed exactly once; none above it.
 void bg_check_exactly_once(const TestDatabase& db, long long upper) {
   CHECK(db.number("SELECT count(*) FROM (SELECT id FROM seen GROUP BY id HAVING count(*) > 1) d") == 0);
@@ -176,9 +184,7 @@ TEST_SUITE("integration") {
             doctest::test_suite("background")) {
     TestDatabase db{"bgbadkey"};
     TempDir dir{"bg-badkey"};
-    dir.write("1_orders.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code text, total numeric);\n");
-    dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(code)\n"
-                                "UPDATE orders SET total = 0 WHERE code BETWEEN :lo AND :hi;\n");
+    bg_write_code_key(dir, "text");  // may be NULL
     auto r = lockstep_cli(bg_args({"migrate"}, dir.path().string(), db.url()), "bg-badkey");
     CHECK(r.exit_code == 8);  // migration_failed
     CHECK(r.err().find("2_backfill.sql") != std::string::npos);
@@ -271,9 +277,7 @@ TEST_SUITE("integration") {
             doctest::test_suite("background")) {
     TestDatabase db{"bgrehearse"};
     TempDir dir{"bg-rehearse"};
-    dir.write("1_orders.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code int NOT NULL, total numeric);\n");
-    dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(code)\n"
-                                "UPDATE orders SET total = 0 WHERE code BETWEEN :lo AND :hi;\n");
+    bg_write_code_key(dir, "int NOT NULL");  // not unique
     auto rehearsed = lockstep_cli(bg_args({"migrate", "--mode", "dry-run", "--rehearse"}, dir.path().string(), db.url()),
                                   "bg-rehearse");
     CAPTURE(rehearsed.err());
