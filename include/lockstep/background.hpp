@@ -80,7 +80,10 @@ template <class Runner, class Stopped, class Report>
   detail::Jitter jitter;
   std::int64_t retries = 0;
   std::int64_t throttled = 0;
-  std::optional<std::chrono::steady_clock::time_point> failing_since;
+  // A flag and a time, not an optional time_point: GCC 12 at -O3 warns that
+  // such an optional "may be used uninitialized" (-Wmaybe-uninitialized).
+  bool failing = false;
+  auto failing_since = std::chrono::steady_clock::time_point{};
   auto pause = [&](std::chrono::milliseconds d) {
     const auto until = std::chrono::steady_clock::now() + d;
     while (!stopped() && std::chrono::steady_clock::now() < until) {
@@ -94,12 +97,13 @@ template <class Runner, class Stopped, class Report>
     report(step);
     if (!step) {
       const auto now = std::chrono::steady_clock::now();
-      if (!failing_since) failing_since = now;
-      if (options.give_up_after.count() > 0 && now - *failing_since >= options.give_up_after) return step.error();
+      if (!failing) failing_since = now;
+      failing = true;
+      if (options.give_up_after.count() > 0 && now - failing_since >= options.give_up_after) return step.error();
       pause(jitter.between(std::chrono::milliseconds{500}, std::chrono::milliseconds{2000}));
       continue;
     }
-    failing_since.reset();
+    failing = false;
     switch (step.value()) {
       case Step::batch:
       case Step::finished:
