@@ -128,9 +128,12 @@ class BackgroundJobs {
     return out;
   }
 
-  // Inside a batch's transaction, once its advisory lock is held: the row
-  // as it is now (another runner may have moved it since it was listed).
-  [[nodiscard]] result<std::optional<BackgroundJob>> read_locked(Connection& conn, std::int64_t version) const {
+  // Inside a batch's transaction: the job's transaction-level try-lock, then
+  // its row as it is now (another runner may have moved it since it was
+  // listed). nullopt: another runner holds the lock (or the row is gone).
+  [[nodiscard]] result<std::optional<BackgroundJob>> lock_and_read(Connection& conn, std::int64_t version) const {
+    LOCKSTEP_TRY(locked, conn.query("SELECT pg_try_advisory_xact_lock(" + std::to_string(lock_key(version)) + ")"));
+    if (locked.empty() || locked[0][0].value_or("f") != "t") return std::optional<BackgroundJob>{};
     LOCKSTEP_TRY(rows, conn.query(select_sql(" WHERE version = " + std::to_string(version)) + " FOR UPDATE"));
     if (rows.empty()) return std::optional<BackgroundJob>{};
     return std::optional<BackgroundJob>{from_row(rows[0])};

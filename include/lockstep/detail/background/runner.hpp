@@ -128,6 +128,14 @@ class JobRunner {
     return std::max(std::chrono::milliseconds{1000}, options_.target_batch * 20);
   }
 
+  // A batch's transaction (and the one that fails a job): its bounds, an
+  // idle bound as long as a batch may run, and the keys' text settings.
+  [[nodiscard]] std::string begin_sql() const {
+    return "BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true) +
+           "; SET LOCAL idle_in_transaction_session_timeout = " + std::to_string(statement_timeout().count()) + "; " +
+           std::string{background::key_text_settings_sql};
+  }
+
   template <class Ctx>
   [[nodiscard]] result<Step> pick_and_run(Ctx& ctx, Connection& conn) {
     ctx.phase = "listing background jobs";
@@ -159,16 +167,9 @@ class JobRunner {
     const Migration& m = file.migration;
     ctx.phase = "running a batch of background migration " + std::to_string(version) + " (" + m.origin + ")";
     auto& jobs = ledger_.jobs();
-    const auto idle_bound = std::max(std::chrono::milliseconds{1000}, statement_timeout());
-    LOCKSTEP_TRYV(conn.execute("BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true) +
-                               "; SET LOCAL idle_in_transaction_session_timeout = " +
-                               std::to_string(idle_bound.count()) + "; " +
-                               std::string{background::key_text_settings_sql}));
+    LOCKSTEP_TRYV(conn.execute(begin_sql()));
     auto rollback = [&] { (void)conn.execute("ROLLBACK"); };
-    auto locked = conn.query("SELECT pg_try_advisory_xact_lock(" + std::to_string(jobs.lock_key(version)) + ")");
-    if (!locked) return rollback(), std::move(locked).error();
-    if (locked.value().empty() || locked.value()[0][0].value_or("f") != "t") return rollback(), Step::busy;
-    auto row = jobs.read_locked(conn, version);
+    auto row = jobs.lock_and_read(conn, version);
     if (!row) return rollback(), std::move(row).error();
     if (!row.value() || !row.value()->runnable() || row.value()->checksum != m.checksum) return rollback(), Step::busy;
     const BackgroundJob job = std::move(*row.value());
@@ -257,11 +258,8 @@ class JobRunner {
     // Failed only under the job's lock, and only if no other runner moved
     // its cursor since this batch read it: a batch of another runner that
     // committed meanwhile is not failed by this one's error.
-    LOCKSTEP_TRYV(conn.execute("BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true)));
-    auto locked = conn.query("SELECT pg_try_advisory_xact_lock(" + std::to_string(ledger_.jobs().lock_key(job.version)) + ")");
-    auto still = locked && !locked.value().empty() && locked.value()[0][0].value_or("f") == "t"
-                     ? ledger_.jobs().read_locked(conn, job.version)
-                     : result<std::optional<BackgroundJob>>{std::optional<BackgroundJob>{}};
+    LOCKSTEP_TRYV(conn.execute(begin_sql()));
+    auto still = ledger_.jobs().lock_and_read(conn, job.version);
     if (!still || !still.value() || still.value()->cursor != job.cursor || !still.value()->runnable()) {
       (void)conn.execute("ROLLBACK");
       if (!still) return std::move(still).error();
