@@ -31,6 +31,7 @@ struct Args {
   std::optional<unsigned> lock_retries;
   std::optional<std::chrono::milliseconds> stall_timeout;
   std::optional<std::chrono::milliseconds> progress_interval;
+  std::optional<std::chrono::milliseconds> finalize_budget;  // --finalize-budget
   std::string on_partial = "rerun";  // rerun | refuse
   std::string on_failure = "stop";   // stop | retry
   std::string role;                  // ledger-sql: the migration role to grant
@@ -43,7 +44,7 @@ struct Args {
   int pg_version = 0;      // lint: PG_VERSION_NUM to lint for (0: current)
   std::string report;      // dry-run: write the report here (.json: JSON, else Markdown)
   std::string metrics_file;  // migrate/replica: the run's metrics, Prometheus text format
-  std::string background_action;  // background: run | status | pause | resume | retry | cancel
+  std::string background_action;  // background: run | status | pause | resume | retry | cancel | finalize
   bool background = false;        // replica --background: also run background migrations
   std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
   std::string error;  // non-empty: usage error
@@ -89,7 +90,7 @@ struct Args {
     a.background_action = argv.size() > 1 ? argv[1] : "";
     first_flag = 2;
     if (a.background_action == "retry" || a.background_action == "pause" || a.background_action == "resume" ||
-        a.background_action == "cancel") {
+        a.background_action == "cancel" || a.background_action == "finalize") {
       std::int64_t v = 0;
       const std::string arg = argv.size() > 2 ? argv[2] : "";
       const auto [ptr, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), v);
@@ -101,8 +102,8 @@ struct Args {
       a.resolve_version = v;
       first_flag = 3;
     } else if (a.background_action != "run" && a.background_action != "status") {
-      a.error = "background takes run (run the queued jobs until none is left), status, or pause, resume, retry "
-                "or cancel VERSION";
+      a.error = "background takes run (run the queued jobs until none is left), status, or pause, resume, retry, "
+                "cancel or finalize VERSION";
       return a;
     }
   }
@@ -206,6 +207,14 @@ struct Args {
         return a;
       }
       a.progress_interval = *d;
+    } else if (flag == "--finalize-budget") {
+      auto d = *v == "0" ? std::optional<std::chrono::milliseconds>{std::chrono::milliseconds{0}} : parse_duration(*v);
+      if (!d) {
+        a.error = "--finalize-budget takes a duration such as 20s or 2min (0: never finish a required background "
+                  "job in the boot), not '" + *v + "'";
+        return a;
+      }
+      a.finalize_budget = *d;
     } else if (flag == "--lock-retries") {
       unsigned n = 0;
       const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -299,6 +308,7 @@ inline constexpr std::string_view usage_text =
     "       lockstep ledger-sql [--role ROLE]      print the SQL that creates the ledger (for a DBA)\n"
     "       lockstep background run|status        run queued background migrations until none is left; show\n"
     "       lockstep background pause|resume|retry|cancel VERSION   their jobs; control one (docs/background.md)\n"
+    "       lockstep background finalize VERSION   run one job to its end in this process, within --timeout\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"
@@ -339,6 +349,9 @@ inline constexpr std::string_view usage_text =
     "  --background          replica: also run background migrations while it serves\n"
     "  --batch-target D      background run, replica --background: size batches toward this duration\n"
     "                        (default 500ms); a batch's statement_timeout is 20 times it (at least 1s)\n"
+    "  --finalize-budget D   migrate, replica: a migration with lockstep:requires-background finishes\n"
+    "                        an unfinished job in the boot if what is left fits D at its measured rate,\n"
+    "                        else the boot refuses with its ETA (default 20s; 0: always refuse)\n"
     "  --heartbeat D         replica: time between heartbeats (default 10s)\n"
     "  --lease D             replica: how long one heartbeat keeps it alive (default 30s; at least\n"
     "                        2.2 x --heartbeat + 100ms for a heartbeat up to 10s; docs/expand-contract.md)\n"
@@ -348,6 +361,7 @@ inline constexpr std::string_view usage_text =
     "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
     "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost,\n"
     "            14 internal error, 15 schema contracted (a contract migration this image lacks),\n"
-    "            16 lock unsafe (a migration would block a big table; nothing ran)\n";
+    "            16 lock unsafe (a migration would block a big table; nothing ran),\n"
+    "            17 background unfinished (a migration requires a background job that is not done)\n";
 
 }  // namespace lockstep::cli

@@ -26,6 +26,7 @@ inline constexpr int exit_usage = 2;
     case errc::internal_error: return 14;
     case errc::schema_contracted: return 15;
     case errc::lock_unsafe: return 16;
+    case errc::background_unfinished: return 17;
   }
   return 1;
 }

@@ -37,6 +37,7 @@ Settings settings_from(const cli::Args& a) {
   if (a.lock_retries) s.lock_retries = *a.lock_retries;
   if (a.stall_timeout) s.stall_timeout = *a.stall_timeout;
   if (a.progress_interval) s.progress_interval = *a.progress_interval;
+  if (a.finalize_budget) s.finalize_budget = *a.finalize_budget;
   s.on_partial = a.on_partial == "refuse" ? PartialPolicy::refuse : PartialPolicy::rerun;
   s.on_failure = a.on_failure == "retry" ? FailurePolicy::retry : FailurePolicy::stop_deploy;
   s.lock_safety = a.lock_safety;
@@ -149,16 +150,32 @@ void print_status_table(const Status& s) {
     std::printf("  %-16lld %s%s\n", static_cast<long long>(m.version), m.origin.c_str(), m.contract ? "  [contract]" : "");
   }
   for (const auto& w : s.contracts_waiting) {
-    if (w.waiting_for.empty()) {
+    if (w.background) {
+      std::printf("\ncontract %lld (%s) waits for %s\n", static_cast<long long>(w.version), w.name.c_str(),
+                  background::describe(*w.background).c_str());
+    }
+    if (w.runnable()) {
       std::printf("\ncontract %lld (%s) waits for no live replica: the next boot or heartbeat applies it\n",
                   static_cast<long long>(w.version), w.name.c_str());
       continue;
     }
+    if (w.waiting_for.empty()) continue;
     std::printf("\ncontract %lld (%s) waits for %zu live replica(s) of older images:\n",
                 static_cast<long long>(w.version), w.name.c_str(), w.waiting_for.size());
     for (const auto& r : w.waiting_for) {
       std::printf("  %-40s deploy=%s knows=%lld last seen %s\n", r.replica_id.c_str(), r.deploy_version.c_str(),
                   static_cast<long long>(r.knows_version), r.last_seen.c_str());
+    }
+  }
+  if (!s.jobs.empty()) {
+    std::printf("\nbackground migrations:\n");
+    for (const auto& j : s.jobs) {
+      const auto w = background::progress(j);
+      std::printf("  %-16lld %-36s %-10s %lld of about %lld rows%s%s\n", static_cast<long long>(j.version),
+                  j.name.c_str(), j.state.c_str(), static_cast<long long>(j.rows_done),
+                  static_cast<long long>(j.rows_estimated),
+                  w.eta_ms && j.runnable() ? (", ETA " + background::human_duration(*w.eta_ms)).c_str() : "",
+                  j.last_error.empty() ? "" : ("\n    " + j.last_error).c_str());
     }
   }
   if (!s.replicas.empty()) {
@@ -231,10 +248,28 @@ void print_status_json(const Status& s) {
     j.add("started_at", r.started_at).add("last_seen", r.last_seen).add("expires_at", r.expires_at).add("alive", r.alive);
   };
   o.add_raw("replicas", array(s.replicas, replica));
+  auto job = [](JsonObject& j, const BackgroundJob& b) {
+    const auto w = background::progress(b);
+    j.add("version", b.version).add("name", b.name).add("state", b.state).add("relation", b.relation);
+    j.add("rows_done", b.rows_done).add("rows_estimated", b.rows_estimated).add("batches", b.batches);
+    j.add("busy_ms", b.busy_ms).add("runner", b.runner).add("queued_at", b.queued_at).add("updated_at", b.updated_at);
+    if (w.percent) j.add("percent", *w.percent);
+    if (w.eta_ms && b.runnable()) j.add("eta_ms", *w.eta_ms);
+    if (!b.last_error.empty()) j.add("last_error", b.last_error);
+  };
   o.add_raw("contracts_waiting", array(s.contracts_waiting, [&](JsonObject& j, const WaitingContract& w) {
     j.add("version", w.version).add("name", w.name).add("file", w.origin);
     j.add_raw("waiting_for", array(w.waiting_for, replica));
+    if (w.background) {
+      JsonObject b;
+      b.add("version", w.background->version).add("name", w.background->name).add("state", w.background->state);
+      b.add("rows_done", w.background->rows_done).add("rows_estimated", w.background->rows_estimated);
+      if (w.background->percent) b.add("percent", *w.background->percent);
+      if (w.background->eta_ms) b.add("eta_ms", *w.background->eta_ms);
+      j.add_raw("background", b.str());
+    }
   }));
+  o.add_raw("background_jobs", array(s.jobs, job));
   o.add_raw("drifted", numbers(s.drifted)).add_raw("unknown_versions", numbers(s.unknown_versions));
   o.add_raw("failures", array(s.failures, [](JsonObject& j, const FailureRecord& f) {
     j.add("version", f.version).add("name", f.name).add("sqlstate", f.sqlstate).add("message", f.message);
@@ -301,6 +336,13 @@ int resolve(const cli::Args& a) {
 int background_command(const cli::Args& a) {
   auto settings = settings_from(a);
   Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  if (a.background_action == "finalize") {
+    auto done = m.finalize_background(*a.resolve_version);
+    if (!done) return fail(done.error());
+    std::cerr << "background job " << *a.resolve_version << ": " << done.value().state << " ("
+              << done.value().rows_done << " rows in " << done.value().batches << " batches)\n";
+    return cli::exit_ok;
+  }
   if (a.background_action != "run" && a.background_action != "status") {
     auto changed = m.control_background(*a.resolve_version, a.background_action);
     if (!changed) return fail(changed.error());
@@ -320,6 +362,9 @@ int background_command(const cli::Args& a) {
       o.add("version", j.version).add("name", j.name).add("state", j.state).add("relation", j.relation)
           .add("rows_done", j.rows_done).add("rows_estimated", j.rows_estimated).add("batches", j.batches)
           .add("runner", j.runner).add("queued_at", j.queued_at).add("updated_at", j.updated_at);
+      const auto w = background::progress(j);
+      if (w.percent) o.add("percent", *w.percent);
+      if (w.eta_ms && j.runnable()) o.add("eta_ms", *w.eta_ms);
       if (!j.last_error.empty()) o.add("last_error", j.last_error);
       std::cout << cli_redactor()(o.str()) << '\n';
     }
@@ -333,6 +378,10 @@ int background_command(const cli::Args& a) {
   if (a.batch_target) options.target_batch = *a.batch_target;
   auto ran = run_background(m, options, [] { return stop_requested != 0; }, true);
   if (!ran) return fail(ran.error());
+  if (ran.value().held) {
+    std::cerr << "lockstep: the jobs left wait for older replicas to leave or for a job they require (see their "
+                 "background_throttled events and lockstep background status); run again later\n";
+  }
   if (!ran.value().failed.empty()) {
     std::cerr << "lockstep: migration_failed: background job(s) failed:";
     for (auto v : ran.value().failed) std::cerr << ' ' << v;

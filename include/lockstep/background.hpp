@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "lockstep/background/batch_sql.hpp"
+#include "lockstep/background/progress.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/detail/background/runner.hpp"
 #include "lockstep/detail/run/registry.hpp"
@@ -49,26 +50,10 @@ struct BackgroundState {
   std::int64_t errors_in_a_row = 0;      // sessions that failed (the database away)
   std::string last_error;
   bool idle = false;                     // the last look found no job this image can run
+  bool held = false;                     // the last look found only jobs waiting (old replicas, a job they require)
 };
 
 namespace detail {
-
-// The background files of `migrations`, each with its placeholders found.
-[[nodiscard]] inline result<std::map<std::int64_t, RunnableFile>> runnable_files(std::vector<Migration> migrations) {
-  std::map<std::int64_t, RunnableFile> out;
-  for (auto& m : migrations) {
-    auto statements = sql::split(m.sql);
-    if (!statements) continue;  // pre-flight refuses it; a runner only skips it
-    const std::size_t prefix_end = statements.value().empty() ? m.sql.size() : statements.value().front().begin;
-    auto d = sql::parse_directives(m.sql, prefix_end);
-    if (!d || !d.value().background) continue;
-    if (!background::check_batch_file(m, statements.value(), d.value())) continue;
-    auto at = background::placeholders(m.sql, statements.value());
-    const auto version = m.version;
-    out.emplace(version, RunnableFile{std::move(m), std::move(at)});
-  }
-  return out;
-}
 
 // Steps until `stopped()` (checked between steps, and every 50 ms of a
 // pause), or, with `until_idle`, until no job this image can run is left,
@@ -111,6 +96,11 @@ template <class Runner, class Stopped, class Report>
         throttled = 0;
         pause(options.pause);
         break;
+      case Step::held:
+        // Waiting on older replicas or another job: nothing a run-until-idle
+        // can finish now; a replica's runner looks again as when throttled.
+        if (until_idle) return std::nullopt;
+        [[fallthrough]];
       case Step::throttled:
         // The database said wait: 1 s, doubling to a minute, until it is healthy.
         throttled = std::min<std::int64_t>(throttled + 1, 7);
@@ -162,6 +152,7 @@ template <class M>
       }
       state.errors_in_a_row = 0;
       state.idle = s.value() == detail::Step::idle;
+      state.held = s.value() == detail::Step::held;
       if (s.value() == detail::Step::batch) ++state.batches;
       if (s.value() == detail::Step::finished) ++state.jobs_finished;
       state.failed = jobs.failed();

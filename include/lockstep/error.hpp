@@ -29,6 +29,7 @@ enum class errc {
   internal_error,         // an exception reached lockstep's boundary (a policy threw, out of memory, no threads)
   schema_contracted,      // a contract migration this image does not know was applied: it must not start
   lock_unsafe,            // pre-flight: a migration would block a big live table (checks/rules.hpp); nothing ran
+  background_unfinished,  // a migration requires a background job that has not finished, nor could in the boot; nothing of it ran
 };
 
 namespace detail {
@@ -52,6 +53,7 @@ class ErrorCategory final : public std::error_category {
       case errc::internal_error: return "internal error";
       case errc::schema_contracted: return "schema contracted";
       case errc::lock_unsafe: return "lock unsafe";
+      case errc::background_unfinished: return "background migration unfinished";
     }
     return "unknown lockstep error";
   }
@@ -85,6 +87,7 @@ class ErrorCategory final : public std::error_category {
     case errc::internal_error: return "internal_error";
     case errc::schema_contracted: return "schema_contracted";
     case errc::lock_unsafe: return "lock_unsafe";
+    case errc::background_unfinished: return "background_unfinished";
   }
   return "unknown";
 }

@@ -32,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "lockstep/detail/base/durations.hpp"
+#include "lockstep/detail/base/jitter.hpp"
 #include "lockstep/detail/base/json.hpp"
 #include "lockstep/detail/run/registry.hpp"
 #include "lockstep/detail/run/resolved.hpp"
@@ -85,26 +87,6 @@ struct HeartbeatState {
   return o.str();
 }
 
-namespace detail {
-
-// Random delays for the beat schedule; never throws (seeded from the pid
-// and the clock: spreading beats needs no cryptographic randomness).
-class Jitter {
- public:
-  Jitter() noexcept
-      : rng_{static_cast<std::uint32_t>(::getpid()) * 2654435761u ^
-             static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count())} {}
-  [[nodiscard]] std::chrono::milliseconds between(std::chrono::milliseconds lo, std::chrono::milliseconds hi) noexcept {
-    if (hi <= lo) return lo;
-    const auto span = static_cast<std::uint64_t>((hi - lo).count()) + 1;
-    return lo + std::chrono::milliseconds{static_cast<std::int64_t>(rng_() % span)};
-  }
-
- private:
-  std::minstd_rand rng_;
-};
-
-}  // namespace detail
 
 // M: the Migrator whose run() gated this process. The heartbeat uses only
 // its public face (settings(), wait(), ledger(), run_in_background()); the
@@ -178,6 +160,7 @@ class Heartbeat {
       s.state.replica_id = s.registry.me().replica_id;
       s.state.registered = true;
       s.state.contracts_waiting = std::move(waiting);
+      s.jobs_required = detail::jobs_required(report.contracts_waiting);
       hb.thread_ = std::thread{[&s, began] { beat_until_stopped(s, began); }};
       return hb;
     } catch (...) {
@@ -205,6 +188,7 @@ class Heartbeat {
     // change (a lock-safety finding, a recorded failure): the contracts are
     // left to the next deploy's boot instead of failing at every beat.
     bool settle = true;
+    std::map<std::int64_t, std::int64_t> jobs_required;  // contract version -> the background job it requires
     HeartbeatState state;
   };
 
@@ -245,13 +229,15 @@ class Heartbeat {
   // session ended: the anchor the schedule needs is the beat, not the run.
   static std::chrono::steady_clock::time_point beat(Shared& s) noexcept {
     std::int64_t lowest = 0;
+    std::int64_t job = 0;
     std::int64_t failed_before = 0;
     {
       std::lock_guard lock{s.mutex};
       if (s.settle && !s.state.contracts_waiting.empty()) lowest = s.state.contracts_waiting.front();
+      if (const auto j = s.jobs_required.find(lowest); j != s.jobs_required.end()) job = j->second;
       failed_before = s.state.failed_beats;
     }
-    auto renewal = s.registry.renew(s.options, lowest, failed_before);
+    auto renewal = s.registry.renew(s.options, lowest, failed_before, job);
     const auto ended = std::chrono::steady_clock::now();
     {
       std::lock_guard lock{s.mutex};
@@ -276,6 +262,7 @@ class Heartbeat {
     if (ran) {
       s.state.contracts_waiting.clear();
       for (const auto& w : ran.value().contracts_waiting) s.state.contracts_waiting.push_back(w.version);
+      s.jobs_required = detail::jobs_required(ran.value().contracts_waiting);
     } else {
       const auto code = ran.error().code;
       s.settle = code == errc::connection_failed || code == errc::deadline_exceeded || code == errc::lock_failed;

@@ -101,6 +101,27 @@ class Metrics {
     }
     gauge(out, "lockstep_heartbeat_lease_remaining_seconds",
           "Time until this replica's registry lease lapses unless a beat renews it (0: not registered).", remaining);
+    counter(out, "lockstep_background_batches_total",
+            "Background migration batches this process committed (docs/background.md).", bg_batches_);
+    bg_batch_seconds_.render(out, "lockstep_background_batch_duration_seconds",
+                             "Time one background batch took, from its statements to its commit.", "");
+    header(out, "lockstep_background_throttled_total",
+           "Times a background job was held before a batch, by signal (health, old_replicas, requires_background).",
+           "counter");
+    for (const auto& [signal, n] : bg_throttled_) sample(out, "lockstep_background_throttled_total", label("signal", signal), n);
+    auto per_job = [&](std::string_view name, std::string_view help, auto field) {
+      header(out, name, help, "gauge");
+      for (const auto& [version, j] : bg_jobs_) sample(out, name, label("version", std::to_string(version)), field(j));
+    };
+    per_job("lockstep_background_rows_done", "Rows a background job has done, as this process last saw it.",
+            [](const BgJob& j) { return j.rows_done; });
+    per_job("lockstep_background_rows_estimated", "Rows a background job's table had when it was queued (reltuples).",
+            [](const BgJob& j) { return j.rows_estimated; });
+    per_job("lockstep_background_eta_seconds",
+            "Time a background job needs yet at the rate of its last batch (0 once complete; -1 unknown).",
+            [](const BgJob& j) { return j.eta_seconds; });
+    per_job("lockstep_background_complete", "1 once a background job succeeded, 0 before; -1 once it failed.",
+            [](const BgJob& j) { return j.complete; });
     gauge(out, "lockstep_schema_version", "The schema version the last ready run saw (-1 before one).",
           schema_version_);
     gauge(out, "lockstep_expected_version", "The version this image expects (-1 before a ready run).",
@@ -141,6 +162,10 @@ class Metrics {
   // The shortest form that reads back as the same double ("0.005", not
   // "0.0050000000000000001").
   static std::string number(double v) {
+    // A whole number as one ("2000", not "2e+03"): rows and versions read plainly.
+    if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 1e15) {
+      return std::to_string(static_cast<long long>(v));
+    }
     char buf[32];
     for (int precision = 1; precision <= 17; ++precision) {
       std::snprintf(buf, sizeof buf, "%.*g", precision, v);
@@ -212,6 +237,24 @@ class Metrics {
       ++beats_failed_;
     } else if constexpr (std::is_same_v<Body, ReplicaWithdrawn>) {
       lease_until_.reset();
+    } else if constexpr (std::is_same_v<Body, BackgroundBatch>) {
+      ++bg_batches_;
+      bg_batch_seconds_.add(static_cast<double>(b.duration_ms) / 1000.0);
+      auto& j = bg_jobs_[b.version];
+      j.rows_done = static_cast<double>(b.rows_done);
+      j.rows_estimated = static_cast<double>(b.rows_estimated);
+      j.eta_seconds = b.eta_ms ? static_cast<double>(*b.eta_ms) / 1000.0 : -1;
+    } else if constexpr (std::is_same_v<Body, BackgroundThrottled>) {
+      ++bg_throttled_[b.signal];
+    } else if constexpr (std::is_same_v<Body, BackgroundSucceeded>) {
+      auto& j = bg_jobs_[b.version];
+      j.rows_done = static_cast<double>(b.rows_done);
+      j.eta_seconds = 0;
+      j.complete = 1;
+    } else if constexpr (std::is_same_v<Body, BackgroundFailed>) {
+      auto& j = bg_jobs_[b.version];
+      j.eta_seconds = -1;
+      j.complete = -1;
     } else if constexpr (std::is_same_v<Body, Ready>) {
       boot_seconds_[b.role].add(static_cast<double>(b.duration_ms) / 1000.0);
       ++runs_[{b.role, "ready"}];
@@ -237,7 +280,16 @@ class Metrics {
     lease_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds{lease_ms};
   }
 
+  // A background job as this process's events last showed it.
+  struct BgJob {
+    double rows_done = 0, rows_estimated = 0, eta_seconds = -1, complete = 0;
+  };
+
   mutable std::mutex mutex_;
+  std::uint64_t bg_batches_ = 0;
+  Histogram bg_batch_seconds_;
+  std::map<std::string, std::uint64_t> bg_throttled_;
+  std::map<std::int64_t, BgJob> bg_jobs_;
   std::uint64_t applied_ = 0, retries_ = 0;
   std::map<std::string, std::uint64_t> failures_;
   std::map<std::pair<std::string, std::string>, std::uint64_t> runs_, findings_;

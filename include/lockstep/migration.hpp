@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace lockstep {
 
@@ -20,6 +21,11 @@ struct Migration {
   // is alive, and the gate does not wait for it. Set when the source is
   // loaded (sql::declares_contract); sources leave it false.
   bool contract = false;
+  // `-- lockstep:background`: the boot only queues its job (docs/background.md).
+  bool background = false;
+  // `-- lockstep:requires-background=V`: runs only once background migration
+  // V's job has succeeded (0: none). Both set when the source is loaded.
+  std::int64_t requires_background = 0;
 };
 
 // One row of the ledger: a migration that was applied and committed.
@@ -35,6 +41,30 @@ struct AppliedMigration {
   // Lock-safety findings accepted on purpose (-- lockstep:allow=<rule> <reason>),
   // as a JSON object of rule id -> reason; "{}" for none.
   std::string allowed = "{}";
+};
+
+// A background migration's job, as its row holds it (ledger/background_jobs.hpp).
+struct BackgroundJob {
+  std::int64_t version = 0;
+  std::string name;
+  std::string checksum;  // of the file that queued it: only a runner with the same file runs it
+  std::string relation;  // schema-qualified, quoted as the server prints it
+  std::vector<std::string> key_columns;
+  std::vector<std::string> key_types;  // format_type() of each, for typed literals
+  std::int64_t batch_size = 0;
+  std::vector<std::string> upper_bound;  // empty: the table was empty when queued
+  std::vector<std::string> cursor;       // empty: not started
+  std::int64_t rows_done = 0;
+  std::int64_t rows_estimated = 0;  // pg_class.reltuples when queued
+  std::int64_t batches = 0;
+  std::int64_t busy_ms = 0;  // its batches' statements, summed
+  std::string state;  // queued | running | paused | succeeded | failed | cancelled
+  std::string runner;
+  std::string queued_at;
+  std::string updated_at;
+  std::string last_error;
+
+  [[nodiscard]] bool runnable() const noexcept { return state == "queued" || state == "running"; }
 };
 
 // Which deploy (application) version booted against which schema version.

@@ -30,6 +30,7 @@
 #include "lockstep/detail/run/policy_checks.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/reconnect.hpp"
+#include "lockstep/detail/run/require.hpp"
 #include "lockstep/detail/run/settle.hpp"
 #include "lockstep/detail/run/status.hpp"
 #include "lockstep/detail/run/target.hpp"
@@ -163,6 +164,22 @@ class Migrator {
         LOCKSTEP_TRY(changed, ledger_.jobs().control(conn, version, action));
         if (changed && action == "retry") LOCKSTEP_TRYV(ledger_.resolve_failures(conn, version));
         return changed;
+      });
+    });
+  }
+
+  // Finishes background job `version` now, in this process, batch by batch
+  // until it has succeeded or the deadline (`lockstep background finalize`):
+  // for an operator who will not wait for the runners. Each batch exactly
+  // once, as a runner's; runners working meanwhile share the job. Returns
+  // the job as it ended; background_unfinished when it may not run now
+  // (failed, cancelled, paused, waiting for old replicas) or the deadline
+  // came first, with its progress and ETA.
+  [[nodiscard]] result<BackgroundJob> finalize_background(std::int64_t version) noexcept {
+    static_assert(BackgroundLedger<Ledger>, "lockstep::Migrator::finalize_background: the Ledger keeps no background jobs");
+    return detail::boundary<BackgroundJob>(timeout_, settings_, [&](Context& ctx) {
+      return with_connection(ctx, [&](Connection& conn, const detail::Target& target) -> result<BackgroundJob> {
+        return detail::finalize_job(ctx, settings_, wait_, ledger_, target, conn, version);
       });
     });
   }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,11 +88,26 @@ struct PlannedMigration {
 // A contract migration this image has, not yet applied because replicas of
 // older images are alive. The gate does not wait for it: a later boot's
 // leader or a running replica's heartbeat applies it once they are gone.
+// A background migration's job that something waits for (a migration with
+// `-- lockstep:requires-background=V`), as it stood when last read.
+struct BackgroundWait {
+  std::int64_t version = 0;
+  std::string name;
+  std::string state;  // queued | running | paused | failed | cancelled; "missing": not queued
+  std::int64_t rows_done = 0;
+  std::int64_t rows_estimated = 0;      // pg_class.reltuples when it was queued (0: unknown)
+  std::optional<std::int64_t> percent;  // of the estimate, below 100 until it succeeds
+  std::optional<std::int64_t> eta_ms;   // at the rate its batches have run so far
+};
+
 struct WaitingContract {
   std::int64_t version = 0;
   std::string name;
   std::string origin;
   std::vector<ReplicaRecord> waiting_for;  // the live replicas whose image does not have it
+  std::optional<BackgroundWait> background;  // the unfinished job it requires (requires-background)
+
+  [[nodiscard]] bool runnable() const noexcept { return waiting_for.empty() && !background; }
 };
 
 struct Report {
@@ -136,6 +152,7 @@ struct Status {
   std::vector<FailureRecord> failures;         // unresolved failed attempts, oldest first
   std::vector<ReplicaRecord> replicas;         // live, and gone in the last hour
   std::vector<WaitingContract> contracts_waiting;
+  std::vector<BackgroundJob> jobs;  // background migrations' jobs, oldest version first
 };
 
 }  // namespace lockstep

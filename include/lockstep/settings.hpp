@@ -112,6 +112,14 @@ struct Settings {
   // connection), and a waiting follower a `leader_activity` event. 0: none.
   std::chrono::milliseconds progress_interval{5000};
 
+  // A migration with `-- lockstep:requires-background=V` runs only once
+  // background migration V's job has succeeded. An unfinished one is
+  // finished by the boot that reaches it, batch by batch, if what is left
+  // fits this long at the rate its batches have run (and the run's
+  // deadline allows); otherwise that boot refuses to start, with the job's
+  // progress and ETA, and nothing of the migration runs. 0: never inline.
+  std::chrono::milliseconds finalize_budget{20000};
+
   // Which lock-safety findings stop the deploy at pre-flight, before any
   // migration runs (docs/lock-safety.md). Default: work that blocks a live
   // table of 100,000 rows or more for as long as it takes.

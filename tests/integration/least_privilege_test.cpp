@@ -62,6 +62,18 @@ TEST_SUITE("integration") {
     CHECK(ran.exit_code == 0);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 4") == "succeeded");
     CHECK(db.number("SELECT count(*) FROM app.t WHERE n = id") == 300);
+    // A boot that queues a job and reaches a migration requiring it finishes
+    // the job inline, as the same role (jobs, registry and ledger grants only).
+    dir.write("0005_double.sql", "-- lockstep:background\n-- lockstep:batch-over=app.t(id)\n-- lockstep:batch-size=100\n"
+                                 "UPDATE app.t SET n = 2 * id WHERE id BETWEEN :lo AND :hi;\n");
+    dir.write("0006_need.sql", "-- lockstep:requires-background=5\nCREATE TABLE app.v (id int);\n");
+    auto inline_run = lockstep_cli({"migrate", "--dir", dir.path().string(), "--url", url, "--timeout", "60s"},
+                                   "least-finalize");
+    CAPTURE(inline_run.err());
+    CHECK(inline_run.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 5") == "succeeded");
+    CHECK(db.number("SELECT count(*) FROM app.t WHERE n = 2 * id") == 300);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 6") == 1);
     must(admin.query("DROP OWNED BY " + role));
   }
 }

@@ -254,7 +254,7 @@ TEST_SUITE("integration") {
     const std::string d = dir.path().string();
     const std::string neutral = "Zz9Zz9Zz9";
 
-    SUBCASE("a closed port: every form, migrate, status and background") {
+    SUBCASE("a closed port: every form, migrate, status and background (run, status, finalize)") {
       // Each password written raw into a URL (as in issue #31), quoted in
       // key=value form, and in a query; multi-host too.
       const std::vector<std::string> passwords = {"Abc/Def+Ghi", "S3cretPart@HiddenTail", "Qx9/Zk+Wv@Jq#Yp?Fm:Hb",
@@ -283,6 +283,7 @@ TEST_SUITE("integration") {
         if (background) {
           v.push_back(run_secrets_cli({"background", "run", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
           v.push_back(run_secrets_cli({"background", "status", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
+          v.push_back(run_secrets_cli({"background", "finalize", "2", "--dir", d, "--url", url, "--timeout", "1s"}, tag));
         }
         return v;
       };

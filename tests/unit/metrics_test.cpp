@@ -109,6 +109,34 @@ TEST_SUITE("unit") {
       sink(timed_event(1, events::ReplicaWithdrawn{.replica_id = "h:1:2"}));
       CHECK(has_line(m.render(), "lockstep_heartbeat_lease_remaining_seconds 0"));
     }
+    SUBCASE("background jobs: rows, estimate, ETA and completion per job, batches, throttling by signal") {
+      sink(timed_event(10, events::BackgroundBatch{.version = 42, .rows = 500, .rows_done = 500,
+                                                   .rows_estimated = 2000, .duration_ms = 300, .eta_ms = 900}));
+      sink(timed_event(20, events::BackgroundThrottled{.version = 42, .signal = "old_replicas"}));
+      sink(timed_event(30, events::BackgroundThrottled{.version = 42, .signal = "old_replicas"}));
+      sink(timed_event(40, events::BackgroundBatch{.version = 43, .rows = 10, .rows_done = 10, .duration_ms = 7}));
+      sink(timed_event(50, events::BackgroundFailed{.version = 43}));
+      auto text = m.render();
+      CAPTURE(text);
+      CHECK(has_line(text, "lockstep_background_batches_total 2"));
+      CHECK(has_line(text, R"(lockstep_background_batch_duration_seconds_bucket{le="0.25"} 1)"));
+      CHECK(has_line(text, R"(lockstep_background_batch_duration_seconds_bucket{le="0.5"} 2)"));
+      CHECK(has_line(text, R"(lockstep_background_throttled_total{signal="old_replicas"} 2)"));
+      CHECK(has_line(text, R"(lockstep_background_rows_done{version="42"} 500)"));
+      CHECK(has_line(text, R"(lockstep_background_rows_estimated{version="42"} 2000)"));
+      CHECK(has_line(text, R"(lockstep_background_eta_seconds{version="42"} 0.9)"));
+      CHECK(has_line(text, R"(lockstep_background_complete{version="42"} 0)"));
+      CHECK(has_line(text, R"(lockstep_background_eta_seconds{version="43"} -1)"));
+      CHECK(has_line(text, R"(lockstep_background_complete{version="43"} -1)"));
+      sink(timed_event(60, events::BackgroundSucceeded{.version = 42, .rows_done = 2100, .batches = 5}));
+      text = m.render();
+      CHECK(has_line(text, R"(lockstep_background_rows_done{version="42"} 2100)"));
+      CHECK(has_line(text, R"(lockstep_background_eta_seconds{version="42"} 0)"));
+      CHECK(has_line(text, R"(lockstep_background_complete{version="42"} 1)"));
+      // A job's events are not a run's: readiness and runs are untouched.
+      CHECK(has_line(text, "lockstep_ready 0"));
+      CHECK(text.find("lockstep_runs_total{") == std::string::npos);
+    }
     SUBCASE("label values are escaped") {
       sink(timed_event(1, events::Error{.class_ = "a\"b\\c"}));
       CHECK(has_line(m.render(), R"(lockstep_failures_total{class="a\"b\\c"} 1)"));

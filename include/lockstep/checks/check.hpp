@@ -145,6 +145,16 @@ class Checker {
                                              "...) at the top of the file, before any block comment or statement"),
                                   m);
     }
+    // The same holds for what the boot reads of a background file and a
+    // requirement (sql::declares_background, sql::declared_requirement).
+    if (p.directives.background != sql::declares_background(m.sql) ||
+        p.directives.requires_background.value_or(0) != sql::declared_requirement(m.sql)) {
+      return detail::at_migration(make_error(errc::source_invalid,
+                                             "its lockstep:background and lockstep:requires-background directives "
+                                             "must be among the comment lines (-- ...) at the top of the file, "
+                                             "before any block comment or statement"),
+                                  m);
+    }
     // A background file's batches (background/batch_sql.hpp): DML over `:lo`..`:hi`.
     LOCKSTEP_TRYV(background::check_batch_file(m, p.statements, p.directives));
     auto found = checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql);

@@ -344,11 +344,15 @@ struct ContractWaiting {
   std::string name_{}, file{};
   std::int64_t replicas = 0;
   std::string deploys{};
+  // The unfinished background job it requires (requires-background), if any.
+  std::optional<std::string> background{};
+  std::optional<std::int64_t> background_version{}, background_percent{}, background_eta_ms{};
 
   template <class S, class V>
   static void fields(S& s, V&& v) {
     v("version", s.version), v("name", s.name_), v("file", s.file), v("replicas", s.replicas);
-    v("deploys", s.deploys);
+    v("deploys", s.deploys), v("background", s.background), v("background_version", s.background_version);
+    v("background_percent", s.background_percent), v("background_eta_ms", s.background_eta_ms);
   }
 };
 
@@ -457,6 +461,22 @@ struct BackgroundThrottled {
   template <class S, class V>
   static void fields(S& s, V&& v) {
     v("version", s.version), v("name", s.name_), v("signal", s.signal), v("value", s.value), v("limit", s.limit);
+  }
+};
+
+// A boot queued a background migration's job, with its ledger row: the
+// runners take it from here (docs/background.md).
+struct BackgroundQueued {
+  static constexpr std::string_view name = "background_queued";
+  std::int64_t version = 0;
+  std::string name_{}, file{}, table{};
+  std::int64_t batch_size = 0;
+  Flag after_old_replicas_gone{};  // it starts once no replica of an older image is alive
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("file", s.file), v("table", s.table);
+    v("batch_size", s.batch_size), v("after_old_replicas_gone", s.after_old_replicas_gone);
   }
 };
 

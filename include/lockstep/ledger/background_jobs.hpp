@@ -8,6 +8,9 @@
 //                are written by code that already fills them, and the job
 //                ends even while the table grows
 //   cursor       the last key done (NULL: none yet)
+//   busy_ms      the time its batches' statements took, summed: with
+//                rows_done, the rate an ETA is reckoned from (pauses and
+//                throttling left out, so it is the rate of a finalize)
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,7 @@
 
 #include "lockstep/background/batch_sql.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/migration.hpp"
 #include "lockstep/detail/base/ledger_fields.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/base/pg_array.hpp"
@@ -26,29 +30,6 @@
 #include "lockstep/error.hpp"
 
 namespace lockstep {
-
-// One job as its row holds it.
-struct BackgroundJob {
-  std::int64_t version = 0;
-  std::string name;
-  std::string checksum;  // of the file that queued it: only a runner with the same file runs it
-  std::string relation;  // schema-qualified, quoted as the server prints it
-  std::vector<std::string> key_columns;
-  std::vector<std::string> key_types;  // format_type() of each, for typed literals
-  std::int64_t batch_size = 0;
-  std::vector<std::string> upper_bound;  // empty: the table was empty when queued
-  std::vector<std::string> cursor;       // empty: not started
-  std::int64_t rows_done = 0;
-  std::int64_t rows_estimated = 0;  // pg_class.reltuples when queued
-  std::int64_t batches = 0;
-  std::string state;  // queued | running | paused | succeeded | failed | cancelled
-  std::string runner;
-  std::string queued_at;
-  std::string updated_at;
-  std::string last_error;
-
-  [[nodiscard]] bool runnable() const noexcept { return state == "queued" || state == "running"; }
-};
 
 class BackgroundJobs {
  public:
@@ -72,6 +53,7 @@ class BackgroundJobs {
            "  rows_done bigint NOT NULL DEFAULT 0,\n"
            "  rows_estimated bigint NOT NULL DEFAULT 0,\n"
            "  batches bigint NOT NULL DEFAULT 0,\n"
+           "  busy_ms bigint NOT NULL DEFAULT 0,\n"
            "  state text NOT NULL DEFAULT 'queued'\n"
            "    CHECK (state IN ('queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled')),\n"
            "  runner text,\n"
@@ -139,11 +121,26 @@ class BackgroundJobs {
     return std::optional<BackgroundJob>{from_row(rows[0])};
   }
 
-  // A batch done: the new cursor and counts, in the batch's transaction.
+  // Job `version` as it is now, without a lock: what a boot that requires
+  // it reads (nullopt: no such job).
+  [[nodiscard]] result<std::optional<BackgroundJob>> read(Connection& conn, std::int64_t version) const {
+    auto rows = conn.query(select_sql(" WHERE version = " + std::to_string(version)));
+    if (!rows) {
+      if (detail::no_ledger_yet(rows.error())) return std::optional<BackgroundJob>{};
+      return std::move(rows).error();
+    }
+    if (rows.value().empty()) return std::optional<BackgroundJob>{};
+    return std::optional<BackgroundJob>{from_row(rows.value()[0])};
+  }
+
+  // A batch done: the new cursor and counts, in the batch's transaction, in
+  // the same simple query as the batch's statements: statement_timestamp()
+  // is when that query arrived, so the difference is the batch's own time.
   [[nodiscard]] std::string advance_sql(std::int64_t version, const std::vector<std::string>& cursor,
                                         std::int64_t rows, const std::string& runner) const {
     return "UPDATE " + table_ + " SET cursor = " + text_array(cursor) + ", rows_done = rows_done + " +
-           std::to_string(rows) + ", batches = batches + 1, state = 'running', runner = " +
+           std::to_string(rows) + ", batches = batches + 1, busy_ms = busy_ms + GREATEST(1, (1000 * extract(epoch "
+           "FROM clock_timestamp() - statement_timestamp()))::bigint), state = 'running', runner = " +
            detail::quote_literal(runner) + ", updated_at = clock_timestamp() WHERE version = " +
            std::to_string(version);
   }
@@ -205,7 +202,8 @@ class BackgroundJobs {
     return "SELECT version, name, checksum, relation, key_columns, key_types, batch_size, upper_bound, cursor,"
            " rows_done, rows_estimated, batches, state, COALESCE(runner, ''),"
            " to_char(queued_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-           " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), COALESCE(last_error, '')"
+           " to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), COALESCE(last_error, ''),"
+           " busy_ms"
            " FROM " + table_ + where;
   }
 
@@ -233,6 +231,7 @@ class BackgroundJobs {
     j.queued_at = detail::to_text(r[14]);
     j.updated_at = detail::to_text(r[15]);
     j.last_error = detail::to_text(r[16]);
+    j.busy_ms = detail::to_int64(r[17]);
     return j;
   }
 

@@ -11,6 +11,13 @@
 //   -- lockstep:background             a batch file: the boot only queues it, and
 //   -- lockstep:batch-over=<table>(<key>[, <key>...])   replicas run it batch by
 //   -- lockstep:batch-size=<rows>      batch afterwards (docs/background.md)
+//   -- lockstep:after=old-replicas-gone a background job starts only once no
+//                                      replica of an older image is alive
+//   -- lockstep:requires-background=<version>   runs only once that background
+//                                      migration's job has succeeded: an expand
+//                                      migration finishes it inline within
+//                                      Settings::finalize_budget or refuses the
+//                                      boot with its ETA; a contract one waits
 //
 // Durations take ms, s, min or h (0 disables the timeout). Any other comment
 // starting with "lockstep" is an error, so a typo cannot silently turn a
@@ -50,6 +57,9 @@ struct Directives {
   std::optional<BatchOver> batch_over;
   std::optional<std::int64_t> batch_size;
   int background_line = 0;  // where `lockstep:background` is written (for errors at queue time)
+  bool after_old_replicas_gone = false;       // a background job waits for older images to leave
+  std::optional<std::int64_t> requires_background;  // the background migration that must have finished
+  int requires_line = 0;  // where `lockstep:requires-background` is written
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
@@ -107,7 +117,8 @@ inline std::string_view trim(std::string_view s) {
 inline constexpr std::string_view known_directives =
     "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
     "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>, lockstep:background, "
-    "lockstep:batch-over=<table>(<key column>[, ...]), lockstep:batch-size=<rows>";
+    "lockstep:batch-over=<table>(<key column>[, ...]), lockstep:batch-size=<rows>, "
+    "lockstep:after=old-replicas-gone, lockstep:requires-background=<version>";
 
 // What a set of directives cannot mean together, for a background file.
 [[nodiscard]] inline std::optional<std::string> background_conflict(const Directives& d) {
@@ -115,6 +126,10 @@ inline constexpr std::string_view known_directives =
     if (d.batch_over || d.batch_size) {
       return std::string{"lockstep:batch-over and lockstep:batch-size apply to a background migration only; add "
                          "`-- lockstep:background` (the boot then only queues it) or remove them"};
+    }
+    if (d.after_old_replicas_gone) {
+      return std::string{"lockstep:after=old-replicas-gone applies to a background migration only (its job starts "
+                         "once older images are gone); a migration that must wait for them is phase=contract"};
     }
     return std::nullopt;
   }
@@ -212,6 +227,21 @@ inline constexpr std::string_view known_directives =
         return bad("lockstep:batch-over takes a table and its key, such as public.orders(id) or "
                    "events(tenant_id, id), not '" + std::string{value} + "'");
       }
+    } else if (key == "after") {
+      if (value != "old-replicas-gone") {
+        return bad("lockstep:after takes old-replicas-gone (the job starts once no replica of an older image is "
+                   "alive), not '" + std::string{value} + "'");
+      }
+      d.after_old_replicas_gone = true;
+    } else if (key == "requires-background") {
+      std::int64_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc{} || end != value.data() + value.size() || n < 1) {
+        return bad("lockstep:requires-background takes the version of a background migration, such as "
+                   "requires-background=42, not '" + std::string{value} + "'");
+      }
+      d.requires_background = n;
+      d.requires_line = lines.at(line_at).line;
     } else if (key == "batch-size") {
       std::int64_t n = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -232,11 +262,12 @@ inline constexpr std::string_view known_directives =
   return d;
 }
 
-// Whether the file declares phase=contract, read from its leading comment
-// lines only: the source is loaded on every boot, so this must not split
-// the file. Pre-flight parses the directives in full and must agree
-// (preflight.hpp), so a directive this misses cannot silently change phase.
-[[nodiscard]] inline bool declares_contract(std::string_view sql) {
+// The value of directive `key` among the file's leading comment lines, read
+// without splitting the file: the source is loaded on every boot. Pre-flight
+// parses the directives in full and must agree (checks/check.hpp), so a
+// directive this misses cannot silently change what the boot does.
+// nullopt: not given; "" for a directive without a value.
+[[nodiscard]] inline std::optional<std::string_view> leading_directive(std::string_view sql, std::string_view key) {
   std::size_t pos = 0;
   while (pos < sql.size()) {
     auto eol = sql.find('\n', pos);
@@ -244,16 +275,35 @@ inline constexpr std::string_view known_directives =
     const std::string_view line = detail::trim(sql.substr(pos, eol - pos));
     pos = eol + 1;
     if (line.empty()) continue;
-    if (!line.starts_with("--")) return false;
+    if (!line.starts_with("--")) return std::nullopt;
     const std::string_view body = detail::trim(line.substr(2));
     if (body.size() < 9 || !detail::iequals(body.substr(0, 9), "lockstep:")) continue;
     const std::string_view spec = detail::trim(body.substr(9));
     const auto eq = spec.find('=');
-    if (eq != std::string_view::npos && detail::trim(spec.substr(0, eq)) == "phase") {
-      return detail::trim(spec.substr(eq + 1)) == "contract";
-    }
+    if (detail::trim(spec.substr(0, eq)) != key) continue;
+    return eq == std::string_view::npos ? std::string_view{} : detail::trim(spec.substr(eq + 1));
   }
-  return false;
+  return std::nullopt;
+}
+
+// Whether the file declares phase=contract.
+[[nodiscard]] inline bool declares_contract(std::string_view sql) {
+  return leading_directive(sql, "phase") == std::optional<std::string_view>{"contract"};
+}
+
+// Whether the file is a background migration (`-- lockstep:background`).
+[[nodiscard]] inline bool declares_background(std::string_view sql) {
+  return leading_directive(sql, "background") == std::optional<std::string_view>{""};
+}
+
+// The background migration the file requires (`-- lockstep:requires-background=V`);
+// 0: none, or not a number (pre-flight says so).
+[[nodiscard]] inline std::int64_t declared_requirement(std::string_view sql) {
+  const auto v = leading_directive(sql, "requires-background");
+  if (!v) return 0;
+  std::int64_t n = 0;
+  const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  return ec == std::errc{} && end == v->data() + v->size() && n > 0 ? n : 0;
 }
 
 }  // namespace lockstep::sql

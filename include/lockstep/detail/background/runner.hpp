@@ -28,9 +28,11 @@
 #include "lockstep/checks/check.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/base/jitter.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/boundary.hpp"
 #include "lockstep/detail/run/connect.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/resolved.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/detail/run/target.hpp"
@@ -38,6 +40,8 @@
 #include "lockstep/ledger/background_jobs.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
+#include "lockstep/sql/directives.hpp"
+#include "lockstep/sql/splitter.hpp"
 #include "lockstep/timeout/deadline.hpp"
 
 namespace lockstep {
@@ -68,13 +72,33 @@ struct BackgroundOptions {
 namespace lockstep::detail {
 
 // What one step came to.
-enum class Step { batch, finished, busy, retry, throttled, failed, idle };
+// `held`: every job it could run waits for something that may take long
+// (older replicas to leave, a job it requires): `background run` ends then.
+enum class Step { batch, finished, busy, retry, throttled, held, failed, idle };
 
 // A file this replica can run, its placeholders found once.
 struct RunnableFile {
   Migration migration;
   std::vector<background::Placeholder> at;
+  bool after_old_replicas_gone = false;  // -- lockstep:after=old-replicas-gone
 };
+
+// The background files of `migrations`, each with its placeholders found.
+[[nodiscard]] inline result<std::map<std::int64_t, RunnableFile>> runnable_files(std::vector<Migration> migrations) {
+  std::map<std::int64_t, RunnableFile> out;
+  for (auto& m : migrations) {
+    auto statements = sql::split(m.sql);
+    if (!statements) continue;  // pre-flight refuses it; a runner only skips it
+    const std::size_t prefix_end = statements.value().empty() ? m.sql.size() : statements.value().front().begin;
+    auto d = sql::parse_directives(m.sql, prefix_end);
+    if (!d || !d.value().background) continue;
+    if (!background::check_batch_file(m, statements.value(), d.value())) continue;
+    auto at = background::placeholders(m.sql, statements.value());
+    const auto version = m.version;
+    out.emplace(version, RunnableFile{std::move(m), std::move(at), d.value().after_old_replicas_gone});
+  }
+  return out;
+}
 
 template <class Wait, class Ledger>
 class JobRunner {
@@ -91,6 +115,47 @@ class JobRunner {
 
   // The failed and finished jobs this runner's files know, after the last step.
   [[nodiscard]] const std::vector<std::int64_t>& failed() const noexcept { return failed_; }
+
+  // Job `version`'s batches, back to back on `conn` (no transaction open on
+  // it), for a boot that requires the job (lead.hpp): until it has
+  // succeeded (true), `until` has passed or the run's deadline leaves no
+  // room for another batch (false), or it failed (its error, recorded as a
+  // runner's would be). Another runner's batches count as progress: its
+  // lock busy, this one waits a moment and tries again.
+  template <class Ctx>
+  [[nodiscard]] result<bool> finalize(Ctx& ctx, Connection& conn, std::int64_t version,
+                                      std::chrono::steady_clock::time_point until) {
+    const auto f = files_.find(version);
+    if (f == files_.end()) {
+      return make_error(errc::internal_error, "background migration " + std::to_string(version) +
+                                                  " is required but not among this image's background files (report this)");
+    }
+    Jitter jitter;
+    while (std::chrono::steady_clock::now() < until && ctx.remaining() > statement_timeout() + options_.lock_timeout) {
+      LOCKSTEP_TRY(step, batch(ctx, conn, version, f->second));
+      switch (step) {
+        case Step::finished:
+          return true;
+        case Step::failed:
+          return make_error(errc::migration_failed, "background migration " + std::to_string(version) +
+                                                        " failed while this boot finished it; see its "
+                                                        "background_failed event and `lockstep background status`");
+        case Step::busy:
+        case Step::retry: {
+          // Another runner's batch in flight, or its rows locked: a moment,
+          // then again (a job no longer runnable ends the loop: see below).
+          LOCKSTEP_TRY(now, ledger_.jobs().read(conn, version));
+          if (!now || now->state == "succeeded") return now.has_value();
+          if (!now->runnable()) return false;
+          ctx.sleep_for(jitter.between(std::chrono::milliseconds{20}, std::chrono::milliseconds{250}));
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return false;
+  }
 
   // One batch of the first runnable job this replica has the file of, and
   // whose lock is free. `idle`: no runnable job it can run.
@@ -141,6 +206,8 @@ class JobRunner {
     ctx.phase = "listing background jobs";
     LOCKSTEP_TRY(jobs, ledger_.jobs().list(conn));
     bool any = false;
+    std::size_t held_count = 0;
+    std::size_t tried = 0;
     failed_.clear();
     for (const auto& j : jobs) {
       const auto f = files_.find(j.version);
@@ -148,6 +215,11 @@ class JobRunner {
       if (j.state == "failed") failed_.push_back(j.version);
       if (!j.runnable()) continue;
       any = true;
+      LOCKSTEP_TRY(held, held_back(ctx, conn, j, f->second));
+      if (held) {
+        ++held_count;
+        continue;  // another job may run meanwhile
+      }
       ctx.phase = "reading the database's health before a batch of background migration " +
                   std::to_string(j.version);
       LOCKSTEP_TRY(stop, read_health(conn, j.relation, options_.health));
@@ -156,10 +228,44 @@ class JobRunner {
                                              .value = stop->value, .limit = stop->limit});
         return Step::throttled;
       }
+      ++tried;
       LOCKSTEP_TRY(step, batch(ctx, conn, j.version, f->second));
       if (step != Step::busy) return step;
     }
+    if (held_count > 0 && tried == 0) return Step::held;
     return any ? Step::busy : Step::idle;
+  }
+
+  // A job that may not start yet: it waits for the older images to leave
+  // (`-- lockstep:after=old-replicas-gone`), or for the background job it
+  // requires. Said with a background_throttled event naming the signal.
+  template <class Ctx>
+  [[nodiscard]] result<bool> held_back(Ctx& ctx, Connection& conn, const BackgroundJob& j, const RunnableFile& f) {
+    if (f.migration.requires_background != 0) {
+      ctx.phase = "reading background migration " + std::to_string(f.migration.requires_background) +
+                  ", which background migration " + std::to_string(j.version) + " requires";
+      LOCKSTEP_TRY(required, ledger_.jobs().read(conn, f.migration.requires_background));
+      if (!required || required->state != "succeeded") {
+        ctx.emit(events::BackgroundThrottled{
+            .version = j.version, .name_ = j.name, .signal = "requires_background",
+            .value = required ? std::to_string(required->version) + " " + required->state
+                              : std::to_string(f.migration.requires_background) + " not queued",
+            .limit = "succeeded"});
+        return true;
+      }
+    }
+    if (!f.after_old_replicas_gone) return false;
+    if constexpr (RegistryLedger<Ledger>) {
+      ctx.phase = "reading which replicas are alive before background migration " + std::to_string(j.version);
+      auto old = ledger_.registry().older_than(conn, j.version, false);
+      if (!old && !no_ledger_yet(old.error())) return std::move(old).error();
+      if (!old || old.value().empty()) return false;
+      ctx.emit(events::BackgroundThrottled{.version = j.version, .name_ = j.name, .signal = "old_replicas",
+                                           .value = summarize(old.value()), .limit = "none alive"});
+      return true;
+    } else {
+      return false;  // no registry: pre-flight refuses the directive (preflight.hpp)
+    }
   }
 
   template <class Ctx>

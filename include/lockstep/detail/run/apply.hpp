@@ -151,10 +151,13 @@ class Applier {
   [[nodiscard]] result<bool> blockers_gone(Connection& conn, const Migration& m, const PreparedMigration& p) {
     const bool transactional = !p.directives.no_transaction;
     auto blockers = opener_.contract_blockers(conn, m, transactional);
-    if (blockers && blockers.value().empty()) return true;
+    // And the background job it requires, if any, must have succeeded.
+    auto job = blockers ? opener_.unfinished_requirement(conn, m) : result<std::optional<BackgroundWait>>{std::nullopt};
+    if (blockers && job && blockers.value().empty() && !job.value()) return true;
     if (transactional && conn.is_open()) (void)conn.execute("ROLLBACK");
     if (!blockers) return std::move(blockers).error();
-    WaitingContract w{m.version, m.name, m.origin, std::move(blockers).value()};
+    if (!job) return std::move(job).error();
+    WaitingContract w{m.version, m.name, m.origin, std::move(blockers).value(), std::move(job).value()};
     emit_waiting(ctx_, {w});
     auto& waiting = progress_.contracts_waiting;
     std::erase_if(waiting, [&](const WaitingContract& c) { return c.version == m.version; });
@@ -180,6 +183,12 @@ class Applier {
                                        .statements = static_cast<std::int64_t>(p.statements.size()),
                                        .retries = static_cast<std::int64_t>(retries),
                                        .duration_ms = static_cast<std::int64_t>(duration.count())});
+    if (p.directives.background) {
+      ctx_.emit(events::BackgroundQueued{.version = m.version, .name_ = m.name, .file = m.origin,
+                                         .table = p.directives.batch_over ? p.directives.batch_over->relation : "",
+                                         .batch_size = p.directives.batch_size.value_or(1000),
+                                         .after_old_replicas_gone = p.directives.after_old_replicas_gone});
+    }
     progress_.applied.push_back(AppliedStep{m.version, m.name, duration});
     std::erase_if(progress_.contracts_waiting, [&](const WaitingContract& c) { return c.version == m.version; });
     return Attempt::applied;

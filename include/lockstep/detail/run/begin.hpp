@@ -13,6 +13,7 @@
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/elect.hpp"
@@ -90,6 +91,11 @@ class Opener {
     LOCKSTEP_TRY(applied, ledger_.read_applied(conn));
     return std::any_of(applied.begin(), applied.end(),
                        [&](const AppliedMigration& a) { return a.version == version; });
+  }
+
+  // The background job `m` requires, unless it has succeeded (contract.hpp).
+  [[nodiscard]] result<std::optional<BackgroundWait>> unfinished_requirement(Connection& conn, const Migration& m) {
+    return detail::unfinished_requirement(conn, ledger_, m);
   }
 
   // A contract migration's last check, right before it runs: the live

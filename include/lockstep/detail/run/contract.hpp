@@ -14,6 +14,7 @@
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/ledger_fields.hpp"
+#include "lockstep/background/progress.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/context.hpp"
@@ -68,7 +69,27 @@ namespace lockstep::detail {
   return out;
 }
 
-// Which pending contract waits for which live replica: one query.
+// The job `m` requires (`-- lockstep:requires-background=V`) unless it has
+// succeeded: nullopt when there is nothing to wait for. A succeeded job
+// stays succeeded (no action leaves that state), so a "succeeded" read
+// outside the lock holds under it too.
+template <class Ledger>
+[[nodiscard]] result<std::optional<BackgroundWait>> unfinished_requirement(Connection& conn, Ledger& ledger,
+                                                                           const Migration& m) {
+  if (m.requires_background == 0) return std::optional<BackgroundWait>{};
+  if constexpr (BackgroundLedger<Ledger>) {
+    LOCKSTEP_TRY(job, ledger.jobs().read(conn, m.requires_background));
+    if (!job) return std::optional<BackgroundWait>{background::missing_job(m.requires_background, "")};
+    if (job->state == "succeeded") return std::optional<BackgroundWait>{};
+    return std::optional<BackgroundWait>{background::progress(*job)};
+  } else {
+    // No jobs are kept: the file it requires cannot be queued (record.hpp).
+    return std::optional<BackgroundWait>{background::missing_job(m.requires_background, "")};
+  }
+}
+
+// Which pending contract waits for which live replica (one query), and for
+// which unfinished background job (one more per contract that requires one).
 template <class Ledger>
 [[nodiscard]] result<std::vector<WaitingContract>> who_blocks(Connection& conn, Ledger& ledger,
                                                               const std::vector<const Migration*>& pending) {
@@ -82,17 +103,19 @@ template <class Ledger>
     if (read) live = std::move(read).value();
   }
   for (const Migration* m : pending) {
-    WaitingContract w{m->version, m->name, m->origin, {}};
+    WaitingContract w{m->version, m->name, m->origin, {}, {}};
     for (const auto& r : live) {
       if (r.knows_version < m->version) w.waiting_for.push_back(r);
     }
+    LOCKSTEP_TRY(job, unfinished_requirement(conn, ledger, *m));
+    w.background = std::move(job);
     out.push_back(std::move(w));
   }
   return out;
 }
 
 [[nodiscard]] inline bool any_runnable(const std::vector<WaitingContract>& w) {
-  return std::any_of(w.begin(), w.end(), [](const WaitingContract& c) { return c.waiting_for.empty(); });
+  return std::any_of(w.begin(), w.end(), [](const WaitingContract& c) { return c.runnable(); });
 }
 
 // "v1 x2, v2 x1": who a contract waits for, short enough for an event.
@@ -114,10 +137,15 @@ template <class Ledger>
 template <class Timeout>
 void emit_waiting(const Context<Timeout>& ctx, const std::vector<WaitingContract>& waiting) {
   for (const auto& w : waiting) {
-    if (w.waiting_for.empty()) continue;
+    if (w.runnable()) continue;
+    const BackgroundWait* b = w.background ? &*w.background : nullptr;
     ctx.emit(events::ContractWaiting{.version = w.version, .name_ = w.name, .file = w.origin,
                                      .replicas = static_cast<std::int64_t>(w.waiting_for.size()),
-                                     .deploys = summarize(w.waiting_for)});
+                                     .deploys = summarize(w.waiting_for),
+                                     .background = b ? std::optional<std::string>{background::describe(*b)} : std::nullopt,
+                                     .background_version = b ? std::optional<std::int64_t>{b->version} : std::nullopt,
+                                     .background_percent = b ? b->percent : std::nullopt,
+                                     .background_eta_ms = b ? b->eta_ms : std::nullopt});
   }
 }
 

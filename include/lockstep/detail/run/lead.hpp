@@ -26,6 +26,7 @@
 #include "lockstep/detail/run/lock_guard.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/record.hpp"
+#include "lockstep/detail/run/require.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/settings.hpp"
@@ -47,6 +48,7 @@ class Leader {
         prepared_{prepared},
         opener_{ctx, settings, lock, ledger, id.key},
         recorder_{ctx, ledger, id.key, target.final_version},
+        requirements_{ctx, settings, wait, ledger, target},
         applier_{ctx, settings, wait, opener_, recorder_, prepared, progress} {}
 
   // Where the schema stands once this process led, or nullopt when another
@@ -104,6 +106,7 @@ class Leader {
     }
     for (const Migration* m : p.pending) {
       LOCKSTEP_TRYV(refuse_recorded_failure(settings_, ctx_.deploy_version(), *m, failures));
+      LOCKSTEP_TRYV(requirements_.ensure(conn, *m));  // the background job it requires (require.hpp)
       LOCKSTEP_TRY(attempt, applier_.apply(conn, *m, false));
       (void)attempt;  // a session lock is held throughout: never busy; a deferred contract is reported
     }
@@ -137,6 +140,17 @@ class Leader {
       if (auto refused = checked(conn, *next); !refused) {
         (void)conn.execute("ROLLBACK");
         return std::move(refused).error();
+      }
+      if (next->requires_background != 0) {
+        // Its job unfinished: the lock is let go while this boot finishes it
+        // (require.hpp), then taken again and the ledger re-read.
+        auto unfinished = opener_.unfinished_requirement(conn, *next);
+        if (!unfinished || unfinished.value()) {
+          (void)conn.execute("ROLLBACK");
+          if (!unfinished) return std::move(unfinished).error();
+          LOCKSTEP_TRYV(requirements_.ensure(conn, *next));
+          continue;
+        }
       }
       LOCKSTEP_TRY(attempt, applier_.apply(conn, *next, true));
       if (attempt == Attempt::lock_busy) return std::optional<Reached>{};
@@ -200,6 +214,7 @@ class Leader {
   Prepared& prepared_;
   Opener<Lock, Timeout, Ledger> opener_;
   Recorder<Timeout, Ledger> recorder_;
+  Requirements<Wait, Timeout, Ledger> requirements_;
   Applier<Lock, Wait, Timeout, Ledger> applier_;
   bool armed_ = false;  // leader_session_sql sent on this connection
 };

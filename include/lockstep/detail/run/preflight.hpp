@@ -92,6 +92,13 @@ template <class Timeout>
                                      "lockstep:phase=contract directive"),
                           m);
     }
+    if (p.directives.after_old_replicas_gone && !rules.registry) {
+      return at_migration(make_error(errc::invalid_argument,
+                                     "it says lockstep:after=old-replicas-gone, and this Ledger keeps no replica "
+                                     "registry to tell when older replicas are gone; use lockstep::TableLedger, or "
+                                     "drop the directive"),
+                          m);
+    }
     if (rules.transaction_scoped && p.directives.no_transaction) {
       return at_migration(
           make_error(errc::invalid_argument,

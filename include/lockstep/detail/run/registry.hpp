@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -61,6 +62,15 @@ namespace lockstep::detail {
 // The contract migrations the beats look out for. Only a replica that may
 // migrate looks, at each beat, for the moment a waiting contract can run; a
 // wait-only one (or one whose mode did not resolve) would only re-run for nothing.
+// Which background job each waiting contract requires (requires-background), by contract version.
+[[nodiscard]] inline std::map<std::int64_t, std::int64_t> jobs_required(const std::vector<WaitingContract>& waiting) {
+  std::map<std::int64_t, std::int64_t> out;
+  for (const auto& w : waiting) {
+    if (w.background) out.emplace(w.version, w.background->version);
+  }
+  return out;
+}
+
 [[nodiscard]] inline std::vector<std::int64_t> contracts_to_settle(const Resolved& resolved, const Report& report) {
   std::vector<std::int64_t> waiting;
   if (!resolved.mode_error && resolved.settings.mode == BootMode::migrate) {
@@ -116,9 +126,13 @@ class ReplicaSessions {
   }
 
   // One beat: renew the lease (or register again if it lapsed), and count
-  // the live replicas contract `contract` waits for (0: none asked).
+  // what contract `contract` waits for (0: none asked): the live replicas of
+  // older images, and `job`, the background job it requires (0: none), as
+  // one more while it has not succeeded. A beat thus starts the run that
+  // applies the contract only once both are clear, not at every beat of a
+  // backfill that takes hours.
   [[nodiscard]] result<std::int64_t> renew(const HeartbeatOptions& options, std::int64_t contract,
-                                           std::int64_t failed_before) {
+                                           std::int64_t failed_before, std::int64_t job = 0) {
     return session<std::int64_t>(
         beat_budget(options), failed_before + 1, [&](auto& ctx, Connection& conn) -> result<std::int64_t> {
           ctx.phase = "renewing this replica's lease";
@@ -138,6 +152,14 @@ class ReplicaSessions {
           if (failed_before > 0) {
             ctx.emit(events::BeatRecovered{.replica_id = me_.replica_id, .failed_beats = failed_before,
                                            .lease_ms = lease_ms});
+          }
+          if constexpr (BackgroundLedger<Ledger>) {
+            if (job > 0 && renewal.blockers == 0) {
+              ctx.phase = "reading background job " + std::to_string(job) + ", which contract " +
+                          std::to_string(contract) + " requires";
+              LOCKSTEP_TRY(required, ledger_.jobs().read(conn, job));
+              if (!required || required->state != "succeeded") return std::int64_t{1};
+            }
           }
           return renewal.blockers;
         });

@@ -12,6 +12,7 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
@@ -61,12 +62,19 @@ template <class Timeout, class Ledger>
     LOCKSTEP_TRY(replicas, ledger.registry().recent(conn));
     s.replicas = std::move(replicas);
     for (const Migration* m : contracts) {
-      WaitingContract w{m->version, m->name, m->origin, {}};
+      WaitingContract w{m->version, m->name, m->origin, {}, {}};
       for (const auto& r : s.replicas) {
         if (r.alive && r.knows_version < m->version) w.waiting_for.push_back(r);
       }
+      LOCKSTEP_TRY(job, unfinished_requirement(conn, ledger, *m));
+      w.background = std::move(job);
       s.contracts_waiting.push_back(std::move(w));
     }
+  }
+  if constexpr (BackgroundLedger<Ledger>) {
+    LOCKSTEP_TRY(jobs, ledger.jobs().list(conn));
+    for (auto& j : jobs) j.last_error = ctx.redact()(j.last_error);  // written by any runner: redacted like failures
+    s.jobs = std::move(jobs);
   }
   return s;
 }

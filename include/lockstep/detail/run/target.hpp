@@ -40,6 +40,8 @@ struct Checked {
       check_pg_duration("the stall timeout (Settings::stall_timeout, --stall-timeout)", s.stall_timeout, false));
   LOCKSTEP_TRYV(check_local_duration("the progress interval (Settings::progress_interval, --progress-interval)",
                                      s.progress_interval, true));
+  LOCKSTEP_TRYV(check_local_duration("the finalize budget (Settings::finalize_budget, --finalize-budget)",
+                                     s.finalize_budget, true));
   // Compared in seconds: converting seconds::max() to ms would overflow.
   if (s.connect_timeout > std::chrono::duration_cast<std::chrono::seconds>(longest_duration)) {
     return make_error(errc::invalid_argument, "the connect timeout (Settings::connect_timeout) of " +
@@ -177,6 +179,37 @@ struct Target {
   return outcome::success();
 }
 
+// `-- lockstep:requires-background=V` names an earlier background migration
+// of the same source: checked on every boot, before anything is sent, so a
+// typo cannot leave a migration waiting for a job that never exists.
+[[nodiscard]] inline result<void> check_requirements(const std::vector<Migration>& migrations) {
+  for (const auto& m : migrations) {
+    if (m.requires_background == 0) continue;
+    const auto it = std::find_if(migrations.begin(), migrations.end(),
+                                 [&](const Migration& o) { return o.version == m.requires_background; });
+    std::string why;
+    if (m.requires_background >= m.version) {
+      why = "names " + std::to_string(m.requires_background) + ", which is not an earlier migration; a migration "
+            "can only require the job of a background migration that comes before it";
+    } else if (it == migrations.end()) {
+      why = "names " + std::to_string(m.requires_background) + ", which this source does not have";
+    } else if (!it->background) {
+      why = "names " + std::to_string(m.requires_background) + " (" + it->origin + "), which is not a background "
+            "migration (`-- lockstep:background`)";
+    } else {
+      continue;
+    }
+    auto e = make_error(errc::source_invalid, "lockstep:requires-background " + why);
+    const auto at = m.sql.find("requires-background");
+    if (at != std::string::npos) {
+      e.line = static_cast<int>(std::count(m.sql.begin(), m.sql.begin() + static_cast<std::ptrdiff_t>(at), '\n')) + 1;
+      e.column = 1;
+    }
+    return at_migration(std::move(e), m);
+  }
+  return outcome::success();
+}
+
 template <class Timeout, class Source>
 [[nodiscard]] result<Target> load(Context<Timeout>& ctx, const Settings& settings, Source& source, BootMode mode) {
   ctx.phase = "loading migrations";
@@ -185,7 +218,12 @@ template <class Timeout, class Source>
   Target t;
   t.mode = mode;
   t.migrations = std::move(migrations);
-  for (auto& m : t.migrations) m.contract = sql::declares_contract(m.sql);
+  for (auto& m : t.migrations) {
+    m.contract = sql::declares_contract(m.sql);
+    m.background = sql::declares_background(m.sql);
+    m.requires_background = sql::declared_requirement(m.sql);
+  }
+  LOCKSTEP_TRYV(check_requirements(t.migrations));
   t.chain = DigestChain{t.migrations};
   t.bound = settings.expected_version.value_or(newest_version(t.migrations));
   t.expected = expand_threshold(t.migrations, t.bound);

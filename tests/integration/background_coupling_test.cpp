@@ -1,0 +1,296 @@
+// Background migrations coupled to the deploy (docs/background.md, "Coupled
+// to the deploy"), against a real server with real processes:
+//   - a contract migration with `requires-background=V` waits for job V and
+//     is applied by a heartbeat right after the job succeeds;
+//   - an expand migration with `requires-background=V` (the image needs the
+//     job's rows) refuses the boot with the job's progress and ETA when what
+//     is left does not fit the finalize budget, and finishes it inline,
+//     exactly once per key, when it does;
+//   - `after=old-replicas-gone` holds a job while a replica of an older
+//     image is alive;
+//   - `lockstep background finalize V` runs one job to its end.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "poll.hpp"
+#include "processes.hpp"
+#include "temp_dir.hpp"
+#include "test_db.hpp"
+
+using namespace lockstep::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Orders with a nullable total_cents, analysed so the job's estimate is the
+// row count; `seen` gets each key a batch processes (a key twice shows).
+// Each batch sleeps `sleep_s` seconds, so its rate is known and slow.
+void bgc_write_orders(const TempDir& dir, int rows, int batch_size, double sleep_s) {
+  dir.write("1_orders.sql",
+            "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL, total_cents bigint);\n"
+            "INSERT INTO orders (id, total) SELECT g, g * 1.5 FROM generate_series(1, " + std::to_string(rows) +
+                ") g;\nANALYZE orders;\nCREATE TABLE seen (id bigint NOT NULL);\n");
+  dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
+                              "-- lockstep:batch-size=" + std::to_string(batch_size) + "\n"
+                              "WITH pause AS (SELECT pg_sleep(" + std::to_string(sleep_s) + "))\n"
+                              "UPDATE orders SET total_cents = round(total * 100) FROM pause\n"
+                              "WHERE id BETWEEN :lo AND :hi;\n"
+                              "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
+}
+
+std::vector<std::string> bgc_args(std::vector<std::string> a, const TempDir& dir, const TestDatabase& db) {
+  a.insert(a.end(), {"--dir", dir.path().string(), "--url", db.url(), "--timeout", "60s"});
+  return a;
+}
+
+void bgc_check_exactly_once(const TestDatabase& db, long long rows) {
+  CHECK(db.number("SELECT count(*) FROM (SELECT id FROM seen GROUP BY id HAVING count(*) > 1) d") == 0);
+  CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == rows);
+  CHECK(db.number("SELECT count(*) FROM orders WHERE total_cents IS NULL") == 0);
+}
+
+// A long-lived process (a replica, a runner), stopped with SIGTERM.
+struct BgcProcess {
+  explicit BgcProcess(const std::string& tag, std::vector<std::string> args) : out{tag}, herd{out.path()} {
+    args.insert(args.begin(), cli_path());
+    herd.spawn(1, args);
+    herd.release();
+  }
+  Child& child() { return herd.children().at(0); }
+  void stop() {
+    if (!child().finished) ::kill(child().pid, SIGTERM);
+    herd.wait_all(40s);
+  }
+  TempDir out;
+  Herd herd;
+};
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("a contract migration that requires a background job waits for it, and a heartbeat applies it right after the job succeeds" * doctest::test_suite("background")) {
+    TestDatabase db{"bgccontract"};
+    TempDir dir{"bgc-contract"};
+    bgc_write_orders(dir, 3000, 500, 0);
+    dir.write("3_not_null.sql", "-- lockstep:phase=contract\n-- lockstep:requires-background=2\n"
+                                "ALTER TABLE orders ALTER COLUMN total_cents SET NOT NULL;\n");
+    // No replica of an older image lives: only the job holds the contract.
+    auto boot = lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-contract-boot");
+    CAPTURE(boot.err());
+    REQUIRE(boot.exit_code == 0);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 0);
+    CHECK(boot.out().find("\"event\":\"background_queued\"") != std::string::npos);
+    CHECK(boot.out().find("\"event\":\"contract_waiting\"") != std::string::npos);
+    CHECK(boot.out().find("\"background_version\":2") != std::string::npos);
+    auto status = lockstep_cli(bgc_args({"status", "--json"}, dir, db), "bgc-contract-status");
+    CAPTURE(status.out());
+    CHECK(status.out().find("\"background\":{\"version\":2") != std::string::npos);
+    CHECK(status.out().find("\"background_jobs\":[{\"version\":2") != std::string::npos);
+    // What status --json prints is what its schema says.
+    CHECK(std::system(("python3 -c 'import json, sys, jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), "
+                       "json.load(open(sys.argv[2])))' " + status.out_path.string() + " " LOCKSTEP_SOURCE_DIR
+                       "/docs/schema/status.schema.json").c_str()) == 0);
+
+    // A replica that runs jobs: it finishes 2, and its heartbeat applies 3
+    // within a beat or two of that.
+    BgcProcess replica{"bgc-contract-replica",
+                       bgc_args({"replica", "--background", "--heartbeat", "500ms"}, dir, db)};
+    const auto took = time_until([&] { return db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 1; },
+                                 40s, 100ms);
+    replica.stop();
+    CAPTURE(replica.child().err());
+    REQUIRE(took < 40s);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
+    bgc_check_exactly_once(db, 3000);
+    CHECK(db.scalar("SELECT attnotnull::text FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = "
+                    "'total_cents'") == "true");
+    // Applied after the job finished, never before.
+    CHECK(db.scalar("SELECT (m.applied_at >= j.finished_at)::text FROM lockstep.migrations m, lockstep.jobs j "
+                    "WHERE m.version = 3 AND j.version = 2") == "true");
+  }
+
+  TEST_CASE("an image that requires an unfinished background job refuses with its ETA, and finishes a nearly finished one in its boot" * doctest::test_suite("background")) {
+    TestDatabase db{"bgcrequire"};
+    TempDir dir{"bgc-require"};
+    // 20 batches of 1000 rows, each at least 0.4 s: about 8 s of batches.
+    bgc_write_orders(dir, 20000, 1000, 0.4);
+    REQUIRE(lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-require-boot").exit_code == 0);
+    // A runner does a few batches, so the job's rate is measured.
+    {
+      BgcProcess runner{"bgc-require-runner", bgc_args({"background", "run"}, dir, db)};
+      REQUIRE(time_until([&] { return db.number("SELECT batches FROM lockstep.jobs WHERE version = 2") >= 2; }, 30s) < 30s);
+      runner.stop();
+    }
+    const long long done_before = db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2");
+    REQUIRE(done_before < 15000);
+    CHECK(db.number("SELECT busy_ms FROM lockstep.jobs WHERE version = 2") >= 400 * 2);
+
+    // The next image's code reads total_cents: its migration 3 requires the job.
+    dir.write("3_use_cents.sql", "-- lockstep:requires-background=2\n"
+                                 "CREATE TABLE cents_ready (at timestamptz NOT NULL DEFAULT now());\n");
+    auto refused = lockstep_cli(bgc_args({"migrate", "--finalize-budget", "2s"}, dir, db), "bgc-require-refused");
+    CAPTURE(refused.err());
+    CHECK(refused.exit_code == 17);  // background_unfinished
+    CHECK(refused.err().find("requires background migration 2 (backfill)") != std::string::npos);
+    CHECK(refused.err().find("ETA") != std::string::npos);
+    CHECK(refused.err().find("lockstep background finalize 2") != std::string::npos);
+    // Nothing of 3 ran, nothing is recorded as failed, no batch was spent.
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 0);
+    CHECK(db.scalar("SELECT to_regclass('cents_ready')::text") == "");
+    CHECK(db.number("SELECT count(*) FROM lockstep.failures WHERE version = 3") == 0);
+    CHECK(db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") == done_before);
+
+    // The runners go on until little is left; the same image then finishes it in its boot.
+    {
+      BgcProcess runner{"bgc-require-runner2", bgc_args({"background", "run"}, dir, db)};
+      REQUIRE(time_until([&] { return db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") >= 17000; },
+                         40s) < 40s);
+      runner.stop();
+    }
+    REQUIRE(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "running");
+    auto finished = lockstep_cli(bgc_args({"migrate", "--finalize-budget", "10s"}, dir, db), "bgc-require-inline");
+    CAPTURE(finished.err());
+    CHECK(finished.exit_code == 0);
+    CHECK(finished.out().find("\"event\":\"background_batch\"") != std::string::npos);
+    CHECK(finished.out().find("\"event\":\"background_succeeded\"") != std::string::npos);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 1);
+    CHECK(db.scalar("SELECT (m.applied_at >= j.finished_at)::text FROM lockstep.migrations m, lockstep.jobs j "
+                    "WHERE m.version = 3 AND j.version = 2") == "true");
+    bgc_check_exactly_once(db, 20000);
+  }
+
+  TEST_CASE("a background job marked after=old-replicas-gone waits while a replica of an older image lives" *
+            doctest::test_suite("background")) {
+    TestDatabase db{"bgcafter"};
+    TempDir old_dir{"bgc-after-old"};
+    TempDir dir{"bgc-after-new"};
+    bgc_write_orders(old_dir, 1000, 200, 0);
+    std::filesystem::remove(old_dir.path() / "2_backfill.sql");
+    bgc_write_orders(dir, 1000, 200, 0);
+    dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:after=old-replicas-gone\n"
+                                "-- lockstep:batch-over=public.orders(id)\n"
+                                "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
+    BgcProcess old_replica{"bgc-after-old-replica", bgc_args({"replica", "--heartbeat", "500ms"}, old_dir, db)};
+    REQUIRE(time_until([&] { return db.number("SELECT count(*) FROM lockstep.replicas WHERE knows_version = 1") == 1; },
+                       30s) < 30s);
+    auto boot = lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-after-boot");
+    CAPTURE(boot.err());
+    REQUIRE(boot.exit_code == 0);
+    CHECK(boot.out().find("\"after_old_replicas_gone\":true") != std::string::npos);
+    // Held: `background run` ends without running a batch, and says why.
+    auto held = lockstep_cli(bgc_args({"background", "run"}, dir, db), "bgc-after-held");
+    CAPTURE(held.err());
+    CHECK(held.exit_code == 0);
+    CHECK(held.out().find("\"signal\":\"old_replicas\"") != std::string::npos);
+    CHECK(held.out().find("background_batch") == std::string::npos);
+    CHECK(held.err().find("wait for older replicas") != std::string::npos);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+    // finalize refuses it too, naming who it waits for.
+    auto forced = lockstep_cli(bgc_args({"background", "finalize", "2"}, dir, db), "bgc-after-finalize");
+    CHECK(forced.exit_code == 17);
+    CHECK(forced.err().find("old replicas are gone") != std::string::npos);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+
+    old_replica.stop();  // it withdraws from the registry as it stops
+    auto ran = lockstep_cli(bgc_args({"background", "run"}, dir, db), "bgc-after-run");
+    CAPTURE(ran.err());
+    CHECK(ran.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 1000);
+    CHECK(db.number("SELECT count(*) FROM seen") == 1000);
+  }
+
+  TEST_CASE("lockstep background finalize runs one job to its end, and refuses a paused one" *
+            doctest::test_suite("background")) {
+    TestDatabase db{"bgcfinalize"};
+    TempDir dir{"bgc-finalize"};
+    bgc_write_orders(dir, 4000, 300, 0);
+    REQUIRE(lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-finalize-boot").exit_code == 0);
+    REQUIRE(lockstep_cli(bgc_args({"background", "pause", "2"}, dir, db), "bgc-finalize-pause").exit_code == 0);
+    auto paused = lockstep_cli(bgc_args({"background", "finalize", "2"}, dir, db), "bgc-finalize-paused");
+    CHECK(paused.exit_code == 17);
+    CHECK(paused.err().find("paused") != std::string::npos);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+    REQUIRE(lockstep_cli(bgc_args({"background", "resume", "2"}, dir, db), "bgc-finalize-resume").exit_code == 0);
+    auto done = lockstep_cli(bgc_args({"background", "finalize", "2"}, dir, db), "bgc-finalize-run");
+    CAPTURE(done.err());
+    CHECK(done.exit_code == 0);
+    CHECK(done.err().find("succeeded (4000 rows") != std::string::npos);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
+    bgc_check_exactly_once(db, 4000);
+    CHECK(lockstep_cli(bgc_args({"background", "finalize", "9"}, dir, db), "bgc-finalize-none").exit_code == 3);
+  }
+}
+
+TEST_SUITE("integration") {
+  TEST_CASE("boots that require an unfinished job finish it together with a runner, each key exactly once, the migration once" * doctest::test_suite("background")) {
+    TestDatabase db{"bgcherd"};
+    TempDir dir{"bgc-herd"};
+    bgc_write_orders(dir, 8000, 200, 0.05);  // 40 batches
+    REQUIRE(lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-herd-boot").exit_code == 0);
+    dir.write("3_use_cents.sql", "-- lockstep:requires-background=2\n"
+                                 "CREATE TABLE cents_ready (id int);\nINSERT INTO cents_ready VALUES (1);\n");
+    // Transaction-scoped leaders let the lock go while they finish the job,
+    // so several finish it at once; session-lock boots and a runner too.
+    TempDir out{"bgc-herd-out"};
+    Herd herd{out.path()};
+    herd.spawn(5, {cli_path(), "migrate", "--lock", "transaction", "--dir", dir.path().string(), "--url", db.url(),
+                   "--timeout", "60s", "--finalize-budget", "50s"});
+    herd.spawn(2, {cli_path(), "migrate", "--dir", dir.path().string(), "--url", db.url(), "--timeout", "60s",
+                   "--finalize-budget", "50s"});
+    herd.spawn(1, {cli_path(), "background", "run", "--dir", dir.path().string(), "--url", db.url(), "--timeout", "60s"});
+    herd.release();
+    herd.wait_all(90s);
+    REQUIRE_FALSE(herd.hung());
+    int finishing = 0;
+    for (const auto& c : herd.children()) {
+      CAPTURE(c.err());
+      CHECK(c.exit_code == 0);
+      if (c.out().find("\"event\":\"background_batch\"") != std::string::npos) ++finishing;
+    }
+    CHECK(finishing >= 2);  // the work was shared, not done by one
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
+    bgc_check_exactly_once(db, 8000);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 1);
+    CHECK(db.number("SELECT count(*) FROM cents_ready") == 1);
+  }
+
+  TEST_CASE("a boot finishing a required job inline stops at half its deadline and refuses, leaving no transaction open" * doctest::test_suite("background")) {
+    TestDatabase db{"bgcdeadline"};
+    TempDir dir{"bgc-deadline"};
+    bgc_write_orders(dir, 5000, 100, 0.5);  // 50 batches of at least 0.5 s
+    REQUIRE(lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-deadline-boot").exit_code == 0);
+    dir.write("3_use_cents.sql", "-- lockstep:requires-background=2\nCREATE TABLE cents_ready (id int);\n");
+    // Not started: no rate to judge by, so the boot tries, for at most
+    // min(--finalize-budget, half of what is left of --timeout).
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = lockstep_cli({"migrate", "--dir", dir.path().string(), "--url", db.url(), "--timeout", "8s",
+                           "--finalize-budget", "5min"},
+                          "bgc-deadline-run");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CAPTURE(r.err());
+    CHECK(r.exit_code == 17);
+    CHECK(r.err().find("ran its batches for") != std::string::npos);
+    CHECK(took < 9s);
+    CHECK(db.number("SELECT batches FROM lockstep.jobs WHERE version = 2") >= 2);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 0);
+    CHECK(db.number("SELECT count(*) FROM lockstep.failures") == 0);
+    CHECK(db.number("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in "
+                    "transaction%'") == 0);
+    // What it did is kept: the runner goes on from its cursor, exactly once.
+    auto ran = lockstep_cli(bgc_args({"background", "finalize", "2"}, dir, db), "bgc-deadline-finalize");
+    CAPTURE(ran.err());
+    CHECK(ran.exit_code == 0);
+    bgc_check_exactly_once(db, 5000);
+  }
+}
