@@ -210,7 +210,7 @@ struct Args {
     } else if (flag == "--finalize-budget") {
       auto d = *v == "0" ? std::optional<std::chrono::milliseconds>{std::chrono::milliseconds{0}} : parse_duration(*v);
       if (!d) {
-        a.error = "--finalize-budget takes a duration such as 20s or 2min (0: never finish a required background "
+        a.error = "--finalize-budget takes a duration such as 20s or 2m (0: never finish a required background "
                   "job in the boot), not '" + *v + "'";
         return a;
       }

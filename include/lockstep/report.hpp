@@ -62,6 +62,18 @@ struct RehearsedStatement {
 };
 
 // One pending migration in a dry run.
+// A background migration's job that something waits for (a migration with
+// `-- lockstep:requires-background=V`), as it stood when last read.
+struct BackgroundWait {
+  std::int64_t version = 0;
+  std::string name;
+  std::string state;  // queued | running | paused | failed | cancelled; "missing": not queued
+  std::int64_t rows_done = 0;
+  std::int64_t rows_estimated = 0;      // pg_class.reltuples when it was queued (0: unknown)
+  std::optional<std::int64_t> percent;  // of the estimate, below 100 until it succeeds
+  std::optional<std::int64_t> eta_ms;   // at the rate its batches have run so far
+};
+
 struct PlannedMigration {
   std::int64_t version = 0;
   std::string name;
@@ -76,6 +88,11 @@ struct PlannedMigration {
   std::vector<RehearsedStatement> rehearsal;  // per statement, when rehearsed
   std::vector<std::string> left_invalid;      // indexes or constraints it left invalid (rehearsed)
   std::vector<Finding> findings;      // lock safety, judged against the live catalog
+  std::optional<BackgroundWait> requires_job;  // the unfinished background job it requires (requires-background)
+  // A background migration, rehearsed: its first batch as a runner runs it
+  // (keys, then the job's ETA at that batch's rate over the table's estimate).
+  std::optional<std::int64_t> batch_rows;
+  std::optional<std::int64_t> eta_ms;
   // A finding here that blocks would stop a real deploy at pre-flight.
   [[nodiscard]] bool blocked() const noexcept {
     for (const auto& f : findings) {
@@ -88,18 +105,6 @@ struct PlannedMigration {
 // A contract migration this image has, not yet applied because replicas of
 // older images are alive. The gate does not wait for it: a later boot's
 // leader or a running replica's heartbeat applies it once they are gone.
-// A background migration's job that something waits for (a migration with
-// `-- lockstep:requires-background=V`), as it stood when last read.
-struct BackgroundWait {
-  std::int64_t version = 0;
-  std::string name;
-  std::string state;  // queued | running | paused | failed | cancelled; "missing": not queued
-  std::int64_t rows_done = 0;
-  std::int64_t rows_estimated = 0;      // pg_class.reltuples when it was queued (0: unknown)
-  std::optional<std::int64_t> percent;  // of the estimate, below 100 until it succeeds
-  std::optional<std::int64_t> eta_ms;   // at the rate its batches have run so far
-};
-
 struct WaitingContract {
   std::int64_t version = 0;
   std::string name;

@@ -52,7 +52,12 @@ ALLOWED = [
     ("include/lockstep/ledger/background_jobs.hpp", r"j\.last_error = detail::to_text\(r\[16\]\);",
      "read back what the runner stored, scrubbed; the program prints it through cli_redactor()"),
     ("examples/cli/main.cpp", r'std::cerr << "(lockstep: )?background job " << \*a\.resolve_version',
-     "background pause|resume|retry|cancel: a version number and the action's name"),
+     "background pause|resume|retry|cancel|finalize: a version number, the action's name, and for finalize "
+     "the job's state and counts"),
+    ("examples/cli/main.cpp", r'std::cerr << "lockstep: the jobs left wait for older replicas',
+     "background run: a fixed sentence"),
+    ("include/lockstep/detail/run/status.hpp", r"for \(auto& j : jobs\) j\.last_error = ctx\.redact\(\)\(j\.last_error\);",
+     "status: a job's stored error (scrubbed by its runner) redacted again with this run's secrets, like failures"),
     ("examples/cli/main.cpp", r"std::cout << cli_redactor\(\)\(o\.str\(\)\) << '\\n';",
      "background status: the jobs' rows, redacted with every secret the program was given"),
     ("examples/cli/main.cpp", r'std::cerr << "lockstep: migration_failed: background job\(s\) failed:";',

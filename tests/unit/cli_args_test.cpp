@@ -65,6 +65,18 @@ TEST_SUITE("unit") {
       CHECK_FALSE(cli::parse_args({"migrate"}).stall_timeout);
       CHECK(cli::parse_args({"migrate", "--stall-timeout", "0"}).error.find("--stall-timeout") != std::string::npos);
     }
+    SUBCASE("finalize budget and background finalize") {
+      CHECK(cli::parse_args({"migrate", "--finalize-budget", "2m"}).finalize_budget == 120s);
+      CHECK(cli::parse_args({"migrate", "--finalize-budget", "0"}).finalize_budget == 0s);
+      CHECK_FALSE(cli::parse_args({"migrate"}).finalize_budget);
+      CHECK(cli::parse_args({"migrate", "--finalize-budget", "soon"}).error.find("--finalize-budget") != std::string::npos);
+      auto f = cli::parse_args({"background", "finalize", "42"});
+      CHECK(f.error.empty());
+      CHECK(f.background_action == "finalize");
+      CHECK(f.resolve_version == 42);
+      CHECK(cli::parse_args({"background", "finalize"}).error.find("background finalize takes a background job's version") !=
+            std::string::npos);
+    }
     SUBCASE("mistakes are usage errors that say what is wrong") {
       CHECK(cli::parse_args({}).error == "missing command");
       CHECK(cli::parse_args({"migrat"}).error.find("unknown command") != std::string::npos);

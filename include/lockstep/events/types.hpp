@@ -82,11 +82,14 @@ struct Rehearsal {
   std::vector<LockTaken> locks{};
   std::vector<RehearsedStep> rehearsal{};
   std::vector<std::string> left_invalid{};
+  // A background migration: its first batch, rehearsed as a runner runs it.
+  std::optional<std::int64_t> batch_rows{}, rows_per_second{}, eta_ms{};
 
   template <class S, class V>
   static void fields(S& s, V&& v) {
     v("duration_ms", s.duration_ms), v("locks", s.locks), v("rehearsal", s.rehearsal);
-    v("left_invalid", s.left_invalid);
+    v("left_invalid", s.left_invalid), v("batch_rows", s.batch_rows), v("rows_per_second", s.rows_per_second);
+    v("eta_ms", s.eta_ms);
   }
 };
 
@@ -257,13 +260,16 @@ struct Plan {
   std::int64_t statements = 0, warnings = 0;
   bool rehearsed = false, blocked = false;
   Flag contract{};
+  // The unfinished background job it requires (requires-background), described.
+  std::optional<std::string> requires_background{};
   std::optional<Rehearsal> rehearsal{};  // when rehearsed
 
   template <class S, class V>
   static void fields(S& s, V&& v) {
     v("version", s.version), v("name", s.name_), v("file", s.file), v("transaction", s.transaction);
     v("statements", s.statements), v("warnings", s.warnings), v("rehearsed", s.rehearsed);
-    v("blocked", s.blocked), v("contract", s.contract), v(inlined, s.rehearsal);
+    v("blocked", s.blocked), v("contract", s.contract), v("requires_background", s.requires_background);
+    v(inlined, s.rehearsal);
   }
 };
 

@@ -14,10 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "lockstep/background/batch_sql.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/base/pg_array.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/queue.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/preflight.hpp"
@@ -41,7 +44,9 @@ void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
   events::Plan e{.version = step.version, .name_ = step.name, .file = step.origin,
                  .transaction = step.transaction, .statements = static_cast<std::int64_t>(step.statements),
                  .warnings = static_cast<std::int64_t>(step.warnings), .rehearsed = step.rehearsed,
-                 .blocked = step.blocked(), .contract = step.contract};
+                 .blocked = step.blocked(), .contract = step.contract,
+                 .requires_background = step.requires_job ? std::optional<std::string>{background::describe(*step.requires_job)}
+                                                          : std::nullopt};
   if (step.rehearsed) {
     auto& r = e.rehearsal.emplace(events::Rehearsal{
         .duration_ms = static_cast<std::int64_t>(step.rehearsal_duration.count()), .locks = locks_taken(step.locks)});
@@ -50,6 +55,11 @@ void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
                              .locks = locks_taken(s.locks), .rewritten = s.rewritten});
     }
     r.left_invalid = step.left_invalid;
+    r.batch_rows = step.batch_rows;
+    r.eta_ms = step.eta_ms;
+    if (step.batch_rows && step.rehearsal_duration.count() > 0) {
+      r.rows_per_second = *step.batch_rows * 1000 / step.rehearsal_duration.count();
+    }
   }
   ctx.emit(std::move(e));
 }
@@ -78,6 +88,75 @@ inline constexpr const char* invalid_objects_sql =
   std::set<std::string> out;
   for (const auto& r : rows) out.insert(r[0].value_or(""));
   return out;
+}
+
+// A background migration's first batch, as a runner would run it (the
+// keyset probe, then the file over `:lo`..`:hi`), inside the rehearsal's
+// transaction and rolled back with it: its keys, duration and locks, and
+// the job's ETA at that rate over the rows the table has.
+[[nodiscard]] inline result<void> rehearse_first_batch(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                                       const BackgroundJob& j, PlannedMigration& step,
+                                                       std::set<std::pair<std::string, std::string>>& seen) {
+  std::string greatest;
+  std::string order;
+  for (std::size_t i = 0; i < j.key_columns.size(); ++i) {
+    const std::string c = quote_ident(j.key_columns[i]);
+    greatest += (i ? ", " : "") + c + "::text";
+    order += (i ? ", " : "") + c + " DESC";
+  }
+  LOCKSTEP_TRYV(conn.execute(std::string{background::key_text_settings_sql}));
+  LOCKSTEP_TRY(top, conn.query("SELECT ARRAY[" + greatest + "] FROM " + j.relation + " ORDER BY " + order +
+                               " LIMIT 1"));
+  LOCKSTEP_TRY(estimate, conn.query("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = " +
+                                    quote_literal(j.relation) + "::regclass"));
+  const auto upper = top.empty() ? std::nullopt : parse_text_array(top[0][0].value_or(""));
+  step.batch_rows = 0;
+  if (!upper || upper->empty()) {  // an empty table: the job would end at once
+    return conn.execute(std::string{background::key_text_settings_reset_sql});
+  }
+  LOCKSTEP_TRY(probed, conn.query(background::probe_sql(j.relation, j.key_columns, j.key_types, {}, *upper,
+                                                        j.batch_size)));
+  if (probed.empty()) return conn.execute(std::string{background::key_text_settings_reset_sql});
+  const auto& r = probed[0];
+  const std::size_t n = j.key_columns.size();
+  std::vector<std::string> lo;
+  std::vector<std::string> hi;
+  for (std::size_t i = 0; i < n; ++i) {
+    lo.push_back(to_text(r[1 + i]));
+    hi.push_back(to_text(r[1 + n + i]));
+  }
+  const std::int64_t rows = to_int64(r[0]);
+  const auto at = background::placeholders(m.sql, p.statements);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ran = conn.execute(std::string{background::key_text_settings_reset_sql} +
+                          background::fill(m.sql, at, background::key_literal(lo, j.key_types),
+                                           background::key_literal(hi, j.key_types)));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  if (!ran) {
+    if (ran.error().code == errc::connection_failed) return std::move(ran).error();
+    auto e = migration_error(std::move(ran).error(), m, {});
+    e.message = "rehearsal of background migration " + std::to_string(m.version) + " (" + m.origin +
+                (e.line ? ":" + std::to_string(*e.line) : std::string{}) + ") failed in its first batch: " +
+                e.server_message + "; it was rolled back, nothing was changed";
+    return e;
+  }
+  RehearsedStatement rs;
+  rs.line = p.directives.background_line;
+  rs.duration = took;
+  LOCKSTEP_TRY(locks, conn.query(own_relation_locks_sql));
+  for (const auto& row : locks) {
+    auto entry = std::make_pair(row[0].value_or(""), row[1].value_or(""));
+    if (seen.insert(entry).second) {
+      rs.locks.push_back(RelationLock{entry.first, entry.second});
+      step.locks.push_back(RelationLock{entry.first, entry.second});
+    }
+  }
+  step.rehearsal.push_back(std::move(rs));
+  step.rehearsal_duration = took;
+  step.batch_rows = rows;
+  const std::int64_t table_rows = estimate.empty() ? 0 : to_int64(estimate[0][0]);
+  if (rows > 0) step.eta_ms = std::max<std::int64_t>(table_rows, rows) * std::max<std::int64_t>(1, took.count()) / rows;
+  return outcome::success();
 }
 
 // Every pending transactional migration, in order, in one transaction that
@@ -127,6 +206,15 @@ template <class Timeout>
         e.message = "rehearsal of " + e.message;
         return e;
       }
+      auto batch = rehearse_first_batch(conn, m, *p, job.value(), plan[i], seen);
+      if (!batch) {
+        auto e = std::move(batch).error();
+        if (e.code == errc::connection_failed) return e;
+        (void)conn.execute("ROLLBACK");
+        return e;
+      }
+      files = relfilenodes(conn);  // the next migration's "before"
+      if (!files) return abandon(std::move(files).error());
       plan[i].rehearsed = true;
       continue;
     }
@@ -206,6 +294,10 @@ template <class Timeout, class Ledger>
     step.warnings = pm->findings.size();
     step.contract = m->contract;
     step.findings = std::move(findings[step.version]);
+    // What a deploy would do about the job it requires: finish it in the
+    // boot, or refuse (require.hpp); shown, not done.
+    LOCKSTEP_TRY(job, unfinished_requirement(conn, ledger, *m));
+    step.requires_job = std::move(job);
     steps.push_back(std::move(step));
   }
   if (safe && settings.rehearse) LOCKSTEP_TRYV(rehearse(ctx, settings, conn, p.pending, prepared, steps));
