@@ -622,3 +622,152 @@ TEST_SUITE("integration") {
     }
   }
 }
+
+// unbatched_dml (issue #33): an UPDATE or DELETE of a live table in a boot
+// migration, against tables of 1,000 rows with the threshold lowered to 500
+// (`low()`), so a level here is what a big table gets; the 2 M-row `orders`
+// of lock_fixture() shows the default threshold.
+namespace {
+
+const TestDatabase& dml_fixture() {
+  static const TestDatabase db{"lock_dml"};
+  static const bool filled = [] {
+    auto c = db.connect();
+    must(c.query(
+        "CREATE TABLE keyed (id bigint PRIMARY KEY, tenant int NOT NULL, code text, note text, UNIQUE (tenant, code));"
+        "INSERT INTO keyed SELECT g, g % 10, 'c' || g, NULL FROM generate_series(1, 1000) g;"
+        // Neither pins a row: one is partial, the other is over an expression.
+        "CREATE UNIQUE INDEX keyed_note ON keyed (note) WHERE note IS NOT NULL;"
+        "CREATE UNIQUE INDEX keyed_lower_code ON keyed (lower(code));"
+        "CREATE TABLE pair (tenant int, id int, note text, PRIMARY KEY (tenant, id));"
+        "INSERT INTO pair SELECT g % 10, g, NULL FROM generate_series(1, 1000) g;"
+        "CREATE TABLE loose (id int, note text);"
+        "INSERT INTO loose SELECT g, NULL FROM generate_series(1, 1000) g;"
+        "CREATE TABLE tiny (id int PRIMARY KEY, note text);"
+        "INSERT INTO tiny SELECT generate_series(1, 10), NULL;"
+        "CREATE TABLE hollow (id int, note text);"));
+    must(c.query("VACUUM ANALYZE keyed, pair, loose, tiny, hollow"));
+    return true;
+  }();
+  (void)filled;
+  return db;
+}
+
+std::vector<safety::Finding> judged_dml(const std::string& sql, const LockSafety& config = low()) {
+  auto conn = dml_fixture().connect();
+  auto st = sql::split(sql);
+  REQUIRE(st);
+  safety::Analyzer a{conn.server_version()};
+  safety::Catalog catalog{conn};
+  auto f = safety::judge(a.migration(st.value(), sql, {}), config, &catalog);
+  REQUIRE_MESSAGE(f, (f ? "" : f.error().message));
+  return f.value();
+}
+
+void check_dml(const std::vector<Form>& cases) {
+  for (const auto& c : cases) {
+    const std::string sql = c.sql;
+    CAPTURE(sql);
+    CHECK(level_of(judged_dml(sql), c.rule) == c.level);
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("integration") {
+  TEST_CASE("lock safety: an unbatched UPDATE or DELETE of a big table (unbatched_dml)" * doctest::test_suite("pg_sample")) {
+    REQUIRE(dml_fixture().number("SELECT reltuples::bigint FROM pg_class WHERE oid = 'keyed'::regclass") == 1000);
+    SUBCASE("every row: an error on a big table, a warning on a small one") {
+      check_levels({
+          {"UPDATE %T SET note = 'x';", "unbatched_dml", "error", "warning"},
+          {"DELETE FROM %T;", "unbatched_dml", "error", "warning"},
+          {"WITH gone AS (DELETE FROM %T RETURNING id) SELECT count(*) FROM gone;", "unbatched_dml", "error", "warning"},
+          // orders has no unique index: an equality on id pins nothing, and a WHERE may match every row.
+          {"UPDATE %T SET note = 'x' WHERE id = 5;", "unbatched_dml", "warning", "warning"},
+          {"UPDATE %T SET note = 'x' WHERE CURRENT OF c;", "unbatched_dml", "", ""},
+      });
+      const auto f = judged("UPDATE orders SET note = 'x';");
+      REQUIRE(f.size() == 1);
+      CHECK(f[0].message.find("UPDATE orders without a WHERE") != std::string::npos);
+      CHECK(f[0].message.find("orders (~2.0 M rows") != std::string::npos);
+      // No key to walk it by: the example says what to pick.
+      CHECK(f[0].message.find("-- lockstep:batch-over=orders(<key>)") != std::string::npos);
+      CHECK_FALSE(f[0].needs_database);
+      CHECK(level_of(judged("DELETE FROM empty;"), "unbatched_dml").empty());
+    }
+    SUBCASE("a WHERE that pins one row by a unique key is not flagged") {
+      check_dml({
+          {"UPDATE keyed SET note = 'x' WHERE id = 5;", "unbatched_dml", ""},
+          {"UPDATE keyed AS k SET note = 'x' WHERE k.id = '5'::bigint RETURNING id;", "unbatched_dml", ""},
+          {"DELETE FROM keyed WHERE tenant = 3 AND code = 'c3';", "unbatched_dml", ""},          // UNIQUE (tenant, code)
+          {"DELETE FROM keyed WHERE code = 'c3' AND note IS NULL AND tenant = 3;", "unbatched_dml", ""},
+          {"UPDATE pair SET note = 'x' WHERE tenant = 1 AND id = 11;", "unbatched_dml", ""},
+          {"WITH c AS (SELECT 1) UPDATE keyed SET note = 'x' WHERE id = 7;", "unbatched_dml", ""},
+          // Not pinned: part of a key, a partial or an expression index, a range, an OR, no unique index at all.
+          {"UPDATE keyed SET note = 'x' WHERE tenant = 3;", "unbatched_dml", "warning"},
+          {"UPDATE pair SET note = 'x' WHERE id = 11;", "unbatched_dml", "warning"},
+          {"UPDATE keyed SET note = 'x' WHERE note = 'y';", "unbatched_dml", "warning"},
+          {"UPDATE keyed SET note = 'x' WHERE code = 'c3';", "unbatched_dml", "warning"},
+          {"UPDATE keyed SET note = 'x' WHERE id BETWEEN 1 AND 10;", "unbatched_dml", "warning"},
+          {"UPDATE keyed SET note = 'x' WHERE id = 1 OR id = 2;", "unbatched_dml", "warning"},
+          {"UPDATE loose SET note = 'x' WHERE id = 5;", "unbatched_dml", "warning"},
+          // Every row of a big table: the error.
+          {"UPDATE keyed SET note = 'x';", "unbatched_dml", "error"},
+          {"DELETE FROM pair;", "unbatched_dml", "error"},
+          // Under the threshold, or created in this run: a warning, or nothing.
+          {"UPDATE tiny SET note = 'x';", "unbatched_dml", "warning"},
+          {"UPDATE hollow SET note = 'x';", "unbatched_dml", ""},  // no pages: nothing to lock
+          {"CREATE TABLE fresh (a int); UPDATE fresh SET a = 1;", "unbatched_dml", ""},
+          {"UPDATE not_created_yet SET a = 1;", "unbatched_dml", ""},
+      });
+    }
+    SUBCASE("the message names the table, its rows and the background file to write, keyed as the catalog says") {
+      const auto keyed = judged_dml("UPDATE keyed SET note = 'x';");
+      REQUIRE(keyed.size() == 1);
+      const std::string& m = keyed[0].message;
+      CAPTURE(m);
+      CHECK(m.find("keyed (~1 k rows") != std::string::npos);
+      CHECK(m.find("Instead: a background migration") != std::string::npos);
+      CHECK(m.find("\n    -- lockstep:background\n    -- lockstep:batch-over=keyed(id)\n"
+                   "    -- lockstep:batch-size=1000\n    UPDATE keyed SET ... WHERE id BETWEEN :lo AND :hi") !=
+            std::string::npos);
+      const auto pair = judged_dml("DELETE FROM pair WHERE note IS NULL;");
+      CHECK(message_of(pair, "unbatched_dml").find("batch-over=pair(tenant, id)") != std::string::npos);
+      CHECK(message_of(pair, "unbatched_dml").find("DELETE FROM pair WHERE (tenant, id) BETWEEN :lo AND :hi") !=
+            std::string::npos);
+      CHECK(message_of(pair, "unbatched_dml").find("possibly") != std::string::npos);
+    }
+    SUBCASE("at pre-flight: the boot UPDATE stops the deploy, the same work as a background file is queued") {
+      EventLog log;
+      auto s = lock_settings(log);
+      s.database_url = dml_fixture().url();
+      s.lock_safety = low();
+      MemorySource boot{{1, "side", "CREATE TABLE side33 (a int);"},
+                        {2, "backfill", "UPDATE keyed SET note = 'filled';"}};
+      auto r = TableRun{s, boot, TableLedger{"ls_dml_boot", "migrations"}}.run();
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::lock_unsafe);
+      CHECK(r.error().version == 2);
+      CHECK(r.error().message.find("[unbatched_dml]") != std::string::npos);
+      CHECK(r.error().message.find("batch-over=public.keyed(id)") != std::string::npos);
+      CHECK(dml_fixture().scalar("SELECT to_regclass('side33')::text").empty());
+      CHECK(dml_fixture().number("SELECT count(*) FROM keyed WHERE note IS NOT NULL") == 0);
+
+      EventLog bg_log;
+      auto bg = lock_settings(bg_log);
+      bg.database_url = dml_fixture().url();
+      bg.lock_safety = low();
+      MemorySource background{{1, "backfill",
+                               "-- lockstep:background\n-- lockstep:batch-over=keyed(id)\n-- lockstep:batch-size=100\n"
+                               "UPDATE keyed SET note = 'filled' WHERE id BETWEEN :lo AND :hi;\n"
+                               "DELETE FROM loose WHERE id BETWEEN :lo AND :hi;"}};
+      auto queued = TableRun{bg, background, TableLedger{"ls_dml_bg", "migrations"}}.run();
+      REQUIRE_MESSAGE(queued, (queued ? "" : queued.error().to_string()));
+      CHECK(bg_log.count("lint") == 0);
+      CHECK(dml_fixture().number("SELECT count(*) FROM ls_dml_bg.jobs WHERE version = 1") == 1);
+      // The same statement with its range pinned by hand is no boot finding either way: still a warning (a range).
+      CHECK(level_of(judged_dml("UPDATE keyed SET note = 'filled' WHERE id BETWEEN 1 AND 100;"), "unbatched_dml") ==
+            "warning");
+    }
+  }
+}

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,10 @@ inline constexpr std::string_view key_text_settings_sql =
 inline constexpr std::string_view key_text_settings_reset_sql =
     "SET LOCAL DateStyle TO DEFAULT; SET LOCAL TimeZone TO DEFAULT; SET LOCAL IntervalStyle TO DEFAULT; "
     "SET LOCAL extra_float_digits TO DEFAULT; SET LOCAL bytea_output TO DEFAULT; ";
+
+// The most keys a job's first batch takes, whatever its batch-size: sizing
+// grows it from there toward the target duration (detail/background/runner.hpp).
+inline constexpr std::int64_t first_batch_size = 1000;
 
 // A key as a typed SQL literal: '42'::integer, or ROW(E'7'::bigint, E'x'::text).
 [[nodiscard]] inline std::string key_literal(const std::vector<std::string>& values,

@@ -32,6 +32,7 @@
 #include "lockstep/checks/rules/truncate_cascade.hpp"
 #include "lockstep/checks/rules/drop_database.hpp"
 #include "lockstep/checks/rules/json_column.hpp"
+#include "lockstep/checks/rules/unbatched_dml.hpp"
 #include "lockstep/checks/rules/non_transactional.hpp"
 #include "lockstep/checks/rules/transaction_control.hpp"
 #include "lockstep/checks/rules/not_idempotent.hpp"
@@ -62,6 +63,7 @@ inline constexpr std::array all_rules{
     rules::truncate_cascade::rule,
     rules::drop_database::rule,
     rules::json_column::rule,
+    rules::unbatched_dml::rule,
     rules::non_transactional::rule,
     rules::transaction_control::rule,
     rules::not_idempotent::rule,

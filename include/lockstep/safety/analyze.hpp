@@ -111,7 +111,8 @@ class Analyzer {
       return statement(m, inner);
     }
     const std::size_t before = m.out.size();
-    Scan s{r, tokens, st.begin, m.lines, m.d.no_transaction, m.d.contract, server_version_, relations_, path_, m.out};
+    Scan s{r, tokens, st.begin, m.lines, m.d.no_transaction, m.d.contract, m.d.background, server_version_, relations_, path_,
+           m.out};
     Effect e;
     if (r.is(0, "create")) create(s);
     else if (r.is(0, "alter") && r.is(1, "table")) alter_table(m, s, e);
@@ -124,6 +125,7 @@ class Analyzer {
     else if (r.is(0, "truncate")) truncate(s, e);
     else if (r.is(0, "update")) e.long_work = !existing(r.name(r.is(1, "only") ? 2 : 1)).empty();
     else if (r.is(0, "delete")) e.long_work = !existing(r.name(r.is(2, "only") ? 3 : 2)).empty();
+    if (r.is(0, "update") || r.is(0, "delete") || r.is(0, "with")) checks::rules::unbatched_dml::detect(s);
     // ALTER TABLE ONLY: the parent alone, not its partitions or children.
     const bool only = r.is(0, "alter") && r.is(1, "table") && r.is(r.skip_if_exists(2), "only");
     for (std::size_t i = before; i < m.out.size(); ++i) {
@@ -150,12 +152,20 @@ class Analyzer {
   void create(Scan& s) {
     const auto& r = s.r;
     std::size_t i = 1;
-    if (r.is(i, "or") && r.is(i + 1, "replace")) i += 2;
+    const bool or_replace = r.is(i, "or") && r.is(i + 1, "replace");
+    if (or_replace) i += 2;
     bool temp = false;
     while (r.is(i, "unique") || r.is(i, "temp") || r.is(i, "temporary") || r.is(i, "unlogged") ||
-           r.is(i, "global") || r.is(i, "local")) {
+           r.is(i, "global") || r.is(i, "local") || r.is(i, "recursive")) {
       temp = temp || r.is(i, "temp") || r.is(i, "temporary");
       ++i;
+    }
+    // A view the run creates is new, like a table: an UPDATE or DELETE through
+    // it (unbatched_dml) names no relation that was there before the run.
+    // OR REPLACE of a view that is there creates nothing.
+    if (r.is(i, "view")) {
+      (void)relations_.create(r.name(r.skip_if_exists(i + 1)), path_, or_replace, temp);
+      return;
     }
     if (r.is(i, "domain")) {
       new_domains_.insert(r.name(i + 1).folded);  // no column uses it yet

@@ -21,6 +21,7 @@ enum class Question {
   has_rows,         // does the table have rows that a NOT NULL column without a default (of type `new_type`) fails on?
   cascades,         // which tables would TRUNCATE ... CASCADE empty beyond the ones `named`?
   database_use,     // is database `target` lockstep's own, or has it sessions? (DROP DATABASE then fails)
+  unique_pin,       // does a unique index of the table have its key among the columns `named` (the WHERE pins them)?
 };
 
 // What Hazard::table names, and so what the finding is sized by.
@@ -50,11 +51,12 @@ struct Hazard {
   // partitions or inheritance children, so they are not counted in its size.
   bool only = false;
   Object object = Object::table;
-  std::string target;                  // persistence, tablespace, database_use
+  std::string target;                  // persistence, tablespace, database_use; unique_pin: "update" or "delete"
   std::vector<std::string> validated;  // not_null_check: constraints on `table` validated earlier in this run
-  std::vector<std::string> named;      // cascades: every table the statement names, as written
+  std::vector<std::string> named;      // cascades: every table the statement names, as written; unique_pin: the columns
   bool force = false;                  // database_use: DROP DATABASE ... WITH (FORCE) ends the sessions first
   bool ask_size = true;                // false: no table's size says anything about it (DROP DATABASE)
+  std::string instead;                 // replaces the rule's safe alternative in the message when not empty
 };
 
 }  // namespace lockstep::safety

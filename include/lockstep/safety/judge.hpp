@@ -70,6 +70,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
     case Question::tablespace: return checks::rules::table_rewrite::ask(catalog, h);
     case Question::cascades: return checks::rules::truncate_cascade::ask(catalog, h);
     case Question::database_use: return checks::rules::drop_database::ask(catalog, h);
+    case Question::unique_pin: return checks::rules::unbatched_dml::ask(catalog, h);
     default: return Answer{};
   }
 }
@@ -94,6 +95,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
     f.position = h.position;
     f.table = h.table;
     std::string why = h.note;
+    std::string instead = h.instead.empty() ? std::string{rule->instead} : h.instead;
     bool certain = h.certain;
     bool fails = false;  // the statement fails at deploy: an error whatever the size
     const bool ask_size = h.ask_size && (!h.table.empty() || h.object != Object::table);
@@ -109,6 +111,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
           certain = certain || a.value().certain;
           fails = a.value().fails;
           if (!a.value().why.empty()) why = a.value().why;
+          if (!a.value().instead.empty()) instead = a.value().instead;
         }
       }
       if (ask_size) {
@@ -143,7 +146,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
     if (f.needs_database)
       msg += "; offline, so " + std::string{!certain ? "whether it does, and " : ""} +
              "the table's size, need a database: the leader checks at pre-flight";
-    msg += ". Instead: " + std::string{rule->instead};
+    msg += ". Instead: " + instead;
     if (f.allowed.empty()) msg += ". Accept it on purpose with `-- lockstep:allow=" + h.rule + " <reason>`";
     else msg += ". Accepted: " + f.allowed;
     f.message = std::move(msg);

@@ -56,16 +56,18 @@ inline bool column_clause(const sql::Token& t, std::size_t = 0) {
 
 class Scan {
  public:
-  // `no_transaction`, `contract`: the migration's directives.
+  // `no_transaction`, `contract`, `background`: the migration's directives.
   Scan(const sql::Reader& reader, const std::vector<sql::Token>& tokens, std::size_t begin, const sql::LineIndex& lines,
-       bool is_no_transaction, bool is_contract, int version, Relations& relations, const sql::SearchPath& path,
-       std::vector<Hazard>& out)
-      : r{reader}, no_transaction{is_no_transaction}, contract{is_contract}, server_version{version}, tokens_{tokens},
+       bool is_no_transaction, bool is_contract, bool is_background, int version, Relations& relations,
+       const sql::SearchPath& path, std::vector<Hazard>& out)
+      : r{reader}, no_transaction{is_no_transaction}, contract{is_contract}, background{is_background},
+        server_version{version}, tokens_{tokens},
         begin_{begin}, lines_{lines}, relations_{relations}, path_{path}, out_{out} {}
 
   const sql::Reader& r;       // the statement's tokens
   const bool no_transaction;  // each statement commits on its own (-- lockstep:no-transaction)
   const bool contract;        // -- lockstep:phase=contract: no replica runs the old code any more
+  const bool background;      // -- lockstep:background: its statements run batch by batch, after the boot
   const int server_version;   // PG_VERSION_NUM of the target; 0: unknown (the current major assumed)
 
   // Where token `i` is in the file.
@@ -111,6 +113,7 @@ struct Answer {
   bool certain = false;    // the catalog settled what the text could not
   bool fails = false;      // the statement fails at deploy: an error whatever the size
   std::string why;         // replaces the hazard's note when not empty
+  std::string instead;     // replaces the safe alternative when not empty
 };
 
 }  // namespace lockstep::safety

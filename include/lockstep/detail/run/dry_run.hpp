@@ -115,7 +115,7 @@ inline constexpr const char* invalid_objects_sql =
     return conn.execute(std::string{background::key_text_settings_reset_sql});
   }
   LOCKSTEP_TRY(probed, conn.query(background::probe_sql(j.relation, j.key_columns, j.key_types, {}, *upper,
-                                                        j.batch_size)));
+                                                        std::min(j.batch_size, background::first_batch_size))));
   if (probed.empty()) return conn.execute(std::string{background::key_text_settings_reset_sql});
   const auto& r = probed[0];
   const std::size_t n = j.key_columns.size();
