@@ -565,9 +565,11 @@ class BgRunner:
         key = ", ".join(r.key_cols)
         # The job's keys: the table as the job was queued (nothing writes it
         # between the boots and now), then rows above the bound.
-        psql(self.url, f"CREATE TABLE chaos.expected AS SELECT {key} FROM public.items")
+        # Durable before any fault: the test server runs synchronous_commit =
+        # off, and a crash would lose a recent asynchronous commit.
+        psql(self.url, f"SET synchronous_commit = on; CREATE TABLE chaos.expected AS SELECT {key} FROM public.items")
         if r.extra_rows:
-            psql(self.url, _above_bound_sql(r, r.extra_rows))
+            psql(self.url, "SET synchronous_commit = on; " + _above_bound_sql(r, r.extra_rows))
         total = int(psql(self.url, "SELECT count(*) FROM chaos.expected")[0][0])
         self.start(r.runners)
         t0 = time.monotonic()
