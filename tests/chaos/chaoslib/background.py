@@ -124,12 +124,17 @@ def draw_background(seed, netns=True):
     rng = random.Random(seed * 1009 + 33)
     key = rng.choice(KEY_TYPES)
     rows = rng.randint(3000, 30000)
-    # 15-60 batches: on 2 loaded cores a batch (a session of its own, the
-    # job's lock, a keyset probe, the file, a 50 ms pause) takes 0.1-0.3 s.
-    batches = rng.randint(15, 60)
+    # 25-80 batches: on 2 cores a batch (a session of its own, the job's
+    # lock, a keyset probe, the file with its sleep, a 50 ms pause) takes
+    # 0.1-0.3 s, so a job lasts 3-20 s (with 15 batches most faults came
+    # too late; with 120 a loaded round took 40 s).
+    batches = rng.randint(25, 80)
     batch_size = max(1, math.ceil(rows / batches))
     rnd = BgRound(seed=seed, key=key, rows=rows, batch_size=batch_size,
-                  sleep_s=rng.choice([0, 0.01, 0.02, 0.04]),
+                  # Well under the shortest target (100 ms): the runner sizes
+                  # batches toward its target, and a sleep above it would
+                  # shrink them to one row.
+                  sleep_s=rng.choice([0.01, 0.02, 0.04]),
                   key_step=rng.choice([1, 3, 1000003]) if key == "bigint" else rng.choice([1, 7, 50, 400]),
                   collation=rng.choice(["C", "default", "und-x-icu"]),
                   after=rng.random() < 0.3)
@@ -433,8 +438,12 @@ class BgRunner:
         return [r[0][len("lockstep-bg-"):] for r in rows if r[0].startswith("lockstep-bg-")]
 
     def progress(self):
-        rows = psql(self.url, "SELECT rows_done, state FROM lockstep.jobs WHERE version = 2", check=False)
-        return (int(rows[0][0]), rows[0][1]) if rows else (None, None)
+        """(rows_done, state, whether a runner's session holds the job's lock) in one query."""
+        rows = psql(self.url, "SELECT rows_done, state, EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a "
+                              "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                              "a.datname = current_database() AND a.application_name LIKE 'lockstep-bg-%') "
+                              "FROM lockstep.jobs WHERE version = 2", check=False)
+        return (int(rows[0][0]), rows[0][1], rows[0][2] == "t") if rows else (None, None, False)
 
     # -- faults
 
@@ -578,15 +587,17 @@ class BgRunner:
         plan = list(r.faults)
         last_poll = 0.0
         reached_at = None
-        # The faults, each once the job is that far along; the victim is the
-        # runner in a batch (its session holds the job's lock), waited for up
-        # to 1 s. A window of 90 s at most: then the rest are missed.
+        # The faults, one at a time, each once the job is that far along; the
+        # victim is the runner in a batch (its session holds the job's lock),
+        # waited for up to 0.2 s (a job does a batch in 50-300 ms). A window of
+        # 90 s at most: then the rest are
+        # missed.
         while time.monotonic() < t0 + 90:
             self.tick()
             now = time.monotonic()
-            if now - last_poll >= 0.1:
+            if now - last_poll >= 0.05:
                 last_poll = now
-                done, state = self.progress()
+                done, state, held = self.progress()
                 if state == "succeeded" and self.done_at is None:
                     self.done_at = now
                 if state in ("succeeded", "failed", "cancelled"):
@@ -594,8 +605,7 @@ class BgRunner:
                 if plan and done is not None and done >= plan[0][1] * total:
                     reached_at = reached_at or now
                     fault, _, detail = plan[0]
-                    holders = self.lock_holders()
-                    if holders or now - reached_at > 1.0 or fault in SERVER_FAULTS:
+                    if held or now - reached_at > 0.2 or fault in SERVER_FAULTS:
                         plan.pop(0)
                         reached_at = None
                         self.in_batch = False
