@@ -337,6 +337,34 @@ def check_runners(procs, done_at):
     return v
 
 
+def check_reports(procs, url):
+    """What the runners reported against what the job's row holds: a batch
+    is reported (background_batch, its number the job's count + 1, read
+    under the job's lock) only after its COMMIT returned, so no number may
+    be reported twice, and the job is reported finished once. A number
+    reported twice means a batch someone was told of was taken back (or run
+    twice); two background_succeeded, a finish taken back."""
+    v = []
+    by_number = {}
+    finished = []
+    for p in procs:
+        for e in p.named("background_batch"):
+            if e.get("version") == 2:
+                by_number.setdefault(e.get("batch"), []).append(p.spec.name)
+        finished += [p.spec.name for e in p.named("background_succeeded") if e.get("version") == 2]
+    twice = {n: who for n, who in by_number.items() if len(who) > 1}
+    if twice:
+        n = min(twice)
+        v.append(f"{len(twice)} batch number(s) reported committed twice (e.g. batch {n} by "
+                 f"{', '.join(twice[n])}): a batch someone was told of was lost or run again")
+    if len(finished) > 1:
+        v.append(f"the job was reported finished {len(finished)} times ({', '.join(finished)})")
+    rows = psql(url, "SELECT batches FROM lockstep.jobs WHERE version = 2")
+    if rows and by_number and max(by_number) > int(rows[0][0]):
+        v.append(f"batch {max(by_number)} was reported committed, but the job counts {rows[0][0]} batches")
+    return v
+
+
 # ---- the round -----------------------------------------------------------------------
 
 class BgProc(Proc):
@@ -589,9 +617,8 @@ class BgRunner:
         reached_at = None
         # The faults, one at a time, each once the job is that far along; the
         # victim is the runner in a batch (its session holds the job's lock),
-        # waited for up to 0.2 s (a job does a batch in 50-300 ms). A window of
-        # 90 s at most: then the rest are
-        # missed.
+        # waited for up to 0.2 s (a job does a batch in 50-300 ms). A window
+        # of 90 s at most: then the rest are missed.
         while time.monotonic() < t0 + 90:
             self.tick()
             now = time.monotonic()
@@ -652,6 +679,7 @@ class BgRunner:
         self.v += check_runners(self.procs, self.done_at)
         self.v += poll_quiet(self.servers.url, self.db)
         self.v += check_job(self.url, r.key_cols)
+        self.v += check_reports(self.procs, self.url)
 
     def _end_runners(self):
         """Waits for each runner to exit by its bound; replicas are sent SIGTERM."""

@@ -343,6 +343,7 @@ def background_missed(servers, cli, workdir):
         ])
         if key == "bigint":
             missed += _held_by_a_runner(servers, url, db)
+            missed += _reports_missed(url)
         psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     missed += _runner_procs_missed()
     return missed
@@ -388,6 +389,37 @@ def _held_by_a_runner(servers, url, db):
     finally:
         holder.kill()
         holder.wait()
+
+
+def _reports_missed(url):
+    """What runners reported against the job's row (check_reports), on the
+    finished job: a batch reported twice (taken back by a crash), the job
+    reported finished twice, a batch reported that the job does not count."""
+    batches = int(psql(url, "SELECT batches FROM lockstep.jobs WHERE version = 2")[0][0])
+
+    def runner(name, numbers, finished=0):
+        p = background.BgProc(background.BgSpec(int(name[1:]), "run"), [], "/dev/null")
+        p.events = [{"event": "background_batch", "version": 2, "batch": n, "_seen": 0} for n in numbers]
+        p.events += [{"event": "background_succeeded", "version": 2, "_seen": 0}] * finished
+        return p
+
+    half = list(range(1, batches // 2 + 1))
+    rest = list(range(batches // 2 + 1, batches + 1))
+    missed = []
+    if background.check_reports([runner("r0", half), runner("r1", rest, 1)], url):
+        missed.append("bg: a clean report of every batch once was reported broken")
+    for label, procs, needle in (
+            ("a batch reported twice (lost in a crash, run again)",
+             [runner("r0", half + [half[-1]]), runner("r1", rest, 1)], "reported committed twice"),
+            ("a batch reported by two runners", [runner("r0", half + rest[:1]), runner("r1", rest, 1)],
+             "reported committed twice"),
+            ("the job reported finished twice", [runner("r0", half, 1), runner("r1", rest, 1)], "finished 2 times"),
+            ("a batch reported that the job does not count", [runner("r0", half + rest + [batches + 1], 1)],
+             "but the job counts")):
+        found = background.check_reports(procs, url)
+        if not any(needle in v for v in found):
+            missed.append(f"bg: {label}: not reported (got {found})")
+    return missed
 
 
 def _runner_procs_missed():
