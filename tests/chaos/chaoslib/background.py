@@ -642,8 +642,9 @@ class BgRunner:
                         else:
                             # "in batch": the victim's session held the job's lock
                             self.fired.append((fault, what + (" in batch" if self.in_batch else "")))
-            if not plan and not self.live_runners() and not self.silenced and self.cut_until is None:
-                break   # every runner killed (no respawn): the clean runner finishes
+            if not any(p.spec.kind in ("run", "replica") and not p.poll_exit() for p in self.procs):
+                break   # every runner killed (no respawn): the clean runner finishes (soak: 3 rounds
+                        # of 214 waited out the 90 s window with nobody left to strike)
             time.sleep(0.02)
         self.missed += [f for f, _, _ in plan]
         # The faults stop: everyone frozen wakes, every network mends.
