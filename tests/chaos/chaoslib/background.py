@@ -250,16 +250,18 @@ def _above_bound_sql(rnd, n):
 def check_queued(url, migrations):
     """After the boots: the ledger 1..n, one job, queued, and not one key processed."""
     v = []
-    versions = sorted(int(r[0]) for r in psql(url, "SELECT version FROM lockstep.migrations"))
+    versions, jobs, seen, touched = psql(
+        url, "SELECT (SELECT string_agg(version::text, ',' ORDER BY version) FROM lockstep.migrations), "
+             "(SELECT string_agg(concat_ws(' ', version, state, rows_done, batches), ';') FROM lockstep.jobs), "
+             "(SELECT count(*) FROM public.seen), (SELECT count(*) FROM public.items WHERE touched <> 0)")[0]
+    versions = sorted(int(x) for x in versions.split(",") if x)
     if versions != list(range(1, migrations + 1)):
         v.append(f"after the boots the ledger has {versions}, not 1..{migrations}")
-    jobs = psql(url, "SELECT version, state, rows_done, batches FROM lockstep.jobs")
+    jobs = [j.split(" ") for j in jobs.split(";") if j]
     if len(jobs) != 1 or jobs[0][0] != "2":
         v.append(f"after the boots the jobs are {jobs}, not one job of version 2")
     elif jobs[0][1] != "queued" or jobs[0][2] != "0" or jobs[0][3] != "0":
         v.append(f"a boot ran the job: state {jobs[0][1]}, rows_done {jobs[0][2]}, batches {jobs[0][3]}")
-    seen, touched = psql(url, "SELECT (SELECT count(*) FROM public.seen), "
-                              "(SELECT count(*) FROM public.items WHERE touched <> 0)")[0]
     if seen != "0" or touched != "0":
         v.append(f"a boot ran batches: {seen} key(s) seen, {touched} counted")
     return v
@@ -267,45 +269,53 @@ def check_queued(url, migrations):
 
 def check_job(url, key_cols):
     """Exactly once per key, against chaos.expected (the table's keys when
-    the job was queued, taken before any runner started)."""
+    the job was queued, taken before any runner started). One query, one
+    snapshot (and one connection: the self-test calls this often)."""
     v = []
     cols = ", ".join(key_cols)
     same = " AND ".join(f"s.{c} = e.{c}" for c in key_cols)
-    rows = psql(url, "SELECT state, rows_done, batches, upper_bound::text, cursor::text, COALESCE(last_error, '') "
-                     "FROM lockstep.jobs WHERE version = 2")
+    sql = (
+        f"WITH twice AS (SELECT ({cols})::text AS ks, count(*) AS n FROM public.seen GROUP BY {cols} "
+        f"HAVING count(*) > 1), "
+        f"missing AS (SELECT ({cols})::text AS ks FROM chaos.expected e "
+        f"WHERE NOT EXISTS (SELECT 1 FROM public.seen s WHERE {same})), "
+        f"outside AS (SELECT ({cols})::text AS ks FROM public.seen s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM chaos.expected e WHERE {same})), "
+        f"counted AS (SELECT count(*) FILTER (WHERE e.{key_cols[0]} IS NOT NULL AND i.touched <> 1) AS off, "
+        f"count(*) FILTER (WHERE e.{key_cols[0]} IS NULL AND i.touched <> 0) AS above "
+        f"FROM public.items i LEFT JOIN chaos.expected e USING ({cols})) "
+        f"SELECT j.state, j.rows_done, j.upper_bound::text, j.cursor::text, COALESCE(j.last_error, ''), "
+        f"(SELECT count(*) FROM chaos.expected), "
+        f"(SELECT count(*) FROM twice), (SELECT COALESCE(max(n), 0) FROM twice), (SELECT min(ks) FROM twice), "
+        f"(SELECT count(*) FROM missing), (SELECT min(ks) FROM missing), "
+        f"(SELECT count(*) FROM outside), (SELECT min(ks) FROM outside), "
+        f"(SELECT off FROM counted), (SELECT above FROM counted), "
+        f"(SELECT ARRAY[{', '.join(c + '::text' for c in key_cols)}]::text FROM chaos.expected "
+        f"ORDER BY {', '.join(c + ' DESC' for c in key_cols)} LIMIT 1) "
+        f"FROM lockstep.jobs j WHERE j.version = 2")
+    rows = psql(url, sql)
     if not rows:
         return ["the job of version 2 is gone"]
-    state, rows_done, batches, bound, cursor, last_error = rows[0]
-    expected = int(psql(url, "SELECT count(*) FROM chaos.expected")[0][0])
+    (state, rows_done, bound, cursor, last_error, expected, twice, most, twice_e, missing, missing_e,
+     outside, outside_e, off, above, greatest) = rows[0]
     if state != "succeeded":
         v.append(f"the job ended {state}, not succeeded{': ' + last_error[:300] if last_error else ''}")
-    twice = psql(url, f"SELECT count(*), COALESCE(max(n), 0), min(ks) FROM (SELECT ({cols})::text AS ks, count(*) AS n "
-                      f"FROM public.seen GROUP BY {cols} HAVING count(*) > 1) d")[0]
-    if twice[0] != "0":
-        v.append(f"{twice[0]} key(s) seen more than once (up to {twice[1]} times; e.g. {twice[2]})")
-    missing = psql(url, f"SELECT count(*), min(({cols})::text) FROM chaos.expected e "
-                        f"WHERE NOT EXISTS (SELECT 1 FROM public.seen s WHERE {same})")[0]
-    if missing[0] != "0":
-        v.append(f"{missing[0]} key(s) of the job never seen (e.g. {missing[1]})")
-    outside = psql(url, f"SELECT count(*), min(({cols})::text) FROM public.seen s "
-                        f"WHERE NOT EXISTS (SELECT 1 FROM chaos.expected e WHERE {same})")[0]
-    if outside[0] != "0":
-        v.append(f"{outside[0]} key(s) seen that were not the job's (above its bound; e.g. {outside[1]})")
-    counted = psql(url, f"SELECT count(*) FILTER (WHERE e.{key_cols[0]} IS NOT NULL AND i.touched <> 1), "
-                        f"count(*) FILTER (WHERE e.{key_cols[0]} IS NULL AND i.touched <> 0) "
-                        f"FROM public.items i LEFT JOIN chaos.expected e USING ({cols})")[0]
-    if counted[0] != "0":
-        v.append(f"{counted[0]} key(s) of the job whose counter is not 1")
-    if counted[1] != "0":
-        v.append(f"{counted[1]} key(s) above the job's bound counted (written after it was queued)")
-    if int(rows_done) != expected:
+    if twice != "0":
+        v.append(f"{twice} key(s) seen more than once (up to {most} times; e.g. {twice_e})")
+    if missing != "0":
+        v.append(f"{missing} key(s) of the job never seen (e.g. {missing_e})")
+    if outside != "0":
+        v.append(f"{outside} key(s) seen that were not the job's (above its bound; e.g. {outside_e})")
+    if off != "0":
+        v.append(f"{off} key(s) of the job whose counter is not 1")
+    if above != "0":
+        v.append(f"{above} key(s) above the job's bound counted (written after it was queued)")
+    if rows_done != expected:
         v.append(f"rows_done is {rows_done}, not {expected} (the job's keys)")
     if state == "succeeded" and cursor != bound:
         v.append(f"the job succeeded with its cursor at {cursor}, not at its bound {bound}")
-    greatest = psql(url, f"SELECT ARRAY[{', '.join(c + '::text' for c in key_cols)}]::text FROM chaos.expected "
-                         f"ORDER BY {', '.join(c + ' DESC' for c in key_cols)} LIMIT 1")
-    if greatest and greatest[0][0] != bound:
-        v.append(f"the job's bound is {bound}, not the greatest key when it was queued ({greatest[0][0]})")
+    if greatest and greatest != bound:
+        v.append(f"the job's bound is {bound}, not the greatest key when it was queued ({greatest})")
     return v
 
 

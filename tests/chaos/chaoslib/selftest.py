@@ -297,7 +297,11 @@ def background_missed(servers, cli, workdir):
         psql(url, "CREATE SCHEMA chaos")
         subprocess.run([cli, "migrate", "--dir", mdir, "--url", url], check=True, stdout=subprocess.DEVNULL)
         cols = ", ".join(rnd.key_cols)
-        missed += _plants(f"bg {key} after the boots", url, lambda: background.check_queued(url, n), [
+        # Every plant on the composite key (the checks' SQL is the same for
+        # each shape but for the columns); the other shapes get the main
+        # ones: the self-test runs in CI, where each psql costs 0.2-0.5 s.
+        full = key == "composite"
+        missed += _plants(f"bg {key} after the boots", url, lambda: background.check_queued(url, n), [] if not full else [
             ("a boot that ran the job", "UPDATE lockstep.jobs SET state = 'running', rows_done = 40, batches = 1",
              "UPDATE lockstep.jobs SET state = 'queued', rows_done = 0, batches = 0", "a boot ran the job"),
             ("a boot that ran a batch", f"INSERT INTO public.seen ({cols}) SELECT {cols} FROM public.items LIMIT 1",
@@ -310,7 +314,7 @@ def background_missed(servers, cli, workdir):
         one = f"SELECT {cols} FROM public.seen ORDER BY {cols} OFFSET 100 LIMIT 1"
         where_one = f"({cols}) IN (SELECT {cols} FROM chaos.expected ORDER BY {cols} OFFSET 100 LIMIT 1)"
         above = f"({cols}) NOT IN (SELECT {cols} FROM chaos.expected)"
-        missed += _plants(f"bg {key}", url, lambda: background.check_job(url, rnd.key_cols), [
+        cases = [
             ("a key processed twice", f"INSERT INTO public.seen ({cols}) {one}",
              "DELETE FROM public.seen WHERE ctid = (SELECT max(ctid) FROM public.seen)", "seen more than once"),
             ("a key never processed", f"CREATE TABLE chaos.keep AS SELECT * FROM public.seen WHERE {where_one}; "
@@ -340,8 +344,12 @@ def background_missed(servers, cli, workdir):
              "UPDATE lockstep.jobs SET cursor = (SELECT ARRAY[" + ", ".join(f"{c}::text" for c in rnd.key_cols) +
              "] FROM chaos.expected ORDER BY " + ", ".join(f"{c} DESC" for c in rnd.key_cols) +
              " LIMIT 1); UPDATE lockstep.jobs SET upper_bound = cursor", "bound is"),
-        ])
-        if key == "bigint":
+        ]
+        if not full:
+            cases = [c for c in cases if c[0] in ("a key processed twice", "a key never processed",
+                                                  "a key above the bound processed")]
+        missed += _plants(f"bg {key}", url, lambda: background.check_job(url, rnd.key_cols), cases)
+        if full:
             missed += _held_by_a_runner(servers, url, db)
             missed += _reports_missed(url)
         psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
