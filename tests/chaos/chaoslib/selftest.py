@@ -1,17 +1,18 @@
 """The invariant checks must be able to fail: a clean round is applied, then
 broken on purpose one way at a time, and every break must be reported."""
 
+import os
 import shutil
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
-from . import herd, invariants
+from . import background, herd, invariants
 from .herd import Proc
 from .mixed import MixedProc, MixedRound, MixedSpec, check_mixed, withdrawal_failed_said
 from .scenario import MigrationSpec, ProcSpec, Round
 from .round import prepare
-from .servers import psql
+from .servers import psql, url_for
 
 
 def _round():
@@ -132,6 +133,7 @@ def run(servers, cli, workdir):
 
     missed += paused_leader_missed(ready)
     missed += mixed_missed()
+    missed += background_missed(servers, cli, workdir)
     psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     shutil.rmtree(workdir, ignore_errors=True)
     return missed
@@ -276,3 +278,186 @@ def mixed_missed():
             missed.append(f"mixed: {label}: taken as {'not ' if want else ''}said")
     return missed
 
+
+
+def background_missed(servers, cli, workdir):
+    """Background rounds (chaoslib/background.py): a clean job over a small
+    table of each key shape, then one planted break at a time."""
+    missed = []
+    for key in ("bigint", "composite", "text"):
+        rnd = background.BgRound(seed=0, key=key, rows=300, batch_size=40, sleep_s=0, key_step=7, collation="C")
+        db = f"chaos_selftest_bg_{key}"
+        url = url_for(servers.url, db)
+        mdir = os.path.join(workdir, f"bg-{key}")
+        shutil.rmtree(mdir, ignore_errors=True)
+        os.makedirs(mdir)
+        n = background.write_files(rnd, mdir)
+        psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        psql(servers.url, f"CREATE DATABASE {db}")
+        psql(url, "CREATE SCHEMA chaos")
+        subprocess.run([cli, "migrate", "--dir", mdir, "--url", url], check=True, stdout=subprocess.DEVNULL)
+        cols = ", ".join(rnd.key_cols)
+        # Every plant on the composite key (the checks' SQL is the same for
+        # each shape but for the columns); the other shapes get the main
+        # ones: the self-test runs in CI, where each psql costs 0.2-0.5 s.
+        full = key == "composite"
+        missed += _plants(f"bg {key} after the boots", url, lambda: background.check_queued(url, n), [] if not full else [
+            ("a boot that ran the job", "UPDATE lockstep.jobs SET state = 'running', rows_done = 40, batches = 1",
+             "UPDATE lockstep.jobs SET state = 'queued', rows_done = 0, batches = 0", "a boot ran the job"),
+            ("a boot that ran a batch", f"INSERT INTO public.seen ({cols}) SELECT {cols} FROM public.items LIMIT 1",
+             "DELETE FROM public.seen", "a boot ran batches"),
+        ])
+        psql(url, f"CREATE TABLE chaos.expected AS SELECT {cols} FROM public.items")
+        psql(url, background._above_bound_sql(rnd, 20))
+        subprocess.run([cli, "background", "run", "--dir", mdir, "--url", url, "--timeout", "30s"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        one = f"SELECT {cols} FROM public.seen ORDER BY {cols} OFFSET 100 LIMIT 1"
+        where_one = f"({cols}) IN (SELECT {cols} FROM chaos.expected ORDER BY {cols} OFFSET 100 LIMIT 1)"
+        above = f"({cols}) NOT IN (SELECT {cols} FROM chaos.expected)"
+        cases = [
+            ("a key processed twice", f"INSERT INTO public.seen ({cols}) {one}",
+             "DELETE FROM public.seen WHERE ctid = (SELECT max(ctid) FROM public.seen)", "seen more than once"),
+            ("a key never processed", f"CREATE TABLE chaos.keep AS SELECT * FROM public.seen WHERE {where_one}; "
+                                      f"DELETE FROM public.seen WHERE {where_one}",
+             "INSERT INTO public.seen SELECT * FROM chaos.keep; DROP TABLE chaos.keep", "never seen"),
+            ("a key counted twice", f"UPDATE public.items SET touched = 2 WHERE {where_one}",
+             f"UPDATE public.items SET touched = 1 WHERE {where_one}", "counter is not 1"),
+            ("a key above the bound processed",
+             f"INSERT INTO public.seen ({cols}) SELECT {cols} FROM public.items WHERE {above} LIMIT 1",
+             f"DELETE FROM public.seen WHERE {above}", "not the job's"),
+            ("a key above the bound counted",
+             f"UPDATE public.items SET touched = 1 WHERE ctid = (SELECT min(ctid) FROM public.items WHERE {above})",
+             f"UPDATE public.items SET touched = 0 WHERE {above}", "above the job's bound counted"),
+            ("rows_done off by one", "UPDATE lockstep.jobs SET rows_done = rows_done + 1",
+             "UPDATE lockstep.jobs SET rows_done = rows_done - 1", "rows_done is"),
+            ("a job that failed", "UPDATE lockstep.jobs SET state = 'failed', last_error = 'planted'",
+             "UPDATE lockstep.jobs SET state = 'succeeded', last_error = NULL", "not succeeded"),
+            ("a job that succeeded short of its bound",
+             "CREATE TABLE chaos.kc AS SELECT cursor FROM lockstep.jobs; UPDATE lockstep.jobs SET cursor = "
+             "(SELECT ARRAY[" + ", ".join(f"{c}::text" for c in rnd.key_cols) + "] FROM chaos.expected ORDER BY "
+             f"{cols} LIMIT 1)",
+             "UPDATE lockstep.jobs SET cursor = (SELECT cursor FROM chaos.kc); DROP TABLE chaos.kc", "cursor at"),
+            ("a bound that is not the greatest key",
+             "UPDATE lockstep.jobs SET upper_bound = cursor, cursor = (SELECT ARRAY[" +
+             ", ".join(f"{c}::text" for c in rnd.key_cols) + f"] FROM chaos.expected ORDER BY {cols} OFFSET 5 "
+             "LIMIT 1); UPDATE lockstep.jobs SET upper_bound = cursor",
+             "UPDATE lockstep.jobs SET cursor = (SELECT ARRAY[" + ", ".join(f"{c}::text" for c in rnd.key_cols) +
+             "] FROM chaos.expected ORDER BY " + ", ".join(f"{c} DESC" for c in rnd.key_cols) +
+             " LIMIT 1); UPDATE lockstep.jobs SET upper_bound = cursor", "bound is"),
+        ]
+        if not full:
+            cases = [c for c in cases if c[0] in ("a key processed twice", "a key never processed",
+                                                  "a key above the bound processed")]
+        missed += _plants(f"bg {key}", url, lambda: background.check_job(url, rnd.key_cols), cases)
+        if full:
+            missed += _held_by_a_runner(servers, url, db)
+            missed += _reports_missed(url)
+        psql(servers.url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    missed += _runner_procs_missed()
+    return missed
+
+
+def _plants(label, url, check, cases):
+    """Each case: (what, sql that breaks, sql that undoes it, the words the report must contain)."""
+    missed = []
+    found = check()
+    if found:
+        return [f"{label}: a clean database was reported broken: {found}"]
+    for what, sql, undo, needle in cases:
+        psql(url, sql)
+        found = check()
+        psql(url, undo)
+        if not any(needle in v for v in found):
+            missed.append(f"{label}: {what}: not reported (got {found})")
+    found = check()
+    if found:
+        missed.append(f"{label}: the plants were not undone cleanly: {found}")
+    return missed
+
+
+def _held_by_a_runner(servers, url, db):
+    """A runner's session left idle in a batch's transaction, holding a
+    transaction-level advisory lock like a job's: reported by poll_quiet."""
+    env = dict(os.environ, PGAPPNAME="lockstep-bg-planted")
+    holder = subprocess.Popen(["psql", "-X", "-q", "-d", url], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        holder.stdin.write("BEGIN; SELECT pg_advisory_xact_lock(4242);\n")
+        holder.stdin.flush()
+        for _ in range(100):
+            if psql(url, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lockstep-bg-planted' "
+                         "AND state LIKE 'idle in transaction%'")[0][0] != "0":
+                break
+            time.sleep(0.05)
+        found = invariants.poll_quiet(servers.url, db, seconds=1)
+        if not any("1 advisory lock(s) and 1 idle-in-transaction" in v for v in found):
+            return [f"bg: a runner's session idle in a transaction holding an advisory lock: not reported "
+                    f"(got {found})"]
+        return []
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _reports_missed(url):
+    """What runners reported against the job's row (check_reports), on the
+    finished job: a batch reported twice (taken back by a crash), the job
+    reported finished twice, a batch reported that the job does not count."""
+    batches = int(psql(url, "SELECT batches FROM lockstep.jobs WHERE version = 2")[0][0])
+
+    def runner(name, numbers, finished=0):
+        p = background.BgProc(background.BgSpec(int(name[1:]), "run"), [], "/dev/null")
+        p.events = [{"event": "background_batch", "version": 2, "batch": n, "_seen": 0} for n in numbers]
+        p.events += [{"event": "background_succeeded", "version": 2, "_seen": 0}] * finished
+        return p
+
+    half = list(range(1, batches // 2 + 1))
+    rest = list(range(batches // 2 + 1, batches + 1))
+    missed = []
+    if background.check_reports([runner("r0", half), runner("r1", rest, 1)], url):
+        missed.append("bg: a clean report of every batch once was reported broken")
+    for label, procs, needle in (
+            ("a batch reported twice (lost in a crash, run again)",
+             [runner("r0", half + [half[-1]]), runner("r1", rest, 1)], "reported committed twice"),
+            ("a batch reported by two runners", [runner("r0", half + rest[:1]), runner("r1", rest, 1)],
+             "reported committed twice"),
+            ("the job reported finished twice", [runner("r0", half, 1), runner("r1", rest, 1)], "finished 2 times"),
+            ("a batch reported that the job does not count", [runner("r0", half + rest + [batches + 1], 1)],
+             "but the job counts")):
+        found = background.check_reports(procs, url)
+        if not any(needle in v for v in found):
+            missed.append(f"bg: {label}: not reported (got {found})")
+    return missed
+
+
+def _runner_procs_missed():
+    """The process checks of a background round, fed planted records."""
+    def proc(kind, code, hung=False, events=()):
+        p = background.BgProc(background.BgSpec(0, kind), [], "/dev/null")
+        p.code, p.hung, p.events = code, hung, list(events)
+        p.bound_s, p.bound_from = 31.0, "the job succeeded"
+        return p
+
+    ready = {"event": "ready", "_seen": 0}
+    error = {"event": "error", "class": "migration_failed", "message": "planted", "_seen": 0}
+    cases = [
+        ("a runner still running past its bound", [proc("run", None, hung=True)], 1.0, "hung"),
+        ("a replica runner that did not stop after SIGTERM", [proc("replica", None, hung=True)], 1.0, "hung"),
+        ("a runner that failed", [proc("run", 8, events=[error])], 1.0, "exited 8"),
+        ("a runner with an undocumented exit code", [proc("run", 1)], 1.0, "not a documented code"),
+        ("a boot that failed", [proc("boot", 9, events=[error])], None, "boot b0 exited 9"),
+        ("a boot that exited 0 without ready", [proc("boot", 0)], None, "without a ready event"),
+        ("a clean runner that exited 0 with the job unfinished", [proc("clean", 0)], None, "never succeeded"),
+    ]
+    missed = []
+    for label, procs, done_at, needle in cases:
+        found = background.check_runners(procs, done_at)
+        if not any(needle in v for v in found):
+            missed.append(f"bg: {label}: not reported (got {found})")
+    clean = [proc("boot", 0, events=[ready]), proc("run", 0), proc("replica", 0), proc("clean", 0)]
+    killed = proc("run", None)
+    killed.killed = True
+    found = background.check_runners(clean + [killed], 1.0)
+    if found:
+        missed.append(f"bg: a clean record was reported broken: {found}")
+    return missed

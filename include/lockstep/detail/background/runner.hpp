@@ -2,7 +2,8 @@
 // and run one batch of it, in a session of its own (docs/background.md).
 //
 // A batch is one transaction:
-//   BEGIN; SET LOCAL lock_timeout, statement_timeout, idle_in_transaction_session_timeout
+//   BEGIN; SET LOCAL lock_timeout, statement_timeout, idle_in_transaction_session_timeout,
+//          synchronous_commit = on
 //   pg_try_advisory_xact_lock(job)     false: another runner has it; try the next job
 //   the job's row, FOR UPDATE          re-read under the lock: its cursor now
 //   the keyset probe                   the batch's first and last key (batch_sql.hpp)
@@ -194,11 +195,18 @@ class JobRunner {
   }
 
   // A batch's transaction (and the one that fails a job): its bounds, an
-  // idle bound as long as a batch may run, and the keys' text settings.
+  // idle bound as long as a batch may run, durability, and the keys' text
+  // settings. synchronous_commit = on: a server tuned with it off
+  // acknowledges commits that a crash can still take back, and a runner
+  // reports a batch (background_batch) or the job's end
+  // (background_succeeded) once COMMIT returned; the chaos suite's
+  // background rounds saw a reported batch lost in a crash and run again
+  // under the same number (the ledger's commits are durable for the same
+  // reason: session_sql.hpp).
   [[nodiscard]] std::string begin_sql() const {
     return "BEGIN; " + timeout_sql(options_.lock_timeout, statement_timeout(), true) +
-           "; SET LOCAL idle_in_transaction_session_timeout = " + std::to_string(statement_timeout().count()) + "; " +
-           std::string{background::key_text_settings_sql};
+           "; SET LOCAL idle_in_transaction_session_timeout = " + std::to_string(statement_timeout().count()) +
+           "; SET LOCAL synchronous_commit = on; " + std::string{background::key_text_settings_sql};
   }
 
   template <class Ctx>
