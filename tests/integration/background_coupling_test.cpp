@@ -264,13 +264,12 @@ TEST_SUITE("integration") {
     herd.release();
     herd.wait_all(90s);
     REQUIRE_FALSE(herd.hung());
-    int finishing = 0;
+    // (Which of them ran batches is timing: one may do all 40 before the
+    // others get going. What must hold is below.)
     for (const auto& c : herd.children()) {
       CAPTURE(c.err());
       CHECK(c.exit_code == 0);
-      if (c.out().find("\"event\":\"background_batch\"") != std::string::npos) ++finishing;
     }
-    CHECK(finishing >= 2);  // the work was shared, not done by one
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
     bgc_check_exactly_once(db, 8000);
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 3") == 1);

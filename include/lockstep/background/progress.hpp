@@ -26,8 +26,10 @@ namespace lockstep::background {
     // The estimate is pg_class.reltuples when queued: a job may pass it.
     w.percent = std::min<std::int64_t>(99, j.rows_done * 100 / j.rows_estimated);
   }
-  if (j.busy_ms > 0 && j.rows_done > 0) {
-    const std::int64_t left = std::max<std::int64_t>(0, j.rows_estimated - j.rows_done);
+  // Past the estimate (queued before the table was analysed, or it grew
+  // below the bound) what is left is unknown: no ETA, rather than "0 s".
+  if (j.busy_ms > 0 && j.rows_done > 0 && j.rows_estimated > j.rows_done) {
+    const std::int64_t left = j.rows_estimated - j.rows_done;
     w.eta_ms = static_cast<std::int64_t>(static_cast<double>(left) * static_cast<double>(j.busy_ms) /
                                          static_cast<double>(j.rows_done));
   }

@@ -148,11 +148,12 @@ class Checker {
     // The same holds for what the boot reads of a background file and a
     // requirement (sql::declares_background, sql::declared_requirement).
     if (p.directives.background != sql::declares_background(m.sql) ||
-        p.directives.requires_background.value_or(0) != sql::declared_requirement(m.sql)) {
+        p.directives.requires_background.value_or(0) != sql::declared_requirement(m.sql) ||
+        p.directives.after_old_replicas_gone != sql::leading_directive(m.sql, "after").has_value()) {
       return detail::at_migration(make_error(errc::source_invalid,
-                                             "its lockstep:background and lockstep:requires-background directives "
-                                             "must be among the comment lines (-- ...) at the top of the file, "
-                                             "before any block comment or statement"),
+                                             "its lockstep:background, lockstep:requires-background and "
+                                             "lockstep:after directives must be among the comment lines (-- ...) at "
+                                             "the top of the file, before any block comment or statement"),
                                   m);
     }
     // A background file's batches (background/batch_sql.hpp): DML over `:lo`..`:hi`.

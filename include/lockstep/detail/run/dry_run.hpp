@@ -135,6 +135,7 @@ inline constexpr const char* invalid_objects_sql =
   if (!ran) {
     if (ran.error().code == errc::connection_failed) return std::move(ran).error();
     auto e = migration_error(std::move(ran).error(), m, {});
+    e.column.reset();  // :lo and :hi were replaced: the line is the file's, the column may not be
     e.message = "rehearsal of background migration " + std::to_string(m.version) + " (" + m.origin +
                 (e.line ? ":" + std::to_string(*e.line) : std::string{}) + ") failed in its first batch: " +
                 e.server_message + "; it was rolled back, nothing was changed";

@@ -79,12 +79,13 @@ template <class Timeout, class Wait, class Ledger>
                                        const Target& target, Connection& conn, std::int64_t version,
                                        std::chrono::steady_clock::time_point until) {
   LOCKSTEP_TRY(files, runnable_files(target.migrations));
-  // Batches sized toward a twentieth of the time given (at most the
-  // runners' 500 ms), so a batch's statement_timeout (20 times that) fits
-  // in it, and in the run's deadline.
+    // A batch's statement_timeout (20 times the target) and its lock_timeout
+  // then take at most half and a tenth of the time given: JobRunner::finalize
+  // starts a batch only while both fit in what is left of the deadline.
   BackgroundOptions options;
   const auto span = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-  options.target_batch = std::clamp(span / 20, std::chrono::milliseconds{50}, options.target_batch);
+  options.target_batch = std::clamp(span / 40, std::chrono::milliseconds{50}, options.target_batch);
+  options.lock_timeout = std::clamp(span / 10, std::chrono::milliseconds{100}, options.lock_timeout);
   JobRunner<Wait, Ledger> runner{settings, wait, ledger, ctx.resolved(), replica_id(ctx.host()), options,
                                  std::move(files)};
   return runner.finalize(ctx, conn, version, until);
@@ -115,8 +116,10 @@ template <class Timeout, class Wait, class Ledger>
   LOCKSTEP_TRY(done, run_batches(ctx, settings, wait, ledger, target, conn, version, until));
   LOCKSTEP_TRY(now, ledger.jobs().read(conn, version));
   if (now && (done || now->state == "succeeded")) return std::move(*now);
-  return unfinished(background::progress(now ? *now : *job), "the deadline (--timeout) came first; run it again, or "
-                                                         "leave the rest to the runners");
+  const auto at = background::progress(now ? *now : *job);
+  LOCKSTEP_TRY(stopped, cannot_finish(conn, ledger, target, at));
+  if (stopped) return unfinished(at, *stopped);
+  return unfinished(at, "the deadline (--timeout) came first; run it again, or leave the rest to the runners");
 }
 
 template <class Wait, class Timeout, class Ledger>
@@ -129,7 +132,9 @@ class Requirements {
   // success once the job it requires has succeeded (finished here if it
   // fits), else background_unfinished naming the job, its progress and ETA.
   [[nodiscard]] result<void> ensure(Connection& conn, const Migration& m) {
-    if (m.requires_background == 0 || m.contract) return outcome::success();
+    // A contract waits for its job (contract.hpp); a background file that
+    // requires one is queued and held by the runners until it succeeded.
+    if (m.requires_background == 0 || m.contract || m.background) return outcome::success();
     ctx_.phase = "reading background migration " + std::to_string(m.requires_background) + ", which migration " +
                  std::to_string(m.version) + " requires";
     LOCKSTEP_TRY(unfinished, unfinished_requirement(conn, ledger_, m));
@@ -162,9 +167,13 @@ class Requirements {
     if (done) return outcome::success();
     LOCKSTEP_TRY(now, ledger_.jobs().read(conn, v));
     if (now && now->state == "succeeded") return outcome::success();
-    return refused(m, now ? background::progress(*now) : w,
-                   "this boot ran its batches for " + background::human_duration(budget.count()) +
-                       " (the finalize budget) and it is not done yet");
+    const auto at = now ? background::progress(*now) : w;
+    // Paused, failed or cancelled meanwhile (by an operator, or another
+    // boot's or runner's batch): that is why, not the budget.
+    LOCKSTEP_TRY(stopped, cannot_finish(conn, ledger_, target_, at));
+    if (stopped) return refused(m, at, *stopped);
+    return refused(m, at, "this boot ran its batches for " + background::human_duration(budget.count()) +
+                              " (the finalize budget) and it is not done yet");
   }
 
   [[nodiscard]] const Migration* find(std::int64_t version) const {
