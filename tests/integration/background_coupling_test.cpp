@@ -334,3 +334,40 @@ TEST_SUITE("integration") {
     CHECK(no_job);
   }
 }
+
+// Review (review/couple): a rehearsal's first batch reports the server's
+// column of the *filled* statement (":lo" and ":hi" replaced by typed
+// literals) as the file's column. The runner drops the column for that very
+// reason (runner.hpp failed_batch); the rehearsal does not, so it points past
+// the end of the file's line. Seen by hand: m3/2_fill.sql:6:60 for a line of
+// 49 characters whose unknown column starts at 35.
+TEST_SUITE("integration") {
+  TEST_CASE("a rehearsal's failing first batch names no column that is not the file's" *
+            doctest::test_suite("background")) {
+    TestDatabase db{"bgrrehearsecol"};
+    TempDir dir{"bgr-rehearse-col"};
+    dir.write("1_t.sql", "CREATE TABLE t (id bigint PRIMARY KEY, v int);\n"
+                         "INSERT INTO t SELECT g FROM generate_series(1, 5000) g;\n");
+    const std::string bad_line = " WHERE id BETWEEN :lo AND :hi AND nosuchcol = 3;";
+    dir.write("2_fill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.t(id)\n"
+                            "-- lockstep:batch-size=2000\n\nUPDATE t SET v = 1\n" + bad_line + "\n");
+    auto r = lockstep_cli(bgc_args({"migrate", "--mode", "dry-run", "--rehearse"}, dir, db), "bgr-rehearse-col");
+    CAPTURE(r.err());
+    CAPTURE(r.out());
+    REQUIRE(r.exit_code == 8);  // migration_failed: the rehearsal of the first batch failed
+    std::string error;
+    for (const auto& line : r.lines()) {
+      if (line.find("\"event\":\"error\"") != std::string::npos) error = line;
+    }
+    REQUIRE_FALSE(error.empty());
+    CHECK(error.find("\"line\":6") != std::string::npos);
+    // Either no column, or the file's own: where nosuchcol starts on line 6.
+    const auto col = error.find("\"column\":");
+    if (col != std::string::npos) {
+      const auto expected = std::to_string(bad_line.find("nosuchcol") + 1);
+      CHECK(error.substr(col, 9 + expected.size() + 1) == "\"column\":" + expected + "}");
+    }
+    // And the stderr position names no column past the line's end.
+    CHECK(r.err().find("2_fill.sql:6:60") == std::string::npos);
+  }
+}
