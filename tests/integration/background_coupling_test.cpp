@@ -460,3 +460,59 @@ TEST_SUITE("integration") {
     CHECK(again.err().find("ETA 0 ms") == std::string::npos);
   }
 }
+
+// Review (review/couple): two readers of `lockstep:after=old-replicas-gone`
+// disagree. The runner (runnable_files: sql::parse_directives over the whole
+// comment prefix) sees it below a block comment and holds the job; the
+// inline finalizers (require.hpp cannot_finish: sql::leading_directive, which
+// stops at the first line not starting with "--") do not, and pre-flight's
+// agreement check (checks/check.hpp) compares only background and
+// requires-background. So `lockstep background finalize V` (and a boot whose
+// migration requires V) runs the job while a replica of an older image is
+// alive. Seen by hand: `background run` throttled with signal old_replicas,
+// then `background finalize 2` exit 0, "succeeded (200000 rows in 4 batches)".
+TEST_SUITE("integration") {
+  TEST_CASE("after=old-replicas-gone below a block comment: no finalizer runs the job while an older replica lives" *
+            doctest::test_suite("background")) {
+    TestDatabase db{"bgrafterblock"};
+    TempDir old_dir{"bgr-afterblock-old"};
+    TempDir dir{"bgr-afterblock-new"};
+    bgc_write_orders(old_dir, 1000, 200, 0);
+    std::filesystem::remove(old_dir.path() / "2_backfill.sql");
+    bgc_write_orders(dir, 1000, 200, 0);
+    dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
+                                "/* the old image still writes orders without seen rows */\n"
+                                "-- lockstep:after=old-replicas-gone\n"
+                                "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
+    BgcProcess old_replica{"bgr-afterblock-old-replica", bgc_args({"replica", "--heartbeat", "500ms"}, old_dir, db)};
+    auto registered = [&] {
+      try {
+        return db.number("SELECT count(*) FROM lockstep.replicas WHERE knows_version = 1") == 1;
+      } catch (const std::exception&) {
+        return false;
+      }
+    };
+    REQUIRE(time_until(registered, 30s, 100ms) < 30s);
+    auto boot = lockstep_cli(bgc_args({"migrate"}, dir, db), "bgr-afterblock-boot");
+    CAPTURE(boot.err());
+    REQUIRE(boot.exit_code == 0);  // pre-flight accepts the file
+    // The runner reads the directive and holds the job...
+    auto held = lockstep_cli(bgc_args({"background", "run"}, dir, db), "bgr-afterblock-held");
+    CAPTURE(held.out());
+    REQUIRE(held.out().find("\"signal\":\"old_replicas\"") != std::string::npos);
+    REQUIRE(db.number("SELECT count(*) FROM seen") == 0);
+    // ...so finalize must hold it too (or pre-flight must have refused the file).
+    auto forced = lockstep_cli(bgc_args({"background", "finalize", "2"}, dir, db), "bgr-afterblock-finalize");
+    CAPTURE(forced.err());
+    CHECK(forced.exit_code == 17);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") != "succeeded");
+    // And a boot whose migration requires the job does not finish it inline either.
+    dir.write("3_use.sql", "-- lockstep:requires-background=2\nCREATE TABLE used (id int);\n");
+    auto need = lockstep_cli(bgc_args({"migrate"}, dir, db), "bgr-afterblock-need");
+    CAPTURE(need.err());
+    CHECK(need.exit_code == 17);
+    CHECK(db.number("SELECT count(*) FROM seen") == 0);
+    old_replica.stop();
+  }
+}
