@@ -516,3 +516,31 @@ TEST_SUITE("integration") {
     old_replica.stop();
   }
 }
+
+// Review (review/couple): `lockstep background finalize V --timeout D` sizes
+// its batches toward a twentieth of D, so a batch's statement_timeout is
+// (about) all of D, and JobRunner::finalize only starts a batch while more
+// than statement_timeout + lock_timeout (2 s) is left: never, for D up to
+// about 12 s. It then exits 17 at once, "the deadline (--timeout) came first",
+// having run nothing, for a job of one small batch. With --timeout 14s it ran
+// 2 s and gave up the same way. Seen by hand: --timeout 10s, exit 17 in 0.08 s,
+// 0 background_batch events.
+TEST_SUITE("integration") {
+  TEST_CASE("lockstep background finalize with a 10 s deadline finishes a job of one small batch" *
+            doctest::test_suite("background")) {
+    TestDatabase db{"bgrfinalizeshort"};
+    TempDir dir{"bgr-finalize-short"};
+    bgc_write_orders(dir, 200, 1000, 0);  // one batch of 200 keys, no sleep
+    REQUIRE(lockstep_cli(bgc_args({"migrate"}, dir, db), "bgr-finalize-short-boot").exit_code == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = lockstep_cli({"background", "finalize", "2", "--dir", dir.path().string(), "--url", db.url(),
+                           "--timeout", "10s"},
+                          "bgr-finalize-short-run");
+    const auto took = std::chrono::steady_clock::now() - t0;
+    CAPTURE(r.err());
+    CHECK(r.exit_code == 0);
+    CHECK(took < 10s);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
+    bgc_check_exactly_once(db, 200);
+  }
+}
