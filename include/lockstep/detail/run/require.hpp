@@ -162,6 +162,12 @@ class Requirements {
     if (done) return outcome::success();
     LOCKSTEP_TRY(now, ledger_.jobs().read(conn, v));
     if (now && now->state == "succeeded") return outcome::success();
+    if (now) {
+      // Paused, cancelled or failed meanwhile (an operator, another boot's
+      // batch): say so and what to run, not that the budget ran out.
+      LOCKSTEP_TRY(why, cannot_finish(conn, ledger_, target_, background::progress(*now)));
+      if (why) return refused(m, background::progress(*now), *why);
+    }
     return refused(m, now ? background::progress(*now) : w,
                    "this boot ran its batches for " + background::human_duration(budget.count()) +
                        " (the finalize budget) and it is not done yet");
