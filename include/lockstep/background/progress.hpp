@@ -57,7 +57,7 @@ namespace lockstep::background {
 
 // "background migration 42 (backfill) at 63% (1200 of 1900 rows, ETA 2 min)".
 [[nodiscard]] inline std::string describe(const BackgroundWait& w) {
-  std::string out = "background migration " + std::to_string(w.version) + " (" + w.name + ")";
+  std::string out = "background migration " + std::to_string(w.version) + (w.name.empty() ? "" : " (" + w.name + ")");
   if (w.state == "missing") return out + ", not queued yet (its migration is not applied)";
   if (w.state == "failed" || w.state == "cancelled" || w.state == "paused") out += ", " + w.state + ",";
   out += w.percent ? " at " + std::to_string(*w.percent) + "%" : std::string{};

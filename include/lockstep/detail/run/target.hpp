@@ -200,7 +200,7 @@ struct Target {
       continue;
     }
     auto e = make_error(errc::source_invalid, "lockstep:requires-background " + why);
-    const auto at = m.sql.find("requires-background");
+    const auto at = m.sql.find("lockstep:requires-background");
     if (at != std::string::npos) {
       e.line = static_cast<int>(std::count(m.sql.begin(), m.sql.begin() + static_cast<std::ptrdiff_t>(at), '\n')) + 1;
       e.column = 1;
