@@ -65,6 +65,8 @@ struct BackgroundOptions {
   // sets it to --timeout.
   std::chrono::milliseconds give_up_after{0};
   std::chrono::milliseconds connect_timeout{10000};  // each step's connecting, retries included
+  // Each batch's statement_timeout; 0: 20 times target_batch (at least 1 s).
+  std::chrono::milliseconds statement_timeout{0};
   HealthLimits health;  // read before each batch: past a limit, the job waits (background/health.hpp)
 };
 
@@ -191,6 +193,7 @@ class JobRunner {
     return statement_timeout() + options_.lock_timeout * 2 + std::chrono::seconds{5} + options_.connect_timeout;
   }
   [[nodiscard]] std::chrono::milliseconds statement_timeout() const {
+    if (options_.statement_timeout.count() > 0) return options_.statement_timeout;
     return std::max(std::chrono::milliseconds{1000}, options_.target_batch * 20);
   }
 

@@ -79,12 +79,15 @@ template <class Timeout, class Wait, class Ledger>
                                        const Target& target, Connection& conn, std::int64_t version,
                                        std::chrono::steady_clock::time_point until) {
   LOCKSTEP_TRY(files, runnable_files(target.migrations));
-    // A batch's statement_timeout (20 times the target) and its lock_timeout
-  // then take at most half and a tenth of the time given: JobRunner::finalize
-  // starts a batch only while both fit in what is left of the deadline.
+    // A batch's statement_timeout and lock_timeout take at most half and a
+  // tenth of the time given: JobRunner::finalize starts a batch only while
+  // both fit in what is left of the deadline. The batches are sized toward
+  // the runners' target as before: a smaller target shrank a batch whose
+  // time is mostly fixed (a round trip, a sleep) to one row, and the
+  // finalize to a crawl (the fresh-clone rehearsal found it).
   BackgroundOptions options;
   const auto span = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-  options.target_batch = std::clamp(span / 40, std::chrono::milliseconds{50}, options.target_batch);
+  options.statement_timeout = std::clamp(span / 2, std::chrono::milliseconds{1000}, std::chrono::milliseconds{10000});
   options.lock_timeout = std::clamp(span / 10, std::chrono::milliseconds{100}, options.lock_timeout);
   JobRunner<Wait, Ledger> runner{settings, wait, ledger, ctx.resolved(), replica_id(ctx.host()), options,
                                  std::move(files)};
