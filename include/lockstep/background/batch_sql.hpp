@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lockstep/connection.hpp"
 #include "lockstep/detail/base/ledger_fields.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/checks/words.hpp"
@@ -205,6 +206,38 @@ namespace detail {
             " (or `BETWEEN :lo AND :hi`); a strict comparison would skip one row at the edge of every batch");
   }
   return outcome::success();
+}
+
+// The greatest key of `relation`, each column as text, as a one-row SELECT:
+// a job's upper bound when it is queued (ledger/background_jobs.hpp), and
+// the one a rehearsal of its first batch works below (detail/run/dry_run.hpp).
+[[nodiscard]] inline std::string greatest_key_sql(const std::string& relation, const std::vector<std::string>& columns) {
+  std::string greatest;
+  std::string order;
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const std::string c = lockstep::detail::quote_ident(columns[i]);
+    greatest += (i ? ", " : "") + c + "::text";
+    order += (i ? ", " : "") + c + " DESC";
+  }
+  return "SELECT ARRAY[" + greatest + "] FROM " + relation + " ORDER BY " + order + " LIMIT 1";
+}
+
+// A probe's row (probe_sql below): how many keys the batch has, and its
+// first and last key, each column as text.
+struct ProbedBatch {
+  std::int64_t rows = 0;
+  std::vector<std::string> lo;
+  std::vector<std::string> hi;
+};
+
+[[nodiscard]] inline ProbedBatch probed_batch(const Row& r, std::size_t key_columns) {
+  ProbedBatch b;
+  b.rows = lockstep::detail::to_int64(r[0]);
+  for (std::size_t i = 0; i < key_columns; ++i) {
+    b.lo.push_back(lockstep::detail::to_text(r[1 + i]));
+    b.hi.push_back(lockstep::detail::to_text(r[1 + key_columns + i]));
+  }
+  return b;
 }
 
 // The keyset probe: the first and last key of the next batch (at most

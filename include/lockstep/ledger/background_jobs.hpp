@@ -82,19 +82,12 @@ class BackgroundJobs {
   // and the estimate are read by the server in that transaction.
   [[nodiscard]] std::string queue_sql(const BackgroundJob& j, const std::string& queued_by) const {
     using detail::quote_literal;
-    std::string greatest;  // the greatest key, each column as text
-    std::string order;
-    for (std::size_t i = 0; i < j.key_columns.size(); ++i) {
-      const std::string c = detail::quote_ident(j.key_columns[i]);
-      greatest += (i ? ", " : "") + c + "::text";
-      order += (i ? ", " : "") + c + " DESC";
-    }
     return std::string{background::key_text_settings_sql} + "; INSERT INTO " + table_ +
            " (version, name, checksum, relation, key_columns, key_types, batch_size, upper_bound, rows_estimated,"
            " queued_by) VALUES (" + std::to_string(j.version) + ", " + quote_literal(j.name) + ", " +
            quote_literal(j.checksum) + ", " + quote_literal(j.relation) + ", " + text_array(j.key_columns) + ", " +
-           text_array(j.key_types) + ", " + std::to_string(j.batch_size) + ", (SELECT ARRAY[" + greatest +
-           "] FROM " + j.relation + " ORDER BY " + order + " LIMIT 1), (SELECT GREATEST(reltuples, 0)::bigint FROM "
+           text_array(j.key_types) + ", " + std::to_string(j.batch_size) + ", (" +
+           background::greatest_key_sql(j.relation, j.key_columns) + "), (SELECT GREATEST(reltuples, 0)::bigint FROM "
            "pg_class WHERE oid = " + quote_literal(j.relation) + "::regclass), " + quote_literal(queued_by) + ")";
   }
 

@@ -300,16 +300,10 @@ class JobRunner {
                                                    job.upper_bound, size));
     if (!probed) return rollback(), failed_batch(ctx, conn, job, m, std::move(probed).error(), false);
     if (probed.value().empty()) return finish(ctx, conn, job);
-    const auto& r = probed.value()[0];
-    const std::size_t n = job.key_columns.size();
-    std::vector<std::string> lo;
-    std::vector<std::string> hi;
-    for (std::size_t i = 0; i < n; ++i) {
-      lo.push_back(to_text(r[1 + i]));
-      hi.push_back(to_text(r[1 + n + i]));
-    }
-    const std::int64_t rows = to_int64(r[0]);
-    const std::string sql = background::fill(m.sql, file.at, background::key_literal(lo, job.key_types),
+    const auto probe = background::probed_batch(probed.value()[0], job.key_columns.size());
+    const std::int64_t rows = probe.rows;
+    const std::vector<std::string>& hi = probe.hi;
+    const std::string sql = background::fill(m.sql, file.at, background::key_literal(probe.lo, job.key_types),
                                              background::key_literal(hi, job.key_types));
     const auto t0 = std::chrono::steady_clock::now();
     auto ran = conn.execute(std::string{background::key_text_settings_reset_sql} + sql + "\n;" +

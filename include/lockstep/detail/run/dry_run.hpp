@@ -97,16 +97,8 @@ inline constexpr const char* invalid_objects_sql =
 [[nodiscard]] inline result<void> rehearse_first_batch(Connection& conn, const Migration& m, const PreparedMigration& p,
                                                        const BackgroundJob& j, PlannedMigration& step,
                                                        std::set<std::pair<std::string, std::string>>& seen) {
-  std::string greatest;
-  std::string order;
-  for (std::size_t i = 0; i < j.key_columns.size(); ++i) {
-    const std::string c = quote_ident(j.key_columns[i]);
-    greatest += (i ? ", " : "") + c + "::text";
-    order += (i ? ", " : "") + c + " DESC";
-  }
   LOCKSTEP_TRYV(conn.execute(std::string{background::key_text_settings_sql}));
-  LOCKSTEP_TRY(top, conn.query("SELECT ARRAY[" + greatest + "] FROM " + j.relation + " ORDER BY " + order +
-                               " LIMIT 1"));
+  LOCKSTEP_TRY(top, conn.query(background::greatest_key_sql(j.relation, j.key_columns)));
   LOCKSTEP_TRY(estimate, conn.query("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = " +
                                     quote_literal(j.relation) + "::regclass"));
   const auto upper = top.empty() ? std::nullopt : parse_text_array(top[0][0].value_or(""));
@@ -117,20 +109,13 @@ inline constexpr const char* invalid_objects_sql =
   LOCKSTEP_TRY(probed, conn.query(background::probe_sql(j.relation, j.key_columns, j.key_types, {}, *upper,
                                                         std::min(j.batch_size, background::first_batch_size))));
   if (probed.empty()) return conn.execute(std::string{background::key_text_settings_reset_sql});
-  const auto& r = probed[0];
-  const std::size_t n = j.key_columns.size();
-  std::vector<std::string> lo;
-  std::vector<std::string> hi;
-  for (std::size_t i = 0; i < n; ++i) {
-    lo.push_back(to_text(r[1 + i]));
-    hi.push_back(to_text(r[1 + n + i]));
-  }
-  const std::int64_t rows = to_int64(r[0]);
+  const auto batch = background::probed_batch(probed[0], j.key_columns.size());
+  const std::int64_t rows = batch.rows;
   const auto at = background::placeholders(m.sql, p.statements);
   const auto t0 = std::chrono::steady_clock::now();
   auto ran = conn.execute(std::string{background::key_text_settings_reset_sql} +
-                          background::fill(m.sql, at, background::key_literal(lo, j.key_types),
-                                           background::key_literal(hi, j.key_types)));
+                          background::fill(m.sql, at, background::key_literal(batch.lo, j.key_types),
+                                           background::key_literal(batch.hi, j.key_types)));
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   if (!ran) {
     if (ran.error().code == errc::connection_failed) return std::move(ran).error();
