@@ -58,6 +58,22 @@ void bgc_check_exactly_once(const TestDatabase& db, long long rows) {
   CHECK(db.number("SELECT count(*) FROM orders WHERE total_cents IS NULL") == 0);
 }
 
+// An older image: migration 1 only, without the backfill.
+void bgc_write_old_image(const TempDir& old_dir) {
+  bgc_write_orders(old_dir, 1000, 200, 0);
+  std::filesystem::remove(old_dir.path() / "2_backfill.sql");
+}
+
+// Whether that image's replica has registered (its boot makes the ledger,
+// so until then the registry is not there yet).
+bool bgc_old_replica_registered(const TestDatabase& db) {
+  try {
+    return db.number("SELECT count(*) FROM lockstep.replicas WHERE knows_version = 1") == 1;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // A long-lived process (a replica, a runner), stopped with SIGTERM.
 struct BgcProcess {
   explicit BgcProcess(const std::string& tag, std::vector<std::string> args) : out{tag}, herd{out.path()} {
@@ -179,22 +195,13 @@ TEST_SUITE("integration") {
     TestDatabase db{"bgcafter"};
     TempDir old_dir{"bgc-after-old"};
     TempDir dir{"bgc-after-new"};
-    bgc_write_orders(old_dir, 1000, 200, 0);
-    std::filesystem::remove(old_dir.path() / "2_backfill.sql");
+    bgc_write_old_image(old_dir);
     bgc_write_orders(dir, 1000, 200, 0);
     dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:after=old-replicas-gone\n"
                                 "-- lockstep:batch-over=public.orders(id)\n"
                                 "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
     BgcProcess old_replica{"bgc-after-old-replica", bgc_args({"replica", "--heartbeat", "500ms"}, old_dir, db)};
-    // (Until the old replica's boot has made the ledger, its registry is not there yet.)
-    auto registered = [&] {
-      try {
-        return db.number("SELECT count(*) FROM lockstep.replicas WHERE knows_version = 1") == 1;
-      } catch (const std::exception&) {
-        return false;
-      }
-    };
-    REQUIRE(time_until(registered, 30s, 100ms) < 30s);
+    REQUIRE(time_until([&] { return bgc_old_replica_registered(db); }, 30s, 100ms) < 30s);
     auto boot = lockstep_cli(bgc_args({"migrate"}, dir, db), "bgc-after-boot");
     CAPTURE(boot.err());
     REQUIRE(boot.exit_code == 0);
@@ -476,22 +483,14 @@ TEST_SUITE("integration") {
     TestDatabase db{"bgrafterblock"};
     TempDir old_dir{"bgr-afterblock-old"};
     TempDir dir{"bgr-afterblock-new"};
-    bgc_write_orders(old_dir, 1000, 200, 0);
-    std::filesystem::remove(old_dir.path() / "2_backfill.sql");
+    bgc_write_old_image(old_dir);
     bgc_write_orders(dir, 1000, 200, 0);
     dir.write("2_backfill.sql", "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
                                 "/* the old image still writes orders without seen rows */\n"
                                 "-- lockstep:after=old-replicas-gone\n"
                                 "INSERT INTO seen (id) SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n");
     BgcProcess old_replica{"bgr-afterblock-old-replica", bgc_args({"replica", "--heartbeat", "500ms"}, old_dir, db)};
-    auto registered = [&] {
-      try {
-        return db.number("SELECT count(*) FROM lockstep.replicas WHERE knows_version = 1") == 1;
-      } catch (const std::exception&) {
-        return false;
-      }
-    };
-    REQUIRE(time_until(registered, 30s, 100ms) < 30s);
+    REQUIRE(time_until([&] { return bgc_old_replica_registered(db); }, 30s, 100ms) < 30s);
     // The fix: pre-flight refuses the file (the directives it holds must all
     // be where every reader sees them), so nothing is queued for any
     // finalizer to run while the older replica lives.
