@@ -12,7 +12,9 @@
 // app; `lockstep background run` or `lockstep replica --background` for
 // other languages) runs the jobs whose file it has with the same checksum,
 // one batch per transaction, exactly once per key range
-// (detail/background/runner.hpp).
+// (detail/background/runner.hpp); or, for long statements (background +
+// no-transaction), one statement at a time under the job's session lock
+// (detail/background/long_job.hpp).
 #pragma once
 
 #include <chrono>
@@ -143,6 +145,7 @@ template <class M>
     const std::string runner = detail::replica_id(resolved.settings.host);
     detail::JobRunner<typename M::wait_type, typename M::ledger_type> jobs{
         migrator.settings(), migrator.wait(), migrator.ledger(), std::move(resolved), runner, options, std::move(files)};
+    jobs.stop_long_statements_when([&] { return stopped && stopped(); });
     BackgroundState state;
     auto gave_up = detail::run_steps(jobs, options, until_idle, [&] { return stopped && stopped(); }, [&](const result<detail::Step>& s) {
       if (!s) {
@@ -187,7 +190,9 @@ class Background {
   // Ends the runner: returns once its thread has ended. A batch in flight
   // ends first, within its session's deadline (20 x target_batch + 2 x
   // lock_timeout + 5 s + connect_timeout: about 29 s with the defaults); it
-  // commits whole or not at all.
+  // commits whole or not at all. A long statement in flight (an index
+  // build) is not waited for: its session is ended within 50 ms and a
+  // runner runs it again later.
   void stop() noexcept {
     if (!shared_) return;
     {

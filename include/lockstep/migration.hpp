@@ -65,6 +65,9 @@ struct BackgroundJob {
   std::string last_error;
 
   [[nodiscard]] bool runnable() const noexcept { return state == "queued" || state == "running"; }
+  // Long statements (background + no-transaction): no key to walk; the
+  // counts are statements (ledger/background_jobs.hpp).
+  [[nodiscard]] bool long_statements() const noexcept { return key_columns.empty(); }
 };
 
 // Which deploy (application) version booted against which schema version.

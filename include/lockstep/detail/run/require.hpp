@@ -153,6 +153,12 @@ class Requirements {
   [[nodiscard]] result<void> finish(Connection& conn, const Migration& m, BackgroundWait w) {
     LOCKSTEP_TRY(cannot, cannot_finish(conn, ledger_, target_, w));
     if (cannot) return refused(m, w, *cannot);
+    if (w.long_statements) {
+      // An index build's time is not known before it ends, and a boot that
+      // started one could not stop it inside its budget.
+      return refused(m, w, "its long statements (an index build, a validation) are never run by a boot: no rate "
+                           "tells how long they take");
+    }
     const auto budget = std::min(settings_.finalize_budget, ctx_.remaining() / 2);
     if (budget <= std::chrono::milliseconds{0}) {
       return refused(m, w, "finishing it in the boot is off (Settings::finalize_budget, --finalize-budget is 0)");
