@@ -66,8 +66,10 @@ struct BackgroundJob {
 
   [[nodiscard]] bool runnable() const noexcept { return state == "queued" || state == "running"; }
   // Long statements (background + no-transaction): no key to walk; the
-  // counts are statements (ledger/background_jobs.hpp).
-  [[nodiscard]] bool long_statements() const noexcept { return key_columns.empty(); }
+  // counts are statements (ledger/background_jobs.hpp). Stored as a job
+  // without key columns.
+  bool runs_statements = false;
+  [[nodiscard]] bool long_statements() const noexcept { return runs_statements; }
 };
 
 // Which deploy (application) version booted against which schema version.

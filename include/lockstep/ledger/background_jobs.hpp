@@ -259,6 +259,7 @@ class BackgroundJobs {
     j.updated_at = detail::to_text(r[15]);
     j.last_error = detail::to_text(r[16]);
     j.busy_ms = detail::to_int64(r[17]);
+    j.runs_statements = j.key_columns.empty();
     return j;
   }
 

@@ -88,9 +88,20 @@ class LongStatements {
     auto locked = TryLock{}.try_acquire(conn, key, std::chrono::milliseconds{0});
     if (!locked) return pooled(std::move(locked).error(), m);
     if (!locked.value()) return Step::busy;
-    auto out = under_lock(ctx, conn, version, f);
-    if (conn.is_open()) (void)conn.execute("SELECT pg_advisory_unlock(" + std::to_string(key) + ")");
-    return out;
+    // Let go on every way out, a throwing event sink's too: a finalize's
+    // connection outlives this call.
+    struct Unlock {
+      Connection& conn;
+      std::int64_t key;
+      ~Unlock() {
+        try {
+          if (conn.is_open()) (void)conn.execute("SELECT pg_advisory_unlock(" + std::to_string(key) + ")");
+        } catch (...) {
+          conn.close();  // out of memory: ending the session lets the lock go too
+        }
+      }
+    } unlock{conn, key};
+    return under_lock(ctx, conn, version, f);
   }
 
  private:

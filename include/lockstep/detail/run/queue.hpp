@@ -55,6 +55,7 @@ namespace lockstep::detail {
     j.version = m.version;
     j.name = m.name;
     j.checksum = m.checksum;
+    j.runs_statements = true;
     j.batch_size = static_cast<std::int64_t>(p.statements.size());
     j.rows_estimated = j.batch_size;
     const auto builds = sql::concurrent_index_builds(p.statements, m.sql);
