@@ -186,7 +186,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM lockstep.failures") == 0);
   }
 
-  TEST_CASE("an index build of long statements left INVALID fails its job once; a retry after the fix builds it again") {
+  TEST_CASE("an index build of long statements left INVALID fails its job once, and a retry after the fix builds it again") {
     TestDatabase db{"bglinvalid"};
     TempDir dir{"bgl-invalid"};
     bgl_write_table(dir, 1000);  // v repeats: no unique index over it
@@ -254,7 +254,7 @@ TEST_SUITE("integration") {
     CHECK(db.number("SELECT count(*) FROM marks") == 0);
   }
 
-  TEST_CASE("a boot that requires unfinished long statements refuses with exit 17; `background finalize` runs them") {
+  TEST_CASE("a boot that requires unfinished long statements refuses with exit 17, and `background finalize` runs them") {
     TestDatabase db{"bglneed"};
     TempDir dir{"bgl-need"};
     bgl_write_table(dir, 1000);
