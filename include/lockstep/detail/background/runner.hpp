@@ -33,6 +33,7 @@
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/background/files.hpp"
 #include "lockstep/detail/background/long_job.hpp"
+#include "lockstep/detail/background/siblings.hpp"
 #include "lockstep/detail/base/jitter.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/boundary.hpp"
@@ -76,6 +77,9 @@ struct BackgroundOptions {
   // when its file gives no lockstep:statement-timeout. There is always one:
   // every session lockstep opens ends by a deadline.
   std::chrono::milliseconds long_statement_timeout{std::chrono::hours{24}};
+  // Jobs one runner works on at once, each on a thread of its own, never two
+  // on one table (detail/background/siblings.hpp). 1: one job after another.
+  unsigned jobs_at_once = 1;
 };
 
 }  // namespace lockstep
@@ -107,6 +111,14 @@ class JobRunner {
   // session is ended, the statement rolled back, and the next runner runs it
   // again. A batch is short and ends by its own bound instead.
   void stop_long_statements_when(std::function<bool()> stopped) { stopped_ = std::move(stopped); }
+
+  // One of several runners of a process (BackgroundOptions::jobs_at_once):
+  // it takes only jobs that `siblings` lets it, and keeps to one while it
+  // works on it.
+  void run_beside(Siblings& siblings, std::size_t self) {
+    siblings_ = &siblings;
+    self_ = self;
+  }
 
   // Job `version`'s batches, back to back on `conn` (no transaction open on
   // it), for a boot that requires the job (lead.hpp): until it has
@@ -154,11 +166,20 @@ class JobRunner {
   // whose lock is free. `idle`: no runnable job it can run.
   [[nodiscard]] result<Step> step() noexcept {
     pending_long_.reset();
-    auto picked = pick();
-    if (!picked || !pending_long_) return picked;
-    const auto version = *pending_long_;
-    pending_long_.reset();
-    return long_step(version);
+    auto out = pick();
+    if (out && pending_long_) {
+      const auto version = *pending_long_;
+      pending_long_.reset();
+      out = long_step(version);
+    }
+    // A sibling keeps its job while it works on it (a batch, another
+    // runner's batch in its way, the database's health); otherwise it lets
+    // the job, and its table, go to the others.
+    if (siblings_ != nullptr && (!out || out.value() == Step::finished || out.value() == Step::failed ||
+                                 out.value() == Step::held || out.value() == Step::idle)) {
+      siblings_->release(self_);
+    }
+    return out;
   }
 
  private:
@@ -321,6 +342,7 @@ class JobRunner {
           continue;  // another job may run meanwhile
         }
       }
+      if (siblings_ != nullptr && !siblings_->take(self_, j.version, j.relation)) continue;  // a sibling's
       if (j.long_statements()) {
         // Another runner's statement in flight holds its session lock: pass
         // over it to the next job rather than ask again and again.
@@ -537,6 +559,8 @@ class JobRunner {
   std::map<std::int64_t, unsigned> timeouts_;       // statement timeouts in a row at one row
   std::vector<std::int64_t> failed_;
   std::function<bool()> stopped_;              // stop_long_statements_when
+  Siblings* siblings_ = nullptr;               // run_beside
+  std::size_t self_ = 0;
   std::optional<std::int64_t> pending_long_;  // the job of long statements pick() chose
 };
 
