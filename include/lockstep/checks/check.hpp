@@ -155,7 +155,7 @@ class Checker {
          p.directives.no_transaction != sql::leading_directive(m.sql, "no-transaction").has_value())) {
       return detail::at_migration(make_error(errc::source_invalid,
                                              "its lockstep:background, lockstep:requires-background, "
-                                             "lockstep:after and (in a background file) lockstep:no-transaction "
+                                             "lockstep:no-transaction (in a background file) and lockstep:after "
                                              "directives must be among the comment lines (-- ...) at "
                                              "the top of the file, before any block comment or statement"),
                                   m);

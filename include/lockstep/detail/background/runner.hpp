@@ -448,7 +448,22 @@ class JobRunner {
                                      .duration_ms = static_cast<std::int64_t>(took.count()), .eta_ms = eta});
     // Toward the target duration, by at most a factor of two either way.
     const auto target = static_cast<double>(options_.target_batch.count());
-    const double factor = std::clamp(target / static_cast<double>(std::max<std::int64_t>(1, took.count())), 0.5, 2.0);
+    double factor = std::clamp(target / static_cast<double>(std::max<std::int64_t>(1, took.count())), 0.5, 2.0);
+    // A batch whose time is mostly fixed (a round trip, a trigger, a slow
+    // statement of the file that does not depend on the range) gets no
+    // faster when it gets smaller: shrinking it toward the target took it
+    // to one row, and the job to a crawl (found by the fresh-clone
+    // rehearsal in a finalize). The last two batches of different sizes
+    // tell the fixed part (a line through both); when it alone is most of
+    // the target, the size holds.
+    auto& pace = paces_[version];
+    if (pace.rows > 0 && pace.rows != rows) {
+      const double per_row = std::max(0.0, static_cast<double>(took.count() - pace.ms) /
+                                               static_cast<double>(rows - pace.rows));
+      pace.mostly_fixed = static_cast<double>(took.count()) - per_row * static_cast<double>(rows) >= 0.8 * target;
+    }
+    if (pace.rows != rows) pace = Pace{rows, static_cast<std::int64_t>(took.count()), pace.mostly_fixed};
+    if (factor < 1.0 && pace.mostly_fixed) factor = 1.0;
     if (rows >= size || factor < 1.0) {
       const auto ceiling = ceilings_.count(version) != 0 ? ceilings_[version] : job.batch_size;
       size = std::clamp<std::int64_t>(static_cast<std::int64_t>(static_cast<double>(size) * factor), 1,
@@ -557,6 +572,15 @@ class JobRunner {
   std::map<std::int64_t, std::int64_t> sizes_;      // each job's batch size now
   std::map<std::int64_t, std::int64_t> ceilings_;   // each job's largest size since a statement timeout
   std::map<std::int64_t, unsigned> timeouts_;       // statement timeouts in a row at one row
+  // Each job's last batch of a new size (its rows and time), and whether
+  // the line through it and the one before puts most of a batch's time in
+  // the part that does not depend on its rows.
+  struct Pace {
+    std::int64_t rows = 0;
+    std::int64_t ms = 0;
+    bool mostly_fixed = false;
+  };
+  std::map<std::int64_t, Pace> paces_;
   std::vector<std::int64_t> failed_;
   std::function<bool()> stopped_;              // stop_long_statements_when
   Siblings* siblings_ = nullptr;               // run_beside
