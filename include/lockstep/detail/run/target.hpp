@@ -112,6 +112,14 @@ template <class Timeout>
 }
 
 // The migrations and the version this image expects.
+// Migration `version` of `migrations`; nullptr: there is none.
+[[nodiscard]] inline const Migration* find_migration(const std::vector<Migration>& migrations,
+                                                     std::int64_t version) noexcept {
+  const auto it = std::find_if(migrations.begin(), migrations.end(),
+                               [&](const Migration& o) { return o.version == version; });
+  return it == migrations.end() ? nullptr : &*it;
+}
+
 struct Target {
   BootMode mode = BootMode::migrate;
   std::vector<Migration> migrations;
@@ -126,6 +134,7 @@ struct Target {
   [[nodiscard]] bool in_window(const Migration& m, std::int64_t applied_version) const noexcept {
     return m.version > applied_version && m.version <= (m.contract ? bound : expected);
   }
+  [[nodiscard]] const Migration* find(std::int64_t version) const noexcept { return find_migration(migrations, version); }
   [[nodiscard]] bool has_contracts() const noexcept {
     return std::any_of(migrations.begin(), migrations.end(),
                        [&](const Migration& m) { return m.contract && m.version <= bound; });
@@ -185,13 +194,12 @@ struct Target {
 [[nodiscard]] inline result<void> check_requirements(const std::vector<Migration>& migrations) {
   for (const auto& m : migrations) {
     if (m.requires_background == 0) continue;
-    const auto it = std::find_if(migrations.begin(), migrations.end(),
-                                 [&](const Migration& o) { return o.version == m.requires_background; });
+    const Migration* it = find_migration(migrations, m.requires_background);
     std::string why;
     if (m.requires_background >= m.version) {
       why = "names " + std::to_string(m.requires_background) + ", which is not an earlier migration; a migration "
             "can only require the job of a background migration that comes before it";
-    } else if (it == migrations.end()) {
+    } else if (it == nullptr) {
       why = "names " + std::to_string(m.requires_background) + ", which this source does not have";
     } else if (!it->background) {
       why = "names " + std::to_string(m.requires_background) + " (" + it->origin + "), which is not a background "
