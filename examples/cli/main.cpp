@@ -320,6 +320,11 @@ int lint(const cli::Args& a) {
       (f.blocks() ? lock_errors : warnings) += 1;
     }
   }
+  // What no one file shows: a requirement naming no earlier background file.
+  if (auto across = check_requirements(migrations.value()); !across) {
+    print_error(across.error());
+    ++errors;
+  }
   std::cerr << migrations.value().size() << " migrations, " << errors + lock_errors << " errors, " << warnings
             << " warnings\n";
   if (errors != 0) return cli::exit_code(errc::source_invalid);

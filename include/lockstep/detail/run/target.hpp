@@ -16,6 +16,7 @@
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/base/utf8.hpp"
+#include "lockstep/checks/requirements.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/directives.hpp"
@@ -112,14 +113,6 @@ template <class Timeout>
 }
 
 // The migrations and the version this image expects.
-// Migration `version` of `migrations`; nullptr: there is none.
-[[nodiscard]] inline const Migration* find_migration(const std::vector<Migration>& migrations,
-                                                     std::int64_t version) noexcept {
-  const auto it = std::find_if(migrations.begin(), migrations.end(),
-                               [&](const Migration& o) { return o.version == version; });
-  return it == migrations.end() ? nullptr : &*it;
-}
-
 struct Target {
   BootMode mode = BootMode::migrate;
   std::vector<Migration> migrations;
@@ -184,36 +177,6 @@ struct Target {
                           m);
     }
     previous = m.version;
-  }
-  return outcome::success();
-}
-
-// `-- lockstep:requires-background=V` names an earlier background migration
-// of the same source: checked on every boot, before anything is sent, so a
-// typo cannot leave a migration waiting for a job that never exists.
-[[nodiscard]] inline result<void> check_requirements(const std::vector<Migration>& migrations) {
-  for (const auto& m : migrations) {
-    if (m.requires_background == 0) continue;
-    const Migration* it = find_migration(migrations, m.requires_background);
-    std::string why;
-    if (m.requires_background >= m.version) {
-      why = "names " + std::to_string(m.requires_background) + ", which is not an earlier migration; a migration "
-            "can only require the job of a background migration that comes before it";
-    } else if (it == nullptr) {
-      why = "names " + std::to_string(m.requires_background) + ", which this source does not have";
-    } else if (!it->background) {
-      why = "names " + std::to_string(m.requires_background) + " (" + it->origin + "), which is not a background "
-            "migration (`-- lockstep:background`)";
-    } else {
-      continue;
-    }
-    auto e = make_error(errc::source_invalid, "lockstep:requires-background " + why);
-    const auto at = m.sql.find("lockstep:requires-background");
-    if (at != std::string::npos) {
-      e.line = static_cast<int>(std::count(m.sql.begin(), m.sql.begin() + static_cast<std::ptrdiff_t>(at), '\n')) + 1;
-      e.column = 1;
-    }
-    return at_migration(std::move(e), m);
   }
   return outcome::success();
 }
