@@ -47,6 +47,7 @@ struct Args {
   std::string background_action;  // background: run | status | pause | resume | retry | cancel | finalize
   bool background = false;        // replica --background: also run background migrations
   std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
+  unsigned jobs = 1;  // --jobs: background jobs one runner works on at once
   std::string error;  // non-empty: usage error
 };
 
@@ -254,6 +255,14 @@ struct Args {
         return a;
       }
       a.batch_target = *d;
+    } else if (flag == "--jobs") {
+      unsigned n = 0;
+      const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc{} || end != v->data() + v->size() || n < 1 || n > 16) {
+        a.error = "--jobs takes a number of jobs from 1 to 16, not '" + *v + "'";
+        return a;
+      }
+      a.jobs = n;
     } else if (flag == "--report") {
       a.report = *v;
     } else if (flag == "--metrics-file") {
@@ -349,6 +358,8 @@ inline constexpr std::string_view usage_text =
     "  --background          replica: also run background migrations while it serves\n"
     "  --batch-target D      background run, replica --background: size batches toward this duration\n"
     "                        (default 500ms); a batch's statement_timeout is 20 times it (at least 1s)\n"
+    "  --jobs K              background run, replica --background: work on K jobs at once, never two\n"
+    "                        on one table (default 1)\n"
     "  --finalize-budget D   migrate, replica: a migration with lockstep:requires-background finishes\n"
     "                        an unfinished job in the boot if what is left fits D at its measured rate,\n"
     "                        else the boot refuses with its ETA (default 20s; 0: always refuse)\n"

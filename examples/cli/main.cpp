@@ -90,6 +90,7 @@ int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
   if (a.background) {
     BackgroundOptions options;
     if (a.batch_target) options.target_batch = *a.batch_target;
+    options.jobs_at_once = a.jobs;
     auto started = m.background(options);
     if (!started) return fail(started.error());
     runner.emplace(std::move(started).value());
@@ -171,9 +172,10 @@ void print_status_table(const Status& s) {
     std::printf("\nbackground migrations:\n");
     for (const auto& j : s.jobs) {
       const auto w = background::progress(j);
-      std::printf("  %-16lld %-36s %-10s %lld of about %lld rows%s%s\n", static_cast<long long>(j.version),
+      std::printf("  %-16lld %-36s %-10s %lld of %s%lld %s%s%s\n", static_cast<long long>(j.version),
                   j.name.c_str(), j.state.c_str(), static_cast<long long>(j.rows_done),
-                  static_cast<long long>(j.rows_estimated),
+                  j.long_statements() ? "" : "about ",
+                  static_cast<long long>(j.rows_estimated), j.long_statements() ? "long statements" : "rows",
                   w.eta_ms && j.runnable() ? (", ETA " + background::human_duration(*w.eta_ms)).c_str() : "",
                   j.last_error.empty() ? "" : ("\n    " + j.last_error).c_str());
     }
@@ -250,7 +252,8 @@ void print_status_json(const Status& s) {
   o.add_raw("replicas", array(s.replicas, replica));
   auto job = [](JsonObject& j, const BackgroundJob& b) {
     const auto w = background::progress(b);
-    j.add("version", b.version).add("name", b.name).add("state", b.state).add("relation", b.relation);
+    j.add("version", b.version).add("name", b.name).add("kind", b.long_statements() ? "statements" : "batches");
+    j.add("state", b.state).add("relation", b.relation);
     j.add("rows_done", b.rows_done).add("rows_estimated", b.rows_estimated).add("batches", b.batches);
     j.add("busy_ms", b.busy_ms).add("runner", b.runner).add("queued_at", b.queued_at).add("updated_at", b.updated_at);
     if (w.percent) j.add("percent", *w.percent);
@@ -317,6 +320,11 @@ int lint(const cli::Args& a) {
       (f.blocks() ? lock_errors : warnings) += 1;
     }
   }
+  // What no one file shows: a requirement naming no earlier background file.
+  if (auto across = check_requirements(migrations.value()); !across) {
+    print_error(across.error());
+    ++errors;
+  }
   std::cerr << migrations.value().size() << " migrations, " << errors + lock_errors << " errors, " << warnings
             << " warnings\n";
   if (errors != 0) return cli::exit_code(errc::source_invalid);
@@ -359,7 +367,8 @@ int background_command(const cli::Args& a) {
     if (!jobs) return fail(jobs.error());
     for (const auto& j : jobs.value()) {
       JsonObject o;
-      o.add("version", j.version).add("name", j.name).add("state", j.state).add("relation", j.relation)
+      o.add("version", j.version).add("name", j.name).add("kind", j.long_statements() ? "statements" : "batches")
+          .add("state", j.state).add("relation", j.relation)
           .add("rows_done", j.rows_done).add("rows_estimated", j.rows_estimated).add("batches", j.batches)
           .add("runner", j.runner).add("queued_at", j.queued_at).add("updated_at", j.updated_at);
       const auto w = background::progress(j);
@@ -376,11 +385,13 @@ int background_command(const cli::Args& a) {
   options.give_up_after = a.timeout;  // the database away for that long: exit instead of trying forever
   options.connect_timeout = std::min(options.connect_timeout, a.timeout);
   if (a.batch_target) options.target_batch = *a.batch_target;
+  options.jobs_at_once = a.jobs;
   auto ran = run_background(m, options, [] { return stop_requested != 0; }, true);
   if (!ran) return fail(ran.error());
   if (ran.value().held) {
-    std::cerr << "lockstep: the jobs left wait for older replicas to leave or for a job they require (see their "
-                 "background_throttled events and lockstep background status); run again later\n";
+    std::cerr << "lockstep: the jobs left wait for older replicas to leave, for a job they require, or for their "
+                 "lockstep:window (see their background_throttled events and lockstep background status); run "
+                 "again later\n";
   }
   if (!ran.value().failed.empty()) {
     std::cerr << "lockstep: migration_failed: background job(s) failed:";

@@ -12,11 +12,15 @@
 // app; `lockstep background run` or `lockstep replica --background` for
 // other languages) runs the jobs whose file it has with the same checksum,
 // one batch per transaction, exactly once per key range
-// (detail/background/runner.hpp).
+// (detail/background/runner.hpp); or, for long statements (background +
+// no-transaction), one statement at a time under the job's session lock
+// (detail/background/long_job.hpp).
 #pragma once
 
 #include <chrono>
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -127,39 +132,128 @@ template <class Runner, class Stopped, class Report>
 
 }  // namespace detail
 
+namespace detail {
+
+// One runner's steps, its BackgroundState kept up to date.
+template <class M>
+[[nodiscard]] std::optional<Error> run_one(JobRunner<typename M::wait_type, typename M::ledger_type>& jobs,
+                                           const BackgroundOptions& options, bool until_idle,
+                                           const std::function<bool()>& stopped, BackgroundState& state,
+                                           const std::function<void()>& changed) {
+  jobs.stop_long_statements_when([&] { return stopped && stopped(); });
+  return run_steps(jobs, options, until_idle, [&] { return stopped && stopped(); }, [&](const result<Step>& s) {
+    if (!s) {
+      ++state.errors_in_a_row;
+      state.last_error = s.error().message;
+      return;
+    }
+    state.errors_in_a_row = 0;
+    state.idle = s.value() == Step::idle;
+    state.held = s.value() == Step::held;
+    if (s.value() == Step::batch) ++state.batches;
+    if (s.value() == Step::finished) ++state.jobs_finished;
+    state.failed = jobs.failed();
+    changed();
+  });
+}
+
+// What several runners did, as one: counts summed, failed jobs merged, idle
+// or held only when every one of them is.
+[[nodiscard]] inline BackgroundState combined(const std::vector<BackgroundState>& each) {
+  BackgroundState out;
+  out.idle = !each.empty();
+  out.held = false;
+  bool all_waiting = !each.empty();
+  for (const auto& s : each) {
+    out.batches += s.batches;
+    out.jobs_finished += s.jobs_finished;
+    for (auto v : s.failed) {
+      if (std::find(out.failed.begin(), out.failed.end(), v) == out.failed.end()) out.failed.push_back(v);
+    }
+    out.errors_in_a_row = std::max(out.errors_in_a_row, s.errors_in_a_row);
+    if (!s.last_error.empty()) out.last_error = s.last_error;
+    out.idle = out.idle && s.idle;
+    all_waiting = all_waiting && (s.idle || s.held);
+    out.held = out.held || s.held;
+  }
+  out.held = out.held && all_waiting;
+  std::sort(out.failed.begin(), out.failed.end());
+  return out;
+}
+
+}  // namespace detail
+
 // Runs background jobs in this thread until `stopped()` returns true or, with
 // `until_idle`, no job this image's files can run is left (all succeeded or
-// failed). What `lockstep background run` does. Never throws.
+// failed). What `lockstep background run` does. With
+// options.jobs_at_once > 1, that many runners work at once, the others on
+// threads of their own that end before it returns; never two on jobs of one
+// table. Never throws.
 template <class M>
 [[nodiscard]] result<BackgroundState> run_background(M& migrator, BackgroundOptions options,
                                                      std::function<bool()> stopped, bool until_idle,
                                                      std::function<void(const BackgroundState&)> observe = {}) noexcept {
   static_assert(BackgroundLedger<typename M::ledger_type>,
                 "lockstep::run_background: the Ledger keeps no background jobs (see BackgroundLedger)");
+  using Runner = detail::JobRunner<typename M::wait_type, typename M::ledger_type>;
   try {
     LOCKSTEP_TRY(migrations, migrator.source().load());
     LOCKSTEP_TRY(files, detail::runnable_files(std::move(migrations)));
     auto resolved = detail::resolve(migrator.settings());
     const std::string runner = detail::replica_id(resolved.settings.host);
-    detail::JobRunner<typename M::wait_type, typename M::ledger_type> jobs{
-        migrator.settings(), migrator.wait(), migrator.ledger(), std::move(resolved), runner, options, std::move(files)};
-    BackgroundState state;
-    auto gave_up = detail::run_steps(jobs, options, until_idle, [&] { return stopped && stopped(); }, [&](const result<detail::Step>& s) {
-      if (!s) {
-        ++state.errors_in_a_row;
-        state.last_error = s.error().message;
-        return;
+    const std::size_t k = std::max(1u, options.jobs_at_once);
+    // Each runner has its own copy of the Migrator: a wait policy or a
+    // ledger object is not shared between threads.
+    std::deque<M> copies;
+    for (std::size_t i = 1; i < k; ++i) copies.push_back(migrator);
+    std::deque<Runner> runners;
+    runners.emplace_back(migrator.settings(), migrator.wait(), migrator.ledger(), resolved, runner, options, files);
+    for (auto& c : copies) runners.emplace_back(c.settings(), c.wait(), c.ledger(), resolved, runner, options, files);
+    detail::Siblings siblings;
+    std::vector<BackgroundState> states(k);
+    std::mutex mutex;  // states and observe, across the runners' threads
+    auto changed = [&] {
+      if (!observe) return;
+      std::lock_guard lock{mutex};
+      observe(detail::combined(states));
+    };
+    std::vector<std::optional<Error>> gave_up(k);
+    auto run = [&](std::size_t i) noexcept {
+      try {
+        BackgroundState mine;
+        if (k > 1) runners[i].run_beside(siblings, i);
+        gave_up[i] = detail::run_one<M>(runners[i], options, until_idle, stopped, mine, [&] {
+          {
+            std::lock_guard lock{mutex};
+            states[i] = mine;
+          }
+          changed();
+        });
+        std::lock_guard lock{mutex};
+        states[i] = mine;
+      } catch (...) {
+        gave_up[i] = make_error(errc::internal_error, "a background runner stopped on an exception (out of memory?)");
       }
-      state.errors_in_a_row = 0;
-      state.idle = s.value() == detail::Step::idle;
-      state.held = s.value() == detail::Step::held;
-      if (s.value() == detail::Step::batch) ++state.batches;
-      if (s.value() == detail::Step::finished) ++state.jobs_finished;
-      state.failed = jobs.failed();
-      if (observe) observe(state);
-    });
-    if (gave_up) return std::move(*gave_up);
-    return state;
+    };
+    std::vector<std::thread> others;
+    std::optional<Error> no_thread;
+    for (std::size_t i = 1; i < k; ++i) {
+      try {
+        others.emplace_back(run, i);
+      } catch (const std::system_error&) {
+        no_thread = make_error(errc::internal_error, "cannot start a background runner's thread (" +
+                                                         std::to_string(i) + " of " + std::to_string(k) +
+                                                         " started): the process is at its thread or pid limit");
+        break;
+      }
+    }
+    if (!no_thread) run(0);
+    for (auto& t : others) t.join();  // each ends as run(0) does: stopped, idle or given up
+    if (no_thread) return std::move(*no_thread);
+    for (auto& e : gave_up) {
+      if (e) return std::move(*e);
+    }
+    return detail::combined(states);
   } catch (...) {
     return make_error(errc::internal_error, "the background runner stopped on an exception (out of memory?)");
   }
@@ -187,7 +281,9 @@ class Background {
   // Ends the runner: returns once its thread has ended. A batch in flight
   // ends first, within its session's deadline (20 x target_batch + 2 x
   // lock_timeout + 5 s + connect_timeout: about 29 s with the defaults); it
-  // commits whole or not at all.
+  // commits whole or not at all. A long statement in flight (an index
+  // build) is not waited for: its session is ended within 50 ms and a
+  // runner runs it again later.
   void stop() noexcept {
     if (!shared_) return;
     {

@@ -21,6 +21,7 @@
 #include "lockstep/report.hpp"
 #include "lockstep/checks/check.hpp"
 #include "lockstep/checks/render.hpp"
+#include "lockstep/checks/requirements.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/source/directory_source.hpp"
 #include "lockstep/source/embedded_source.hpp"

@@ -65,6 +65,11 @@ struct BackgroundJob {
   std::string last_error;
 
   [[nodiscard]] bool runnable() const noexcept { return state == "queued" || state == "running"; }
+  // Long statements (background + no-transaction): no key to walk; the
+  // counts are statements (ledger/background_jobs.hpp). Stored as a job
+  // without key columns.
+  bool runs_statements = false;
+  [[nodiscard]] bool long_statements() const noexcept { return runs_statements; }
 };
 
 // Which deploy (application) version booted against which schema version.

@@ -72,6 +72,7 @@ struct BackgroundWait {
   std::int64_t rows_estimated = 0;      // pg_class.reltuples when it was queued (0: unknown)
   std::optional<std::int64_t> percent;  // of the estimate, below 100 until it succeeds
   std::optional<std::int64_t> eta_ms;   // at the rate its batches have run so far
+  bool long_statements = false;         // counts statements, not rows (no ETA)
 };
 
 struct PlannedMigration {

@@ -116,6 +116,14 @@ TEST_SUITE("integration") {
       CHECK(c.err().find("0004_idx.sql:2:1: source_invalid: migration 4") != std::string::npos);
       CHECK(c.err().find("0005_notx.sql:2:1: warning [not_idempotent]") != std::string::npos);
       CHECK(c.err().find("5 migrations, 1 errors, 1 warnings") != std::string::npos);
+      // Across files too: a requirement that names no earlier background
+      // migration, as every boot would refuse it.
+      dir.write("0006_needs.sql", "-- lockstep:requires-background=5\nCREATE TABLE z (a int);\n");
+      auto across = run_cli({"lint", "--dir", d}, "lint-across");
+      CHECK(across.exit_code == 4);
+      CHECK(across.err().find("0006_needs.sql:1:1: source_invalid: migration 6") != std::string::npos);
+      CHECK(across.err().find("which is not a background migration") != std::string::npos);
+      CHECK(across.err().find("6 migrations, 2 errors, 1 warnings") != std::string::npos);
     }
     SUBCASE("a password in the URL never appears in any output") {
       const std::string secret = "Sup3rS3cretPw";

@@ -74,6 +74,20 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 5") == "succeeded");
     CHECK(db.number("SELECT count(*) FROM app.t WHERE n = 2 * id") == 300);
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 6") == 1);
+    // Long statements in the background, run by the same role: the job's
+    // session lock and pg_locks need no grant beyond the ledger's.
+    dir.write("0007_ix.sql", "-- lockstep:background\n-- lockstep:no-transaction\n"
+                             "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_n ON app.t (n);\n");
+    auto queued = lockstep_cli({"migrate", "--dir", dir.path().string(), "--url", url, "--timeout", "60s"},
+                               "least-long-boot");
+    CAPTURE(queued.err());
+    CHECK(queued.exit_code == 0);
+    auto built = lockstep_cli({"background", "run", "--dir", dir.path().string(), "--url", url, "--timeout", "60s"},
+                              "least-long-run");
+    CAPTURE(built.err());
+    CHECK(built.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 7") == "succeeded");
+    CHECK(db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'app.t_n'::regclass") == "t");
     must(admin.query("DROP OWNED BY " + role));
   }
 }

@@ -129,7 +129,7 @@ namespace detail {
 //    the batch, so that would skip a row at each batch's edge.
 [[nodiscard]] inline result<void> check_batch_file(const Migration& m, const std::vector<sql::Statement>& statements,
                                                    const sql::Directives& d) {
-  if (!d.background) return outcome::success();
+  if (!d.background || d.no_transaction) return outcome::success();  // long statements: long_sql.hpp
   const sql::LineIndex lines{m.sql};
   for (const auto& st : statements) {
     const auto head = checks::leading_words(sql::lex(st.text(m.sql), 2));

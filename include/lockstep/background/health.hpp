@@ -59,6 +59,8 @@ namespace detail {
 // list it: a function the role may not execute fails the whole query when
 // the query is planned, even in a CASE branch never taken (found by the
 // least-privilege test).
+// `relation` empty: a job on no one table (long statements that build no
+// index): no vacuum signal, instead of to_regclass('')'s syntax error.
 [[nodiscard]] inline std::string health_sql(const std::string& relation) {
   return "SELECT"
          " (SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), COALESCE(confirmed_flush_lsn, restart_lsn)))::bigint"
@@ -67,7 +69,7 @@ namespace detail {
          " current_setting('archive_mode') <> 'off'"
          "  AND has_function_privilege('pg_catalog.pg_ls_archive_statusdir()', 'EXECUTE'),"
          " EXISTS (SELECT 1 FROM pg_stat_progress_vacuum v WHERE v.datid = (SELECT oid FROM pg_database WHERE"
-         "  datname = current_database()) AND v.relid = to_regclass(" + quote_literal(relation) + "))";
+         "  datname = current_database()) AND v.relid = to_regclass(NULLIF(" + quote_literal(relation) + ", '')))";
 }
 
 inline constexpr std::string_view archive_backlog_sql =

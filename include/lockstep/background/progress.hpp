@@ -22,6 +22,18 @@ namespace lockstep::background {
   w.state = j.state;
   w.rows_done = j.rows_done;
   w.rows_estimated = j.rows_estimated;
+  w.long_statements = j.long_statements();
+  if (j.state == "succeeded") {
+    w.percent = 100;  // below 100 only while it may still run
+    return w;
+  }
+  if (w.long_statements) {
+    // Statements done of all: an index build's own progress is the
+    // progress events' (pg_stat_progress_create_index), and no rate of
+    // earlier statements tells how long the next one takes.
+    if (j.rows_estimated > 0) w.percent = std::min<std::int64_t>(99, j.rows_done * 100 / j.rows_estimated);
+    return w;
+  }
   if (j.rows_estimated > 0) {
     // The estimate is pg_class.reltuples when queued: a job may pass it.
     w.percent = std::min<std::int64_t>(99, j.rows_done * 100 / j.rows_estimated);
@@ -61,6 +73,10 @@ namespace lockstep::background {
   if (w.state == "missing") return out + ", not queued yet (its migration is not applied)";
   if (w.state == "failed" || w.state == "cancelled" || w.state == "paused") out += ", " + w.state + ",";
   out += w.percent ? " at " + std::to_string(*w.percent) + "%" : std::string{};
+  if (w.long_statements) {
+    out += " (" + std::to_string(w.rows_done) + " of " + std::to_string(w.rows_estimated) + " long statements done";
+    return out + (w.state == "queued" && w.rows_done == 0 ? ", not started)" : ")");
+  }
   out += " (" + std::to_string(w.rows_done) + " of about " + std::to_string(w.rows_estimated) + " rows";
   if (w.state == "queued" && w.rows_done == 0) out += ", not started";
   if (w.eta_ms && (w.state == "queued" || w.state == "running")) out += ", ETA " + human_duration(*w.eta_ms);

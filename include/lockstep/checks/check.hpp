@@ -25,6 +25,7 @@
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/base/utf8.hpp"
 #include "lockstep/background/batch_sql.hpp"
+#include "lockstep/background/long_sql.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/safety/analyze.hpp"
@@ -149,15 +150,19 @@ class Checker {
     // requirement (sql::declares_background, sql::declared_requirement).
     if (p.directives.background != sql::declares_background(m.sql) ||
         p.directives.requires_background.value_or(0) != sql::declared_requirement(m.sql) ||
-        p.directives.after_old_replicas_gone != sql::leading_directive(m.sql, "after").has_value()) {
+        p.directives.after_old_replicas_gone != sql::leading_directive(m.sql, "after").has_value() ||
+        (p.directives.background &&
+         p.directives.no_transaction != sql::leading_directive(m.sql, "no-transaction").has_value())) {
       return detail::at_migration(make_error(errc::source_invalid,
-                                             "its lockstep:background, lockstep:requires-background and "
-                                             "lockstep:after directives must be among the comment lines (-- ...) at "
+                                             "its lockstep:background, lockstep:requires-background, "
+                                             "lockstep:no-transaction (in a background file) and lockstep:after "
+                                             "directives must be among the comment lines (-- ...) at "
                                              "the top of the file, before any block comment or statement"),
                                   m);
     }
-    // A background file's batches (background/batch_sql.hpp): DML over `:lo`..`:hi`.
-    LOCKSTEP_TRYV(background::check_batch_file(m, p.statements, p.directives));
+    // A background file's batches (background/batch_sql.hpp): DML over `:lo`..`:hi`;
+    // or its long statements (background/long_sql.hpp).
+    LOCKSTEP_TRYV(background::check_background_file(m, p.statements, p.directives));
     auto found = checks::statement_findings(p.statements, p.directives, options_.server_version, m.sql);
     // As the lock rules do: the catalog settles what it can first, then the
     // level decides (a use configured as an error blocks only once the

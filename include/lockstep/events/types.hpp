@@ -442,6 +442,22 @@ struct BackgroundBatch {
   }
 };
 
+// A runner completed one long statement of a background migration
+// (background + no-transaction: CREATE INDEX CONCURRENTLY, VALIDATE
+// CONSTRAINT, ...), and recorded it: the next runner starts after it.
+struct BackgroundStatement {
+  static constexpr std::string_view name = "background_statement";
+  std::int64_t version = 0;
+  std::string name_{};
+  std::int64_t statement = 0, statements = 0, line = 0, duration_ms = 0;
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("statement", s.statement), v("statements", s.statements);
+    v("line", s.line), v("duration_ms", s.duration_ms);
+  }
+};
+
 // A batch rolled back for a reason another try may pass (a lock timeout, a
 // deadlock, a statement timeout: then the next batch is smaller).
 struct BackgroundRetry {

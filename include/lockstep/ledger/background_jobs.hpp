@@ -11,8 +11,13 @@
 //   busy_ms      the time its batches' statements took, summed: with
 //                rows_done, the rate an ETA is reckoned from (pauses and
 //                throttling left out, so it is the rate of a finalize)
+//
+// A job of long statements (background + no-transaction) has no key
+// (key_columns empty): batch_size and rows_estimated are its number of
+// statements, rows_done and batches those that completed, cursor unused.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -82,6 +87,15 @@ class BackgroundJobs {
   // and the estimate are read by the server in that transaction.
   [[nodiscard]] std::string queue_sql(const BackgroundJob& j, const std::string& queued_by) const {
     using detail::quote_literal;
+    if (j.long_statements()) {
+      // Long statements: no key; batch_size and rows_estimated count the
+      // statements, and the cursor (rows_done) those that completed.
+      return "INSERT INTO " + table_ +
+             " (version, name, checksum, relation, key_columns, key_types, batch_size, rows_estimated, queued_by)"
+             " VALUES (" + std::to_string(j.version) + ", " + quote_literal(j.name) + ", " + quote_literal(j.checksum) +
+             ", " + quote_literal(j.relation) + ", ARRAY[]::text[], ARRAY[]::text[], " + std::to_string(j.batch_size) +
+             ", " + std::to_string(j.rows_estimated) + ", " + quote_literal(queued_by) + ")";
+    }
     return std::string{background::key_text_settings_sql} + "; INSERT INTO " + table_ +
            " (version, name, checksum, relation, key_columns, key_types, batch_size, upper_bound, rows_estimated,"
            " queued_by) VALUES (" + std::to_string(j.version) + ", " + quote_literal(j.name) + ", " +
@@ -136,6 +150,26 @@ class BackgroundJobs {
            "FROM clock_timestamp() - statement_timestamp()))::bigint), state = 'running', runner = " +
            detail::quote_literal(runner) + ", updated_at = clock_timestamp() WHERE version = " +
            std::to_string(version);
+  }
+
+  // Long statement `done` (1-based) completed, in `took_ms`: its own
+  // statement, after it. RETURNING the state: an operator's pause or cancel
+  // meanwhile stops the runner before the next one.
+  [[nodiscard]] std::string statement_done_sql(std::int64_t version, std::int64_t done, std::int64_t took_ms,
+                                               const std::string& runner) const {
+    return "UPDATE " + table_ + " SET rows_done = " + std::to_string(done) + ", batches = " + std::to_string(done) +
+           ", busy_ms = busy_ms + " + std::to_string(std::max<std::int64_t>(1, took_ms)) +
+           ", state = CASE WHEN state = 'queued' THEN 'running' ELSE state END, runner = " +
+           detail::quote_literal(runner) + ", updated_at = clock_timestamp() WHERE version = " +
+           std::to_string(version) + " RETURNING state";
+  }
+
+  // A runner starts long statements: the job is its, while its session
+  // holds the job's session lock. No row back: paused, cancelled or done.
+  [[nodiscard]] std::string claim_sql(std::int64_t version, const std::string& runner) const {
+    return "UPDATE " + table_ + " SET state = 'running', runner = " + detail::quote_literal(runner) +
+           ", updated_at = clock_timestamp() WHERE version = " + std::to_string(version) +
+           " AND state IN ('queued', 'running') RETURNING 1";
   }
 
   [[nodiscard]] std::string finish_sql(std::int64_t version, const std::string& runner) const {
@@ -225,6 +259,7 @@ class BackgroundJobs {
     j.updated_at = detail::to_text(r[15]);
     j.last_error = detail::to_text(r[16]);
     j.busy_ms = detail::to_int64(r[17]);
+    j.runs_statements = j.key_columns.empty();
     return j;
   }
 

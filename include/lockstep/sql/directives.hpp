@@ -11,6 +11,11 @@
 //   -- lockstep:background             a batch file: the boot only queues it, and
 //   -- lockstep:batch-over=<table>(<key>[, <key>...])   replicas run it batch by
 //   -- lockstep:batch-size=<rows>      batch afterwards (docs/background.md)
+//   -- lockstep:background with -- lockstep:no-transaction: long statements
+//                                      (CREATE INDEX CONCURRENTLY, VALIDATE
+//                                      CONSTRAINT, ...) run by a runner, one at a time
+//   -- lockstep:window=01:00-05:00     a background job's work starts only
+//                                      between these times (UTC, the server's clock)
 //   -- lockstep:after=old-replicas-gone a background job starts only once no
 //                                      replica of an older image is alive
 //   -- lockstep:requires-background=<version>   runs only once that background
@@ -51,11 +56,34 @@ struct BatchOver {
   std::vector<std::string> columns;  // unquoted names, in order
 };
 
+// `-- lockstep:window=22:00-04:30`: minutes of the day (UTC) from which a
+// background job's batches or statements may start, and until which; a
+// window that ends before it begins spans midnight.
+struct TimeWindow {
+  int from_minute = 0;
+  int to_minute = 0;
+
+  [[nodiscard]] bool contains(int minute_of_day) const noexcept {
+    if (from_minute <= to_minute) return minute_of_day >= from_minute && minute_of_day < to_minute;
+    return minute_of_day >= from_minute || minute_of_day < to_minute;
+  }
+  [[nodiscard]] std::string text() const {
+    auto hhmm = [](int m) {
+      const int h = m / 60;
+      const int mm = m % 60;
+      return std::string{static_cast<char>('0' + h / 10), static_cast<char>('0' + h % 10), ':',
+                         static_cast<char>('0' + mm / 10), static_cast<char>('0' + mm % 10)};
+    };
+    return hhmm(from_minute) + "-" + hhmm(to_minute) + " UTC";
+  }
+};
+
 struct Directives {
   bool no_transaction = false;
   bool background = false;
   std::optional<BatchOver> batch_over;
   std::optional<std::int64_t> batch_size;
+  std::optional<TimeWindow> window;  // -- lockstep:window=HH:MM-HH:MM
   int background_line = 0;  // where `lockstep:background` is written (for errors at queue time)
   bool after_old_replicas_gone = false;       // a background job waits for older images to leave
   std::optional<std::int64_t> requires_background;  // the background migration that must have finished
@@ -64,6 +92,13 @@ struct Directives {
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
   std::map<std::string, std::string> allow;  // rule id (checks/rules.hpp) -> why it is accepted
+
+  // Long statements run in the background (background + no-transaction):
+  // a runner runs them one by one; the boot only queues the job.
+  [[nodiscard]] bool long_statements() const noexcept { return background && no_transaction; }
+  // How the boot sends the file: a background migration's boot queues its
+  // job in a transaction, whatever the runner does with its statements.
+  [[nodiscard]] bool boot_in_transaction() const noexcept { return !no_transaction || background; }
 };
 
 namespace detail {
@@ -80,6 +115,28 @@ namespace detail {
   if (unit == "h") return std::chrono::hours{n};
   if (unit.empty() && n == 0) return std::chrono::milliseconds{0};
   return std::nullopt;
+}
+
+// "HH:MM" -> minutes of the day; nullopt when it is not a time of day.
+[[nodiscard]] inline std::optional<int> parse_time_of_day(std::string_view v) {
+  if (v.size() != 5 || v[2] != ':') return std::nullopt;
+  for (std::size_t i : {0u, 1u, 3u, 4u}) {
+    if (v[i] < '0' || v[i] > '9') return std::nullopt;
+  }
+  const int h = (v[0] - '0') * 10 + (v[1] - '0');
+  const int m = (v[3] - '0') * 10 + (v[4] - '0');
+  if (h > 23 || m > 59) return std::nullopt;
+  return h * 60 + m;
+}
+
+// "01:00-05:30" -> a window; nullopt when it is not of that shape or empty.
+[[nodiscard]] inline std::optional<TimeWindow> parse_window(std::string_view v) {
+  const auto dash = v.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  const auto from = parse_time_of_day(v.substr(0, dash));
+  const auto to = parse_time_of_day(v.substr(dash + 1));
+  if (!from || !to || *from == *to) return std::nullopt;
+  return TimeWindow{*from, *to};
 }
 
 inline std::string_view trim(std::string_view s) {
@@ -118,7 +175,7 @@ inline constexpr std::string_view known_directives =
     "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
     "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>, lockstep:background, "
     "lockstep:batch-over=<table>(<key column>[, ...]), lockstep:batch-size=<rows>, "
-    "lockstep:after=old-replicas-gone, lockstep:requires-background=<version>";
+    "lockstep:after=old-replicas-gone, lockstep:requires-background=<version>, lockstep:window=<HH:MM>-<HH:MM>";
 
 // What a set of directives cannot mean together, for a background file.
 [[nodiscard]] inline std::optional<std::string> background_conflict(const Directives& d) {
@@ -131,6 +188,10 @@ inline constexpr std::string_view known_directives =
       return std::string{"lockstep:after=old-replicas-gone applies to a background migration only (its job starts "
                          "once older images are gone); a migration that must wait for them is phase=contract"};
     }
+    if (d.window) {
+      return std::string{"lockstep:window applies to a background migration only (when its runners may work); "
+                         "a boot's migration runs when the image starts"};
+    }
     return std::nullopt;
   }
   if (d.contract) {
@@ -138,9 +199,13 @@ inline constexpr std::string_view known_directives =
                        "what removes old code's columns in a later contract file"};
   }
   if (d.no_transaction) {
-    return std::string{"lockstep:background with lockstep:no-transaction (a long statement such as CREATE INDEX "
-                       "CONCURRENTLY run in the background) is not supported yet; run it as a no-transaction "
-                       "migration at boot, or batch it with lockstep:batch-over"};
+    // Long statements: each runs once, whole, so there is no batch to walk.
+    if (d.batch_over || d.batch_size) {
+      return std::string{"lockstep:batch-over and lockstep:batch-size do not apply to long statements "
+                         "(lockstep:background with lockstep:no-transaction: a runner runs each statement once, "
+                         "whole); remove them, or remove lockstep:no-transaction to batch the file"};
+    }
+    return std::nullopt;
   }
   if (!d.batch_over) {
     return std::string{"a background migration needs `-- lockstep:batch-over=<table>(<key>)`: the table it walks "
@@ -226,6 +291,12 @@ inline constexpr std::string_view known_directives =
       if (!d.batch_over) {
         return bad("lockstep:batch-over takes a table and its key, such as public.orders(id) or "
                    "events(tenant_id, id), not '" + std::string{value} + "'");
+      }
+    } else if (key == "window") {
+      d.window = detail::parse_window(value);
+      if (!d.window) {
+        return bad("lockstep:window takes two times of day (UTC, the server's clock) such as 01:00-05:00 or "
+                   "22:00-04:30, not '" + std::string{value} + "'");
       }
     } else if (key == "after") {
       if (value != "old-replicas-gone") {

@@ -63,7 +63,7 @@ TEST_SUITE("unit") {
       CHECK(refused("-- lockstep:background\n-- lockstep:batch-over=t(id)\n-- lockstep:phase=contract\n")
                 .find("cannot be phase=contract") != std::string::npos);
       CHECK(refused("-- lockstep:background\n-- lockstep:no-transaction\n-- lockstep:batch-over=t(id)\n")
-                .find("not supported yet") != std::string::npos);
+                .find("do not apply to long statements") != std::string::npos);
       CHECK(refused("-- lockstep:background\n-- lockstep:batch-over=t\n").find("such as public.orders(id)") !=
             std::string::npos);
       CHECK(refused("-- lockstep:background\n-- lockstep:batch-over=t(id,)\n").find("batch-over") != std::string::npos);

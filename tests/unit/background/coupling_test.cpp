@@ -81,7 +81,7 @@ TEST_SUITE("unit") {
   TEST_CASE("a requirement names an earlier background migration of the same source") {
     const Migration batch = bgc_file(2, kBgcBatch);
     const Migration plain = bgc_file(3, "CREATE TABLE y (a int);\n");
-    auto check = [](std::vector<Migration> ms) { return detail::check_requirements(ms); };
+    auto check = [](std::vector<Migration> ms) { return check_requirements(ms); };
     CHECK(check({bgc_file(1, "SELECT 1;\n"), batch, bgc_file(5, "-- lockstep:requires-background=2\nSELECT 1;\n")}));
     auto refused = [&](std::vector<Migration> ms) {
       auto r = check(std::move(ms));

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,10 +26,14 @@
 #include <vector>
 
 #include "lockstep/background/batch_sql.hpp"
+#include "lockstep/background/long_sql.hpp"
 #include "lockstep/background/health.hpp"
 #include "lockstep/checks/check.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
+#include "lockstep/detail/background/files.hpp"
+#include "lockstep/detail/background/long_job.hpp"
+#include "lockstep/detail/background/siblings.hpp"
 #include "lockstep/detail/base/jitter.hpp"
 #include "lockstep/detail/base/outcome_shim.hpp"
 #include "lockstep/detail/run/boundary.hpp"
@@ -68,39 +73,22 @@ struct BackgroundOptions {
   // Each batch's statement_timeout; 0: 20 times target_batch (at least 1 s).
   std::chrono::milliseconds statement_timeout{0};
   HealthLimits health;  // read before each batch: past a limit, the job waits (background/health.hpp)
+  // Long statements (background + no-transaction): each statement's bound
+  // when its file gives no lockstep:statement-timeout. There is always one:
+  // every session lockstep opens ends by a deadline.
+  std::chrono::milliseconds long_statement_timeout{std::chrono::hours{24}};
+  // Jobs one runner works on at once, each on a thread of its own, never two
+  // on one table (detail/background/siblings.hpp). 1: one job after another.
+  unsigned jobs_at_once = 1;
 };
 
 }  // namespace lockstep
 
 namespace lockstep::detail {
 
-// What one step came to.
-// `held`: every job it could run waits for something that may take long
-// (older replicas to leave, a job it requires): `background run` ends then.
-enum class Step { batch, finished, busy, retry, throttled, held, failed, idle };
-
-// A file this replica can run, its placeholders found once.
-struct RunnableFile {
-  Migration migration;
-  std::vector<background::Placeholder> at;
-  bool after_old_replicas_gone = false;  // -- lockstep:after=old-replicas-gone
-};
-
-// The background files of `migrations`, each with its placeholders found.
-[[nodiscard]] inline result<std::map<std::int64_t, RunnableFile>> runnable_files(std::vector<Migration> migrations) {
-  std::map<std::int64_t, RunnableFile> out;
-  for (auto& m : migrations) {
-    auto statements = sql::split(m.sql);
-    if (!statements) continue;  // pre-flight refuses it; a runner only skips it
-    const std::size_t prefix_end = statements.value().empty() ? m.sql.size() : statements.value().front().begin;
-    auto d = sql::parse_directives(m.sql, prefix_end);
-    if (!d || !d.value().background) continue;
-    if (!background::check_batch_file(m, statements.value(), d.value())) continue;
-    auto at = background::placeholders(m.sql, statements.value());
-    const auto version = m.version;
-    out.emplace(version, RunnableFile{std::move(m), std::move(at), d.value().after_old_replicas_gone});
-  }
-  return out;
+// "04:07 UTC", for a window's throttling event.
+[[nodiscard]] inline std::string utc_time_text(int minute_of_day) {
+  return sql::TimeWindow{minute_of_day, minute_of_day}.text().substr(0, 5) + " UTC";
 }
 
 template <class Wait, class Ledger>
@@ -119,6 +107,19 @@ class JobRunner {
   // The failed and finished jobs this runner's files know, after the last step.
   [[nodiscard]] const std::vector<std::int64_t>& failed() const noexcept { return failed_; }
 
+  // What ends a long statement in flight early (the runner is stopping): its
+  // session is ended, the statement rolled back, and the next runner runs it
+  // again. A batch is short and ends by its own bound instead.
+  void stop_long_statements_when(std::function<bool()> stopped) { stopped_ = std::move(stopped); }
+
+  // One of several runners of a process (BackgroundOptions::jobs_at_once):
+  // it takes only jobs that `siblings` lets it, and keeps to one while it
+  // works on it.
+  void run_beside(Siblings& siblings, std::size_t self) {
+    siblings_ = &siblings;
+    self_ = self;
+  }
+
   // Job `version`'s batches, back to back on `conn` (no transaction open on
   // it), for a boot that requires the job (lead.hpp): until it has
   // succeeded (true), `until` has passed or the run's deadline leaves no
@@ -134,6 +135,7 @@ class JobRunner {
                                                   " is required but not among this image's background files (report this)");
     }
     Jitter jitter;
+    if (f->second.directives.long_statements()) return finalize_long(ctx, conn, version, f->second, until);
     while (std::chrono::steady_clock::now() < until && ctx.remaining() > statement_timeout() + options_.lock_timeout) {
       LOCKSTEP_TRY(step, batch(ctx, conn, version, f->second));
       switch (step) {
@@ -163,6 +165,27 @@ class JobRunner {
   // One batch of the first runnable job this replica has the file of, and
   // whose lock is free. `idle`: no runnable job it can run.
   [[nodiscard]] result<Step> step() noexcept {
+    pending_long_.reset();
+    auto out = pick();
+    if (out && pending_long_) {
+      const auto version = *pending_long_;
+      pending_long_.reset();
+      out = long_step(version);
+    }
+    // A sibling keeps its job while it works on it (a batch, another
+    // runner's batch in its way, the database's health); otherwise it lets
+    // the job, and its table, go to the others.
+    if (siblings_ != nullptr && (!out || out.value() == Step::finished || out.value() == Step::failed ||
+                                 out.value() == Step::held || out.value() == Step::idle)) {
+      siblings_->release(self_);
+    }
+    return out;
+  }
+
+ private:
+  // One batch, or the pick of a job of long statements (pending_long_),
+  // within a batch's budget.
+  [[nodiscard]] result<Step> pick() noexcept {
     Deadline<> deadline{budget()};
     return boundary<Step>(
         deadline, settings_, &resolved_,
@@ -186,7 +209,84 @@ class JobRunner {
         });
   }
 
- private:
+  // The next long statement of job `version`, in a session of its own,
+  // bounded by the statement's bound and margins. A stop of the runner ends
+  // it early (the statement rolled back; nothing recorded, no error).
+  [[nodiscard]] result<Step> long_step(std::int64_t version) noexcept {
+    const RunnableFile& f = files_.at(version);
+    const auto bound = long_statement_bound(f, options_.long_statement_timeout);
+    Deadline<> deadline{bound + options_.connect_timeout + options_.lock_timeout * (settings_.lock_retries + 1) * 2 +
+                        std::chrono::seconds{60}};
+    auto out = boundary<Step>(
+        deadline, settings_, &resolved_,
+        [&](Context<Deadline<>>& ctx) -> result<Step> {
+          ctx.phase = "connecting for background migration " + std::to_string(version) + "'s long statements";
+          LOCKSTEP_TRY(checked, check_settings(ctx, settings_));
+          Deadline<> connect_deadline{options_.connect_timeout};
+          Context<Deadline<>> connecting{connect_deadline, settings_, resolved_};
+          Connector<Wait, Deadline<>> connector{connecting, settings_, wait_, checked.conninfo};
+          LOCKSTEP_TRY(conn, connector.connect());
+          Connector<Wait, Deadline<>> watcher{ctx, settings_, wait_, std::move(checked.conninfo)};
+          LongStatements<Wait, Ledger> runner{long_settings(bound), wait_, ledger_, runner_};
+          auto ran = watcher.watched(conn, [&](Connection& c) { return runner.next(ctx, c, version, f); }, stopped_);
+          if (!ran && stopped_ && stopped_()) return Step::busy;
+          return ran;
+        },
+        [&](const Context<Deadline<>>& ctx, const Error& e) {
+          ctx.emit(events::BackgroundError{.while_ = ctx.phase, .class_ = std::string{to_string(e.code)},
+                                           .message = e.message, .sqlstate = events::unless_empty(e.sqlstate)});
+        });
+    if (out && out.value() == Step::failed) failed_.push_back(version);
+    return out;
+  }
+
+  // Job `version`'s long statements on `conn`, one after another, until it
+  // succeeded (true), `until` or the run's deadline (false), or it failed.
+  template <class Ctx>
+  [[nodiscard]] result<bool> finalize_long(Ctx& ctx, Connection& conn, std::int64_t version, const RunnableFile& f,
+                                           std::chrono::steady_clock::time_point until) {
+    Jitter jitter;
+    while (std::chrono::steady_clock::now() < until && !ctx.expired()) {
+      const auto left = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     until - std::chrono::steady_clock::now()),
+                                 ctx.remaining());
+      LongStatements<Wait, Ledger> runner{
+          long_settings(std::min(long_statement_bound(f, options_.long_statement_timeout), left)), wait_, ledger_,
+          runner_};
+      LOCKSTEP_TRY(step, runner.next(ctx, conn, version, f));
+      switch (step) {
+        case Step::finished:
+          return true;
+        case Step::failed:
+          return make_error(errc::migration_failed, "background migration " + std::to_string(version) +
+                                                        " failed while this process finished it; see its "
+                                                        "background_failed event and `lockstep background status`");
+        case Step::busy:
+        case Step::retry: {
+          // Another runner's statement in flight, or a lock timeout: a
+          // moment, then again, while the job is still runnable.
+          LOCKSTEP_TRY(now, ledger_.jobs().read(conn, version));
+          if (!now || now->state == "succeeded") return now.has_value();
+          if (!now->runnable()) return false;
+          ctx.sleep_for(jitter.between(std::chrono::milliseconds{100}, std::chrono::milliseconds{1000}));
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    return false;
+  }
+
+  // The runner's settings for long statements: their bound as the
+  // statement_timeout, the runner's lock_timeout.
+  [[nodiscard]] Settings long_settings(std::chrono::milliseconds bound) const {
+    Settings s = settings_;
+    s.statement_timeout = bound;
+    s.lock_timeout = options_.lock_timeout;
+    return s;
+  }
+
   // Connect, the lock wait, the batch and the commit: the batch's own
   // statement_timeout plus margins. Nothing of a step outlives it.
   [[nodiscard]] std::chrono::milliseconds budget() const {
@@ -231,6 +331,25 @@ class JobRunner {
         ++held_count;
         continue;  // another job may run meanwhile
       }
+      if (const auto& w = f->second.directives.window) {
+        ctx.phase = "reading the server's clock for background migration " + std::to_string(j.version) + "'s window";
+        LOCKSTEP_TRY(clock, conn.query(utc_minute_of_day_sql));
+        const int minute = clock.empty() ? 0 : static_cast<int>(to_int64(clock[0][0]));
+        if (!w->contains(minute)) {
+          ctx.emit(events::BackgroundThrottled{.version = j.version, .name_ = j.name, .signal = "window",
+                                               .value = utc_time_text(minute), .limit = w->text()});
+          ++held_count;
+          continue;  // another job may run meanwhile
+        }
+      }
+      if (siblings_ != nullptr && !siblings_->take(self_, j.version, j.relation)) continue;  // a sibling's
+      if (j.long_statements()) {
+        // Another runner's statement in flight holds its session lock: pass
+        // over it to the next job rather than ask again and again.
+        ctx.phase = "looking whether background migration " + std::to_string(j.version) + "'s long statement runs";
+        LOCKSTEP_TRY(locked, conn.query(long_job_locked_sql(ledger_.jobs().lock_key(j.version))));
+        if (!locked.empty() && locked[0][0].value_or("f") == "t") continue;
+      }
       ctx.phase = "reading the database's health before a batch of background migration " +
                   std::to_string(j.version);
       LOCKSTEP_TRY(stop, read_health(conn, j.relation, options_.health));
@@ -240,6 +359,10 @@ class JobRunner {
         return Step::throttled;
       }
       ++tried;
+      if (j.long_statements()) {
+        pending_long_ = j.version;  // run by step(), in a session bounded by the statement's own bound
+        return Step::busy;
+      }
       LOCKSTEP_TRY(step, batch(ctx, conn, j.version, f->second));
       if (step != Step::busy) return step;
     }
@@ -325,7 +448,22 @@ class JobRunner {
                                      .duration_ms = static_cast<std::int64_t>(took.count()), .eta_ms = eta});
     // Toward the target duration, by at most a factor of two either way.
     const auto target = static_cast<double>(options_.target_batch.count());
-    const double factor = std::clamp(target / static_cast<double>(std::max<std::int64_t>(1, took.count())), 0.5, 2.0);
+    double factor = std::clamp(target / static_cast<double>(std::max<std::int64_t>(1, took.count())), 0.5, 2.0);
+    // A batch whose time is mostly fixed (a round trip, a trigger, a slow
+    // statement of the file that does not depend on the range) gets no
+    // faster when it gets smaller: shrinking it toward the target took it
+    // to one row, and the job to a crawl (found by the fresh-clone
+    // rehearsal in a finalize). The last two batches of different sizes
+    // tell the fixed part (a line through both); when it alone is most of
+    // the target, the size holds.
+    auto& pace = paces_[version];
+    if (pace.rows > 0 && pace.rows != rows) {
+      const double per_row = std::max(0.0, static_cast<double>(took.count() - pace.ms) /
+                                               static_cast<double>(rows - pace.rows));
+      pace.mostly_fixed = static_cast<double>(took.count()) - per_row * static_cast<double>(rows) >= 0.8 * target;
+    }
+    if (pace.rows != rows) pace = Pace{rows, static_cast<std::int64_t>(took.count()), pace.mostly_fixed};
+    if (factor < 1.0 && pace.mostly_fixed) factor = 1.0;
     if (rows >= size || factor < 1.0) {
       const auto ceiling = ceilings_.count(version) != 0 ? ceilings_[version] : job.batch_size;
       size = std::clamp<std::int64_t>(static_cast<std::int64_t>(static_cast<double>(size) * factor), 1,
@@ -434,7 +572,21 @@ class JobRunner {
   std::map<std::int64_t, std::int64_t> sizes_;      // each job's batch size now
   std::map<std::int64_t, std::int64_t> ceilings_;   // each job's largest size since a statement timeout
   std::map<std::int64_t, unsigned> timeouts_;       // statement timeouts in a row at one row
+  // Each job's last batch of a new size (its rows and time), and whether
+  // the line through it and the one before puts most of a batch's time in
+  // the part that does not depend on its rows.
+  struct Pace {
+    std::int64_t rows = 0;
+    std::int64_t ms = 0;
+    bool mostly_fixed = false;
+  };
+  std::map<std::int64_t, Pace> paces_;
   std::vector<std::int64_t> failed_;
+  std::function<bool()> stopped_;              // stop_long_statements_when
+  Siblings* siblings_ = nullptr;               // run_beside
+  std::size_t self_ = 0;
+  std::optional<std::int64_t> pending_long_;  // the job of long statements pick() chose
 };
+
 
 }  // namespace lockstep::detail

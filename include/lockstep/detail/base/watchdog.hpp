@@ -7,12 +7,18 @@
 // once; libpq's PQcancel would block without a timeout). That request runs
 // on the watchdog's thread, which is left to finish on its own if the
 // server does not answer quickly.
+//
+// `cancelled` (optional) ends it early the same way: a runner's long
+// statement is cut when the application stops the runner, polled every
+// 50 ms, so a stop never waits for an index build to end.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -30,10 +36,12 @@ class Watchdog {
 
   // `reaper_conninfo` reaches the same server with a short connect_timeout;
   // empty: only the socket is shut (the server notices the dead client).
-  Watchdog(Connection& conn, std::chrono::milliseconds after, std::string reaper_conninfo = {})
+  Watchdog(Connection& conn, std::chrono::milliseconds after, std::string reaper_conninfo = {},
+           std::function<bool()> cancelled = {})
       : state_{std::make_shared<State>()} {
     state_->reaper_conninfo = std::move(reaper_conninfo);
     state_->backend_pid = conn.backend_pid();
+    state_->cancelled = std::move(cancelled);
     try {
       thread_ = std::thread{[s = state_, &conn, after] { watch(s, conn, after); }};
     } catch (const std::system_error&) {
@@ -67,6 +75,8 @@ class Watchdog {
   }
 
   [[nodiscard]] bool fired() const noexcept { return state_->fired.load(); }
+  // It fired because `cancelled` said so, not at the deadline.
+  [[nodiscard]] bool was_cancelled() const noexcept { return state_->by_cancel.load(); }
 
  private:
   struct State {
@@ -76,6 +86,8 @@ class Watchdog {
     bool severing = false;
     bool reaped = false;
     std::atomic<bool> fired{false};
+    std::atomic<bool> by_cancel{false};
+    std::function<bool()> cancelled;
     std::string reaper_conninfo;
     int backend_pid = 0;
   };
@@ -96,7 +108,30 @@ class Watchdog {
   static void watch_and_reap(const std::shared_ptr<State>& s, Connection& conn, std::chrono::milliseconds after) {
     {
       std::unique_lock lk{s->mutex};
-      if (s->cv.wait_for(lk, after, [&] { return s->stop; })) return;
+      if (!s->cancelled) {
+        if (s->cv.wait_for(lk, after, [&] { return s->stop; })) return;
+      } else {
+        const auto until = std::chrono::steady_clock::now() + after;
+        for (;;) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now >= until) break;
+          const auto slice = std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds{50});
+          if (s->cv.wait_for(lk, slice, [&] { return s->stop; })) return;
+          lk.unlock();  // the predicate may take the application's own lock
+          bool cancel = false;
+          try {
+            cancel = s->cancelled();
+          } catch (...) {
+            cancel = false;  // a throwing predicate never unbounds the query: the deadline still holds
+          }
+          lk.lock();
+          if (s->stop) return;
+          if (cancel) {
+            s->by_cancel.store(true);
+            break;
+          }
+        }
+      }
       s->severing = true;
       s->fired.store(true);
     }

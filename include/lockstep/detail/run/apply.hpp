@@ -57,7 +57,7 @@ class Applier {
       if (!clear) return Attempt::deferred;
     }
     ctx_.emit(events::MigrationStarted{.version = m.version, .name_ = m.name, .file = m.origin,
-                                       .transaction = !p.directives.no_transaction,
+                                       .transaction = p.directives.boot_in_transaction(),
                                        .statements = static_cast<std::int64_t>(p.statements.size())});
     const auto t0 = ctx_.now();
     for (unsigned retries = 0;;) {
@@ -92,7 +92,8 @@ class Applier {
 
   [[nodiscard]] result<Ran> run(Connection& conn, const Migration& m, const PreparedMigration& p,
                                 std::int64_t& completed) {
-    if (p.directives.no_transaction) {
+    // (A background file's boot queues its job in a transaction, long statements too.)
+    if (!p.directives.boot_in_transaction()) {
       LOCKSTEP_TRYV(executor_.statements(conn, m, p, completed));
       return Ran{};
     }
@@ -144,12 +145,12 @@ class Applier {
   // the transaction it will run in, when it has one: see blockers_gone.)
   [[nodiscard]] result<bool> contract_clear(Connection& conn, const Migration& m, const PreparedMigration& p,
                                             bool in_transaction) {
-    if (in_transaction || !p.directives.no_transaction) return true;  // checked inside its transaction
+    if (in_transaction || p.directives.boot_in_transaction()) return true;  // checked inside its transaction
     return blockers_gone(conn, m, p);
   }
 
   [[nodiscard]] result<bool> blockers_gone(Connection& conn, const Migration& m, const PreparedMigration& p) {
-    const bool transactional = !p.directives.no_transaction;
+    const bool transactional = p.directives.boot_in_transaction();
     auto blockers = opener_.contract_blockers(conn, m, transactional);
     // And the background job it requires, if any, must have succeeded.
     auto job = blockers ? opener_.unfinished_requirement(conn, m) : result<std::optional<BackgroundWait>>{std::nullopt};
@@ -168,7 +169,7 @@ class Applier {
   [[nodiscard]] result<void> open(Connection& conn, const Migration& m, const PreparedMigration& p,
                                   bool in_transaction) {
     if (in_transaction) return conn.execute(executor_.timeouts_sql(p, true));
-    if (p.directives.no_transaction) return outcome::success();
+    if (!p.directives.boot_in_transaction()) return outcome::success();
     return opener_.session_locked(conn, m, executor_.timeouts_sql(p, true));
   }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -88,9 +89,11 @@ class Connector {
 
   // Runs `body` under the deadline watchdog; its failure after the watchdog
   // fired is the deadline, whatever the severed connection reported.
+  // `cancelled` (a runner's stop) ends the session early the same way.
   template <class Body>
-  [[nodiscard]] auto watched(Connection& conn, Body&& body) -> decltype(body(conn)) {
-    Watchdog watchdog{conn, ctx_.remaining(), conninfo(std::chrono::seconds{2})};
+  [[nodiscard]] auto watched(Connection& conn, Body&& body, std::function<bool()> cancelled = {})
+      -> decltype(body(conn)) {
+    Watchdog watchdog{conn, ctx_.remaining(), conninfo(std::chrono::seconds{2}), std::move(cancelled)};
     if (!watchdog.started()) {
       return make_error(errc::internal_error,
                         "cannot start the deadline watchdog thread: the process is at its thread or pid limit "
@@ -100,6 +103,10 @@ class Connector {
     watchdog.disarm();
     if (!out && watchdog.fired()) {
       conn.close();
+      if (watchdog.was_cancelled()) {
+        return make_error(errc::connection_failed,
+                          "stopped while " + ctx_.phase + ": the session was ended and its statement rolled back");
+      }
       return ctx_.deadline_error();
     }
     return out;

@@ -192,6 +192,9 @@ template <class Timeout>
         e.message = "rehearsal of " + e.message;
         return e;
       }
+      // Long statements (an index build concurrently) cannot run in the
+      // rehearsal's transaction: only their queuing is rehearsed.
+      if (job.value().long_statements()) continue;
       auto batch = rehearse_first_batch(conn, m, *p, job.value(), plan[i], seen);
       if (!batch) {
         auto e = std::move(batch).error();
@@ -275,7 +278,7 @@ template <class Timeout, class Ledger>
     step.version = m->version;
     step.name = m->name;
     step.origin = m->origin;
-    step.transaction = !pm->directives.no_transaction;
+    step.transaction = pm->directives.boot_in_transaction();
     step.statements = pm->statements.size();
     step.warnings = pm->findings.size();
     step.contract = m->contract;

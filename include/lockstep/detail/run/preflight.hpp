@@ -99,7 +99,7 @@ template <class Timeout>
                                      "drop the directive"),
                           m);
     }
-    if (rules.transaction_scoped && p.directives.no_transaction) {
+    if (rules.transaction_scoped && !p.directives.boot_in_transaction()) {
       return at_migration(
           make_error(errc::invalid_argument,
                      "it is marked no-transaction, and a transaction-scoped lock cannot protect it (the lock "

@@ -23,6 +23,7 @@
 #include "lockstep/error.hpp"
 #include "lockstep/ledger/background_jobs.hpp"
 #include "lockstep/migration.hpp"
+#include "lockstep/sql/index_builds.hpp"
 
 namespace lockstep::detail {
 
@@ -46,6 +47,27 @@ namespace lockstep::detail {
 // caller to roll back.
 [[nodiscard]] inline result<BackgroundJob> queued_job(Connection& conn, const Migration& m,
                                                       const PreparedMigration& p) {
+  if (p.directives.long_statements()) {
+    // Long statements: no key to walk. The job counts statements where a
+    // batch job counts rows (BackgroundJob::long_statements()); its table is
+    // the first index build's, for the health signal on it, if any.
+    BackgroundJob j;
+    j.version = m.version;
+    j.name = m.name;
+    j.checksum = m.checksum;
+    j.runs_statements = true;
+    j.batch_size = static_cast<std::int64_t>(p.statements.size());
+    j.rows_estimated = j.batch_size;
+    const auto builds = sql::concurrent_index_builds(p.statements, m.sql);
+    if (!builds.empty()) {
+      auto rows = conn.query("SELECT COALESCE((SELECT format('%I.%I', s.nspname, c.relname) FROM pg_class c "
+                             "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = to_regclass($1)), '')",
+                             builds.front().table);
+      if (!rows) return std::move(rows).error();
+      if (!rows.value().empty()) j.relation = to_text(rows.value()[0][0]);
+    }
+    return j;
+  }
   const auto& over = *p.directives.batch_over;
   std::string names = "ARRAY[";
   for (std::size_t i = 0; i < over.columns.size(); ++i) names += (i ? ", " : "") + quote_literal(over.columns[i]);

@@ -74,7 +74,7 @@ class Recorder {
   // transaction). The last migration of the run also wakes the waiters.
   [[nodiscard]] result<void> commit(Connection& conn, const Migration& m, const PreparedMigration& p,
                                     std::chrono::milliseconds duration) {
-    const bool transactional = !p.directives.no_transaction;
+    const bool transactional = p.directives.boot_in_transaction();
     auto recorded = ledger_.record_applied(conn, row(m, p, duration.count()));
     if (!recorded) {
       if (transactional) (void)conn.execute("ROLLBACK");
@@ -125,7 +125,7 @@ class Recorder {
     f.column = e.column;
     f.deploy_version = ctx_.deploy_version();
     f.host = ctx_.host();
-    f.partial = p.directives.no_transaction && completed > 0;
+    f.partial = !p.directives.boot_in_transaction() && completed > 0;
     f.statements_completed = completed;
     f.statements_total = static_cast<std::int64_t>(p.statements.size());
     auto recorded = ledger_.record_failure(conn, f);

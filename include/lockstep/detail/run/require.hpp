@@ -47,9 +47,8 @@ template <class Ledger>
                "background migration, and require that one instead"};
   }
   if (w.state == "paused") return Why{"an operator paused it; `lockstep background resume " + v + "` lets it run"};
-  const auto file = std::find_if(target.migrations.begin(), target.migrations.end(),
-                                 [&](const Migration& o) { return o.version == w.version; });
-  if (file == target.migrations.end() || !file->background) {
+  const Migration* file = target.find(w.version);
+  if (file == nullptr || !file->background) {
     return Why{"this image has no background migration " + v + " to run its batches with"};
   }
   if (file->requires_background != 0) {
@@ -153,6 +152,12 @@ class Requirements {
   [[nodiscard]] result<void> finish(Connection& conn, const Migration& m, BackgroundWait w) {
     LOCKSTEP_TRY(cannot, cannot_finish(conn, ledger_, target_, w));
     if (cannot) return refused(m, w, *cannot);
+    if (w.long_statements) {
+      // An index build's time is not known before it ends, and a boot that
+      // started one could not stop it inside its budget.
+      return refused(m, w, "its long statements (an index build, a validation) are never run by a boot: no rate "
+                           "tells how long they take");
+    }
     const auto budget = std::min(settings_.finalize_budget, ctx_.remaining() / 2);
     if (budget <= std::chrono::milliseconds{0}) {
       return refused(m, w, "finishing it in the boot is off (Settings::finalize_budget, --finalize-budget is 0)");
@@ -179,15 +184,9 @@ class Requirements {
                               " (the finalize budget) and it is not done yet");
   }
 
-  [[nodiscard]] const Migration* find(std::int64_t version) const {
-    const auto it = std::find_if(target_.migrations.begin(), target_.migrations.end(),
-                                 [&](const Migration& o) { return o.version == version; });
-    return it == target_.migrations.end() ? nullptr : &*it;
-  }
-
   [[nodiscard]] Error refused(const Migration& m, BackgroundWait w, const std::string& why) const {
     if (w.name.empty()) {
-      if (const Migration* file = find(w.version)) w.name = file->name;
+      if (const Migration* file = target_.find(w.version)) w.name = file->name;
     }
     auto e = make_error(errc::background_unfinished,
                         "migration " + std::to_string(m.version) + " (" + m.origin + ") requires " + background::describe(w) +

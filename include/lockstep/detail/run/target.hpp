@@ -16,6 +16,7 @@
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/base/utf8.hpp"
+#include "lockstep/checks/requirements.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/sql/directives.hpp"
@@ -126,6 +127,7 @@ struct Target {
   [[nodiscard]] bool in_window(const Migration& m, std::int64_t applied_version) const noexcept {
     return m.version > applied_version && m.version <= (m.contract ? bound : expected);
   }
+  [[nodiscard]] const Migration* find(std::int64_t version) const noexcept { return find_migration(migrations, version); }
   [[nodiscard]] bool has_contracts() const noexcept {
     return std::any_of(migrations.begin(), migrations.end(),
                        [&](const Migration& m) { return m.contract && m.version <= bound; });
@@ -175,37 +177,6 @@ struct Target {
                           m);
     }
     previous = m.version;
-  }
-  return outcome::success();
-}
-
-// `-- lockstep:requires-background=V` names an earlier background migration
-// of the same source: checked on every boot, before anything is sent, so a
-// typo cannot leave a migration waiting for a job that never exists.
-[[nodiscard]] inline result<void> check_requirements(const std::vector<Migration>& migrations) {
-  for (const auto& m : migrations) {
-    if (m.requires_background == 0) continue;
-    const auto it = std::find_if(migrations.begin(), migrations.end(),
-                                 [&](const Migration& o) { return o.version == m.requires_background; });
-    std::string why;
-    if (m.requires_background >= m.version) {
-      why = "names " + std::to_string(m.requires_background) + ", which is not an earlier migration; a migration "
-            "can only require the job of a background migration that comes before it";
-    } else if (it == migrations.end()) {
-      why = "names " + std::to_string(m.requires_background) + ", which this source does not have";
-    } else if (!it->background) {
-      why = "names " + std::to_string(m.requires_background) + " (" + it->origin + "), which is not a background "
-            "migration (`-- lockstep:background`)";
-    } else {
-      continue;
-    }
-    auto e = make_error(errc::source_invalid, "lockstep:requires-background " + why);
-    const auto at = m.sql.find("lockstep:requires-background");
-    if (at != std::string::npos) {
-      e.line = static_cast<int>(std::count(m.sql.begin(), m.sql.begin() + static_cast<std::ptrdiff_t>(at), '\n')) + 1;
-      e.column = 1;
-    }
-    return at_migration(std::move(e), m);
   }
   return outcome::success();
 }
