@@ -32,6 +32,7 @@
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
 #include "lockstep/detail/background/files.hpp"
+#include "lockstep/detail/background/job_failure.hpp"
 #include "lockstep/detail/background/long_job.hpp"
 #include "lockstep/detail/background/siblings.hpp"
 #include "lockstep/detail/base/jitter.hpp"
@@ -134,32 +135,11 @@ class JobRunner {
       return make_error(errc::internal_error, "background migration " + std::to_string(version) +
                                                   " is required but not among this image's background files (report this)");
     }
-    Jitter jitter;
     if (f->second.directives.long_statements()) return finalize_long(ctx, conn, version, f->second, until);
-    while (std::chrono::steady_clock::now() < until && ctx.remaining() > statement_timeout() + options_.lock_timeout) {
-      LOCKSTEP_TRY(step, batch(ctx, conn, version, f->second));
-      switch (step) {
-        case Step::finished:
-          return true;
-        case Step::failed:
-          return make_error(errc::migration_failed, "background migration " + std::to_string(version) +
-                                                        " failed while this boot finished it; see its "
-                                                        "background_failed event and `lockstep background status`");
-        case Step::busy:
-        case Step::retry: {
-          // Another runner's batch in flight, or its rows locked: a moment,
-          // then again (a job no longer runnable ends the loop: see below).
-          LOCKSTEP_TRY(now, ledger_.jobs().read(conn, version));
-          if (!now || now->state == "succeeded") return now.has_value();
-          if (!now->runnable()) return false;
-          ctx.sleep_for(jitter.between(std::chrono::milliseconds{20}, std::chrono::milliseconds{250}));
-          break;
-        }
-        default:
-          break;
-      }
-    }
-    return false;
+    return finish_job(
+        ctx, conn, version,
+        [&] { return std::chrono::steady_clock::now() < until && ctx.remaining() > statement_timeout() + options_.lock_timeout; },
+        [&] { return batch(ctx, conn, version, f->second); }, std::chrono::milliseconds{250});
   }
 
   // One batch of the first runnable job this replica has the file of, and
@@ -245,15 +225,31 @@ class JobRunner {
   template <class Ctx>
   [[nodiscard]] result<bool> finalize_long(Ctx& ctx, Connection& conn, std::int64_t version, const RunnableFile& f,
                                            std::chrono::steady_clock::time_point until) {
+    return finish_job(
+        ctx, conn, version, [&] { return std::chrono::steady_clock::now() < until && !ctx.expired(); },
+        [&] {
+          const auto left = std::min(
+              std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()),
+              ctx.remaining());
+          LongStatements<Wait, Ledger> runner{
+              long_settings(std::min(long_statement_bound(f, options_.long_statement_timeout), left)), wait_, ledger_,
+              runner_};
+          return runner.next(ctx, conn, version, f);
+        },
+        std::chrono::milliseconds{1000});
+  }
+
+  // Job `version` stepped on `conn` (`next`: a batch, or a long statement)
+  // while `more()`: true once it succeeded, false when `more()` ends or it
+  // is no longer runnable (paused, cancelled), its error when it failed.
+  // Another runner's step in the way, or a lock timeout, is waited out with
+  // a jittered pause of up to `pause`, while the job is still runnable.
+  template <class Ctx, class More, class Next>
+  [[nodiscard]] result<bool> finish_job(Ctx& ctx, Connection& conn, std::int64_t version, More&& more, Next&& next,
+                                        std::chrono::milliseconds pause) {
     Jitter jitter;
-    while (std::chrono::steady_clock::now() < until && !ctx.expired()) {
-      const auto left = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     until - std::chrono::steady_clock::now()),
-                                 ctx.remaining());
-      LongStatements<Wait, Ledger> runner{
-          long_settings(std::min(long_statement_bound(f, options_.long_statement_timeout), left)), wait_, ledger_,
-          runner_};
-      LOCKSTEP_TRY(step, runner.next(ctx, conn, version, f));
+    while (more()) {
+      LOCKSTEP_TRY(step, next());
       switch (step) {
         case Step::finished:
           return true;
@@ -263,12 +259,10 @@ class JobRunner {
                                                         "background_failed event and `lockstep background status`");
         case Step::busy:
         case Step::retry: {
-          // Another runner's statement in flight, or a lock timeout: a
-          // moment, then again, while the job is still runnable.
           LOCKSTEP_TRY(now, ledger_.jobs().read(conn, version));
           if (!now || now->state == "succeeded") return now.has_value();
           if (!now->runnable()) return false;
-          ctx.sleep_for(jitter.between(std::chrono::milliseconds{100}, std::chrono::milliseconds{1000}));
+          ctx.sleep_for(jitter.between(pause / 10, pause));
           break;
         }
         default:
@@ -533,31 +527,12 @@ class JobRunner {
     // like every text that leaves a session (the boundary scrubs the Error).
     const std::string stored = ctx.redact()(e.message);
     auto marked = ledger_.jobs().fail(conn, job.version, stored, runner_);
-    FailureRecord f;
-    f.version = job.version;
-    f.name = job.name;
-    f.sqlstate = e.sqlstate;
-    f.message = stored;
-    f.position = m.origin + (e.line ? ":" + std::to_string(*e.line) : std::string{});
-    f.line = e.line;
-    f.deploy_version = resolved_.settings.deploy_version;
-    f.host = resolved_.settings.host;
-    f.checksum = m.checksum;
-    f.cause = "error";
     if (!marked) {
       (void)conn.execute("ROLLBACK");
       return std::move(marked).error();
     }
     LOCKSTEP_TRYV(conn.execute("COMMIT"));
-    // Its own statement, like a migration's failure record (TableLedger's
-    // fallback for a ledger without the position columns needs autocommit).
-    if (auto recorded = ledger_.record_failure(conn, f); !recorded) {
-      ctx.emit(events::Warning{.message = "could not record background migration " + std::to_string(job.version) +
-                                          "'s failure in the failure log: " + recorded.error().message});
-    }
-    ctx.emit(events::BackgroundFailed{.version = job.version, .name_ = job.name, .sqlstate = e.sqlstate,
-                                      .line = e.line ? std::optional<std::int64_t>{*e.line} : std::nullopt,
-                                      .message = why});
+    report_job_failure(ctx, conn, ledger_, job, m, e, stored, why);
     failed_.push_back(job.version);
     return Step::failed;
   }
