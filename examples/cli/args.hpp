@@ -48,6 +48,7 @@ struct Args {
   bool background = false;        // replica --background: also run background migrations
   std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
   unsigned jobs = 1;  // --jobs: background jobs one runner works on at once
+  std::string progress = "auto";  // --progress auto|bar|json: events as a progress bar on a terminal, else JSON
   std::string error;  // non-empty: usage error
 };
 
@@ -263,6 +264,12 @@ struct Args {
         return a;
       }
       a.jobs = n;
+    } else if (flag == "--progress") {
+      if (*v != "auto" && *v != "bar" && *v != "json") {
+        a.error = "--progress takes 'auto' (a bar when stdout is a terminal), 'bar' or 'json', not '" + *v + "'";
+        return a;
+      }
+      a.progress = *v;
     } else if (flag == "--report") {
       a.report = *v;
     } else if (flag == "--metrics-file") {
@@ -349,7 +356,10 @@ inline constexpr std::string_view usage_text =
     "                        the same deploy runs the same file again) or retry\n"
     "  --host NAME           recorded as who applied (default: $HOSTNAME)\n"
     "  --role ROLE           ledger-sql: also print the grants the migration role ROLE needs\n"
-    "  --json                status: print JSON instead of a table; lint: one JSON finding per line\n"
+    "  --json                status: print JSON instead of a table; lint: one JSON finding per line;\n"
+    "                        background status: JSON lines even on a terminal\n"
+    "  --progress P          auto (default: a progress bar and short lines when stdout is a terminal,\n"
+    "                        JSON lines otherwise), bar, or json (migrate, replica, background)\n"
     "  --lock-rule R=LEVEL   rule R (any of docs/lock-safety.md) is always an error, a warning, or off (repeatable;\n"
     "                        comma-separated lists too; default: $LOCKSTEP_LOCK_RULES)\n"
     "  --lock-rows N         a blocking rewrite, scan or index build on a table of N rows or more\n"
@@ -367,7 +377,8 @@ inline constexpr std::string_view usage_text =
     "  --lease D             replica: how long one heartbeat keeps it alive (default 30s; at least\n"
     "                        2.2 x --heartbeat + 100ms for a heartbeat up to 10s; docs/expand-contract.md)\n"
     "\n"
-    "migrate prints one JSON event per line on stdout; errors also go to stderr.\n"
+    "migrate prints one JSON event per line on stdout (on a terminal: a progress bar, see --progress);\n"
+    "errors also go to stderr.\n"
     "exit codes: 0 ready, 2 usage, 3 invalid argument, 4 source invalid, 5 connection failed,\n"
     "            6 ledger invalid, 7 checksum mismatch, 8 migration failed, 9 lock failed,\n"
     "            10 deadline exceeded, 11 schema behind, 12 database error, 13 lock lost,\n"

@@ -11,9 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "args.hpp"
 #include "exit_codes.hpp"
 #include "metrics_file.hpp"
+#include "progress_bar.hpp"
 #include "report_file.hpp"
 #include "lockstep/json.hpp"
 #include "lockstep/lockstep.hpp"
@@ -23,6 +26,8 @@ namespace {
 
 using namespace lockstep;
 
+EventSink event_sink(const cli::Args& a);
+
 Settings settings_from(const cli::Args& a) {
   Settings s;
   s.database_url = a.url;
@@ -30,7 +35,7 @@ Settings settings_from(const cli::Args& a) {
   s.deploy_version = a.deploy_version;
   s.lock_name = a.lock_name;
   s.host = a.host;
-  s.on_event = stdout_sink();
+  s.on_event = event_sink(a);
   if (!a.mode.empty()) s.mode = parse_boot_mode(a.mode).value();  // validated by parse_args
   s.rehearse = a.rehearse;
   if (a.lock_timeout) s.lock_timeout = *a.lock_timeout;
@@ -62,6 +67,13 @@ const Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
     return Redactor{std::move(secrets)};
   }();
   return r;
+}
+
+// JSON lines on stdout, or on a terminal a progress bar and short lines
+// (--progress; progress_bar.hpp), each through cli_redactor().
+EventSink event_sink(const cli::Args& a) {
+  if (cli::choose_output(a.progress, ::isatty(STDOUT_FILENO) != 0) == cli::Output::json) return stdout_sink();
+  return cli::TerminalSink{stdout, cli_redactor(), cli::terminal_width(STDOUT_FILENO)};
 }
 
 void print_error(Error e) {
@@ -365,6 +377,10 @@ int background_command(const cli::Args& a) {
   if (a.background_action == "status") {
     auto jobs = m.background_jobs();
     if (!jobs) return fail(jobs.error());
+    if (!a.json && cli::choose_output(a.progress, ::isatty(STDOUT_FILENO) != 0) == cli::Output::bar) {
+      cli::print_job_bars(stdout, cli_redactor(), jobs.value(), cli::terminal_width(STDOUT_FILENO));
+      return cli::exit_ok;
+    }
     for (const auto& j : jobs.value()) {
       JsonObject o;
       o.add("version", j.version).add("name", j.name).add("kind", j.long_statements() ? "statements" : "batches")

@@ -74,6 +74,10 @@ ALLOWED = [
      "a path the user gave; no connection string"),
     ("examples/cli/main.cpp", r'std::cerr << "lockstep: lock_unsafe: migration " << p\.version',
      "a version and a file name"),
+    ("examples/cli/progress_bar.hpp", r"std::fwrite\(text\.data\(\), 1, text\.size\(\), out\);",
+     "on a terminal: the progress bar and short lines of events (redacted by the library's Emitter) and "
+     "background status bars (ledger rows), each line passed through the program's redactor (cli_redactor()) "
+     "just before this write (tests/unit/cli_progress_bar_test.cpp)"),
     ("examples/cli/main.cpp", r"std::printf\(",
      "status table: ledger rows (versions, names, times, hosts, deploy versions); the one free text, "
      "failure messages, redacted by detail/run/status.hpp; status JSON likewise"),
