@@ -111,10 +111,22 @@ namespace bar_detail {
                              b.rows_estimated, rest, width);
 }
 
-// The job has no key left: the bar full, with what it did.
+// One long statement done (background + no-transaction):
+// "background 43 (index)  [####......]  1 of 3 statements  (line 5, 2 min)".
+[[nodiscard]] inline std::string statement_line(const events::BackgroundStatement& b, int width) {
+  const std::string rest = "  " + std::to_string(b.statement) + " of " + std::to_string(b.statements) +
+                           " statements  (line " + std::to_string(b.line) + ", " +
+                           background::human_duration(b.duration_ms) + ")";
+  return bar_detail::compose("background", b.version, b.name_, b.statement, b.statements, rest, width);
+}
+
+// The job has no key left: the bar full, with what it did. (A job of long
+// statements reports no rows and its statements as batches.)
 [[nodiscard]] inline std::string succeeded_line(const events::BackgroundSucceeded& s, int width) {
-  const std::string rest = "  100%  " + std::to_string(s.rows_done) + " rows in " + std::to_string(s.batches) +
-                           " batches, done";
+  const std::string rest = s.rows_done == 0 && s.batches > 0
+                               ? "  100%  " + std::to_string(s.batches) + " statements, done"
+                               : "  100%  " + std::to_string(s.rows_done) + " rows in " + std::to_string(s.batches) +
+                                     " batches, done";
   return bar_detail::compose("background", s.version, s.name_, 1, 1, rest, width);
 }
 
@@ -152,8 +164,12 @@ namespace bar_detail {
   std::string rest = "  " + j.state;
   if (done) rest += "  100%";
   else if (w.percent) rest += "  " + std::to_string(*w.percent) + "%";
-  rest += "  " + std::to_string(j.rows_done) + (done || j.rows_estimated <= 0 ? std::string{} : " of ~" + std::to_string(j.rows_estimated)) +
-          " rows";
+  if (j.long_statements()) {
+    rest += "  " + std::to_string(j.rows_done) + " of " + std::to_string(j.rows_estimated) + " statements";
+  } else {
+    rest += "  " + std::to_string(j.rows_done) +
+            (done || j.rows_estimated <= 0 ? std::string{} : " of ~" + std::to_string(j.rows_estimated)) + " rows";
+  }
   if (w.eta_ms && j.runnable()) rest += "  ETA " + background::human_duration(*w.eta_ms);
   return bar_detail::compose("background", j.version, j.name, done ? 1 : std::min(j.rows_done, j.rows_estimated),
                              done ? 1 : j.rows_estimated, rest, width);
@@ -188,7 +204,7 @@ namespace bar_detail {
           return "migration " + named(b.version, b.name_) + " FAILED [" + b.sqlstate + "] " + b.message + " (" +
                  b.file + (b.line ? ":" + std::to_string(*b.line) : std::string{}) + ")";
         } else if constexpr (std::is_same_v<B, events::BackgroundQueued>) {
-          return "background " + named(b.version, b.name_) + " queued over " + b.table +
+          return "background " + named(b.version, b.name_) + " queued" + (b.table.empty() ? "" : " over " + b.table) +
                  (b.after_old_replicas_gone ? ", to start once older replicas are gone" : "");
         } else if constexpr (std::is_same_v<B, events::BackgroundThrottled>) {
           return "background " + named(b.version, b.name_) + " held: " + b.signal + " at " + b.value + " (limit " +
@@ -233,6 +249,7 @@ class TerminalSink {
     State& s = *state_;
     if (const auto* b = std::get_if<events::BackgroundBatch>(&e.body)) return s.draw(batch_line(*b, s.width));
     if (const auto* p = std::get_if<events::Progress>(&e.body)) return s.draw(progress_line(*p, s.width));
+    if (const auto* st = std::get_if<events::BackgroundStatement>(&e.body)) return s.draw(statement_line(*st, s.width));
     if (const auto* done = std::get_if<events::BackgroundSucceeded>(&e.body)) {
       s.draw(succeeded_line(*done, s.width));
       return s.end_bar();

@@ -81,6 +81,22 @@ TEST_SUITE("unit") {
     j.state = "succeeded";
     j.rows_done = 1010;
     CHECK(cli::job_line(j, 80) == "background 42 (backfill)  [" + std::string(23, '#') + "]  succeeded  100%  1010 rows");
+    // Long statements (background + no-transaction): statements, not rows.
+    BackgroundJob index;
+    index.version = 43;
+    index.name = "index";
+    index.state = "running";
+    index.runs_statements = true;
+    index.rows_done = 1;
+    index.rows_estimated = 3;
+    CHECK(cli::job_line(index, 80).find("33%  1 of 3 statements") != std::string::npos);
+    const events::BackgroundStatement st{.version = 43, .name_ = "index", .statement = 1, .statements = 3, .line = 4,
+                                         .duration_ms = 125000};
+    CHECK(cli::statement_line(st, 80).find("1 of 3 statements  (line 4, 2 min)") != std::string::npos);
+    CHECK(cli::succeeded_line(events::BackgroundSucceeded{.version = 43, .name_ = "index", .rows_done = 0,
+                                                          .batches = 3},
+                              80)
+              .find("100%  3 statements, done") != std::string::npos);
 
     events::Progress p{.version = 4, .name_ = "add_index", .file = "4_add_index.sql", .statement = "CREATE INDEX",
                        .line = 3, .running_ms = 12000};
