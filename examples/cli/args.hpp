@@ -47,6 +47,7 @@ struct Args {
   std::string background_action;  // background: run | status | pause | resume | retry | cancel | finalize
   bool background = false;        // replica --background: also run background migrations
   std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
+  std::string on_failed_range = "stop";  // --on-failed-range: stop | skip (background run, replica --background)
   std::string error;  // non-empty: usage error
 };
 
@@ -229,6 +230,12 @@ struct Args {
         return a;
       }
       a.on_partial = *v;
+    } else if (flag == "--on-failed-range") {
+      if (*v != "stop" && *v != "skip") {
+        a.error = "--on-failed-range takes 'stop' or 'skip', not '" + *v + "'";
+        return a;
+      }
+      a.on_failed_range = *v;
     } else if (flag == "--on-failure") {
       if (*v != "stop" && *v != "retry") {
         a.error = "--on-failure takes 'stop' or 'retry', not '" + *v + "'";
@@ -349,6 +356,9 @@ inline constexpr std::string_view usage_text =
     "  --background          replica: also run background migrations while it serves\n"
     "  --batch-target D      background run, replica --background: size batches toward this duration\n"
     "                        (default 500ms); a batch's statement_timeout is 20 times it (at least 1s)\n"
+    "  --on-failed-range P   background run, replica --background: a key range a batch cannot get\n"
+    "                        through stops its job (stop, default) or, narrowed to one key, is skipped\n"
+    "                        and recorded in the failure log (skip); docs/background.md\n"
     "  --finalize-budget D   migrate, replica: a migration with lockstep:requires-background finishes\n"
     "                        an unfinished job in the boot if what is left fits D at its measured rate,\n"
     "                        else the boot refuses with its ETA (default 20s; 0: always refuse)\n"

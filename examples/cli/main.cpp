@@ -90,6 +90,7 @@ int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
   if (a.background) {
     BackgroundOptions options;
     if (a.batch_target) options.target_batch = *a.batch_target;
+    if (a.on_failed_range == "skip") options.on_failed_range = FailedRange::skip;
     auto started = m.background(options);
     if (!started) return fail(started.error());
     runner.emplace(std::move(started).value());
@@ -376,6 +377,7 @@ int background_command(const cli::Args& a) {
   options.give_up_after = a.timeout;  // the database away for that long: exit instead of trying forever
   options.connect_timeout = std::min(options.connect_timeout, a.timeout);
   if (a.batch_target) options.target_batch = *a.batch_target;
+  if (a.on_failed_range == "skip") options.on_failed_range = FailedRange::skip;
   auto ran = run_background(m, options, [] { return stop_requested != 0; }, true);
   if (!ran) return fail(ran.error());
   if (ran.value().held) {
