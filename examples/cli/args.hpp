@@ -49,6 +49,7 @@ struct Args {
   std::optional<std::chrono::milliseconds> batch_target;  // --batch-target: a batch's target duration
   unsigned jobs = 1;  // --jobs: background jobs one runner works on at once
   std::string progress = "auto";  // --progress auto|bar|json: events as a progress bar on a terminal, else JSON
+  std::string on_failed_range = "stop";  // --on-failed-range: stop | skip (background run, replica --background)
   std::string error;  // non-empty: usage error
 };
 
@@ -231,6 +232,12 @@ struct Args {
         return a;
       }
       a.on_partial = *v;
+    } else if (flag == "--on-failed-range") {
+      if (*v != "stop" && *v != "skip") {
+        a.error = "--on-failed-range takes 'stop' or 'skip', not '" + *v + "'";
+        return a;
+      }
+      a.on_failed_range = *v;
     } else if (flag == "--on-failure") {
       if (*v != "stop" && *v != "retry") {
         a.error = "--on-failure takes 'stop' or 'retry', not '" + *v + "'";
@@ -370,6 +377,9 @@ inline constexpr std::string_view usage_text =
     "                        (default 500ms); a batch's statement_timeout is 20 times it (at least 1s)\n"
     "  --jobs K              background run, replica --background: work on K jobs at once, never two\n"
     "                        on one table (default 1)\n"
+    "  --on-failed-range P   background run, replica --background: a key range a batch cannot get\n"
+    "                        through stops its job (stop, default) or, narrowed to one key, is skipped\n"
+    "                        and recorded in the failure log (skip); docs/background.md\n"
     "  --finalize-budget D   migrate, replica: a migration with lockstep:requires-background finishes\n"
     "                        an unfinished job in the boot if what is left fits D at its measured rate,\n"
     "                        else the boot refuses with its ETA (default 20s; 0: always refuse)\n"

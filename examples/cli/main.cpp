@@ -103,6 +103,7 @@ int serve_as_replica(M& m, const Report& report, const cli::Args& a) {
     BackgroundOptions options;
     if (a.batch_target) options.target_batch = *a.batch_target;
     options.jobs_at_once = a.jobs;
+    if (a.on_failed_range == "skip") options.on_failed_range = FailedRange::skip;
     auto started = m.background(options);
     if (!started) return fail(started.error());
     runner.emplace(std::move(started).value());
@@ -402,6 +403,7 @@ int background_command(const cli::Args& a) {
   options.connect_timeout = std::min(options.connect_timeout, a.timeout);
   if (a.batch_target) options.target_batch = *a.batch_target;
   options.jobs_at_once = a.jobs;
+  if (a.on_failed_range == "skip") options.on_failed_range = FailedRange::skip;
   auto ran = run_background(m, options, [] { return stop_requested != 0; }, true);
   if (!ran) return fail(ran.error());
   if (ran.value().held) {

@@ -106,9 +106,12 @@ class Metrics {
     bg_batch_seconds_.render(out, "lockstep_background_batch_duration_seconds",
                              "Time one background batch took, from its statements to its commit.", "");
     header(out, "lockstep_background_throttled_total",
-           "Times a background job was held before a batch, by signal (health, old_replicas, requires_background).",
+           "Times a background job was held before a batch, by signal (health, blocked_sessions, old_replicas, "
+           "requires_background).",
            "counter");
     for (const auto& [signal, n] : bg_throttled_) sample(out, "lockstep_background_throttled_total", label("signal", signal), n);
+    counter(out, "lockstep_background_skipped_total",
+            "Keys a background runner passed over (on_failed_range = skip), each in the failure log.", bg_skipped_);
     auto per_job = [&](std::string_view name, std::string_view help, auto field) {
       header(out, name, help, "gauge");
       for (const auto& [version, j] : bg_jobs_) sample(out, name, label("version", std::to_string(version)), field(j));
@@ -246,6 +249,8 @@ class Metrics {
       j.eta_seconds = b.eta_ms ? static_cast<double>(*b.eta_ms) / 1000.0 : -1;
     } else if constexpr (std::is_same_v<Body, BackgroundThrottled>) {
       ++bg_throttled_[b.signal];
+    } else if constexpr (std::is_same_v<Body, BackgroundSkipped>) {
+      ++bg_skipped_;
     } else if constexpr (std::is_same_v<Body, BackgroundSucceeded>) {
       auto& j = bg_jobs_[b.version];
       j.rows_done = static_cast<double>(b.rows_done);
@@ -289,6 +294,7 @@ class Metrics {
   std::uint64_t bg_batches_ = 0;
   Histogram bg_batch_seconds_;
   std::map<std::string, std::uint64_t> bg_throttled_;
+  std::uint64_t bg_skipped_ = 0;
   std::map<std::int64_t, BgJob> bg_jobs_;
   std::uint64_t applied_ = 0, retries_ = 0;
   std::map<std::string, std::uint64_t> failures_;

@@ -143,6 +143,10 @@ struct FailureRecord {
   [[nodiscard]] bool retryable() const noexcept {
     return cause == "lock_timeout" || cause == "deadline" || cause == "deadlock" || cause == "resources";
   }
+  // "skipped": a key a background runner passed over (on_failed_range =
+  // skip) while its job went on: a record for people, never a failure that
+  // stops a deploy.
+  [[nodiscard]] bool skipped() const noexcept { return cause == "skipped"; }
 };
 
 // What the every-boot fast path reads from the ledger in one round trip.

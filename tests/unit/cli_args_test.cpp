@@ -77,6 +77,13 @@ TEST_SUITE("unit") {
       CHECK(cli::parse_args({"background", "finalize"}).error.find("background finalize takes a background job's version") !=
             std::string::npos);
     }
+    SUBCASE("on-failed-range") {
+      CHECK(cli::parse_args({"background", "run"}).on_failed_range == "stop");
+      CHECK(cli::parse_args({"background", "run", "--on-failed-range", "skip"}).on_failed_range == "skip");
+      CHECK(cli::parse_args({"replica", "--background", "--on-failed-range", "stop"}).on_failed_range == "stop");
+      CHECK(cli::parse_args({"background", "run", "--on-failed-range", "ignore"}).error.find("--on-failed-range") !=
+            std::string::npos);
+    }
     SUBCASE("mistakes are usage errors that say what is wrong") {
       CHECK(cli::parse_args({}).error == "missing command");
       CHECK(cli::parse_args({"migrat"}).error.find("unknown command") != std::string::npos);

@@ -37,6 +37,13 @@ struct HealthLimits {
   // Autovacuum (or a VACUUM) running on the job's table: a batch would
   // make it start over on the pages it dirties, or wait behind it.
   bool vacuum_on_table = true;
+  // Sessions waiting on a lock that the job's last batch held, counted in
+  // that batch's transaction right before its COMMIT: at this many, the
+  // job's next batch waits. A session or two behind a batch's row locks for
+  // a moment is what batching is for; five at once means the batches hit
+  // rows the application is writing now. Measured again by every batch, so
+  // it holds a job once per measurement, never for good. 0: off.
+  std::int64_t blocked_sessions = 5;
   // Your own signal (a queue's depth, a p99 from your metrics): return a
   // reason to hold the job, or nullopt. Called on the runner's thread before
   // each batch, inside no deadline of lockstep's: it must return promptly
@@ -46,7 +53,9 @@ struct HealthLimits {
 
 // One signal that said stop: what, how much, and the limit.
 struct HealthStop {
-  std::string signal;  // replication_slot_lag | replay_lag | archive_backlog | vacuum_on_table | callback
+  // replication_slot_lag | replay_lag | archive_backlog | vacuum_on_table |
+  // blocked_sessions | callback
+  std::string signal;
   std::string value;
   std::string limit;
 };
@@ -74,6 +83,28 @@ namespace detail {
 
 inline constexpr std::string_view archive_backlog_sql =
     "SELECT count(*) FROM pg_catalog.pg_ls_archive_statusdir() WHERE name LIKE '%.ready'";
+
+// The sessions waiting on a lock this transaction holds, sent as the last
+// statement of a batch before its COMMIT (detail/background/runner.hpp).
+// pg_locks and pg_blocking_pids() need no privilege (pg_stat_activity hides
+// another role's wait events without pg_read_all_stats), and
+// pg_blocking_pids() is asked only for the sessions that wait: it takes the
+// lock manager's locks. The count is kept in a session setting because the
+// last result of the batch's one round trip is its COMMIT's:
+// blocked_sessions_read_sql, after the COMMIT, returns it.
+inline constexpr std::string_view blocked_sessions_sql =
+    "SELECT set_config('lockstep.blocked_sessions', (SELECT count(*) FROM (SELECT DISTINCT pid FROM pg_locks"
+    " WHERE NOT granted AND pid IS NOT NULL) w WHERE pg_backend_pid() = ANY (pg_blocking_pids(w.pid)))::text, false)";
+inline constexpr std::string_view blocked_sessions_read_sql =
+    "SELECT current_setting('lockstep.blocked_sessions', true)";
+
+// A count of blocked sessions (blocked_sessions_sql) at or past its limit.
+[[nodiscard]] inline std::optional<HealthStop> blocked_sessions_stop(std::int64_t blocked, const HealthLimits& limits) {
+  if (limits.blocked_sessions <= 0 || blocked < limits.blocked_sessions) return std::nullopt;
+  auto sessions = [](std::int64_t n) { return std::to_string(n) + (n == 1 ? " session" : " sessions"); };
+  return HealthStop{"blocked_sessions", sessions(blocked),
+                    sessions(limits.blocked_sessions)};
+}
 
 // The first signal past its limit, or nullopt when every one is normal or unknown.
 [[nodiscard]] inline result<std::optional<HealthStop>> read_health(Connection& conn, const std::string& relation,

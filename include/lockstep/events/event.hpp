@@ -41,7 +41,7 @@ using EventBody =
                  events::ContractWaiting, events::ReplicaRegistered, events::ReplicaReregistered,
                  events::ReplicaWithdrawn, events::Beat, events::BeatFailed, events::BeatRecovered, events::BackgroundQueued, events::BackgroundBatch, events::BackgroundStatement,
                  events::BackgroundRetry, events::BackgroundThrottled, events::BackgroundSucceeded, events::BackgroundFailed,
-                 events::BackgroundError, events::Ready,
+                 events::BackgroundSkipped, events::BackgroundError, events::Ready,
                  events::Error>;
 
 struct Event {

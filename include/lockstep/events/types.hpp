@@ -531,6 +531,23 @@ struct BackgroundFailed {
   }
 };
 
+// A key a batch could not get through, passed over because the runner was
+// told to (BackgroundOptions::on_failed_range = skip): the job goes on past
+// it; the key and the error are in the ledger's failure log. `skipped`:
+// the job's keys skipped so far.
+struct BackgroundSkipped {
+  static constexpr std::string_view name = "background_skipped";
+  std::int64_t version = 0;
+  std::string name_{}, key{}, sqlstate{}, message{};
+  std::int64_t skipped = 0;
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("key", s.key), v("sqlstate", s.sqlstate);
+    v("message", s.message), v("skipped", s.skipped);
+  }
+};
+
 // A runner's session failed (connecting, the deadline): nothing of the
 // batch committed, and the next step starts over. Not a run's `error`.
 struct BackgroundError {

@@ -172,10 +172,31 @@ class BackgroundJobs {
            " AND state IN ('queued', 'running') RETURNING 1";
   }
 
+  // A job's end. Its count of skipped keys (skip()) stays in last_error:
+  // `background status` of a succeeded job says what it passed over.
   [[nodiscard]] std::string finish_sql(std::int64_t version, const std::string& runner) const {
     return "UPDATE " + table_ + " SET state = 'succeeded', runner = " + detail::quote_literal(runner) +
-           ", updated_at = clock_timestamp(), finished_at = clock_timestamp(), last_error = NULL WHERE version = " +
-           std::to_string(version);
+           ", updated_at = clock_timestamp(), finished_at = clock_timestamp(), last_error = CASE WHEN last_error"
+           " LIKE 'skipped %' THEN last_error END WHERE version = " + std::to_string(version);
+  }
+
+  // A key passed over (BackgroundOptions::on_failed_range = skip), in the
+  // transaction that holds the job's lock (lock_and_read): the cursor moves
+  // past it as a batch's would, with no row done and no batch counted.
+  // last_error counts the keys skipped so far ("skipped 3 key(s); the last:
+  // <message>"), kept under the row's lock, so runners that take turns
+  // count together. Returns that count.
+  [[nodiscard]] result<std::int64_t> skip(Connection& conn, std::int64_t version, const std::vector<std::string>& key,
+                                          const std::string& message, const std::string& runner) const {
+    const std::string count = "substring(last_error FROM '^skipped ([0-9]+) key')::bigint";
+    LOCKSTEP_TRY(rows, conn.query("UPDATE " + table_ + " SET cursor = " + text_array(key) +
+                                  ", state = 'running', runner = " + detail::quote_literal(runner) +
+                                  ", updated_at = clock_timestamp(), last_error = 'skipped ' || (COALESCE(" + count +
+                                  ", 0) + 1) || ' key(s); the last: ' || " + detail::quote_literal(message) +
+                                  " WHERE version = " + std::to_string(version) + " RETURNING " + count));
+    if (rows.empty()) return make_error(errc::internal_error, "background job " + std::to_string(version) +
+                                                                  " vanished while its lock was held (report this)");
+    return detail::to_int64(rows[0][0]);
   }
 
   // A job that cannot go on: its own statement, after the batch rolled back.

@@ -28,6 +28,7 @@
 #include "lockstep/background/batch_sql.hpp"
 #include "lockstep/background/long_sql.hpp"
 #include "lockstep/background/health.hpp"
+#include "lockstep/detail/background/failed_range.hpp"
 #include "lockstep/checks/check.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/connection.hpp"
@@ -63,8 +64,19 @@ struct BackgroundOptions {
   std::chrono::milliseconds lock_timeout{2000};  // per batch; a timeout is retried with jitter
   std::chrono::milliseconds idle_poll{5000};    // no job to run: look again after this
   // A batch that hit its statement_timeout is halved; at one row, after this
-  // many timeouts in a row, the job fails (its failure is recorded).
+  // many timeouts in a row, the job fails (its failure is recorded), or
+  // that key is skipped (on_failed_range).
   unsigned timeouts_at_one_row = 3;
+  // A range a batch cannot get through: the job stops (stop), or, with
+  // skip, a batch whose rows raise a data or constraint error (SQLSTATE
+  // class 22, 23 or P0) is halved down to the one failing key, and that key
+  // is passed over, as is one that timed out timeouts_at_one_row times: the
+  // cursor moves past it under the job's lock, with no row counted done;
+  // the key and the error go to the failure log (cause "skipped"), the
+  // count to the job's last_error, and background_skipped is emitted. Lock
+  // timeouts, deadlocks and a lost connection are never skipped, nor an
+  // error every row would raise (a privilege, a column, the server).
+  FailedRange on_failed_range = FailedRange::stop;
   // Sessions that failed in a row (the database away, a wrong URL) for this
   // long end run_background() with the last error; 0: never (a replica's
   // runner, which lives as long as the app). `lockstep background run`
@@ -139,7 +151,7 @@ class JobRunner {
     return finish_job(
         ctx, conn, version,
         [&] { return std::chrono::steady_clock::now() < until && ctx.remaining() > statement_timeout() + options_.lock_timeout; },
-        [&] { return batch(ctx, conn, version, f->second); }, std::chrono::milliseconds{250});
+        [&] { return batch(ctx, conn, version, f->second, false); }, std::chrono::milliseconds{250});
   }
 
   // One batch of the first runnable job this replica has the file of, and
@@ -396,9 +408,23 @@ class JobRunner {
     }
   }
 
+  // `throttle`: the sessions the job's last batch blocked may hold this
+  // one (not in a finalize, which health signals never hold).
   template <class Ctx>
-  [[nodiscard]] result<Step> batch(Ctx& ctx, Connection& conn, std::int64_t version, const RunnableFile& file) {
+  [[nodiscard]] result<Step> batch(Ctx& ctx, Connection& conn, std::int64_t version, const RunnableFile& file,
+                                   bool throttle = true) {
     const Migration& m = file.migration;
+    // Counted by the last batch before its COMMIT; taken, so the next
+    // batch measures again: the signal holds a job once per measurement.
+    if (const auto b = blocked_.find(version); b != blocked_.end()) {
+      const auto stop = throttle ? blocked_sessions_stop(b->second, options_.health) : std::nullopt;
+      blocked_.erase(b);
+      if (stop) {
+        ctx.emit(events::BackgroundThrottled{.version = version, .name_ = m.name, .signal = stop->signal,
+                                             .value = stop->value, .limit = stop->limit});
+        return Step::throttled;
+      }
+    }
     ctx.phase = "running a batch of background migration " + std::to_string(version) + " (" + m.origin + ")";
     auto& jobs = ledger_.jobs();
     LOCKSTEP_TRYV(conn.execute(begin_sql()));
@@ -415,7 +441,7 @@ class JobRunner {
     if (job.upper_bound.empty()) return finish(ctx, conn, job);  // the table was empty when queued
     auto probed = conn.query(background::probe_sql(job.relation, job.key_columns, job.key_types, job.cursor,
                                                    job.upper_bound, size));
-    if (!probed) return rollback(), failed_batch(ctx, conn, job, m, std::move(probed).error(), false);
+    if (!probed) return rollback(), failed_batch(ctx, conn, job, m, std::move(probed).error(), {});
     if (probed.value().empty()) return finish(ctx, conn, job);
     const auto probe = background::probed_batch(probed.value()[0], job.key_columns.size());
     const std::int64_t rows = probe.rows;
@@ -423,13 +449,18 @@ class JobRunner {
     const std::string sql = background::fill(m.sql, file.at, background::key_literal(probe.lo, job.key_types),
                                              background::key_literal(hi, job.key_types));
     const auto t0 = std::chrono::steady_clock::now();
-    auto ran = conn.execute(std::string{background::key_text_settings_reset_sql} + sql + "\n;" +
-                            jobs.advance_sql(version, hi, rows, runner_) + "; COMMIT");
+    // The sessions this batch blocks, counted last before its COMMIT and
+    // read after it (health.hpp, blocked_sessions_sql): the next batch's
+    // signal. 0 when the reading is missing (it cannot be after a COMMIT).
+    auto ran = conn.query(std::string{background::key_text_settings_reset_sql} + sql + "\n;" +
+                          jobs.advance_sql(version, hi, rows, runner_) + "; " + std::string{blocked_sessions_sql} +
+                          "; COMMIT; " + std::string{blocked_sessions_read_sql});
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     if (!ran) {
       if (conn.is_open()) rollback();
-      return failed_batch(ctx, conn, job, m, std::move(ran).error(), true);
+      return failed_batch(ctx, conn, job, m, std::move(ran).error(), hi);
     }
+    blocked_[version] = ran.value().empty() ? 0 : to_int64(ran.value()[0][0]);
     timeouts_.erase(version);
     const std::int64_t done = job.rows_done + rows;
     const auto rate = took.count() > 0 ? static_cast<double>(rows) * 1000.0 / static_cast<double>(took.count()) : 0.0;
@@ -476,34 +507,48 @@ class JobRunner {
   }
 
   // The batch rolled back. A lock or a deadlock is tried again later; a
-  // statement timeout halves the batch; anything else fails the job,
-  // recorded like any failed migration (the deploy's circuit breaker, status).
-  // `in_file`: the error is the file's (its batch), not lockstep's probe of
-  // the job's table (renamed or dropped since it was queued).
+  // statement timeout halves the batch; what is left fails the job,
+  // recorded like any failed migration (the deploy's circuit breaker, status),
+  // or, told to skip a failed range, is narrowed to one key and passed over
+  // (failed_range.hpp decides which). `hi`: the batch's last key; empty
+  // when the error is lockstep's probe of the job's table (renamed or
+  // dropped since it was queued), not the file's.
   template <class Ctx>
   [[nodiscard]] result<Step> failed_batch(Ctx& ctx, Connection& conn, const BackgroundJob& job, const Migration& m,
-                                          Error e, bool in_file) {
+                                          Error e, const std::vector<std::string>& hi) {
     if (!conn.is_open()) return e;  // the server rolled back; the next step starts over
+    const bool in_file = !hi.empty();
     auto& size = sizes_[job.version];
     auto again = [&] {
       ctx.emit(events::BackgroundRetry{.version = job.version, .name_ = job.name, .sqlstate = e.sqlstate,
                                        .message = e.server_message, .batch_size = size});
       return Step::retry;
     };
-    if (e.sqlstate == "57014" && !ctx.expired()) {
-      if (size > 1) {
+    // The step's own deadline cancelled it: not the batch's statement timeout.
+    if (e.sqlstate == "57014" && ctx.expired()) return e;
+    const unsigned at_one_row = e.sqlstate == "57014" && size <= 1 ? ++timeouts_[job.version] : 0;
+    const auto action = on_batch_error(e.sqlstate, in_file, size, at_one_row, options_.timeouts_at_one_row,
+                                       options_.on_failed_range);
+    switch (action) {
+      case OnBatchError::retry:
+        return again();
+      case OnBatchError::halve:
         size = std::max<std::int64_t>(1, size / 2);
         ceilings_[job.version] = size;  // never grown back to a size that timed out
         return again();
-      }
-      if (++timeouts_[job.version] < options_.timeouts_at_one_row) return again();
-    } else if (e.sqlstate == "55P03" || e.sqlstate == "40P01") {
-      return again();
+      case OnBatchError::split:
+        // Toward the one key that fails; once it is skipped, the size comes back.
+        unsplit_.try_emplace(job.version, size);
+        size = std::max<std::int64_t>(1, size / 2);
+        return again();
+      case OnBatchError::skip:
+      case OnBatchError::fail:
+        break;
     }
     if (ctx.expired()) return e;
-    // Failed only under the job's lock, and only if no other runner moved
-    // its cursor since this batch read it: a batch of another runner that
-    // committed meanwhile is not failed by this one's error.
+    // Failed (or skipped) only under the job's lock, and only if no other
+    // runner moved its cursor since this batch read it: a batch of another
+    // runner that committed meanwhile is not failed by this one's error.
     LOCKSTEP_TRYV(conn.execute(begin_sql()));
     auto still = ledger_.jobs().lock_and_read(conn, job.version);
     if (!still || !still.value() || still.value()->cursor != job.cursor || !still.value()->runnable()) {
@@ -511,6 +556,7 @@ class JobRunner {
       if (!still) return std::move(still).error();
       return Step::retry;  // another runner has it, or moved on: its batches decide
     }
+    if (action == OnBatchError::skip) return skipped(ctx, conn, job, m, e, hi);
     const std::string why = (e.server_message.empty() ? e.message : e.server_message) +
                             (in_file ? std::string{} : " (reading " + job.relation + ", the job's table as it was "
                                                        "queued: renamed or dropped since?)");
@@ -537,6 +583,53 @@ class JobRunner {
     return Step::failed;
   }
 
+  // One key passed over (on_failed_range = skip), in the transaction
+  // failed_batch opened under the job's lock: the cursor moves past it as a
+  // batch's would, with no row done, and the job goes on. The key and the
+  // error are recorded in the failure log with cause "skipped" (status
+  // lists it until `lockstep resolve` or `background retry`; the failure
+  // gate never refuses a deploy for it: failure_gate.hpp), the count in the
+  // job's last_error, and background_skipped says so.
+  template <class Ctx>
+  [[nodiscard]] result<Step> skipped(Ctx& ctx, Connection& conn, const BackgroundJob& job, const Migration& m,
+                                     const Error& e, const std::vector<std::string>& key) {
+    timeouts_.erase(job.version);
+    const std::string why = e.server_message.empty() ? e.message : e.server_message;
+    const std::string position = m.origin + (e.line ? ":" + std::to_string(*e.line) : std::string{});
+    // Scrubbed before it is stored, like every text that leaves a session.
+    const std::string what = ctx.redact()("key " + key_text(key) + " (" + position + "): [" + e.sqlstate + "] " + why);
+    auto count = ledger_.jobs().skip(conn, job.version, key, what, runner_);
+    if (!count) {
+      (void)conn.execute("ROLLBACK");
+      return std::move(count).error();
+    }
+    LOCKSTEP_TRYV(conn.execute("COMMIT"));
+    FailureRecord f;
+    f.version = job.version;
+    f.name = job.name;
+    f.sqlstate = e.sqlstate;
+    f.message = "skipped " + what + "; the job went on past it (on_failed_range = skip)";
+    f.position = position;
+    f.line = e.line;
+    f.deploy_version = resolved_.settings.deploy_version;
+    f.host = resolved_.settings.host;
+    f.checksum = m.checksum;
+    f.cause = "skipped";
+    if (auto recorded = ledger_.record_failure(conn, f); !recorded) {
+      ctx.emit(events::Warning{.message = "could not record the key background migration " +
+                                          std::to_string(job.version) + " skipped in the failure log: " +
+                                          recorded.error().message});
+    }
+    ctx.emit(events::BackgroundSkipped{.version = job.version, .name_ = job.name, .key = key_text(key),
+                                       .sqlstate = e.sqlstate, .message = why, .skipped = count.value()});
+    if (const auto u = unsplit_.find(job.version); u != unsplit_.end()) {
+      const auto ceiling = ceilings_.count(job.version) != 0 ? ceilings_[job.version] : job.batch_size;
+      sizes_[job.version] = std::clamp<std::int64_t>(u->second, 1, std::min(ceiling, job.batch_size));
+      unsplit_.erase(u);
+    }
+    return Step::retry;
+  }
+
   const Settings& settings_;
   Wait& wait_;
   Ledger& ledger_;
@@ -556,6 +649,8 @@ class JobRunner {
     bool mostly_fixed = false;
   };
   std::map<std::int64_t, Pace> paces_;
+  std::map<std::int64_t, std::int64_t> unsplit_;    // each job's size before a failing row split it (skip)
+  std::map<std::int64_t, std::int64_t> blocked_;    // sessions each job's last batch blocked (its next batch's signal)
   std::vector<std::int64_t> failed_;
   std::function<bool()> stopped_;              // stop_long_statements_when
   Siblings* siblings_ = nullptr;               // run_beside

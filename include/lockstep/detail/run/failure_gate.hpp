@@ -2,7 +2,9 @@
 // this deploy is not run again by its other replicas (each would hold the
 // same locks for as long, then fail the same way). A changed file, a new
 // deploy version or `lockstep resolve` allows a new attempt; failures that
-// may pass on another try (FailureRecord::retryable) never stop it.
+// may pass on another try (FailureRecord::retryable) never stop it, nor do
+// the keys a background runner skipped (FailureRecord::skipped): its job
+// went on.
 #pragma once
 
 #include <string>
@@ -62,7 +64,7 @@ namespace lockstep::detail {
   if (s.on_failure != FailurePolicy::stop_deploy) return outcome::success();
   for (auto f = failures.rbegin(); f != failures.rend(); ++f) {
     if (f->version == m.version && f->checksum == m.checksum && f->deploy_version == deploy_version &&
-        !f->retryable()) {
+        !f->retryable() && !f->skipped()) {
       return already_failed(m, *f, deploy_version);
     }
   }
