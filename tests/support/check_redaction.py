@@ -43,6 +43,8 @@ ALLOWED = [
      "run_in_background is run(), inside the boundary, which scrubbed the error"),
     ("include/lockstep/background.hpp", r"state\.last_error = s\.error\(\)\.message;",
      "a runner step's error: JobRunner::step runs in its session's boundary, which scrubbed it"),
+    ("include/lockstep/background.hpp", r"out\.last_error = s\.last_error;",
+     "several runners' states combined: each last_error is a step's, scrubbed by its boundary (above)"),
     ("include/lockstep/background.hpp", r"s\.state\.last_error = ran\.error\(\)\.message;",
      "run_background's error: a step's (scrubbed by its boundary), a source's load (no URL), or a fixed sentence"),
     ("include/lockstep/ledger/background_jobs.hpp", r"last_error = NULL",

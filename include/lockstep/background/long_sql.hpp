@@ -47,15 +47,28 @@ namespace detail {
                                     "write waits for it; run a plain VACUUM, or pg_repack"
                                   : std::string{};
   }
+  // A runner runs a statement again when its run was cut (a stop, a kill,
+  // a lost session), and when it completed but was not yet recorded: a
+  // build or a drop must be one a second run finds done.
   if (head == "CREATE" && (has_word(w, "INDEX", 3))) {
-    return has_word(w, "CONCURRENTLY", 4) ? std::string{}
-                                          : "CREATE INDEX without CONCURRENTLY blocks every write to its table for "
-                                            "the whole build: write CREATE INDEX CONCURRENTLY";
+    if (!has_word(w, "CONCURRENTLY", 4)) {
+      return "CREATE INDEX without CONCURRENTLY blocks every write to its table for the whole build: write CREATE "
+             "INDEX CONCURRENTLY";
+    }
+    return has_word(w, "EXISTS", 7) ? std::string{}
+                                    : "a runner runs a long statement again when its run was cut or not yet "
+                                      "recorded, and a second CREATE INDEX CONCURRENTLY fails (or, unnamed, builds a "
+                                      "second index): write CREATE INDEX CONCURRENTLY IF NOT EXISTS <name>";
   }
   if (head == "DROP" && w.size() > 1 && w[1] == "INDEX") {
-    return has_word(w, "CONCURRENTLY", 3) ? std::string{}
-                                          : "DROP INDEX without CONCURRENTLY waits for an ACCESS EXCLUSIVE lock on "
-                                            "its table: write DROP INDEX CONCURRENTLY";
+    if (!has_word(w, "CONCURRENTLY", 3)) {
+      return "DROP INDEX without CONCURRENTLY waits for an ACCESS EXCLUSIVE lock on its table: write DROP INDEX "
+             "CONCURRENTLY";
+    }
+    return has_word(w, "EXISTS", 6) ? std::string{}
+                                    : "a runner runs a long statement again when its run was cut or not yet "
+                                      "recorded, and a second DROP INDEX fails: write DROP INDEX CONCURRENTLY IF "
+                                      "EXISTS";
   }
   if (head == "REINDEX") {
     return has_word(w, "CONCURRENTLY", 12) ? std::string{}

@@ -70,15 +70,20 @@ TEST_SUITE("unit") {
       return r.error().message;
     };
     CHECK(long_refusal("CREATE INDEX t_v ON t (v);\n").find("write CREATE INDEX CONCURRENTLY") != std::string::npos);
-    CHECK(at_line("CREATE INDEX CONCURRENTLY a ON t (v);\nCREATE INDEX b ON t (w);\n", 4) .find("CONCURRENTLY") !=
-          std::string::npos);
+    CHECK(at_line("CREATE INDEX CONCURRENTLY IF NOT EXISTS a ON t (v);\nCREATE INDEX b ON t (w);\n", 4)
+              .find("CONCURRENTLY") != std::string::npos);
     CHECK(long_refusal("DROP INDEX t_v;\n").find("DROP INDEX CONCURRENTLY") != std::string::npos);
+    // Run again when cut or not yet recorded: each build and drop must find itself done.
+    CHECK(long_refusal("CREATE INDEX CONCURRENTLY t_v ON t (v);\n").find("IF NOT EXISTS <name>") != std::string::npos);
+    CHECK(long_refusal("CREATE INDEX CONCURRENTLY ON t (v);\n").find("builds a second index") != std::string::npos);
+    CHECK(long_refusal("DROP INDEX CONCURRENTLY t_v;\n").find("DROP INDEX CONCURRENTLY IF EXISTS") !=
+          std::string::npos);
     CHECK(long_refusal("REINDEX TABLE t;\n").find("REINDEX ... CONCURRENTLY") != std::string::npos);
     CHECK(long_refusal("VACUUM FULL t;\n").find("ACCESS EXCLUSIVE") != std::string::npos);
     CHECK(long_refusal("ALTER TABLE t ADD COLUMN c int;\n").find("lone VALIDATE CONSTRAINT") != std::string::npos);
     CHECK(long_refusal("ALTER TABLE t VALIDATE CONSTRAINT a, VALIDATE CONSTRAINT b;\n").find("more than one action") !=
           std::string::npos);
-    CHECK(long_refusal("BEGIN;\nCREATE INDEX CONCURRENTLY a ON t (v);\nCOMMIT;\n").find("outside any transaction") !=
+    CHECK(long_refusal("BEGIN;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS a ON t (v);\nCOMMIT;\n").find("outside any transaction") !=
           std::string::npos);
     CHECK(long_refusal("UPDATE t SET v = 0;\n").find("lockstep:batch-over") != std::string::npos);
     CHECK(long_refusal("SELECT 1 WHERE 2 BETWEEN :lo AND :hi;\n").find("long statements have no batches") !=
