@@ -206,6 +206,9 @@ namespace bar_detail {
         } else if constexpr (std::is_same_v<B, events::BackgroundQueued>) {
           return "background " + named(b.version, b.name_) + " queued" + (b.table.empty() ? "" : " over " + b.table) +
                  (b.after_old_replicas_gone ? ", to start once older replicas are gone" : "");
+        } else if constexpr (std::is_same_v<B, events::BackgroundStarted>) {
+          return "background " + named(b.version, b.name_) + " started by " + b.runner + " (" +
+                 std::to_string(b.rows_estimated) + (b.kind == "statements" ? " statements)" : " rows estimated)");
         } else if constexpr (std::is_same_v<B, events::BackgroundThrottled>) {
           return "background " + named(b.version, b.name_) + " held: " + b.signal + " at " + b.value + " (limit " +
                  b.limit + ")";

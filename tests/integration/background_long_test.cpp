@@ -107,6 +107,8 @@ TEST_SUITE("integration") {
     }
     CHECK(bgl_count(all, "\"event\":\"background_statement\"") == 3);
     CHECK(bgl_count(all, "\"event\":\"background_succeeded\"") == 1);
+    CHECK(bgl_count(all, "\"event\":\"background_started\"") == 1);  // once per job, whoever began it
+    CHECK(all.find("\"kind\":\"statements\"") != std::string::npos);
     CHECK(db.scalar("SELECT state || ' ' || rows_done FROM lockstep.jobs WHERE version = 2") == "succeeded 3");
     CHECK(db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_v'::regclass") == "t");
     CHECK(db.scalar("SELECT convalidated FROM pg_constraint WHERE conname = 'w_positive'") == "t");

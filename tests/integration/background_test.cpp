@@ -102,6 +102,11 @@ TEST_SUITE("integration") {
     CAPTURE(ran.err());
     CHECK(ran.exit_code == 0);
     CHECK(ran.out().find("\"event\":\"background_succeeded\"") != std::string::npos);
+    // Begun once: with the first batch, and not again with the later ones.
+    const auto started = ran.out().find("\"event\":\"background_started\"");
+    CHECK(started != std::string::npos);
+    CHECK(started < ran.out().find("\"event\":\"background_batch\""));
+    CHECK(ran.out().find("\"event\":\"background_started\"", started + 1) == std::string::npos);
     CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 2") == "succeeded");
     CHECK(db.number("SELECT rows_done FROM lockstep.jobs WHERE version = 2") == 5000);
     bg_check_exactly_once(db, 5000);

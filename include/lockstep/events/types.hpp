@@ -502,6 +502,21 @@ struct BackgroundQueued {
   }
 };
 
+// A background job's first batch (or first long statement) committed: a
+// runner has begun it. Once per job: the first batch commits once.
+struct BackgroundStarted {
+  static constexpr std::string_view name = "background_started";
+  std::int64_t version = 0;
+  std::string name_{}, kind{}, runner{};  // kind: batches | statements
+  std::int64_t rows_estimated = 0;         // statements, for long statements
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("kind", s.kind), v("runner", s.runner);
+    v("rows_estimated", s.rows_estimated);
+  }
+};
+
 // A background job found no key left below its upper bound: done.
 struct BackgroundSucceeded {
   static constexpr std::string_view name = "background_succeeded";

@@ -140,6 +140,10 @@ class LongStatements {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     if (!ran) return failed(ctx, conn, job, f, k, std::move(ran).error());
     LOCKSTEP_TRY(state, conn.query(jobs.statement_done_sql(version, k + 1, took, runner_)));
+    if (k == 0) {
+      ctx.emit(events::BackgroundStarted{.version = version, .name_ = m.name, .kind = "statements", .runner = runner_,
+                                         .rows_estimated = n});
+    }
     ctx.emit(events::BackgroundStatement{.version = version, .name_ = m.name, .statement = k + 1, .statements = n,
                                          .line = st.position.line, .duration_ms = took});
     if (k + 1 == n) {

@@ -468,6 +468,10 @@ class JobRunner {
     if (rate > 0 && job.rows_estimated > done) {
       eta = static_cast<std::int64_t>(static_cast<double>(job.rows_estimated - done) * 1000.0 / rate);
     }
+    if (job.batches == 0) {
+      ctx.emit(events::BackgroundStarted{.version = version, .name_ = m.name, .kind = "batches", .runner = runner_,
+                                         .rows_estimated = job.rows_estimated});
+    }
     ctx.emit(events::BackgroundBatch{.version = version, .name_ = m.name, .batch = job.batches + 1, .rows = rows,
                                      .rows_done = done, .rows_estimated = job.rows_estimated, .batch_size = size,
                                      .duration_ms = static_cast<std::int64_t>(took.count()), .eta_ms = eta});
