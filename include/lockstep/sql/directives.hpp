@@ -67,14 +67,14 @@ struct TimeWindow {
     if (from_minute <= to_minute) return minute_of_day >= from_minute && minute_of_day < to_minute;
     return minute_of_day >= from_minute || minute_of_day < to_minute;
   }
-  [[nodiscard]] std::string text() const {
-    auto hhmm = [](int m) {
-      const int h = m / 60;
-      const int mm = m % 60;
-      return std::string{static_cast<char>('0' + h / 10), static_cast<char>('0' + h % 10), ':',
-                         static_cast<char>('0' + mm / 10), static_cast<char>('0' + mm % 10)};
-    };
-    return hhmm(from_minute) + "-" + hhmm(to_minute) + " UTC";
+  [[nodiscard]] std::string text() const { return hhmm(from_minute) + "-" + hhmm(to_minute) + " UTC"; }
+
+  // A minute of the day as "HH:MM".
+  [[nodiscard]] static std::string hhmm(int minute_of_day) {
+    const int h = minute_of_day / 60;
+    const int m = minute_of_day % 60;
+    return std::string{static_cast<char>('0' + h / 10), static_cast<char>('0' + h % 10), ':',
+                       static_cast<char>('0' + m / 10), static_cast<char>('0' + m % 10)};
   }
 };
 

@@ -101,7 +101,7 @@ namespace lockstep::detail {
 
 // "04:07 UTC", for a window's throttling event.
 [[nodiscard]] inline std::string utc_time_text(int minute_of_day) {
-  return sql::TimeWindow{minute_of_day, minute_of_day}.text().substr(0, 5) + " UTC";
+  return sql::TimeWindow::hhmm(minute_of_day) + " UTC";
 }
 
 template <class Wait, class Ledger>
