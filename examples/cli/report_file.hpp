@@ -55,6 +55,7 @@ inline std::string report_json(const Report& r) {
         statements += (statements.size() > 1 ? "," : "") + j.str();
       }
       m.add_raw("statements", statements + "]").add_raw("left_invalid", strings_json(p.left_invalid));
+      m.add_raw("row_types_changed", strings_json(p.row_types_changed));
     }
     migrations += m.str();
   }
@@ -103,6 +104,9 @@ inline std::string report_markdown(const Report& r) {
          << " |\n";
     }
     for (const auto& o : p.left_invalid) md << "\nLeft invalid: " << o << "\n";
+    for (const auto& o : p.row_types_changed) {
+      md << "\nRow type changed: " << o << " (prepared statements on it go stale on serving replicas)\n";
+    }
     md << "\n";
   }
   return md.str();

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,6 +51,7 @@
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
+#include "lockstep/schema_change.hpp"
 
 namespace lockstep {
 
@@ -64,6 +66,10 @@ struct HeartbeatState {
   std::int64_t failed_beats = 0;  // in a row; the lease lapses after about (lease - B) / interval of them
   std::string last_error;
   std::vector<std::int64_t> contracts_waiting;  // this image's contract migrations not yet applied
+  // The newest migration that changed row types which a beat learned of
+  // (0: none since the gate), and how many such migrations it learned of.
+  std::int64_t schema_version = 0;
+  std::int64_t schema_changes = 0;
 };
 
 // The state as one JSON object (a readiness body, a log line). last_error
@@ -82,7 +88,8 @@ struct HeartbeatState {
       .add("compatible", s.compatible)
       .add("beats", s.beats)
       .add("failed_beats", s.failed_beats)
-      .add_raw("contracts_waiting", waiting);
+      .add_raw("contracts_waiting", waiting)
+      .add("schema_changes", s.schema_changes);
   if (!s.last_error.empty()) o.add("last_error", s.last_error);
   return o.str();
 }
@@ -156,6 +163,7 @@ class Heartbeat {
       // Each registration attempt is bounded like a beat, so the schedule's
       // invariant holds from the first stamp on; `began` is when the one
       // that succeeded started, the anchor of the first beat.
+      s.registry.schema_seen(report.schema_version);
       LOCKSTEP_TRY(began, s.registry.enroll(options));
       s.state.replica_id = s.registry.me().replica_id;
       s.state.registered = true;
@@ -252,8 +260,13 @@ class Heartbeat {
       s.state.failed_beats = 0;
       s.state.registered = true;
       s.state.last_error.clear();
+      if (!renewal.value().changes.empty()) {
+        s.state.schema_version = renewal.value().changes.back().version;
+        s.state.schema_changes += static_cast<std::int64_t>(renewal.value().changes.size());
+      }
     }
-    if (lowest == 0 || renewal.value() > 0) return ended;
+    tell_schema_changes(s, renewal.value().changes);
+    if (lowest == 0 || renewal.value().blockers > 0) return ended;
     // The replicas contract `lowest` waited for are gone: run again, which
     // applies what is now clear under the lock (or finds it done), after
     // the same pre-flight as any boot.
@@ -269,6 +282,36 @@ class Heartbeat {
       s.state.last_error = ran.error().message;
     }
     return ended;
+  }
+
+  // The application's hook, on this thread, outside the beat's session (its
+  // time is not the beat's budget) and outside the state's mutex (it may
+  // call state()). A hook that throws is reported in the state, once per change.
+  static void tell_schema_changes(Shared& s, const std::vector<SchemaChange>& changes) noexcept {
+    if (!s.options.on_schema_change) return;
+    for (const auto& c : changes) tell_schema_change(s, c);
+  }
+
+  static void tell_schema_change(Shared& s, const SchemaChange& c) noexcept {
+    try {
+      std::string failed;
+      try {
+        s.options.on_schema_change(c);
+      } catch (const std::exception& e) {
+        failed = e.what();
+      } catch (...) {
+        failed = "an exception that is not a std::exception";
+      }
+      if (failed.empty()) return;
+      try {
+        auto shown = s.registry.redact("on_schema_change threw for migration " + std::to_string(c.version) + ": " +
+                                       failed);
+        std::lock_guard lock{s.mutex};
+        s.state.last_error = std::move(shown);
+      } catch (...) {  // out of memory: the state keeps its last error
+      }
+    } catch (...) {  // the message itself could not be made: nothing more to say
+    }
   }
 
   std::unique_ptr<Shared> shared_;

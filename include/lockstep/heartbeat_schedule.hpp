@@ -22,16 +22,24 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "lockstep/detail/base/durations.hpp"
 #include "lockstep/error.hpp"
+#include "lockstep/schema_change.hpp"
 
 namespace lockstep {
 
 struct HeartbeatOptions {
   std::chrono::milliseconds interval{10000};  // between beats
   std::chrono::milliseconds lease{30000};     // how long one beat keeps the replica alive; >= minimum_lease(interval)
+  // Called on the heartbeat thread once for each migration that changed row
+  // types after this replica's gate, at the first beat after it committed
+  // (docs/schema-changes.md): deallocate prepared statements on the pool's
+  // idle connections, refresh a cache. Keep it short: the next beat waits
+  // for it. An exception is caught and shown in HeartbeatState::last_error.
+  std::function<void(const SchemaChange&)> on_schema_change{};
 };
 
 namespace detail {

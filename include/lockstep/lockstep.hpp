@@ -19,6 +19,7 @@
 #include "lockstep/metrics.hpp"
 #include "lockstep/migrator.hpp"
 #include "lockstep/report.hpp"
+#include "lockstep/schema_change.hpp"
 #include "lockstep/checks/check.hpp"
 #include "lockstep/checks/render.hpp"
 #include "lockstep/checks/requirements.hpp"

@@ -101,6 +101,7 @@ struct ReplicaRecord {
 struct Renewal {
   bool renewed = false;     // false: the lease had expired (or the row is gone): register again
   std::int64_t blockers = 0;  // live replicas older than the contract asked about
+  std::int64_t head_version = 0;  // the ledger's newest version, read with the renewal
   // A contract migration newer than anything this replica's image knows is
   // in the ledger: the lease was not renewed, and the replica must stop
   // claiming compatibility (schema_contracted). It registered before the

@@ -88,6 +88,9 @@ struct PlannedMigration {
   std::vector<RelationLock> locks;  // locks it added
   std::vector<RehearsedStatement> rehearsal;  // per statement, when rehearsed
   std::vector<std::string> left_invalid;      // indexes or constraints it left invalid (rehearsed)
+  // Relations whose row types it changed (rehearsed): a prepared SELECT *
+  // on them fails on serving replicas until re-prepared (schema_change.hpp).
+  std::vector<std::string> row_types_changed;
   std::vector<Finding> findings;      // lock safety, judged against the live catalog
   std::optional<BackgroundWait> requires_job;  // the unfinished background job it requires (requires-background)
   // A background migration, rehearsed: its first batch as a runner runs it

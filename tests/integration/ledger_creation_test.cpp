@@ -244,6 +244,56 @@ TEST_SUITE("integration") {
     drop_role(db, role);
   }
 
+  // The ledger's row_types_changed column (docs/schema-changes.md) came
+  // later still, and is optional the same way: a DBA's ledger without it
+  // applies and records as before, says no schema changed (not an error),
+  // and the ledger's owner adds it at its next run.
+  TEST_CASE("a ledger without its row_types_changed column: a DBA's ledger applies as before, its owner adds it") {
+    TestDatabase db{"row_types_dba"};
+    const std::string role = "ls_rowtypes_" + std::to_string(::getpid());
+    const std::string url = least_role(db, role);
+    TableLedger ledger;
+    db.exec(ledger.create_sql());
+    db.exec(ledger.grant_sql(role));
+    db.exec("ALTER TABLE lockstep.migrations DROP COLUMN row_types_changed");
+    db.exec("CREATE TABLE t (id int); ALTER TABLE t OWNER TO " + role);
+    TempDir dir{"row-types-dba"};
+    dir.write("0001_adds.sql", "ALTER TABLE t ADD COLUMN c int;\n");
+    auto run_as = [&](const std::string& as) {
+      Settings s;
+      s.database_url = as;
+      s.on_event = null_sink();
+      return Migrator<>{s, DirectorySource{dir.path()}, Deadline<>{30s}}.run();
+    };
+    auto column = [&] {
+      return db.number("SELECT count(*) FROM pg_attribute WHERE attrelid = 'lockstep.migrations'::regclass AND "
+                       "attname = 'row_types_changed' AND NOT attisdropped");
+    };
+    auto first = run_as(url);
+    CHECK_MESSAGE(first, (first ? "" : first.error().to_string()));
+    CHECK(column() == 0);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations") == 1);
+    {
+      auto c = db.connect();
+      auto changes = ledger.read_schema_changes(c, 0);
+      CHECK_MESSAGE(changes, (changes ? "" : changes.error().to_string()));
+      if (changes) CHECK(changes.value().empty());
+    }
+    dir.write("0002_adds.sql", "ALTER TABLE t ADD COLUMN d int;\n");
+    auto owner = run_as(db.url());
+    CHECK_MESSAGE(owner, (owner ? "" : owner.error().to_string()));
+    CHECK(column() == 1);
+    CHECK(db.scalar("SELECT coalesce(row_types_changed::text, 'NULL') FROM lockstep.migrations WHERE version = 1") ==
+          "NULL");
+    CHECK(db.scalar("SELECT row_types_changed::text FROM lockstep.migrations WHERE version = 2") == "[\"public.t\"]");
+    auto c = db.connect();
+    auto changes = ledger.read_schema_changes(c, 0);
+    REQUIRE(changes);
+    REQUIRE(changes.value().size() == 1);
+    CHECK(changes.value()[0].version == 2);
+    drop_role(db, role);
+  }
+
   // With TransactionLock (PgBouncer transaction pooling) the leader reads
   // the failure log inside the transaction that holds the lock. A first
   // version read the position columns by name: on a DBA's ledger without

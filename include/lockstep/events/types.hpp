@@ -82,13 +82,15 @@ struct Rehearsal {
   std::vector<LockTaken> locks{};
   std::vector<RehearsedStep> rehearsal{};
   std::vector<std::string> left_invalid{};
+  std::vector<std::string> row_types_changed{};
   // A background migration: its first batch, rehearsed as a runner runs it.
   std::optional<std::int64_t> batch_rows{}, rows_per_second{}, eta_ms{};
 
   template <class S, class V>
   static void fields(S& s, V&& v) {
     v("duration_ms", s.duration_ms), v("locks", s.locks), v("rehearsal", s.rehearsal);
-    v("left_invalid", s.left_invalid), v("batch_rows", s.batch_rows), v("rows_per_second", s.rows_per_second);
+    v("left_invalid", s.left_invalid), v("row_types_changed", s.row_types_changed), v("batch_rows", s.batch_rows);
+    v("rows_per_second", s.rows_per_second);
     v("eta_ms", s.eta_ms);
   }
 };
@@ -411,6 +413,23 @@ struct BeatFailed {
   static void fields(S& s, V&& v) {
     v("replica_id", s.replica_id), v("while", s.while_), v("failed_beats", s.failed_beats);
     v("class", s.class_), v("message", s.message), v("sqlstate", s.sqlstate);
+  }
+};
+
+// A beat learned that a migration changed row types after this replica's
+// gate (schema_change.hpp): its prepared statements on those relations are
+// stale. Once per migration per replica.
+struct SchemaChanged {
+  static constexpr std::string_view name = "schema_changed";
+  std::string replica_id{}, ledger{};
+  std::int64_t version = 0;
+  std::string name_{}, phase{};
+  std::vector<std::string> relations{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("replica_id", s.replica_id), v("ledger", s.ledger), v("version", s.version), v("name", s.name_);
+    v("phase", s.phase), v("relations", s.relations);
   }
 };
 

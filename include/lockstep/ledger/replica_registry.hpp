@@ -96,12 +96,14 @@ class ReplicaRegistry {
                                       "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > "
                                       "clock_timestamp() RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT "
                                       "count(*) FROM " + table_ +
-                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3)",
+                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3), (SELECT "
+                                      "coalesce(max(version), 0) FROM " + ledger_ + ")",
                                   replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
     Renewal out;
     if (!rows.empty()) {
       out.renewed = detail::to_int64(rows[0][0]) > 0;
       out.blockers = contract_version > 0 ? detail::to_int64(rows[0][1]) : 0;
+      out.head_version = detail::to_int64(rows[0][2]);
     }
     if (!out.renewed) return out;  // enrolling again checks the ledger itself
     // A lease that held is renewed only for an image that knows every

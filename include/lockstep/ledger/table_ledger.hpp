@@ -27,6 +27,7 @@
 #include "lockstep/ledger/ledger_head.hpp"
 #include "lockstep/ledger/replica_registry.hpp"
 #include "lockstep/migration.hpp"
+#include "lockstep/schema_change.hpp"
 
 namespace lockstep {
 
@@ -120,7 +121,7 @@ class TableLedger {
   [[nodiscard]] std::string create_sql() const {
     return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n" + tables_sql() + ";\n" +
            registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + positions_sql(false) + ";\n" +
-           jobs_.create_sql() + ";\n" + head_.create_sql();
+           row_types_sql(false) + ";\n" + jobs_.create_sql() + ";\n" + head_.create_sql();
   }
 
   // What a migration role needs on a ledger that a DBA created with
@@ -145,6 +146,9 @@ class TableLedger {
   // not take the lock (an older release) is retried.
   [[nodiscard]] result<void> ensure(Connection& conn) {
     LOCKSTEP_TRY(found, presence(conn));
+    // Whether the rows this ledger writes can say which row types their
+    // migration changed: where the column is, or this role adds it now.
+    row_types_column_ = found.row_types || !found.core || found.owns_ledger;
     if (found.complete()) return outcome::success();
     LOCKSTEP_TRY(in_transaction, inside_transaction(conn));
     for (int attempt = 1;; ++attempt) {
@@ -173,6 +177,30 @@ class TableLedger {
       out.push_back(AppliedMigration{detail::to_int64(r[0]), detail::to_text(r[1]), detail::to_text(r[2]),
                                      detail::to_text(r[3]), detail::to_int64(r[4]), detail::to_text(r[5]),
                                      detail::to_text(r[6]), detail::to_text(r[7]) == "t", detail::to_text(r[8])});
+    }
+    return out;
+  }
+
+  // The schema changes applied after `version`, oldest first: each
+  // migration whose row says which row types it changed (schema_change.hpp).
+  // A ledger without the column (a DBA's, not upgraded yet) has none.
+  [[nodiscard]] result<std::vector<SchemaChange>> read_schema_changes(Connection& conn, std::int64_t version) {
+    auto rows = conn.query("SELECT l.version, l.name, l.contract, r.rel FROM " + qualified_table() +
+                               " l, jsonb_array_elements_text(CASE WHEN jsonb_typeof(l.row_types_changed) = 'array' "
+                               "THEN l.row_types_changed ELSE '[]' END) r(rel) WHERE l.version > $1 ORDER BY "
+                               "l.version, r.rel",
+                           std::to_string(version));
+    if (!rows) {
+      if (rows.error().sqlstate == "42703" || detail::no_ledger_yet(rows.error())) return std::vector<SchemaChange>{};
+      return shape_error(std::move(rows).error());
+    }
+    std::vector<SchemaChange> out;
+    for (const auto& r : rows.value()) {
+      const auto v = detail::to_int64(r[0]);
+      if (out.empty() || out.back().version != v) {
+        out.push_back(SchemaChange{identity(), v, detail::to_text(r[1]), detail::to_text(r[2]) == "t", {}});
+      }
+      out.back().relations.push_back(detail::to_text(r[3]));
     }
     return out;
   }
@@ -206,11 +234,19 @@ class TableLedger {
     const std::string duration =
         m.duration_ms >= 0 ? std::to_string(m.duration_ms)
                            : std::string{"(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint"};
+    // The relations whose row types the migration changed, as its run
+    // measured them just before this row (detail/run/row_types.hpp); NULL
+    // where nothing was measured (a row written by hand, `lockstep resolve`).
+    const std::string row_types = row_types_column_ ? ", row_types_changed" : "";
+    const std::string changed =
+        row_types_column_ ? ", nullif(current_setting('lockstep.row_types_changed', true), '')::jsonb" : "";
     return "INSERT INTO " + qualified_table() +
-           " (version, name, checksum, duration_ms, deploy_version, applied_by, contract, allowed) VALUES (" +
+           " (version, name, checksum, duration_ms, deploy_version, applied_by, contract, allowed" + row_types +
+           ") VALUES (" +
            std::to_string(m.version) + ", " + quote_literal(m.name) + ", " + quote_literal(m.checksum) + ", " +
            duration + ", " + quote_literal(m.deploy_version) + ", " + quote_literal(m.applied_by) + ", " +
-           (m.contract ? "true" : "false") + ", " + quote_literal(m.allowed.empty() ? "{}" : m.allowed) + "::jsonb)";
+           (m.contract ? "true" : "false") + ", " + quote_literal(m.allowed.empty() ? "{}" : m.allowed) + "::jsonb" +
+           changed + ")";
   }
 
   [[nodiscard]] std::string record_deploy_sql(const DeployRecord& d) const {
@@ -359,6 +395,7 @@ class TableLedger {
     bool core = false;      // ledger, deploys and failures tables
     bool columns = false;   // the columns later releases added
     bool positions = false;  // the failure log's position columns (optional: positions_sql)
+    bool row_types = false;  // the ledger's row_types_changed column (optional: row_types_sql)
     bool owns_failures = true;  // this role may add them (it owns the failure log, or is a superuser)
     bool owns_ledger = true;    // this role may add the head (its triggers need the ledger's tables)
     bool registry = false;
@@ -374,7 +411,8 @@ class TableLedger {
       // without them is complete, or every leader boot would take the
       // creation lock that all ledgers share, and a transaction-scoped
       // leader would hold it through its first migration.
-      return schema && core && columns && (positions || !owns_failures) && registry && (head || !owns_ledger) &&
+      return schema && core && columns && (positions || !owns_failures) && (row_types || !owns_ledger) && registry &&
+             (head || !owns_ledger) &&
              (jobs || !create_on_schema);
     }
     [[nodiscard]] std::string missing(const TableLedger& l) const {
@@ -386,6 +424,7 @@ class TableLedger {
       if (!registry) add("the replica registry " + l.registry_.qualified_table());
       if (!head && (!core || owns_ledger)) add("the head " + l.head_.qualified_table());
       if (core && !positions && owns_failures) add("the position columns of " + l.qualified_failures());
+      if (core && !row_types && owns_ledger) add("the row_types_changed column of " + l.qualified_table());
       if (!jobs && (create_on_schema || !schema)) add("the background jobs table " + l.jobs_.qualified_table());
       return out;
     }
@@ -426,7 +465,9 @@ class TableLedger {
         " COALESCE((SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.oid = to_regclass($3)), true),"
         " COALESCE((SELECT bool_and(pg_has_role(c.relowner, 'USAGE')) FROM pg_class c"
         " WHERE c.oid IN (to_regclass($1), to_regclass($2))), true),"
-        " to_regclass($7) IS NOT NULL"
+        " to_regclass($7) IS NOT NULL,"
+        " EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'row_types_changed'"
+        " AND NOT attisdropped)"
         " FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $6",
         qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
         head_.qualified_table(), schema_, jobs_.qualified_table());
@@ -448,6 +489,7 @@ class TableLedger {
     p.owns_failures = yes(10);
     p.owns_ledger = yes(11);
     p.jobs = yes(12);
+    p.row_types = yes(13);
     return p;
   }
 
@@ -482,6 +524,7 @@ class TableLedger {
     if (!found.core) sql += tables_sql() + ";\n";
     if (!found.core || !found.columns) sql += upgrade_sql() + ";\n";
     if (found.core && !found.positions && found.owns_failures) sql += positions_sql(true) + ";\n";
+    if (!found.core || (!found.row_types && found.owns_ledger)) sql += row_types_sql(true) + ";\n";
     if (!found.registry) sql += registry_.create_sql() + ";\n";
     // Optional like the head: a DBA's schema without CREATE for this role
     // keeps working until a background migration needs the table.
@@ -576,6 +619,15 @@ class TableLedger {
     return lenient ? detail::unless_insufficient_privilege(alter, "lockstep_positions") : alter;
   }
 
+  // Which relations' row types each migration changed (schema_change.hpp),
+  // a JSON array; NULL where nothing was measured. Optional like the
+  // positions: a DBA's ledger without it keeps working, and its replicas
+  // learn of no schema change until the DBA adds it (ledger-sql).
+  [[nodiscard]] std::string row_types_sql(bool lenient) const {
+    const std::string alter = "ALTER TABLE " + qualified_table() + " ADD COLUMN IF NOT EXISTS row_types_changed jsonb";
+    return lenient ? detail::unless_insufficient_privilege(alter, "lockstep_row_types") : alter;
+  }
+
   // Columns added after the first release: ledgers created by it get them.
   [[nodiscard]] std::string upgrade_sql() const {
     return "ALTER TABLE " + qualified_failures() + " ADD COLUMN IF NOT EXISTS checksum text NOT NULL DEFAULT '', "
@@ -595,6 +647,7 @@ class TableLedger {
   ReplicaRegistry registry_;
   LedgerHead head_;
   BackgroundJobs jobs_;
+  bool row_types_column_ = false;  // set by ensure(), which every leader calls before it writes a row
 };
 
 }  // namespace lockstep

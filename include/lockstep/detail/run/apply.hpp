@@ -21,6 +21,7 @@
 #include "lockstep/detail/run/gate.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/record.hpp"
+#include "lockstep/detail/run/row_types.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
 #include "lockstep/settings.hpp"
@@ -60,6 +61,12 @@ class Applier {
                                        .transaction = p.directives.boot_in_transaction(),
                                        .statements = static_cast<std::int64_t>(p.statements.size())});
     const auto t0 = ctx_.now();
+    // The row types before the file, for the schema change it makes (row_types.hpp).
+    const auto before = row_types_before(conn, in_transaction, [&](const std::string& why) {
+      ctx_.emit(events::Warning{.message = "migration " + std::to_string(m.version) + " (" + m.origin +
+                                           "): could not read the row types before it, so no schema change is "
+                                           "recorded or broadcast for it: " + why});
+    });
     for (unsigned retries = 0;;) {
       LOCKSTEP_TRYV(open(conn, m, p, in_transaction));
       if (m.contract) {
@@ -67,9 +74,9 @@ class Applier {
         if (!still_clear) return Attempt::deferred;
       }
       std::int64_t completed = 0;
-      auto ran = run(conn, m, p, completed);
+      auto ran = run(conn, m, p, completed, before);
       if (ran && ran.value().commit_failed) return std::move(*ran.value().commit_failed);
-      if (ran) return committed(conn, m, p, t0, retries, ran.value().recorded);
+      if (ran) return committed(conn, m, p, t0, retries, ran.value().recorded, before);
       auto e = std::move(ran).error();
       if (!conn.is_open()) return connection_lost(m, std::move(e));
       if (!retried_on(e.sqlstate) || retries >= settings_.lock_retries || ctx_.expired()) {
@@ -91,7 +98,7 @@ class Applier {
   };
 
   [[nodiscard]] result<Ran> run(Connection& conn, const Migration& m, const PreparedMigration& p,
-                                std::int64_t& completed) {
+                                std::int64_t& completed, const std::optional<std::string>& before) {
     // (A background file's boot queues its job in a transaction, long statements too.)
     if (!p.directives.boot_in_transaction()) {
       LOCKSTEP_TRYV(executor_.statements(conn, m, p, completed));
@@ -104,7 +111,7 @@ class Applier {
       if (!queued) return queue_failed(conn, m, p, std::move(queued).error());
       text = std::move(queued).value();
     }
-    const std::string tail = recorder_.commit_sql(m, p);
+    const std::string tail = recorder_.commit_sql(m, p, before);
     if (tail.empty()) {
       auto ran = executor_.body(conn, m, text);
       if (!ran) return p.directives.background ? queue_failed(conn, m, p, std::move(ran).error()) : std::move(ran).error();
@@ -175,9 +182,9 @@ class Applier {
 
   [[nodiscard]] result<Attempt> committed(Connection& conn, const Migration& m, const PreparedMigration& p,
                                           std::chrono::steady_clock::time_point t0, unsigned retries,
-                                          bool recorded) {
+                                          bool recorded, const std::optional<std::string>& before) {
     const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.now() - t0);
-    if (!recorded) LOCKSTEP_TRYV(recorder_.commit(conn, m, p, duration));
+    if (!recorded) LOCKSTEP_TRYV(recorder_.commit(conn, m, p, duration, before));
     ctx_.emit(events::MigrationApplied{.version = m.version,
                                        .name_ = m.name,
                                        .file = m.origin,

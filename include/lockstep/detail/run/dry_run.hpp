@@ -27,6 +27,7 @@
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/migration.hpp"
+#include "lockstep/detail/run/row_types.hpp"
 #include "lockstep/report.hpp"
 #include "lockstep/settings.hpp"
 
@@ -55,6 +56,7 @@ void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
                              .locks = locks_taken(s.locks), .rewritten = s.rewritten});
     }
     r.left_invalid = step.left_invalid;
+    r.row_types_changed = step.row_types_changed;
     r.batch_rows = step.batch_rows;
     r.eta_ms = step.eta_ms;
     if (step.batch_rows && step.rehearsal_duration.count() > 0) {
@@ -207,6 +209,8 @@ template <class Timeout>
       plan[i].rehearsed = true;
       continue;
     }
+    auto types_before = read_row_types(conn);
+    if (!types_before) return abandon(std::move(types_before).error());
     const auto t0 = ctx.now();
     for (const auto& st : p->statements) {
       const auto s0 = ctx.now();
@@ -242,6 +246,9 @@ template <class Timeout>
       plan[i].rehearsal.push_back(std::move(r));
     }
     plan[i].rehearsal_duration = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.now() - t0);
+    auto types_after = read_row_types(conn);
+    if (!types_after) return abandon(std::move(types_after).error());
+    plan[i].row_types_changed = row_types_changed(types_before.value(), types_after.value());
     auto invalid = invalid_objects(conn);
     if (!invalid) return abandon(std::move(invalid).error());
     for (const auto& o : invalid.value()) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
 #include "lockstep/detail/run/queue.hpp"
+#include "lockstep/detail/run/row_types.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
@@ -35,9 +37,15 @@ class Recorder {
   // three: a savepoint, the row (for the last migration of the run also the
   // deploy and the wake-up) and COMMIT. Empty when the ledger cannot write
   // its rows as SQL text.
-  [[nodiscard]] std::string commit_sql(const Migration& m, const PreparedMigration& p) const {
+  // The row types the file changed are measured after the savepoint (a
+  // failure there is in_record, and commit() measures again or goes
+  // without), and broadcast after the row (row_types.hpp).
+  [[nodiscard]] std::string commit_sql(const Migration& m, const PreparedMigration& p,
+                                       const std::optional<std::string>& before) const {
     if constexpr (BatchingLedger<Ledger>) {
-      std::string sql = "; SAVEPOINT " + savepoint_ + "; " + ledger_.record_applied_sql(row(m, p, -1));
+      std::string sql = "; SAVEPOINT " + savepoint_ + "; " + row_types_changed_sql(before, true) + "; " +
+                        ledger_.record_applied_sql(row(m, p, -1)) + "; " +
+                        schema_change_notify_sql(ledger_identity(), m.version, m.contract);
       if (m.version == final_version_) {
         sql += "; " + ledger_.record_deploy_sql(ctx_.deploy_record(m.version)) +
                "; " + notify_sql(key_, std::to_string(m.version));
@@ -73,18 +81,22 @@ class Recorder {
   // The ledger row, then COMMIT (a transactional migration's row is in its
   // transaction). The last migration of the run also wakes the waiters.
   [[nodiscard]] result<void> commit(Connection& conn, const Migration& m, const PreparedMigration& p,
-                                    std::chrono::milliseconds duration) {
+                                    std::chrono::milliseconds duration, const std::optional<std::string>& before) {
     const bool transactional = p.directives.boot_in_transaction();
+    measure_row_types(conn, before, transactional);
     auto recorded = ledger_.record_applied(conn, row(m, p, duration.count()));
     if (!recorded) {
       if (transactional) (void)conn.execute("ROLLBACK");
+      else (void)conn.execute(clear_row_types_sql(false));
       auto e = std::move(recorded).error();
       e.file = m.origin;
       return e;
     }
+    broadcast_schema_change(conn, m, transactional);
     // Waiting replicas wake on this (NotifyBackoff); NOTIFY is delivered at commit.
     const bool last = m.version == final_version_;
     if (!transactional) {
+      (void)conn.execute(clear_row_types_sql(false));  // the session's next migration measures its own
       if (last) (void)conn.execute(notify_sql(key_, std::to_string(m.version)));
       return outcome::success();
     }
@@ -135,6 +147,44 @@ class Recorder {
   }
 
  private:
+  // The ledger's name in a schema change's broadcast (a Ledger policy
+  // without identity() is named by its type's role only).
+  [[nodiscard]] std::string ledger_identity() const {
+    if constexpr (requires { ledger_.identity(); }) {
+      return ledger_.identity();
+    } else {
+      return "ledger";
+    }
+  }
+
+  // Sets the setting the ledger row reads (row_types.hpp). Bookkeeping never
+  // fails a migration: in its transaction under a savepoint, and on any
+  // failure the setting says "not measured".
+  void measure_row_types(Connection& conn, const std::optional<std::string>& before, bool transactional) {
+    if (!transactional) {
+      if (!conn.execute(row_types_changed_sql(before, false))) (void)conn.execute(clear_row_types_sql(false));
+      return;
+    }
+    if (!conn.execute("SAVEPOINT lockstep_row_types")) return;
+    if (conn.execute(row_types_changed_sql(before, true))) {
+      (void)conn.execute("RELEASE SAVEPOINT lockstep_row_types");
+      return;
+    }
+    if (conn.execute("ROLLBACK TO SAVEPOINT lockstep_row_types")) (void)conn.execute(clear_row_types_sql(true));
+  }
+
+  // The NOTIFY that tells listening replicas; never fails the migration.
+  void broadcast_schema_change(Connection& conn, const Migration& m, bool transactional) {
+    const std::string notify = schema_change_notify_sql(ledger_identity(), m.version, m.contract);
+    if (!transactional) {
+      (void)conn.execute(notify);
+      return;
+    }
+    if (!conn.execute("SAVEPOINT lockstep_schema_change")) return;
+    (void)conn.execute(conn.execute(notify) ? "RELEASE SAVEPOINT lockstep_schema_change"
+                                            : "ROLLBACK TO SAVEPOINT lockstep_schema_change");
+  }
+
   [[nodiscard]] AppliedMigration row(const Migration& m, const PreparedMigration& p, std::int64_t duration_ms) const {
     JsonObject allowed;
     for (const auto& [rule, reason] : p.directives.allow) allowed.add(rule, reason);

@@ -35,6 +35,7 @@
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
+#include "lockstep/schema_change.hpp"
 #include "lockstep/settings.hpp"
 #include "lockstep/timeout/deadline.hpp"
 
@@ -79,6 +80,13 @@ namespace lockstep::detail {
   return waiting;
 }
 
+// What one beat came to: the count renew() always gave (what the contract
+// asked about waits for), and the schema changes it learned of.
+struct BeatOutcome {
+  std::int64_t blockers = 0;
+  std::vector<SchemaChange> changes;
+};
+
 template <class Wait, class Ledger>
 class ReplicaSessions {
  public:
@@ -86,6 +94,13 @@ class ReplicaSessions {
       : settings_{settings}, wait_{wait}, ledger_{ledger}, resolved_{std::move(resolved)}, me_{std::move(me)} {}
 
   [[nodiscard]] const ReplicaRecord& me() const noexcept { return me_; }
+
+  // The ledger version this replica's code was gated at: schema changes
+  // after it are news to it (a beat reports each once).
+  void schema_seen(std::int64_t version) noexcept { schema_seen_ = version; }
+
+  // Text from elsewhere (an application hook's exception) as it may be shown.
+  [[nodiscard]] std::string redact(const std::string& text) const { return resolved_.redact(text); }
 
   // The first registration. Only the statement that stamps the lease is
   // bounded like a beat (so the lease it stamps is renewed in time:
@@ -131,10 +146,10 @@ class ReplicaSessions {
   // one more while it has not succeeded. A beat thus starts the run that
   // applies the contract only once both are clear, not at every beat of a
   // backfill that takes hours.
-  [[nodiscard]] result<std::int64_t> renew(const HeartbeatOptions& options, std::int64_t contract,
-                                           std::int64_t failed_before, std::int64_t job = 0) {
-    return session<std::int64_t>(
-        beat_budget(options), failed_before + 1, [&](auto& ctx, Connection& conn) -> result<std::int64_t> {
+  [[nodiscard]] result<BeatOutcome> renew(const HeartbeatOptions& options, std::int64_t contract,
+                                          std::int64_t failed_before, std::int64_t job = 0) {
+    return session<BeatOutcome>(
+        beat_budget(options), failed_before + 1, [&](auto& ctx, Connection& conn) -> result<BeatOutcome> {
           ctx.phase = "renewing this replica's lease";
           LOCKSTEP_TRY(renewal, ledger_.registry().renew(conn, me_.replica_id, options.lease, contract));
           // A contract this image lacks committed after it registered (a
@@ -153,15 +168,17 @@ class ReplicaSessions {
             ctx.emit(events::BeatRecovered{.replica_id = me_.replica_id, .failed_beats = failed_before,
                                            .lease_ms = lease_ms});
           }
+          BeatOutcome out{renewal.blockers, {}};
+          if (renewal.head_version > schema_seen_) out.changes = schema_changes(ctx, conn, renewal.head_version);
           if constexpr (BackgroundLedger<Ledger>) {
             if (job > 0 && renewal.blockers == 0) {
               ctx.phase = "reading background job " + std::to_string(job) + ", which contract " +
                           std::to_string(contract) + " requires";
               LOCKSTEP_TRY(required, ledger_.jobs().read(conn, job));
-              if (!required || required->state != "succeeded") return std::int64_t{1};
+              if (!required || required->state != "succeeded") out.blockers = 1;
             }
           }
-          return renewal.blockers;
+          return out;
         });
   }
 
@@ -175,6 +192,31 @@ class ReplicaSessions {
   }
 
  private:
+  // The ledger moved since the last beat: which of its new migrations
+  // changed row types, each reported once (`schema_changed`). Learning it
+  // is never the beat's failure: the lease is renewed already, and a read
+  // that fails is tried again at the next beat.
+  template <class Ctx>
+  [[nodiscard]] std::vector<SchemaChange> schema_changes(Ctx& ctx, Connection& conn, std::int64_t head) {
+    if constexpr (requires { ledger_.read_schema_changes(conn, std::int64_t{}); }) {
+      ctx.phase = "reading the schema changes after version " + std::to_string(schema_seen_);
+      auto changes = ledger_.read_schema_changes(conn, schema_seen_);
+      if (!changes) return {};
+      for (const auto& c : changes.value()) {
+        ctx.emit(events::SchemaChanged{.replica_id = me_.replica_id, .ledger = c.ledger, .version = c.version,
+                                       .name_ = c.name, .phase = c.contract ? "contract" : "expand",
+                                       .relations = c.relations});
+      }
+      // A migration that committed between the renewal and this read is
+      // reported now; the next beat starts after it.
+      schema_seen_ = std::max(head, changes.value().empty() ? head : changes.value().back().version);
+      return std::move(changes).value();
+    } else {
+      schema_seen_ = head;
+      return {};
+    }
+  }
+
   // `failed_beats`: in a row, this one included (for `beat_failed`).
   template <class T, class Body>
   [[nodiscard]] result<T> session(std::chrono::milliseconds budget, std::int64_t failed_beats, Body&& body) noexcept {
@@ -218,6 +260,7 @@ class ReplicaSessions {
   Ledger& ledger_;
   Resolved resolved_;
   ReplicaRecord me_;
+  std::int64_t schema_seen_ = 0;
 };
 
 }  // namespace lockstep::detail
