@@ -126,11 +126,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "service: not starting: %s\n", report.error().to_string().c_str());
     return 1;
   }
+  // [snippet:schema_change]
+  // A migration changed row types while this replica serves (another
+  // replica's contract, say): prepared statements returning those relations
+  // fail with 0A000 until deallocated (docs/schema-changes.md). This service
+  // prepares none; a pool would mark each idle connection to run
+  // DEALLOCATE ALL before its next use. Called on the heartbeat thread.
+  lockstep::HeartbeatOptions beat_options;
+  beat_options.on_schema_change = [](const lockstep::SchemaChange& change) {
+    std::fprintf(stderr, "service: migration %lld changed the row types of %zu relation(s)\n",
+                 static_cast<long long>(change.version), change.relations.size());
+  };
+  // [/snippet:schema_change]
   // [snippet:heartbeat]
   // Register this replica and keep its lease alive while it serves: contract
   // migrations wait for replicas of older images, and a rollback image
   // refuses a schema contracted past it here, before it takes traffic.
-  auto beat = migrator.heartbeat(report.value());
+  auto beat = migrator.heartbeat(report.value(), beat_options);
   if (!beat) {
     std::fprintf(stderr, "service: not starting: %s\n", beat.error().to_string().c_str());
     return 1;

@@ -70,6 +70,8 @@ struct HeartbeatState {
   // (0: none since the gate), and how many such migrations it learned of.
   std::int64_t schema_version = 0;
   std::int64_t schema_changes = 0;
+  // What on_schema_change last threw (redacted), until it next returns normally.
+  std::string schema_hook_error;
 };
 
 // The state as one JSON object (a readiness body, a log line). last_error
@@ -91,6 +93,7 @@ struct HeartbeatState {
       .add_raw("contracts_waiting", waiting)
       .add("schema_changes", s.schema_changes);
   if (!s.last_error.empty()) o.add("last_error", s.last_error);
+  if (!s.schema_hook_error.empty()) o.add("schema_hook_error", s.schema_hook_error);
   return o.str();
 }
 
@@ -286,7 +289,8 @@ class Heartbeat {
 
   // The application's hook, on this thread, outside the beat's session (its
   // time is not the beat's budget) and outside the state's mutex (it may
-  // call state()). A hook that throws is reported in the state, once per change.
+  // call state()). A hook that throws is reported in the state
+  // (schema_hook_error); the change counts as told, and is not told again.
   static void tell_schema_changes(Shared& s, const std::vector<SchemaChange>& changes) noexcept {
     if (!s.options.on_schema_change) return;
     for (const auto& c : changes) tell_schema_change(s, c);
@@ -302,12 +306,16 @@ class Heartbeat {
       } catch (...) {
         failed = "an exception that is not a std::exception";
       }
-      if (failed.empty()) return;
+      if (failed.empty()) {
+        std::lock_guard lock{s.mutex};
+        s.state.schema_hook_error.clear();
+        return;
+      }
       try {
         auto shown = s.registry.redact("on_schema_change threw for migration " + std::to_string(c.version) + ": " +
                                        failed);
         std::lock_guard lock{s.mutex};
-        s.state.last_error = std::move(shown);
+        s.state.schema_hook_error = std::move(shown);
       } catch (...) {  // out of memory: the state keeps its last error
       }
     } catch (...) {  // the message itself could not be made: nothing more to say

@@ -38,7 +38,7 @@ struct HeartbeatOptions {
   // types after this replica's gate, at the first beat after it committed
   // (docs/schema-changes.md): deallocate prepared statements on the pool's
   // idle connections, refresh a cache. Keep it short: the next beat waits
-  // for it. An exception is caught and shown in HeartbeatState::last_error.
+  // for it. An exception is caught and shown in HeartbeatState::schema_hook_error.
   std::function<void(const SchemaChange&)> on_schema_change{};
 };
 

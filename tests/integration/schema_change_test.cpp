@@ -281,7 +281,7 @@ TEST_SUITE("integration") {
     std::atomic<int> calls{0};
     options.on_schema_change = [&](const SchemaChange&) {
       ++calls;
-      throw std::runtime_error("cache refresh failed");
+      throw std::runtime_error("cache refresh failed on postgresql://app:hunter2-not-shown@cache/app");
     };
     auto hb = m.heartbeat(gated.value(), options);
     REQUIRE(hb);
@@ -296,6 +296,12 @@ TEST_SUITE("integration") {
     CHECK(state.schema_version == 2);
     CHECK(state.schema_changes == 1);
     CHECK(log.count("schema_changed") == 1);
+    // What the hook threw stays in the state, redacted, until it next returns normally.
+    CHECK(state.schema_hook_error.find("on_schema_change threw for migration 2: cache refresh failed") !=
+          std::string::npos);
+    CHECK(state.schema_hook_error.find("hunter2-not-shown") == std::string::npos);
+    CHECK(to_json(state).find("hunter2-not-shown") == std::string::npos);
+    CHECK(state.last_error.empty());
     hb.value().stop();
   }
 

@@ -47,7 +47,7 @@ TEST_SUITE("unit") {
           R"("name":"a","file":"1_a.sql","transaction":true,"statements":1,"warnings":0,"rehearsed":true,)"
           R"("blocked":false,"duration_ms":5,"locks":[{"relation":"t","mode":"AccessExclusiveLock",)"
           R"("blocks":"reads and writes"}],"rehearsal":[{"line":1,"duration_ms":5,"locks":[],"rewritten":["t"]}],)"
-          R"("left_invalid":[]})");
+          R"("left_invalid":[],"row_types_changed":[]})");
     SUBCASE("a sink that wants text gets the same line") {
       std::string got;
       json_lines([&](std::string_view line) { got = line; })(typed_event(events::Warning{.message = "m"}));

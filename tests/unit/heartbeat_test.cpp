@@ -44,7 +44,14 @@ TEST_SUITE("unit") {
     SUBCASE("a healthy beat") {
       CHECK(to_json(st) ==
             R"({"replica_id":"pod-\"a\":7:1","registered":true,"compatible":true,"beats":4,"failed_beats":0,)"
-            R"("contracts_waiting":[20261201,20261202]})");
+            R"("contracts_waiting":[20261201,20261202],"schema_changes":0})");
+    }
+    SUBCASE("a schema hook that threw says so until it returns normally") {
+      st.schema_changes = 2;
+      st.schema_hook_error = "on_schema_change threw for migration 7: boom";
+      const auto j = to_json(st);
+      CHECK(j.find(R"("schema_changes":2,"schema_hook_error":"on_schema_change threw for migration 7: boom")") !=
+            std::string::npos);
     }
     SUBCASE("a failing beat names its error") {
       st.registered = false;
