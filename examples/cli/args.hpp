@@ -4,14 +4,17 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lockstep/durations.hpp"
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/checks/config.hpp"
+#include "lockstep/sql/directives.hpp"
 
 namespace lockstep::cli {
 
@@ -23,6 +26,11 @@ struct Args {
   std::string deploy_version;
   std::chrono::milliseconds timeout = std::chrono::minutes{5};
   std::string lock_name;
+  // --service NAME (default $LOCKSTEP_SERVICE): the service's own ledger,
+  // lockstep.NAME (docs/services.md); empty: the default ledger.
+  std::string service;
+  bool services = false;  // status --services: every service in the catalog
+  std::vector<std::pair<std::string, std::string>> service_dirs;  // lint --service-dir NAME=DIR
   std::string lock = "try";  // try | blocking | transaction
   std::string wait = "notify";  // notify | poll
   std::string mode;          // empty: MIGRATE_ON_BOOT; else true|false|dry-run|migrate|wait
@@ -138,6 +146,10 @@ struct Args {
       a.background = true;
       continue;
     }
+    if (flag == "--services") {
+      a.services = true;
+      continue;
+    }
     if (flag == "--rehearse") {
       a.rehearse = true;
       continue;
@@ -171,6 +183,23 @@ struct Args {
       a.timeout = *d;
     } else if (flag == "--lock-name") {
       a.lock_name = *v;
+    } else if (flag == "--service") {
+      if (auto problem = sql::service_name_problem(*v)) {
+        a.error = "--service: " + *problem;
+        return a;
+      }
+      a.service = *v;
+    } else if (flag == "--service-dir") {
+      const auto eq = v->find('=');
+      if (eq == std::string::npos || eq + 1 >= v->size()) {
+        a.error = "--service-dir takes NAME=DIR (another service's migrations, for lint), not '" + *v + "'";
+        return a;
+      }
+      if (auto problem = sql::service_name_problem(v->substr(0, eq))) {
+        a.error = "--service-dir: " + *problem;
+        return a;
+      }
+      a.service_dirs.emplace_back(v->substr(0, eq), v->substr(eq + 1));
     } else if (flag == "--lock") {
       if (*v != "try" && *v != "blocking" && *v != "transaction") {
         a.error = "--lock takes 'try', 'blocking' or 'transaction', not '" + *v + "'";
@@ -311,6 +340,16 @@ struct Args {
       return a;
     }
   }
+  // The environment's service, where no --service named one.
+  if (a.service.empty()) {
+    if (const char* env = std::getenv("LOCKSTEP_SERVICE"); env != nullptr && *env != '\0') {
+      if (auto problem = sql::service_name_problem(env)) {
+        a.error = "LOCKSTEP_SERVICE: " + *problem;
+        return a;
+      }
+      a.service = env;
+    }
+  }
   // Before anything runs: a lease that a healthy replica can lose between
   // two beats would let a contract migration run under it.
   if (a.command == "replica") {
@@ -340,6 +379,11 @@ inline constexpr std::string_view usage_text =
     "  --deploy-version V    recorded in the ledger (default: $LOCKSTEP_DEPLOY_VERSION, else 'unknown')\n"
     "  --timeout DURATION    hard deadline for the whole run, e.g. 300s, 5m (default: 5m)\n"
     "  --lock-name NAME      advisory-lock name (default: derived from database and ledger)\n"
+    "  --service NAME        this service's own ledger, lockstep.NAME, beside other services' in one\n"
+    "                        database (default: $LOCKSTEP_SERVICE, else the ledger lockstep.migrations)\n"
+    "  --services            status: every service in the catalog, and what each one's leader waits for\n"
+    "  --service-dir N=DIR   lint: another service's migrations (repeatable): checks requires=N@V across\n"
+    "                        services and finds cycles\n"
     "  --lock POLICY         try (default; followers never block), blocking, or transaction\n"
     "                        (pg_try_advisory_xact_lock per migration: safe through PgBouncer\n"
     "                        transaction pooling; refuses no-transaction migrations)\n"

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,11 @@ namespace {
 using namespace lockstep;
 
 EventSink event_sink(const cli::Args& a);
+
+// The service's own ledger (--service), else the default one.
+TableLedger ledger_from(const cli::Args& a) {
+  return a.service.empty() ? TableLedger{} : TableLedger::for_service(a.service);
+}
 
 Settings settings_from(const cli::Args& a) {
   Settings s;
@@ -128,7 +134,7 @@ int migrate(const cli::Args& a) {
   Metrics metrics;
   auto settings = settings_from(a);
   if (!a.metrics_file.empty()) settings.on_event = tee(std::move(settings.on_event), metrics.sink());
-  Migrator<Lock, Wait> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  Migrator<Lock, Wait> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}, ledger_from(a)};
   auto report = m.run();
   // Best effort: the run's outcome decides the exit code, a failed write is only reported.
   if (!a.metrics_file.empty() && !cli::write_metrics_file(a.metrics_file, metrics.render()))
@@ -149,7 +155,16 @@ int migrate(const cli::Args& a) {
   return a.command == "replica" ? serve_as_replica(m, report.value(), a) : cli::exit_ok;
 }
 
-void print_status_table(const Status& s) {
+void print_services(const Status& s) {
+  std::printf("\nservices (%zu):\n", s.services.size());
+  for (const auto& v : s.services) {
+    std::printf("  %-24s %-32s version %-16lld contract %-16lld %s%s\n", v.service.c_str(), v.ledger.c_str(),
+                static_cast<long long>(v.version), static_cast<long long>(v.contract_version), v.updated_at.c_str(),
+                v.waiting_for.empty() ? "" : ("  waits for " + v.waiting_for).c_str());
+  }
+}
+
+void print_status_table(const Status& s, bool services) {
   std::printf("schema version: %lld (expected %lld)%s\n", static_cast<long long>(s.schema_version),
               static_cast<long long>(s.expected_version),
               s.schema_ahead ? "  [schema ahead of this binary]" : "");
@@ -219,6 +234,7 @@ void print_status_table(const Status& s) {
       }
     }
   }
+  if (services) print_services(s);
   if (!s.deploys.empty()) {
     std::printf("\nrecent deploys:\n");
     for (const auto& d : s.deploys) {
@@ -296,16 +312,20 @@ void print_status_json(const Status& s) {
     j.add("deploy_version", d.deploy_version).add("schema_version", d.schema_version);
     j.add("first_booted_at", d.first_booted_at).add("booted_by", d.booted_by);
   }));
+  o.add_raw("services", array(s.services, [](JsonObject& j, const ServiceHead& v) {
+    j.add("service", v.service).add("ledger", v.ledger).add("version", v.version);
+    j.add("contract_version", v.contract_version).add("waiting_for", v.waiting_for).add("updated_at", v.updated_at);
+  }));
   std::printf("%s\n", o.str().c_str());
 }
 
 int status(const cli::Args& a) {
   auto settings = settings_from(a);
   settings.on_event = null_sink();
-  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}, ledger_from(a)};
   auto s = m.status();
   if (!s) return fail(s.error());
-  a.json ? print_status_json(s.value()) : print_status_table(s.value());
+  a.json ? print_status_json(s.value()) : print_status_table(s.value(), a.services);
   return cli::exit_ok;
 }
 
@@ -338,6 +358,20 @@ int lint(const cli::Args& a) {
     print_error(across.error());
     ++errors;
   }
+  // Across services (--service-dir): each requires=svc@V reachable, and no cycle.
+  if (!a.service_dirs.empty()) {
+    std::map<std::string, std::vector<Migration>> services;
+    services.emplace(a.service.empty() ? std::string{"migrations"} : a.service, migrations.value());
+    for (const auto& [name, dir] : a.service_dirs) {
+      auto theirs = DirectorySource{dir}.load();
+      if (!theirs) return fail(theirs.error());
+      services.emplace(name, std::move(theirs).value());
+    }
+    if (auto across = check_services(services); !across) {
+      print_error(across.error());
+      ++errors;
+    }
+  }
   std::cerr << migrations.value().size() << " migrations, " << errors + lock_errors << " errors, " << warnings
             << " warnings\n";
   if (errors != 0) return cli::exit_code(errc::source_invalid);
@@ -346,7 +380,7 @@ int lint(const cli::Args& a) {
 
 int resolve(const cli::Args& a) {
   auto settings = settings_from(a);
-  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}, ledger_from(a)};
   auto n = m.resolve(*a.resolve_version);
   if (!n) return fail(n.error());
   std::cerr << "resolved " << n.value() << " failure record(s) of migration " << *a.resolve_version << '\n';
@@ -356,7 +390,7 @@ int resolve(const cli::Args& a) {
 // lockstep background run|status, pause|resume|retry|cancel VERSION (docs/background.md).
 int background_command(const cli::Args& a) {
   auto settings = settings_from(a);
-  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+  Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}, ledger_from(a)};
   if (a.background_action == "finalize") {
     auto done = m.finalize_background(*a.resolve_version);
     if (!done) return fail(done.error());
@@ -423,7 +457,7 @@ int background_command(const cli::Args& a) {
 // For a DBA who creates the ledger in advance, so the migration role needs
 // no CREATE on the database (docs/operations.md, "Least privilege").
 int ledger_sql(const cli::Args& a) {
-  const TableLedger ledger;
+  const TableLedger ledger = ledger_from(a);
   std::cout << "-- lockstep " << LOCKSTEP_VERSION_STRING << ": the ledger " << ledger.identity() << "\n"
             << ledger.create_sql() << ";\n";
   if (!a.role.empty()) std::cout << ledger.grant_sql(a.role) << ";\n";

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lockstep/ledger/service_catalog.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/checks/finding.hpp"
 #include "lockstep/settings.hpp"
@@ -162,6 +163,9 @@ struct Status {
   std::vector<ReplicaRecord> replicas;         // live, and gone in the last hour
   std::vector<WaitingContract> contracts_waiting;
   std::vector<BackgroundJob> jobs;  // background migrations' jobs, oldest version first
+  // Every service's row in the service catalog, this one's included, by
+  // name (docs/services.md); empty for a ledger without a catalog.
+  std::vector<ServiceHead> services;
 };
 
 }  // namespace lockstep

@@ -416,6 +416,22 @@ struct BeatFailed {
   }
 };
 
+// A leader reached a migration that requires another service's schema
+// (`-- lockstep:requires=billing@42`) before that service got there: it
+// waits (docs/services.md). Once, then every progress_interval.
+struct ServiceWaiting {
+  static constexpr std::string_view name = "service_waiting";
+  std::int64_t version = 0;
+  std::string name_{}, file{}, service{};
+  std::int64_t requires_version = 0, service_version = 0, line = 0;
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("version", s.version), v("name", s.name_), v("file", s.file), v("service", s.service);
+    v("requires_version", s.requires_version), v("service_version", s.service_version), v("line", s.line);
+  }
+};
+
 // A beat learned that a migration changed row types after this replica's
 // gate (schema_change.hpp): its prepared statements on those relations are
 // stale. Once per migration per replica.

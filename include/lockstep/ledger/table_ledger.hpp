@@ -26,6 +26,7 @@
 #include "lockstep/ledger/background_jobs.hpp"
 #include "lockstep/ledger/ledger_head.hpp"
 #include "lockstep/ledger/replica_registry.hpp"
+#include "lockstep/ledger/service_catalog.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/schema_change.hpp"
 
@@ -48,7 +49,25 @@ class TableLedger {
                       detail::quote_ident(replicas_table.empty() ? companion(table_, "replicas") : replicas_table),
                   qualified_table()},
         head_{detail::quote_ident(schema_), companion(table_, "head"), qualified_table(), qualified_deploys()},
-        jobs_{detail::quote_ident(schema_) + "." + detail::quote_ident(companion(table_, "jobs")), identity()} {}
+        jobs_{detail::quote_ident(schema_) + "." + detail::quote_ident(companion(table_, "jobs")), identity()},
+        catalog_{detail::quote_ident(schema_)} {}
+
+  // A service's ledger (docs/services.md): the table named after it, its
+  // companions after that ("billing_deploys", ...), in the shared schema.
+  [[nodiscard]] static TableLedger for_service(const std::string& service) { return TableLedger{"lockstep", service}; }
+
+  // The service this ledger belongs to, as the catalog names it: the ledger table's name.
+  [[nodiscard]] const std::string& service() const noexcept { return table_; }
+
+  // Where every service's ledger stands (service_catalog.hpp).
+  [[nodiscard]] const ServiceCatalog& catalog() const noexcept { return catalog_; }
+
+  // The catalog row of this service after a migration committed, for that
+  // migration's transaction; empty where the catalog is missing (a DBA's
+  // schema this role may not create it in).
+  [[nodiscard]] std::string record_service_sql(std::int64_t version, bool contract) const {
+    return catalog_present_ ? catalog_.record_sql(table_, identity(), version, contract) : std::string{};
+  }
 
   // Which replicas run which image (the heartbeat and contract migrations).
   [[nodiscard]] ReplicaRegistry& registry() noexcept { return registry_; }
@@ -121,7 +140,7 @@ class TableLedger {
   [[nodiscard]] std::string create_sql() const {
     return "CREATE SCHEMA IF NOT EXISTS " + detail::quote_ident(schema_) + ";\n" + tables_sql() + ";\n" +
            registry_.create_sql() + ";\n" + upgrade_sql() + ";\n" + positions_sql(false) + ";\n" +
-           row_types_sql(false) + ";\n" + jobs_.create_sql() + ";\n" + head_.create_sql();
+           row_types_sql(false) + ";\n" + jobs_.create_sql() + ";\n" + catalog_.create_sql() + ";\n" + head_.create_sql();
   }
 
   // What a migration role needs on a ledger that a DBA created with
@@ -149,6 +168,7 @@ class TableLedger {
     // Whether the rows this ledger writes can say which row types their
     // migration changed: where the column is, or this role adds it now.
     row_types_column_ = found.row_types || !found.core || found.owns_ledger;
+    catalog_present_ = found.catalog || found.create_on_schema || !found.schema;
     if (found.complete()) return outcome::success();
     LOCKSTEP_TRY(in_transaction, inside_transaction(conn));
     for (int attempt = 1;; ++attempt) {
@@ -401,6 +421,7 @@ class TableLedger {
     bool registry = false;
     bool head = false;
     bool jobs = false;  // the background jobs table (optional: created where this role may create tables)
+    bool catalog = false;  // the service catalog (optional, like jobs)
     bool create_on_database = false;
     bool create_on_schema = false;  // false too when there is no schema
     std::string user;
@@ -413,7 +434,7 @@ class TableLedger {
       // leader would hold it through its first migration.
       return schema && core && columns && (positions || !owns_failures) && (row_types || !owns_ledger) && registry &&
              (head || !owns_ledger) &&
-             (jobs || !create_on_schema);
+             (jobs || !create_on_schema) && (catalog || !create_on_schema);
     }
     [[nodiscard]] std::string missing(const TableLedger& l) const {
       std::string out;
@@ -426,6 +447,7 @@ class TableLedger {
       if (core && !positions && owns_failures) add("the position columns of " + l.qualified_failures());
       if (core && !row_types && owns_ledger) add("the row_types_changed column of " + l.qualified_table());
       if (!jobs && (create_on_schema || !schema)) add("the background jobs table " + l.jobs_.qualified_table());
+      if (!catalog && (create_on_schema || !schema)) add("the service catalog " + l.catalog_.qualified_table());
       return out;
     }
   };
@@ -467,10 +489,11 @@ class TableLedger {
         " WHERE c.oid IN (to_regclass($1), to_regclass($2))), true),"
         " to_regclass($7) IS NOT NULL,"
         " EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'row_types_changed'"
-        " AND NOT attisdropped)"
+        " AND NOT attisdropped),"
+        " to_regclass($8) IS NOT NULL"
         " FROM (SELECT NULL) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $6",
         qualified_table(), qualified_deploys(), qualified_failures(), registry_.qualified_table(),
-        head_.qualified_table(), schema_, jobs_.qualified_table());
+        head_.qualified_table(), schema_, jobs_.qualified_table(), catalog_.qualified_table());
     if (!rows) return std::move(rows).error();
     Presence p;
     if (rows.value().empty()) return p;
@@ -490,6 +513,7 @@ class TableLedger {
     p.owns_ledger = yes(11);
     p.jobs = yes(12);
     p.row_types = yes(13);
+    p.catalog = yes(14);
     return p;
   }
 
@@ -529,6 +553,7 @@ class TableLedger {
     // Optional like the head: a DBA's schema without CREATE for this role
     // keeps working until a background migration needs the table.
     if (!found.jobs && (found.create_on_schema || !found.schema)) sql += jobs_.create_sql() + ";\n";
+    if (!found.catalog && (found.create_on_schema || !found.schema)) sql += catalog_.create_sql() + ";\n";
     // New tables are this role's (it may add the triggers); an existing
     // ledger may be a DBA's, or from before the head: the head is added
     // where this role may (LedgerHead::upgrade_sql), else left out.
@@ -647,7 +672,9 @@ class TableLedger {
   ReplicaRegistry registry_;
   LedgerHead head_;
   BackgroundJobs jobs_;
+  ServiceCatalog catalog_;
   bool row_types_column_ = false;  // set by ensure(), which every leader calls before it writes a row
+  bool catalog_present_ = false;   // likewise
 };
 
 }  // namespace lockstep

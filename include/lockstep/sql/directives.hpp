@@ -18,6 +18,10 @@
 //                                      between these times (UTC, the server's clock)
 //   -- lockstep:after=old-replicas-gone a background job starts only once no
 //                                      replica of an older image is alive
+//   -- lockstep:requires=billing@42    runs only once the service `billing`
+//                                      (its ledger, docs/services.md) has
+//                                      reached version 42: the leader waits,
+//                                      within the deadline (several: comma-separated)
 //   -- lockstep:requires-background=<version>   runs only once that background
 //                                      migration's job has succeeded: an expand
 //                                      migration finishes it inline within
@@ -78,6 +82,35 @@ struct TimeWindow {
   }
 };
 
+// `-- lockstep:requires=billing@42`: another service's schema this file needs.
+struct ServiceRequirement {
+  std::string service;
+  std::int64_t version = 0;
+  int line = 0;
+
+  [[nodiscard]] std::string text() const { return service + "@" + std::to_string(version); }
+  friend bool operator==(const ServiceRequirement&, const ServiceRequirement&) = default;
+};
+
+// A service's name (its ledger table, TableLedger{"lockstep", name}): a
+// lower-case identifier short enough for its companion tables' names, and
+// none of the names the default ledger's own tables take.
+[[nodiscard]] inline std::optional<std::string> service_name_problem(std::string_view name) {
+  static constexpr std::string_view taken[] = {"deploys", "failures", "replicas", "head", "jobs", "services"};
+  const bool shape = !name.empty() && name.size() <= 40 && name[0] >= 'a' && name[0] <= 'z' &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                     });
+  if (!shape) {
+    return "a service name is a lower-case identifier of at most 40 characters (letters, digits, '_'), "
+           "not '" + std::string{name} + "'";
+  }
+  for (auto t : taken) {
+    if (name == t) return "'" + std::string{name} + "' names one of the ledger's own tables; choose another service name";
+  }
+  return std::nullopt;
+}
+
 struct Directives {
   bool no_transaction = false;
   bool background = false;
@@ -88,6 +121,7 @@ struct Directives {
   bool after_old_replicas_gone = false;       // a background job waits for older images to leave
   std::optional<std::int64_t> requires_background;  // the background migration that must have finished
   int requires_line = 0;  // where `lockstep:requires-background` is written
+  std::vector<ServiceRequirement> requires_services;  // -- lockstep:requires=svc@V[, svc@V]
   std::optional<std::chrono::milliseconds> lock_timeout;
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
@@ -169,13 +203,45 @@ inline std::string_view trim(std::string_view s) {
   return b;
 }
 
+// `requires=` values, "billing@42, auth@7", appended to `out`; the reason
+// when they cannot be read. Shared by the directives and by
+// declared_service_requirements (lint across services).
+[[nodiscard]] inline std::optional<std::string> parse_service_requirements(std::string_view value, int line,
+                                                                         std::vector<ServiceRequirement>& out) {
+  std::string_view rest = value;
+  for (;;) {
+    const auto comma = rest.find(',');
+    const std::string_view one = trim(rest.substr(0, comma));
+    const auto at = one.find('@');
+    std::int64_t n = 0;
+    bool ok = at != std::string_view::npos && at > 0;
+    if (ok) {
+      const auto v = one.substr(at + 1);
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      ok = ec == std::errc{} && end == v.data() + v.size() && n > 0;
+    }
+    if (!ok) {
+      return "lockstep:requires takes another service's name and version, such as requires=billing@42 "
+             "(several: requires=billing@42, auth@7), not '" + std::string{one} + "'";
+    }
+    const std::string_view name = one.substr(0, at);
+    if (auto problem = service_name_problem(name)) return "lockstep:requires: " + *problem;
+    for (const auto& r : out) {
+      if (r.service == name) return "lockstep:requires names the service '" + std::string{name} + "' twice";
+    }
+    out.push_back(ServiceRequirement{std::string{name}, n, line});
+    if (comma == std::string_view::npos) return std::nullopt;
+    rest = rest.substr(comma + 1);
+  }
+}
+
 }  // namespace detail
 
 inline constexpr std::string_view known_directives =
     "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
     "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>, lockstep:background, "
     "lockstep:batch-over=<table>(<key column>[, ...]), lockstep:batch-size=<rows>, "
-    "lockstep:after=old-replicas-gone, lockstep:requires-background=<version>, lockstep:window=<HH:MM>-<HH:MM>";
+    "lockstep:after=old-replicas-gone, lockstep:requires=<service>@<version>, lockstep:requires-background=<version>, lockstep:window=<HH:MM>-<HH:MM>";
 
 // What a set of directives cannot mean together, for a background file.
 [[nodiscard]] inline std::optional<std::string> background_conflict(const Directives& d) {
@@ -304,6 +370,10 @@ inline constexpr std::string_view known_directives =
                    "alive), not '" + std::string{value} + "'");
       }
       d.after_old_replicas_gone = true;
+    } else if (key == "requires") {
+      if (auto wrong = detail::parse_service_requirements(value, lines.at(line_at).line, d.requires_services)) {
+        return bad(*wrong);
+      }
     } else if (key == "requires-background") {
       std::int64_t n = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
@@ -375,6 +445,31 @@ inline constexpr std::string_view known_directives =
   std::int64_t n = 0;
   const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   return ec == std::errc{} && end == v->data() + v->size() && n > 0 ? n : 0;
+}
+
+// The other services' versions the file requires (`-- lockstep:requires=`),
+// read from its leading comments as the boot reads them; none when the
+// directive cannot be read (pre-flight says why).
+[[nodiscard]] inline std::vector<ServiceRequirement> declared_service_requirements(std::string_view sql) {
+  std::vector<ServiceRequirement> out;
+  std::size_t pos = 0;
+  int line = 0;
+  while (pos < sql.size()) {
+    auto eol = sql.find('\n', pos);
+    if (eol == std::string_view::npos) eol = sql.size();
+    const std::string_view text = detail::trim(sql.substr(pos, eol - pos));
+    pos = eol + 1;
+    ++line;
+    if (text.empty()) continue;
+    if (!text.starts_with("--")) break;
+    const std::string_view body = detail::trim(text.substr(2));
+    if (body.size() < 9 || !detail::iequals(body.substr(0, 9), "lockstep:")) continue;
+    const std::string_view spec = detail::trim(body.substr(9));
+    const auto eq = spec.find('=');
+    if (eq == std::string_view::npos || detail::trim(spec.substr(0, eq)) != "requires") continue;
+    if (detail::parse_service_requirements(detail::trim(spec.substr(eq + 1)), line, out)) return {};
+  }
+  return out;
 }
 
 }  // namespace lockstep::sql

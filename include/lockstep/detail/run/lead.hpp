@@ -27,6 +27,7 @@
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/record.hpp"
 #include "lockstep/detail/run/require.hpp"
+#include "lockstep/detail/run/service_wait.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
 #include "lockstep/settings.hpp"
@@ -49,6 +50,7 @@ class Leader {
         opener_{ctx, settings, lock, ledger, id.key},
         recorder_{ctx, ledger, id.key, target.final_version},
         requirements_{ctx, settings, wait, ledger, target},
+        services_{ctx, settings, ledger, prepared},
         applier_{ctx, settings, wait, opener_, recorder_, prepared, progress} {}
 
   // Where the schema stands once this process led, or nullopt when another
@@ -106,6 +108,7 @@ class Leader {
     }
     for (const Migration* m : p.pending) {
       LOCKSTEP_TRYV(refuse_recorded_failure(settings_, ctx_.deploy_version(), *m, failures));
+      LOCKSTEP_TRYV(services_.await(conn, *m));       // the other services it requires (service_wait.hpp)
       LOCKSTEP_TRYV(requirements_.ensure(conn, *m));  // the background job it requires (require.hpp)
       LOCKSTEP_TRY(attempt, applier_.apply(conn, *m, false));
       (void)attempt;  // a session lock is held throughout: never busy; a deferred contract is reported
@@ -140,6 +143,15 @@ class Leader {
       if (auto refused = checked(conn, *next); !refused) {
         (void)conn.execute("ROLLBACK");
         return std::move(refused).error();
+      }
+      // Another service it requires is behind: the lock is let go while
+      // this boot waits for it, then taken again and the ledger re-read.
+      auto met = services_.met(conn, *next);
+      if (!met || !met.value()) {
+        (void)conn.execute("ROLLBACK");
+        if (!met) return std::move(met).error();
+        LOCKSTEP_TRYV(services_.await(conn, *next));
+        continue;
       }
       if (next->requires_background != 0) {
         // Its job unfinished: the lock is let go while this boot finishes it
@@ -215,6 +227,7 @@ class Leader {
   Opener<Lock, Timeout, Ledger> opener_;
   Recorder<Timeout, Ledger> recorder_;
   Requirements<Wait, Timeout, Ledger> requirements_;
+  ServiceWaits<Timeout, Ledger> services_;
   Applier<Lock, Wait, Timeout, Ledger> applier_;
   bool armed_ = false;  // leader_session_sql sent on this connection
 };

@@ -46,6 +46,7 @@ class Recorder {
       std::string sql = "; SAVEPOINT " + savepoint_ + "; " + row_types_changed_sql(before, true) + "; " +
                         ledger_.record_applied_sql(row(m, p, -1)) + "; " +
                         schema_change_notify_sql(ledger_identity(), m.version, m.contract);
+      if (const std::string service = service_sql(m); !service.empty()) sql += "; " + service;
       if (m.version == final_version_) {
         sql += "; " + ledger_.record_deploy_sql(ctx_.deploy_record(m.version)) +
                "; " + notify_sql(key_, std::to_string(m.version));
@@ -93,6 +94,7 @@ class Recorder {
       return e;
     }
     broadcast_schema_change(conn, m, transactional);
+    record_service(conn, m, transactional);
     // Waiting replicas wake on this (NotifyBackoff); NOTIFY is delivered at commit.
     const bool last = m.version == final_version_;
     if (!transactional) {
@@ -171,6 +173,30 @@ class Recorder {
       return;
     }
     if (conn.execute("ROLLBACK TO SAVEPOINT lockstep_row_types")) (void)conn.execute(clear_row_types_sql(true));
+  }
+
+  // This service's row in the service catalog (ledger/service_catalog.hpp),
+  // in the migration's transaction; empty for a ledger without one.
+  [[nodiscard]] std::string service_sql(const Migration& m) const {
+    if constexpr (requires { ledger_.record_service_sql(m.version, m.contract); }) {
+      return ledger_.record_service_sql(m.version, m.contract);
+    } else {
+      return {};
+    }
+  }
+
+  // The same when the row is written alone (commit()): bookkeeping that
+  // never fails the migration.
+  void record_service(Connection& conn, const Migration& m, bool transactional) {
+    const std::string sql = service_sql(m);
+    if (sql.empty()) return;
+    if (!transactional) {
+      (void)conn.execute(sql);
+      return;
+    }
+    if (!conn.execute("SAVEPOINT lockstep_service")) return;
+    (void)conn.execute(conn.execute(sql) ? "RELEASE SAVEPOINT lockstep_service"
+                                         : "ROLLBACK TO SAVEPOINT lockstep_service");
   }
 
   // The NOTIFY that tells listening replicas; never fails the migration.

@@ -76,6 +76,10 @@ template <class Timeout, class Ledger>
     for (auto& j : jobs) j.last_error = ctx.redact()(j.last_error);  // written by any runner: redacted like failures
     s.jobs = std::move(jobs);
   }
+  if constexpr (requires { ledger.catalog(); }) {
+    LOCKSTEP_TRY(services, ledger.catalog().read(conn));
+    s.services = std::move(services);
+  }
   return s;
 }
 
