@@ -30,6 +30,7 @@ struct Args {
   // lockstep.NAME (docs/services.md); empty: the default ledger.
   std::string service;
   bool services = false;  // status --services: every service in the catalog
+  bool schema_changes = true;  // --schema-changes on|off (Settings::schema_changes)
   std::vector<std::pair<std::string, std::string>> service_dirs;  // lint --service-dir NAME=DIR
   std::string lock = "try";  // try | blocking | transaction
   std::string wait = "notify";  // notify | poll
@@ -183,6 +184,12 @@ struct Args {
       a.timeout = *d;
     } else if (flag == "--lock-name") {
       a.lock_name = *v;
+    } else if (flag == "--schema-changes") {
+      if (*v != "on" && *v != "off") {
+        a.error = "--schema-changes takes 'on' or 'off', not '" + *v + "'";
+        return a;
+      }
+      a.schema_changes = *v == "on";
     } else if (flag == "--service") {
       if (auto problem = sql::service_name_problem(*v)) {
         a.error = "--service: " + *problem;
@@ -382,6 +389,8 @@ inline constexpr std::string_view usage_text =
     "  --service NAME        this service's own ledger, lockstep.NAME, beside other services' in one\n"
     "                        database (default: $LOCKSTEP_SERVICE, else the ledger lockstep.migrations)\n"
     "  --services            status: every service in the catalog, and what each one's leader waits for\n"
+    "  --schema-changes on|off  measure, record and broadcast the row types each migration changes\n"
+    "                        (default on; docs/schema-changes.md)\n"
     "  --service-dir N=DIR   lint: another service's migrations (repeatable): checks requires=N@V across\n"
     "                        services and finds cycles\n"
     "  --lock POLICY         try (default; followers never block), blocking, or transaction\n"

@@ -52,6 +52,7 @@ Settings settings_from(const cli::Args& a) {
   s.on_partial = a.on_partial == "refuse" ? PartialPolicy::refuse : PartialPolicy::rerun;
   s.on_failure = a.on_failure == "retry" ? FailurePolicy::retry : FailurePolicy::stop_deploy;
   s.lock_safety = a.lock_safety;
+  s.schema_changes = a.schema_changes;
   return s;
 }
 
@@ -160,7 +161,7 @@ void print_services(const Status& s) {
   for (const auto& v : s.services) {
     std::printf("  %-24s %-32s version %-16lld contract %-16lld %s%s\n", v.service.c_str(), v.ledger.c_str(),
                 static_cast<long long>(v.version), static_cast<long long>(v.contract_version), v.updated_at.c_str(),
-                v.waiting_for.empty() ? "" : ("  waits for " + v.waiting_for).c_str());
+                v.waiting_for.empty() ? "" : ("  waits for " + v.waiting_for + " since " + v.waiting_since).c_str());
   }
 }
 
@@ -314,7 +315,8 @@ void print_status_json(const Status& s) {
   }));
   o.add_raw("services", array(s.services, [](JsonObject& j, const ServiceHead& v) {
     j.add("service", v.service).add("ledger", v.ledger).add("version", v.version);
-    j.add("contract_version", v.contract_version).add("waiting_for", v.waiting_for).add("updated_at", v.updated_at);
+    j.add("contract_version", v.contract_version).add("waiting_for", v.waiting_for);
+    j.add("waiting_since", v.waiting_since).add("updated_at", v.updated_at);
   }));
   std::printf("%s\n", o.str().c_str());
 }

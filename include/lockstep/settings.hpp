@@ -111,6 +111,12 @@ struct Settings {
   // event per interval (pg_stat_progress_* and lock waits, read over a second
   // connection), and a waiting follower a `leader_activity` event. 0: none.
   std::chrono::milliseconds progress_interval{5000};
+  // Measure which relations' row types each migration changes, record them
+  // in its ledger row and broadcast them (docs/schema-changes.md). It reads
+  // every user relation's columns once before each migration; on a catalog
+  // of many thousands of tables that is most of a small migration's time,
+  // and false turns it off (the ledger's column stays NULL, nothing is broadcast).
+  bool schema_changes = true;
 
   // A migration with `-- lockstep:requires-background=V` runs only once
   // background migration V's job has succeeded. An unfinished one is

@@ -318,4 +318,48 @@ TEST_SUITE("integration") {
     CHECK(r.out().find("\"row_types_changed\":[\"public.t\"]") != std::string::npos);
     CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 2") == 0);
   }
+
+  // Found by review: the beat read the ledger's newest version inside its
+  // renewal, so a ledger locked by a DBA's ALTER (or any DDL queued behind a
+  // long reader) failed every renewal until the lock went, the lease lapsed
+  // under a live replica, and a contract could commit under it.
+  TEST_CASE("schema change: a locked ledger never costs a beating replica its lease") {
+    TestDatabase db{"sclocked"};
+    auto m = memory_migrator(db, {{1, "t", create_t}});
+    auto gated = m.run();
+    REQUIRE(gated);
+    auto hb = m.heartbeat(gated.value(), HeartbeatOptions{200ms, 1500ms});
+    REQUIRE(hb);
+    const std::string id = hb.value().state().replica_id;
+    auto locker = db.connect();
+    must(locker.query("BEGIN; LOCK TABLE lockstep.migrations IN ACCESS EXCLUSIVE MODE"));
+    const auto until = std::chrono::steady_clock::now() + 4s;
+    int lapsed = 0, looks = 0;
+    while (std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(100ms);
+      ++looks;
+      if (db.scalar("SELECT expires_at > clock_timestamp() FROM lockstep.replicas WHERE replica_id = '" + id + "'") !=
+          "t") {
+        ++lapsed;
+      }
+    }
+    must(locker.query("COMMIT"));
+    CHECK(looks > 20);
+    CHECK(lapsed == 0);
+    hb.value().stop();
+  }
+
+  TEST_CASE("schema change: off (Settings::schema_changes) measures and broadcasts nothing, and applies as before") {
+    TestDatabase db{"scoff"};
+    Listener listen{db.url()};
+    Settings s;
+    s.database_url = db.url();
+    s.on_event = null_sink();
+    s.schema_changes = false;
+    Memory m{s, MemorySource{{1, "t", create_t}, {2, "adds", "ALTER TABLE t ADD COLUMN c int;\n"}}, Deadline<>{60s}};
+    REQUIRE(m.run());
+    CHECK(changed(db, 2) == "NULL");
+    CHECK(listen.drain(300ms).empty());
+    CHECK(db.number("SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'") == 1);
+  }
 }

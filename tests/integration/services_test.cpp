@@ -189,4 +189,40 @@ TEST_SUITE("integration") {
       CHECK(db.number("SELECT count(*) FROM lockstep.slow1") == 1);
     }
   }
+
+  // Found by review: a catalog row at version 0 (written when that
+  // service's leader began to wait, its ledger from before the catalog) or
+  // one left behind (its leader may not write the catalog) hid the ledger's
+  // real version, and whoever required it waited to the deadline.
+  TEST_CASE("services: a service's own ledger counts where its catalog row is missing or behind") {
+    TestDatabase db{"svcbehind"};
+    TempDir a{"svcbehind-a"}, b{"svcbehind-b"}, out{"svcbehind-out"};
+    write_services(a, b);
+    REQUIRE(run_one(svc_cli("migrate", "a", a, db), out.path() / "a").exit_code == 0);
+    db.exec("UPDATE lockstep.services SET version = 0 WHERE service = 'a'");
+    auto r = run_one(svc_cli("migrate", "b", b, db, {"--timeout", "10s"}), out.path() / "b");
+    CAPTURE(r.err());
+    CHECK(r.exit_code == 0);
+    CHECK(view_exists(db));
+    CHECK(r.out().find("\"event\":\"service_waiting\"") == std::string::npos);  // no wait: a was there
+  }
+
+  // Found by review: in a schema of the application's, the catalog took the
+  // name `services`, and the application's own `services` table then failed.
+  TEST_CASE("services: a ledger in the application's schema keeps its catalog out of the application's names") {
+    TestDatabase db{"svcapp"};
+    Settings s;
+    s.database_url = db.url();
+    s.on_event = null_sink();
+    Migrator<TryLock, NotifyBackoff, Deadline<>, MemorySource> m{
+        s,
+        MemorySource{{1, "users", "CREATE TABLE users (id int PRIMARY KEY);"},
+                     {2, "services", "CREATE TABLE services (id int PRIMARY KEY, url text NOT NULL);"}},
+        TableLedger{"public", "schema_migrations"}, Deadline<>{30s}};
+    auto r = m.run();
+    REQUIRE_MESSAGE(r, (r ? "" : r.error().to_string()));
+    CHECK(db.scalar("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = "
+                    "'public.services'::regclass AND attnum > 0") == "id,url");
+    CHECK(db.scalar("SELECT service || ':' || version FROM public.lockstep_services") == "schema_migrations:2");
+  }
 }

@@ -96,14 +96,12 @@ class ReplicaRegistry {
                                       "interval '1 millisecond' WHERE replica_id = $1 AND expires_at > "
                                       "clock_timestamp() RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT "
                                       "count(*) FROM " + table_ +
-                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3), (SELECT "
-                                      "coalesce(max(version), 0) FROM " + ledger_ + ")",
+                                      " WHERE replica_id <> $1 AND expires_at > clock_timestamp() AND knows_version < $3)",
                                   replica_id, std::to_string(lease.count()), std::to_string(contract_version)));
     Renewal out;
     if (!rows.empty()) {
       out.renewed = detail::to_int64(rows[0][0]) > 0;
       out.blockers = contract_version > 0 ? detail::to_int64(rows[0][1]) : 0;
-      out.head_version = detail::to_int64(rows[0][2]);
     }
     if (!out.renewed) return out;  // enrolling again checks the ledger itself
     // A lease that held is renewed only for an image that knows every
@@ -114,17 +112,24 @@ class ReplicaRegistry {
     // own, after the renewal, so that a beat touches the ledger only once it
     // holds a lease (a locked ledger keeps the registration, not the beat,
     // waiting: the frozen-registration test relies on it).
-    LOCKSTEP_TRY(contracted, conn.query("SELECT " + contract_columns("l.") + " FROM " + ledger_ + " l JOIN " +
-                                            table_ + " me ON me.replica_id = $1 WHERE l.contract AND l.version > "
-                                            "me.knows_version ORDER BY l.version LIMIT 1",
+    // The ledger's newest version comes with it (what a beat learns schema
+    // changes from: detail/run/registry.hpp), never with the renewal: a
+    // ledger locked by a DBA's ALTER must not cost a lease (found by review:
+    // read inside the renewal, it let a contract commit under a live replica).
+    LOCKSTEP_TRY(contracted, conn.query("SELECT coalesce((SELECT max(version) FROM " + ledger_ + "), 0), c.* FROM "
+                                            "(SELECT 1) one LEFT JOIN LATERAL (SELECT " + contract_columns("l.") +
+                                            " FROM " + ledger_ + " l JOIN " + table_ +
+                                            " me ON me.replica_id = $1 WHERE l.contract AND l.version > "
+                                            "me.knows_version ORDER BY l.version LIMIT 1) c ON true",
                                         replica_id));
-    if (!contracted.empty()) {
+    if (!contracted.empty()) out.head_version = detail::to_int64(contracted[0][0]);
+    if (!contracted.empty() && contracted[0][1]) {
       // The renewal above committed: end the lease now, so that no later
       // contract waits on a replica that has stopped claiming compatibility.
       LOCKSTEP_TRYV(conn.query("UPDATE " + table_ + " SET expires_at = clock_timestamp() WHERE replica_id = $1",
                                replica_id));
       out.renewed = false;
-      out.contracted = contract_from(contracted[0], 0);
+      out.contracted = contract_from(contracted[0], 1);
     }
     return out;
   }

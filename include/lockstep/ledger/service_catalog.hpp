@@ -1,12 +1,16 @@
 // The service catalog: one row per service (per ledger) in the ledgers'
-// schema, `<schema>.services`, so that every service can read where every
-// other one stands without privileges on its ledger (docs/services.md).
+// schema, `lockstep.services` (`<schema>.lockstep_services` for a ledger in
+// a schema of the application's, whose own `services` table it must never
+// meet: found by review), so that every service can read where every other
+// one stands without privileges on its ledger (docs/services.md).
 //
 //   service           the ledger table's name (TableLedger{"lockstep", "billing"}: "billing")
 //   ledger            the ledger's identity, schema.table
 //   version           the newest version its ledger holds
 //   contract_version  the newest contract migration applied (0: none)
 //   waiting_for       what its leader waits for now ("auth@7"), '' when nothing
+//   waiting_since     since when (NULL when nothing): a leader killed while it
+//                     waited leaves it set until its service's next migration
 //   updated_at        when a leader last wrote the row
 //
 // A leader writes its own service's row in the transaction of every
@@ -39,13 +43,16 @@ struct ServiceHead {
   std::int64_t version = 0;
   std::int64_t contract_version = 0;
   std::string waiting_for;
-  std::string updated_at;  // ISO 8601, UTC
+  std::string waiting_since;  // ISO 8601, UTC; "" when not waiting
+  std::string updated_at;     // ISO 8601, UTC
 };
 
 class ServiceCatalog {
  public:
-  // `schema`: quoted.
-  explicit ServiceCatalog(const std::string& schema) : table_{schema + "." + detail::quote_ident("services")} {}
+  // `schema`: unquoted.
+  explicit ServiceCatalog(const std::string& schema)
+      : table_{detail::quote_ident(schema) + "." + detail::quote_ident(schema == "lockstep" ? "services"
+                                                                                           : "lockstep_services")} {}
 
   [[nodiscard]] const std::string& qualified_table() const noexcept { return table_; }
 
@@ -56,6 +63,7 @@ class ServiceCatalog {
            "  version bigint NOT NULL DEFAULT 0,\n"
            "  contract_version bigint NOT NULL DEFAULT 0,\n"
            "  waiting_for text NOT NULL DEFAULT '',\n"
+           "  waiting_since timestamptz,\n"
            "  updated_at timestamptz NOT NULL DEFAULT clock_timestamp());\n"
            "GRANT SELECT, INSERT, UPDATE ON " + table_ + " TO PUBLIC";
   }
@@ -70,16 +78,23 @@ class ServiceCatalog {
            quote_literal(service) + ", " + quote_literal(ledger) + ", " + v + ", " + (contract ? v : "0") +
            ", clock_timestamp()) ON CONFLICT (service) DO UPDATE SET ledger = EXCLUDED.ledger, version = "
            "greatest(s.version, EXCLUDED.version), contract_version = greatest(s.contract_version, "
-           "EXCLUDED.contract_version), updated_at = EXCLUDED.updated_at; SELECT pg_notify('" +
+           "EXCLUDED.contract_version), waiting_for = '', waiting_since = NULL, updated_at = EXCLUDED.updated_at; "
+           "SELECT pg_notify('" +
            services_channel + "', " + quote_literal(service + ":" + v) + ")";
   }
 
   // What this service's leader waits for ("" when it no longer waits), in a
-  // statement of its own, outside any migration's transaction.
+  // statement of its own, outside any migration's transaction. A service
+  // without a row yet (a ledger from before the catalog) gets its ledger's
+  // version with it, never 0 (found by review: a row at 0 hid the ledger's
+  // version from services that wait for this one). `qualified_ledger`: quoted.
   [[nodiscard]] result<void> set_waiting(Connection& conn, const std::string& service, const std::string& ledger,
-                                         const std::string& waiting_for) const {
-    auto done = conn.query("INSERT INTO " + table_ + " AS s (service, ledger, waiting_for) VALUES ($1, $2, $3) "
-                           "ON CONFLICT (service) DO UPDATE SET waiting_for = EXCLUDED.waiting_for",
+                                         const std::string& qualified_ledger, const std::string& waiting_for) const {
+    auto done = conn.query("INSERT INTO " + table_ + " AS s (service, ledger, version, waiting_for, waiting_since) "
+                           "VALUES ($1, $2, (SELECT coalesce(max(version), 0) FROM " + qualified_ledger +
+                           "), $3, CASE WHEN $3 = '' THEN NULL ELSE clock_timestamp() END) ON CONFLICT (service) DO "
+                           "UPDATE SET waiting_for = EXCLUDED.waiting_for, waiting_since = EXCLUDED.waiting_since, "
+                           "version = greatest(s.version, EXCLUDED.version)",
                            service, ledger, waiting_for);
     if (!done) return std::move(done).error();
     return outcome::success();
@@ -96,8 +111,10 @@ class ServiceCatalog {
 
  private:
   [[nodiscard]] result<std::vector<ServiceHead>> select(Connection& conn, const std::string& service) const {
-    const std::string sql = "SELECT service, ledger, version, contract_version, waiting_for, to_char(updated_at AT TIME "
-                            "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM " + table_ +
+    const std::string iso = "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'";
+    const std::string sql = "SELECT service, ledger, version, contract_version, waiting_for, coalesce(to_char("
+                            "waiting_since AT TIME ZONE 'UTC', " + iso + "), ''), to_char(updated_at AT TIME ZONE "
+                            "'UTC', " + iso + ") FROM " + table_ +
                             " WHERE $1 = '' OR service = $1 ORDER BY service";
     auto rows = conn.query(sql, service);
     if (!rows) {
@@ -107,7 +124,8 @@ class ServiceCatalog {
     std::vector<ServiceHead> out;
     for (const auto& r : rows.value()) {
       out.push_back(ServiceHead{detail::to_text(r[0]), detail::to_text(r[1]), detail::to_int64(r[2]),
-                                detail::to_int64(r[3]), detail::to_text(r[4]), detail::to_text(r[5])});
+                                detail::to_int64(r[3]), detail::to_text(r[4]), detail::to_text(r[5]),
+                                detail::to_text(r[6])});
     }
     return out;
   }

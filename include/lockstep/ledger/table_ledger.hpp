@@ -50,7 +50,7 @@ class TableLedger {
                   qualified_table()},
         head_{detail::quote_ident(schema_), companion(table_, "head"), qualified_table(), qualified_deploys()},
         jobs_{detail::quote_ident(schema_) + "." + detail::quote_ident(companion(table_, "jobs")), identity()},
-        catalog_{detail::quote_ident(schema_)} {}
+        catalog_{schema_} {}
 
   // A service's ledger (docs/services.md): the table named after it, its
   // companions after that ("billing_deploys", ...), in the shared schema.

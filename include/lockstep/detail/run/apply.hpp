@@ -62,7 +62,8 @@ class Applier {
                                        .statements = static_cast<std::int64_t>(p.statements.size())});
     const auto t0 = ctx_.now();
     // The row types before the file, for the schema change it makes (row_types.hpp).
-    const auto before = row_types_before(conn, in_transaction, [&](const std::string& why) {
+    const auto before = !settings_.schema_changes ? std::nullopt
+                         : row_types_before(conn, in_transaction, [&](const std::string& why) {
       ctx_.emit(events::Warning{.message = "migration " + std::to_string(m.version) + " (" + m.origin +
                                            "): could not read the row types before it, so no schema change is "
                                            "recorded or broadcast for it: " + why});

@@ -187,16 +187,26 @@ class Recorder {
 
   // The same when the row is written alone (commit()): bookkeeping that
   // never fails the migration.
+  // A failure is said (found by review: silent, it left the catalog behind
+  // the ledger with the missing grant never named).
   void record_service(Connection& conn, const Migration& m, bool transactional) {
     const std::string sql = service_sql(m);
     if (sql.empty()) return;
-    if (!transactional) {
-      (void)conn.execute(sql);
-      return;
+    if (transactional && !conn.execute("SAVEPOINT lockstep_service")) return;
+    auto written = conn.execute(sql);
+    if (transactional) {
+      (void)conn.execute(written ? "RELEASE SAVEPOINT lockstep_service" : "ROLLBACK TO SAVEPOINT lockstep_service");
     }
-    if (!conn.execute("SAVEPOINT lockstep_service")) return;
-    (void)conn.execute(conn.execute(sql) ? "RELEASE SAVEPOINT lockstep_service"
-                                         : "ROLLBACK TO SAVEPOINT lockstep_service");
+    if (written) return;
+    const auto& e = written.error();
+    std::string where = "the service catalog";
+    if constexpr (requires { ledger_.catalog().qualified_table(); }) where += " " + ledger_.catalog().qualified_table();
+    ctx_.emit(events::Warning{
+        .message = "migration " + std::to_string(m.version) + " is applied, but " + where +
+                   " could not be updated (" + (e.sqlstate.empty() ? std::string{} : "[" + e.sqlstate + "] ") +
+                   (e.server_message.empty() ? e.message : e.server_message) +
+                   (e.sqlstate == "42501" ? "; grant this role INSERT and UPDATE on it" : std::string{}) +
+                   "): services that require this one read its ledger instead, where their role may"});
   }
 
   // The NOTIFY that tells listening replicas; never fails the migration.

@@ -34,17 +34,20 @@ namespace lockstep::detail {
 // '' when nothing was measured (the column is then NULL).
 inline constexpr const char* row_types_setting = "lockstep.row_types_changed";
 
-// Every user relation's row type, one row per relation: (oid, name, hash).
-// System schemas (pg_*, information_schema) and partitions (their root
-// carries the change) are left out.
-[[nodiscard]] inline std::string row_types_select() {
+// Every user relation's row type, one row per relation: (oid, name, hash),
+// the hash a 64-bit one of the columns' text (hashtextextended: a tenth of
+// SHA-256's time over a catalog of thousands of tables, found by review;
+// a collision would need 2^32 changed relations to be likely). System
+// schemas (pg_*, information_schema) and partitions (their root carries
+// the change) are left out. `only`: a condition on c.oid, to measure some.
+[[nodiscard]] inline std::string row_types_select(const std::string& only = {}) {
   return "SELECT c.oid::bigint AS oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, "
-         "encode(sha256(convert_to(coalesce((SELECT string_agg(a.attnum || ' ' || quote_ident(a.attname) || ' ' || "
+         "hashtextextended(coalesce((SELECT string_agg(a.attnum || ' ' || quote_ident(a.attname) || ' ' || "
          "a.atttypid || ' ' || a.atttypmod || ' ' || a.attisdropped, ',' ORDER BY a.attnum) "
-         "FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ''), 'UTF8')), 'hex') AS h "
+         "FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ''), 0)::text AS h "
          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
          "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND NOT c.relispartition "
-         "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
+         "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'" + (only.empty() ? "" : " AND " + only);
 }
 
 // The snapshot as one JSON text: [[oid, name, hash], ...].
@@ -57,14 +60,29 @@ inline constexpr const char* row_types_setting = "lockstep.row_types_changed";
 // snapshot, to '' (not measured). `local`: for the transaction (the file's
 // own), else for the session (a no-transaction file's, cleared by
 // clear_row_types_sql once its row is written).
+//
+// After the file, only the relations whose columns it may have touched are
+// measured again: those with a pg_attribute row written by this
+// transaction or a later one (age(xmin) <= 0: this transaction's xid, its
+// subtransactions' and newer ones are at or after the one age() counts
+// from), plus the ones that are gone. This part runs while the file's locks
+// are held, so it must not cost a scan of every relation's columns. (After
+// a no-transaction file, every relation: its statements committed before.)
 [[nodiscard]] inline std::string row_types_changed_sql(const std::optional<std::string>& before, bool local) {
   const std::string scope = local ? "true" : "false";
   if (!before) return "SELECT set_config('" + std::string{row_types_setting} + "', '', " + scope + ")";
   return "WITH b AS (SELECT (e->>0)::oid AS oid, e->>1 AS name, e->>2 AS h FROM jsonb_array_elements(" +
-         quote_literal(*before) + "::jsonb) e), a AS (" + row_types_select() +
-         ") SELECT set_config('" + row_types_setting + "', coalesce((SELECT jsonb_agg(coalesce(a.name, b.name) ORDER "
-         "BY coalesce(a.name, b.name)) FROM b LEFT JOIN a ON a.oid = b.oid WHERE a.oid IS NULL OR a.h <> b.h), "
-         "'[]')::text, " + scope + ")";
+         quote_literal(*before) + "::jsonb) e), a AS (" +
+         // A no-transaction file's statements committed each in its own
+         // transaction, older than this one: there every relation is
+         // measured again (no lock of the file's is held any more).
+         row_types_select(local ? "c.oid IN (SELECT DISTINCT t.attrelid FROM pg_catalog.pg_attribute t WHERE "
+                                  "t.attnum > 0 AND age(t.xmin) <= 0)"
+                                : "") +
+         "), changed AS (SELECT a.name FROM b JOIN a ON a.oid = b.oid WHERE a.h <> b.h UNION ALL SELECT b.name FROM b "
+         "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = b.oid)) SELECT set_config('" +
+         row_types_setting + "', coalesce((SELECT jsonb_agg(name ORDER BY name) FROM changed), '[]')::text, " +
+         scope + ")";
 }
 
 [[nodiscard]] inline std::string clear_row_types_sql(bool local) {

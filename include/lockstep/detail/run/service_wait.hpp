@@ -93,16 +93,21 @@ class ServiceWaits {
                                          .line = r.line});
         if (!told) {
           // For `lockstep status --services`: who waits for whom. Bookkeeping: never the wait's failure.
-          (void)ledger_.catalog().set_waiting(conn, ledger_.service(), ledger_.identity(), r.text());
+          (void)ledger_.catalog().set_waiting(conn, ledger_.service(), ledger_.identity(), ledger_.qualified_table(),
+                                              r.text());
           if (!listening) listening = static_cast<bool>(conn.execute(std::string{"LISTEN "} + services_channel));
         }
         told = now;
       }
-      if (ctx_.expired()) return unmet(m, r, at);
+      // It gives up a moment before the deadline, while its connection is
+      // still its own: at the deadline the watchdog shuts the socket, and the
+      // error would be that, not what it waited for (found by review), with
+      // waiting_for left set.
+      if (ctx_.remaining() <= give_up_margin) return unmet(m, r, at);
       // Below the leader session's idle bound (stall_timeout), which the
       // catalog read above resets; woken at once by the service's commit.
       const auto cap = std::max(std::chrono::milliseconds{1}, settings_.stall_timeout / 2);
-      const auto wait = std::min({delay, cap, ctx_.remaining()});
+      const auto wait = std::min({delay, cap, ctx_.remaining() - give_up_margin});
       if (listening) {
         LOCKSTEP_TRY(woke, conn.await_notification(wait));
         (void)woke;
@@ -110,26 +115,26 @@ class ServiceWaits {
         std::this_thread::sleep_for(wait);
       }
       delay = std::min(delay * 2, std::chrono::milliseconds{5000});
-      // At the deadline the watchdog may shut the socket any moment: say
-      // what was waited for with what was last read, not a broken query.
-      if (ctx_.expired()) return unmet(m, r, at);
+      if (ctx_.remaining() <= give_up_margin) return unmet(m, r, at);
     }
   }
 
-  // Where `service` stands: its catalog row; for a ledger that predates the
-  // catalog (no row yet), its ledger table itself where this role may read it.
+  // Where `service` stands: the newer of its catalog row and, where this
+  // role may read it, its ledger itself (a ledger from before the catalog,
+  // or one whose leader may not write the catalog: never trusted alone,
+  // found by review).
   [[nodiscard]] result<std::int64_t> version_of(Connection& conn, const std::string& service) {
     if constexpr (requires { ledger_.catalog(); }) {
       LOCKSTEP_TRY(row, ledger_.catalog().read(conn, service));
-      if (row) return row->version;
+      const std::int64_t listed = row ? row->version : 0;
       const std::string table = quote_ident(ledger_.schema()) + "." + quote_ident(service);
       auto rows = conn.query("SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE "
                              "has_table_privilege($1, 'SELECT') END",
                              table);
-      if (!rows || rows.value().empty() || rows.value()[0][0].value_or("f") != "t") return std::int64_t{0};
+      if (!rows || rows.value().empty() || rows.value()[0][0].value_or("f") != "t") return listed;
       auto head = conn.query("SELECT coalesce(max(version), 0) FROM " + table);
-      if (!head || head.value().empty()) return std::int64_t{0};
-      return to_int64(head.value()[0][0]);
+      if (!head || head.value().empty()) return listed;
+      return std::max(listed, to_int64(head.value()[0][0]));
     } else {
       return std::int64_t{0};
     }
@@ -139,7 +144,7 @@ class ServiceWaits {
     if (!conn.is_open()) return;
     if (listening) (void)conn.execute(std::string{"UNLISTEN "} + services_channel);
     if constexpr (requires { ledger_.catalog(); }) {
-      (void)ledger_.catalog().set_waiting(conn, ledger_.service(), ledger_.identity(), "");
+      (void)ledger_.catalog().set_waiting(conn, ledger_.service(), ledger_.identity(), ledger_.qualified_table(), "");
     }
   }
 
@@ -157,6 +162,8 @@ class ServiceWaits {
     e.line = r.line;
     return e;
   }
+
+  static constexpr std::chrono::milliseconds give_up_margin{300};
 
   Context<Timeout>& ctx_;
   const Settings& settings_;
