@@ -31,6 +31,7 @@ EventSink event_sink(const cli::Args& a);
 Settings settings_from(const cli::Args& a) {
   Settings s;
   s.database_url = a.url;
+  s.pooler_admin_urls = a.pooler_admin;
   s.expected_version = a.expect;
   s.deploy_version = a.deploy_version;
   s.lock_name = a.lock_name;
