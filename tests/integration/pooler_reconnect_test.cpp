@@ -7,6 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <optional>
@@ -71,6 +74,31 @@ Memory migrator(const TestDatabase& db, std::vector<MigrationSpec> ms, std::vect
   s.on_event = log.sink();
   return Memory{s, MemorySource{std::move(ms)}, Deadline<>{deadline}};
 }
+
+// A console that takes the TCP connection (the kernel's backlog) and never
+// says a word: only the deadline ends a wait for it.
+class SilentListener {
+ public:
+  SilentListener() : fd_{::socket(AF_INET, SOCK_STREAM, 0)} {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("cannot listen");
+    }
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  [[nodiscard]] int port() const noexcept { return port_; }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
 
 std::vector<LoggedEvent> named(const EventLog& log, const std::string& name) {
   std::vector<LoggedEvent> out;
@@ -180,5 +208,25 @@ TEST_SUITE("integration") {
     CHECK(named.database == std::optional<std::string>{"app_db"});
     CHECK(detail::split_pooler_url("postgresql://a@b/pgbouncer?reconnect=x").url == "postgresql://a@b/pgbouncer");
     CHECK(detail::reconnect_command("we\"ird") == "RECONNECT \"we\"\"ird\"");
+  }
+
+  TEST_CASE("pooler: a console that never answers is given up at the run's deadline, and the run still succeeds") {
+    TestDatabase db{"pooler_silent"};
+    db.exec("CREATE TABLE t (id int PRIMARY KEY)");
+    SilentListener silent;
+    EventLog log;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = migrator(db, {{1, "add", "ALTER TABLE t ADD COLUMN b int;\n"}},
+                      {"postgresql://admin@127.0.0.1:" + std::to_string(silent.port()) + "/pgbouncer"}, log, 6s)
+                 .run();
+    const auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE_MESSAGE(r, r.error().to_string());
+    CHECK(took >= 3s);           // it did wait for the console
+    CHECK(took < 6s + 1500ms);   // and not past the deadline
+    const auto sent = named(log, "pooler_reconnected");
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].json.find("\"ok\":false") != std::string::npos);
+    CHECK(log.count("warning") == 1);
+    CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 1") == 1);
   }
 }
