@@ -41,6 +41,7 @@ TEST_SUITE("unit") {
     REQUIRE(h.size() == 1);
     CHECK(h[0].what == "ADD COLUMN note on orders");
     CHECK(h[0].table == "orders");
+    CHECK_FALSE(h[0].ask_size);  // never sized: sizing would wait behind a lock on the table
   }
 
   TEST_CASE("row_type_change: an info finding that never blocks, names the safe alternative, and takes a level") {

@@ -29,8 +29,11 @@ inline constexpr Rule rule{"row_type_change", Rule::Kind::lock, false,
 
 // The action at token `a` (`what`: "ADD COLUMN c", ...) on `live`, the
 // table when it existed before the run, else "".
+// Never sized: a table's size says nothing about it, and sizing takes a lock
+// on the table (pg_relation_size), which would hold pre-flight behind a
+// session that has it locked, for a finding that never blocks.
 inline void detect(safety::Scan& s, const std::string& live, std::size_t a, const std::string& what) {
-  if (!live.empty()) s.add(a, rule.id, live, what + " on " + live);
+  if (!live.empty()) s.add(a, rule.id, live, what + " on " + live).ask_size = false;
 }
 
 }  // namespace lockstep::checks::rules::row_type_change
