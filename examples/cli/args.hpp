@@ -59,6 +59,7 @@ struct Args {
   unsigned jobs = 1;  // --jobs: background jobs one runner works on at once
   std::string progress = "auto";  // --progress auto|bar|json: events as a progress bar on a terminal, else JSON
   std::string on_failed_range = "stop";  // --on-failed-range: stop | skip (background run, replica --background)
+  std::vector<std::string> pooler_admin;  // --pooler-admin URL (repeatable): PgBouncer admin consoles
   std::string error;  // non-empty: usage error
 };
 
@@ -165,6 +166,8 @@ struct Args {
       a.dir = *v;
     } else if (flag == "--url") {
       a.url = *v;
+    } else if (flag == "--pooler-admin") {
+      a.pooler_admin.push_back(*v);
     } else if (flag == "--expect") {
       std::int64_t n = 0;
       const auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -382,6 +385,9 @@ inline constexpr std::string_view usage_text =
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"
     "  --url URL             connection URL (default: $DATABASE_URL_MIGRATION, then $DATABASE_URL)\n"
+    "  --pooler-admin URL    a PgBouncer admin console (postgresql://user@host:6432/pgbouncer, repeatable):\n"
+    "                        after migrations that changed row types, RECONNECT the database there\n"
+    "                        (?reconnect=DB names PgBouncer's database; default: the URL's)\n"
     "  --expect VERSION      schema version this deploy needs (default: newest migration in DIR)\n"
     "  --deploy-version V    recorded in the ledger (default: $LOCKSTEP_DEPLOY_VERSION, else 'unknown')\n"
     "  --timeout DURATION    hard deadline for the whole run, e.g. 300s, 5m (default: 5m)\n"

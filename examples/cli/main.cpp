@@ -37,6 +37,7 @@ TableLedger ledger_from(const cli::Args& a) {
 Settings settings_from(const cli::Args& a) {
   Settings s;
   s.database_url = a.url;
+  s.pooler_admin_urls = a.pooler_admin;
   s.expected_version = a.expect;
   s.deploy_version = a.deploy_version;
   s.lock_name = a.lock_name;
@@ -339,7 +340,7 @@ int status(const cli::Args& a) {
 int lint(const cli::Args& a) {
   auto migrations = DirectorySource{a.dir}.load();
   if (!migrations) return fail(migrations.error());
-  int errors = 0, lock_errors = 0, warnings = 0;
+  int errors = 0, lock_errors = 0, warnings = 0, notes = 0;
   const CheckOptions options{a.lock_safety, a.pg_version};
   for (const auto& m : migrations.value()) {
     auto findings = check(m, options);
@@ -352,7 +353,7 @@ int lint(const cli::Args& a) {
     for (const auto& f : findings.value()) {
       if (a.json) std::cout << to_json(f, FindingJson{&m}) << '\n';
       else std::cerr << to_text(f, m) << '\n';
-      (f.blocks() ? lock_errors : warnings) += 1;
+      (f.blocks() ? lock_errors : f.level == checks::Level::info ? notes : warnings) += 1;
     }
   }
   // What no one file shows: a requirement naming no earlier background file.
@@ -375,7 +376,7 @@ int lint(const cli::Args& a) {
     }
   }
   std::cerr << migrations.value().size() << " migrations, " << errors + lock_errors << " errors, " << warnings
-            << " warnings\n";
+            << " warnings" << (notes > 0 ? ", " + std::to_string(notes) + " info" : std::string{}) << '\n';
   if (errors != 0) return cli::exit_code(errc::source_invalid);
   return lock_errors == 0 ? cli::exit_ok : cli::exit_code(errc::lock_unsafe);
 }

@@ -28,6 +28,7 @@
 #include "lockstep/detail/run/gate.hpp"
 #include "lockstep/detail/run/lead.hpp"
 #include "lockstep/detail/run/policy_checks.hpp"
+#include "lockstep/detail/run/pooler_reconnect.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/reconnect.hpp"
 #include "lockstep/detail/run/require.hpp"
@@ -94,8 +95,18 @@ class Migrator {
       LOCKSTEP_TRY(target, detail::load(ctx, settings_, source_, checked.mode));
       // A broken connection starts over from the ledger (reconnect.hpp).
       detail::Progress progress;
-      return detail::run_reconnecting(ctx, connector, wait_, std::move(first),
-                                      [&](Connection& conn) { return migrate(ctx, target, conn, progress); });
+      std::vector<std::int64_t> changed;  // committed here, and changed row types (pooler_reconnect.hpp)
+      std::string database;
+      auto report = detail::run_reconnecting(ctx, connector, wait_, std::move(first), [&](Connection& conn) {
+        auto out = migrate(ctx, target, conn, progress);
+        if (out && !settings_.pooler_admin_urls.empty() && !progress.applied.empty()) {
+          database = conn.database_name();
+          changed = detail::row_types_changed_by(ctx, ledger_, conn, progress.applied);
+        }
+        return out;
+      });
+      if (report && !changed.empty()) detail::reconnect_poolers(ctx, settings_, database);
+      return report;
     });
   }
 

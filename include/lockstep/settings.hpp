@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "lockstep/error.hpp"
@@ -130,6 +131,17 @@ struct Settings {
   // migration runs (docs/lock-safety.md). Default: work that blocks a live
   // table of 100,000 rows or more for as long as it takes.
   LockSafety lock_safety;
+
+  // PgBouncer admin consoles (postgresql://user:password@host:6432/pgbouncer).
+  // After a run in which this process committed a migration that changed
+  // row types, it sends `RECONNECT <database>` to each, so that PgBouncer
+  // replaces the server connections that hold stale prepared statements
+  // (PgBouncer 1.21+ with max_prepared_statements; docs/schema-changes.md).
+  // <database>: the migration URL's; `?reconnect=NAME` in an admin URL
+  // names PgBouncer's database instead (an alias in its [databases]). A
+  // failure is a warning: the migrations are committed. Bounded by the
+  // run's deadline and connect_timeout.
+  std::vector<std::string> pooler_admin_urls;
 
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;

@@ -533,8 +533,12 @@ TEST_SUITE("integration") {
       REQUIRE(r.value().plan.size() == 1);
       const auto& step = r.value().plan[0];
       CHECK(step.blocked());
-      REQUIRE(step.findings.size() == 1);
-      CHECK(step.findings[0].rule == "volatile_default");
+      // volatile_default, and the info finding row_type_change (ADD COLUMN), which never blocks.
+      REQUIRE(step.findings.size() == 2);
+      CHECK(step.findings[0].rule == "row_type_change");
+      CHECK(step.findings[0].level == checks::Level::info);
+      CHECK(step.findings[1].rule == "volatile_default");
+      CHECK(step.findings[1].blocks());
       // The rehearsal would take the rewrite's lock on the live table: skipped.
       CHECK_FALSE(step.rehearsed);
       CHECK(db.number("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'token'") == 0);

@@ -43,7 +43,14 @@ ALLOWED = {
     ("detail/base/libpq_adapter.hpp", "connect_failure_sqlstate"):
         "its definition",
     ("detail/base/libpq_adapter.hpp", "libpq connect"):
-        "defines connect_failure_sqlstate (non-blocking connect, budgeted), which only ConnectAttempt calls",
+        "defines connect_failure_sqlstate (non-blocking connect, budgeted), which only ConnectAttempt calls, and "
+        "libpq_admin_command (non-blocking connect and command, budgeted), which only admin_command_bounded calls",
+    ("detail/run/pooler_reconnect.hpp", "thread"):
+        "admin_command_bounded: RECONNECT on a PgBouncer admin console runs on its own thread (PQconnectStart "
+        "resolves the name synchronously), waited for no longer than what is left of the deadline; the exchange "
+        "itself polls against the same budget, so the thread ends by itself",
+    ("stale_plan.hpp", "pqxx::connection"):
+        "names the application's own libpqxx connection, which the stale-plan helper uses and never opens",
     ("detail/base/watchdog.hpp", "thread"):
         "the watchdog is what bounds a query in flight; disarm() waits for it at most confirm_wait",
     ("detail/base/watchdog.hpp", "Connection::open"):

@@ -3,7 +3,8 @@
 # mode with a small pool (so clients really share server connections) and the
 # common `ignore_startup_parameters = extra_float_digits`.
 #
-#   pgbouncer.sh start STATE_DIR PG_STATE_DIR   writes STATE_DIR/url (database "postgres")
+#   pgbouncer.sh start STATE_DIR PG_STATE_DIR   writes STATE_DIR/url (database "postgres"; database
+#                                               "pgbouncer" is its admin console, for user postgres)
 #   pgbouncer.sh stop  STATE_DIR
 set -euo pipefail
 
@@ -43,6 +44,9 @@ listen_port = $port
 unix_socket_dir =
 auth_type = trust
 auth_file = $dir/userlist.txt
+; The admin console (database "pgbouncer"): RECONNECT after a row-type change.
+admin_users = postgres
+stats_users = postgres
 pool_mode = transaction
 default_pool_size = 4
 max_client_conn = 500

@@ -35,7 +35,7 @@ TEST_SUITE("unit") {
       auto st = sql::split(sql);
       REQUIRE(st);
       safety::Analyzer a{150000};
-      const auto h = a.migration(st.value(), sql, {});
+      const auto h = lock_cases::without_info(a.migration(st.value(), sql, {}));
       REQUIRE(h.size() == 1);
       CHECK(h[0].rule == "constraint_scan");
       CHECK(h[0].position.line == 4);
@@ -97,7 +97,7 @@ TEST_SUITE("unit") {
       CHECK(unknown.error().message.find("index_not_concurrent") != std::string::npos);
       auto level = checks::parse_levels("json_column=fatal", config);
       REQUIRE_FALSE(level);
-      CHECK(level.error().message.find("error, warning or off") != std::string::npos);
+      CHECK(level.error().message.find("error, warning, info or off") != std::string::npos);
     }
   }
 
@@ -114,8 +114,12 @@ TEST_SUITE("unit") {
     auto f = safety::judge(a.migration(st.value(), "ALTER TABLE t RENAME TO u; ALTER TABLE t ADD COLUMN d json;", {}),
                            s.lock_safety, nullptr);
     REQUIRE(f);
-    REQUIRE(f.value().size() == 1);
+    REQUIRE(f.value().size() == 2);
     CHECK(f.value()[0].blocks());
+    // ADD COLUMN also changes t's row type: an info finding, which never blocks.
+    CHECK(f.value()[1].rule == "row_type_change");
+    CHECK(f.value()[1].level == checks::Level::info);
+    CHECK_FALSE(f.value()[1].blocks());
     s.lock_safety.enabled = false;
     safety::Analyzer again{150000};
     const std::string sql = "ALTER TABLE t RENAME TO u;";
@@ -133,7 +137,8 @@ TEST_SUITE("unit") {
         CAPTURE(sql);
         auto st = sql::split(sql);
         REQUIRE(st);
-        auto f = safety::judge(safety::Analyzer{150000}.migration(st.value(), sql, {}), {}, nullptr);
+        auto f = safety::judge(lock_cases::without_info(safety::Analyzer{150000}.migration(st.value(), sql, {})), {},
+                               nullptr);
         REQUIRE(f);
         REQUIRE(f.value().size() == 1);
         CHECK(f.value()[0].needs_database);

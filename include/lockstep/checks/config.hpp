@@ -68,7 +68,8 @@ namespace checks {
     if (level == "error") l = Level::error;
     else if (level == "warning") l = Level::warning;
     else if (level == "off") l = Level::off;
-    else if (find_rule(id) != nullptr) return make_error(errc::invalid_argument, "rule " + std::string{id} + " takes error, warning or off, not '" + std::string{level} + "'");
+    else if (level == "info") l = Level::info;
+    else if (find_rule(id) != nullptr) return make_error(errc::invalid_argument, "rule " + std::string{id} + " takes error, warning, info or off, not '" + std::string{level} + "'");
     LOCKSTEP_TRYV(check_level(id, l));
     into.levels[std::string{id}] = l;
   }

@@ -8,11 +8,12 @@
 
 namespace lockstep::checks {
 
-enum class Level { off, warning, error };
+enum class Level { off, info, warning, error };
 
 [[nodiscard]] constexpr std::string_view to_string(Level l) noexcept {
   switch (l) {
     case Level::off: return "off";
+    case Level::info: return "info";
     case Level::warning: return "warning";
     case Level::error: return "error";
   }

@@ -19,6 +19,10 @@ struct Rule {
   std::string_view instead;   // the safe alternative
   // Guards a promise (docs/promises.md): always an error, never allowed.
   bool fixed = false;
+  // Informs, never blocks: its findings are `info` unless configured
+  // otherwise (row_type_change: a consequence to plan for, on every
+  // column change of a live table).
+  bool info = false;
 };
 
 }  // namespace lockstep::checks

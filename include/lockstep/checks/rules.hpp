@@ -37,6 +37,7 @@
 #include "lockstep/checks/rules/transaction_control.hpp"
 #include "lockstep/checks/rules/not_idempotent.hpp"
 #include "lockstep/checks/rules/enum_value_in_same_transaction.hpp"
+#include "lockstep/checks/rules/row_type_change.hpp"
 
 namespace lockstep::checks {
 
@@ -55,6 +56,7 @@ inline constexpr std::array all_rules{
     rules::table_rewrite::rule,
     rules::rename_breaks_old_code::rule,
     rules::drop_breaks_old_code::rule,
+    rules::row_type_change::rule,
     rules::validate_same_transaction::rule,
     rules::lock_held_across_statements::rule,
     rules::detach_partition_not_concurrent::rule,

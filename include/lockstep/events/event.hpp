@@ -39,7 +39,7 @@ using EventBody =
                  events::MigrationApplied, events::MigrationFailed, events::Plan, events::InvalidIndexDropped,
                  events::Resolved, events::LockReleased, events::Warning, events::Progress, events::LeaderActivity,
                  events::ContractWaiting, events::ReplicaRegistered, events::ReplicaReregistered,
-                 events::ReplicaWithdrawn, events::Beat, events::BeatFailed, events::BeatRecovered, events::SchemaChanged, events::ServiceWaiting, events::BackgroundQueued, events::BackgroundStarted, events::BackgroundBatch, events::BackgroundStatement,
+                 events::ReplicaWithdrawn, events::Beat, events::BeatFailed, events::BeatRecovered, events::SchemaChanged, events::ServiceWaiting, events::PoolerReconnected, events::BackgroundQueued, events::BackgroundStarted, events::BackgroundBatch, events::BackgroundStatement,
                  events::BackgroundRetry, events::BackgroundThrottled, events::BackgroundSucceeded, events::BackgroundFailed,
                  events::BackgroundSkipped, events::BackgroundError, events::Ready,
                  events::Error>;

@@ -449,6 +449,23 @@ struct SchemaChanged {
   }
 };
 
+// After a run in which this process committed a migration that changed row
+// types, the leader sent `RECONNECT <database>` to a PgBouncer admin console
+// (Settings::pooler_admin_urls): its server connections, and the prepared
+// statements on them, are replaced. One per console; `ok` false: it failed
+// (a `warning` says why; the migrations are committed either way).
+struct PoolerReconnected {
+  static constexpr std::string_view name = "pooler_reconnected";
+  std::string pooler{}, database{};
+  bool ok = false;
+  std::optional<std::string> message{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("pooler", s.pooler), v("database", s.database), v("ok", s.ok), v("message", s.message);
+  }
+};
+
 struct BeatRecovered {
   static constexpr std::string_view name = "beat_recovered";
   std::string replica_id{};

@@ -244,6 +244,11 @@ class Analyzer {
       if (r.is(j, "constraint")) return;
       if (!live.empty()) e.exclusive_table = live;
       checks::rules::rename_breaks_old_code::detect(s, live, table.next);
+      // RENAME [COLUMN] c TO d: the row type's names change (RENAME TO renames the table).
+      if (!r.is(j, "to")) {
+        const auto column = r.name(r.is(j, "column") ? j + 1 : j);
+        checks::rules::row_type_change::detect(s, live, table.next, "RENAME COLUMN " + column.text);
+      }
       // Old code cannot know the new name either.
       if (r.is(j, "to")) relations_.renamed(ref, r.name(j + 1).folded);
       return;
@@ -288,6 +293,7 @@ class Analyzer {
       } else {
         if (r.is(i, "column")) ++i;
         i = r.skip_if_exists(i);
+        checks::rules::row_type_change::detect(s, live, a, "ADD COLUMN " + r.name(i).text);
         add_column(s, t, live, a, i, end);
       }
     } else if (r.is(a, "alter")) {
@@ -299,6 +305,7 @@ class Analyzer {
       if (r.is(j, "type")) {
         checks::rules::json_column::column(s, j + 1, column.text, t);
         checks::rules::type_change::alter_type(s, live, a, column, j + 1, end);
+        checks::rules::row_type_change::detect(s, live, a, "ALTER COLUMN " + column.text + " TYPE");
       } else if (r.is(j, "set") && r.is(j + 1, "not") && r.is(j + 2, "null")) {
         checks::rules::set_not_null::detect(s, not_null_proofs_, key, live, a, column);
       } else if (r.is(j, "set") && r.is(j + 1, "statistics")) {
@@ -318,6 +325,7 @@ class Analyzer {
       if (r.is(i, "column")) ++i;
       i = r.skip_if_exists(i);
       checks::rules::drop_breaks_old_code::column(s, live, a, r.name(i));
+      checks::rules::row_type_change::detect(s, live, a, "DROP COLUMN " + r.name(i).text);
     } else if (r.is(a, "set") && (r.is(a + 1, "tablespace") || r.is(a + 1, "logged") || r.is(a + 1, "unlogged"))) {
       checks::rules::table_rewrite::set_storage(s, live, a);
     } else if (r.is(a, "detach")) {

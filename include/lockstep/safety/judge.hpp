@@ -137,6 +137,7 @@ inline std::string describe(const std::string& table, const TableSize& s) {
     f.needs_database = catalog == nullptr && (!certain || rule->sized);
     const bool big = f.size && (f.size->rows >= static_cast<double>(config.error_rows) || f.size->bytes >= config.error_bytes);
     if (configured != config.levels.end()) f.level = configured->second;
+    else if (rule->info) f.level = Level::info;
     else f.level = (rule->sized && big && certain) || fails ? Level::error : Level::warning;
     if (auto a = allow.find(h.rule); a != allow.end()) f.allowed = a->second;
 
@@ -147,8 +148,9 @@ inline std::string describe(const std::string& table, const TableSize& s) {
       msg += "; offline, so " + std::string{!certain ? "whether it does, and " : ""} +
              "the table's size, need a database: the leader checks at pre-flight";
     msg += ". Instead: " + instead;
-    if (f.allowed.empty()) msg += ". Accept it on purpose with `-- lockstep:allow=" + h.rule + " <reason>`";
-    else msg += ". Accepted: " + f.allowed;
+    // An info rule informs only: there is nothing to accept.
+    if (!rule->info && f.allowed.empty()) msg += ". Accept it on purpose with `-- lockstep:allow=" + h.rule + " <reason>`";
+    else if (!rule->info) msg += ". Accepted: " + f.allowed;
     f.message = std::move(msg);
     out.push_back(std::move(f));
     dismissed[index] = false;

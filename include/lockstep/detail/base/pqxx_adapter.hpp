@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -189,6 +190,136 @@ inline Error from_broken_connection(std::string_view what) {
   e.server_message = text;
   e.message = text;
   return e;
+}
+
+// A stale cached plan (stale_plan.hpp): SQLSTATE 0A000 raised by the
+// server's RevalidateCachedQuery ("cached plan must not change result
+// type"). libpqxx exposes no PG_DIAG_SOURCE_FUNCTION: its sql_error carries
+// what(), query() and sqlstate() only (6.4, 7.x and 8.x alike). libpq puts
+// the source function into the message only in verbose mode, as a line
+// "<LOCATION, translated>:  <function>, <file>:<line>"; when the
+// application set pqxx's error verbosity to verbose, that function must be
+// RevalidateCachedQuery, else the SQLSTATE alone decides. The label is in
+// the client's language and the message in the server's, so neither is
+// read: only the function's name, which no translation touches.
+[[nodiscard]] inline std::optional<std::string> source_function_in(std::string_view what) {
+  for (std::size_t start = 0; start < what.size();) {
+    auto end = what.find('\n', start);
+    if (end == std::string_view::npos) end = what.size();
+    const auto ln = what.substr(start, end - start);
+    start = end + 1;
+    // "<label>:  <function>, <file>.c:<digits>" (only LOCATION has this shape).
+    const auto sep = ln.find(":  ");
+    const auto comma = ln.rfind(", ");
+    if (sep == std::string_view::npos || comma == std::string_view::npos || comma < sep) continue;
+    const auto where = ln.substr(comma + 2);
+    const auto colon = where.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 >= where.size() || !where.substr(0, colon).ends_with(".c")) continue;
+    if (where.substr(colon + 1).find_first_not_of("0123456789") != std::string_view::npos) continue;
+    const auto function = ln.substr(sep + 3, comma - sep - 3);
+    if (function.empty() || function.find(' ') != std::string_view::npos) continue;
+    return std::string{function};
+  }
+  return std::nullopt;
+}
+
+[[nodiscard]] inline bool stale_plan(std::string_view sqlstate, std::string_view what) {
+  if (sqlstate != "0A000") return false;
+  const auto function = source_function_in(what);
+  return !function || *function == "RevalidateCachedQuery";
+}
+
+// A failed prepared statement: its error, and whether it was a stale plan.
+struct PreparedFailure {
+  Error error;
+  bool stale = false;
+};
+
+// Runs prepared statement `name` in `tx` once. Never throws.
+template <class... Params>
+[[nodiscard]] std::variant<pqxx::result, PreparedFailure> exec_prepared_in(pqxx::transaction_base& tx,
+                                                                          const std::string& name,
+                                                                          const Params&... params) noexcept {
+  try {
+#if PQXX_VERSION_MAJOR >= 8 || (PQXX_VERSION_MAJOR == 7 && PQXX_VERSION_MINOR >= 10)
+    // exec(prepped, params) arrives, and exec_prepared is deprecated, in 7.10.
+    return tx.exec(pqxx::prepped{name}, pqxx::params{params...});
+#else
+    return tx.exec_prepared(name, params...);
+#endif
+  } catch (const pqxx::sql_error& ex) {
+    // A verbose message's first line is "<severity>:  <SQLSTATE>: <text>".
+    auto e = from_sql_error(ex);
+    if (e.server_message.starts_with(e.sqlstate + ": ")) e.server_message.erase(0, e.sqlstate.size() + 2);
+    e.message = e.server_message;
+    const bool stale = stale_plan(e.sqlstate, ex.what());
+    return PreparedFailure{std::move(e), stale};
+#if PQXX_VERSION_MAJOR < 7
+  } catch (const pqxx::transaction_rollback& ex) {
+    return PreparedFailure{from_rollback(ex, {}), false};
+#endif
+  } catch (const pqxx::broken_connection& ex) {
+    return PreparedFailure{from_broken_connection(ex.what()), false};
+  } catch (const std::exception& ex) {
+    // A usage error (another transaction open on the connection, an unknown
+    // statement name) or an allocation failure: nothing ran.
+    Error e;
+    e.code = errc::invalid_argument;
+    e.message = ex.what();
+    return PreparedFailure{std::move(e), false};
+  } catch (...) {
+    Error e;
+    e.code = errc::internal_error;
+    e.message = "an unknown exception from libpqxx";
+    return PreparedFailure{std::move(e), false};
+  }
+}
+
+// The same in autocommit: a statement of its own, which the server either
+// ran and committed or, having failed, left without effect.
+template <class... Params>
+[[nodiscard]] std::variant<pqxx::result, PreparedFailure> exec_prepared_autocommit(pqxx::connection& conn,
+                                                                                  const std::string& name,
+                                                                                  const Params&... params) noexcept {
+  try {
+    pqxx::nontransaction tx{conn};
+    return exec_prepared_in(tx, name, params...);
+  } catch (const std::exception& ex) {
+    // Opening the nontransaction: another transaction is open on `conn`.
+    Error e;
+    e.code = errc::invalid_argument;
+    e.message = ex.what();
+    return PreparedFailure{std::move(e), false};
+  } catch (...) {
+    Error e;
+    e.code = errc::internal_error;
+    e.message = "an unknown exception from libpqxx";
+    return PreparedFailure{std::move(e), false};
+  }
+}
+
+// Deallocates `name` and prepares `definition` under it again. Never throws.
+[[nodiscard]] inline result<void> reprepare(pqxx::connection& conn, const std::string& name,
+                                            const std::string& definition) noexcept {
+  try {
+    conn.unprepare(name);
+    conn.prepare(name, definition);
+    return outcome::success();
+  } catch (const pqxx::sql_error& ex) {
+    return from_sql_error(ex, definition);
+  } catch (const pqxx::broken_connection& ex) {
+    return from_broken_connection(ex.what());
+  } catch (const std::exception& ex) {
+    Error e;
+    e.code = errc::database_error;
+    e.message = ex.what();
+    return e;
+  } catch (...) {
+    Error e;
+    e.code = errc::internal_error;
+    e.message = "an unknown exception from libpqxx";
+    return e;
+  }
 }
 
 }  // namespace detail

@@ -42,6 +42,8 @@ struct Resolved {
   r.url = resolve_url(s);
   auto parsed = libpq_parse_conninfo(r.url);
   r.redact = Redactor{secrets_in(r.url, parsed)};
+  // The PgBouncer admin consoles' passwords too (pooler_reconnect.hpp).
+  for (const auto& admin : s.pooler_admin_urls) r.redact = r.redact.with(secrets_in(admin));
   if (!r.url.empty()) r.conninfo = Conninfo::parse(r.url, std::move(parsed));
   return r;
 }
