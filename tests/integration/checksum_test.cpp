@@ -183,6 +183,14 @@ TEST_SUITE("integration") {
                   .status();
     REQUIRE_MESSAGE(st, (st ? "" : st.error().to_string()));
     CHECK(st.value().drifted.empty());
+    // A dry run plans from the same rows: nothing pending, no error.
+    write_migrations(dir, 1, 4, Spelling::bom_lf);
+    Settings dry = settings(db, log);
+    dry.mode = BootMode::dry_run;
+    auto planned = Migrator<TryLock, ExponentialBackoff, Deadline<>, DirectorySource>{dry, DirectorySource{dir.path()}}.run();
+    REQUIRE_MESSAGE(planned, (planned ? "" : planned.error().to_string()));
+    CHECK(planned.value().role == Role::dry_run);
+    CHECK(planned.value().plan.empty());
   }
 
   TEST_CASE("a real edit is still refused as edited, naming the file and the version, whatever the line endings") {
@@ -228,5 +236,44 @@ TEST_SUITE("integration") {
     CHECK(edited.exit_code == 7);
     CHECK(edited.err().find(file_name(3)) != std::string::npos);
     CHECK(db.number("SELECT count(*) FROM t1") == 1);
+  }
+
+  TEST_CASE("background jobs queued with the raw bytes' checksum run from CRLF files: batches, finalize, long statements") {
+    TestDatabase db{"checksum_jobs"};
+    TempDir dir{"checksum-jobs"};
+    const std::string orders =
+        "CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL);\n"
+        "INSERT INTO orders SELECT g, g FROM generate_series(1, 200) g;\n"
+        "CREATE TABLE seen (id bigint NOT NULL);\n";
+    const std::string batch = "-- lockstep:background\n-- lockstep:batch-over=public.orders(id)\n"
+                              "-- lockstep:batch-size=50\n"
+                              "INSERT INTO seen SELECT id FROM orders WHERE id BETWEEN :lo AND :hi;\n";
+    const std::string index = "-- lockstep:background\n-- lockstep:no-transaction\n"
+                              "CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_total ON orders (total);\n";
+    dir.write("1_orders.sql", orders);
+    dir.write("2_backfill.sql", batch);
+    dir.write("3_index.sql", index);
+    const std::string d = dir.path().string();
+    auto queued = lockstep_cli({"migrate", "--dir", d, "--url", db.url(), "--timeout", "60s"}, "checksum-jobs-boot");
+    REQUIRE(queued.exit_code == 0);
+    REQUIRE(db.number("SELECT count(*) FROM lockstep.jobs WHERE state = 'queued'") == 2);
+    // As the lockstep before canonical checksums queued them from a CRLF
+    // checkout: the raw bytes' checksum. The files are CRLF now.
+    db.exec("UPDATE lockstep.jobs SET checksum = '" + detail::sha256_hex(crlf(batch)) + "' WHERE version = 2");
+    db.exec("UPDATE lockstep.jobs SET checksum = '" + detail::sha256_hex(crlf(index)) + "' WHERE version = 3");
+    dir.write("1_orders.sql", crlf(orders));
+    dir.write("2_backfill.sql", crlf(batch));
+    dir.write("3_index.sql", crlf(index));
+    auto finalized =
+        lockstep_cli({"background", "finalize", "2", "--dir", d, "--url", db.url(), "--timeout", "60s"}, "checksum-fin");
+    CAPTURE(finalized.err());
+    CHECK(finalized.exit_code == 0);
+    CHECK(db.number("SELECT count(*) FROM seen") == 200);
+    CHECK(db.number("SELECT count(DISTINCT id) FROM seen") == 200);
+    auto ran = lockstep_cli({"background", "run", "--dir", d, "--url", db.url(), "--timeout", "60s"}, "checksum-run");
+    CAPTURE(ran.err());
+    CHECK(ran.exit_code == 0);
+    CHECK(db.scalar("SELECT state FROM lockstep.jobs WHERE version = 3") == "succeeded");
+    CHECK(db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_total'::regclass") == "t");
   }
 }
