@@ -22,7 +22,13 @@ namespace lockstep::cli {
   for (const char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
                     c == '-';
-    if (!ok) return std::string{"it holds '"} + c + "'; use letters, digits, '_' and '-' only";
+    if (ok) continue;
+    const std::string what = c == ' '   ? "a space"
+                             : c == '/' ? "a slash"
+                             : c == '.' ? "a dot"
+                             : static_cast<unsigned char>(c) >= 0x80 || c < ' ' ? "a character outside printable ASCII"
+                                                                                : std::string{"'"} + c + "'";
+    return "it holds " + what + "; use letters, digits, '_' and '-' only";
   }
   return std::nullopt;
 }
