@@ -52,8 +52,8 @@ class DigestChain {
     // A ledger that mixes both forms (older rows raw, newer canonical) or
     // whose files changed line endings since takes the full read, which
     // accepts either per row (plan(), checksum_matches).
-    const bool any_legacy =
-        std::any_of(migrations.begin(), migrations.end(), [](const Migration& m) { return !m.legacy_checksum.empty(); });
+    const bool any_legacy = std::any_of(migrations.begin(), migrations.end(),
+                                        [](const Migration& m) { return !m.legacy_checksum.empty(); });
     if (!any_legacy) return;
     legacy_digests_.reserve(migrations.size());
     d.clear();
