@@ -15,11 +15,13 @@
 #include "lockstep/heartbeat_schedule.hpp"
 #include "lockstep/checks/config.hpp"
 #include "lockstep/sql/directives.hpp"
+#include "new_migration.hpp"
 
 namespace lockstep::cli {
 
 struct Args {
-  std::string command;  // migrate | replica | status | lint | resolve | ledger-sql | help | version
+  std::string command;  // migrate | replica | status | lint | resolve | ledger-sql | background | new | help | version
+  std::string new_name;  // new: the name after the version in the file name
   std::string dir = "migrations";
   std::string url;
   std::optional<std::int64_t> expect;
@@ -94,7 +96,8 @@ struct Args {
   if (a.command == "--help" || a.command == "-h") a.command = "help";
   if (a.command == "--version") a.command = "version";
   if (a.command != "migrate" && a.command != "replica" && a.command != "status" && a.command != "lint" &&  a.command != "resolve" &&
-      a.command != "ledger-sql" && a.command != "background" && a.command != "help" && a.command != "version") {
+      a.command != "ledger-sql" && a.command != "background" && a.command != "new" && a.command != "help" &&
+      a.command != "version") {
     a.error = "unknown command '" + a.command + "'";
     return a;
   }
@@ -119,6 +122,19 @@ struct Args {
                 "cancel or finalize VERSION";
       return a;
     }
+  }
+  if (a.command == "new") {
+    const std::string name = argv.size() > 1 ? argv[1] : "";
+    if (name.empty() || name.starts_with("-")) {
+      a.error = "new takes the new migration's name, e.g. lockstep new add_users_email --dir db/migrations";
+      return a;
+    }
+    if (auto why = invalid_migration_name(name)) {
+      a.error = "cannot name a migration '" + name + "': " + *why;
+      return a;
+    }
+    a.new_name = name;
+    first_flag = 2;
   }
   if (a.command == "resolve") {
     std::int64_t v = 0;
@@ -381,6 +397,9 @@ inline constexpr std::string_view usage_text =
     "       lockstep background run|status        run queued background migrations until none is left; show\n"
     "       lockstep background pause|resume|retry|cancel VERSION   their jobs; control one (docs/background.md)\n"
     "       lockstep background finalize VERSION   run one job to its end in this process, within --timeout\n"
+    "       lockstep new NAME [--dir DIR] [--url URL]  create DIR's next file, <version>_NAME.sql, numbered\n"
+    "                                              like DIR's files; with --url, refuse a version below\n"
+    "                                              one already applied\n"
     "\n"
     "options:\n"
     "  --dir DIR             directory of <version>_<name>.sql files (default: migrations)\n"

@@ -1,10 +1,15 @@
 // The lockstep program: the library's startup path as a command, for teams
 // that migrate from a pre-deploy job or an init container.
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <map>
@@ -12,11 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "args.hpp"
 #include "exit_codes.hpp"
 #include "metrics_file.hpp"
+#include "new_migration.hpp"
 #include "progress_bar.hpp"
 #include "report_file.hpp"
 #include "lockstep/json.hpp"
@@ -467,6 +474,83 @@ int ledger_sql(const cli::Args& a) {
   return cli::exit_ok;
 }
 
+// lockstep new NAME: DIR's next file, numbered as DIR numbers its files
+// (new_migration.hpp), never sorting before DIR's newest or, with --url, an
+// applied version, and never over an existing file (O_EXCL).
+int new_migration(const cli::Args& a) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(a.dir, ec);
+  if (ec) {
+    return fail(make_error(errc::invalid_argument,
+                           "cannot create the migration directory '" + a.dir + "': " + ec.message()));
+  }
+  auto migrations = DirectorySource{a.dir}.load();
+  if (!migrations) return fail(migrations.error());
+  std::int64_t newest = 0;
+  std::string newest_digits, newest_file;
+  if (!migrations.value().empty()) {
+    const Migration& m = migrations.value().back();
+    newest = m.version;
+    newest_file = m.origin;
+    const std::string name = fs::path{m.origin}.filename().string();
+    newest_digits = name.substr(0, name.find('_'));
+  }
+  const std::string digits = cli::next_version_digits(cli::numbering_of(newest_digits), newest, std::time(nullptr));
+  std::int64_t version = 0;
+  (void)std::from_chars(digits.data(), digits.data() + digits.size(), version);
+  if (version <= newest) {
+    auto e = make_error(errc::source_invalid,
+                        "the new file's version " + digits + " (now, UTC) would not sort after " + newest_file +
+                            ", the newest file in the directory; migrations run in version order: wait for the "
+                            "clock to pass it, or renumber that file if it is not applied anywhere yet");
+    e.file = newest_file;
+    e.version = newest;
+    return fail(e);
+  }
+  if (!a.url.empty()) {
+    auto settings = settings_from(a);
+    settings.on_event = null_sink();
+    Migrator<> m{settings, DirectorySource{a.dir}, Deadline<>{a.timeout}};
+    auto s = m.status();
+    if (!s) return fail(s.error());
+    std::int64_t applied = s.value().schema_version;
+    for (const auto& r : s.value().applied) applied = std::max(applied, r.version);
+    if (version <= applied) {
+      auto e = make_error(errc::ledger_invalid,
+                          "the new file's version " + digits + " would sort before version " +
+                              std::to_string(applied) +
+                              ", already applied to that database, and migrations run forward only: bring "
+                              "this directory up to date with the migrations applied there (the branch they "
+                              "came from), then run lockstep new again");
+      e.version = applied;
+      return fail(e);
+    }
+  }
+  const fs::path path = fs::path{a.dir} / (digits + "_" + a.new_name + ".sql");
+  const std::string text = cli::migration_template(path.filename().string());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    auto e = make_error(errc::invalid_argument,
+                        "cannot create " + path.string() + ": " + std::strerror(err) +
+                            (err == EEXIST ? " (lockstep new never overwrites a file; run it again)" : ""));
+    e.file = path.string();
+    return fail(e);
+  }
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool closed = ::close(fd) == 0;
+  if (!written || !closed) {
+    const int err = errno;
+    fs::remove(path, ec);  // a half-written file is not left to be applied
+    auto e = make_error(errc::invalid_argument, "cannot write " + path.string() + ": " + std::strerror(err));
+    e.file = path.string();
+    return fail(e);
+  }
+  std::cout << path.string() << '\n';
+  return cli::exit_ok;
+}
+
 template <class Wait>
 int migrate_with(const cli::Args& a) {
   if (a.lock == "blocking") return migrate<BlockingLock, Wait>(a);
@@ -507,5 +591,6 @@ int main(int argc, char** argv) {
   if (a.command == "resolve") return resolve(a);
   if (a.command == "background") return background_command(a);
   if (a.command == "ledger-sql") return ledger_sql(a);
+  if (a.command == "new") return new_migration(a);
   return a.wait == "poll" ? migrate_with<ExponentialBackoff>(a) : migrate_with<NotifyBackoff>(a);
 }

@@ -13,9 +13,16 @@ namespace lockstep {
 struct Migration {
   std::int64_t version = 0;  // positive; unique within a source
   std::string name;          // the part of the file name after "<version>_"
-  std::string sql;           // the file's bytes, unmodified
+  std::string sql;           // the file's bytes, unmodified but for a leading UTF-8 BOM (removed)
   std::string origin;        // where it came from: a file path, or "memory:<version>"
-  std::string checksum;      // SHA-256 of `sql`, lowercase hex
+  // SHA-256 of the file's canonical text (migration_checksum: no leading
+  // BOM, LF line endings), lowercase hex: the same for the file checked out
+  // with LF or CRLF (source/checksum.hpp).
+  std::string checksum;
+  // SHA-256 of the raw bytes, which lockstep recorded before checksums were
+  // canonical, when it differs from `checksum` (a CRLF or BOM file), else
+  // empty. A ledger row, failure or job with it is this file's.
+  std::string legacy_checksum{};
   // `-- lockstep:phase=contract`: it removes what older app code still uses
   // (a column, a table), so it runs only once no replica of an older image
   // is alive, and the gate does not wait for it. Set when the source is

@@ -102,6 +102,10 @@ ALLOWED = [
     ("examples/cli/main.cpp", r"std::cout << cli::usage_text;", "help text"),
     ("examples/cli/main.cpp", r'std::cout << "lockstep " << LOCKSTEP_VERSION_STRING << " \(" << built_with\(\)',
      "version"),
+    ("examples/cli/main.cpp", r"const bool written = ::write\(fd, text\.data\(\), text\.size\(\)\)",
+     "new: the header template and the new file's own name, into the new migration file"),
+    ("examples/cli/main.cpp", r"std::cout << path\.string\(\) << '\\n';",
+     "new: the path of the file it created (--dir and a checked name, no database involved)"),
 ]
 
 # Public Migrator entry points returning a result without detail::boundary.

@@ -22,6 +22,7 @@ void same_as_directory(const EmbeddedSource& embedded, const char* dir) {
     CHECK(b.name == d.name);
     CHECK(b.sql == d.sql);
     CHECK(b.checksum == d.checksum);
+    CHECK(b.legacy_checksum == d.legacy_checksum);
   }
 }
 }  // namespace

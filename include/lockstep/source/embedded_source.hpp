@@ -1,7 +1,10 @@
 // Migrations compiled into the binary by lockstep_embed_migrations() (CMake),
 // so the container image needs no migration files. The generator checks names,
-// order and duplicates at build time; the bytes are the files' bytes, so an
-// embedded migration's checksum equals the checksum of the file on disk.
+// order and duplicates at build time; the bytes are the files' bytes, and the
+// checksum is taken here by the same function as DirectorySource's
+// (migration_checksum, over the canonical text), so an embedded migration's
+// checksum equals the file's on disk, whichever line endings the checkout
+// that built the binary gave it.
 #pragma once
 
 #include <cstdint>

@@ -1,12 +1,14 @@
-// Shared source checks: sort by version, reject duplicates, fill checksums.
+// Shared source checks: sort by version, reject duplicates, fill checksums
+// (canonical, source/checksum.hpp).
 #pragma once
 
 #include <algorithm>
+#include <string_view>
 #include <vector>
 
-#include "lockstep/detail/base/sha256.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
+#include "lockstep/source/checksum.hpp"
 
 namespace lockstep::detail {
 
@@ -29,7 +31,14 @@ namespace lockstep::detail {
     }
   }
   for (auto& m : migrations) {
-    if (m.checksum.empty()) m.checksum = sha256_hex(m.sql);
+    if (m.checksum.empty()) {
+      m.checksum = migration_checksum(m.sql);
+      m.legacy_checksum = legacy_checksum(m.sql);
+    }
+    // A leading byte-order mark is not SQL: sent, PostgreSQL reads it as part
+    // of the first word (a syntax error), and the directives before the first
+    // statement would be taken for part of it. The line numbers stay right.
+    if (std::string_view{m.sql}.substr(0, utf8_bom.size()) == utf8_bom) m.sql.erase(0, utf8_bom.size());
   }
   return migrations;
 }

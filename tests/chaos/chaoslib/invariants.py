@@ -133,8 +133,14 @@ def check_progress(rnd, procs):
 
 
 def _sha256(path):
+    """A migration's checksum as lockstep takes it (include/lockstep/source/checksum.hpp,
+    migration_checksum): SHA-256 of the canonical text, without a leading UTF-8 BOM and
+    with CRLF and a lone CR read as LF."""
     with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+        data = f.read()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return hashlib.sha256(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")).hexdigest()
 
 
 def poll_quiet(url, db, seconds=40):

@@ -41,6 +41,7 @@
 #include "lockstep/lock/try_lock.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
+#include "lockstep/source/checksum.hpp"
 
 namespace lockstep::detail {
 
@@ -114,7 +115,9 @@ class LongStatements {
     LOCKSTEP_TRYV(conn.execute(leader_session_sql(conn.server_version(), settings_.stall_timeout)));
     auto& jobs = ledger_.jobs();
     LOCKSTEP_TRY(row, jobs.read(conn, version));
-    if (!row || !row->runnable() || row->checksum != m.checksum || !row->long_statements()) return Step::busy;
+    if (!row || !row->runnable() || !checksum_matches(m, row->checksum) || !row->long_statements()) {
+      return Step::busy;
+    }
     const BackgroundJob job = std::move(*row);
     LOCKSTEP_TRY(claimed, conn.query(jobs.claim_sql(version, runner_)));
     if (claimed.empty()) return Step::busy;  // paused or cancelled since it was listed

@@ -51,6 +51,7 @@
 #include "lockstep/sql/directives.hpp"
 #include "lockstep/sql/splitter.hpp"
 #include "lockstep/timeout/deadline.hpp"
+#include "lockstep/source/checksum.hpp"
 
 namespace lockstep {
 
@@ -328,7 +329,7 @@ class JobRunner {
     failed_.clear();
     for (const auto& j : jobs) {
       const auto f = files_.find(j.version);
-      if (f == files_.end() || f->second.migration.checksum != j.checksum) continue;  // another image's job
+      if (f == files_.end() || !checksum_matches(f->second.migration, j.checksum)) continue;  // another image's job
       if (j.state == "failed") failed_.push_back(j.version);
       if (!j.runnable()) continue;
       any = true;
@@ -431,7 +432,9 @@ class JobRunner {
     auto rollback = [&] { (void)conn.execute("ROLLBACK"); };
     auto row = jobs.lock_and_read(conn, version);
     if (!row) return rollback(), std::move(row).error();
-    if (!row.value() || !row.value()->runnable() || row.value()->checksum != m.checksum) return rollback(), Step::busy;
+    if (!row.value() || !row.value()->runnable() || !checksum_matches(m, row.value()->checksum)) {
+      return rollback(), Step::busy;
+    }
     const BackgroundJob job = std::move(*row.value());
     // A job's first batch is small and grows toward the target: starting at
     // a batch-size of a million held every row until the statement timeout

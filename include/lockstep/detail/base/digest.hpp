@@ -45,13 +45,31 @@ class DigestChain {
       versions_.push_back(m.version);
       digests_.push_back(d);
     }
+    // A ledger written before checksums were canonical holds the raw bytes'
+    // checksums: for files with CRLF or a BOM, the chain over those. Built
+    // only when a file has one (no cost for LF files), so such a ledger
+    // still boots on the fast path while its files are the bytes it applied.
+    // A ledger that mixes both forms (older rows raw, newer canonical) or
+    // whose files changed line endings since takes the full read, which
+    // accepts either per row (plan(), checksum_matches).
+    const bool any_legacy = std::any_of(migrations.begin(), migrations.end(),
+                                        [](const Migration& m) { return !m.legacy_checksum.empty(); });
+    if (!any_legacy) return;
+    legacy_digests_.reserve(migrations.size());
+    d.clear();
+    for (const auto& m : migrations) {
+      d = digest_step(d, m.version, m.legacy_checksum.empty() ? m.checksum : m.legacy_checksum);
+      legacy_digests_.push_back(d);
+    }
   }
 
   // The digest of the migrations with version <= up_to ("" for none).
-  [[nodiscard]] std::string_view up_to(std::int64_t version) const noexcept {
-    const auto it = std::upper_bound(versions_.begin(), versions_.end(), version);
-    if (it == versions_.begin()) return {};
-    return digests_[static_cast<std::size_t>(it - versions_.begin()) - 1];
+  [[nodiscard]] std::string_view up_to(std::int64_t version) const noexcept { return at(digests_, version); }
+
+  // Whether `digest` is the digest of the migrations with version <= up_to,
+  // with their canonical checksums or with the raw bytes' ones.
+  [[nodiscard]] bool matches(std::int64_t version, std::string_view digest) const noexcept {
+    return digest == up_to(version) || (!legacy_digests_.empty() && digest == at(legacy_digests_, version));
   }
 
   // How many of the migrations have version <= up_to.
@@ -65,8 +83,15 @@ class DigestChain {
   }
 
  private:
+  [[nodiscard]] std::string_view at(const std::vector<std::string>& digests, std::int64_t version) const noexcept {
+    const auto it = std::upper_bound(versions_.begin(), versions_.end(), version);
+    if (it == versions_.begin()) return {};
+    return digests[static_cast<std::size_t>(it - versions_.begin()) - 1];
+  }
+
   std::vector<std::int64_t> versions_;
   std::vector<std::string> digests_;
+  std::vector<std::string> legacy_digests_;  // empty: no file has a legacy checksum
 };
 
 // `applied` sorted by version.

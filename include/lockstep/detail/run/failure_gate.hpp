@@ -15,6 +15,7 @@
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/settings.hpp"
+#include "lockstep/source/checksum.hpp"
 
 namespace lockstep::detail {
 
@@ -63,7 +64,7 @@ namespace lockstep::detail {
   if (s.on_partial == PartialPolicy::refuse) LOCKSTEP_TRYV(refuse_unresolved_partial(m, failures));
   if (s.on_failure != FailurePolicy::stop_deploy) return outcome::success();
   for (auto f = failures.rbegin(); f != failures.rend(); ++f) {
-    if (f->version == m.version && f->checksum == m.checksum && f->deploy_version == deploy_version &&
+    if (f->version == m.version && checksum_matches(m, f->checksum) && f->deploy_version == deploy_version &&
         !f->retryable() && !f->skipped()) {
       return already_failed(m, *f, deploy_version);
     }

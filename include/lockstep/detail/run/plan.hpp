@@ -11,6 +11,7 @@
 #include "lockstep/detail/base/digest.hpp"
 #include "lockstep/error.hpp"
 #include "lockstep/migration.hpp"
+#include "lockstep/source/checksum.hpp"
 
 namespace lockstep::detail {
 
@@ -36,7 +37,7 @@ struct Plan {
   if (!state.exists) return true;
   if (state.count == 0) return state.version == 0 && state.digest.empty();
   return source.has(state.version) && state.count == source.count_up_to(state.version) &&
-         state.digest == source.up_to(state.version);
+         source.matches(state.version, state.digest);
 }
 
 [[nodiscard]] inline result<Plan> plan(const std::vector<Migration>& source,
@@ -63,12 +64,12 @@ struct Plan {
       return e;
     }
     const Migration& m = *it->second;
-    if (m.checksum != a.checksum) {
+    if (!checksum_matches(m, a.checksum)) {
       auto e = make_error(errc::checksum_mismatch,
                           "migration " + std::to_string(a.version) + " (" + m.origin + ") was applied with checksum " +
                               a.checksum + " but the file now has " + m.checksum +
-                              "; applied migrations must not change: restore the file and put the change in a "
-                              "new migration with a higher version");
+                              " (line endings and a byte-order mark do not count); applied migrations must not "
+                              "change: restore the file and put the change in a new migration with a higher version");
       e.version = a.version;
       e.migration_name = m.name;
       e.file = m.origin;

@@ -16,6 +16,7 @@
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/migration.hpp"
 #include "lockstep/report.hpp"
+#include "lockstep/source/checksum.hpp"
 
 namespace lockstep::detail {
 
@@ -47,7 +48,7 @@ template <class Timeout, class Ledger>
     const auto it = by_version.find(a.version);
     if (it == by_version.end()) {
       s.unknown_versions.push_back(a.version);
-    } else if (it->second->checksum != a.checksum) {
+    } else if (!checksum_matches(*it->second, a.checksum)) {
       s.drifted.push_back(a.version);
     }
   }
