@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -124,6 +125,19 @@ struct Settings {
   // migration runs (docs/lock-safety.md). Default: work that blocks a live
   // table of 100,000 rows or more for as long as it takes.
   LockSafety lock_safety;
+
+  // Opt-in `${NAME}` placeholders in migration files
+  // (docs/migrations.md#placeholders): replaced after each file's checksum
+  // is taken over the file as written; `$${NAME}` is the text `${NAME}`. An
+  // unset name fails the run before anything runs, naming the file, line
+  // and placeholder. A value may be a secret: no event, error, plan or
+  // ledger row shows it (each value used is redacted like a password).
+  struct Placeholders {
+    bool enabled = false;                       // off: `${...}` is sent as written
+    std::map<std::string, std::string> values;  // NAME -> value; wins over the environment
+    bool from_environment = false;              // a name not in `values`: the environment variable NAME
+  };
+  Placeholders placeholders;
 
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;

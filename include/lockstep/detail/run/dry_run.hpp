@@ -302,6 +302,14 @@ template <class Timeout, class Ledger>
     step.warnings = pm->findings.size();
     step.contract = m->contract;
     step.findings = std::move(findings[step.version]);
+    // The Report is printed and written to files as it is: its text passes
+    // the redactor here (a finding may quote a statement, which may hold a
+    // placeholder's value).
+    for (auto& f : step.findings) {
+      f.message = ctx.redact()(f.message);
+      f.table = ctx.redact()(f.table);
+      f.allowed = ctx.redact()(f.allowed);
+    }
     for (const auto& c : pm->directives.checks) step.checks.push_back({c.line, ctx.redact()(c.sql), {}});
     // What a deploy would do about the job it requires: finish it in the
     // boot, or refuse (require.hpp); shown, not done.
