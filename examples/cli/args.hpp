@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,9 @@ struct Args {
   std::string progress = "auto";  // --progress auto|bar|json: events as a progress bar on a terminal, else JSON
   std::string on_failed_range = "stop";  // --on-failed-range: stop | skip (background run, replica --background)
   std::vector<std::string> pooler_admin;  // --pooler-admin URL (repeatable): PgBouncer admin consoles
+  // --placeholders (values from the environment) and --placeholder NAME=VALUE (repeatable)
+  bool placeholders_env = false;
+  std::map<std::string, std::string> placeholders;
   std::string error;  // non-empty: usage error
 };
 
@@ -170,6 +174,10 @@ struct Args {
     }
     if (flag == "--rehearse") {
       a.rehearse = true;
+      continue;
+    }
+    if (flag == "--placeholders") {
+      a.placeholders_env = true;
       continue;
     }
     if (flag == "--help" || flag == "-h") {
@@ -336,6 +344,17 @@ struct Args {
       a.report = *v;
     } else if (flag == "--metrics-file") {
       a.metrics_file = *v;
+    } else if (flag == "--placeholder") {
+      const auto eq = v->find('=');
+      const std::string name = v->substr(0, eq);
+      bool named = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
+      for (char c : name) named = named && (c == '_' || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'));
+      // The value is never echoed: it may be a secret.
+      if (eq == std::string::npos || !named) {
+        a.error = "--placeholder takes NAME=VALUE (NAME: letters, digits and '_', as in ${NAME})";
+        return a;
+      }
+      a.placeholders[name] = v->substr(eq + 1);
     } else if (flag == "--lock-rule") {
       if (auto r = checks::parse_levels(*v, a.lock_safety); !r) {
         a.error = "--lock-rule: " + r.error().message;
@@ -430,6 +449,9 @@ inline constexpr std::string_view usage_text =
     "                        FILE ends in .json), e.g. for a pull-request comment\n"
     "  --metrics-file FILE   migrate, replica: write the run's metrics in Prometheus's text format when\n"
     "                        it ends (for node_exporter's textfile collector; docs/events.md)\n"
+    "  --placeholder N=V     replace ${N} in migration files with V (repeatable); the checksum is the\n"
+    "                        file's as written, $${N} is the text ${N}, and V is redacted everywhere\n"
+    "  --placeholders        replace ${N} with the environment variable N (--placeholder wins)\n"
     "  --lock-timeout D      lock_timeout of every migration (default 2s; 0 disables)\n"
     "  --lock-retries N      retries of a migration after lock_timeout (default 10)\n"
     "  --stall-timeout D     a leader idle this long is presumed stalled; the server ends its session\n"

@@ -61,6 +61,9 @@ Settings settings_from(const cli::Args& a) {
   s.on_failure = a.on_failure == "retry" ? FailurePolicy::retry : FailurePolicy::stop_deploy;
   s.lock_safety = a.lock_safety;
   s.schema_changes = a.schema_changes;
+  s.placeholders.enabled = a.placeholders_env || !a.placeholders.empty();
+  s.placeholders.from_environment = a.placeholders_env;
+  s.placeholders.values = a.placeholders;
   return s;
 }
 
@@ -76,6 +79,21 @@ const Redactor& cli_redactor(const std::vector<std::string>& args = {}) {
       secrets.insert(secrets.end(), more.begin(), more.end());
     };
     for (const auto& a : args) add(a);
+    // --placeholder NAME=VALUE: the value may be a secret (the library
+    // redacts what it substituted; this covers what the program prints).
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      std::string_view v = args[i];
+      if (v == "--placeholder" && i + 1 < args.size()) {
+        v = args[i + 1];
+      } else if (v.starts_with("--placeholder=")) {
+        v.remove_prefix(14);
+      } else {
+        continue;
+      }
+      if (const auto eq = v.find('='); eq != std::string_view::npos && eq + 1 < v.size()) {
+        secrets.emplace_back(v.substr(eq + 1));
+      }
+    }
     for (const char* name : {"DATABASE_URL_MIGRATION", "DATABASE_URL"}) {
       if (const char* v = std::getenv(name); v != nullptr) add(v);
     }

@@ -45,6 +45,14 @@ inline std::string report_json(const Report& r) {
     std::string findings = "[";
     for (const auto& f : p.findings) findings += (findings.size() > 1 ? "," : "") + to_json(f, FindingJson{nullptr, true});
     m.add_raw("findings", findings + "]");
+    std::string checks = "[";
+    for (const auto& c : p.checks) {
+      JsonObject j;
+      j.add("line", static_cast<std::int64_t>(c.line)).add("sql", c.sql);
+      if (!c.result.empty()) j.add("result", c.result);
+      checks += (checks.size() > 1 ? "," : "") + j.str();
+    }
+    m.add_raw("checks", checks + "]");
     if (p.rehearsed) {
       m.add("duration_ms", static_cast<std::int64_t>(p.rehearsal_duration.count()));
       std::string statements = "[";
@@ -84,6 +92,11 @@ inline std::string report_markdown(const Report& r) {
          << (f.allowed.empty() ? "" : " (allowed: " + cell(f.allowed) + ")") << ": " << cell(f.message) << "\n";
     }
     if (!p.findings.empty()) md << "\n";
+    for (const auto& c : p.checks) {
+      md << "- check, line " << c.line << ": `" << cell(c.sql) << "`"
+         << (c.result.empty() ? std::string{} : " (rehearsed: " + cell(c.result) + ")") << "\n";
+    }
+    if (!p.checks.empty()) md << "\n";
     if (!p.rehearsed) {
       md << (p.transaction
                  ? "Not rehearsed (rehearsal not asked for, or skipped: a blocking finding, or it follows a "

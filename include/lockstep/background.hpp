@@ -37,6 +37,7 @@
 #include "lockstep/background/progress.hpp"
 #include "lockstep/concepts.hpp"
 #include "lockstep/detail/background/runner.hpp"
+#include "lockstep/detail/run/substitute.hpp"
 #include "lockstep/detail/run/registry.hpp"
 #include "lockstep/heartbeat.hpp"
 #include "lockstep/detail/run/resolved.hpp"
@@ -198,8 +199,11 @@ template <class M>
   using Runner = detail::JobRunner<typename M::wait_type, typename M::ledger_type>;
   try {
     LOCKSTEP_TRY(migrations, migrator.source().load());
+    // A batch file's placeholders, as the boot that queued it replaced them.
+    LOCKSTEP_TRY(values, detail::substitute_placeholders(migrations, migrator.settings().placeholders));
     LOCKSTEP_TRY(files, detail::runnable_files(std::move(migrations)));
     auto resolved = detail::resolve(migrator.settings());
+    resolved.redact = resolved.redact.with(std::move(values));
     const std::string runner = detail::replica_id(resolved.settings.host);
     const std::size_t k = std::max(1u, options.jobs_at_once);
     // Each runner has its own copy of the Migrator: a wait policy or a

@@ -76,6 +76,13 @@ struct BackgroundWait {
   bool long_statements = false;         // counts statements, not rows (no ETA)
 };
 
+// A `-- lockstep:check` of a pending migration, as a dry run shows it.
+struct PlannedCheck {
+  int line = 0;
+  std::string sql;     // redacted, like any SQL shown
+  std::string result;  // rehearsed: "true", "false", "NULL" or the error; empty: not evaluated
+};
+
 struct PlannedMigration {
   std::int64_t version = 0;
   std::string name;
@@ -94,6 +101,7 @@ struct PlannedMigration {
   std::vector<std::string> row_types_changed;
   std::vector<Finding> findings;      // lock safety, judged against the live catalog
   std::optional<BackgroundWait> requires_job;  // the unfinished background job it requires (requires-background)
+  std::vector<PlannedCheck> checks;  // its -- lockstep:check lines, each evaluated when rehearsed
   // A background migration, rehearsed: its first batch as a runner runs it
   // (keys, then the job's ETA at that batch's rate over the table's estimate).
   std::optional<std::int64_t> batch_rows;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,6 +143,18 @@ struct Settings {
   // failure is a warning: the migrations are committed. Bounded by the
   // run's deadline and connect_timeout.
   std::vector<std::string> pooler_admin_urls;
+  // Opt-in `${NAME}` placeholders in migration files
+  // (docs/migrations.md#placeholders): replaced after each file's checksum
+  // is taken over the file as written; `$${NAME}` is the text `${NAME}`. An
+  // unset name fails the run before anything runs, naming the file, line
+  // and placeholder. A value may be a secret: no event, error, plan or
+  // ledger row shows it (each value used is redacted like a password).
+  struct Placeholders {
+    bool enabled = false;                       // off: `${...}` is sent as written
+    std::map<std::string, std::string> values;  // NAME -> value; wins over the environment
+    bool from_environment = false;              // a name not in `values`: the environment variable NAME
+  };
+  Placeholders placeholders;
 
   // Where events go. Empty: JSON lines on stderr.
   EventSink on_event;

@@ -99,6 +99,41 @@ TEST_SUITE("unit") {
     CHECK_FALSE(directives("-- lockstep:lock-timeout=99999999999999999h\nSELECT 1;"));
   }
 
+  TEST_CASE("parse_directives: check") {
+    SUBCASE("several checks, each on its line, in file order, '=' and a trailing comment kept out") {
+      auto d = directives("-- lockstep:check SELECT count(*) = 0 FROM orders WHERE total IS NULL\n"
+                          "-- lockstep:lock-timeout=5s\n"
+                          "--lockstep:check select exists (SELECT 1 FROM pg_extension WHERE extname = 'x'); -- why\n"
+                          "ALTER TABLE orders ALTER total SET NOT NULL;");
+      REQUIRE(d);
+      REQUIRE(d.value().checks.size() == 2);
+      CHECK(d.value().checks[0].sql == "SELECT count(*) = 0 FROM orders WHERE total IS NULL");
+      CHECK(d.value().checks[0].line == 1);
+      CHECK(d.value().checks[1].sql == "select exists (SELECT 1 FROM pg_extension WHERE extname = 'x')");
+      CHECK(d.value().checks[1].line == 3);
+      CHECK(d.value().lock_timeout == 5s);
+    }
+    SUBCASE("what is not one SELECT is refused with its line") {
+      for (const char* bad : {"-- lockstep:check\n", "-- lockstep:check   \n", "-- lockstep:check DELETE FROM t\n",
+                              "-- lockstep:check SELECT true; SELECT false\n", "-- lockstep:check WITH x AS (DELETE FROM t RETURNING 1) SELECT true\n",
+                              "-- lockstep:check 'unterminated\n"}) {
+        CAPTURE(bad);
+        auto d = directives(std::string{"-- header\n"} + bad + "SELECT 1;");
+        REQUIRE_FALSE(d);
+        CHECK(d.error().code == errc::source_invalid);
+        CHECK(d.error().line == 2);
+        CHECK(d.error().message.find("lockstep:check") != std::string::npos);
+      }
+      auto two = directives("-- lockstep:check SELECT true; UPDATE t SET a = 1\nSELECT 1;");
+      REQUIRE_FALSE(two);
+      CHECK(two.error().message.find("2 statements") != std::string::npos);
+      // A word that only starts with "check" is no check: an unknown directive.
+      auto typo = directives("-- lockstep:checks SELECT true\nSELECT 1;");
+      REQUIRE_FALSE(typo);
+      CHECK(typo.error().message.find("unknown directive") != std::string::npos);
+    }
+  }
+
   TEST_CASE("declares_contract") {
     SUBCASE("the phase comes from the leading comment lines") {
       CHECK(sql::declares_contract("-- lockstep:phase=contract\nALTER TABLE t DROP COLUMN c;"));

@@ -77,6 +77,19 @@ struct RehearsedStep {
 };
 
 // What `plan` adds for a rehearsed migration.
+// A migration's `-- lockstep:check` (`plan`): where, what, and what the
+// rehearsal found it to be ("true", "false", "NULL", or the error).
+struct PlanCheck {
+  std::int64_t line = 0;
+  std::string sql{};
+  std::optional<std::string> result{};
+
+  template <class S, class V>
+  static void fields(S& s, V&& v) {
+    v("line", s.line), v("sql", s.sql), v("result", s.result);
+  }
+};
+
 struct Rehearsal {
   std::int64_t duration_ms = 0;
   std::vector<LockTaken> locks{};
@@ -264,6 +277,7 @@ struct Plan {
   Flag contract{};
   // The unfinished background job it requires (requires-background), described.
   std::optional<std::string> requires_background{};
+  std::optional<std::vector<PlanCheck>> checks{};  // its -- lockstep:check lines, when it has any
   std::optional<Rehearsal> rehearsal{};  // when rehearsed
 
   template <class S, class V>
@@ -271,6 +285,7 @@ struct Plan {
     v("version", s.version), v("name", s.name_), v("file", s.file), v("transaction", s.transaction);
     v("statements", s.statements), v("warnings", s.warnings), v("rehearsed", s.rehearsed);
     v("blocked", s.blocked), v("contract", s.contract), v("requires_background", s.requires_background);
+    v("checks", s.checks);
     v(inlined, s.rehearsal);
   }
 };

@@ -27,6 +27,12 @@
 //                                      migration finishes it inline within
 //                                      Settings::finalize_budget or refuses the
 //                                      boot with its ETA; a contract one waits
+//   -- lockstep:check SELECT <boolean>  evaluated by the leader under the lock,
+//                                      right before the migration runs, in its
+//                                      transaction and read-only; false or NULL
+//                                      fails the migration (recorded: the deploy
+//                                      stops once, not once per replica). One
+//                                      SELECT per line; several lines allowed
 //
 // Durations take ms, s, min or h (0 disables the timeout). Any other comment
 // starting with "lockstep" is an error, so a typo cannot silently turn a
@@ -111,6 +117,13 @@ struct ServiceRequirement {
   return std::nullopt;
 }
 
+// `-- lockstep:check SELECT ...`: a condition the migration needs, as written
+// (one SELECT returning one boolean), and the line it is on.
+struct PreCheck {
+  std::string sql;
+  int line = 0;
+};
+
 struct Directives {
   bool no_transaction = false;
   bool background = false;
@@ -126,6 +139,7 @@ struct Directives {
   std::optional<std::chrono::milliseconds> statement_timeout;
   bool contract = false;
   std::map<std::string, std::string> allow;  // rule id (checks/rules.hpp) -> why it is accepted
+  std::vector<PreCheck> checks;              // -- lockstep:check SELECT ..., in file order
 
   // Long statements run in the background (background + no-transaction):
   // a runner runs them one by one; the boot only queues the job.
@@ -235,13 +249,40 @@ inline std::string_view trim(std::string_view s) {
   }
 }
 
+// `-- lockstep:check <sql>`: one SELECT, nothing else (a second statement,
+// or a write, would run under the migration's lock without being the
+// migration). The server enforces read-only at run time; this refuses at
+// pre-flight what is visibly not a query. Returns why not, or nullopt.
+[[nodiscard]] inline std::optional<std::string> bad_check(std::string_view text, std::string& sql_out) {
+  if (text.empty()) {
+    return std::string{"lockstep:check needs a query on the same line, such as "
+                       "`-- lockstep:check SELECT count(*) = 0 FROM orders WHERE total IS NULL`"};
+  }
+  auto statements = split(text);
+  if (!statements) return "lockstep:check cannot be read as SQL: " + statements.error().message;
+  if (statements.value().size() != 1) {
+    return "lockstep:check takes one SELECT, but '" + std::string{text} + "' holds " +
+           std::to_string(statements.value().size()) + " statements; give each condition its own "
+           "`-- lockstep:check` line";
+  }
+  const auto& st = statements.value().front();
+  const auto tokens = lex(st.text(text), 1);
+  if (tokens.empty() || !tokens.front().is("select")) {
+    return "lockstep:check takes a read-only SELECT returning one boolean, not '" + std::string{text} +
+           "' (a check only reads: it runs under the migration's lock, before the migration)";
+  }
+  sql_out = std::string{st.text(text)};
+  return std::nullopt;
+}
+
 }  // namespace detail
 
 inline constexpr std::string_view known_directives =
     "lockstep:no-transaction, lockstep:lock-timeout=<duration>, lockstep:statement-timeout=<duration>, "
     "lockstep:phase=expand|contract, lockstep:allow=<rule> <reason>, lockstep:background, "
     "lockstep:batch-over=<table>(<key column>[, ...]), lockstep:batch-size=<rows>, "
-    "lockstep:after=old-replicas-gone, lockstep:requires=<service>@<version>, lockstep:requires-background=<version>, lockstep:window=<HH:MM>-<HH:MM>";
+    "lockstep:after=old-replicas-gone, lockstep:requires=<service>@<version>, lockstep:requires-background=<version>, "
+    "lockstep:window=<HH:MM>-<HH:MM>, lockstep:check SELECT <boolean>";
 
 // What a set of directives cannot mean together, for a background file.
 [[nodiscard]] inline std::optional<std::string> background_conflict(const Directives& d) {
@@ -304,6 +345,14 @@ inline constexpr std::string_view known_directives =
     };
     if (body.size() < 9 || body[8] != ':') return bad("'" + std::string{body} + "' looks like a lockstep directive but is not one");
     const std::string_view spec = detail::trim(body.substr(9));
+    // A check's SQL may hold '=' (and anything else): the key is the first word.
+    if (spec == "check" || (spec.starts_with("check") && detail::space(static_cast<unsigned char>(spec[5])))) {
+      PreCheck c;
+      c.line = lines.at(line_at).line;
+      if (auto why = detail::bad_check(detail::trim(spec.substr(5)), c.sql)) return bad(*why);
+      d.checks.push_back(std::move(c));
+      continue;
+    }
     const auto eq = spec.find('=');
     const std::string_view key = detail::trim(spec.substr(0, eq));
     const std::string_view value = eq == std::string_view::npos ? std::string_view{} : detail::trim(spec.substr(eq + 1));

@@ -19,6 +19,7 @@
 #include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/execute.hpp"
 #include "lockstep/detail/run/gate.hpp"
+#include "lockstep/detail/run/prechecks.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/record.hpp"
 #include "lockstep/detail/run/row_types.hpp"
@@ -74,6 +75,20 @@ class Applier {
         LOCKSTEP_TRY(still_clear, blockers_gone(conn, m, p));
         if (!still_clear) return Attempt::deferred;
       }
+      // Its checks, under the lock, where it is about to run; a failed one
+      // is this migration's failure (nothing of it ran), retried like its
+      // own statements when the server's error may pass on another try.
+      if (auto checked = checks_pass(conn, m, p, in_transaction); !checked) {
+        auto e = std::move(checked).error();
+        if (!conn.is_open()) return connection_lost(m, std::move(e));
+        if (!retried_on(e.sqlstate) || retries >= settings_.lock_retries || ctx_.expired()) {
+          return failed(conn, m, p, std::move(e), 0, retries, "check");
+        }
+        ++retries;
+        LOCKSTEP_TRY(settled, back_off(conn, m, e, retries, in_transaction));
+        if (settled) return *settled;
+        continue;
+      }
       std::int64_t completed = 0;
       auto ran = run(conn, m, p, completed, before);
       if (ran && ran.value().commit_failed) return std::move(*ran.value().commit_failed);
@@ -97,6 +112,24 @@ class Applier {
     bool recorded = false;
     std::optional<Error> commit_failed;
   };
+
+  // Every `-- lockstep:check` of `m`, in file order. On failure the
+  // migration's transaction is rolled back (with a transaction-scoped lock,
+  // the lock with it, as after a failed statement).
+  [[nodiscard]] result<void> checks_pass(Connection& conn, const Migration& m, const PreparedMigration& p,
+                                         bool in_transaction) {
+    const bool transactional = in_transaction || p.directives.boot_in_transaction();
+    for (const auto& c : p.directives.checks) {
+      ctx_.phase = "evaluating the check at " + m.origin + ":" + std::to_string(c.line);
+      auto verdict = evaluate_check(conn, m, c, transactional, executor_.timeouts_sql(p, true));
+      if (verdict && verdict.value().passed()) continue;
+      if (transactional && conn.is_open()) (void)conn.execute("ROLLBACK");
+      if (!verdict) return std::move(verdict).error();
+      return check_refused(m, c, verdict.value());
+    }
+    ctx_.phase = "applying migration " + std::to_string(m.version) + " (" + m.origin + ")";
+    return outcome::success();
+  }
 
   [[nodiscard]] result<Ran> run(Connection& conn, const Migration& m, const PreparedMigration& p,
                                 std::int64_t& completed, const std::optional<std::string>& before) {
@@ -231,8 +264,10 @@ class Applier {
     return std::optional<Attempt>{};
   }
 
+  // `own_cause`: what failed when it is not the file's SQL ("check"), for
+  // an error that is not one of the causes another attempt may pass.
   [[nodiscard]] Error failed(Connection& conn, const Migration& m, const PreparedMigration& p, Error e,
-                             std::int64_t completed, unsigned retries) {
+                             std::int64_t completed, unsigned retries, const char* own_cause = "error") {
     const bool lock_timeout = e.sqlstate == "55P03";
     // The deadline, lock_timeout and statement_timeout (which defaults to
     // what is left of the deadline) can expire together; then the deadline
@@ -255,7 +290,7 @@ class Applier {
     // the next boot tries again.
     const bool resources = e.sqlstate.rfind("53", 0) == 0;
     recorder_.failure(conn, m, p, e, completed,
-                      lock_timeout ? "lock_timeout" : deadlock ? "deadlock" : resources ? "resources" : "error");
+                      lock_timeout ? "lock_timeout" : deadlock ? "deadlock" : resources ? "resources" : own_cause);
     ctx_.emit(events::MigrationFailed{.version = m.version, .name_ = m.name, .file = m.origin, .sqlstate = e.sqlstate,
                                       .line = e.line ? std::optional<std::int64_t>{*e.line} : std::nullopt,
                                       .retries = static_cast<std::int64_t>(retries),

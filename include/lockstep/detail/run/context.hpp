@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "lockstep/detail/base/conninfo.hpp"
 #include "lockstep/detail/base/durations.hpp"
@@ -50,6 +51,13 @@ class Context {
   [[nodiscard]] const std::string& url() const noexcept { return resolved_.url; }
   [[nodiscard]] const std::string& deploy_version() const noexcept { return resolved_.settings.deploy_version; }
   [[nodiscard]] const Redactor& redact() const noexcept { return resolved_.redact; }
+  // More secrets, from here on (the placeholder values a load used): the
+  // redactor of errors and of every later event.
+  void add_secrets(std::vector<std::string> more) {
+    if (more.empty()) return;
+    resolved_.redact = resolved_.redact.with(more);
+    events_.add_secrets(std::move(more));
+  }
 
   // The one place a deploy's ledger row is built: this replica's deploy
   // version and host, at `version` (recorded_at is the server's clock).

@@ -23,6 +23,7 @@
 #include "lockstep/detail/run/contract.hpp"
 #include "lockstep/detail/run/queue.hpp"
 #include "lockstep/detail/run/execute.hpp"
+#include "lockstep/detail/run/prechecks.hpp"
 #include "lockstep/detail/run/preflight.hpp"
 #include "lockstep/detail/run/target.hpp"
 #include "lockstep/detail/run/session_sql.hpp"
@@ -48,6 +49,13 @@ void emit_plan(const Context<Timeout>& ctx, const PlannedMigration& step) {
                  .blocked = step.blocked(), .contract = step.contract,
                  .requires_background = step.requires_job ? std::optional<std::string>{background::describe(*step.requires_job)}
                                                           : std::nullopt};
+  if (!step.checks.empty()) {
+    auto& checks = e.checks.emplace();
+    for (const auto& c : step.checks) {
+      checks.push_back({.line = c.line, .sql = c.sql,
+                        .result = c.result.empty() ? std::nullopt : std::optional<std::string>{c.result}});
+    }
+  }
   if (step.rehearsed) {
     auto& r = e.rehearsal.emplace(events::Rehearsal{
         .duration_ms = static_cast<std::int64_t>(step.rehearsal_duration.count()), .locks = locks_taken(step.locks)});
@@ -181,6 +189,17 @@ template <class Timeout>
   for (std::size_t i = 0; i < pending.size() && plan[i].transaction; ++i) {
     const Migration& m = *pending[i];
     LOCKSTEP_TRY(p, prepared.get(m));
+    // Its checks, where the deploy evaluates them: in its transaction, after
+    // the migrations before it. What they come to is shown; a false one
+    // would fail the deploy there (the rehearsal goes on, to measure).
+    for (std::size_t k = 0; k < p->directives.checks.size() && k < plan[i].checks.size(); ++k) {
+      auto verdict = evaluate_check(conn, m, p->directives.checks[k], true, {});
+      if (!verdict && (verdict.error().code == errc::connection_failed || !conn.is_open())) {
+        return std::move(verdict).error();
+      }
+      plan[i].checks[k].result =
+          verdict ? verdict.value().value : ctx.redact()("error: [" + verdict.error().sqlstate + "] " + verdict.error().server_message);
+    }
     // A background migration's boot only queues its job: its batches run
     // later, over `:lo`..`:hi` (docs/background.md). What the queuing
     // checks against the catalog (the table, its key) is rehearsed, so a
@@ -290,6 +309,15 @@ template <class Timeout, class Ledger>
     step.warnings = pm->findings.size();
     step.contract = m->contract;
     step.findings = std::move(findings[step.version]);
+    // The Report is printed and written to files as it is: its text passes
+    // the redactor here (a finding may quote a statement, which may hold a
+    // placeholder's value).
+    for (auto& f : step.findings) {
+      f.message = ctx.redact()(f.message);
+      f.table = ctx.redact()(f.table);
+      f.allowed = ctx.redact()(f.allowed);
+    }
+    for (const auto& c : pm->directives.checks) step.checks.push_back({c.line, ctx.redact()(c.sql), {}});
     // What a deploy would do about the job it requires: finish it in the
     // boot, or refuse (require.hpp); shown, not done.
     LOCKSTEP_TRY(job, unfinished_requirement(conn, ledger, *m));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "lockstep/detail/base/conninfo.hpp"
@@ -72,6 +73,9 @@ class Emitter {
     e.body.template emplace<Body>(std::move(body));
     sink_(e);
   }
+
+  // Secrets learnt after the Emitter was made (Context::add_secrets).
+  void add_secrets(std::vector<std::string> more) { redact_ = redact_.with(std::move(more)); }
 
  private:
   EventSink sink_;

@@ -42,6 +42,24 @@ namespace lockstep::detail {
 }
 
 [[nodiscard]] inline Error already_failed(const Migration& m, const FailureRecord& f, const std::string& deploy) {
+  // A `-- lockstep:check` that was false (or failed) stopped it: none of it
+  // ran, and the condition is the database's, so the way out differs.
+  if (f.cause == "check") {
+    auto e = at_migration(
+        make_error(errc::migration_failed,
+                   "its check already failed in this deploy (" + deploy + ") on " + f.host + " at " + f.failed_at +
+                       ": " + (f.position.empty() ? m.origin : f.position) + ": " +
+                       (f.sqlstate.empty() ? std::string{} : "[" + f.sqlstate + "] ") + f.message +
+                       ". Nothing of it ran; lockstep does not evaluate the check again in the same deploy. Make "
+                       "the check true (fix the data), then run `lockstep resolve " + std::to_string(m.version) +
+                       "` or deploy a new version; or change the check (a changed file is a new attempt) "
+                       "(docs/operations.md)"),
+        m);
+    e.sqlstate = f.sqlstate;
+    e.server_message = f.message;
+    e.line = f.line;
+    return e;
+  }
   auto e = at_migration(
       make_error(errc::migration_failed,
                  "it already failed in this deploy (" + deploy + ") on " + f.host + " at " + f.failed_at + ": " +

@@ -223,7 +223,8 @@ class Recorder {
 
   [[nodiscard]] AppliedMigration row(const Migration& m, const PreparedMigration& p, std::int64_t duration_ms) const {
     JsonObject allowed;
-    for (const auto& [rule, reason] : p.directives.allow) allowed.add(rule, reason);
+    // A reason is the file's text, placeholders replaced: redacted like any output.
+    for (const auto& [rule, reason] : p.directives.allow) allowed.add(rule, ctx_.redact()(reason));
     return AppliedMigration{m.version,   m.name,     m.checksum, {}, duration_ms, ctx_.deploy_version(),
                             ctx_.host(), m.contract, allowed.str()};
   }

@@ -15,6 +15,7 @@
 #include "lockstep/detail/run/plan.hpp"
 #include "lockstep/detail/run/prepare.hpp"
 #include "lockstep/detail/run/context.hpp"
+#include "lockstep/detail/run/substitute.hpp"
 #include "lockstep/detail/base/utf8.hpp"
 #include "lockstep/checks/requirements.hpp"
 #include "lockstep/migration.hpp"
@@ -186,6 +187,10 @@ template <class Timeout, class Source>
   ctx.phase = "loading migrations";
   LOCKSTEP_TRY(migrations, source.load());
   LOCKSTEP_TRYV(check_source(migrations));
+  // After the checksums, before anything reads the SQL (substitute.hpp);
+  // the values are secrets from here on.
+  LOCKSTEP_TRY(values, substitute_placeholders(migrations, settings.placeholders));
+  ctx.add_secrets(std::move(values));
   Target t;
   t.mode = mode;
   t.migrations = std::move(migrations);
