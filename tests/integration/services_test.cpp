@@ -4,6 +4,8 @@
 // instead of failing. Real `lockstep` processes: the promise is about them.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
 #include <thread>
@@ -224,5 +226,31 @@ TEST_SUITE("integration") {
     CHECK(db.scalar("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = "
                     "'public.services'::regclass AND attnum > 0") == "id,url");
     CHECK(db.scalar("SELECT service || ':' || version FROM public.lockstep_services") == "schema_migrations:2");
+  }
+
+  // Found by review: a leader that may not write the catalog left it behind
+  // its ledger without a word, and the missing grant was never named.
+  TEST_CASE("services: a leader that may not update the catalog applies, and says which grant it lacks") {
+    TestDatabase db{"svcgrant"};
+    TempDir a{"svcgrant-a"}, f{"svcgrant-f"}, out{"svcgrant-out"};
+    a.write("0001_a_t.sql", "CREATE TABLE a_t (id int PRIMARY KEY);\n");
+    f.write("0001_f_t.sql", "CREATE TABLE f_t (id int PRIMARY KEY);\n");
+    REQUIRE(run_one(svc_cli("migrate", "a", a, db), out.path() / "a").exit_code == 0);  // schema and catalog
+    const std::string role = "ls_svcgrant_" + std::to_string(::getpid());
+    db.exec("DROP ROLE IF EXISTS " + role + "; CREATE ROLE " + role + " LOGIN; GRANT USAGE, CREATE ON SCHEMA lockstep "
+            "TO " + role + "; GRANT CREATE ON SCHEMA public TO " + role +
+            "; REVOKE INSERT, UPDATE ON lockstep.services FROM PUBLIC");
+    auto r = run_one({cli_path(), "migrate", "--service", "f", "--dir", f.path().string(), "--url",
+                      url_as(db.url(), role)},
+                     out.path() / "f");
+    CAPTURE(r.out());
+    CAPTURE(r.err());
+    CHECK(r.exit_code == 0);
+    CHECK(db.number("SELECT max(version) FROM lockstep.f") == 1);
+    CHECK(db.number("SELECT count(*) FROM lockstep.services WHERE service = 'f'") == 0);
+    CHECK(r.out().find("\"event\":\"warning\"") != std::string::npos);
+    CHECK(r.out().find("could not be updated ([42501]") != std::string::npos);
+    CHECK(r.out().find("grant this role INSERT and UPDATE on it") != std::string::npos);
+    db.exec("DROP OWNED BY " + role + "; DROP ROLE " + role);
   }
 }
