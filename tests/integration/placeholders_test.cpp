@@ -5,6 +5,10 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <vector>
+#include <utility>
+#include <cctype>
+#include <algorithm>
 #include <string>
 
 #include "cli.hpp"
@@ -166,5 +170,30 @@ TEST_SUITE("integration") {
                               "placeholders");
     CHECK(usage.exit_code == 2);
     CHECK(shows(usage.err(), "--placeholder takes NAME=VALUE"));
+  }
+
+  // Found by review: the server spells a value back its own way, folded to
+  // lower case as an unquoted name, or cut at 63 bytes as a name and at 64
+  // characters in a CHECK violation's DETAIL; the exact value alone was redacted.
+  TEST_CASE("placeholders: a value the server spells back lower-cased or cut short is still never shown") {
+    const std::string long_secret = "ghp_9f8e7d6c5b4a39281706f5e4d3c2b1a0ZZyyXXwwVVuuTTssRRqqPPooNNmmLLkkJJii";
+    for (const auto& [sql, value] : std::vector<std::pair<std::string, std::string>>{
+             {"CREATE TABLE t1 (id int);\nINSERT INTO ${api_key} VALUES (1);\n", "SecretTableName"},
+             {"CREATE TABLE tok (v text CHECK (length(v) < 10));\nINSERT INTO tok VALUES ('${api_key}');\n", long_secret},
+             {"INSERT INTO \"${api_key}\" VALUES (1);\n", "Tenant_Very_Long_Secret_Identifier_abcdefghijklmnopqrstuvwxyz0123456789"}}) {
+      CAPTURE(sql);
+      TestDatabase db{"phspell"};
+      EventLog log;
+      Migrator<TryLock, NotifyBackoff, Deadline<>, MemorySource> m{placeholder_settings(db, "d1", log.sink(), value),
+                                                                    MemorySource{{1, "spelled", sql}}, Deadline<>{30s}};
+      auto r = m.run();
+      REQUIRE_FALSE(r);
+      std::string all = r.error().to_string() + "\n" + ledger_text(db);
+      for (const auto& e : log.all()) all += e.json + "\n";
+      std::string lower = value;
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      CHECK_FALSE(shows(all, value.substr(0, std::min<std::size_t>(value.size(), 40))));
+      CHECK_FALSE(shows(all, lower.substr(0, std::min<std::size_t>(lower.size(), 40))));
+    }
   }
 }

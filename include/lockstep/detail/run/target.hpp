@@ -182,6 +182,30 @@ struct Target {
   return outcome::success();
 }
 
+// Each placeholder value as the server may spell it back in a message: as
+// given, folded to lower case (an unquoted name), and cut where the server
+// cuts (a name at 63 bytes, a value in a row's DETAIL at 64 characters).
+// Found by review: a table name from a placeholder came back lower-cased
+// in "relation ... does not exist", a long one cut, and a value cut in a
+// CHECK violation's "Failing row contains (...)".
+[[nodiscard]] inline std::vector<std::string> placeholder_spellings(std::vector<std::string> values) {
+  std::vector<std::string> out;
+  for (auto& v : values) {
+    std::string lower = v;
+    for (auto& c : lower) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    for (const std::string* one : {&v, &lower}) {
+      for (const std::size_t cut : {std::size_t{63}, std::size_t{64}}) {
+        if (one->size() > cut) out.push_back(one->substr(0, cut));
+      }
+    }
+    if (lower != v) out.push_back(std::move(lower));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 template <class Timeout, class Source>
 [[nodiscard]] result<Target> load(Context<Timeout>& ctx, const Settings& settings, Source& source, BootMode mode) {
   ctx.phase = "loading migrations";
@@ -190,7 +214,7 @@ template <class Timeout, class Source>
   // After the checksums, before anything reads the SQL (substitute.hpp);
   // the values are secrets from here on.
   LOCKSTEP_TRY(values, substitute_placeholders(migrations, settings.placeholders));
-  ctx.add_secrets(std::move(values));
+  ctx.add_secrets(placeholder_spellings(std::move(values)));
   Target t;
   t.mode = mode;
   t.migrations = std::move(migrations);
