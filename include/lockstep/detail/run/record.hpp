@@ -163,16 +163,21 @@ class Recorder {
   // fails a migration: in its transaction under a savepoint, and on any
   // failure the setting says "not measured".
   void measure_row_types(Connection& conn, const std::optional<std::string>& before, bool transactional) {
-    if (!transactional) {
-      if (!conn.execute(row_types_changed_sql(before, false))) (void)conn.execute(clear_row_types_sql(false));
-      return;
+    if (!bookkeeping(conn, "lockstep_row_types", row_types_changed_sql(before, transactional), transactional)) {
+      (void)conn.execute(clear_row_types_sql(transactional));
     }
-    if (!conn.execute("SAVEPOINT lockstep_row_types")) return;
-    if (conn.execute(row_types_changed_sql(before, true))) {
-      (void)conn.execute("RELEASE SAVEPOINT lockstep_row_types");
-      return;
-    }
-    if (conn.execute("ROLLBACK TO SAVEPOINT lockstep_row_types")) (void)conn.execute(clear_row_types_sql(true));
+  }
+
+  // A statement the migration's outcome must not depend on: in its
+  // transaction under savepoint `name`, so that a failure leaves the
+  // transaction as it was; without one, alone. Its result, for the caller to say.
+  [[nodiscard]] static result<void> bookkeeping(Connection& conn, const char* name, const std::string& sql,
+                                                bool transactional) {
+    if (!transactional) return conn.execute(sql);
+    LOCKSTEP_TRYV(conn.execute(std::string{"SAVEPOINT "} + name));
+    auto done = conn.execute(sql);
+    (void)conn.execute(std::string{done ? "RELEASE SAVEPOINT " : "ROLLBACK TO SAVEPOINT "} + name);
+    return done;
   }
 
   // This service's row in the service catalog (ledger/service_catalog.hpp),
@@ -192,11 +197,7 @@ class Recorder {
   void record_service(Connection& conn, const Migration& m, bool transactional) {
     const std::string sql = service_sql(m);
     if (sql.empty()) return;
-    if (transactional && !conn.execute("SAVEPOINT lockstep_service")) return;
-    auto written = conn.execute(sql);
-    if (transactional) {
-      (void)conn.execute(written ? "RELEASE SAVEPOINT lockstep_service" : "ROLLBACK TO SAVEPOINT lockstep_service");
-    }
+    auto written = bookkeeping(conn, "lockstep_service", sql, transactional);
     if (written) return;
     const auto& e = written.error();
     std::string where = "the service catalog";
@@ -211,14 +212,8 @@ class Recorder {
 
   // The NOTIFY that tells listening replicas; never fails the migration.
   void broadcast_schema_change(Connection& conn, const Migration& m, bool transactional) {
-    const std::string notify = schema_change_notify_sql(ledger_identity(), m.version, m.contract);
-    if (!transactional) {
-      (void)conn.execute(notify);
-      return;
-    }
-    if (!conn.execute("SAVEPOINT lockstep_schema_change")) return;
-    (void)conn.execute(conn.execute(notify) ? "RELEASE SAVEPOINT lockstep_schema_change"
-                                            : "ROLLBACK TO SAVEPOINT lockstep_schema_change");
+    (void)bookkeeping(conn, "lockstep_schema_change",
+                      schema_change_notify_sql(ledger_identity(), m.version, m.contract), transactional);
   }
 
   [[nodiscard]] AppliedMigration row(const Migration& m, const PreparedMigration& p, std::int64_t duration_ms) const {
