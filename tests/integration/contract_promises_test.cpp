@@ -39,14 +39,6 @@ const std::string contract_not_null =
 
 Child run_contract_cli(const std::vector<std::string>& argv, const std::filesystem::path& out) { return run_one(argv, out); }
 
-std::vector<std::string> cli(const std::string& command, const TempDir& dir, const TestDatabase& db,
-                             std::vector<std::string> more = {}) {
-  std::vector<std::string> argv{cli_path(), command, "--dir", dir.path().string(), "--url", db.url(),
-                                "--timeout", "60s"};
-  argv.insert(argv.end(), more.begin(), more.end());
-  return argv;
-}
-
 bool x_not_null(const TestDatabase& db) {
   return db.scalar("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'big'::regclass AND attname = 'x'") == "t";
 }
@@ -66,12 +58,12 @@ TEST_SUITE("integration") {
     v1.write("0001_big.sql", create_big);
     v2.write("0001_big.sql", create_big);
     v2.write("0002_x_not_null.sql", contract_not_null);
-    REQUIRE(run_contract_cli(cli("migrate", v1, db), out.path() / "v1").exit_code == 0);
+    REQUIRE(run_contract_cli(cli_argv("migrate", v1, db), out.path() / "v1").exit_code == 0);
     fill_big(db, 5000);
     const std::vector<std::string> rows{"--lock-rows", "1000"};
 
     SUBCASE("migrate: exit 16 with its lint event, nothing applied") {
-      auto r = run_contract_cli(cli("migrate", v2, db, rows), out.path() / "v2");
+      auto r = run_contract_cli(cli_argv("migrate", v2, db, rows), out.path() / "v2");
       CAPTURE(r.out());
       CAPTURE(r.err());
       CHECK(r.exit_code == 16);
@@ -82,7 +74,7 @@ TEST_SUITE("integration") {
       CHECK(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 2") == 0);
     }
     SUBCASE("dry-run: lists the contract in its plan, and exits 16 on the finding") {
-      auto r = run_contract_cli(cli("migrate", v2, db, {"--mode", "dry-run", "--lock-rows", "1000"}), out.path() / "dry");
+      auto r = run_contract_cli(cli_argv("migrate", v2, db, {"--mode", "dry-run", "--lock-rows", "1000"}), out.path() / "dry");
       CAPTURE(r.out());
       CHECK(r.exit_code == 16);
       CHECK(r.out().find("\"event\":\"plan\"") != std::string::npos);
@@ -92,7 +84,7 @@ TEST_SUITE("integration") {
       CHECK_FALSE(x_not_null(db));
     }
     SUBCASE("dry-run of a safe contract: planned, not blocked") {
-      auto r = run_contract_cli(cli("migrate", v2, db, {"--mode", "dry-run"}), out.path() / "dry-safe");
+      auto r = run_contract_cli(cli_argv("migrate", v2, db, {"--mode", "dry-run"}), out.path() / "dry-safe");
       CAPTURE(r.out());
       CHECK(r.exit_code == 0);
       CHECK(r.out().find("\"version\":2,\"name\":\"x_not_null\"") != std::string::npos);
@@ -110,13 +102,13 @@ TEST_SUITE("integration") {
     const std::vector<std::string> beat{"--heartbeat", "300ms", "--lease", "3s", "--lock-rows", "1000"};
 
     Herd old{out.path() / "old"};
-    old.spawn(1, cli("replica", v1, db, beat));
+    old.spawn(1, cli_argv("replica", v1, db, beat));
     old.release();
     REQUIRE(old.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
     // The new image boots while the old one lives: the contract waits, and
     // passes pre-flight (50 rows).
     Herd fresh{out.path() / "new"};
-    fresh.spawn(1, cli("replica", v2, db, beat));
+    fresh.spawn(1, cli_argv("replica", v2, db, beat));
     fresh.release();
     REQUIRE(fresh.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
     CHECK(fresh.children()[0].out().find("\"event\":\"contract_waiting\"") != std::string::npos);
@@ -153,11 +145,11 @@ TEST_SUITE("integration") {
              "-- lockstep:phase=contract\n"
              "-- lockstep:no-transaction\n"
              "CREATE INDEX CONCURRENTLY IF NOT EXISTS big_x ON big (x);\n");
-    REQUIRE(run_contract_cli(cli("migrate", v1, db), out.path() / "v1").exit_code == 0);
+    REQUIRE(run_contract_cli(cli_argv("migrate", v1, db), out.path() / "v1").exit_code == 0);
     // A transaction-scoped lock cannot protect it: refused before anything
     // runs, as the same file as an expand migration is, with nothing
     // recorded against the deploy.
-    auto refused = run_contract_cli(cli("migrate", v2, db, {"--lock", "transaction"}), out.path() / "tx");
+    auto refused = run_contract_cli(cli_argv("migrate", v2, db, {"--lock", "transaction"}), out.path() / "tx");
     CAPTURE(refused.out());
     CAPTURE(refused.err());
     CHECK(refused.exit_code == 3);
@@ -166,7 +158,7 @@ TEST_SUITE("integration") {
     CHECK(refused.out().find("25001") == std::string::npos);
     CHECK(db.number("SELECT count(*) FROM lockstep.failures") == 0);
     // With a session lock it runs, outside a transaction.
-    auto applied = run_contract_cli(cli("migrate", v2, db), out.path() / "try");
+    auto applied = run_contract_cli(cli_argv("migrate", v2, db), out.path() / "try");
     CAPTURE(applied.out());
     CHECK(applied.exit_code == 0);
     CHECK(applied.out().find("\"transaction\":false") != std::string::npos);
@@ -193,7 +185,7 @@ TEST_SUITE("integration") {
     const auto lease = minimum_lease(interval);
     MESSAGE("interval " << interval.count() << " ms, lease " << lease.count() << " ms");
     Herd old{out.path() / "old"};
-    old.spawn(1, cli("replica", v1, db,
+    old.spawn(1, cli_argv("replica", v1, db,
                      {"--heartbeat", std::to_string(interval.count()) + "ms", "--lease",
                       std::to_string(lease.count()) + "ms", "--deploy-version", "v1"}));
     old.release();
@@ -203,7 +195,7 @@ TEST_SUITE("integration") {
     const auto until = std::chrono::steady_clock::now() + 12s;
     int boots = 0;
     while (std::chrono::steady_clock::now() < until) {
-      auto r = run_contract_cli(cli("migrate", v2, db, {"--deploy-version", "v2"}), out.path() / ("new" + std::to_string(boots)));
+      auto r = run_contract_cli(cli_argv("migrate", v2, db, {"--deploy-version", "v2"}), out.path() / ("new" + std::to_string(boots)));
       CHECK(r.exit_code == 0);
       ++boots;
       std::this_thread::sleep_for(200ms);
@@ -304,7 +296,7 @@ TEST_SUITE("integration") {
     TempDir v2{"statusres-v2"}, out{"statusres-out"};
     v2.write("0001_users.sql", "CREATE TABLE users (id int, name text);\n");
     v2.write("0002_drop_name.sql", "-- lockstep:phase=contract\nALTER TABLE users DROP COLUMN name;\n");
-    REQUIRE(run_contract_cli(cli("migrate", v2, db), out.path() / "m").exit_code == 0);
+    REQUIRE(run_contract_cli(cli_argv("migrate", v2, db), out.path() / "m").exit_code == 0);
     REQUIRE(db.number("SELECT count(*) FROM lockstep.migrations WHERE version = 2") == 1);
     auto st = run_contract_cli({cli_path(), "status", "--dir", v2.path().string(), "--url", db.url()}, out.path() / "st");
     CAPTURE(st.out());

@@ -83,14 +83,6 @@ std::string changed(const TestDatabase& db, int version) {
                    std::to_string(version));
 }
 
-std::vector<std::string> cli(const std::string& command, const TempDir& dir, const TestDatabase& db,
-                             std::vector<std::string> more = {}) {
-  std::vector<std::string> argv{cli_path(), command, "--dir", dir.path().string(), "--url", db.url(),
-                                "--timeout", "60s"};
-  argv.insert(argv.end(), more.begin(), more.end());
-  return argv;
-}
-
 const std::string create_t =
     "CREATE TABLE t (id int PRIMARY KEY, a int, b text);\n"
     "INSERT INTO t VALUES (1, 10, 'one'), (2, 20, 'two');\n";
@@ -186,10 +178,10 @@ TEST_SUITE("integration") {
     const std::string contract = "-- lockstep:phase=contract\nALTER TABLE t DROP COLUMN b;\n";
     v2.write("0002_drop_b.sql", contract);
     const std::vector<std::string> beat{"--heartbeat", "300ms", "--lease", "3s"};
-    REQUIRE(run_one(cli("migrate", v1, db), out.path() / "v1").exit_code == 0);
+    REQUIRE(run_one(cli_argv("migrate", v1, db), out.path() / "v1").exit_code == 0);
 
     Herd old{out.path() / "old"};
-    old.spawn(1, cli("replica", v1, db, beat));
+    old.spawn(1, cli_argv("replica", v1, db, beat));
     old.release();
     REQUIRE(old.wait_for_output("\"event\":\"replica_registered\"", 30s) == 0);
 
@@ -228,7 +220,7 @@ TEST_SUITE("integration") {
     }
 
     Herd fresh{out.path() / "new"};
-    fresh.spawn(1, cli("replica", v2, db, beat));
+    fresh.spawn(1, cli_argv("replica", v2, db, beat));
     fresh.release();
     REQUIRE(fresh.wait_for_output("\"event\":\"contract_waiting\"", 30s) == 0);
     CHECK(stale.load() == 0);
@@ -309,9 +301,9 @@ TEST_SUITE("integration") {
     TestDatabase db{"scdry"};
     TempDir dir{"scdry-dir"}, out{"scdry-out"};
     dir.write("0001_t.sql", create_t);
-    REQUIRE(run_one(cli("migrate", dir, db), out.path() / "apply").exit_code == 0);
+    REQUIRE(run_one(cli_argv("migrate", dir, db), out.path() / "apply").exit_code == 0);
     dir.write("0002_adds.sql", "ALTER TABLE t ADD COLUMN c int;\nCREATE TABLE n (id int);\n");
-    auto r = run_one(cli("migrate", dir, db, {"--mode", "dry-run", "--rehearse"}), out.path() / "dry");
+    auto r = run_one(cli_argv("migrate", dir, db, {"--mode", "dry-run", "--rehearse"}), out.path() / "dry");
     CAPTURE(r.out());
     CAPTURE(r.err());
     CHECK(r.exit_code == 0);

@@ -8,6 +8,7 @@
 
 #include "processes.hpp"
 #include "temp_dir.hpp"
+#include "test_db.hpp"
 
 namespace lockstep::test {
 
@@ -27,6 +28,16 @@ inline Child lockstep_cli(const std::vector<std::string>& args, const std::strin
   std::vector<std::string> argv{cli_path()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_one(argv, out.path() / (tag + "-" + std::to_string(++serial)));
+}
+
+// The program's arguments for `command` on `dir` against `db`, with a
+// 60 s deadline and `more` after them.
+inline std::vector<std::string> cli_argv(const std::string& command, const TempDir& dir, const TestDatabase& db,
+                                         std::vector<std::string> more = {}) {
+  std::vector<std::string> argv{cli_path(), command, "--dir", dir.path().string(), "--url", db.url(),
+                                "--timeout", "60s"};
+  argv.insert(argv.end(), more.begin(), more.end());
+  return argv;
 }
 
 // N migrations, each a table with an index and one row: enough work that a
